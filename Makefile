@@ -1,0 +1,29 @@
+# `make demo` runs the main job, `make test` the tests; both create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TINY_T5 := fixtures/tiny-t5/config.json
+
+.PHONY: demo test install
+
+install: $(STAMP)
+
+# Real dependencies first (modern versions, requirements.txt), then AllenNLP without its stale pins,
+# then this plugin in editable mode. Re-runs only when requirements.txt or setup.py change.
+$(STAMP): requirements.txt setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps allennlp==2.10.1 allennlp-models==2.10.1
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+$(TINY_T5): $(STAMP) hint_allennlp/testing/tiny_t5.py
+	$(BIN)/python -m hint_allennlp.testing.tiny_t5 fixtures/tiny-t5
+
+test: $(STAMP) $(TINY_T5)
+	$(BIN)/python -m pytest -q tests
+
+demo: $(STAMP) $(TINY_T5)
+	PATH=$(abspath $(BIN)):$$PATH bash scripts/demo.sh

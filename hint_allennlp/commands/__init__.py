@@ -1,0 +1,1 @@
+from hint_allennlp.commands.registered import ListRegistered

@@ -1,0 +1,76 @@
+"""
+Builds the tiny T5 v1.1-style checkpoint that the tests and the demo use in place of a hub model.
+
+Random weights (seed 0, so every machine builds the same file) with the real T5 vocabulary, saved with
+`save_pretrained` so that `T5ForConditionalGeneration.from_pretrained(path)` and
+`AutoTokenizer.from_pretrained(path)` load it exactly as they would load `google/t5-base-lm-adapt`.
+
+    python -m hint_allennlp.testing.tiny_t5 fixtures/tiny-t5
+"""
+import argparse
+import json
+import os
+from pathlib import Path
+
+import torch
+from transformers import T5Config, T5ForConditionalGeneration, T5Tokenizer, T5TokenizerFast
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SPIECE_MODEL = REPO_ROOT / "fixtures" / "t5-tokenizer" / "spiece.model"
+
+
+def tiny_t5_config(**overrides) -> T5Config:
+    """A T5 v1.1 / LM-adapt shaped config (gated GELU, untied embeddings), scaled down."""
+    settings = dict(
+        vocab_size=32128,
+        d_model=64,
+        d_kv=16,
+        d_ff=128,
+        num_layers=2,
+        num_decoder_layers=2,
+        num_heads=4,
+        relative_attention_num_buckets=32,
+        relative_attention_max_distance=128,
+        dropout_rate=0.1,
+        feed_forward_proj="gated-gelu",
+        tie_word_embeddings=False,
+        decoder_start_token_id=0,
+        pad_token_id=0,
+        eos_token_id=1,
+    )
+    settings.update(overrides)
+    return T5Config(**settings)
+
+
+def build_tiny_t5(output_dir: os.PathLike, seed: int = 0, **config_overrides) -> Path:
+    """Writes model weights, config and tokenizer files to `output_dir` and returns it."""
+    output_dir = Path(output_dir)
+    torch.manual_seed(seed)
+    model = T5ForConditionalGeneration(tiny_t5_config(**config_overrides))
+    # HF's T5 init scales by d_model ** -0.5 etc.; fine for a random model.
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output_dir)
+    # As the hub's T5 checkpoints: spiece.model for the slow tokenizer and tokenizer.json for the fast
+    # one, legacy SentencePiece handling. The fast tokenizer is converted from the slow one (built from
+    # the vocabulary file directly, transformers 4.49 segments differently from SentencePiece), and the
+    # `add_prefix_space` that the slow tokenizer records is dropped, since it forces a conversion at
+    # every load.
+    T5Tokenizer(str(SPIECE_MODEL), legacy=True, model_max_length=512).save_pretrained(output_dir)
+    T5TokenizerFast.from_pretrained(output_dir, from_slow=True).save_pretrained(output_dir)
+    tokenizer_config_file = output_dir / "tokenizer_config.json"
+    tokenizer_config = json.loads(tokenizer_config_file.read_text())
+    tokenizer_config.pop("add_prefix_space", None)
+    tokenizer_config_file.write_text(json.dumps(tokenizer_config, indent=2))
+    return output_dir
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser.add_argument("output_dir", help="where to write the checkpoint")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    print(f"Tiny T5 written to {build_tiny_t5(args.output_dir, seed=args.seed)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,6 @@
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES_ROOT = PROJECT_ROOT / "fixtures"
+TINY_T5 = FIXTURES_ROOT / "tiny-t5"
+SNI_FIXTURES = FIXTURES_ROOT / "sni"
