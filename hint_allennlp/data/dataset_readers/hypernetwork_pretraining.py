@@ -1,0 +1,162 @@
+import logging
+import random
+from pathlib import Path
+from typing import Iterator, List, Sequence, Tuple
+
+from allennlp.common.checks import ConfigurationError
+from allennlp.data import DatasetReader, Instance, Token
+from allennlp.data.tokenizers import PretrainedTransformerTokenizer
+
+from hint_allennlp.data.dataset_readers.instruction_reader import InstructionReader, TokenizedText
+from hint_allennlp.data.file_reading import (
+    decode_utf8,
+    expand_file_path,
+    get_string,
+    has_suffix,
+    iter_nonblank_lines,
+    iter_lines,
+    parse_json_line,
+)
+
+logger = logging.getLogger(__name__)
+
+TEXT_SUFFIXES = (".txt", ".txt.gz")
+JSON_LINES_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz")
+TEXT_DOCUMENT_UNITS = ("line", "paragraph")
+# s1 ~ U[1, L-2) and s2 ~ U[s1, L-2) need L - 2 > 1.
+MIN_CHUNK_PIECES = 4
+PRETRAINING_TASK = "hypernetwork_pretraining"
+
+
+@DatasetReader.register("hypernetwork_pretraining")
+class HypernetworkPretrainingReader(InstructionReader):
+    """
+    Hypernetwork pretraining over raw text (HINT paper §3.3). Each document is tokenized, cut into
+    consecutive chunks of up to `chunk_length` pieces, and each chunk of length L is split at
+    s1 ~ U[1, L-2) and s2 ~ U[s1, L-2) (integers, upper bounds excluded):
+
+    - pieces [:s1] → `instruction_tokens` (hypernetwork),
+    - pieces [s1:s2] → `source_tokens` (encoder; only `</s>` when s1 == s2),
+    - pieces [s2:] → `target_tokens` (and the single reference),
+
+    each followed by the tokenizer's end token (T5: `</s>`). A chunk shorter than 4 pieces (the
+    last one of a document, or a very short document) cannot be split so and is skipped and
+    counted. The split points depend only on `seed`, the document (file name and line) and the
+    chunk's position, so they are the same in every run and whatever the number of workers.
+
+    `file_path` is a file, a directory or a glob pattern; files are read by their names:
+    `.txt` / `.txt.gz` are plain text (documents as set by `text_document_unit`), `.jsonl`, `.json`
+    and their `.gz` forms are JSON lines with the document in a `text` field (as C4 ships:
+    `c4-train.00000-of-01024.json.gz`).
+
+    # Parameters
+
+    chunk_length : `int`, optional (default = `512`)
+        The most T5 pieces in a chunk (before the three end tokens are added).
+    text_document_unit : `str`, optional (default = `"line"`)
+        In `.txt` files, `"line"`: every non-blank line is a document; `"paragraph"`: runs of
+        non-blank lines separated by blank lines are documents.
+    seed : `int`, optional (default = `0`)
+        Seeds the split points.
+    **kwargs
+        Passed to `InstructionReader` (tokenizer, token indexers, `model_name`, length limits) and
+        `DatasetReader`. The tokenizer must be a `PretrainedTransformerTokenizer`.
+    """
+
+    def __init__(
+        self,
+        chunk_length: int = 512,
+        text_document_unit: str = "line",
+        seed: int = 0,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(self._tokenizer, PretrainedTransformerTokenizer):
+            raise ConfigurationError(
+                "hypernetwork_pretraining needs a pretrained_transformer tokenizer."
+            )
+        if chunk_length < MIN_CHUNK_PIECES:
+            raise ConfigurationError(f"chunk_length must be at least {MIN_CHUNK_PIECES}.")
+        if text_document_unit not in TEXT_DOCUMENT_UNITS:
+            raise ConfigurationError(
+                f"text_document_unit must be one of {TEXT_DOCUMENT_UNITS}, "
+                f"not {text_document_unit!r}."
+            )
+        self._chunk_length = chunk_length
+        self._text_document_unit = text_document_unit
+        self._seed = seed
+
+    def _read_instances(self, file_path: str) -> Iterator[Instance]:
+        paths = expand_file_path(file_path, suffixes=TEXT_SUFFIXES + JSON_LINES_SUFFIXES)
+        for path in paths:
+            if not has_suffix(path, TEXT_SUFFIXES + JSON_LINES_SUFFIXES):
+                raise ConfigurationError(
+                    f"{path}: cannot tell the format from the name; expected one of "
+                    f"{list(TEXT_SUFFIXES + JSON_LINES_SUFFIXES)}."
+                )
+        logger.info("Reading pretraining documents from %d file(s) at %s.", len(paths), file_path)
+        # Documents are decoded and tokenized after sharding, so each process does only its share.
+        for path, line_number, raw_document in self.shard_iterable(self._raw_documents(paths)):
+            location = f"{path}, line {line_number}"
+            if has_suffix(path, TEXT_SUFFIXES):
+                text = decode_utf8(raw_document, location)
+            else:
+                text = get_string(
+                    parse_json_line(raw_document, path, line_number), "text", location
+                )
+            document_id = f"{path.name}:{line_number}"
+            yield from self.text_to_instances(text, document_id)  # type: ignore[arg-type][arg-type]
+
+    def _raw_documents(self, paths: Sequence[Path]) -> Iterator[Tuple[Path, int, bytes]]:
+        for path in paths:
+            if has_suffix(path, TEXT_SUFFIXES) and self._text_document_unit == "paragraph":
+                yield from _paragraphs(path)
+            else:
+                yield from iter_nonblank_lines([path])
+
+    def text_to_instances(self, text: str, document_id: str) -> Iterator[Instance]:
+        """The instances of one document (one per chunk of at least 4 pieces)."""
+        pieces = self._tokenizer.tokenize(text)
+        if self._ends_with_end_tokens(pieces):
+            pieces = pieces[: len(pieces) - len(self._end_tokens)]
+        # An empty document still makes one (empty, hence skipped and counted) chunk.
+        for chunk_index, start in enumerate(range(0, max(len(pieces), 1), self._chunk_length)):
+            chunk = pieces[start : start + self._chunk_length]
+            if len(chunk) < MIN_CHUNK_PIECES:
+                self._counts[f"chunks shorter than {MIN_CHUNK_PIECES} pieces skipped"] += 1
+                continue
+            rng = random.Random(f"{self._seed}\t{document_id}\t{chunk_index}")
+            split_1 = rng.randrange(1, len(chunk) - 2)
+            split_2 = rng.randrange(split_1, len(chunk) - 2)
+            instruction = self._with_end_tokens(chunk[:split_1])
+            source = self._with_end_tokens(chunk[split_1:split_2])
+            target = self._with_end_tokens(chunk[split_2:])
+            yield self._make_instance(
+                source,
+                instruction=instruction,
+                target=target,
+                references=[target.text],
+                task=PRETRAINING_TASK,
+                categories=[],
+                instance_id=f"{document_id}#{chunk_index}",
+            )
+
+    def _with_end_tokens(self, pieces: List[Token]) -> TokenizedText:
+        huggingface_tokenizer = self._tokenizer.tokenizer  # type: ignore[attr-defined]
+        text = huggingface_tokenizer.convert_tokens_to_string([piece.text for piece in pieces])
+        return TokenizedText(text, pieces + self._end_tokens)
+
+
+def _paragraphs(path: Path) -> Iterator[Tuple[Path, int, bytes]]:
+    """`(path, first_line_number, raw_paragraph)` for runs of non-blank lines."""
+    first_line_number, lines = 0, []
+    for line_number, raw_line in iter_lines(path):
+        if raw_line.strip():
+            if not lines:
+                first_line_number = line_number
+            lines.append(raw_line)
+        elif lines:
+            yield path, first_line_number, b"".join(lines)
+            lines = []
+    if lines:
+        yield path, first_line_number, b"".join(lines)

@@ -1,0 +1,204 @@
+"""
+The base of every reader in this package: it owns the tokenizer, the token indexers, the length
+limits and the one function that turns texts into an `Instance` with the fields that the
+`hint_seq2seq` model reads.
+
+Fields (the contract with the model):
+
+- `source_tokens`: encoder input, always present.
+- `instruction_tokens`: hypernetwork input, present only when the instance has an instruction part.
+- `target_tokens`: the target, absent when the instance has none (e.g. at prediction time).
+- `answer_choices`: `ListField[TextField]`, the choices in the target tokenization, only when the
+  data has answer choices.
+- `metadata`: `{"task", "categories", "references", "instruction", "input", "id"}` plus
+  `"answer_choices"` and `"gold_choice"` when the data has answer choices.
+"""
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Optional, Sequence
+
+from allennlp.common.checks import ConfigurationError
+from allennlp.data import DatasetReader, Instance, Token
+from allennlp.data.fields import Field, ListField, MetadataField, TextField
+from allennlp.data.token_indexers import PretrainedTransformerIndexer, TokenIndexer
+from allennlp.data.tokenizers import PretrainedTransformerTokenizer, Tokenizer
+
+logger = logging.getLogger(__name__)
+
+TEXT_FIELD_NAMES = ("source_tokens", "instruction_tokens", "target_tokens")
+
+
+@dataclass(frozen=True)
+class TokenizedText:
+    """A text and its tokens (the tokenizer's special tokens, e.g. T5's `</s>`, included)."""
+
+    text: str
+    tokens: List[Token]
+
+
+def gold_choice_index(answer_choices: Sequence[str], references: Sequence[str]) -> Optional[int]:
+    """Index of the first answer choice equal (up to surrounding whitespace) to a reference."""
+    stripped_references = {reference.strip() for reference in references}
+    for index, choice in enumerate(answer_choices):
+        if choice.strip() in stripped_references:
+            return index
+    return None
+
+
+class InstructionReader(DatasetReader):
+    """
+    Not registered itself: the registered readers subclass it. Every reader shards its input with
+    `shard_iterable` (safe under distributed training and multi-process loading) and creates
+    `TextField`s without token indexers; `apply_token_indexers` adds them.
+
+    # Parameters
+
+    tokenizer : `Tokenizer`, optional (default = `PretrainedTransformerTokenizer(model_name)`)
+        Tokenizes every text: instruction, encoder input, target and answer choices.
+    token_indexers : `Dict[str, TokenIndexer]`, optional
+        Shared by all text fields. Default: `{"tokens": PretrainedTransformerIndexer(model_name)}`.
+    model_name : `str`, optional (default = `None`)
+        A HuggingFace model name or path, used to build whichever of `tokenizer` and
+        `token_indexers` is not given. Required unless both are given.
+    max_instruction_tokens : `int`, optional (default = `1024`)
+        Hypernetwork inputs are truncated to this many tokens, keeping the final `</s>`.
+    max_source_tokens : `int`, optional (default = `1024`)
+        Encoder inputs are truncated to this many tokens, keeping the final `</s>`.
+    max_target_tokens : `int`, optional (default = `256`)
+        Targets and answer choices are truncated to this many tokens, keeping the final `</s>`.
+    **kwargs
+        Passed to `DatasetReader` (e.g. `max_instances`).
+    """
+
+    def __init__(
+        self,
+        tokenizer: Optional[Tokenizer] = None,
+        token_indexers: Optional[Dict[str, TokenIndexer]] = None,
+        model_name: Optional[str] = None,
+        max_instruction_tokens: int = 1024,
+        max_source_tokens: int = 1024,
+        max_target_tokens: int = 256,
+        **kwargs,
+    ) -> None:
+        super().__init__(
+            manual_distributed_sharding=True, manual_multiprocess_sharding=True, **kwargs
+        )
+        if (tokenizer is None or token_indexers is None) and model_name is None:
+            raise ConfigurationError(
+                "Give `model_name`, or both `tokenizer` and `token_indexers` "
+                "(e.g. type pretrained_transformer with the T5 model name)."
+            )
+        self._tokenizer = tokenizer or PretrainedTransformerTokenizer(model_name)  # type: ignore
+        self._token_indexers = token_indexers or {
+            "tokens": PretrainedTransformerIndexer(model_name)  # type: ignore
+        }
+        # Truncation keeps these (T5: `</s>`) at the end of every sequence.
+        self._end_tokens: List[Token] = (
+            list(self._tokenizer.single_sequence_end_tokens)
+            if isinstance(self._tokenizer, PretrainedTransformerTokenizer)
+            else []
+        )
+        self._max_lengths = {
+            "instruction_tokens": max_instruction_tokens,
+            "source_tokens": max_source_tokens,
+            "target_tokens": max_target_tokens,
+        }
+        if min(self._max_lengths.values()) < 1:
+            raise ConfigurationError(f"Length limits must be positive: {self._max_lengths}.")
+        # What was skipped or shortened while reading; logged when a `_read` finishes.
+        self._counts: Counter = Counter()
+
+    def apply_token_indexers(self, instance: Instance) -> None:
+        for name in TEXT_FIELD_NAMES:
+            if name in instance.fields:
+                instance.fields[name].token_indexers = self._token_indexers  # type: ignore
+        if "answer_choices" in instance.fields:
+            for choice_field in instance.fields["answer_choices"].field_list:  # type: ignore
+                choice_field.token_indexers = self._token_indexers
+
+    def _tokenize(self, text: str) -> TokenizedText:
+        return TokenizedText(text, self._tokenizer.tokenize(text))
+
+    def _count_tokens(self, text: str) -> int:
+        return len(self._tokenizer.tokenize(text))
+
+    def _ends_with_end_tokens(self, tokens: Sequence[Token]) -> bool:
+        count = len(self._end_tokens)
+        return count > 0 and [token.text for token in tokens[-count:]] == [
+            token.text for token in self._end_tokens
+        ]
+
+    def _truncate(self, tokens: List[Token], max_tokens: int, field_name: str) -> List[Token]:
+        if len(tokens) <= max_tokens:
+            return tokens
+        self._counts[f"{field_name} truncated to {max_tokens} tokens"] += 1
+        end_count = len(self._end_tokens) if self._ends_with_end_tokens(tokens) else 0
+        return tokens[: max_tokens - end_count] + tokens[len(tokens) - end_count :]
+
+    def _text_field(self, text: TokenizedText, field_name: str) -> TextField:
+        # No indexers here: `apply_token_indexers` adds them, so that worker processes do not
+        # pickle the (large) pretrained indexers along with every instance.
+        return TextField(self._truncate(text.tokens, self._max_lengths[field_name], field_name))
+
+    def _make_instance(
+        self,
+        source: TokenizedText,
+        *,
+        instruction: Optional[TokenizedText],
+        target: Optional[TokenizedText],
+        references: Sequence[str],
+        task: str,
+        categories: Sequence[str],
+        instance_id: Optional[str],
+        answer_choices: Optional[Sequence[str]] = None,
+    ) -> Instance:
+        """The one place the field contract (module docstring) is built."""
+        fields: Dict[str, Field] = {"source_tokens": self._text_field(source, "source_tokens")}
+        if instruction is not None:
+            fields["instruction_tokens"] = self._text_field(instruction, "instruction_tokens")
+        if target is not None:
+            fields["target_tokens"] = self._text_field(target, "target_tokens")
+        metadata = {
+            "task": task,
+            "categories": list(categories),
+            "references": list(references),
+            "instruction": "" if instruction is None else instruction.text,
+            "input": source.text,
+            "id": instance_id,
+        }
+        if answer_choices:
+            # Choices are scored as targets (rank classification), so they share its tokenization.
+            fields["answer_choices"] = ListField(
+                [
+                    self._text_field(self._tokenize(choice), "target_tokens")
+                    for choice in answer_choices
+                ]
+            )
+            metadata["answer_choices"] = list(answer_choices)
+            metadata["gold_choice"] = gold_choice_index(answer_choices, references)
+        fields["metadata"] = MetadataField(metadata)
+        return Instance(fields)
+
+    def _read(self, file_path: str) -> Iterator[Instance]:
+        self._counts.clear()
+        instance_count = 0
+        for instance in self._read_instances(file_path):
+            instance_count += 1
+            yield instance
+        self._log_counts(file_path, instance_count)
+
+    def _read_instances(self, file_path: str) -> Iterator[Instance]:
+        """The reader-specific part of `_read`; must shard its items with `shard_iterable`."""
+        raise NotImplementedError
+
+    def _log_counts(self, file_path: str, instance_count: int) -> None:
+        """One summary per `_read`, so that nothing skipped or shortened goes unreported."""
+        shard = self.get_worker_info()
+        shard_note = (
+            "" if shard is None else f" (data loader worker {shard.id} of {shard.num_workers})"
+        )
+        logger.info("Read %d instances from %s%s.", instance_count, file_path, shard_note)
+        for what, count in sorted(self._counts.items()):
+            logger.warning("%s%s: %s: %d", file_path, shard_note, what, count)

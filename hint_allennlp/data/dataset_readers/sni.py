@@ -1,0 +1,207 @@
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, List, Optional, Tuple
+
+from allennlp.common.checks import ConfigurationError
+from allennlp.data import DatasetReader, Instance
+
+from hint_allennlp.data.dataset_readers.task_instruction_reader import TaskInstructionReader
+from hint_allennlp.data.file_reading import (
+    DataFormatError,
+    decode_utf8,
+    expand_file_path,
+    get_string,
+    get_string_list,
+    iter_lines,
+    read_json_file,
+)
+from hint_allennlp.data.tk_format import Demonstration
+
+logger = logging.getLogger(__name__)
+
+LANGUAGE_KEYS = ("Input_language", "Output_language", "Instruction_language")
+
+
+@dataclass(frozen=True)
+class SniTask:
+    """One Super-NaturalInstructions task file, checked; its instances are checked when read."""
+
+    name: str
+    path: Path
+    definition: str
+    categories: List[str]
+    positive_examples: List[Demonstration]
+    negative_examples: List[Demonstration]
+    is_english: bool
+    instances: List[Any]
+
+
+def load_sni_task(path: Path) -> SniTask:
+    record = read_json_file(path)
+    if not isinstance(record, dict):
+        raise DataFormatError(
+            f"{path}: expected a JSON object (an SNI task), found {type(record).__name__}."
+        )
+    if "Definition" not in record:
+        raise DataFormatError(f"{path}: missing key 'Definition'.")
+    definition = record["Definition"]
+    # SNI stores the definition as a list holding one string.
+    if isinstance(definition, list) and len(definition) == 1:
+        definition = definition[0]
+    if not isinstance(definition, str):
+        raise DataFormatError(f"{path}: 'Definition' must be a string or a list of one string.")
+    if not definition.strip():
+        raise DataFormatError(f"{path}: 'Definition' is empty.")
+    if "Instances" not in record:
+        raise DataFormatError(f"{path}: missing key 'Instances'.")
+    if not isinstance(record["Instances"], list):
+        raise DataFormatError(f"{path}: 'Instances' must be a list.")
+    demonstrations = {}
+    for key in ("Positive Examples", "Negative Examples"):
+        examples = record.get(key, [])
+        if not isinstance(examples, list):
+            raise DataFormatError(f"{path}: {key!r} must be a list.")
+        demonstrations[key] = [
+            Demonstration.from_json(example, f"{path}, {key}[{index}]")
+            for index, example in enumerate(examples)
+        ]
+    languages = [set(get_string_list(record, key, str(path))) for key in LANGUAGE_KEYS]
+    return SniTask(
+        name=path.name[: -len(".json")] if path.name.endswith(".json") else path.name,
+        path=path,
+        definition=definition,
+        categories=get_string_list(record, "Categories", str(path)),
+        positive_examples=demonstrations["Positive Examples"],
+        negative_examples=demonstrations["Negative Examples"],
+        is_english=all(language_set == {"English"} for language_set in languages),
+        instances=record["Instances"],
+    )
+
+
+@DatasetReader.register("sni")
+class SuperNaturalInstructionsReader(TaskInstructionReader):
+    """
+    Reads Super-NaturalInstructions task files (`tasks/<task>.json` with `Definition`, `Positive
+    Examples`, `Negative Examples`, `Instances`, ...). The `file_path` given to `read` is one of:
+
+    - a split file (`*.txt`, one task name per line, as SNI's `splits/default/train_tasks.txt`),
+      whose tasks are looked up in `tasks_dir`;
+    - a single task file (`*.json`);
+    - a directory (all its `*.json` files);
+    - a glob pattern (e.g. `data/tasks/task1*.json`).
+
+    Tasks are read in the split file's order (sorted by path for directories and globs), instances
+    in file order. Each instance becomes one `Instance` (fields: see `InstructionReader`); its task
+    name is the file name without `.json`.
+
+    # Parameters
+
+    tasks_dir : `str`, optional (default = `None`)
+        Where the task files named in a split file are. Required when reading a split file.
+    max_instances_per_task : `int`, optional (default = `100`)
+        Only the first this many instances of each task are read (`None`: all). The fixture and
+        SNI's test tasks put their evaluation instances first, as Tk-Instruct assumes.
+    english_only : `bool`, optional (default = `True`)
+        Skip tasks whose `Input_language`, `Output_language` and `Instruction_language` are not all
+        exactly `["English"]` (a missing list counts as not English).
+    **kwargs
+        Passed to `TaskInstructionReader` (`instruction_format`, demonstrations, `seed`), then to
+        `InstructionReader` (tokenizer, token indexers, `model_name`, length limits) and
+        `DatasetReader`.
+    """
+
+    def __init__(
+        self,
+        tasks_dir: Optional[str] = None,
+        max_instances_per_task: Optional[int] = 100,
+        english_only: bool = True,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        if max_instances_per_task is not None and max_instances_per_task < 1:
+            raise ConfigurationError("max_instances_per_task must be a positive number or null.")
+        self._tasks_dir = None if tasks_dir is None else Path(tasks_dir)
+        self._max_instances_per_task = max_instances_per_task
+        self._english_only = english_only
+
+    def _read_instances(self, file_path: str) -> Iterator[Instance]:
+        task_paths = self._task_paths(file_path)
+        logger.info(
+            "Reading %d SNI task files from %s (instruction_format %s).",
+            len(task_paths),
+            file_path,
+            self._instruction_format,
+        )
+        # Every process walks all tasks (cheap) and builds instances only for its own shard.
+        for task, index, record in self.shard_iterable(self._task_instances(task_paths)):
+            yield self._instance_from_record(task, index, record)
+
+    def _task_paths(self, file_path: str) -> List[Path]:
+        path = Path(file_path)
+        if path.suffix == ".txt" and path.is_file():
+            return self._tasks_in_split(path)
+        return expand_file_path(file_path, suffixes=(".json",))
+
+    def _tasks_in_split(self, split_path: Path) -> List[Path]:
+        if self._tasks_dir is None:
+            raise ConfigurationError(
+                f"{split_path} is a split file (task names); set the reader's `tasks_dir` to the "
+                "directory holding the task files."
+            )
+        task_paths = []
+        for line_number, raw_line in iter_lines(split_path):
+            name = decode_utf8(raw_line, f"{split_path}, line {line_number}").strip()
+            if not name:
+                continue
+            task_path = self._tasks_dir / (name if name.endswith(".json") else f"{name}.json")
+            if not task_path.is_file():
+                raise ConfigurationError(
+                    f"{split_path}, line {line_number}: task {name!r} has no file {task_path} "
+                    f"(tasks_dir = {self._tasks_dir})."
+                )
+            task_paths.append(task_path)
+        if not task_paths:
+            raise ConfigurationError(f"The split file {split_path} names no tasks.")
+        return task_paths
+
+    def _task_instances(self, task_paths: List[Path]) -> Iterator[Tuple[SniTask, int, Any]]:
+        for task_path in task_paths:
+            task = load_sni_task(task_path)
+            if self._english_only and not task.is_english:
+                logger.info("Skipping %s: not an English task.", task.name)
+                self._counts["non-English tasks skipped"] += 1
+                continue
+            kept = len(task.instances)
+            if self._max_instances_per_task is not None and kept > self._max_instances_per_task:
+                kept = self._max_instances_per_task
+                self._counts[f"instances skipped beyond max_instances_per_task={kept}"] += (
+                    len(task.instances) - kept
+                )
+            for index in range(kept):
+                yield task, index, task.instances[index]
+
+    def _instance_from_record(self, task: SniTask, index: int, record: Any) -> Instance:
+        location = f"{task.path}, Instances[{index}]"
+        if not isinstance(record, dict):
+            raise DataFormatError(
+                f"{location}: an instance must be an object with input and output."
+            )
+        instance_input = get_string(record, "input", location)
+        if "output" not in record:
+            raise DataFormatError(f"{location}: missing key 'output'.")
+        references = record["output"]
+        if isinstance(references, str):
+            references = [references]
+        if not isinstance(references, list) or not all(isinstance(ref, str) for ref in references):
+            raise DataFormatError(f"{location}: 'output' must be a list of strings.")
+        return self.text_to_instance(
+            task.definition,
+            instance_input,  # type: ignore[arg-type]
+            references=references,
+            task=task.name,
+            categories=task.categories,
+            positive_examples=task.positive_examples,
+            negative_examples=task.negative_examples,
+            instance_id=get_string(record, "id", location, required=False),
+        )

@@ -1,0 +1,138 @@
+"""
+What the SNI and the instruction JSON-lines readers share: the choice of format (HINT, Tk-Instruct,
+No-Instruct), the demonstrations, the seeded choice of one reference as the target, and the
+`text_to_instance` that a predictor calls with `{"instruction", "input", "task"}`.
+"""
+
+import random
+from typing import List, Optional, Sequence
+
+from allennlp.common.checks import ConfigurationError
+from allennlp.data import Instance
+
+from hint_allennlp.data.dataset_readers.instruction_reader import InstructionReader
+from hint_allennlp.data.tk_format import Demonstration, build_tk_prompt
+
+INSTRUCTION_FORMATS = ("hint", "tk_instruct", "no_instruct")
+
+
+class TaskInstructionReader(InstructionReader):
+    """
+    Not registered itself; see `SuperNaturalInstructionsReader` ("sni") and
+    `InstructionJsonlReader` ("instruction_jsonl").
+
+    # Parameters
+
+    instruction_format : `str`, optional (default = `"hint"`)
+        `"hint"`: the hypernetwork gets the Tk-Instruct-formatted definition and demonstrations
+        (`instruction_tokens`), the encoder the raw instance input. `"tk_instruct"`: the encoder
+        gets the full Tk-Instruct string (definition, demonstrations, instance input); no
+        instruction field. `"no_instruct"`: the encoder gets the raw input only; no instruction
+        field.
+    num_positive_examples : `int`, optional (default = `2`)
+        How many positive examples (at most) follow the definition; 0 gives the 'Def' setting.
+    num_negative_examples : `int`, optional (default = `0`)
+        How many negative examples (at most) follow the positive ones.
+    add_explanations : `bool`, optional (default = `False`)
+        Add each demonstration's explanation, when it has one.
+    seed : `int`, optional (default = `0`)
+        Seeds the choice of the target among several references. The choice depends only on the
+        seed, the task and the instance (its id, or its input when it has none), so it does not
+        change with the number of workers or the reading order.
+    **kwargs
+        Passed to `InstructionReader` (tokenizer, token indexers, `model_name`, length limits) and
+        on to `DatasetReader`.
+    """
+
+    def __init__(
+        self,
+        instruction_format: str = "hint",
+        num_positive_examples: int = 2,
+        num_negative_examples: int = 0,
+        add_explanations: bool = False,
+        seed: int = 0,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        if instruction_format not in INSTRUCTION_FORMATS:
+            raise ConfigurationError(
+                f"instruction_format must be one of {INSTRUCTION_FORMATS}, "
+                f"not {instruction_format!r}."
+            )
+        if num_positive_examples < 0 or num_negative_examples < 0:
+            raise ConfigurationError(
+                "num_positive_examples and num_negative_examples must be >= 0."
+            )
+        self._instruction_format = instruction_format
+        self._num_positive_examples = num_positive_examples
+        self._num_negative_examples = num_negative_examples
+        self._add_explanations = add_explanations
+        self._seed = seed
+
+    def text_to_instance(  # type: ignore[override]
+        self,
+        instruction: Optional[str],
+        input: str,  # noqa: A002  (the name predictors' JSON uses)
+        references: Optional[Sequence[str]] = None,
+        task: str = "",
+        categories: Optional[Sequence[str]] = None,
+        positive_examples: Sequence[Demonstration] = (),
+        negative_examples: Sequence[Demonstration] = (),
+        answer_choices: Optional[Sequence[str]] = None,
+        instance_id: Optional[str] = None,
+    ) -> Instance:
+        """
+        `instruction` is the task definition (SNI's `Definition`); it may be `None` only in the
+        "no_instruct" format. `references` are the acceptable outputs: all of them go to the
+        metadata, one of them (chosen as described for `seed`) becomes the target; none at
+        prediction time. Only the first `num_positive_examples` / `num_negative_examples`
+        demonstrations are used.
+        """
+        references = list(references or [])
+        instruction_text: Optional[str] = None
+        source_text = input
+        if self._instruction_format != "no_instruct":
+            if instruction is None or not instruction.strip():
+                raise ValueError(
+                    f"Task {task!r}: the {self._instruction_format!r} format needs a non-empty "
+                    "instruction."
+                )
+            if self._instruction_format == "hint":
+                query_input, max_tokens = None, self._max_lengths["instruction_tokens"]
+            else:
+                query_input, max_tokens = input, self._max_lengths["source_tokens"]
+            prompt, left_out = build_tk_prompt(
+                instruction,
+                positive_examples[: self._num_positive_examples],
+                negative_examples[: self._num_negative_examples],
+                add_explanations=self._add_explanations,
+                query_input=query_input,
+                count_tokens=self._count_tokens,
+                max_tokens=max_tokens,
+            )
+            if left_out:
+                self._counts["demonstrations left out (over the length limit)"] += left_out
+            if self._instruction_format == "hint":
+                instruction_text = prompt
+            else:
+                source_text = prompt
+        target = self._choose_reference(references, task, instance_id or input)
+        return self._make_instance(
+            self._tokenize(source_text),
+            instruction=None if instruction_text is None else self._tokenize(instruction_text),
+            target=None if target is None else self._tokenize(target),
+            references=references,
+            task=task,
+            categories=categories or [],
+            instance_id=instance_id,
+            answer_choices=answer_choices,
+        )
+
+    def _choose_reference(
+        self, references: List[str], task: str, instance_key: str
+    ) -> Optional[str]:
+        if not references:
+            return None
+        # A string seed is hashed with SHA-512 by `random`, so the choice is the same in every
+        # process and run, whatever PYTHONHASHSEED is.
+        return random.Random(f"{self._seed}\t{task}\t{instance_key}").choice(references)
