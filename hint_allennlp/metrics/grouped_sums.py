@@ -1,0 +1,118 @@
+import re
+from typing import Dict, List, NamedTuple, Optional, Sequence
+
+import torch.distributed as dist
+from allennlp.common.util import is_distributed
+
+# The group of all instances: its metrics are reported under the bare value name.
+ALL_INSTANCES = ""
+
+
+def metric_key_suffix(group_name: str) -> str:
+    """
+    The form a task or category name takes in a metric key: lowercase, every run of characters other
+    than letters and digits replaced by one underscore, none at either end ("Question Answering" ->
+    "question_answering", "Misc." -> "misc", "task1557_jfleg_answer_generation" unchanged). For names
+    made of words and spaces this is Tk-Instruct's `"_".join(category.lower().split())`; the rest of
+    the rule keeps keys safe for loggers such as TensorBoard.
+    """
+    suffix = re.sub(r"[^a-z0-9]+", "_", group_name.lower()).strip("_")
+    if not suffix:
+        raise ValueError(f"{group_name!r} has no letters or digits to name a metric key with.")
+    return suffix
+
+
+class GroupTotals(NamedTuple):
+    count: int
+    sums: Dict[str, float]
+
+
+class GroupedSums:
+    """
+    Running sums of named per-instance values, and instance counts, over all instances, per task and
+    per task category. The metrics of this package keep their state in one of these.
+
+    Under distributed training every batch's sums are all-gathered and added on every worker, so all
+    workers hold the same totals, with the same groups, whichever examples each of them saw (a group
+    that only one worker has seen reaches the others through the gather). A dict of objects is
+    gathered rather than tensors reduced because the groups differ between workers. Every worker must
+    therefore call `add` the same number of times, as a model's `forward` is under AllenNLP's trainer.
+
+    # Parameters
+
+    value_names : `Sequence[str]`
+        Names of the values given for each instance, in the order `add` receives them; they are also
+        the metric names in `averages`.
+    """
+
+    def __init__(self, value_names: Sequence[str]) -> None:
+        self.value_names = tuple(value_names)
+        # group -> [instance count, sum of each value]
+        self._totals: Dict[str, List[float]] = {}
+
+    def add(
+        self,
+        values: Sequence[Sequence[float]],
+        tasks: Optional[Sequence[str]] = None,
+        categories: Optional[Sequence[Sequence[str]]] = None,
+    ) -> None:
+        """
+        Adds one batch: `values[k]` are instance k's values (in `value_names` order), `tasks[k]` its
+        task and `categories[k]` its task categories. An instance counts once in each of its groups;
+        an empty task or category name means none.
+        """
+        for name, given in (("tasks", tasks), ("categories", categories)):
+            if given is not None and len(given) != len(values):
+                raise ValueError(f"Got {len(values)} instances but {len(given)} {name}.")
+        batch_totals: Dict[str, List[float]] = {}
+        for index, instance_values in enumerate(values):
+            if len(instance_values) != len(self.value_names):
+                raise ValueError(f"Expected values {self.value_names}, got {instance_values}.")
+            names = list(categories[index]) if categories is not None else []
+            if tasks is not None:
+                names.append(tasks[index])
+            groups = {ALL_INSTANCES, *(metric_key_suffix(name) for name in names if name)}
+            for group in groups:
+                _accumulate(batch_totals, group, [1.0, *map(float, instance_values)])
+        for worker_totals in _gather_from_all_workers(batch_totals):
+            for group, totals in worker_totals.items():
+                _accumulate(self._totals, group, totals)
+
+    @property
+    def totals(self) -> Dict[str, GroupTotals]:
+        """Count and sums of every group seen, keyed by `ALL_INSTANCES` or the group's key suffix."""
+        return {
+            group: GroupTotals(int(totals[0]), dict(zip(self.value_names, totals[1:])))
+            for group, totals in self._totals.items()
+        }
+
+    def averages(self) -> Dict[str, float]:
+        """
+        The mean of each value over each group, keyed `<value name>` for all instances (0.0 before
+        any instance, so that the key always exists, e.g. for a trainer's `validation_metric`) and
+        `<value name>_<group>` for every task and category seen.
+        """
+        averages = {name: 0.0 for name in self.value_names}
+        for group, (count, sums) in self.totals.items():
+            for name, value_sum in sums.items():
+                key = name if group == ALL_INSTANCES else f"{name}_{group}"
+                averages[key] = value_sum / count
+        return averages
+
+    def reset(self) -> None:
+        self._totals = {}
+
+
+def _accumulate(totals: Dict[str, List[float]], group: str, addend: Sequence[float]) -> None:
+    current = totals.setdefault(group, [0.0] * len(addend))
+    for position, value in enumerate(addend):
+        current[position] += value
+
+
+def _gather_from_all_workers(batch_totals: Dict[str, List[float]]) -> List[Dict[str, List[float]]]:
+    """Every worker's batch totals, in rank order so that all workers add them up identically."""
+    if not is_distributed():
+        return [batch_totals]
+    gathered: List[Dict[str, List[float]]] = [{} for _ in range(dist.get_world_size())]
+    dist.all_gather_object(gathered, batch_totals)
+    return gathered
