@@ -1,0 +1,1 @@
+from hint_allennlp.models.hint_seq2seq import HintSeq2Seq

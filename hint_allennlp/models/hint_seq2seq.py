@@ -1,0 +1,291 @@
+import logging
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+from allennlp.common import Lazy
+from allennlp.common.checks import ConfigurationError
+from allennlp.common import cached_transformers
+from allennlp.data import TextFieldTensors, Vocabulary
+from allennlp.models import Model
+from allennlp.nn import InitializerApplicator
+from allennlp.nn.util import get_token_ids_from_text_field_tensors, get_text_field_mask
+from allennlp.training.metrics import CategoricalAccuracy, Metric
+from transformers import T5ForConditionalGeneration
+from transformers.modeling_outputs import BaseModelOutput
+
+from hint_allennlp.modules.hypernetwork import Hypernetwork
+from hint_allennlp.modules.injection import ActiveTaskModules, inject_task_modules
+from hint_allennlp.modules.parameter_generators import ParameterGenerator
+from hint_allennlp.modules.peft_config import PeftConfig
+from hint_allennlp.modules.task_modules import TaskModules
+
+logger = logging.getLogger(__name__)
+
+
+@Model.register("hint_seq2seq")
+class HintSeq2Seq(Model):
+    """
+    HINT (Ivison et al., 2023) on a HuggingFace T5, and every baseline of the paper as a setting of
+    the same model:
+
+    1. the hypernetwork encodes the instruction (`instruction_tokens`) once per distinct instruction
+       in the batch and generates adapters / prefixes / LoRA from it;
+    2. the T5 encoder runs on the instance input (`source_tokens`) alone, with those modules;
+    3. instruction fusion: the decoder cross-attends over `[encoded instruction ; encoded input]`;
+    4. the T5 decoder runs with its own generated modules.
+
+    | setting | `parameter_generator` | `instruction_fusion` | reader format |
+    |---|---|---|---|
+    | HINT | `cross_attention` | true | hint |
+    | HINT − fusion | `cross_attention` | false | hint |
+    | HINT − PEFT generation | null | true | hint |
+    | Hypter | `hypter` (+ `separate_instruction_encoder`) | false | hint |
+    | HyperTune-like | `hypertune` (prefixes only) | false | hint |
+    | Tk-Instruct | null | false | tk_instruct |
+    | Tk-Instruct + PEFT | `learned` | false | tk_instruct |
+    | No-Instruct | null | false | no_instruct |
+
+    Output dict: `loss` (when a target is given); in evaluation also `predictions` (generated token
+    ids [B, L], or the chosen answer index [B] for instances with answer choices) and
+    `predicted_text`. Metrics are updated only in evaluation.
+
+    # Parameters
+
+    vocab : `Vocabulary`
+        Unused (the T5 vocabulary is the checkpoint's), as in allennlp-models' T5.
+    model_name : `str`
+        A HuggingFace T5-family checkpoint, by hub name or local path (t5, T5 v1.1 / LM-adapt, flan-t5).
+    parameter_generator : `Lazy[ParameterGenerator]`, optional (default = `None`)
+        What generates the modules; `None` for no generated modules.
+    peft : `PeftConfig`, optional (default = `PeftConfig()`)
+        Which modules are generated and their sizes; ignored without a generator.
+    instruction_fusion : `bool`, optional (default = `True`)
+        Let the decoder attend to the encoded instruction as well as to the encoded input.
+    separate_instruction_encoder : `bool`, optional (default = `False`)
+        Encode instructions with a copy of the T5 encoder instead of the T5 encoder itself.
+    beam_size : `int`, optional (default = `1`)
+        1 is greedy decoding.
+    max_decoding_steps : `int`, optional (default = `64`)
+        Maximum number of generated tokens.
+    metric : `Metric`, optional (default = `instruction_metrics`)
+        Called in evaluation with the predicted texts, the references, tasks and categories.
+    initializer : `InitializerApplicator`, optional
+        Applied after the checkpoint is loaded (e.g. to re-initialise parts).
+    """
+
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        model_name: str,
+        parameter_generator: Optional[Lazy[ParameterGenerator]] = None,
+        peft: Optional[PeftConfig] = None,
+        instruction_fusion: bool = True,
+        separate_instruction_encoder: bool = False,
+        beam_size: int = 1,
+        max_decoding_steps: int = 64,
+        metric: Optional[Metric] = None,
+        initializer: Optional[InitializerApplicator] = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(vocab, **kwargs)
+        self.model_name = model_name
+        self.t5 = T5ForConditionalGeneration.from_pretrained(model_name)
+        self.tokenizer = cached_transformers.get_tokenizer(model_name)
+        self.peft = peft or PeftConfig()
+        self.instruction_fusion = instruction_fusion
+        self._beam_size = beam_size
+        self._max_decoding_steps = max_decoding_steps
+
+        self.active_modules = ActiveTaskModules()
+        generator = (
+            parameter_generator.construct(t5_config=self.t5.config, peft=self.peft)
+            if parameter_generator is not None
+            else None
+        )
+        if generator is not None and not self.peft.any_enabled:
+            raise ConfigurationError("A parameter_generator needs at least one of adapters, prefixes, LoRA in peft")
+        self.hypernetwork: Optional[Hypernetwork] = None
+        if generator is not None or instruction_fusion:
+            # Built before injection, so that a separate instruction encoder is a plain copy.
+            self.hypernetwork = Hypernetwork(
+                self.t5.encoder,
+                self.active_modules,
+                generator,
+                separate_encoder=separate_instruction_encoder,
+                keep_instruction_states=instruction_fusion,
+            )
+        elif separate_instruction_encoder:
+            raise ConfigurationError("separate_instruction_encoder needs a parameter_generator or instruction_fusion")
+        if generator is not None:
+            inject_task_modules(self.t5, self.peft, self.active_modules)
+
+        if metric is None:
+            metric = Metric.by_name("instruction_metrics")()
+        self._metric = metric
+        self._choice_accuracy = CategoricalAccuracy()
+        self._has_choices = False
+        if initializer is not None:
+            initializer(self)
+
+    def forward(  # type: ignore
+        self,
+        source_tokens: TextFieldTensors,
+        instruction_tokens: Optional[TextFieldTensors] = None,
+        target_tokens: Optional[TextFieldTensors] = None,
+        answer_choices: Optional[TextFieldTensors] = None,
+        metadata: Optional[List[Dict[str, Any]]] = None,
+    ) -> Dict[str, Any]:
+        """
+        # Parameters
+
+        source_tokens : `TextFieldTensors`
+            The encoder input, [B, s].
+        instruction_tokens : `TextFieldTensors`, optional
+            The hypernetwork input, [B, t]; required when the model has a hypernetwork.
+        target_tokens : `TextFieldTensors`, optional
+            The target, [B, o]; pad positions are ignored in the loss.
+        answer_choices : `TextFieldTensors`, optional
+            Answer choices [B, C, c] for rank classification: each choice is scored by the sum of its
+            token log-probabilities, in one batched forward pass, and the best one is predicted.
+        metadata : `List[Dict[str, Any]]`, optional
+            Per instance: "references", "task", "categories", "answer_choices", "gold_choice".
+        """
+        input_ids = get_token_ids_from_text_field_tensors(source_tokens)  # [B, s]
+        input_mask = get_text_field_mask(source_tokens)  # [B, s]
+        task_modules = self.task_modules(instruction_tokens)
+
+        output: Dict[str, Any] = {}
+        with self.active_modules.use(task_modules):
+            encoder_states = self.t5.encoder(input_ids=input_ids, attention_mask=input_mask.long()).last_hidden_state
+            memory, memory_mask = self._fuse(task_modules, encoder_states, input_mask)  # [B, m, d], [B, m]
+            if target_tokens is not None:
+                labels = self._labels(target_tokens)
+                output["loss"] = self.t5(
+                    encoder_outputs=(memory,), attention_mask=memory_mask.long(), labels=labels, use_cache=False
+                ).loss
+
+        if not self.training:
+            if answer_choices is not None:
+                output.update(self._rank_choices(answer_choices, task_modules, memory, memory_mask, metadata))
+            else:
+                output.update(self._generate(task_modules, memory, memory_mask))
+            if metadata is not None:
+                self._update_metrics(output, metadata)
+        return output
+
+    def task_modules(self, instruction_tokens: Optional[TextFieldTensors]) -> Optional[TaskModules]:
+        """
+        Runs the hypernetwork once per distinct instruction in the batch. When every example shares
+        one instruction the modules keep batch size 1 and are broadcast; otherwise they are gathered
+        per example.
+        """
+        if self.hypernetwork is None:
+            return None
+        if not self.hypernetwork.reads_instruction:
+            return self.hypernetwork(None, None)
+        if instruction_tokens is None:
+            raise ConfigurationError(
+                "This model reads instructions: give it `instruction_tokens` (a reader with instruction_format 'hint')"
+            )
+        instruction_ids = get_token_ids_from_text_field_tensors(instruction_tokens)  # [B, t]
+        instruction_mask = get_text_field_mask(instruction_tokens)  # [B, t]
+        distinct_ids, inverse = torch.unique(instruction_ids, dim=0, return_inverse=True)
+        batch_size, num_distinct = instruction_ids.size(0), distinct_ids.size(0)
+        # The first example of each distinct instruction: [num_distinct]
+        first = torch.full((num_distinct,), batch_size, dtype=torch.long, device=inverse.device)
+        first = first.scatter_reduce(0, inverse, torch.arange(batch_size, device=inverse.device), reduce="amin")
+        modules = self.hypernetwork(instruction_ids[first], instruction_mask[first])
+        return modules if num_distinct == 1 else modules.index_select(inverse)
+
+    def _fuse(
+        self, task_modules: Optional[TaskModules], encoder_states: torch.Tensor, input_mask: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The decoder's memory: [encoded instruction ; encoded input] with fusion, else the input."""
+        if not self.instruction_fusion or task_modules is None:
+            return encoder_states, input_mask
+        batch_size = encoder_states.size(0)
+        instruction_states = task_modules["instruction_states"].expand(batch_size, -1, -1)  # [B, t, d]
+        instruction_mask = task_modules["instruction_mask"].expand(batch_size, -1)  # [B, t]
+        return (
+            torch.cat([instruction_states, encoder_states], dim=1),  # [B, t + s, d]
+            torch.cat([instruction_mask, input_mask.bool()], dim=1),  # [B, t + s]
+        )
+
+    @staticmethod
+    def _labels(target_tokens: TextFieldTensors) -> torch.Tensor:
+        """Target ids with pad positions set to -100, which the loss ignores: [..., o]."""
+        target_ids = get_token_ids_from_text_field_tensors(target_tokens)
+        target_mask = get_text_field_mask(target_tokens, num_wrapping_dims=target_ids.dim() - 2)
+        return target_ids.masked_fill(~target_mask, -100)
+
+    def _generate(
+        self, task_modules: Optional[TaskModules], memory: torch.Tensor, memory_mask: torch.Tensor
+    ) -> Dict[str, Any]:
+        # HF's generate repeats each example beam_size times in a row; the modules follow.
+        beam_modules = task_modules.repeat_interleave(self._beam_size) if task_modules is not None else None
+        with self.active_modules.use(beam_modules):
+            generated = self.t5.generate(
+                encoder_outputs=BaseModelOutput(last_hidden_state=memory),
+                attention_mask=memory_mask.long(),
+                num_beams=self._beam_size,
+                max_new_tokens=self._max_decoding_steps,
+                do_sample=False,
+            )
+        predictions = generated[:, 1:]  # [B, L], without the decoder start token
+        return {
+            "predictions": predictions,
+            "predicted_text": self.tokenizer.batch_decode(predictions, skip_special_tokens=True),
+        }
+
+    def _rank_choices(
+        self,
+        answer_choices: TextFieldTensors,
+        task_modules: Optional[TaskModules],
+        memory: torch.Tensor,
+        memory_mask: torch.Tensor,
+        metadata: Optional[List[Dict[str, Any]]],
+    ) -> Dict[str, Any]:
+        labels = self._labels(answer_choices)  # [B, C, c]
+        batch_size, num_choices, choice_length = labels.shape
+        flat_labels = labels.view(batch_size * num_choices, choice_length)
+        choice_modules = task_modules.repeat_interleave(num_choices) if task_modules is not None else None
+        with self.active_modules.use(choice_modules):
+            logits = self.t5(
+                encoder_outputs=(memory.repeat_interleave(num_choices, dim=0),),  # [B * C, m, d]
+                attention_mask=memory_mask.repeat_interleave(num_choices, dim=0).long(),
+                labels=flat_labels,
+                use_cache=False,
+            ).logits  # [B * C, c, V]
+        token_log_probs = logits.log_softmax(-1).gather(-1, flat_labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        token_mask = flat_labels != -100
+        scores = (token_log_probs * token_mask).sum(-1).view(batch_size, num_choices)  # [B, C]
+        # Padding choices (instances with fewer choices) have no tokens: never predicted.
+        scores = scores.masked_fill(~token_mask.view(batch_size, num_choices, -1).any(-1), float("-inf"))
+        predictions = scores.argmax(-1)  # [B]
+        output: Dict[str, Any] = {"choice_scores": scores, "predictions": predictions}
+        if metadata is not None:
+            output["predicted_text"] = [
+                meta["answer_choices"][index] for meta, index in zip(metadata, predictions.tolist())
+            ]
+            gold = [meta.get("gold_choice") for meta in metadata]
+            if all(choice is not None for choice in gold):
+                self._has_choices = True
+                self._choice_accuracy(scores, torch.tensor(gold, device=scores.device))
+        return output
+
+    def _update_metrics(self, output: Dict[str, Any], metadata: List[Dict[str, Any]]) -> None:
+        references = [meta.get("references") or [] for meta in metadata]
+        if not any(references):
+            return
+        self._metric(
+            output["predicted_text"],
+            references,
+            tasks=[meta.get("task", "") for meta in metadata],
+            categories=[meta.get("categories") or [] for meta in metadata],
+        )
+
+    def get_metrics(self, reset: bool = False) -> Dict[str, float]:
+        metrics = dict(self._metric.get_metric(reset=reset))
+        if self._has_choices:
+            metrics["accuracy"] = self._choice_accuracy.get_metric(reset=reset)
+        return metrics

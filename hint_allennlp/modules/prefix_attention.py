@@ -1,0 +1,148 @@
+"""How generated prefixes act inside a T5 attention block."""
+from typing import Optional
+
+import torch
+from torch import nn
+from transformers.models.t5.modeling_t5 import T5Attention
+
+
+class PrefixT5Attention(T5Attention):
+    """
+    `T5Attention` with P generated key and value vectors per head prepended to K and V **after** the
+    key/value projections. The prefix is always attended (mask 1), gets zero relative-position bias,
+    and is not stored in the key/value cache: during incremental decoding it is prepended again at
+    every step. The position bias handed on to the next layers is the plain one, without prefix
+    columns, so layers with and without prefixes can be mixed.
+
+    With `gated=True` (`PeftConfig.start_as_plain_t5`), a learned gate g, initialised to 0, scales the
+    prefix's share of the softmax: weights are `[g * e_p, e_x] / (g * sum e_p + sum e_x)`, so g = 0 is
+    exactly plain attention and g = 1 ordinary prefix attention.
+
+    Without active modules this is exactly `T5Attention` (the parent's forward runs).
+    """
+
+    @classmethod
+    def convert(cls, attention: T5Attention, attention_slot: int, active, gated: bool) -> "PrefixT5Attention":
+        attention.__class__ = cls
+        attention.attention_slot = attention_slot
+        attention.active = active
+        attention.prefix_gate = nn.Parameter(torch.zeros(1)) if gated else None
+        return attention
+
+    def forward(
+        self,
+        hidden_states,
+        mask=None,
+        key_value_states=None,
+        position_bias=None,
+        past_key_value=None,
+        layer_head_mask=None,
+        query_length=None,
+        use_cache=False,
+        output_attentions=False,
+        cache_position=None,
+    ):
+        modules = self.active.current
+        prefix = modules.prefix(self.attention_slot) if modules is not None else None
+        if prefix is None:
+            return super().forward(
+                hidden_states,
+                mask=mask,
+                key_value_states=key_value_states,
+                position_bias=position_bias,
+                past_key_value=past_key_value,
+                layer_head_mask=layer_head_mask,
+                query_length=query_length,
+                use_cache=use_cache,
+                output_attentions=output_attentions,
+                cache_position=cache_position,
+            )
+        if self.pruned_heads:
+            raise NotImplementedError("Prefixes are not supported on attention with pruned heads")
+
+        batch_size, seq_length = hidden_states.shape[:2]
+        # [B, q, H * d_kv] -> [B, H, q, d_kv]
+        query_states = self._split_heads(self.q(hidden_states), batch_size)
+        key_states, value_states = self._project_and_cache(
+            hidden_states, key_value_states, past_key_value, cache_position, batch_size
+        )
+        key_length = key_states.shape[-2]
+        if position_bias is None:
+            position_bias = self._plain_position_bias(
+                seq_length, key_length, query_length, cache_position, mask, query_states
+            )
+
+        prefix_keys, prefix_values = prefix  # each [Bm, H, P, d_kv], Bm in {1, B}
+        prefix_length = prefix_keys.size(2)
+        keys = torch.cat([prefix_keys.expand(batch_size, -1, -1, -1), key_states], dim=2)  # [B, H, P+k, d_kv]
+        values = torch.cat([prefix_values.expand(batch_size, -1, -1, -1), value_states], dim=2)
+
+        scores = torch.matmul(query_states, keys.transpose(3, 2))  # [B, H, q, P+k]
+        prefix_bias = position_bias.new_zeros(position_bias.shape[:-1] + (prefix_length,))
+        scores = scores + torch.cat([prefix_bias, position_bias], dim=-1)
+        attn_weights = nn.functional.softmax(scores.float(), dim=-1).type_as(scores)
+        if self.prefix_gate is not None:
+            attn_weights = self._gate_prefix(attn_weights, prefix_length)
+        attn_weights = nn.functional.dropout(attn_weights, p=self.dropout, training=self.training)
+        if layer_head_mask is not None:
+            attn_weights = attn_weights * layer_head_mask
+
+        attn_output = torch.matmul(attn_weights, values)  # [B, H, q, d_kv]
+        attn_output = attn_output.transpose(1, 2).contiguous().view(batch_size, -1, self.inner_dim)
+        attn_output = self.o(attn_output)
+
+        outputs = (attn_output, past_key_value, position_bias)
+        if output_attentions:
+            outputs = outputs + (attn_weights,)
+        return outputs
+
+    def _split_heads(self, states: torch.Tensor, batch_size: int) -> torch.Tensor:
+        # [B, len, H * d_kv] -> [B, H, len, d_kv]
+        return states.view(batch_size, -1, self.n_heads, self.key_value_proj_dim).transpose(1, 2)
+
+    def _project_and_cache(self, hidden_states, key_value_states, past_key_value, cache_position, batch_size):
+        """Keys and values of the sequence (no prefix), read from and written to the cache as HF does."""
+        is_cross_attention = key_value_states is not None
+        cache = None
+        if past_key_value is not None:
+            cache = past_key_value.cross_attention_cache if is_cross_attention else past_key_value.self_attention_cache
+            if is_cross_attention and past_key_value.is_updated.get(self.layer_idx):
+                return cache.key_cache[self.layer_idx], cache.value_cache[self.layer_idx]
+
+        current_states = key_value_states if is_cross_attention else hidden_states
+        key_states = self._split_heads(self.k(current_states), batch_size)
+        value_states = self._split_heads(self.v(current_states), batch_size)
+        if cache is not None:
+            key_states, value_states = cache.update(
+                key_states,
+                value_states,
+                self.layer_idx,
+                {"cache_position": None if is_cross_attention else cache_position},
+            )
+            if is_cross_attention:
+                past_key_value.is_updated[self.layer_idx] = True
+        return key_states, value_states
+
+    def _plain_position_bias(
+        self, seq_length, key_length, query_length, cache_position, mask, query_states
+    ) -> torch.Tensor:
+        """The relative-position bias plus mask that plain T5 computes: [1 or B, H, q, k]."""
+        if self.has_relative_attention_bias:
+            real_seq_length = query_length if query_length is not None else cache_position[-1] + 1
+            position_bias = self.compute_bias(
+                real_seq_length, key_length, device=query_states.device, cache_position=cache_position
+            )[:, :, -seq_length:, :]
+        else:
+            position_bias = query_states.new_zeros((1, self.n_heads, seq_length, key_length))
+        if mask is not None:
+            position_bias = position_bias + mask[:, :, :, :key_length]
+        return position_bias
+
+    def _gate_prefix(self, attn_weights: torch.Tensor, prefix_length: int) -> torch.Tensor:
+        prefix_weights = attn_weights[..., :prefix_length] * self.prefix_gate
+        sequence_weights = attn_weights[..., prefix_length:]
+        normaliser = prefix_weights.sum(-1, keepdim=True) + sequence_weights.sum(-1, keepdim=True)
+        return torch.cat([prefix_weights, sequence_weights], dim=-1) / normaliser
+
+    def extra_repr(self) -> str:
+        return f"attention_slot={self.attention_slot}, gated={self.prefix_gate is not None}"

@@ -1,0 +1,120 @@
+import json
+
+import pytest
+import torch
+from allennlp.common import Params
+from allennlp.common.testing import ModelTestCase
+from allennlp.data import Batch, DatasetReader
+
+from tests import FIXTURES_ROOT
+
+EXPERIMENT = FIXTURES_ROOT / "configs" / "hint_seq2seq.jsonnet"
+SNI_TEST_SPLIT = FIXTURES_ROOT / "sni" / "splits" / "test_tasks.txt"
+
+# One row per model setting of HINT_SPEC §7: the overrides to the fixture experiment.
+SETTINGS = {
+    "hint": {},
+    "hint_lora": {"model.peft": {"use_lora": True, "lora_rank": 2}},
+    "hint_start_as_plain_t5": {"model.peft": {"start_as_plain_t5": True, "adapter_size": 4, "prefix_length": 3}},
+    "hint_without_fusion": {"model.instruction_fusion": False},
+    "hint_without_peft_generation": {"model.parameter_generator": None},
+    "hint_separate_encoder": {"model.separate_instruction_encoder": True},
+    "tk_instruct": {
+        "dataset_reader.instruction_format": "tk_instruct",
+        "model.parameter_generator": None,
+        "model.instruction_fusion": False,
+    },
+    "tk_instruct_peft": {
+        "dataset_reader.instruction_format": "tk_instruct",
+        "model.parameter_generator": {"type": "learned"},
+        "model.instruction_fusion": False,
+    },
+    "no_instruct": {
+        "dataset_reader.instruction_format": "no_instruct",
+        "model.parameter_generator": None,
+        "model.instruction_fusion": False,
+    },
+    "hypter": {
+        "model.parameter_generator": {"type": "hypter", "hidden_size": 16},
+        "model.peft": {"adapter_size": 4, "use_prefixes": False},
+        "model.separate_instruction_encoder": True,
+        "model.instruction_fusion": False,
+    },
+    "hypertune": {
+        "model.parameter_generator": {"type": "hypertune", "num_layers": 1},
+        "model.peft": {"prefix_length": 3, "use_adapters": False},
+        "model.instruction_fusion": False,
+    },
+}
+
+# With start_as_plain_t5, the parts upstream of a zero-initialised factor get no gradient on the
+# first step (by design: the model starts as plain T5).
+GRADIENTS_TO_IGNORE = {
+    "hint_start_as_plain_t5": [
+        "hypernetwork.generator.embeddings",
+        "hypernetwork.generator.attention.query.weight",
+        "hypernetwork.generator.mlps.prefix_key.hidden.weight",
+        "hypernetwork.generator.mlps.prefix_key.output.weight",
+        "hypernetwork.generator.mlps.prefix_value.hidden.weight",
+        "hypernetwork.generator.mlps.prefix_value.output.weight",
+        "hypernetwork.generator.mlps.adapter_down.hidden.weight",
+        "hypernetwork.generator.mlps.adapter_down.output.weight",
+        "hypernetwork.generator.mlps.adapter_down_bias.hidden.weight",
+        "hypernetwork.generator.mlps.adapter_down_bias.output.weight",
+        "hypernetwork.generator.mlps.adapter_up.hidden.weight",
+        "hypernetwork.generator.mlps.adapter_up_bias.hidden.weight",
+        "hypernetwork.generator.attention.key.weight",
+        "hypernetwork.generator.attention.value.weight",
+        "hypernetwork.generator.attention.output.weight",
+    ],
+}
+
+
+class TestHintSeq2Seq(ModelTestCase):
+    def setup_method(self):
+        super().setup_method()
+        self.set_up_model(EXPERIMENT, SNI_TEST_SPLIT)
+
+    @pytest.mark.parametrize("setting", list(SETTINGS))
+    def test_can_train_save_and_load(self, setting):
+        self.ensure_model_can_train_save_and_load(
+            EXPERIMENT,
+            overrides=json.dumps(SETTINGS[setting]),
+            gradients_to_ignore=GRADIENTS_TO_IGNORE.get(setting),
+        )
+
+    def test_output_dict_contract(self):
+        self.model.eval()
+        with torch.no_grad():
+            output = self.model(**self.dataset.as_tensor_dict())
+        assert set(output) == {"loss", "predictions", "predicted_text"}
+        assert len(output["predicted_text"]) == len(self.instances)
+        metrics = self.model.get_metrics(reset=True)
+        assert {"rougeL", "exact_match"} <= set(metrics)
+
+    def test_mixed_task_batch_equals_each_example_alone(self):
+        # Two tasks in one batch: each example's choice scores (the whole pipeline: hypernetwork,
+        # per-example modules, fusion, decoder) equal those of the example run alone.
+        self.model.eval()
+        reader = self.model_reader()
+        choices = ["a b c", "c b a"]
+        instances = [
+            reader.text_to_instance("Copy the input.", "a b c", ["a b c"], "copy", answer_choices=choices),
+            reader.text_to_instance("Reverse the words.", "a b c", ["c b a"], "reverse", answer_choices=choices),
+        ]
+        for instance in instances:
+            reader.apply_token_indexers(instance)
+        together = self.choice_scores(instances)
+        for index, instance in enumerate(instances):
+            torch.testing.assert_close(together[index : index + 1], self.choice_scores([instance]), atol=1e-4, rtol=0)
+        assert not torch.allclose(together[0], together[1])
+
+    @staticmethod
+    def model_reader():
+        return DatasetReader.from_params(Params.from_file(str(EXPERIMENT)).pop("dataset_reader"))
+
+    def choice_scores(self, instances):
+        batch = Batch(instances)
+        batch.index_instances(self.vocab)
+        with torch.no_grad():
+            return self.model(**batch.as_tensor_dict())["choice_scores"]
