@@ -9,9 +9,10 @@ is not UTF-8 is reported where it is rather than wherever the text decoder's buf
 import glob
 import gzip
 import json
+import os
 import zlib
 from pathlib import Path
-from typing import Any, BinaryIO, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, BinaryIO, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from allennlp.common.checks import ConfigurationError
 
@@ -23,11 +24,12 @@ class DataFormatError(ValueError):
 GLOB_CHARACTERS = "*?["
 
 
-def expand_file_path(file_path: str, suffixes: Sequence[str]) -> List[Path]:
+def expand_file_path(file_path: Union[str, os.PathLike], suffixes: Sequence[str]) -> List[Path]:
     """
-    Turns the one string AllenNLP passes as `file_path` into a sorted list of files: a single file,
-    a directory (its files whose names end in one of `suffixes`), or a glob pattern.
+    Turns the one string (or path) AllenNLP passes as `file_path` into a sorted list of files: a
+    single file, a directory (its files whose names end in one of `suffixes`), or a glob pattern.
     """
+    file_path = os.fspath(file_path)
     if any(character in file_path for character in GLOB_CHARACTERS):
         paths = sorted(Path(match) for match in glob.glob(file_path) if Path(match).is_file())
         if not paths:

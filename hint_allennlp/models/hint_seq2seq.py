@@ -9,10 +9,12 @@ from allennlp.data import TextFieldTensors, Vocabulary
 from allennlp.models import Model
 from allennlp.nn import InitializerApplicator
 from allennlp.nn.util import get_token_ids_from_text_field_tensors, get_text_field_mask
-from allennlp.training.metrics import CategoricalAccuracy, Metric
+from allennlp.training.metrics import Metric
 from transformers import T5ForConditionalGeneration
 from transformers.modeling_outputs import BaseModelOutput
 
+from hint_allennlp.metrics import InferenceFlops, RankClassificationAccuracy
+from hint_allennlp.modules.flops import ParameterCounts
 from hint_allennlp.modules.hypernetwork import Hypernetwork
 from hint_allennlp.modules.injection import ActiveTaskModules, inject_task_modules
 from hint_allennlp.modules.parameter_generators import ParameterGenerator
@@ -46,8 +48,12 @@ class HintSeq2Seq(Model):
     | No-Instruct | null | false | no_instruct |
 
     Output dict: `loss` (when a target is given); in evaluation also `predictions` (generated token
-    ids [B, L], or the chosen answer index [B] for instances with answer choices) and
-    `predicted_text`. Metrics are updated only in evaluation.
+    ids [B, L], or the chosen answer index [B] for instances with answer choices, then also their
+    `choice_scores` [B, C]) and `predicted_text`. Metrics are updated only in evaluation: those of
+    `metric` (RougeL and exact match by default), `accuracy` for answer choices, and the analytic
+    `flops` of what was evaluated with `relative_flops` against Tk-Instruct on the same examples
+    (`hint_allennlp.modules.flops`; 1 by construction for models that get the instruction inside
+    their input, whose instruction length they cannot see).
 
     # Parameters
 
@@ -122,8 +128,16 @@ class HintSeq2Seq(Model):
         if metric is None:
             metric = Metric.by_name("instruction_metrics")()
         self._metric = metric
-        self._choice_accuracy = CategoricalAccuracy()
+        self._choice_accuracy = RankClassificationAccuracy()
         self._has_choices = False
+        self._flops = InferenceFlops(
+            ParameterCounts.from_t5_config(
+                self.t5.config,
+                self.peft if generator is not None else None,
+                generator=sum(p.numel() for p in generator.parameters()) if generator is not None else 0,
+            ),
+            instruction_handling=self._instruction_handling(),
+        )
         if initializer is not None:
             initializer(self)
 
@@ -167,11 +181,24 @@ class HintSeq2Seq(Model):
         if not self.training:
             if answer_choices is not None:
                 output.update(self._rank_choices(answer_choices, task_modules, memory, memory_mask, metadata))
+                output_lengths = (self._labels(answer_choices) != -100).sum((1, 2))
             else:
                 output.update(self._generate(task_modules, memory, memory_mask))
+                output_lengths = (output["predictions"] != self.t5.config.pad_token_id).sum(1)
             if metadata is not None:
-                self._update_metrics(output, metadata)
+                instruction_lengths = (
+                    get_text_field_mask(instruction_tokens).sum(1)
+                    if instruction_tokens is not None and self.hypernetwork is not None
+                    else torch.zeros_like(output_lengths)
+                )
+                self._update_metrics(output, metadata, instruction_lengths, input_mask.sum(1), output_lengths)
         return output
+
+    def _instruction_handling(self) -> str:
+        """How the instruction reaches the model, in the terms of `hint_allennlp.modules.flops`."""
+        if self.hypernetwork is None or not self.hypernetwork.reads_instruction:
+            return "concatenated"
+        return "hypernetwork_with_fusion" if self.instruction_fusion else "hypernetwork"
 
     def task_modules(self, instruction_tokens: Optional[TextFieldTensors]) -> Optional[TaskModules]:
         """
@@ -267,25 +294,42 @@ class HintSeq2Seq(Model):
             output["predicted_text"] = [
                 meta["answer_choices"][index] for meta, index in zip(metadata, predictions.tolist())
             ]
-            gold = [meta.get("gold_choice") for meta in metadata]
-            if all(choice is not None for choice in gold):
-                self._has_choices = True
-                self._choice_accuracy(scores, torch.tensor(gold, device=scores.device))
         return output
 
-    def _update_metrics(self, output: Dict[str, Any], metadata: List[Dict[str, Any]]) -> None:
-        references = [meta.get("references") or [] for meta in metadata]
-        if not any(references):
-            return
+    def _update_metrics(
+        self,
+        output: Dict[str, Any],
+        metadata: List[Dict[str, Any]],
+        instruction_lengths: torch.Tensor,
+        input_lengths: torch.Tensor,
+        output_lengths: torch.Tensor,
+    ) -> None:
+        """
+        Every metric is called on every evaluation batch, with empty lists if need be: under
+        distributed evaluation each call gathers from all workers, so no worker may skip one.
+        """
+        tasks = [meta.get("task") or "unnamed_task" for meta in metadata]
+        scored = [index for index, meta in enumerate(metadata) if meta.get("references")]
         self._metric(
-            output["predicted_text"],
-            references,
-            tasks=[meta.get("task", "") for meta in metadata],
-            categories=[meta.get("categories") or [] for meta in metadata],
+            [output["predicted_text"][index] for index in scored],
+            [metadata[index]["references"] for index in scored],
+            tasks=[tasks[index] for index in scored],
+            categories=[metadata[index].get("categories") or [] for index in scored],
         )
+        if "choice_scores" in output:
+            chosen = [index for index, meta in enumerate(metadata) if meta.get("gold_choice") is not None]
+            self._has_choices = True
+            self._choice_accuracy(
+                [output["predictions"][index].item() for index in chosen],
+                [metadata[index]["gold_choice"] for index in chosen],
+                tasks=[tasks[index] for index in chosen],
+                categories=[metadata[index].get("categories") or [] for index in chosen],
+            )
+        self._flops(tasks, instruction_lengths.tolist(), input_lengths.tolist(), output_lengths.tolist())
 
     def get_metrics(self, reset: bool = False) -> Dict[str, float]:
         metrics = dict(self._metric.get_metric(reset=reset))
         if self._has_choices:
-            metrics["accuracy"] = self._choice_accuracy.get_metric(reset=reset)
+            metrics.update(self._choice_accuracy.get_metric(reset=reset))
+        metrics.update(self._flops.get_metric(reset=reset))
         return metrics

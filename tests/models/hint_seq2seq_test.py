@@ -4,9 +4,10 @@ import pytest
 import torch
 from allennlp.common import Params
 from allennlp.common.testing import ModelTestCase
-from allennlp.data import Batch, DatasetReader
+from allennlp.data import Batch, DatasetReader, Vocabulary
+from allennlp.models import Model
 
-from tests import FIXTURES_ROOT
+from tests import FIXTURES_ROOT, TINY_T5
 
 EXPERIMENT = FIXTURES_ROOT / "configs" / "hint_seq2seq.jsonnet"
 SNI_TEST_SPLIT = FIXTURES_ROOT / "sni" / "splits" / "test_tasks.txt"
@@ -118,3 +119,27 @@ class TestHintSeq2Seq(ModelTestCase):
         batch.index_instances(self.vocab)
         with torch.no_grad():
             return self.model(**batch.as_tensor_dict())["choice_scores"]
+
+
+def test_rank_classification_reports_accuracy_per_task():
+    reader = DatasetReader.from_params(
+        Params({"type": "p3", "mode": "split", "model_name": str(TINY_T5)})
+    )
+    # The fixture's examples with answer choices and a gold answer.
+    instances = [i for i in reader.read(FIXTURES_ROOT / "p3" / "prompts.jsonl") if "target_tokens" in i and "answer_choices" in i]
+    for instance in instances:
+        reader.apply_token_indexers(instance)
+    batch = Batch(instances)
+    batch.index_instances(Vocabulary())
+    model = Model.from_params(
+        vocab=Vocabulary(), params=Params.from_file(str(EXPERIMENT)).pop("model")
+    ).eval()
+    with torch.no_grad():
+        output = model(**batch.as_tensor_dict())
+    choices = [instance["metadata"]["answer_choices"] for instance in instances]
+    assert output["predicted_text"] == [options[index] for options, index in zip(choices, output["predictions"].tolist())]
+    metrics = model.get_metrics(reset=True)
+    gold = [instance["metadata"]["gold_choice"] for instance in instances]
+    expected = 100.0 * sum(p == g for p, g in zip(output["predictions"].tolist(), gold)) / len(gold)
+    assert metrics["accuracy"] == pytest.approx(expected)
+    assert "accuracy_rte_gpt3_style" in metrics

@@ -1,0 +1,1 @@
+from hint_allennlp.evaluation.per_instance_serializer import PerInstanceSerializer

@@ -1,0 +1,38 @@
+import json
+from typing import Any, Callable, Dict, Optional
+
+from allennlp.common.util import sanitize
+from allennlp.data import DataLoader
+from allennlp.evaluation.serializers.serializers import Serializer
+
+
+@Serializer.register("per_instance")
+class PerInstanceSerializer(Serializer):
+    """
+    Writes `allennlp evaluate --predictions-output-file` as one JSON line per instance,
+    `{"task", "id", "input", "prediction", "references"}` (plus `"choice"`, the predicted answer
+    index, for rank classification), instead of AllenNLP's one line per batch of tensors.
+    """
+
+    def __call__(
+        self,
+        batch: Dict[str, Any],
+        output_dict: Dict,
+        data_loader: DataLoader,
+        output_postprocess_function: Optional[Callable] = None,
+    ) -> str:
+        if output_postprocess_function is not None:
+            output_dict = output_postprocess_function(output_dict)
+        lines = []
+        for index, (metadata, prediction) in enumerate(zip(batch["metadata"], output_dict["predicted_text"])):
+            line = {
+                "task": metadata.get("task"),
+                "id": metadata.get("id"),
+                "input": metadata.get("input"),
+                "prediction": prediction,
+                "references": metadata.get("references", []),
+            }
+            if "choice_scores" in output_dict:
+                line["choice"] = output_dict["predictions"][index]
+            lines.append(json.dumps(sanitize(line), ensure_ascii=False))
+        return "\n".join(lines)

@@ -1,0 +1,52 @@
+"""`allennlp evaluate` on a trained archive: the metrics it prints and the per-instance predictions file."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from allennlp.commands.train import train_model_from_file
+
+from tests import FIXTURES_ROOT, PROJECT_ROOT
+
+ALLENNLP = str(Path(sys.executable).parent / "allennlp")
+TEST_TASK = FIXTURES_ROOT / "sni" / "tasks" / "task1152_bard_analogical_reasoning_causation.json"
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    serialization_dir = tmp_path_factory.mktemp("hint_model")
+    train_model_from_file(FIXTURES_ROOT / "configs" / "hint_seq2seq.jsonnet", serialization_dir, force=True)
+    return serialization_dir / "model.tar.gz"
+
+
+def test_evaluate_reports_metrics_and_writes_one_line_per_instance(archive, tmp_path):
+    metrics_file, predictions_file = tmp_path / "metrics.json", tmp_path / "predictions.jsonl"
+    result = subprocess.run(
+        [
+            ALLENNLP,
+            "evaluate",
+            str(archive),
+            str(TEST_TASK),
+            "--output-file",
+            str(metrics_file),
+            "--predictions-output-file",
+            str(predictions_file),
+            "--overrides",
+            json.dumps({"evaluation": {"batch_serializer": {"type": "per_instance"}}}),
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads(metrics_file.read_text())
+    assert {"rougeL", "exact_match", "rougeL_word_analogy", "flops", "relative_flops"} <= set(metrics)
+    assert 0 < metrics["relative_flops"] < 1  # HINT reads the instruction once for the task
+
+    lines = [json.loads(line) for line in predictions_file.read_text().splitlines()]
+    references = [instance["output"] for instance in json.loads(TEST_TASK.read_text())["Instances"][:2]]
+    # The fixture experiment reads at most 2 instances per task.
+    assert [line["references"] for line in lines] == references
+    assert all(line["task"] == TEST_TASK.stem and isinstance(line["prediction"], str) for line in lines)
