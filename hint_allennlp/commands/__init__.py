@@ -1,1 +1,2 @@
 from hint_allennlp.commands.registered import ListRegistered
+from hint_allennlp.commands.compile_tasks import CompileTasks

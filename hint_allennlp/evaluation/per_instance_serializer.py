@@ -1,7 +1,6 @@
 import json
 from typing import Any, Callable, Dict, Optional
 
-from allennlp.common.util import sanitize
 from allennlp.data import DataLoader
 from allennlp.evaluation.serializers.serializers import Serializer
 
@@ -33,6 +32,6 @@ class PerInstanceSerializer(Serializer):
                 "references": metadata.get("references", []),
             }
             if "choice_scores" in output_dict:
-                line["choice"] = output_dict["predictions"][index]
-            lines.append(json.dumps(sanitize(line), ensure_ascii=False))
+                line["choice"] = int(output_dict["predictions"][index])
+            lines.append(json.dumps(line, ensure_ascii=False))
         return "\n".join(lines)

@@ -19,6 +19,7 @@ from hint_allennlp.modules.hypernetwork import Hypernetwork
 from hint_allennlp.modules.injection import ActiveTaskModules, inject_task_modules
 from hint_allennlp.modules.parameter_generators import ParameterGenerator
 from hint_allennlp.modules.peft_config import PeftConfig
+from hint_allennlp.modules.task_module_cache import TaskModuleCache, instruction_key
 from hint_allennlp.modules.task_modules import TaskModules
 
 logger = logging.getLogger(__name__)
@@ -73,11 +74,16 @@ class HintSeq2Seq(Model):
         1 is greedy decoding.
     max_decoding_steps : `int`, optional (default = `64`)
         Maximum number of generated tokens.
+    task_module_cache_size : `int`, optional (default = `16`)
+        In evaluation, what the hypernetwork made for this many recent instructions is kept, so a
+        task's instruction is processed once, not once per batch (0 disables this).
     metric : `Metric`, optional (default = `instruction_metrics`)
         Called in evaluation with the predicted texts, the references, tasks and categories.
     initializer : `InitializerApplicator`, optional
         Applied after the checkpoint is loaded (e.g. to re-initialise parts).
     """
+
+    default_predictor = "hint_instruction"
 
     def __init__(
         self,
@@ -89,6 +95,7 @@ class HintSeq2Seq(Model):
         separate_instruction_encoder: bool = False,
         beam_size: int = 1,
         max_decoding_steps: int = 64,
+        task_module_cache_size: int = 16,
         metric: Optional[Metric] = None,
         initializer: Optional[InitializerApplicator] = None,
         **kwargs,
@@ -124,6 +131,7 @@ class HintSeq2Seq(Model):
             raise ConfigurationError("separate_instruction_encoder needs a parameter_generator or instruction_fusion")
         if generator is not None:
             inject_task_modules(self.t5, self.peft, self.active_modules)
+        self.task_module_cache = TaskModuleCache(task_module_cache_size)
 
         if metric is None:
             metric = Metric.by_name("instruction_metrics")()
@@ -202,9 +210,9 @@ class HintSeq2Seq(Model):
 
     def task_modules(self, instruction_tokens: Optional[TextFieldTensors]) -> Optional[TaskModules]:
         """
-        Runs the hypernetwork once per distinct instruction in the batch. When every example shares
-        one instruction the modules keep batch size 1 and are broadcast; otherwise they are gathered
-        per example.
+        Runs the hypernetwork once per distinct instruction in the batch (in evaluation, only for
+        instructions not in the task-module cache). When every example shares one instruction the
+        modules keep batch size 1 and are broadcast; otherwise they are gathered per example.
         """
         if self.hypernetwork is None:
             return None
@@ -221,8 +229,29 @@ class HintSeq2Seq(Model):
         # The first example of each distinct instruction: [num_distinct]
         first = torch.full((num_distinct,), batch_size, dtype=torch.long, device=inverse.device)
         first = first.scatter_reduce(0, inverse, torch.arange(batch_size, device=inverse.device), reduce="amin")
-        modules = self.hypernetwork(instruction_ids[first], instruction_mask[first])
+        modules = self._distinct_task_modules(instruction_ids[first], instruction_mask[first])
         return modules if num_distinct == 1 else modules.index_select(inverse)
+
+    def _distinct_task_modules(self, instruction_ids: torch.Tensor, instruction_mask: torch.Tensor) -> TaskModules:
+        """The hypernetwork's output for distinct instructions [U, t], through the cache in evaluation."""
+        if self.training or not self.task_module_cache.enabled:
+            return self.hypernetwork(instruction_ids, instruction_mask)
+        keys = [instruction_key(ids[mask.bool()]) for ids, mask in zip(instruction_ids, instruction_mask)]
+        rows = {key: self.task_module_cache.get(key) for key in keys}
+        missing = [index for index, key in enumerate(keys) if rows[key] is None]
+        if missing:
+            computed = self.hypernetwork(instruction_ids[missing], instruction_mask[missing])
+            for position, index in enumerate(missing):
+                row = computed.index_select(torch.tensor([position], device=instruction_ids.device))
+                rows[keys[index]] = row.map(torch.Tensor.detach).without_instruction_padding()
+                self.task_module_cache.put(keys[index], rows[keys[index]])
+        return TaskModules.concatenate([rows[key] for key in keys])
+
+    def train(self, mode: bool = True) -> "HintSeq2Seq":
+        # Cached modules were made with the current weights; training changes them.
+        if mode:
+            self.task_module_cache.clear()
+        return super().train(mode)
 
     def _fuse(
         self, task_modules: Optional[TaskModules], encoder_states: torch.Tensor, input_mask: torch.Tensor

@@ -88,10 +88,33 @@ class TaskModules:
             return self
         return self.map(lambda tensor: tensor.repeat_interleave(repeats, dim=0))
 
+    def without_instruction_padding(self) -> "TaskModules":
+        """Batch-size-1 modules with the encoded instruction cut to its real length (for caching)."""
+        if "instruction_mask" not in self.tensors:
+            return self
+        length = int(self.tensors["instruction_mask"].sum())
+        trimmed = dict(self.tensors)
+        trimmed["instruction_states"] = trimmed["instruction_states"][:, :length]
+        trimmed["instruction_mask"] = trimmed["instruction_mask"][:, :length]
+        return TaskModules(trimmed)
+
     @staticmethod
     def concatenate(parts: "list[TaskModules]") -> "TaskModules":
-        keys = parts[0].tensors.keys()
-        return TaskModules({key: torch.cat([part[key] for part in parts]) for key in keys})
+        """Stacks modules along the batch; encoded instructions of different lengths are padded."""
+        concatenated = {}
+        for key in parts[0].tensors:
+            tensors = [part[key] for part in parts]
+            if key in ("instruction_states", "instruction_mask"):
+                length = max(tensor.size(1) for tensor in tensors)
+                tensors = [_pad_dim1(tensor, length) for tensor in tensors]
+            concatenated[key] = torch.cat(tensors)
+        return TaskModules(concatenated)
+
+
+def _pad_dim1(tensor: torch.Tensor, length: int) -> torch.Tensor:
+    """Zero- (or False-) pads [Bm, t, ...] to [Bm, length, ...]."""
+    padding = tensor.new_zeros((tensor.size(0), length - tensor.size(1)) + tuple(tensor.shape[2:]))
+    return torch.cat([tensor, padding], dim=1)
 
 
 def per_example_matmul(inputs: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

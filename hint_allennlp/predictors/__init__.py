@@ -1,0 +1,1 @@
+from hint_allennlp.predictors.hint_instruction_predictor import HintInstructionPredictor

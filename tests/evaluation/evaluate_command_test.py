@@ -4,29 +4,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from allennlp.commands.train import train_model_from_file
-
 from tests import FIXTURES_ROOT, PROJECT_ROOT
 
 ALLENNLP = str(Path(sys.executable).parent / "allennlp")
 TEST_TASK = FIXTURES_ROOT / "sni" / "tasks" / "task1152_bard_analogical_reasoning_causation.json"
 
 
-@pytest.fixture(scope="module")
-def archive(tmp_path_factory):
-    serialization_dir = tmp_path_factory.mktemp("hint_model")
-    train_model_from_file(FIXTURES_ROOT / "configs" / "hint_seq2seq.jsonnet", serialization_dir, force=True)
-    return serialization_dir / "model.tar.gz"
-
-
-def test_evaluate_reports_metrics_and_writes_one_line_per_instance(archive, tmp_path):
+def test_evaluate_reports_metrics_and_writes_one_line_per_instance(trained_archive, tmp_path):
     metrics_file, predictions_file = tmp_path / "metrics.json", tmp_path / "predictions.jsonl"
     result = subprocess.run(
         [
             ALLENNLP,
             "evaluate",
-            str(archive),
+            str(trained_archive),
             str(TEST_TASK),
             "--output-file",
             str(metrics_file),

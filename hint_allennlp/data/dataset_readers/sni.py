@@ -38,7 +38,11 @@ class SniTask:
 
 
 def load_sni_task(path: Path) -> SniTask:
-    record = read_json_file(path)
+    return sni_task_from_record(read_json_file(path), path)
+
+
+def sni_task_from_record(record: Any, path: Path) -> SniTask:
+    """Checks a parsed SNI task object; `path` names it in errors and gives the task name."""
     if not isinstance(record, dict):
         raise DataFormatError(
             f"{path}: expected a JSON object (an SNI task), found {type(record).__name__}."

@@ -1,0 +1,143 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from allennlp.common.checks import ConfigurationError
+from allennlp.models.archival import load_archive
+from allennlp.predictors import Predictor
+
+from hint_allennlp.commands.compile_tasks import compile_tasks
+from tests import FIXTURES_ROOT, PROJECT_ROOT
+
+ALLENNLP = str(Path(sys.executable).parent / "allennlp")
+SNI_TASK = FIXTURES_ROOT / "sni" / "tasks" / "task1146_country_capital.json"
+JSONL_TASKS = FIXTURES_ROOT / "jsonl" / "tasks.jsonl"
+
+
+def predictor(archive, **arguments) -> Predictor:
+    return Predictor.from_archive(load_archive(archive), "hint_instruction", extra_args=arguments)
+
+
+def count_hypernetwork_rows(model):
+    """Counts the instructions the hypernetwork encodes (rows of its input batches)."""
+    counted = {"rows": 0}
+
+    def count(module, inputs, output):
+        counted["rows"] += inputs[0].size(0)
+
+    model.hypernetwork.register_forward_hook(count)
+    return counted
+
+
+def many_inputs(repeats=5):
+    """JSON lines mixing two tasks, each asked many times."""
+    return [
+        {"instruction": instruction, "input": f"{word} {number}", "task": task}
+        for number in range(repeats)
+        for task, instruction, word in [
+            ("capital", "Give the capital of the country.", "France"),
+            ("antonym", "Give the antonym of the word.", "hot"),
+        ]
+    ]
+
+
+def predictions(predictor_, items, batch_size=3):
+    lines = []
+    for start in range(0, len(items), batch_size):
+        batch = [{"line": start + n, "record": item} for n, item in enumerate(items[start : start + batch_size])]
+        for output in predictor_.predict_batch_json(batch):
+            lines += output["lines"]
+    return lines
+
+
+def test_hypernetwork_runs_once_per_distinct_instruction(trained_archive):
+    cached = predictor(trained_archive)
+    counter = count_hypernetwork_rows(cached._model)
+    lines = predictions(cached, many_inputs())
+    assert len(lines) == 10
+    assert counter["rows"] == 2
+
+
+def test_predictions_with_cache_equal_predictions_without(trained_archive):
+    # One task per batch, so that both runs compute each instruction from the same tensor: the
+    # fixture model is barely trained and its near-tied logits would let greedy decoding amplify
+    # float rounding from other batch shapes (tests/models checks mixed batches with a tolerance).
+    items = sorted(many_inputs(), key=lambda item: item["task"])
+    uncached = predictor(trained_archive, cache_size=0)
+    counter = count_hypernetwork_rows(uncached._model)
+    without_cache = predictions(uncached, items, batch_size=5)
+    assert counter["rows"] == 2 * 1  # two batches, one instruction each: once per batch
+    cached = predictor(trained_archive)
+    counter = count_hypernetwork_rows(cached._model)
+    assert predictions(cached, items + items, batch_size=5) == without_cache + without_cache
+    assert counter["rows"] == 2  # the second pass over both tasks comes from the cache
+
+
+def test_compiled_tasks_predict_like_live_ones_without_the_hypernetwork(trained_archive, tmp_path):
+    compile_tasks(str(trained_archive), str(SNI_TASK), str(tmp_path))
+    compiled_file = tmp_path / f"{SNI_TASK.stem}.hint.pt"
+    assert compiled_file.stat().st_size < 100_000
+    task = json.loads(SNI_TASK.read_text())
+    items = [{"task": SNI_TASK.stem, "input": instance["input"]} for instance in task["Instances"][:6]]
+
+    compiled = predictor(trained_archive, compiled_tasks=[str(tmp_path)], cache_size=0)
+    counter = count_hypernetwork_rows(compiled._model)
+    compiled_lines = predictions(compiled, items, batch_size=6)
+    assert counter["rows"] == 0
+    # The same six inputs in one batch, from the task file itself (the hypernetwork runs).
+    live_task = dict(task, Instances=task["Instances"][:6])
+    live_lines = predictor(trained_archive).predict_batch_json([{"record": live_task, "line": 1}])[0]["lines"]
+    assert [line["prediction"] for line in compiled_lines] == [line["prediction"] for line in live_lines]
+
+
+def test_a_task_compiled_by_another_model_is_refused(trained_archive, tmp_path):
+    compile_tasks(str(trained_archive), str(SNI_TASK), str(tmp_path))
+    other = load_archive(trained_archive)
+    with torch.no_grad():
+        next(other.model.parameters()).add_(1.0)
+    with pytest.raises(ConfigurationError, match="compiled by a different model"):
+        Predictor.from_archive(other, "hint_instruction", extra_args={"compiled_tasks": [str(tmp_path)]})
+
+
+def test_bad_lines_get_an_error_and_the_others_their_predictions(trained_archive):
+    lines = [
+        '{"instruction": "Copy the input.", "input": "a b"}',
+        '{"input": "no instruction here"}',
+        '{"instruction": "Copy the input.", "input": 42}',
+        '{"instruction": "Copy the input.", "input": "c d",',
+        '["not", "an", "object"]',
+        '{"instruction": "Copy the input.", "input": "e f"}',
+    ]
+    predictor_ = predictor(trained_archive)
+    outputs = predictor_.predict_batch_json([predictor_.load_line(line) for line in lines])
+    dumped = [predictor_.dump_line(output) for output in outputs]
+    results = [json.loads(text) for text in dumped]
+    assert "prediction" in results[0] and "prediction" in results[5]
+    assert "no 'instruction'" in results[1]["error"] and results[1]["line"] == 2
+    assert "'input' must be a string" in results[2]["error"]
+    assert "not valid JSON" in results[3]["error"]
+    assert "expected a JSON object" in results[4]["error"]
+
+
+def test_allennlp_predict_on_an_sni_task_file_and_on_json_lines(trained_archive, tmp_path):
+    for input_file, expected_lines in [(SNI_TASK, 20), (JSONL_TASKS, len(JSONL_TASKS.read_text().splitlines()))]:
+        output_file = tmp_path / f"{input_file.stem}.predictions.jsonl"
+        result = subprocess.run(
+            [ALLENNLP, "predict", str(trained_archive), str(input_file), "--output-file", str(output_file),
+             "--silent", "--batch-size", "4"],
+            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        lines = [json.loads(line) for line in output_file.read_text().splitlines()]
+        assert len(lines) == expected_lines
+        assert all("prediction" in line and line["task"] for line in lines)
+
+
+def test_output_lines_keep_missing_ids_as_null(trained_archive):
+    predictor_ = predictor(trained_archive)
+    output = predictor_.predict_json({"record": {"instruction": "Copy the input.", "input": "a b"}, "line": 1})
+    (line,) = output["lines"]
+    assert line["id"] is None and line["task"] == "" and isinstance(line["prediction"], str)
