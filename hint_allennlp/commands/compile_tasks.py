@@ -72,7 +72,6 @@ def compile_tasks(archive_file: str, instructions: str, output_dir: str, cuda_de
         ids = instruction_tokens["tokens"]["token_ids"][0]
         key = instruction_key(ids[instruction_tokens["tokens"]["mask"][0].bool()])
         path = CompiledTask(task, instruction, key, model.task_module_cache.get(key), fingerprint).save(output_dir)
-        logger.info("Compiled %s: %s (%d bytes)", task, path, path.stat().st_size)
         print(f"{task}\t{path}\t{path.stat().st_size} bytes")
 
 

@@ -42,6 +42,14 @@ class Demonstration:
         )
 
 
+def read_demonstrations(record: Mapping, key: str, location: str) -> List[Demonstration]:
+    """The demonstrations listed under `key` of a JSON object (none if the key is absent)."""
+    examples = record.get(key) or []
+    if not isinstance(examples, list):
+        raise DataFormatError(f"{location}: {key!r} must be a list.")
+    return [Demonstration.from_json(example, f"{location}, {key}[{index}]") for index, example in enumerate(examples)]
+
+
 def with_final_period(text: str) -> str:
     """Tk-Instruct's period rule: append "." unless the text already ends in punctuation."""
     if text and text[-1] in string.punctuation:

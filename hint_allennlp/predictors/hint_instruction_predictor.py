@@ -12,7 +12,7 @@ from allennlp.models import Model
 from allennlp.predictors.predictor import Predictor
 
 from hint_allennlp.data.dataset_readers.sni import sni_task_from_record
-from hint_allennlp.data.tk_format import Demonstration
+from hint_allennlp.data.tk_format import Demonstration, read_demonstrations
 from hint_allennlp.modules.compiled_task import COMPILED_TASK_SUFFIX, CompiledTask, model_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -148,10 +148,7 @@ class HintInstructionPredictor(Predictor):
                 raise ValueError(f"{location}: 'instruction' must be a non-empty string")
             arguments: Dict[str, Any] = {
                 "instruction": instruction,
-                "positive_examples": [
-                    Demonstration.from_json(example, f"{location}, positive_examples[{number}]")
-                    for number, example in enumerate(record.get("positive_examples") or [])
-                ],
+                "positive_examples": read_demonstrations(record, "positive_examples", location),
             }
         elif task in self._compiled_instructions:
             arguments = instruction_arguments(self._compiled_instructions[task])

@@ -14,7 +14,7 @@ from hint_allennlp.data.file_reading import (
     iter_nonblank_lines,
     parse_json_line,
 )
-from hint_allennlp.data.tk_format import Demonstration
+from hint_allennlp.data.tk_format import read_demonstrations
 
 logger = logging.getLogger(__name__)
 
@@ -66,15 +66,9 @@ class InstructionJsonlReader(TaskInstructionReader):
             answer_choices = get_string_list(record, "answer_choices", location)
             if gold_choice_index(answer_choices, references) is None:
                 raise DataFormatError(f"{location}: no output is one of the answer_choices.")
-        demonstrations = {}
-        for key in ("positive_examples", "negative_examples"):
-            examples = record.get(key, [])
-            if not isinstance(examples, list):
-                raise DataFormatError(f"{location}: {key!r} must be a list.")
-            demonstrations[key] = [
-                Demonstration.from_json(example, f"{location}, {key}[{index}]")
-                for index, example in enumerate(examples)
-            ]
+        demonstrations = {
+            key: read_demonstrations(record, key, location) for key in ("positive_examples", "negative_examples")
+        }
         return self.text_to_instance(
             instruction,
             get_string(record, "input", location),  # type: ignore[arg-type]

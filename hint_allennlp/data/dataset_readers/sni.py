@@ -16,7 +16,7 @@ from hint_allennlp.data.file_reading import (
     iter_lines,
     read_json_file,
 )
-from hint_allennlp.data.tk_format import Demonstration
+from hint_allennlp.data.tk_format import Demonstration, read_demonstrations
 
 logger = logging.getLogger(__name__)
 
@@ -61,15 +61,9 @@ def sni_task_from_record(record: Any, path: Path) -> SniTask:
         raise DataFormatError(f"{path}: missing key 'Instances'.")
     if not isinstance(record["Instances"], list):
         raise DataFormatError(f"{path}: 'Instances' must be a list.")
-    demonstrations = {}
-    for key in ("Positive Examples", "Negative Examples"):
-        examples = record.get(key, [])
-        if not isinstance(examples, list):
-            raise DataFormatError(f"{path}: {key!r} must be a list.")
-        demonstrations[key] = [
-            Demonstration.from_json(example, f"{path}, {key}[{index}]")
-            for index, example in enumerate(examples)
-        ]
+    demonstrations = {
+        key: read_demonstrations(record, key, str(path)) for key in ("Positive Examples", "Negative Examples")
+    }
     languages = [set(get_string_list(record, key, str(path))) for key in LANGUAGE_KEYS]
     return SniTask(
         name=path.name[: -len(".json")] if path.name.endswith(".json") else path.name,
