@@ -1,0 +1,148 @@
+"""
+Every experiment in training_configs/ builds with AllenNLP against the tiny checkpoint and the
+fixtures: the data is read, model, data loaders and trainer are constructed, and one batch goes
+through the model in training and in evaluation. No config can rot unnoticed. The paper's
+hyperparameters, which the tiny setting replaces, are checked on the configs as they are.
+"""
+import json
+
+import _jsonnet
+import pytest
+import torch
+from allennlp.commands.train import TrainModel
+from allennlp.common import Params
+from allennlp.common.params import with_overrides
+from allennlp.data import Vocabulary
+from allennlp.models import Model
+
+from tests import PROJECT_ROOT
+
+CONFIGS_ROOT = PROJECT_ROOT / "training_configs"
+LIBSONNET = CONFIGS_ROOT / "hint.libsonnet"
+EXPERIMENTS = sorted(path.relative_to(CONFIGS_ROOT).as_posix() for path in CONFIGS_ROOT.rglob("*.jsonnet"))
+SNI_EXPERIMENTS = [name for name in EXPERIMENTS if name.startswith("sni/")]
+
+
+def evaluate(experiment: str, settings: str = "{}") -> dict:
+    """The experiment as AllenNLP would see it, called with `settings` (jsonnet code)."""
+    snippet = f"""
+        local hint = import "{LIBSONNET}";
+        local experiment = import "{CONFIGS_ROOT / experiment}";
+        if std.isFunction(experiment) then experiment({settings}) else experiment
+    """
+    return json.loads(_jsonnet.evaluate_snippet("experiment", snippet))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_runs_on_the_tiny_checkpoint(experiment, tmp_path, monkeypatch):
+    monkeypatch.chdir(PROJECT_ROOT)  # the tiny setting names fixtures relative to the repository
+    # A few instances and decoding steps keep this fast; everything else is the config's. (The
+    # first four fixture prompts are the P3 ones with answer choices and a target: see below.)
+    config = evaluate(experiment, "hint.tiny_cpu {max_decoding_steps: 2}")
+    readers = [key for key in ("dataset_reader", "validation_dataset_reader") if key in config]
+    params = Params(with_overrides(config, {f"{reader}.max_instances": 4 for reader in readers}))
+    train_loop = TrainModel.from_params(params=params, serialization_dir=str(tmp_path), local_rank=0)
+    model = train_loop.model
+
+    model.train()
+    loss = model(**next(iter(train_loop.trainer.data_loader)))["loss"]
+    assert torch.isfinite(loss)
+    loss.backward()
+
+    if train_loop.evaluation_data_loader is not None:
+        model.eval()
+        with torch.no_grad():
+            output = model(**next(iter(train_loop.evaluation_data_loader)))
+        assert len(output["predicted_text"]) > 0
+        metrics = model.get_metrics(reset=True)
+        assert "relative_flops" in metrics
+        assert ("accuracy" if experiment.startswith("p3/") else "rougeL") in metrics
+
+
+def test_defaults_evaluate_through_allennlp():
+    # AllenNLP calls an experiment's top-level function with its default settings.
+    params = Params.from_file(str(CONFIGS_ROOT / "sni/def/hint.jsonnet"))
+    assert params["model"]["model_name"] == "google/t5-base-lm-adapt"
+
+
+@pytest.mark.parametrize("experiment", SNI_EXPERIMENTS)
+def test_sni_experiments_use_the_paper_recipe(experiment):
+    config = evaluate(experiment)
+    reader, trainer = config["dataset_reader"], config["trainer"]
+    assert trainer["optimizer"] == {
+        "type": "huggingface_adafactor",
+        "lr": 1e-3,
+        "relative_step": False,
+        "scale_parameter": True,
+        "warmup_init": False,
+    }
+    assert [reader[f"max_{part}_tokens"] for part in ("instruction", "source", "target")] == [1024, 1024, 256]
+    assert reader["max_instances_per_task"] == 100
+    assert reader["num_positive_examples"] == (2 if experiment.startswith("sni/def_2pos/") else 0)
+    # 1,000 optimizer steps of 1,024 examples, in checkpointed epochs.
+    batches = trainer["num_epochs"] * config["data_loader"]["batches_per_epoch"]
+    examples_per_batch = config["data_loader"]["batch_size"]
+    assert batches * examples_per_batch == 1000 * 1024
+    assert batches / trainer["num_gradient_accumulation_steps"] == 1000
+    assert config["evaluate_on_test"] and "validation_data_path" not in config
+
+
+# Generated adapter bottleneck and prefix length per backbone (HINT_SPEC §4).
+BACKBONE_MODULE_SIZES = {"small": (8, 7), "base": (64, 30), "large": (8, 7), "xl": (512, 30), "xxl": (512, 30)}
+
+
+@pytest.mark.parametrize("backbone", BACKBONE_MODULE_SIZES)
+def test_backbone_sets_checkpoint_and_module_sizes(backbone):
+    model = evaluate("sni/def/hint.jsonnet", f'{{backbone: "{backbone}"}}')["model"]
+    assert model["model_name"] == f"google/t5-{backbone}-lm-adapt"
+    assert (model["peft"]["adapter_size"], model["peft"]["prefix_length"]) == BACKBONE_MODULE_SIZES[backbone]
+
+
+def test_devices_keep_the_examples_per_step():
+    config = evaluate("sni/def/hint.jsonnet", "{cuda_devices: [0, 1, 2, 3], batch_size: 4, fsdp: true}")
+    assert config["distributed"] == {"cuda_devices": [0, 1, 2, 3], "ddp_accelerator": {"type": "fairscale_fsdp"}}
+    assert "cuda_device" not in config["trainer"]
+    # 4 devices x 4 examples x 64 accumulated batches = 1,024 examples per step.
+    assert config["trainer"]["num_gradient_accumulation_steps"] == 64
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        ("{backbon: 'xl'}", "Unknown settings"),
+        ("{batch_size: 3}", "must be a multiple of batch_size x devices"),
+        ("{num_epochs: 3}", "must be a multiple of num_epochs"),
+    ],
+)
+def test_bad_settings_are_refused(settings, message):
+    with pytest.raises(RuntimeError, match=message):
+        evaluate("sni/def/hint.jsonnet", settings)
+
+
+def test_sni_model_starts_from_pretrained_weights(tmp_path, monkeypatch):
+    monkeypatch.chdir(PROJECT_ROOT)
+    pretrained = Model.from_params(
+        vocab=Vocabulary.empty(), params=Params(evaluate("pretraining/hint_c4.jsonnet", "hint.tiny_cpu")["model"])
+    )
+    with torch.no_grad():  # so that no weight matches the checkpoint's or a fresh initialisation by chance
+        for parameter in pretrained.parameters():
+            parameter.add_(1.0)
+    weights = tmp_path / "best.th"
+    torch.save(pretrained.state_dict(), weights)
+    settings = f'hint.tiny_cpu {{pretrained_weights: "{weights}"}}'
+    finetuned = Model.from_params(
+        vocab=Vocabulary.empty(), params=Params(evaluate("sni/def_2pos/hint.jsonnet", settings)["model"])
+    )
+    pretrained_weights = pretrained.state_dict()
+    for name, parameter in finetuned.named_parameters():
+        assert torch.equal(parameter, pretrained_weights[name]), name
+
+
+def test_p3_trains_on_tasks_with_and_without_answer_choices(tmp_path, monkeypatch):
+    monkeypatch.chdir(PROJECT_ROOT)
+    config = evaluate("p3/hint_joint.jsonnet", "hint.tiny_cpu {batch_size: 8, examples_per_step: 8}")
+    # The first five fixture prompts: four with answer choices, one generation task without.
+    params = Params(with_overrides(config, {"dataset_reader.max_instances": 5}))
+    train_loop = TrainModel.from_params(params=params, serialization_dir=str(tmp_path), local_rank=0)
+    train_loop.model.train()
+    assert torch.isfinite(train_loop.model(**next(iter(train_loop.trainer.data_loader)))["loss"])

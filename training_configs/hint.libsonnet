@@ -1,0 +1,259 @@
+// What every experiment in training_configs/ shares: the backbones, the models of the paper as
+// settings of `hint_seq2seq`, the paper's optimisation, and one function per training recipe.
+//
+// An experiment file is a function of `settings` with a default, so `allennlp train` runs it as it
+// is (AllenNLP calls a top-level function with its defaults). To change settings, call it from a
+// file of your own, e.g. the 3B backbone on four GPUs:
+//
+//   (import "training_configs/sni/def/hint.jsonnet")({ backbone: "xl", cuda_devices: [0, 1, 2, 3] })
+//
+// Settings are not read from the environment because jsonnet's std.extVar fails on an unset
+// variable and has no way to test for one. Single AllenNLP keys can also be changed with
+// `allennlp train ... -o '{"trainer.num_epochs": 2}'`; settings that several keys derive from
+// (backbone, devices, batch sizes, data folders) belong in `settings`.
+
+// HINT_SPEC §4: T5 v1.1 LM-adapt checkpoints and the adapter bottleneck `a` and prefix length `P`
+// generated for each. `tiny` is the test and demo checkpoint (d_model 64, built by `make`).
+local backbones = {
+  small: { model_name: 'google/t5-small-lm-adapt', adapter_size: 8, prefix_length: 7 },
+  base: { model_name: 'google/t5-base-lm-adapt', adapter_size: 64, prefix_length: 30 },
+  large: { model_name: 'google/t5-large-lm-adapt', adapter_size: 8, prefix_length: 7 },
+  xl: { model_name: 'google/t5-xl-lm-adapt', adapter_size: 512, prefix_length: 30 },
+  xxl: { model_name: 'google/t5-xxl-lm-adapt', adapter_size: 512, prefix_length: 30 },
+  tiny: { model_name: 'fixtures/tiny-t5', adapter_size: 4, prefix_length: 3 },
+};
+
+// Every setting there is; a key not listed here is rejected (a typo would otherwise be ignored).
+local defaults = {
+  backbone: 'base',
+  // Follow the backbone unless set.
+  model_name: backbones[self.backbone].model_name,
+  adapter_size: backbones[self.backbone].adapter_size,
+  prefix_length: backbones[self.backbone].prefix_length,
+
+  // Data. SNI: `tasks/*.json` in `sni_dir` and `train_tasks.txt`, `test_tasks.txt` in
+  // `sni_splits_dir` (allenai/natural-instructions keeps them in `splits/default`).
+  sni_dir: 'data/sni',
+  sni_splits_dir: self.sni_dir + '/splits',
+  max_instances_per_task: 100,
+  // P3 in the `p3` reader's JSON-lines format: a file, a folder of files or a glob.
+  p3_train_data: 'data/p3/train',
+  p3_test_data: 'data/p3/test',
+  // Raw text for hypernetwork pretraining, e.g. C4's json.gz files as they ship.
+  pretraining_data: 'data/c4/en/c4-train.*.json.gz',
+  chunk_length: 512,
+  max_instruction_tokens: 1024,
+  max_source_tokens: 1024,
+  max_target_tokens: 256,
+
+  // Optimisation, counted as the paper counts it: `optimizer_steps` steps of `examples_per_step`
+  // examples. Each device runs batches of `batch_size` and accumulates gradients until the devices
+  // together have seen `examples_per_step`. An AllenNLP epoch is `optimizer_steps / num_epochs`
+  // steps and ends with a checkpoint (what `allennlp train --recover` resumes from).
+  optimizer_steps: 1000,
+  examples_per_step: 1024,
+  batch_size: 8,
+  num_epochs: 10,
+  // -1 is the CPU; several devices train with PyTorch DDP (gloo on CPU, NCCL on GPUs).
+  cuda_devices: [0],
+  // Shard parameters, gradients and optimizer state over the devices with FairScale's FSDP (for
+  // backbones that do not fit one device with their Adafactor state: xl, xxl).
+  fsdp: false,
+  // A `model.tar.gz` or `best.th` of the same model, e.g. from pretraining, to start from.
+  pretrained_weights: null,
+
+  // Evaluation of the final model on the test split (the paper evaluates the last checkpoint).
+  eval_batch_size: 32,
+  max_decoding_steps: self.max_target_tokens,
+  tensorboard: true,
+};
+
+// HINT_SPEC §7 and the table in HintSeq2Seq's docstring: each model of the paper as the SNI
+// reader's instruction format plus `hint_seq2seq` keys.
+local generated_modules(s) = { adapter_size: s.adapter_size, prefix_length: s.prefix_length };
+local models = {
+  hint(s): {
+    instruction_format: 'hint',
+    model: { parameter_generator: { type: 'cross_attention' }, peft: generated_modules(s), instruction_fusion: true },
+  },
+  hint_without_fusion(s): {
+    instruction_format: 'hint',
+    model: { parameter_generator: { type: 'cross_attention' }, peft: generated_modules(s), instruction_fusion: false },
+  },
+  hint_without_peft_generation(s): {
+    instruction_format: 'hint',
+    model: { parameter_generator: null, instruction_fusion: true },
+  },
+  // Adapters of a = 8 whatever the backbone, from a separate instruction encoder, as Ye and Ren (2021).
+  hypter(s): {
+    instruction_format: 'hint',
+    model: {
+      parameter_generator: { type: 'hypter' },
+      peft: { adapter_size: 8, use_prefixes: false },
+      separate_instruction_encoder: true,
+      instruction_fusion: false,
+    },
+  },
+  hypertune(s): {
+    instruction_format: 'hint',
+    model: {
+      parameter_generator: { type: 'hypertune' },
+      peft: { prefix_length: s.prefix_length, use_adapters: false },
+      instruction_fusion: false,
+    },
+  },
+  tk_instruct(s): {
+    instruction_format: 'tk_instruct',
+    model: { parameter_generator: null, instruction_fusion: false },
+  },
+  // Ordinary learned adapters and prefixes of the backbone's sizes.
+  tk_instruct_peft(s): {
+    instruction_format: 'tk_instruct',
+    model: { parameter_generator: { type: 'learned' }, peft: generated_modules(s), instruction_fusion: false },
+  },
+  no_instruct(s): {
+    instruction_format: 'no_instruct',
+    model: { parameter_generator: null, instruction_fusion: false },
+  },
+};
+
+// HF `Adafactor(lr=1e-3, relative_step=False, scale_parameter=True, warmup_init=False)`, constant.
+local adafactor = {
+  type: 'huggingface_adafactor',
+  lr: 1e-3,
+  relative_step: false,
+  scale_parameter: true,
+  warmup_init: false,
+};
+
+local settings_with(recipe_defaults, settings) =
+  local unknown = std.setDiff(std.objectFields(settings), std.objectFields(defaults));
+  assert unknown == [] : 'Unknown settings %s; the settings are in training_configs/hint.libsonnet.' % [unknown];
+  defaults + recipe_defaults + settings;
+
+// What every reader takes: the checkpoint (the reader builds T5's tokenizer and indexer from it)
+// and the maximum lengths.
+local reader_keys(s) = {
+  model_name: s.model_name,
+  max_instruction_tokens: s.max_instruction_tokens,
+  max_source_tokens: s.max_source_tokens,
+  max_target_tokens: s.max_target_tokens,
+};
+
+local hint_seq2seq(model, s) = {
+  type: 'hint_seq2seq',
+  model_name: s.model_name,
+  max_decoding_steps: s.max_decoding_steps,
+  [if s.pretrained_weights != null then 'initializer']: {
+    regexes: [['.*', { type: 'pretrained', weights_file_path: s.pretrained_weights }]],
+  },
+} + model;
+
+// The keys every recipe shares: data loading, trainer, devices. `streamed` data (C4, P3) is read
+// lazily and shuffled in a buffer instead of being held in memory whole.
+local training(s, streamed=false) =
+  local num_devices = std.length(s.cuda_devices);
+  local examples_per_round = s.batch_size * num_devices;
+  assert s.examples_per_step % examples_per_round == 0 :
+         'examples_per_step (%d) must be a multiple of batch_size x devices (%d).'
+         % [s.examples_per_step, examples_per_round];
+  assert s.optimizer_steps % s.num_epochs == 0 :
+         'optimizer_steps (%d) must be a multiple of num_epochs (%d).' % [s.optimizer_steps, s.num_epochs];
+  local accumulation = s.examples_per_step / examples_per_round;
+  {
+    vocabulary: { type: 'empty' },  // T5's vocabulary comes with the checkpoint
+    data_loader: {
+      batch_size: s.batch_size,
+      shuffle: true,
+      batches_per_epoch: s.optimizer_steps / s.num_epochs * accumulation,
+      [if streamed then 'max_instances_in_memory']: 10 * s.examples_per_step,
+    },
+    validation_data_loader: { batch_size: s.eval_batch_size, shuffle: false },
+    trainer: {
+      num_epochs: s.num_epochs,
+      optimizer: adafactor,
+      num_gradient_accumulation_steps: accumulation,
+      [if num_devices == 1 then 'cuda_device']: s.cuda_devices[0],
+      [if s.tensorboard then 'callbacks']: [{ type: 'tensorboard' }],
+    },
+    [if num_devices > 1 then 'distributed']: {
+      cuda_devices: s.cuda_devices,
+      [if s.fsdp then 'ddp_accelerator']: { type: 'fairscale_fsdp' },
+    },
+  };
+
+// The final model is evaluated on the test data after training, as in the paper (there is no
+// validation: model selection on the test tasks would be cheating). Under DDP AllenNLP evaluates on
+// the primary worker alone, which would see only its share of the data while the metrics wait for
+// the other workers; evaluate such runs afterwards with `allennlp evaluate`.
+local final_evaluation(s, test_data_path) = {
+  test_data_path: test_data_path,
+  evaluate_on_test: std.length(s.cuda_devices) == 1,
+};
+
+{
+  // The tiny checkpoint and the fixtures on the CPU: the demo trains with it in a few minutes, the
+  // tests with shorter runs.
+  tiny_cpu: {
+    backbone: 'tiny',
+    sni_dir: 'fixtures/sni',
+    p3_train_data: 'fixtures/p3/prompts.jsonl',
+    p3_test_data: 'fixtures/p3/prompts.jsonl',
+    pretraining_data: 'fixtures/pretraining/c4-sample.json.gz',
+    chunk_length: 64,  // the fixture documents are short
+    optimizer_steps: 600,
+    examples_per_step: 8,
+    batch_size: 8,
+    num_epochs: 5,
+    cuda_devices: [-1],
+    eval_batch_size: 16,
+    max_decoding_steps: 16,
+    tensorboard: false,
+  },
+
+  // Super-NaturalInstructions (paper §4): 1,000 steps of 1,024 examples, then the final model is
+  // evaluated on the test tasks (RougeL, exact match, FLOPs). `model` is a key of `models`;
+  // `positive_examples` 0 is the 'Def' setting, 2 'Def + 2 Pos.'.
+  sni(model, positive_examples, settings={})::
+    local s = settings_with({}, settings);
+    local chosen = models[model](s);
+    {
+      dataset_reader: reader_keys(s) {
+        type: 'sni',
+        tasks_dir: s.sni_dir + '/tasks',
+        instruction_format: chosen.instruction_format,
+        num_positive_examples: positive_examples,
+        max_instances_per_task: s.max_instances_per_task,
+      },
+      train_data_path: s.sni_splits_dir + '/train_tasks.txt',
+      model: hint_seq2seq(chosen.model, s),
+    } + training(s) + final_evaluation(s, s.sni_splits_dir + '/test_tasks.txt'),
+
+  // P3 / T0 (paper §4): 10,000 steps of 2,048 examples, hypernetwork input up to 512 tokens; the
+  // test tasks are scored by rank classification (accuracy). What the hypernetwork and the encoder
+  // read is the p3 reader's `mode`, 'joint' or 'split'.
+  p3(model, mode, settings={})::
+    local s = settings_with({ optimizer_steps: 10000, examples_per_step: 2048, max_instruction_tokens: 512 }, settings);
+    {
+      // Training mixes tasks with and without answer choices: targets only. The test tasks are
+      // scored by their choices.
+      dataset_reader: reader_keys(s) { type: 'p3', mode: mode, answer_choices: false },
+      validation_dataset_reader: self.dataset_reader { answer_choices: true },
+      train_data_path: s.p3_train_data,
+      model: hint_seq2seq(models[model](s).model, s),
+    } + training(s, streamed=true) + final_evaluation(s, s.p3_test_data),
+
+  // Hypernetwork pretraining (paper §3.3): chunks of up to 512 T5 pieces of raw text split into
+  // hypernetwork input, encoder input and target; 10,000 steps of 1,024 chunks (the paper uses
+  // 7,000 for the 11B model), all parameters trained.
+  pretraining(model, settings={})::
+    local s = settings_with({ optimizer_steps: 10000 }, settings);
+    {
+      dataset_reader: reader_keys(s) {
+        type: 'hypernetwork_pretraining',
+        chunk_length: s.chunk_length,
+      },
+      train_data_path: s.pretraining_data,
+      model: hint_seq2seq(models[model](s).model, s),
+    } + training(s, streamed=true),
+}
