@@ -101,6 +101,17 @@ class HintInstructionPredictor(Predictor):
     def dump_line(self, outputs: JsonDict) -> str:
         return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in outputs["lines"])
 
+    def predict_instance(self, instance: Instance) -> JsonDict:
+        return self.predict_batch_instance([instance])[0]
+
+    def predict_batch_instance(self, instances: List[Instance]) -> List[JsonDict]:
+        """Used by `--use-dataset-reader`: each instance's output line, as `dump_line` takes it."""
+        return [{"lines": [line]} for line in self._predict_lines(instances)]
+
+    def _predict_lines(self, instances: List[Instance]) -> List[JsonDict]:
+        outputs = super().predict_batch_instance(instances)
+        return [self._output_line(instance, output) for instance, output in zip(instances, outputs)]
+
     def predict_json(self, inputs: JsonDict) -> JsonDict:
         return self.predict_batch_json([inputs])[0]
 
@@ -119,10 +130,8 @@ class HintInstructionPredictor(Predictor):
             owners += [index] * len(item_instances)
         for start in range(0, len(instances), self._batch_size):
             chunk = instances[start : start + self._batch_size]
-            for owner, instance, output in zip(
-                owners[start : start + self._batch_size], chunk, self.predict_batch_instance(chunk)
-            ):
-                lines[owner].append(self._output_line(instance, output))
+            for owner, line in zip(owners[start : start + self._batch_size], self._predict_lines(chunk)):
+                lines[owner].append(line)
         return [{"lines": item_lines} for item_lines in lines]
 
     def _item_instances(self, item: JsonDict) -> List[Instance]:

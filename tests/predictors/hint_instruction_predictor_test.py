@@ -141,3 +141,17 @@ def test_output_lines_keep_missing_ids_as_null(trained_archive):
     output = predictor_.predict_json({"record": {"instruction": "Copy the input.", "input": "a b"}, "line": 1})
     (line,) = output["lines"]
     assert line["id"] is None and line["task"] == "" and isinstance(line["prediction"], str)
+
+
+def test_allennlp_predict_with_the_dataset_reader(trained_archive, tmp_path):
+    output_file = tmp_path / "predictions.jsonl"
+    result = subprocess.run(
+        [ALLENNLP, "predict", str(trained_archive), str(SNI_TASK), "--use-dataset-reader",
+         "--output-file", str(output_file), "--silent"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in output_file.read_text().splitlines()]
+    # The archive's reader keeps 2 instances per task (the fixture experiment's setting).
+    assert [line["task"] for line in lines] == [SNI_TASK.stem] * 2
+    assert all(isinstance(line["prediction"], str) and line["references"] for line in lines)

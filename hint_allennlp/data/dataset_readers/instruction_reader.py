@@ -68,6 +68,10 @@ class InstructionReader(DatasetReader):
         Encoder inputs are truncated to this many tokens, keeping the final `</s>`.
     max_target_tokens : `int`, optional (default = `256`)
         Targets and answer choices are truncated to this many tokens, keeping the final `</s>`.
+    answer_choices : `bool`, optional (default = `True`)
+        Give instances with answer choices their `answer_choices` field (rank classification).
+        Turn it off to train on data that mixes tasks with and without choices: AllenNLP batches
+        only instances with the same fields (the metadata keeps the choices either way).
     **kwargs
         Passed to `DatasetReader` (e.g. `max_instances`).
     """
@@ -80,11 +84,13 @@ class InstructionReader(DatasetReader):
         max_instruction_tokens: int = 1024,
         max_source_tokens: int = 1024,
         max_target_tokens: int = 256,
+        answer_choices: bool = True,
         **kwargs,
     ) -> None:
         super().__init__(
             manual_distributed_sharding=True, manual_multiprocess_sharding=True, **kwargs
         )
+        self._answer_choices_field = answer_choices
         if (tokenizer is None or token_indexers is None) and model_name is None:
             raise ConfigurationError(
                 "Give `model_name`, or both `tokenizer` and `token_indexers` "
@@ -168,7 +174,7 @@ class InstructionReader(DatasetReader):
             "input": source.text,
             "id": instance_id,
         }
-        if answer_choices:
+        if answer_choices and self._answer_choices_field:
             # Choices are scored as targets (rank classification), so they share its tokenization.
             fields["answer_choices"] = ListField(
                 [
@@ -176,6 +182,7 @@ class InstructionReader(DatasetReader):
                     for choice in answer_choices
                 ]
             )
+        if answer_choices:
             metadata["answer_choices"] = list(answer_choices)
             metadata["gold_choice"] = gold_choice_index(answer_choices, references)
         fields["metadata"] = MetadataField(metadata)
