@@ -22,7 +22,7 @@ halved; tested), so the paper's N·tokens is the 2-FLOPs convention with each to
 model. The split is what makes the count checkable: up to attention scores (below) it equals what
 FlopCounterMode measures on HF's T5 (tested). The paper's form, which charges the embedding table
 and the whole decoder to input tokens as well, overstates an input token by 5% for T5-XL and 25% for
-T5-base in its own units; its ratios between variants move less (docs/metrics.md).
+T5-base in its own units; its ratios between variants move less (README, "Metrics").
 
 Approximations, as in the paper: the attention-score and attention-weighted-sum matmuls
 (4·s_query·s_key·heads·d_kv FLOPs per attention block, quadratic in length) are left out, which
