@@ -1,2 +1,3 @@
 from hint_allennlp.commands.registered import ListRegistered
 from hint_allennlp.commands.compile_tasks import CompileTasks
+from hint_allennlp.commands.benchmark import HintBenchmark

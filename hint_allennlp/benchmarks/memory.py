@@ -1,0 +1,62 @@
+"""
+Memory to keep one task for reuse (paper §5.1, appendix C.2), float32:
+
+- HINT, analytic: `flops.cached_task_bytes` (encoded instruction d·t, adapters, prefixes);
+- HINT, measured: the bytes of every tensor of the `TaskModules` that `model.task_modules` returns
+  for the instruction (the same, plus the instruction mask, t bytes);
+- decoder-only key/value cache of the same instruction: 2·l·t·d values (a key and a value per layer
+  per token), for a decoder-only model of comparable size: as many layers as the T5 has in all
+  (encoder + decoder) and the same width.
+"""
+from dataclasses import asdict, dataclass
+from typing import List, Sequence
+
+import torch
+
+from hint_allennlp.benchmarks.inference import SniShape, random_sequences, text_field
+from hint_allennlp.models.hint_seq2seq import HintSeq2Seq
+from hint_allennlp.modules.flops import cached_task_bytes
+
+BYTES_PER_VALUE = 4
+
+
+@dataclass
+class MemoryRow:
+    shots: int
+    instruction_length: int
+    hint_analytic: int
+    hint_measured: int
+    decoder_only_kv_cache: int
+    cross_attention_kv: int  # the instruction's keys and values in every decoder cross-attention
+
+    def to_json(self):
+        return asdict(self)
+
+
+def task_memory(model: HintSeq2Seq, shots: Sequence[int], shape: SniShape = SniShape()) -> List[MemoryRow]:
+    config = model.t5.config
+    layers = config.num_layers + config.num_decoder_layers
+    generator = torch.Generator().manual_seed(2)
+    rows = []
+    for count in shots:
+        length = shape.instruction_length(count)
+        instruction = random_sequences(1, length, generator).to(next(model.parameters()).device)
+        with torch.no_grad():
+            modules = model.eval().task_modules(text_field(instruction))
+        measured = sum(tensor.numel() * tensor.element_size() for _, tensor in modules.items())
+        rows.append(
+            MemoryRow(
+                shots=count,
+                instruction_length=length,
+                hint_analytic=cached_task_bytes(config, model.peft, length, keeps_encoded_instruction=True),
+                hint_measured=measured,
+                decoder_only_kv_cache=BYTES_PER_VALUE * 2 * layers * length * config.d_model,
+                cross_attention_kv=BYTES_PER_VALUE
+                * 2
+                * config.num_decoder_layers
+                * length
+                * config.num_heads
+                * config.d_kv,
+            )
+        )
+    return rows

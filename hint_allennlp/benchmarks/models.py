@@ -1,0 +1,83 @@
+"""
+What the benchmarks measure: random-weight T5 checkpoints of a few shapes, and the `hint_seq2seq`
+settings compared on them (HINT and its baselines, all the same model class, HINT_SPEC §7).
+"""
+from pathlib import Path
+from typing import Any, Dict, Union
+
+import torch
+from allennlp.common import Params
+from allennlp.data import Vocabulary
+from allennlp.models import Model
+
+from hint_allennlp.models.hint_seq2seq import HintSeq2Seq
+from hint_allennlp.modules.flops import ParameterCounts
+from hint_allennlp.testing.tiny_t5 import build_tiny_t5
+
+# `build_tiny_t5` overrides (gated GELU, untied embeddings, vocabulary 32128 in every shape).
+MODEL_SHAPES: Dict[str, Dict[str, Any]] = {
+    # T5 v1.1 small (HINT_SPEC §4): d_model 512, 8 + 8 layers, 6 heads of 64, d_ff 1024.
+    "small": dict(d_model=512, d_kv=64, d_ff=1024, num_layers=8, num_decoder_layers=8, num_heads=6),
+    # The test fixture (fixtures/tiny-t5): d_model 64, 2 + 2 layers, 4 heads of 16, d_ff 128.
+    "tiny": {},
+    # Between the two, small enough to train three models from a random start on CPU in minutes
+    # (the generalisation run).
+    "mini": dict(d_model=128, d_kv=32, d_ff=256, num_layers=2, num_decoder_layers=2, num_heads=4),
+}
+
+# Generated modules: the paper's setting for T5 small (adapter a = 8, prefix P = 7), in every shape.
+PEFT: Dict[str, int] = {"adapter_size": 8, "prefix_length": 7}
+
+# `hint_seq2seq` arguments of each setting, and the reader format it needs (HINT_SPEC §7).
+SETTINGS: Dict[str, Dict[str, Any]] = {
+    "hint": {"parameter_generator": {"type": "cross_attention"}, "peft": PEFT, "instruction_fusion": True},
+    # HINT whose task-module cache already holds the task (`hint-compile`, or an earlier batch).
+    "hint_cached": {"parameter_generator": {"type": "cross_attention"}, "peft": PEFT, "instruction_fusion": True},
+    "tk_instruct": {"parameter_generator": None, "instruction_fusion": False},
+    "no_instruct": {"parameter_generator": None, "instruction_fusion": False},
+    # HINT − PEFT generation; with the task's encoded instruction already in its task-module cache
+    # it is the floor of the inference benchmark.
+    "floor": {"parameter_generator": None, "instruction_fusion": True},
+}
+READER_FORMATS = {
+    "hint": "hint",
+    "hint_cached": "hint",
+    "tk_instruct": "tk_instruct",
+    "no_instruct": "no_instruct",
+    "floor": "hint",
+}
+LABELS = {
+    "hint": "HINT",
+    "hint_cached": "HINT, task cached",
+    "tk_instruct": "Tk-Instruct",
+    "no_instruct": "No-Instruct",
+    "floor": "floor",
+}
+
+
+def build_checkpoint(shape: str, directory: Union[str, Path], seed: int = 0) -> Path:
+    """Saves a random T5 of `shape` (a `MODEL_SHAPES` key) to `directory / shape` and returns that path."""
+    if shape not in MODEL_SHAPES:
+        raise ValueError(f"Unknown model shape {shape!r}; choose from {sorted(MODEL_SHAPES)}")
+    return build_tiny_t5(Path(directory) / shape, seed=seed, **MODEL_SHAPES[shape])
+
+
+def model_params(setting: str, checkpoint: Union[str, Path], **overrides) -> Dict[str, Any]:
+    """The `hint_seq2seq` config of `setting` on `checkpoint`, as a plain dict."""
+    return {"type": "hint_seq2seq", "model_name": str(checkpoint), **SETTINGS[setting], **overrides}
+
+
+def build_model(setting: str, checkpoint: Union[str, Path], seed: int = 0, **overrides) -> HintSeq2Seq:
+    """The model of `setting`; the T5 weights are the checkpoint's, the generator's are seeded."""
+    torch.manual_seed(seed)
+    return Model.from_params(vocab=Vocabulary(), params=Params(model_params(setting, checkpoint, **overrides)))
+
+
+def parameter_counts(model: HintSeq2Seq) -> ParameterCounts:
+    """The model's weights by what they process (`hint_allennlp.modules.flops`), generator included."""
+    generator = model.hypernetwork.generator if model.hypernetwork is not None else None
+    if generator is None:
+        return ParameterCounts.from_t5_config(model.t5.config)
+    return ParameterCounts.from_t5_config(
+        model.t5.config, model.peft, generator=sum(parameter.numel() for parameter in generator.parameters())
+    )

@@ -1,0 +1,209 @@
+"""Markdown tables, the targets of issue 8, and the paper's Figure 4 (time against shots)."""
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from hint_allennlp.benchmarks.inference import InferenceRow
+from hint_allennlp.benchmarks.memory import MemoryRow
+from hint_allennlp.benchmarks.models import LABELS
+from hint_allennlp.benchmarks.timing import Measurement, paired_ratio
+
+GIGA = 1e9
+SETTINGS_ORDER = ("tk_instruct", "hint", "hint_cached", "floor")
+MEBI = 2**20
+
+
+@dataclass
+class Target:
+    """A measured ratio against its bound: `ratio >= bound` or `ratio <= bound`, judged on wall time."""
+
+    name: str
+    wall: float
+    cpu: float
+    comparison: str  # ">=" or "<="
+    bound: float
+    binding: bool = True  # False: the same ratio on a model or device the target is not set for
+
+    @property
+    def met(self) -> bool:
+        return self.wall >= self.bound if self.comparison == ">=" else self.wall <= self.bound
+
+    @property
+    def verdict(self) -> str:
+        if not self.binding:
+            return "for reference"
+        return "met" if self.met else "MISSED"
+
+    def line(self) -> str:
+        return f"{self.name}: {self.wall:.2f} (CPU time {self.cpu:.2f}), target {self.comparison} {self.bound}: {self.verdict}"
+
+    def to_json(self) -> Dict:
+        return {
+            "name": self.name,
+            "wall": self.wall,
+            "cpu": self.cpu,
+            "target": f"{self.comparison} {self.bound}",
+            "binding": self.binding,
+            "met": self.met,
+        }
+
+
+def _by_key(rows: Sequence[InferenceRow]) -> Dict:
+    return {(row.setting, row.shots): row for row in rows}
+
+
+def inference_targets(rows: Sequence[InferenceRow], main_shots: int = 2) -> List[Target]:
+    """HINT ≥ 5× faster than Tk-Instruct and within 1.15× of the floor (Def + 2 Pos.); 5 shots within 1.10× of 0."""
+    rows_by = _by_key(rows)
+    targets = []
+
+    def ratio(name, top, bottom, comparison, bound):
+        if top in rows_by and bottom in rows_by:
+            a, b = rows_by[top].measurement, rows_by[bottom].measurement
+            targets.append(Target(name, paired_ratio(a, b), paired_ratio(a, b, "cpu"), comparison, bound))
+
+    ratio(f"Tk-Instruct / HINT time, {main_shots} shots", ("tk_instruct", main_shots), ("hint", main_shots), ">=", 5.0)
+    ratio(f"HINT / floor time, {main_shots} shots", ("hint", main_shots), ("floor", main_shots), "<=", 1.15)
+    ratio("HINT time, 5 shots / 0 shots", ("hint", 5), ("hint", 0), "<=", 1.10)
+    return targets
+
+
+def training_target(measurements: Dict[str, Measurement]) -> Target:
+    hint, tk_instruct = measurements["hint"], measurements["tk_instruct"]
+    return Target(
+        "HINT / Tk-Instruct training step", paired_ratio(hint, tk_instruct), paired_ratio(hint, tk_instruct, "cpu"), "<=", 1.2
+    )
+
+
+def targets_table(targets: Sequence[Target]) -> str:
+    lines = ["| ratio | wall time | CPU time | target | |", "|---|---|---|---|---|"]
+    for target in targets:
+        verdict = "**MISSED**" if target.verdict == "MISSED" else target.verdict
+        lines.append(
+            f"| {target.name} | {target.wall:.2f} | {target.cpu:.2f} | {target.comparison} {target.bound} | {verdict} |"
+        )
+    return "\n".join(lines)
+
+
+def _ratio_cell(rows_by, top, bottom) -> str:
+    if top not in rows_by or bottom not in rows_by:
+        return "–"
+    a, b = rows_by[top].measurement, rows_by[bottom].measurement
+    return f"{paired_ratio(a, b):.2f} ({paired_ratio(a, b, 'cpu'):.2f})"
+
+
+def inference_table(rows: Sequence[InferenceRow]) -> str:
+    """Median seconds per task (wall; CPU time in parentheses) and paired ratios."""
+    rows_by = _by_key(rows)
+    shots = sorted({row.shots for row in rows})
+    settings = [setting for setting in SETTINGS_ORDER if any(row.setting == setting for row in rows)]
+    header = ["shots", "t"] + [f"{LABELS[setting]} s" for setting in settings]
+    header += ["Tk-Instruct / HINT", "HINT / floor", "HINT / HINT at 0 shots"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for count in shots:
+        length = next(row.instruction_length for row in rows if row.shots == count)
+        cells = [str(count), str(length)]
+        for setting in settings:
+            measurement = rows_by[(setting, count)].measurement
+            cells.append(f"{measurement.median():.2f} ({measurement.median('cpu'):.2f})")
+        cells.append(_ratio_cell(rows_by, ("tk_instruct", count), ("hint", count)))
+        cells.append(_ratio_cell(rows_by, ("hint", count), ("floor", count)))
+        cells.append(_ratio_cell(rows_by, ("hint", count), ("hint", min(shots))))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def flops_table(rows: Sequence[InferenceRow], hint_with_task_key_values: Dict[int, float]) -> str:
+    rows_by = _by_key(rows)
+    shots = sorted({row.shots for row in rows})
+    settings = [setting for setting in SETTINGS_ORDER if any(row.setting == setting for row in rows)]
+    header = ["shots", "t"] + [f"{LABELS[setting]} GFLOPs" for setting in settings]
+    header += ["HINT, instruction K/V once per task", "Tk-Instruct / HINT"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for count in shots:
+        length = next(row.instruction_length for row in rows if row.shots == count)
+        cells = [str(count), str(length)] + [f"{rows_by[(s, count)].flops / GIGA:.3g}" for s in settings]
+        cells.append(f"{hint_with_task_key_values[count] / GIGA:.3g}" if count in hint_with_task_key_values else "–")
+        if ("tk_instruct", count) in rows_by and ("hint", count) in rows_by:
+            cells.append(f"{rows_by[('tk_instruct', count)].flops / rows_by[('hint', count)].flops:.2f}")
+        else:
+            cells.append("–")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def training_table(measurements: Dict[str, Measurement], batch_description: str) -> str:
+    hint, tk_instruct = measurements["hint"], measurements["tk_instruct"]
+    return "\n".join(
+        [
+            "| batch | HINT s/step | Tk-Instruct s/step | HINT / Tk-Instruct |",
+            "|---|---|---|---|",
+            f"| {batch_description} | {hint.median():.3f} ({hint.median('cpu'):.3f}) | "
+            f"{tk_instruct.median():.3f} ({tk_instruct.median('cpu'):.3f}) | "
+            f"{paired_ratio(hint, tk_instruct):.2f} ({paired_ratio(hint, tk_instruct, 'cpu'):.2f}) |",
+        ]
+    )
+
+
+def memory_table(rows: Sequence[MemoryRow]) -> str:
+    lines = [
+        "| shots | t | HINT cached task, analytic MiB | measured (TaskModules) MiB | decoder-only KV cache MiB "
+        "| KV cache / HINT | instruction K/V of all cross-attentions MiB |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row.shots} | {row.instruction_length} | {row.hint_analytic / MEBI:.3g} | {row.hint_measured / MEBI:.3g} "
+            f"| {row.decoder_only_kv_cache / MEBI:.3g} | {row.decoder_only_kv_cache / row.hint_measured:.2f} "
+            f"| {row.cross_attention_kv / MEBI:.3g} |"
+        )
+    return "\n".join(lines)
+
+
+def plot_figure4(
+    rows_by_device: Dict[str, Sequence[InferenceRow]], title: str, path: Path, note: Optional[str] = None
+) -> Path:
+    """Seconds per task against shots, one line per setting and device; analytic GFLOPs beside."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (time_axis, flops_axis) = plt.subplots(1, 2, figsize=(10, 4))
+    colours = {"tk_instruct": "tab:red", "hint": "tab:blue", "hint_cached": "tab:cyan", "floor": "tab:gray"}
+    styles = ["-", "--", ":"]
+    plotted_flops = False
+    for device_index, (device, rows) in enumerate(rows_by_device.items()):
+        for setting in SETTINGS_ORDER:
+            points = sorted((row.shots, row) for row in rows if row.setting == setting)
+            if not points:
+                continue
+            shots = [count for count, _ in points]
+            time_axis.plot(
+                shots,
+                [row.measurement.median() for _, row in points],
+                styles[device_index % len(styles)],
+                marker="o",
+                color=colours[setting],
+                label=f"{LABELS[setting]} ({device})",
+            )
+            if not plotted_flops or device_index == 0:
+                flops_axis.plot(
+                    shots, [row.flops / GIGA for _, row in points], marker="o", color=colours[setting], label=LABELS[setting]
+                )
+        plotted_flops = True
+    time_axis.set_xlabel("positive examples (shots)")
+    time_axis.set_ylabel("seconds per task (median wall time)")
+    time_axis.set_ylim(bottom=0)
+    time_axis.legend()
+    time_axis.set_title(title)
+    flops_axis.set_xlabel("positive examples (shots)")
+    flops_axis.set_ylabel("GFLOPs per task (analytic)")
+    flops_axis.set_ylim(bottom=0)
+    flops_axis.legend()
+    if note:
+        figure.text(0.5, 0.01, note, ha="center", fontsize=8)
+    figure.tight_layout(rect=(0, 0.04 if note else 0, 1, 1))
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path

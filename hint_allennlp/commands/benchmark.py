@@ -1,0 +1,277 @@
+"""
+`allennlp hint-benchmark`: the measured inference and training cost of HINT against its baselines
+(tables, the paper's Figure 4, the targets of issue 8), or with `--generalisation` the paper's Table 1
+in miniature. The work is in `hint_allennlp/benchmarks/`; results and the exact commands are in
+docs/benchmarks.md.
+"""
+import argparse
+import datetime
+import json
+import logging
+import platform
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+from typing import Dict, List
+
+import torch
+from allennlp.commands.subcommand import Subcommand
+
+logger = logging.getLogger(__name__)
+
+PARTS = ("inference", "training", "memory")
+# Issue 8 sets its targets for the T5 v1.1-small-sized model on CPU; elsewhere the ratios are reported only.
+TARGETS_ARE_FOR = ("small", "cpu")
+
+
+@Subcommand.register("hint-benchmark")
+class HintBenchmark(Subcommand):
+    def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
+        description = "Benchmark HINT against Tk-Instruct and the floor: time, FLOPs, memory (or --generalisation)."
+        subparser = parser.add_parser(self.name, description=description, help=description)
+        subparser.add_argument("--output-dir", default="benchmark_output", help="where results are written")
+        subparser.add_argument(
+            "--models", default="small,tiny", help="model shapes, comma-separated: small (T5 v1.1 small), tiny, mini"
+        )
+        subparser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
+        subparser.add_argument("--shots", default="0,1,2,3,4,5", help="positive examples in the instruction")
+        subparser.add_argument("--examples", type=int, default=100, help="examples per task")
+        subparser.add_argument(
+            "--batch-size", type=int, default=None, help="inference batch size (default: all examples of the task)"
+        )
+        subparser.add_argument("--repeats", type=int, default=3, help="timed rounds of inference")
+        subparser.add_argument("--warmup", type=int, default=1, help="untimed runs of every job first")
+        subparser.add_argument("--train-batch-size", type=int, default=16)
+        subparser.add_argument("--train-repeats", type=int, default=5, help="timed rounds of training steps")
+        subparser.add_argument(
+            "--devices", default=None, help="comma-separated torch devices (default: cpu, and cuda when available)"
+        )
+        subparser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+        subparser.add_argument("--seed", type=int, default=0)
+
+        generalisation = subparser.add_argument_group("generalisation (the paper's Table 1 in miniature)")
+        generalisation.add_argument(
+            "--generalisation", action="store_true", help="train HINT, Tk-Instruct and No-Instruct; RougeL on test tasks"
+        )
+        generalisation.add_argument("--sni-dir", default="fixtures/sni", help="holds tasks/ (SNI task files)")
+        generalisation.add_argument("--train-split", default=None, help="default: <sni-dir>/splits/train_tasks.txt")
+        generalisation.add_argument("--test-split", default=None, help="default: <sni-dir>/splits/test_tasks.txt")
+        generalisation.add_argument("--generalisation-model", default="mini", help="model shape to train")
+        generalisation.add_argument("--settings", default="hint,tk_instruct,no_instruct")
+        generalisation.add_argument("--num-positive-examples", type=int, default=2)
+        generalisation.add_argument("--epochs", type=int, default=3)
+        generalisation.add_argument("--train-instances-per-task", type=int, default=100)
+        generalisation.add_argument("--test-instances-per-task", type=int, default=100)
+        generalisation.add_argument("--max-input-tokens", type=int, default=512, help="instruction and encoder input")
+        generalisation.add_argument("--max-target-tokens", type=int, default=64)
+        generalisation.add_argument("--max-decoding-steps", type=int, default=32)
+        generalisation.add_argument("--lr", type=float, default=1e-3)
+        subparser.set_defaults(func=run_from_args)
+        return subparser
+
+
+def run_from_args(args: argparse.Namespace) -> None:
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    command = "allennlp hint-benchmark " + " ".join(shlex.quote(argument) for argument in sys.argv[2:])
+    if args.generalisation:
+        run_generalisation_mode(args, output_dir, command)
+    else:
+        run_cost_benchmarks(args, output_dir, command)
+
+
+def log(message: str) -> None:
+    print(f"[{datetime.datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+def machine_description() -> Dict[str, str]:
+    description = {
+        "date": f"{datetime.date.today()}",
+        "torch": torch.__version__,
+        "threads": str(torch.get_num_threads()),
+        "cpu": _cpu_name(),
+        "python": platform.python_version(),
+    }
+    if torch.cuda.is_available():
+        description["gpu"] = torch.cuda.get_device_name(0)
+    return description
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _csv(text: str) -> List[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str) -> None:
+    from hint_allennlp.benchmarks import report
+    from hint_allennlp.benchmarks.inference import SniShape, benchmark_inference, hint_flops_with_task_key_values
+    from hint_allennlp.benchmarks.memory import task_memory
+    from hint_allennlp.benchmarks.models import build_checkpoint, build_model
+    from hint_allennlp.benchmarks.training import TrainingShape, benchmark_training
+
+    parts = _csv(args.parts)
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise ValueError(f"Unknown parts {sorted(unknown)}; choose from {PARTS}")
+    shots = [int(count) for count in _csv(args.shots)]
+    devices = _csv(args.devices) if args.devices else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    shape = SniShape(examples=args.examples)
+    training_shape = TrainingShape(batch_size=args.train_batch_size)
+    machine = machine_description()
+    results: Dict = {"command": command, "machine": machine, "models": {}}
+    sections: List[str] = []
+    all_targets: List[report.Target] = []
+
+    with tempfile.TemporaryDirectory(prefix="hint-benchmark-") as checkpoints_dir:
+        for model_shape in _csv(args.models):
+            log(f"building the {model_shape} checkpoint")
+            checkpoint = build_checkpoint(model_shape, checkpoints_dir, seed=args.seed)
+            model_results: Dict = {}
+            sections.append(f"## Model `{model_shape}`\n")
+            if "inference" in parts:
+                rows_by_device = {}
+                for device in devices:
+                    log(f"{model_shape}, {device}: inference, shots {shots}, {args.repeats} rounds")
+                    rows = benchmark_inference(
+                        checkpoint,
+                        shots,
+                        torch.device(device),
+                        repeats=args.repeats,
+                        warmup=args.warmup,
+                        batch_size=args.batch_size or args.examples,
+                        shape=shape,
+                        log=lambda message: log(f"  inference {message}"),
+                    )
+                    rows_by_device[device] = rows
+                    hint_model = build_model("hint", checkpoint)
+                    proposed = {count: hint_flops_with_task_key_values(hint_model, shape.lengths(count)) for count in shots}
+                    targets = report.inference_targets(rows)
+                    for target in targets:
+                        target.name = f"{model_shape}, {device}: {target.name}"
+                        target.binding = (model_shape, device) == TARGETS_ARE_FOR
+                    all_targets += targets
+                    model_results[f"inference_{device}"] = [row.to_json() for row in rows]
+                    model_results[f"targets_{device}"] = [target.to_json() for target in targets]
+                    batch_size = args.batch_size or args.examples
+                    sections.append(
+                        f"### Inference, {device}: one task of {shape.examples} examples (batches of {batch_size}), "
+                        f"instance {shape.instance} tokens, output {shape.output} + EOS\n\n"
+                        "Median seconds per task, wall time (CPU time of the process in parentheses); ratios are "
+                        "medians of per-round ratios, wall (CPU).\n\n" + report.inference_table(rows) + "\n\n"
+                        "Analytic FLOPs (`hint_allennlp/modules/flops.py`, decoder over "
+                        f"{shape.decoding_steps} tokens):\n\n" + report.flops_table(rows, proposed) + "\n"
+                    )
+                figure = report.plot_figure4(
+                    rows_by_device,
+                    f"{model_shape}: {shape.examples} examples of one task",
+                    output_dir / f"figure4_{model_shape}.png",
+                    note=f"{machine['cpu']}, {machine['threads']} threads; instance {shape.instance}, "
+                    f"instruction {shape.definition} + {shape.instruction_length(1) - shape.definition}/shot tokens",
+                )
+                sections.append(f"![time against shots]({figure.name})\n")
+            if "training" in parts:
+                for device in devices:
+                    log(f"{model_shape}, {device}: training steps, {args.train_repeats} rounds")
+                    measurements = benchmark_training(
+                        checkpoint,
+                        torch.device(device),
+                        repeats=args.train_repeats,
+                        warmup=args.warmup,
+                        shape=training_shape,
+                        log=lambda message: log(f"  training {message}"),
+                    )
+                    target = report.training_target(measurements)
+                    target.name = f"{model_shape}, {device}: {target.name}"
+                    target.binding = (model_shape, device) == TARGETS_ARE_FOR
+                    all_targets.append(target)
+                    model_results[f"training_{device}"] = {k: m.to_json() for k, m in measurements.items()}
+                    batch = (
+                        f"{training_shape.batch_size} × (instruction {training_shape.instruction}, instance "
+                        f"{training_shape.instance}, target {training_shape.target}), one task per example"
+                    )
+                    sections.append(
+                        f"### Training, {device}: one Adafactor step (forward, backward, update)\n\n"
+                        + report.training_table(measurements, batch)
+                        + "\n"
+                    )
+            if "memory" in parts:
+                rows = task_memory(build_model("hint", checkpoint), shots, shape)
+                model_results["memory"] = [row.to_json() for row in rows]
+                sections.append(
+                    "### Memory of one cached task (float32)\n\n" + report.memory_table(rows) + "\n"
+                )
+            results["models"][model_shape] = model_results
+
+    results["targets"] = [target.to_json() for target in all_targets]
+    print()
+    for target in all_targets:
+        print(target.line())
+    machine_line = ", ".join(f"{key} {value}" for key, value in machine.items())
+    markdown = "\n".join(
+        [
+            "# HINT benchmark results\n",
+            f"Command: `{command}`\n",
+            f"Machine: {machine_line}\n",
+            "## Targets\n",
+            f"Set for `{TARGETS_ARE_FOR[0]}` on {TARGETS_ARE_FOR[1]}, judged on wall time; the same ratios elsewhere "
+            "are for reference. Each ratio is the median of per-round ratios.\n",
+            report.targets_table(all_targets) + "\n" if all_targets else "(none measured)\n",
+            *sections,
+        ]
+    )
+    (output_dir / "results.md").write_text(markdown)
+    (output_dir / "results.json").write_text(json.dumps(results, indent=2))
+    log(f"results written to {output_dir}/results.md, results.json and figure4_*.png")
+
+
+def run_generalisation_mode(args: argparse.Namespace, output_dir: Path, command: str) -> None:
+    from hint_allennlp.benchmarks.generalisation import GeneralisationSettings, generalisation_table, run_generalisation
+    from hint_allennlp.benchmarks.models import build_checkpoint
+
+    sni_dir = Path(args.sni_dir)
+    settings = GeneralisationSettings(
+        num_positive_examples=args.num_positive_examples,
+        epochs=args.epochs,
+        batch_size=args.train_batch_size,
+        lr=args.lr,
+        train_instances_per_task=args.train_instances_per_task,
+        test_instances_per_task=args.test_instances_per_task,
+        max_input_tokens=args.max_input_tokens,
+        max_target_tokens=args.max_target_tokens,
+        max_decoding_steps=args.max_decoding_steps,
+    )
+    with tempfile.TemporaryDirectory(prefix="hint-benchmark-") as checkpoints_dir:
+        checkpoint = build_checkpoint(args.generalisation_model, checkpoints_dir, seed=args.seed)
+        rows = run_generalisation(
+            checkpoint,
+            tasks_dir=sni_dir / "tasks",
+            train_split=Path(args.train_split or sni_dir / "splits" / "train_tasks.txt"),
+            test_split=Path(args.test_split or sni_dir / "splits" / "test_tasks.txt"),
+            output_dir=output_dir / "generalisation",
+            model_settings=_csv(args.settings),
+            settings=settings,
+            log=log,
+        )
+    machine_line = ", ".join(f"{key} {value}" for key, value in machine_description().items())
+    table = generalisation_table(rows)
+    print(table)
+    (output_dir / "generalisation.md").write_text(
+        f"# Generalisation in miniature\n\nCommand: `{command}`\n\nMachine: {machine_line}\n\n"
+        f"Model `{args.generalisation_model}`, settings: {settings}\n\n{table}\n"
+    )
+    (output_dir / "generalisation.json").write_text(
+        json.dumps({"command": command, "settings": vars(settings), "rows": [row.to_json() for row in rows]}, indent=2)
+    )
+    log(f"results written to {output_dir}/generalisation.md and generalisation.json")

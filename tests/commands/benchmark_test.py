@@ -1,0 +1,95 @@
+"""Smoke tests of `allennlp hint-benchmark` on the tiny model with minimal repeats: no timing assertions."""
+import json
+import sys
+
+import pytest
+from allennlp.commands import main
+
+import hint_allennlp.commands.benchmark  # noqa: F401  (registers hint-benchmark)
+from hint_allennlp.benchmarks.inference import SniShape
+from hint_allennlp.benchmarks.report import Target
+from hint_allennlp.benchmarks.timing import Measurement, interleaved, paired_ratio
+from tests import SNI_FIXTURES
+
+
+def run_command(monkeypatch, *arguments: str) -> None:
+    monkeypatch.setattr(sys, "argv", ["allennlp", "hint-benchmark", *arguments])
+    main(prog="allennlp")
+
+
+def test_cost_benchmarks_write_tables_figure_and_targets(tmp_path, monkeypatch):
+    run_command(
+        monkeypatch,
+        "--models", "tiny",
+        "--shots", "0,2,5",
+        "--examples", "2",
+        "--repeats", "1",
+        "--warmup", "0",
+        "--train-batch-size", "1",
+        "--train-repeats", "1",
+        "--devices", "cpu",
+        "--output-dir", str(tmp_path),
+    )  # fmt: skip
+    results = json.loads((tmp_path / "results.json").read_text())
+    tiny = results["models"]["tiny"]
+    assert {(row["setting"], row["shots"]) for row in tiny["inference_cpu"]} == {
+        (setting, shots) for setting in ("hint", "hint_cached", "floor", "tk_instruct") for shots in (0, 2, 5)
+    }
+    assert all(len(row["wall"]) == 1 and row["flops"] > 0 for row in tiny["inference_cpu"])
+    assert set(tiny["training_cpu"]) == {"hint", "tk_instruct"}
+    assert [row["instruction_length"] for row in tiny["memory"]] == [69, 197, 389]
+    # The targets are set for the small model: on the tiny one they are reported, not judged.
+    assert len(results["targets"]) == 4 and not any(target["binding"] for target in results["targets"])
+    markdown = (tmp_path / "results.md").read_text()
+    assert "Tk-Instruct / HINT" in markdown and "figure4_tiny.png" in markdown
+    assert (tmp_path / "figure4_tiny.png").stat().st_size > 0
+
+
+def test_generalisation_trains_and_evaluates_every_setting(tmp_path, monkeypatch):
+    run_command(
+        monkeypatch,
+        "--generalisation",
+        "--generalisation-model", "tiny",
+        "--sni-dir", str(SNI_FIXTURES),
+        "--epochs", "1",
+        "--train-instances-per-task", "2",
+        "--test-instances-per-task", "4",
+        "--max-decoding-steps", "2",
+        "--output-dir", str(tmp_path),
+    )  # fmt: skip
+    rows = json.loads((tmp_path / "generalisation.json").read_text())["rows"]
+    assert [row["setting"] for row in rows] == ["hint", "tk_instruct", "no_instruct"]
+    relative_flops = {row["setting"]: row["relative_flops"] for row in rows}
+    assert relative_flops["tk_instruct"] == pytest.approx(1.0)
+    assert relative_flops["no_instruct"] < relative_flops["hint"] < 1.0
+    assert all(row["train_instances"] == 16 and row["test_instances"] == 16 for row in rows)
+    assert "RougeL" in (tmp_path / "generalisation.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "shots, length", [(0, 69), (1, 133), (2, 197), (3, 261), (4, 325), (5, 389)]
+)
+def test_instruction_grows_by_the_per_shot_increment_of_sni_medians(shots, length):
+    assert SniShape().instruction_length(shots) == length
+
+
+def test_ratios_are_taken_round_by_round():
+    calls = []
+    measurements = interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=2, warmup=1)
+    assert calls == ["a", "b", "a", "b", "b", "a"]  # warm-up, then forward and reverse rounds
+    numerator, denominator = Measurement(wall=[2.0, 9.0, 4.0], cpu=[1, 1, 1]), Measurement(wall=[1.0, 3.0, 1.0], cpu=[1, 1, 1])
+    assert paired_ratio(numerator, denominator) == 3.0
+    assert {len(measurement.wall) for measurement in measurements.values()} == {2}
+
+
+@pytest.mark.parametrize(
+    "target, verdict",
+    [
+        (Target("faster", wall=5.5, cpu=5.0, comparison=">=", bound=5.0), "met"),
+        (Target("faster", wall=4.5, cpu=5.0, comparison=">=", bound=5.0), "MISSED"),
+        (Target("within", wall=1.2, cpu=1.0, comparison="<=", bound=1.15), "MISSED"),
+        (Target("within", wall=1.2, cpu=1.0, comparison="<=", bound=1.15, binding=False), "for reference"),
+    ],
+)
+def test_targets_are_judged_on_wall_time(target, verdict):
+    assert target.verdict == verdict
