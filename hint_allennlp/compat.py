@@ -8,6 +8,7 @@ import functools
 import logging
 
 from allennlp.common import cached_transformers
+from transformers.generation.utils import GenerationMixin
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +34,32 @@ def _drop_add_special_tokens_kwarg() -> None:
     cached_transformers.get_tokenizer = get_tokenizer_without_method_kwargs
 
 
+def _keep_encoder_mask_in_generate() -> None:
+    """
+    transformers 4.49's `GenerationMixin.prepare_inputs_for_generation` takes the encoder's
+    `attention_mask` as a parameter and, for encoder-decoder models, never passes it on: `generate`
+    on a padded batch lets the decoder cross-attend to padding, so an example's output depends on
+    its batch (huggingface/transformers#36293, fixed in 4.50, which AllenNLP cannot import). The
+    mask is put back when the model inputs lack it; on versions without the bug this changes nothing.
+    """
+    prepare_inputs = GenerationMixin.prepare_inputs_for_generation
+    if getattr(prepare_inputs, "_hint_compat", False):
+        return
+
+    @functools.wraps(prepare_inputs)
+    def prepare_inputs_with_encoder_mask(self, *args, attention_mask=None, **kwargs):
+        model_inputs = prepare_inputs(self, *args, attention_mask=attention_mask, **kwargs)
+        if self.config.is_encoder_decoder and attention_mask is not None:
+            model_inputs.setdefault("attention_mask", attention_mask)
+        return model_inputs
+
+    prepare_inputs_with_encoder_mask._hint_compat = True  # type: ignore[attr-defined]
+    GenerationMixin.prepare_inputs_for_generation = prepare_inputs_with_encoder_mask
+
+
 def apply_all() -> None:
     _drop_add_special_tokens_kwarg()
+    _keep_encoder_mask_in_generate()
 
 
 apply_all()

@@ -4,6 +4,8 @@ from allennlp.data import Token
 from allennlp.data.token_indexers import PretrainedTransformerIndexer
 from allennlp.data.tokenizers import PretrainedTransformerTokenizer
 from allennlp.data.vocabulary import Vocabulary
+import torch
+from transformers import T5ForConditionalGeneration
 
 import hint_allennlp.compat  # noqa: F401
 from tests import TINY_T5
@@ -29,3 +31,15 @@ def test_pretrained_transformer_indexer_with_t5():
     assert indexed["token_ids"] == [30355, 1]
     # The indexer copies the T5 vocabulary into AllenNLP's, which needs the tokenizer to load.
     assert vocab.get_vocab_size("tags") > 32000
+
+
+def test_generate_keeps_the_encoder_mask_of_a_padded_batch():
+    # transformers 4.49 drops it (huggingface/transformers#36293): the padded example then differs.
+    t5 = T5ForConditionalGeneration.from_pretrained(str(TINY_T5)).eval()
+    input_ids = torch.randint(5, 1000, (2, 12), generator=torch.Generator().manual_seed(0))
+    mask = torch.ones(2, 12, dtype=torch.long)
+    mask[1, 6:] = 0
+    with torch.no_grad():
+        batch = t5.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=8, do_sample=False)
+        alone = t5.generate(input_ids=input_ids[1:, :6], max_new_tokens=8, do_sample=False)
+    assert batch[1, : alone.size(1)].tolist() == alone[0].tolist()
