@@ -32,7 +32,7 @@ class GeneralisationSettings:
     epochs, batch_size, lr : training (Adafactor, constant lr, as HINT_SPEC §4).
     train_instances_per_task, test_instances_per_task : the first so many instances of each task.
     max_input_tokens : the limit on instructions and encoder inputs; max_target_tokens on targets.
-    max_decoding_steps : greedy generation length at evaluation.
+    max_decoding_steps, eval_batch_size : greedy generation at evaluation.
     """
 
     num_positive_examples: int = 2

@@ -35,7 +35,8 @@ class Target:
         return "met" if self.met else "MISSED"
 
     def line(self) -> str:
-        return f"{self.name}: {self.wall:.2f} (CPU time {self.cpu:.2f}), target {self.comparison} {self.bound}: {self.verdict}"
+        target = f"target {self.comparison} {self.bound}"
+        return f"{self.name}: {self.wall:.2f} (CPU time {self.cpu:.2f}), {target}: {self.verdict}"
 
     def to_json(self) -> Dict:
         return {
@@ -53,7 +54,7 @@ def _by_key(rows: Sequence[InferenceRow]) -> Dict:
 
 
 def inference_targets(rows: Sequence[InferenceRow], main_shots: int = 2) -> List[Target]:
-    """HINT ≥ 5× faster than Tk-Instruct and within 1.15× of the floor (Def + 2 Pos.); 5 shots within 1.10× of 0."""
+    """HINT ≥ 5× faster than Tk-Instruct, within 1.15× of the floor (Def + 2 Pos.); 5 shots within 1.10× of 0."""
     rows_by = _by_key(rows)
     targets = []
 
@@ -70,9 +71,8 @@ def inference_targets(rows: Sequence[InferenceRow], main_shots: int = 2) -> List
 
 def training_target(measurements: Dict[str, Measurement]) -> Target:
     hint, tk_instruct = measurements["hint"], measurements["tk_instruct"]
-    return Target(
-        "HINT / Tk-Instruct training step", paired_ratio(hint, tk_instruct), paired_ratio(hint, tk_instruct, "cpu"), "<=", 1.2
-    )
+    wall, cpu = paired_ratio(hint, tk_instruct), paired_ratio(hint, tk_instruct, "cpu")
+    return Target("HINT / Tk-Instruct training step", wall, cpu, "<=", 1.2)
 
 
 def targets_table(targets: Sequence[Target]) -> str:
@@ -153,7 +153,8 @@ def memory_table(rows: Sequence[MemoryRow]) -> str:
     ]
     for row in rows:
         lines.append(
-            f"| {row.shots} | {row.instruction_length} | {row.hint_analytic / MEBI:.3g} | {row.hint_measured / MEBI:.3g} "
+            f"| {row.shots} | {row.instruction_length} | {row.hint_analytic / MEBI:.3g} "
+            f"| {row.hint_measured / MEBI:.3g} "
             f"| {row.decoder_only_kv_cache / MEBI:.3g} | {row.decoder_only_kv_cache / row.hint_measured:.2f} "
             f"| {row.cross_attention_kv / MEBI:.3g} |"
         )
@@ -188,9 +189,8 @@ def plot_figure4(
                 label=f"{LABELS[setting]} ({device})",
             )
             if not plotted_flops or device_index == 0:
-                flops_axis.plot(
-                    shots, [row.flops / GIGA for _, row in points], marker="o", color=colours[setting], label=LABELS[setting]
-                )
+                flops = [row.flops / GIGA for _, row in points]
+                flops_axis.plot(shots, flops, marker="o", color=colours[setting], label=LABELS[setting])
         plotted_flops = True
     time_axis.set_xlabel("positive examples (shots)")
     time_axis.set_ylabel("seconds per task (median wall time)")

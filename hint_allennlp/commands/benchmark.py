@@ -7,18 +7,16 @@ docs/benchmarks.md.
 import argparse
 import datetime
 import json
-import logging
 import platform
 import shlex
 import sys
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Dict, List
 
 import torch
 from allennlp.commands.subcommand import Subcommand
-
-logger = logging.getLogger(__name__)
 
 PARTS = ("inference", "training", "memory")
 # Issue 8 sets its targets for the T5 v1.1-small-sized model on CPU; elsewhere the ratios are reported only.
@@ -52,7 +50,9 @@ class HintBenchmark(Subcommand):
 
         generalisation = subparser.add_argument_group("generalisation (the paper's Table 1 in miniature)")
         generalisation.add_argument(
-            "--generalisation", action="store_true", help="train HINT, Tk-Instruct and No-Instruct; RougeL on test tasks"
+            "--generalisation",
+            action="store_true",
+            help="train HINT, Tk-Instruct and No-Instruct; RougeL on the test tasks",
         )
         generalisation.add_argument("--sni-dir", default="fixtures/sni", help="holds tasks/ (SNI task files)")
         generalisation.add_argument("--train-split", default=None, help="default: <sni-dir>/splits/train_tasks.txt")
@@ -66,6 +66,7 @@ class HintBenchmark(Subcommand):
         generalisation.add_argument("--max-input-tokens", type=int, default=512, help="instruction and encoder input")
         generalisation.add_argument("--max-target-tokens", type=int, default=64)
         generalisation.add_argument("--max-decoding-steps", type=int, default=32)
+        generalisation.add_argument("--eval-batch-size", type=int, default=32)
         generalisation.add_argument("--lr", type=float, default=1e-3)
         subparser.set_defaults(func=run_from_args)
         return subparser
@@ -156,7 +157,9 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
                     )
                     rows_by_device[device] = rows
                     hint_model = build_model("hint", checkpoint)
-                    proposed = {count: hint_flops_with_task_key_values(hint_model, shape.lengths(count)) for count in shots}
+                    proposed = {
+                        count: hint_flops_with_task_key_values(hint_model, shape.lengths(count)) for count in shots
+                    }
                     targets = report.inference_targets(rows)
                     for target in targets:
                         target.name = f"{model_shape}, {device}: {target.name}"
@@ -251,6 +254,7 @@ def run_generalisation_mode(args: argparse.Namespace, output_dir: Path, command:
         max_input_tokens=args.max_input_tokens,
         max_target_tokens=args.max_target_tokens,
         max_decoding_steps=args.max_decoding_steps,
+        eval_batch_size=args.eval_batch_size,
     )
     with tempfile.TemporaryDirectory(prefix="hint-benchmark-") as checkpoints_dir:
         checkpoint = build_checkpoint(args.generalisation_model, checkpoints_dir, seed=args.seed)
@@ -272,6 +276,8 @@ def run_generalisation_mode(args: argparse.Namespace, output_dir: Path, command:
         f"Model `{args.generalisation_model}`, settings: {settings}\n\n{table}\n"
     )
     (output_dir / "generalisation.json").write_text(
-        json.dumps({"command": command, "settings": vars(settings), "rows": [row.to_json() for row in rows]}, indent=2)
+        json.dumps(
+            {"command": command, "settings": asdict(settings), "rows": [row.to_json() for row in rows]}, indent=2
+        )
     )
     log(f"results written to {output_dir}/generalisation.md and generalisation.json")

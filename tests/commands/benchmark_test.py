@@ -77,8 +77,9 @@ def test_ratios_are_taken_round_by_round():
     calls = []
     measurements = interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=2, warmup=1)
     assert calls == ["a", "b", "a", "b", "b", "a"]  # warm-up, then forward and reverse rounds
-    numerator, denominator = Measurement(wall=[2.0, 9.0, 4.0], cpu=[1, 1, 1]), Measurement(wall=[1.0, 3.0, 1.0], cpu=[1, 1, 1])
-    assert paired_ratio(numerator, denominator) == 3.0
+    numerator = Measurement(wall=[2.0, 9.0, 4.0], cpu=[1, 1, 1])
+    denominator = Measurement(wall=[1.0, 3.0, 1.0], cpu=[1, 1, 1])
+    assert paired_ratio(numerator, denominator) == 3.0  # median of 2, 3, 4; the ratio of medians would be 4
     assert {len(measurement.wall) for measurement in measurements.values()} == {2}
 
 
