@@ -16,7 +16,8 @@ many decoder steps whatever its random weights predict.
   the per-example cost alone.
 - floor: the T5 encoder on the instance alone and the decoder over [encoded instruction ; encoded
   instance], with the instruction encoded once per task outside the timing: HINT − PEFT generation
-  with the task already in its cache. What HINT would cost without hypernetwork and generated modules.
+  with the task already in its cache. What HINT would cost without hypernetwork and generated modules
+  (the cross-attention keys and values of the instruction are still made once per batch, as in HINT).
 - Tk-Instruct: plain T5 on instruction and instance concatenated (t + i input tokens).
 """
 from dataclasses import asdict, dataclass
@@ -138,12 +139,6 @@ def analytic_flops(setting: str, model: HintSeq2Seq, lengths: TaskLengths) -> fl
     if setting in ("hint_cached", "floor"):  # fusion, the instruction not encoded at all
         return inference_flops("hypernetwork_with_fusion", counts, lengths) - instruction_once
     raise ValueError(f"No FLOPs formula for {setting!r}")
-
-
-def hint_flops_with_task_key_values(model: HintSeq2Seq, lengths: TaskLengths) -> float:
-    """HINT's FLOPs if the cross-attention keys and values of the instruction were made once per task."""
-    counts = parameter_counts(model)
-    return inference_flops("hypernetwork", counts, lengths) + 2 * counts.cross_attention_key_value * lengths.instruction
 
 
 def benchmark_inference(

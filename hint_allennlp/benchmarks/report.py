@@ -113,17 +113,16 @@ def inference_table(rows: Sequence[InferenceRow]) -> str:
     return "\n".join(lines)
 
 
-def flops_table(rows: Sequence[InferenceRow], hint_with_task_key_values: Dict[int, float]) -> str:
+def flops_table(rows: Sequence[InferenceRow]) -> str:
     rows_by = _by_key(rows)
     shots = sorted({row.shots for row in rows})
     settings = [setting for setting in SETTINGS_ORDER if any(row.setting == setting for row in rows)]
     header = ["shots", "t"] + [f"{LABELS[setting]} GFLOPs" for setting in settings]
-    header += ["HINT, instruction K/V once per task", "Tk-Instruct / HINT"]
+    header += ["Tk-Instruct / HINT"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for count in shots:
         length = next(row.instruction_length for row in rows if row.shots == count)
         cells = [str(count), str(length)] + [f"{rows_by[(s, count)].flops / GIGA:.3g}" for s in settings]
-        cells.append(f"{hint_with_task_key_values[count] / GIGA:.3g}" if count in hint_with_task_key_values else "–")
         if ("tk_instruct", count) in rows_by and ("hint", count) in rows_by:
             cells.append(f"{rows_by[('tk_instruct', count)].flops / rows_by[('hint', count)].flops:.2f}")
         else:

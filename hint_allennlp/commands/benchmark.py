@@ -117,7 +117,7 @@ def _csv(text: str) -> List[str]:
 
 def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str) -> None:
     from hint_allennlp.benchmarks import report
-    from hint_allennlp.benchmarks.inference import SniShape, benchmark_inference, hint_flops_with_task_key_values
+    from hint_allennlp.benchmarks.inference import SniShape, benchmark_inference
     from hint_allennlp.benchmarks.memory import task_memory
     from hint_allennlp.benchmarks.models import build_checkpoint, build_model
     from hint_allennlp.benchmarks.training import TrainingShape, benchmark_training
@@ -156,10 +156,6 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
                         log=lambda message: log(f"  inference {message}"),
                     )
                     rows_by_device[device] = rows
-                    hint_model = build_model("hint", checkpoint)
-                    proposed = {
-                        count: hint_flops_with_task_key_values(hint_model, shape.lengths(count)) for count in shots
-                    }
                     targets = report.inference_targets(rows)
                     for target in targets:
                         target.name = f"{model_shape}, {device}: {target.name}"
@@ -174,7 +170,7 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
                         "Median seconds per task, wall time (CPU time of the process in parentheses); ratios are "
                         "medians of per-round ratios, wall (CPU).\n\n" + report.inference_table(rows) + "\n\n"
                         "Analytic FLOPs (`hint_allennlp/modules/flops.py`, decoder over "
-                        f"{shape.decoding_steps} tokens):\n\n" + report.flops_table(rows, proposed) + "\n"
+                        f"{shape.decoding_steps} tokens):\n\n" + report.flops_table(rows) + "\n"
                     )
                 figure = report.plot_figure4(
                     rows_by_device,
@@ -241,7 +237,7 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
 
 def run_generalisation_mode(args: argparse.Namespace, output_dir: Path, command: str) -> None:
     from hint_allennlp.benchmarks.generalisation import GeneralisationSettings, generalisation_table, run_generalisation
-    from hint_allennlp.benchmarks.models import build_checkpoint
+    from hint_allennlp.benchmarks.models import build_checkpoint, build_model
 
     sni_dir = Path(args.sni_dir)
     settings = GeneralisationSettings(

@@ -1,5 +1,5 @@
 import logging
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import torch
 from allennlp.common import Lazy
@@ -17,6 +17,7 @@ from hint_allennlp.metrics import InferenceFlops, RankClassificationAccuracy
 from hint_allennlp.modules.flops import ParameterCounts
 from hint_allennlp.modules.hypernetwork import Hypernetwork
 from hint_allennlp.modules.injection import ActiveTaskModules, inject_task_modules
+from hint_allennlp.modules.instruction_fusion import with_fused_instruction
 from hint_allennlp.modules.parameter_generators import ParameterGenerator
 from hint_allennlp.modules.peft_config import PeftConfig
 from hint_allennlp.modules.task_module_cache import TaskModuleCache, instruction_key
@@ -34,7 +35,8 @@ class HintSeq2Seq(Model):
     1. the hypernetwork encodes the instruction (`instruction_tokens`) once per distinct instruction
        in the batch and generates adapters / prefixes / LoRA from it;
     2. the T5 encoder runs on the instance input (`source_tokens`) alone, with those modules;
-    3. instruction fusion: the decoder cross-attends over `[encoded instruction ; encoded input]`;
+    3. instruction fusion: the decoder cross-attends over `[encoded instruction ; encoded input]`, the
+       instruction projected to keys and values once per batch (`modules/instruction_fusion.py`);
     4. the T5 decoder runs with its own generated modules.
 
     | setting | `parameter_generator` | `instruction_fusion` | reader format |
@@ -129,8 +131,10 @@ class HintSeq2Seq(Model):
             )
         elif separate_instruction_encoder:
             raise ConfigurationError("separate_instruction_encoder needs a parameter_generator or instruction_fusion")
-        if generator is not None:
-            inject_task_modules(self.t5, self.peft, self.active_modules)
+        if generator is not None or instruction_fusion:
+            inject_task_modules(
+                self.t5, self.peft if generator is not None else None, self.active_modules, instruction_fusion
+            )
         self.task_module_cache = TaskModuleCache(task_module_cache_size)
 
         if metric is None:
@@ -178,8 +182,9 @@ class HintSeq2Seq(Model):
 
         output: Dict[str, Any] = {}
         with self.active_modules.use(task_modules):
-            encoder_states = self.t5.encoder(input_ids=input_ids, attention_mask=input_mask.long()).last_hidden_state
-            memory, memory_mask = self._fuse(task_modules, encoder_states, input_mask)  # [B, m, d], [B, m]
+            # [B, s, d]; with fusion, the decoder's cross-attentions also see the task's instruction
+            memory = self.t5.encoder(input_ids=input_ids, attention_mask=input_mask.long()).last_hidden_state
+            memory_mask = input_mask
             if target_tokens is not None:
                 labels = self._labels(target_tokens)
                 output["loss"] = self.t5(
@@ -211,8 +216,9 @@ class HintSeq2Seq(Model):
     def task_modules(self, instruction_tokens: Optional[TextFieldTensors]) -> Optional[TaskModules]:
         """
         Runs the hypernetwork once per distinct instruction in the batch (in evaluation, only for
-        instructions not in the task-module cache). When every example shares one instruction the
-        modules keep batch size 1 and are broadcast; otherwise they are gathered per example.
+        instructions not in the task-module cache); with fusion, the decoder's keys and values of each
+        distinct instruction are made here too. When every example shares one instruction the modules
+        keep batch size 1 and are broadcast; otherwise they are gathered per example.
         """
         if self.hypernetwork is None:
             return None
@@ -230,6 +236,8 @@ class HintSeq2Seq(Model):
         first = torch.full((num_distinct,), batch_size, dtype=torch.long, device=inverse.device)
         first = first.scatter_reduce(0, inverse, torch.arange(batch_size, device=inverse.device), reduce="amin")
         modules = self._distinct_task_modules(instruction_ids[first], instruction_mask[first])
+        if self.instruction_fusion:
+            modules = with_fused_instruction(self.t5, self.active_modules, modules)
         return modules if num_distinct == 1 else modules.index_select(inverse)
 
     def _distinct_task_modules(self, instruction_ids: torch.Tensor, instruction_mask: torch.Tensor) -> TaskModules:
@@ -252,20 +260,6 @@ class HintSeq2Seq(Model):
         if mode:
             self.task_module_cache.clear()
         return super().train(mode)
-
-    def _fuse(
-        self, task_modules: Optional[TaskModules], encoder_states: torch.Tensor, input_mask: torch.Tensor
-    ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """The decoder's memory: [encoded instruction ; encoded input] with fusion, else the input."""
-        if not self.instruction_fusion or task_modules is None:
-            return encoder_states, input_mask
-        batch_size = encoder_states.size(0)
-        instruction_states = task_modules["instruction_states"].expand(batch_size, -1, -1)  # [B, t, d]
-        instruction_mask = task_modules["instruction_mask"].expand(batch_size, -1)  # [B, t]
-        return (
-            torch.cat([instruction_states, encoder_states], dim=1),  # [B, t + s, d]
-            torch.cat([instruction_mask, input_mask.bool()], dim=1),  # [B, t + s]
-        )
 
     @staticmethod
     def _labels(target_tokens: TextFieldTensors) -> torch.Tensor:

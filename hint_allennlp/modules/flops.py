@@ -12,7 +12,7 @@ and n examples of one task:
     concatenated (Tk-Instruct):   2·n·[(E + X + A_enc)·(t + i) + (D + A_dec)·o]
     omitted (No-Instruct):        2·n·[(E + X + A_enc)·i + (D + A_dec)·o]
     hypernetwork (HINT − fusion): 2·t·(E + N') + 2·n·[(E + X + A_enc)·i + (D + A_dec)·o]
-    hypernetwork_with_fusion:     the same + 2·n·X·t
+    hypernetwork_with_fusion:     the same + 2·t·X
 
 with E the encoder, X the cross-attention key/value projections, D the rest of the decoder and the LM
 head, N' the parameter generator, A_enc / A_dec the modules inserted into each stack. The paper
@@ -31,10 +31,12 @@ or long inputs; layer norms, softmax, activations and additions are not counted 
 FlopCounterMode); the generator costs N' per instruction token (the paper's t·N'), and every value of
 a PEFT module 1 multiply-add per token of its stack (exact for adapter and LoRA weights and for
 prefixes, whose P keys and P values each meet every query once; generated biases are additions,
-counted anyway). Instruction fusion is charged where the paper neglects it: each example's decoder
-projects the t fused instruction vectors to keys and values in every cross-attention (2·X·t per
-example, ~20% of the per-example cost for T5-XL on SNI; a model that caches those projections per
-task saves it and is counted as "hypernetwork"). Incremental decoding is counted as a forward over o output tokens.
+counted anyway). Instruction fusion is charged where the paper neglects it: every cross-attention
+projects the t encoded instruction vectors to keys and values, 2·t·X, once per task
+(`instruction_fusion.py` does it once per batch, so a task split over k batches pays it k times;
+projecting them for every example, as concatenating them to each example's encoder output does,
+would cost 2·n·t·X, ~20% of the per-example cost for T5-XL on SNI). Incremental decoding is counted
+as a forward over o output tokens.
 """
 from dataclasses import dataclass
 from typing import Optional, Tuple
@@ -62,7 +64,7 @@ class ParameterCounts(FromParams):
     cross_attention_key_value : `int`
         Weights of the key and value projections of every decoder cross-attention, met by every
         vector the decoder attends to: each encoded input token and, with fusion, each encoded
-        instruction token.
+        instruction token (once per task).
     decoder : `int`
         The remaining decoder weights and the LM head, met by every output token.
     generator : `int`, optional (default = `0`)
@@ -155,9 +157,10 @@ def inference_flops(instruction_handling: str, parameters: ParameterCounts, leng
     per_example = per_input_token * i + per_output_token * o
     if instruction_handling == "omitted":
         return 2 * lengths.examples * per_example
+    per_instruction_token = parameters.encoder + parameters.generator
     if instruction_handling == "hypernetwork_with_fusion":
-        per_example += parameters.cross_attention_key_value * t
-    return 2 * (t * (parameters.encoder + parameters.generator) + lengths.examples * per_example)
+        per_instruction_token += parameters.cross_attention_key_value
+    return 2 * (t * per_instruction_token + lengths.examples * per_example)
 
 
 def check_instruction_handling(instruction_handling: str) -> None:

@@ -60,14 +60,34 @@ def attention_layers(t5: T5ForConditionalGeneration) -> Iterator[Tuple[int, T5At
         slot += 2
 
 
-def inject_task_modules(t5: T5ForConditionalGeneration, peft: PeftConfig, active: ActiveTaskModules) -> None:
-    """Switches the layers that `peft` names to subclasses that read their modules from `active`."""
+def cross_attentions(t5: T5ForConditionalGeneration) -> Iterator[Tuple[int, T5Attention]]:
+    """(decoder layer, its cross-attention)."""
+    for layer, block in enumerate(t5.decoder.block):
+        yield layer, block.layer[1].EncDecAttention
+
+
+def inject_task_modules(
+    t5: T5ForConditionalGeneration,
+    peft: Optional[PeftConfig],
+    active: ActiveTaskModules,
+    instruction_fusion: bool = False,
+) -> None:
+    """
+    Switches the layers that `peft` names (None: no generated modules) to subclasses that read their
+    modules from `active`, and with `instruction_fusion` the cross-attentions to ones that also
+    attend to the fused instruction (`instruction_fusion.py`).
+    """
+    peft = peft or PeftConfig(use_adapters=False, use_prefixes=False, use_lora=False)
     if peft.use_adapters:
         for slot, layer in ffn_layers(t5):
             AdapterT5LayerFF.convert(layer, slot, active)
+    fusion_layers = {id(attention): layer for layer, attention in cross_attentions(t5)} if instruction_fusion else {}
     for slot, attention in attention_layers(t5):
-        if peft.use_prefixes:
-            PrefixT5Attention.convert(attention, slot, active, gated=peft.start_as_plain_t5)
+        fusion_layer = fusion_layers.get(id(attention))
+        if peft.use_prefixes or fusion_layer is not None:
+            PrefixT5Attention.convert(
+                attention, slot, active, peft.use_prefixes, gated=peft.start_as_plain_t5, fusion_layer=fusion_layer
+            )
         if peft.use_lora:
             for projection in LORA_PROJECTIONS:
                 LoraLinear.convert(getattr(attention, projection), slot, projection, active)

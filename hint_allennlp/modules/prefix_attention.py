@@ -1,5 +1,5 @@
-"""How generated prefixes act inside a T5 attention block."""
-from typing import Optional
+"""How generated prefixes and the fused instruction act inside a T5 attention block."""
+from typing import Any, List, Optional, Tuple
 
 import torch
 from torch import nn
@@ -8,25 +8,41 @@ from transformers.models.t5.modeling_t5 import T5Attention
 
 class PrefixT5Attention(T5Attention):
     """
-    `T5Attention` with P generated key and value vectors per head prepended to K and V **after** the
-    key/value projections. The prefix is always attended (mask 1), gets zero relative-position bias,
-    and is not stored in the key/value cache: during incremental decoding it is prepended again at
-    every step. The position bias handed on to the next layers is the plain one, without prefix
-    columns, so layers with and without prefixes can be mixed.
+    `T5Attention` with key and value vectors of the task prepended to K and V **after** the key/value
+    projections: P generated prefix vectors per head (`prefix_attention`), and, in a decoder
+    cross-attention with instruction fusion, the keys and values of the encoded instruction with its
+    padding mask (`instruction_fusion.py`). Both get zero relative-position bias and are not stored in
+    the key/value cache: during incremental decoding they are prepended again at every step. They
+    keep their batch size: one task's vectors (batch 1) serve every example without copies. The
+    position bias handed on to the next layers is the plain one, so layers with and without them mix.
 
     With `gated=True` (`PeftConfig.start_as_plain_t5`), a learned gate g, initialised to 0, scales the
-    prefix's share of the softmax: weights are `[g * e_p, e_x] / (g * sum e_p + sum e_x)`, so g = 0 is
-    exactly plain attention and g = 1 ordinary prefix attention.
+    generated prefix's share of the softmax: weights are `[g * e_p, e_x] / (g * sum e_p + sum e_x)`, so
+    g = 0 is exactly attention without the prefix and g = 1 ordinary prefix attention.
 
     Without active modules this is exactly `T5Attention` (the parent's forward runs).
     """
 
     @classmethod
-    def convert(cls, attention: T5Attention, attention_slot: int, active, gated: bool) -> "PrefixT5Attention":
+    def convert(
+        cls,
+        attention: T5Attention,
+        attention_slot: int,
+        active,
+        prefix_attention: bool,
+        gated: bool = False,
+        fusion_layer: Optional[int] = None,
+    ) -> "PrefixT5Attention":
+        """
+        Switches `attention` to this class: with generated prefixes if `prefix_attention`, and with
+        the fused instruction of decoder layer `fusion_layer` if given (cross-attentions only).
+        """
         attention.__class__ = cls
         attention.attention_slot = attention_slot
         attention.active = active
-        attention.prefix_gate = nn.Parameter(torch.zeros(1)) if gated else None
+        attention.prefix_attention = prefix_attention
+        attention.prefix_gate = nn.Parameter(torch.zeros(1)) if prefix_attention and gated else None
+        attention.fusion_layer = fusion_layer
         return attention
 
     def forward(
@@ -43,8 +59,8 @@ class PrefixT5Attention(T5Attention):
         cache_position=None,
     ):
         modules = self.active.current
-        prefix = modules.prefix(self.attention_slot) if modules is not None else None
-        if prefix is None:
+        task_vectors, prefix_length = self._task_vectors(modules, hidden_states.dtype)
+        if not task_vectors:
             return super().forward(
                 hidden_states,
                 mask=mask,
@@ -72,22 +88,22 @@ class PrefixT5Attention(T5Attention):
                 seq_length, key_length, query_length, cache_position, mask, query_states
             )
 
-        prefix_keys, prefix_values = prefix  # each [Bm, H, P, d_kv], Bm in {1, B}
-        prefix_length = prefix_keys.size(2)
-        keys = torch.cat([prefix_keys.expand(batch_size, -1, -1, -1), key_states], dim=2)  # [B, H, P+k, d_kv]
-        values = torch.cat([prefix_values.expand(batch_size, -1, -1, -1), value_states], dim=2)
-
-        scores = torch.matmul(query_states, keys.transpose(3, 2))  # [B, H, q, P+k]
-        prefix_bias = position_bias.new_zeros(position_bias.shape[:-1] + (prefix_length,))
-        scores = scores + torch.cat([prefix_bias, position_bias], dim=-1)
+        scores = [_scores(query_states, keys) + additive_mask for keys, _, additive_mask in task_vectors]
+        scores.append(torch.matmul(query_states, key_states.transpose(3, 2)) + position_bias)  # [B, H, q, k]
+        scores = torch.cat(scores, dim=-1)  # [B, H, q, P + t + k]
         attn_weights = nn.functional.softmax(scores.float(), dim=-1).type_as(scores)
-        if self.prefix_gate is not None:
+        if self.prefix_gate is not None and prefix_length:
             attn_weights = self._gate_prefix(attn_weights, prefix_length)
         attn_weights = nn.functional.dropout(attn_weights, p=self.dropout, training=self.training)
         if layer_head_mask is not None:
             attn_weights = attn_weights * layer_head_mask
 
-        attn_output = torch.matmul(attn_weights, values)  # [B, H, q, d_kv]
+        lengths = [keys.size(2) for keys, _, _ in task_vectors] + [key_length]
+        *task_weights, sequence_weights = attn_weights.split(lengths, dim=-1)
+        attn_output = torch.matmul(sequence_weights, value_states)  # [B, H, q, d_kv]
+        for weights, (_, values, _) in zip(task_weights, task_vectors):
+            attn_output = attn_output + _weighted_sum(weights, values)
+        # [B, H, q, d_kv] -> [B, q, H * d_kv]
         attn_output = attn_output.transpose(1, 2).contiguous().view(batch_size, -1, self.inner_dim)
         attn_output = self.o(attn_output)
 
@@ -95,6 +111,25 @@ class PrefixT5Attention(T5Attention):
         if output_attentions:
             outputs = outputs + (attn_weights,)
         return outputs
+
+    def _task_vectors(self, modules, dtype: torch.dtype) -> Tuple[List[Tuple[torch.Tensor, torch.Tensor, Any]], int]:
+        """
+        (keys [Bm, H, n, d_kv], values [Bm, H, n, d_kv], additive mask [Bm, 1, 1, n] or 0) of the
+        generated prefix, then of the fused instruction, for those this layer has; and P (0 without prefix).
+        """
+        if modules is None:
+            return [], 0
+        vectors = []
+        prefix = modules.prefix(self.attention_slot) if self.prefix_attention else None
+        if prefix is not None:
+            vectors.append((*prefix, 0.0))
+        fused = modules.fused_instruction(self.fusion_layer) if self.fusion_layer is not None else None
+        if fused is not None:
+            keys, values, instruction_mask = fused
+            # [Bm, t] -> [Bm, 1, 1, t]: 0 where attended, the dtype's minimum on padding, as HF masks
+            additive_mask = (~instruction_mask[:, None, None, :]).to(dtype) * torch.finfo(dtype).min
+            vectors.append((keys, values, additive_mask))
+        return vectors, prefix[0].size(2) if prefix is not None else 0
 
     def _split_heads(self, states: torch.Tensor, batch_size: int) -> torch.Tensor:
         # [B, len, H * d_kv] -> [B, H, len, d_kv]
@@ -145,4 +180,21 @@ class PrefixT5Attention(T5Attention):
         return torch.cat([prefix_weights, sequence_weights], dim=-1) / normaliser
 
     def extra_repr(self) -> str:
-        return f"attention_slot={self.attention_slot}, gated={self.prefix_gate is not None}"
+        return (
+            f"attention_slot={self.attention_slot}, prefix_attention={self.prefix_attention}, "
+            f"gated={self.prefix_gate is not None}, fusion_layer={self.fusion_layer}"
+        )
+
+
+def _scores(query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """query [B, H, q, d_kv] against a task's keys [Bm, H, n, d_kv] -> [B, H, q, n]; Bm = 1 is not copied B times."""
+    if keys.size(0) == 1:
+        return torch.einsum("bhqd,hnd->bhqn", query, keys[0])
+    return torch.matmul(query, keys.transpose(3, 2))
+
+
+def _weighted_sum(weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """weights [B, H, q, n] over a task's values [Bm, H, n, d_kv] -> [B, H, q, d_kv]."""
+    if values.size(0) == 1:
+        return torch.einsum("bhqn,hnd->bhqd", weights, values[0])
+    return torch.matmul(weights, values)

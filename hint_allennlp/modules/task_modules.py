@@ -20,6 +20,7 @@ copies). Slot layout, with E encoder and D decoder layers (see `injection.py`):
 | `lora_{q,k,v,o}_b` | [Bm, E + 2D, r, out_features] |
 | `instruction_states` | [Bm, t, d_model] (the encoded instruction, for fusion and caching) |
 | `instruction_mask` | [Bm, t] (bool) |
+| `fusion_key`, `fusion_value` | [Bm, D, heads, t, d_kv] (made from `instruction_states` in each forward pass, never cached: `instruction_fusion.py`) |
 """
 from typing import Dict, Iterator, Optional, Tuple
 
@@ -67,6 +68,16 @@ class TaskModules:
         if "prefix_key" not in self.tensors:
             return None
         return self.tensors["prefix_key"][:, attention_slot], self.tensors["prefix_value"][:, attention_slot]
+
+    def fused_instruction(self, decoder_layer: int) -> Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """(keys, values [Bm, heads, t, d_kv], mask [Bm, t]) of a decoder layer's cross-attention, or None."""
+        if "fusion_key" not in self.tensors:
+            return None
+        return (
+            self.tensors["fusion_key"][:, decoder_layer],
+            self.tensors["fusion_value"][:, decoder_layer],
+            self.tensors["instruction_mask"],
+        )
 
     def lora(self, attention_slot: int, projection: str) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
         """(A [Bm, in, r], B [Bm, r, out]) for projection q, k, v or o, or None."""

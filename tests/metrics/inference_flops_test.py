@@ -8,7 +8,8 @@ from hint_allennlp.modules.flops import ParameterCounts
 
 # Small made-up counts, so that the expected numbers can be worked out by hand below. An encoder token
 # of an instance meets E + X + A_enc = 10 + 2 + 1 = 13 weights, an output token D + A_dec = 20 + 3 = 23,
-# an instruction token in the hypernetwork E + N' = 10 + 5 = 15. Tk-Instruct has no modules and no
+# an instruction token in the hypernetwork and the fused cross-attention keys and values
+# E + N' + X = 10 + 5 + 2 = 17. Tk-Instruct has no modules and no
 # generator: 12 per input token, 20 per output token.
 PARAMETERS = ParameterCounts(
     encoder=10, cross_attention_key_value=2, decoder=20, generator=5, encoder_modules=1, decoder_modules=3
@@ -18,10 +19,10 @@ BATCHES = [
     [("A", 4, 3, 1), ("A", 4, 5, 1), ("B", 6, 2, 2)],
     [("B", 6, 4, 2)],
 ]
-# HINT with fusion, per task: 15·t once, then 13·i + 23·o + X·t = 13·i + 23·o + 2·t per example.
-#   A: 15·4 = 60;  (39 + 23 + 8) + (65 + 23 + 8) = 166;  226
-#   B: 15·6 = 90;  (26 + 46 + 12) + (52 + 46 + 12) = 194;  284
-HINT_FLOPS = 2 * (226 + 284)
+# HINT with fusion, per task: 17·t once, then 13·i + 23·o per example.
+#   A: 17·4 = 68;  (39 + 23) + (65 + 23) = 150;  218
+#   B: 17·6 = 102;  (26 + 46) + (52 + 46) = 170;  272
+HINT_FLOPS = 2 * (218 + 272)
 # Tk-Instruct, per example 12·(t + i) + 20·o: A: 104 + 128, B: 136 + 160.
 TK_INSTRUCT_FLOPS = 2 * (104 + 128 + 136 + 160)
 

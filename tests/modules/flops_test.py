@@ -5,7 +5,10 @@ from torch.utils.flop_counter import FlopCounterMode
 from transformers import T5ForConditionalGeneration
 
 from hint_allennlp.modules.flops import ParameterCounts, TaskLengths, cached_task_bytes, inference_flops
+from hint_allennlp.modules.injection import ActiveTaskModules, inject_task_modules
+from hint_allennlp.modules.instruction_fusion import with_fused_instruction
 from hint_allennlp.modules.peft_config import PeftConfig
+from hint_allennlp.modules.task_modules import TaskModules
 from hint_allennlp.testing.tiny_t5 import tiny_t5_config
 from tests import TINY_T5
 
@@ -16,7 +19,7 @@ from tests import TINY_T5
 TINY_COUNTS = ParameterCounts(encoder=81920, cross_attention_key_value=2 * 8192, decoder=2 * 49152 + 2056192)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def tiny_t5():
     return T5ForConditionalGeneration.from_pretrained(TINY_T5).eval()
 
@@ -74,11 +77,17 @@ def run_no_instruct(model):
 
 
 def run_fusion_without_modules(model):
-    """HINT − PEFT generation: the instruction is encoded once, every decoder attends to it too."""
+    """
+    HINT − PEFT generation: the instruction is encoded once and its cross-attention keys and values
+    made once; every example's decoder attends to them too.
+    """
+    active = ActiveTaskModules()
+    inject_task_modules(model, None, active, instruction_fusion=True)
     encoded_instruction = model.encoder(input_ids=tokens(1, T)).last_hidden_state
+    instruction = TaskModules({"instruction_states": encoded_instruction, "instruction_mask": torch.ones(1, T).bool()})
     encoded_inputs = model.encoder(input_ids=tokens(N, I)).last_hidden_state
-    fused = torch.cat([encoded_instruction.expand(N, -1, -1), encoded_inputs], dim=1)
-    model(encoder_outputs=(fused,), decoder_input_ids=tokens(N, O))
+    with active.use(with_fused_instruction(model, active, instruction)):
+        model(encoder_outputs=(encoded_inputs,), decoder_input_ids=tokens(N, O))
 
 
 def decoder_attention_scores(encoded_length: int) -> int:
