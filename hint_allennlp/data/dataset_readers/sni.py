@@ -50,11 +50,12 @@ def sni_task_from_record(record: Any, path: Path) -> SniTask:
     if "Definition" not in record:
         raise DataFormatError(f"{path}: missing key 'Definition'.")
     definition = record["Definition"]
-    # SNI stores the definition as a list holding one string.
-    if isinstance(definition, list) and len(definition) == 1:
+    # SNI stores the definition as a list of strings, nearly always one; of several (e.g. task288)
+    # Tk-Instruct's collator uses the first.
+    if isinstance(definition, list) and definition:
         definition = definition[0]
     if not isinstance(definition, str):
-        raise DataFormatError(f"{path}: 'Definition' must be a string or a list of one string.")
+        raise DataFormatError(f"{path}: 'Definition' must be a string or a non-empty list of strings.")
     if not definition.strip():
         raise DataFormatError(f"{path}: 'Definition' is empty.")
     if "Instances" not in record:

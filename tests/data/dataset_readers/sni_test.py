@@ -190,6 +190,12 @@ def test_english_only_skips_other_languages_and_says_so(tmp_path, caplog):
     assert len(everything) == 60
 
 
+def test_of_several_definitions_the_first_is_used_as_by_tk_instruct(tmp_path):
+    task_path = write_task(tmp_path / "task_two_definitions.json", Definition=["Name the capital.", "Other."])
+    instance = next(iter(make_reader(instruction_format="hint").read(str(task_path))))
+    assert "".join(token_texts(instance["instruction_tokens"])).replace("▁", " ").startswith(" Definition: Name the")
+
+
 def test_one_reference_is_the_target_chosen_by_seed_and_all_are_kept(tmp_path):
     references = ["Tirana", "Tiranë", "Tirana city"]
     instances = [
@@ -217,6 +223,7 @@ def test_one_reference_is_the_target_chosen_by_seed_and_all_are_kept(tmp_path):
         (b'{"Instances": []}', "missing key 'Definition'"),
         (b'{"Definition": ["x"]}', "missing key 'Instances'"),
         (b'{"Definition": ["  "], "Instances": []}', "'Definition' is empty"),
+        (b'{"Definition": [], "Instances": []}', "'Definition' must be a string or a non-empty list"),
         (
             b'{"Definition": ["x"], "Instances": [{"id": "a", "output": ["y"]}]}',
             "Instances[0]: missing key 'input'",
@@ -233,6 +240,7 @@ def test_one_reference_is_the_target_chosen_by_seed_and_all_are_kept(tmp_path):
         "no definition",
         "no instances",
         "empty definition",
+        "no definition in the list",
         "no input",
         "no output",
         "latin-1",
