@@ -351,6 +351,9 @@ class HintSeq2Seq(Model):
         self._flops(tasks, instruction_lengths.tolist(), input_lengths.tolist(), output_lengths.tolist())
 
     def get_metrics(self, reset: bool = False) -> Dict[str, float]:
+        if self.training:
+            # Nothing is measured in training: no zeros on the trainer's progress bar and logs.
+            return {}
         metrics = dict(self._metric.get_metric(reset=reset))
         if self._has_choices:
             metrics.update(self._choice_accuracy.get_metric(reset=reset))

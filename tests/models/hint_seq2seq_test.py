@@ -92,6 +92,15 @@ class TestHintSeq2Seq(ModelTestCase):
         assert len(output["predicted_text"]) == len(self.instances)
         metrics = self.model.get_metrics(reset=True)
         assert {"rougeL", "exact_match"} <= set(metrics)
+        self.model.train()
+        assert self.model.get_metrics() == {}  # metrics are of evaluation only
+
+    def test_generation_in_a_padded_mixed_task_batch_equals_each_example_alone(self):
+        self.model.eval()
+        instances = [self.instances[0], self.instances[-1]]  # two test tasks, different lengths
+        assert instances[0]["metadata"]["task"] != instances[1]["metadata"]["task"]
+        together = self.generated(instances)
+        assert together == [self.generated([instance])[0] for instance in instances]
 
     def test_mixed_task_batch_equals_each_example_alone(self):
         # Two tasks in one batch: each example's choice scores (the whole pipeline: hypernetwork,
@@ -113,6 +122,12 @@ class TestHintSeq2Seq(ModelTestCase):
     @staticmethod
     def model_reader():
         return DatasetReader.from_params(Params.from_file(str(EXPERIMENT)).pop("dataset_reader"))
+
+    def generated(self, instances):
+        batch = Batch(instances)
+        batch.index_instances(self.vocab)
+        with torch.no_grad():
+            return self.model(**batch.as_tensor_dict())["predicted_text"]
 
     def choice_scores(self, instances):
         batch = Batch(instances)
