@@ -59,15 +59,20 @@ class HintBenchmark(Subcommand):
         generalisation.add_argument("--test-split", default=None, help="default: <sni-dir>/splits/test_tasks.txt")
         generalisation.add_argument("--generalisation-model", default="mini", help="model shape to train")
         generalisation.add_argument("--settings", default="hint,tk_instruct,no_instruct")
-        generalisation.add_argument("--num-positive-examples", type=int, default=2)
-        generalisation.add_argument("--epochs", type=int, default=3)
-        generalisation.add_argument("--train-instances-per-task", type=int, default=100)
-        generalisation.add_argument("--test-instances-per-task", type=int, default=100)
-        generalisation.add_argument("--max-input-tokens", type=int, default=512, help="instruction and encoder input")
-        generalisation.add_argument("--max-target-tokens", type=int, default=64)
-        generalisation.add_argument("--max-decoding-steps", type=int, default=32)
-        generalisation.add_argument("--eval-batch-size", type=int, default=32)
-        generalisation.add_argument("--lr", type=float, default=1e-3)
+        from hint_allennlp.benchmarks.generalisation import GeneralisationSettings
+
+        defaults = GeneralisationSettings()
+        generalisation.add_argument("--num-positive-examples", type=int, default=defaults.num_positive_examples)
+        generalisation.add_argument("--epochs", type=int, default=defaults.epochs)
+        generalisation.add_argument("--train-instances-per-task", type=int, default=defaults.train_instances_per_task)
+        generalisation.add_argument("--test-instances-per-task", type=int, default=defaults.test_instances_per_task)
+        generalisation.add_argument(
+            "--max-input-tokens", type=int, default=defaults.max_input_tokens, help="instruction and encoder input"
+        )
+        generalisation.add_argument("--max-target-tokens", type=int, default=defaults.max_target_tokens)
+        generalisation.add_argument("--max-decoding-steps", type=int, default=defaults.max_decoding_steps)
+        generalisation.add_argument("--eval-batch-size", type=int, default=defaults.eval_batch_size)
+        generalisation.add_argument("--lr", type=float, default=defaults.lr)
         subparser.set_defaults(func=run_from_args)
         return subparser
 
