@@ -257,18 +257,18 @@ def run_generalisation_mode(args: argparse.Namespace, output_dir: Path, command:
         max_decoding_steps=args.max_decoding_steps,
         eval_batch_size=args.eval_batch_size,
     )
-    with tempfile.TemporaryDirectory(prefix="hint-benchmark-") as checkpoints_dir:
-        checkpoint = build_checkpoint(args.generalisation_model, checkpoints_dir, seed=args.seed)
-        rows = run_generalisation(
-            checkpoint,
-            tasks_dir=sni_dir / "tasks",
-            train_split=Path(args.train_split or sni_dir / "splits" / "train_tasks.txt"),
-            test_split=Path(args.test_split or sni_dir / "splits" / "test_tasks.txt"),
-            output_dir=output_dir / "generalisation",
-            model_settings=_csv(args.settings),
-            settings=settings,
-            log=log,
-        )
+    # Kept beside the trained models: their archives load the T5 config and tokenizer from it.
+    checkpoint = build_checkpoint(args.generalisation_model, output_dir / "generalisation", seed=args.seed)
+    rows = run_generalisation(
+        checkpoint,
+        tasks_dir=sni_dir / "tasks",
+        train_split=Path(args.train_split or sni_dir / "splits" / "train_tasks.txt"),
+        test_split=Path(args.test_split or sni_dir / "splits" / "test_tasks.txt"),
+        output_dir=output_dir / "generalisation",
+        model_settings=_csv(args.settings),
+        settings=settings,
+        log=log,
+    )
     machine_line = ", ".join(f"{key} {value}" for key, value in machine_description().items())
     table = generalisation_table(rows)
     print(table)

@@ -4,6 +4,7 @@ import sys
 
 import pytest
 from allennlp.commands import main
+from allennlp.models.archival import load_archive
 
 import hint_allennlp.commands.benchmark  # noqa: F401  (registers hint-benchmark)
 from hint_allennlp.benchmarks.inference import SniShape
@@ -64,6 +65,9 @@ def test_generalisation_trains_and_evaluates_every_setting(tmp_path, monkeypatch
     assert relative_flops["no_instruct"] < relative_flops["hint"] < 1.0
     assert all(row["train_instances"] == 16 and row["test_instances"] == 16 for row in rows)
     assert "RougeL" in (tmp_path / "generalisation.md").read_text()
+    # The trained models stay usable: their archives find the checkpoint they were built on.
+    archive = load_archive(str(tmp_path / "generalisation" / "hint" / "model.tar.gz"))
+    assert archive.model.instruction_fusion
 
 
 @pytest.mark.parametrize(
