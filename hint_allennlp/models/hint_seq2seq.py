@@ -183,20 +183,19 @@ class HintSeq2Seq(Model):
         output: Dict[str, Any] = {}
         with self.active_modules.use(task_modules):
             # [B, s, d]; with fusion, the decoder's cross-attentions also see the task's instruction
-            memory = self.t5.encoder(input_ids=input_ids, attention_mask=input_mask.long()).last_hidden_state
-            memory_mask = input_mask
+            encoded = self.t5.encoder(input_ids=input_ids, attention_mask=input_mask.long()).last_hidden_state
             if target_tokens is not None:
                 labels = self._labels(target_tokens)
                 output["loss"] = self.t5(
-                    encoder_outputs=(memory,), attention_mask=memory_mask.long(), labels=labels, use_cache=False
+                    encoder_outputs=(encoded,), attention_mask=input_mask.long(), labels=labels, use_cache=False
                 ).loss
 
         if not self.training:
             if answer_choices is not None:
-                output.update(self._rank_choices(answer_choices, task_modules, memory, memory_mask, metadata))
+                output.update(self._rank_choices(answer_choices, task_modules, encoded, input_mask, metadata))
                 output_lengths = (self._labels(answer_choices) != -100).sum((1, 2))
             else:
-                output.update(self._generate(task_modules, memory, memory_mask))
+                output.update(self._generate(task_modules, encoded, input_mask))
                 output_lengths = (output["predictions"] != self.t5.config.pad_token_id).sum(1)
             if metadata is not None:
                 instruction_lengths = (
@@ -269,14 +268,14 @@ class HintSeq2Seq(Model):
         return target_ids.masked_fill(~target_mask, -100)
 
     def _generate(
-        self, task_modules: Optional[TaskModules], memory: torch.Tensor, memory_mask: torch.Tensor
+        self, task_modules: Optional[TaskModules], encoded: torch.Tensor, input_mask: torch.Tensor
     ) -> Dict[str, Any]:
         # HF's generate repeats each example beam_size times in a row; the modules follow.
         beam_modules = task_modules.repeat_interleave(self._beam_size) if task_modules is not None else None
         with self.active_modules.use(beam_modules):
             generated = self.t5.generate(
-                encoder_outputs=BaseModelOutput(last_hidden_state=memory),
-                attention_mask=memory_mask.long(),
+                encoder_outputs=BaseModelOutput(last_hidden_state=encoded),
+                attention_mask=input_mask.long(),
                 num_beams=self._beam_size,
                 max_new_tokens=self._max_decoding_steps,
                 do_sample=False,
@@ -291,8 +290,8 @@ class HintSeq2Seq(Model):
         self,
         answer_choices: TextFieldTensors,
         task_modules: Optional[TaskModules],
-        memory: torch.Tensor,
-        memory_mask: torch.Tensor,
+        encoded: torch.Tensor,
+        input_mask: torch.Tensor,
         metadata: Optional[List[Dict[str, Any]]],
     ) -> Dict[str, Any]:
         labels = self._labels(answer_choices)  # [B, C, c]
@@ -301,8 +300,8 @@ class HintSeq2Seq(Model):
         choice_modules = task_modules.repeat_interleave(num_choices) if task_modules is not None else None
         with self.active_modules.use(choice_modules):
             logits = self.t5(
-                encoder_outputs=(memory.repeat_interleave(num_choices, dim=0),),  # [B * C, m, d]
-                attention_mask=memory_mask.repeat_interleave(num_choices, dim=0).long(),
+                encoder_outputs=(encoded.repeat_interleave(num_choices, dim=0),),  # [B * C, s, d]
+                attention_mask=input_mask.repeat_interleave(num_choices, dim=0).long(),
                 labels=flat_labels,
                 use_cache=False,
             ).logits  # [B * C, c, V]
