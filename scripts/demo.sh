@@ -107,7 +107,7 @@ for line in predictions[:3]:
     print(f"  input:      {text[:100]}{'...' if len(text) > 100 else ''}")
     print(f"  prediction: {line['prediction']!r}   reference: {line.get('references')}")
 print()
-print("A T5 of d_model 64 with random weights learns its 8 training tasks but cannot generalise to")
-print("unseen ones from them; with a pretrained checkpoint and SNI's 757 training tasks, see the README, "Training".")
+print("A T5 of d_model 64 with random weights partly learns its 8 training tasks but cannot generalise to")
+print("unseen ones from them; with a pretrained checkpoint and SNI's 757 training tasks, see the README, 'Training and evaluating'.")
 print(f"Results in {output}/ (the run in hint/). Wall time: {seconds // 60} min {seconds % 60} s.")
 EOF
