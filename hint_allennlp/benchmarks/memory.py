@@ -2,8 +2,8 @@
 Memory to keep one task for reuse (paper §5.1, appendix C.2), float32:
 
 - HINT, analytic: `flops.cached_task_bytes` (encoded instruction d·t, adapters, prefixes);
-- HINT, measured: the bytes of every tensor of the `TaskModules` that the model's task-module cache
-  keeps for the instruction (the same, plus the instruction mask, t bytes);
+- HINT, measured: the bytes of every tensor of the `TaskModules` that the model keeps for the
+  instruction (`compile_instruction`: what its task-module cache holds) (the same, plus the instruction mask, t bytes);
 - the instruction's keys and values in every decoder cross-attention, which fusion makes from the
   encoded instruction in each forward pass and drops after it (caching them would cost this much);
 - decoder-only key/value cache of the same instruction: 2·l·t·d values (a key and a value per layer
@@ -18,7 +18,6 @@ import torch
 from hint_allennlp.benchmarks.inference import SniShape, random_sequences, text_field
 from hint_allennlp.models.hint_seq2seq import HintSeq2Seq
 from hint_allennlp.modules.flops import cached_task_bytes
-from hint_allennlp.modules.task_module_cache import instruction_key
 
 BYTES_PER_VALUE = 4
 
@@ -44,10 +43,7 @@ def task_memory(model: HintSeq2Seq, shots: Sequence[int], shape: SniShape = SniS
     for count in shots:
         length = shape.instruction_length(count)
         instruction = random_sequences(1, length, generator).to(next(model.parameters()).device)
-        model.eval().task_module_cache.clear()
-        with torch.no_grad():
-            model.task_modules(text_field(instruction))
-        modules = model.task_module_cache.get(instruction_key(instruction[0]))
+        _, modules = model.eval().compile_instruction(text_field(instruction))
         measured = sum(tensor.numel() * tensor.element_size() for _, tensor in modules.items())
         rows.append(
             MemoryRow(

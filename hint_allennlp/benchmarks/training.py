@@ -12,7 +12,7 @@ from typing import Callable, Dict, Optional, Sequence
 import torch
 from transformers.optimization import Adafactor
 
-from hint_allennlp.benchmarks.inference import random_sequences, text_field
+from hint_allennlp.benchmarks.inference import SniShape, random_sequences, text_field
 from hint_allennlp.benchmarks.models import build_model
 from hint_allennlp.benchmarks.timing import Measurement, interleaved, synchronizer
 
@@ -21,8 +21,10 @@ TRAINING_SETTINGS = ("hint", "tk_instruct")
 
 @dataclass(frozen=True)
 class TrainingShape:
-    instruction: int = 197
-    instance: int = 44
+    """A batch of SNI median lengths ('Def + 2 Pos.'), each example its own task."""
+
+    instruction: int = SniShape.definition_two_positives
+    instance: int = SniShape.instance
     target: int = 3
     batch_size: int = 16
 

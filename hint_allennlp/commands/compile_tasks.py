@@ -9,7 +9,6 @@ import logging
 from pathlib import Path
 from typing import Any, Dict, Iterator, Tuple
 
-import torch
 from allennlp.commands.subcommand import Subcommand
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.tqdm import Tqdm
@@ -20,7 +19,6 @@ from allennlp.nn import util
 from hint_allennlp.data.dataset_readers.sni import load_sni_task
 from hint_allennlp.data.file_reading import expand_file_path
 from hint_allennlp.modules.compiled_task import CompiledTask, model_fingerprint
-from hint_allennlp.modules.task_module_cache import instruction_key
 from hint_allennlp.predictors.hint_instruction_predictor import instruction_arguments, sni_task_instruction
 
 logger = logging.getLogger(__name__)
@@ -54,7 +52,6 @@ def compile_tasks(archive_file: str, instructions: str, output_dir: str, cuda_de
     if getattr(model, "hypernetwork", None) is None or not model.hypernetwork.reads_instruction:
         raise ConfigurationError(f"{archive_file}: this model has no hypernetwork reading instructions to compile")
     fingerprint = model_fingerprint(model)
-    model.task_module_cache.max_size = max(model.task_module_cache.max_size, 1)
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     tasks = list(_tasks(instructions))
     if not tasks:
@@ -67,11 +64,8 @@ def compile_tasks(archive_file: str, instructions: str, output_dir: str, cuda_de
         batch = Batch([instance])
         batch.index_instances(model.vocab)
         instruction_tokens = util.move_to_device(batch.as_tensor_dict()["instruction_tokens"], model._get_prediction_device())
-        with torch.no_grad():
-            model.task_modules(instruction_tokens)
-        ids = instruction_tokens["tokens"]["token_ids"][0]
-        key = instruction_key(ids[instruction_tokens["tokens"]["mask"][0].bool()])
-        path = CompiledTask(task, instruction, key, model.task_module_cache.get(key), fingerprint).save(output_dir)
+        key, modules = model.compile_instruction(instruction_tokens)
+        path = CompiledTask(task, instruction, key, modules, fingerprint).save(output_dir)
         print(f"{task}\t{path}\t{path.stat().st_size} bytes")
 
 

@@ -1,5 +1,5 @@
 import logging
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from allennlp.common import Lazy
@@ -250,9 +250,22 @@ class HintSeq2Seq(Model):
             computed = self.hypernetwork(instruction_ids[missing], instruction_mask[missing])
             for position, index in enumerate(missing):
                 row = computed.index_select(torch.tensor([position], device=instruction_ids.device))
-                rows[keys[index]] = row.map(torch.Tensor.detach).without_instruction_padding()
+                rows[keys[index]] = _to_keep(row)
                 self.task_module_cache.put(keys[index], rows[keys[index]])
         return TaskModules.concatenate([rows[key] for key in keys])
+
+    def compile_instruction(self, instruction_tokens: TextFieldTensors) -> Tuple[str, TaskModules]:
+        """
+        One instruction [1, t] -> its `instruction_key` and what the model keeps for it: the modules
+        the task-module cache holds and `allennlp hint-compile` saves (batch size 1, no padding).
+        """
+        instruction_ids = get_token_ids_from_text_field_tensors(instruction_tokens)  # [1, t]
+        instruction_mask = get_text_field_mask(instruction_tokens)  # [1, t]
+        if instruction_ids.size(0) != 1:
+            raise ValueError(f"compile_instruction takes one instruction, got {instruction_ids.size(0)}")
+        with torch.no_grad():
+            modules = self.hypernetwork(instruction_ids, instruction_mask)
+        return instruction_key(instruction_ids[0][instruction_mask[0]]), _to_keep(modules)
 
     def train(self, mode: bool = True) -> "HintSeq2Seq":
         # Cached modules were made with the current weights; training changes them.
@@ -358,3 +371,8 @@ class HintSeq2Seq(Model):
             metrics.update(self._choice_accuracy.get_metric(reset=reset))
         metrics.update(self._flops.get_metric(reset=reset))
         return metrics
+
+
+def _to_keep(modules: TaskModules) -> TaskModules:
+    """One instruction's modules as they are kept across batches: without gradient or padding."""
+    return modules.map(torch.Tensor.detach).without_instruction_padding()
