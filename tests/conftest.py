@@ -1,4 +1,5 @@
 import pytest
+import torch
 from allennlp.commands.train import train_model_from_file
 
 from hint_allennlp.testing.tiny_t5 import build_tiny_t5
@@ -19,3 +20,22 @@ def trained_archive(tmp_path_factory, tiny_t5_checkpoint):
     serialization_dir = tmp_path_factory.mktemp("hint_model")
     train_model_from_file(FIXTURES_ROOT / "configs" / "hint_seq2seq.jsonnet", serialization_dir, force=True)
     return serialization_dir / "model.tar.gz"
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "cuda: a GPU check (docs/training_large_models.md); runs only with `-m cuda` and a CUDA device",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    """`cuda` tests run only when asked for (`-m cuda`), and only where there is a GPU."""
+    markexpr = config.getoption("markexpr") or ""
+    asked = "cuda" in markexpr and "not cuda" not in markexpr
+    reason = "needs CUDA" if asked else "a GPU check: run with `-m cuda`"
+    if asked and torch.cuda.is_available():
+        return
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason=reason))
