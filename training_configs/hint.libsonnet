@@ -61,6 +61,12 @@ local defaults = {
   fsdp: false,
   // A `model.tar.gz` or `best.th` of the same model, e.g. from pretraining, to start from.
   pretrained_weights: null,
+  // Memory (docs/training_large_models.md). Recompute each T5 block in backward instead of keeping
+  // its activations: same gradients, about a third more compute, activations ~30x smaller at the
+  // paper's lengths. bf16 autocast in training, evaluation and generation, float32 weights (fp16
+  // is refused: T5 v1.1 overflows it). xl and xxl default to both (`backbone_memory` below).
+  gradient_checkpointing: false,
+  bf16: false,
 
   // Evaluation of the final model on the test split (the paper evaluates the last checkpoint).
   eval_batch_size: 32,
@@ -126,10 +132,20 @@ local adafactor = {
   warmup_init: false,
 };
 
+// What fits 80 GB GPUs at the paper's lengths and 8 examples per device, by the table in
+// docs/training_large_models.md: xl with DDP needs checkpointing (42.7 GB fixed + 8 x 1.7 GB), xxl
+// also needs its weights, gradients and optimizer state sharded over 8 devices (FSDP: 19.9 GB
+// fixed + 8 x 3.3 GB; with DDP they alone are 163 GB).
+local backbone_memory = {
+  xl: { gradient_checkpointing: true, bf16: true },
+  xxl: { gradient_checkpointing: true, bf16: true, fsdp: true },
+};
+
 local settings_with(recipe_defaults, settings) =
   local unknown = std.setDiff(std.objectFields(settings), std.objectFields(defaults));
   assert unknown == [] : 'Unknown settings %s; the settings are in training_configs/hint.libsonnet.' % [unknown];
-  defaults + recipe_defaults + settings;
+  local backbone = if std.objectHas(settings, 'backbone') then settings.backbone else defaults.backbone;
+  defaults + std.get(backbone_memory, backbone, {}) + recipe_defaults + settings;
 
 // What every reader takes: the checkpoint (the reader builds T5's tokenizer and indexer from it)
 // and the maximum lengths.
@@ -144,6 +160,8 @@ local hint_seq2seq(model, s) = {
   type: 'hint_seq2seq',
   model_name: s.model_name,
   max_decoding_steps: s.max_decoding_steps,
+  gradient_checkpointing: s.gradient_checkpointing,
+  mixed_precision: if s.bf16 then 'bf16' else null,
   [if s.pretrained_weights != null then 'initializer']: {
     regexes: [['.*', { type: 'pretrained', weights_file_path: s.pretrained_weights }]],
   },

@@ -47,6 +47,12 @@ class HintBenchmark(Subcommand):
         )
         subparser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
         subparser.add_argument("--seed", type=int, default=0)
+        subparser.add_argument(
+            "--training-memory",
+            action="store_true",
+            help="peak CPU memory of one training step of the first of --models, with and without "
+            "gradient checkpointing and bf16, each in its own process (Linux); batch --train-batch-size",
+        )
 
         generalisation = subparser.add_argument_group("generalisation (the paper's Table 1 in miniature)")
         generalisation.add_argument(
@@ -85,6 +91,8 @@ def run_from_args(args: argparse.Namespace) -> None:
     command = "allennlp hint-benchmark " + " ".join(shlex.quote(argument) for argument in sys.argv[2:])
     if args.generalisation:
         run_generalisation_mode(args, output_dir, command)
+    elif args.training_memory:
+        run_training_memory_mode(args, output_dir, command)
     else:
         run_cost_benchmarks(args, output_dir, command)
 
@@ -282,3 +290,25 @@ def run_generalisation_mode(args: argparse.Namespace, output_dir: Path, command:
         )
     )
     log(f"results written to {output_dir}/generalisation.md and generalisation.json")
+
+
+def run_training_memory_mode(args: argparse.Namespace, output_dir: Path, command: str) -> None:
+    from hint_allennlp.benchmarks.models import build_checkpoint
+    from hint_allennlp.benchmarks.training import TrainingShape
+    from hint_allennlp.benchmarks.training_memory import markdown_table, measure
+
+    shape_name = _csv(args.models)[0]
+    shape = TrainingShape(batch_size=args.train_batch_size)
+    with tempfile.TemporaryDirectory() as directory:
+        results = measure(build_checkpoint(shape_name, directory, seed=args.seed), shape, args.threads)
+    machine_line = ", ".join(f"{key} {value}" for key, value in machine_description().items())
+    table = markdown_table(results)
+    print(table)
+    (output_dir / "training_memory.md").write_text(
+        f"# Training memory, measured\n\nCommand: `{command}`\n\nMachine: {machine_line}\n\n"
+        f"Model `{shape_name}`, HINT, {shape}\n\n{table}"
+    )
+    (output_dir / "training_memory.json").write_text(
+        json.dumps({"command": command, "shape": asdict(shape), "rows": [asdict(row) for row in results]}, indent=2)
+    )
+    log(f"results written to {output_dir}/training_memory.md and training_memory.json")

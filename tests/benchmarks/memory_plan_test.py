@@ -1,0 +1,64 @@
+import json
+
+import _jsonnet
+import pytest
+import torch
+
+from hint_allennlp.benchmarks.memory_plan import GB, Lengths, adafactor_values, generated_module_values, markdown_table, plan
+from tests import PROJECT_ROOT
+
+
+def test_xl_generated_modules_are_counted_as_the_issue_counts_them():
+    # Issue 12: at XL with a = 512 one example's generated adapters are 2·a·d·48 ≈ 101 M values.
+    adapters = 48 * (2 * 512 * 2048 + 512 + 2048)  # with their biases
+    prefixes = 3 * 24 * 2 * 30 * 32 * 64  # P = 30 in 24 encoder + 48 decoder attentions
+    fusion = 24 * 2 * 1024 * 32 * 64  # the instruction's keys and values in 24 cross-attentions
+    encoded_instruction = 1024 * 2048
+    assert adapters == pytest.approx(101e6, rel=0.01)
+    assert generated_module_values("xl", Lengths()) == adapters + prefixes + fusion + encoded_instruction
+    row = plan("xl", "ddp", gradient_checkpointing=False, bf16=False)
+    assert row.generated_modules_per_example == 2 * 4 * (adapters + prefixes + fusion + encoded_instruction)
+
+
+def test_weights_gradients_and_optimizer_state_by_strategy():
+    ddp = plan("base", "ddp", gradient_checkpointing=False, bf16=False)
+    fsdp = plan("base", "fsdp", gradient_checkpointing=False, bf16=False, devices=8)
+    assert ddp.weights == 4 * ddp.parameters
+    assert ddp.gradients == 2 * 4 * ddp.parameters  # and DDP's buckets
+    # FSDP: an eighth, plus one unsharded unit (here the 2 x 32128 x 768 embeddings and output layer).
+    unit = 2 * 32128 * 768 + 2 * 768  # and the two stacks' final layer norms: the root unit
+    assert fsdp.weights == 4 * fsdp.parameters / 8 + 4 * unit
+    assert fsdp.gradients == 4 * fsdp.parameters / 8 + 4 * unit
+    assert adafactor_values(torch.Size([768, 2048])) == 768 + 2048
+    assert adafactor_values(torch.Size([768])) == 768
+    assert plan("base", "ddp", False, True).weights == 6 * ddp.parameters  # + bf16 copies
+
+
+def test_checkpointing_and_bf16_shrink_activations_not_weights():
+    plain = plan("xl", "fsdp", gradient_checkpointing=False, bf16=False)
+    checkpointed = plan("xl", "fsdp", gradient_checkpointing=True, bf16=False)
+    both = plan("xl", "fsdp", gradient_checkpointing=True, bf16=True)
+    assert checkpointed.activations_per_example < plain.activations_per_example / 10
+    assert both.activations_per_example < checkpointed.activations_per_example
+    assert both.generated_modules_per_example == checkpointed.generated_modules_per_example / 2
+    assert checkpointed.fixed == plain.fixed
+
+
+@pytest.mark.parametrize("backbone", ["xl", "xxl"])
+def test_large_backbone_configs_default_to_settings_that_fit_80_gb(backbone):
+    snippet = f"""
+        local experiment = import "{PROJECT_ROOT / 'training_configs' / 'sni' / 'def' / 'hint.jsonnet'}";
+        experiment({{ backbone: "{backbone}", cuda_devices: [0, 1, 2, 3, 4, 5, 6, 7] }})
+    """
+    config = json.loads(_jsonnet.evaluate_snippet("experiment", snippet))
+    row = plan(
+        backbone,
+        "fsdp" if "ddp_accelerator" in config["distributed"] else "ddp",
+        gradient_checkpointing=config["model"]["gradient_checkpointing"],
+        bf16=config["model"]["mixed_precision"] == "bf16",
+    )
+    assert row.total(config["data_loader"]["batch_size"]) < 80 * GB
+
+
+def test_the_docs_hold_the_table_the_code_makes():
+    assert markdown_table() in (PROJECT_ROOT / "docs" / "training_large_models.md").read_text()
