@@ -1,3 +1,6 @@
+import json
+import shutil
+
 import pytest
 from allennlp.commands.train import train_model_from_file
 
@@ -19,3 +22,31 @@ def trained_archive(tmp_path_factory, tiny_t5_checkpoint):
     serialization_dir = tmp_path_factory.mktemp("hint_model")
     train_model_from_file(FIXTURES_ROOT / "configs" / "hint_seq2seq.jsonnet", serialization_dir, force=True)
     return serialization_dir / "model.tar.gz"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "cuda: needs CUDA GPUs (run with `pytest -m cuda`); skipped without them")
+
+
+@pytest.fixture(scope="session")
+def tiny_t5_without_dropout(tmp_path_factory, tiny_t5_checkpoint):
+    """The tiny checkpoint with dropout 0, for runs compared weight for weight with other runs."""
+    checkpoint = tmp_path_factory.mktemp("tiny_t5_without_dropout") / "tiny-t5"
+    shutil.copytree(tiny_t5_checkpoint, checkpoint)
+    config = json.loads((checkpoint / "config.json").read_text())
+    config["dropout_rate"] = 0.0
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    return checkpoint
+
+
+@pytest.fixture(scope="session")
+def two_worker_ddp_run(tmp_path_factory, tiny_t5_without_dropout):
+    """
+    The reference of the distributed tests: the tiny HINT experiment (no dropout) trained with
+    PyTorch DDP by two CPU workers on one node; its serialization directory.
+    """
+    from tests.commands.train_test import DISTRIBUTED_SETTINGS, train
+
+    return train(
+        tmp_path_factory.mktemp("ddp"), f"{{model_name: '{tiny_t5_without_dropout}', cuda_devices: [-1, -1]}} + {DISTRIBUTED_SETTINGS}"
+    )

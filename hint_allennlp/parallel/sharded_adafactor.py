@@ -1,6 +1,11 @@
+from typing import Any, Dict
+
 import torch
 from allennlp.training.optimizers import HuggingfaceAdafactor, Optimizer
 from torch.distributed.tensor import DTensor, Replicate
+
+# How a sharded state tensor is saved: this worker's part and where it sits in the whole.
+LOCAL_PART, PLACEMENTS, SHAPE, STRIDE = "local_part", "placements", "shape", "stride"
 
 
 @Optimizer.register("sharded_adafactor")
@@ -13,6 +18,10 @@ class ShardedAdafactor(HuggingfaceAdafactor):
     parameter, the column factor (a mean over every row, so over every worker) replicated. HF's
     step then runs unchanged and computes what it computes on the whole parameter (tested against
     DDP). Plain parameters are stepped exactly as by `huggingface_adafactor`.
+
+    `state_dict` holds each worker's part of a sharded state tensor as a plain tensor (AllenNLP's
+    checkpointer loads with a `map_location` function, which DTensors refuse);
+    `load_state_dict` makes them DTensors again, on the worker of the same rank.
     """
 
     @torch.no_grad()
@@ -38,3 +47,30 @@ class ShardedAdafactor(HuggingfaceAdafactor):
         else:
             state["exp_avg_sq"] = zeros
         state["RMS"] = 0
+
+    def state_dict(self) -> Dict[str, Any]:
+        state_dict = super().state_dict()
+        for parameter_state in state_dict["state"].values():
+            for key, value in parameter_state.items():
+                if isinstance(value, DTensor):
+                    parameter_state[key] = {
+                        LOCAL_PART: value.to_local(),
+                        PLACEMENTS: list(value.placements),
+                        SHAPE: list(value.shape),
+                        STRIDE: list(value.stride()),
+                    }
+        return state_dict
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        super().load_state_dict(state_dict)
+        for parameter, parameter_state in self.state.items():
+            for key, value in parameter_state.items():
+                if isinstance(value, dict) and LOCAL_PART in value:
+                    parameter_state[key] = DTensor.from_local(
+                        value[LOCAL_PART],
+                        parameter.device_mesh,
+                        value[PLACEMENTS],
+                        run_check=False,
+                        shape=torch.Size(value[SHAPE]),
+                        stride=tuple(value[STRIDE]),
+                    )
