@@ -47,6 +47,5 @@ def two_worker_ddp_run(tmp_path_factory, tiny_t5_without_dropout):
     """
     from tests.commands.train_test import DISTRIBUTED_SETTINGS, train
 
-    return train(
-        tmp_path_factory.mktemp("ddp"), f"{{model_name: '{tiny_t5_without_dropout}', cuda_devices: [-1, -1]}} + {DISTRIBUTED_SETTINGS}"
-    )
+    settings = f"{{model_name: '{tiny_t5_without_dropout}', cuda_devices: [-1, -1]}} + {DISTRIBUTED_SETTINGS}"
+    return train(tmp_path_factory.mktemp("ddp"), settings)

@@ -216,8 +216,9 @@ class HintSeq2Seq(Model):
         """
         Runs the hypernetwork once per distinct instruction in the batch (in evaluation, only for
         instructions not in the task-module cache); with fusion, each cross-attention projects each
-        distinct instruction once (`modules/instruction_fusion.py`). When every example shares one instruction the modules
-        keep batch size 1 and are broadcast; otherwise they are gathered per example.
+        distinct instruction once (`modules/instruction_fusion.py`). When every example shares one
+        instruction the modules keep batch size 1 and are broadcast; otherwise they are gathered per
+        example.
         """
         if self.hypernetwork is None:
             return None

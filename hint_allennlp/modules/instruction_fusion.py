@@ -39,10 +39,11 @@ def fused_instruction(
     distinct, rows = modules.distinct_instructions()
     states = distinct["instruction_states"]  # [U, t, d]
     num_distinct = states.size(0)
+    heads = (attention.n_heads, attention.key_value_proj_dim)
     with attention.active.use(distinct):  # each distinct task's generated LoRA on k and v
         # [U, t, H * d_kv] -> [U, H, t, d_kv]
-        keys = attention.k(states).view(num_distinct, -1, attention.n_heads, attention.key_value_proj_dim).transpose(1, 2)
-        values = attention.v(states).view(num_distinct, -1, attention.n_heads, attention.key_value_proj_dim).transpose(1, 2)
+        keys = attention.k(states).view(num_distinct, -1, *heads).transpose(1, 2)
+        values = attention.v(states).view(num_distinct, -1, *heads).transpose(1, 2)
     mask = distinct["instruction_mask"]  # [U, t]
     if rows is not None:
         # [U, ...] -> [Bm, ...]

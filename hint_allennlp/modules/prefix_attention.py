@@ -13,10 +13,11 @@ class PrefixT5Attention(T5Attention):
     `T5Attention` with key and value vectors of the task prepended to K and V **after** the key/value
     projections: P generated prefix vectors per head (`prefix_attention`), and, in a decoder
     cross-attention with instruction fusion, the keys and values of the encoded instruction with its
-    padding mask, projected here (`instruction_fusion.py`). Both get zero relative-position bias and are not stored in
-    the key/value cache: during incremental decoding they are prepended again at every step. They
-    keep their batch size: one task's vectors (batch 1) serve every example without copies. The
-    position bias handed on to the next layers is the plain one, so layers with and without them mix.
+    padding mask, projected here (`instruction_fusion.py`). Both get zero relative-position bias and
+    are not stored in the key/value cache: during incremental decoding they are prepended again at
+    every step. They keep their batch size: one task's vectors (batch 1) serve every example without
+    copies. The position bias handed on to the next layers is the plain one, so layers with and
+    without them mix.
 
     With `gated=True` (`PeftConfig.start_as_plain_t5`), a learned gate g, initialised to 0, scales the
     generated prefix's share of the softmax: weights are `[g * e_p, e_x] / (g * sum e_p + sum e_x)`, so

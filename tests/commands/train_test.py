@@ -160,7 +160,9 @@ def test_two_nodes_train_what_one_node_of_two_workers_trains(tmp_path, tiny_t5_w
     experiment = write_experiment(tmp_path / "experiment.jsonnet", settings)
     nodes = [
         (
-            start_training(experiment, tmp_path / f"node{rank}", tmp_path / f"output{rank}.txt", "--node-rank", str(rank)),
+            start_training(
+                experiment, tmp_path / f"node{rank}", tmp_path / f"output{rank}.txt", "--node-rank", str(rank)
+            ),
             tmp_path / f"output{rank}.txt",
         )
         for rank in (0, 1)

@@ -65,9 +65,9 @@ def test_fsdp_trains_the_losses_and_weights_ddp_trains(recovered_fsdp_run, two_w
 
 def test_fsdp_checkpoints_are_per_worker_shards_and_recover_resumes_from_them(recovered_fsdp_run):
     serialization_dir, recovered_output = recovered_fsdp_run
-    # Only the second epoch was trained after --recover, from the first epoch's checkpoints.
-    for rank in (0, 1):
-        assert "Epoch 1/1" in (serialization_dir / f"out_worker{rank}.log").read_text()
+    # Only the second epoch was trained after --recover, from the first epoch's checkpoints (the
+    # first epoch's data is replayed without training, to keep the data order).
+    assert recovered_output.count("Epoch duration") == 1
     shards = [torch.load(serialization_dir / f"model_state_e2_b0_w{rank}.th", weights_only=False) for rank in (0, 1)]
     name, shape = next((name, shape) for name, shape in shards[0][SHARDED_SHAPES].items() if shape[0] > 1)
     # Each worker holds its part of a sharded weight, not all of it.
