@@ -10,5 +10,6 @@ from hint_allennlp import metrics  # noqa: F401
 from hint_allennlp import evaluation  # noqa: F401
 from hint_allennlp.modules import parameter_generators  # noqa: F401
 from hint_allennlp import models  # noqa: F401
+from hint_allennlp import parallel  # noqa: F401
 from hint_allennlp import predictors  # noqa: F401
 from hint_allennlp import commands  # noqa: F401

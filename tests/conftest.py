@@ -1,3 +1,6 @@
+import json
+import shutil
+
 import pytest
 import torch
 from allennlp.commands.train import train_model_from_file
@@ -25,7 +28,7 @@ def trained_archive(tmp_path_factory, tiny_t5_checkpoint):
 def pytest_configure(config):
     config.addinivalue_line(
         "markers",
-        "cuda: a GPU check (docs/training_large_models.md); runs only with `-m cuda` and a CUDA device",
+        "cuda: a GPU check (docs/training_large_models.md, docs/sharded_training.md); runs only with `-m cuda` and a CUDA device",
     )
 
 
@@ -39,3 +42,26 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "cuda" in item.keywords:
             item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session")
+def tiny_t5_without_dropout(tmp_path_factory, tiny_t5_checkpoint):
+    """The tiny checkpoint with dropout 0, for runs compared weight for weight with other runs."""
+    checkpoint = tmp_path_factory.mktemp("tiny_t5_without_dropout") / "tiny-t5"
+    shutil.copytree(tiny_t5_checkpoint, checkpoint)
+    config = json.loads((checkpoint / "config.json").read_text())
+    config["dropout_rate"] = 0.0
+    (checkpoint / "config.json").write_text(json.dumps(config))
+    return checkpoint
+
+
+@pytest.fixture(scope="session")
+def two_worker_ddp_run(tmp_path_factory, tiny_t5_without_dropout):
+    """
+    The reference of the distributed tests: the tiny HINT experiment (no dropout) trained with
+    PyTorch DDP by two CPU workers on one node; its serialization directory.
+    """
+    from tests.commands.train_test import DISTRIBUTED_SETTINGS, train
+
+    settings = f"{{model_name: '{tiny_t5_without_dropout}', cuda_devices: [-1, -1]}} + {DISTRIBUTED_SETTINGS}"
+    return train(tmp_path_factory.mktemp("ddp"), settings)

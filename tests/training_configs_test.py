@@ -100,10 +100,29 @@ def test_backbone_sets_checkpoint_and_module_sizes(backbone):
 
 def test_devices_keep_the_examples_per_step():
     config = evaluate("sni/def/hint.jsonnet", "{cuda_devices: [0, 1, 2, 3], batch_size: 4, fsdp: true}")
-    assert config["distributed"] == {"cuda_devices": [0, 1, 2, 3], "ddp_accelerator": {"type": "fairscale_fsdp"}}
+    assert config["distributed"] == {"cuda_devices": [0, 1, 2, 3], "ddp_accelerator": {"type": "torch_fsdp"}}
+    assert config["trainer"]["optimizer"]["type"] == "sharded_adafactor"
     assert "cuda_device" not in config["trainer"]
     # 4 devices x 4 examples x 64 accumulated batches = 1,024 examples per step.
     assert config["trainer"]["num_gradient_accumulation_steps"] == 64
+
+
+def test_nodes_keep_the_examples_per_step_and_name_the_primary():
+    settings = "{cuda_devices: [0, 1, 2, 3, 4, 5, 6, 7], batch_size: 4, num_nodes: 2, primary_address: '10.0.0.1', primary_port: 29500}"
+    config = evaluate("sni/def/hint.jsonnet", settings)
+    assert config["distributed"] == {
+        "cuda_devices": [0, 1, 2, 3, 4, 5, 6, 7],
+        "num_nodes": 2,
+        "primary_address": "10.0.0.1",
+        "primary_port": 29500,
+    }
+    # 2 nodes x 8 devices x 4 examples x 16 accumulated batches = 1,024 examples per step.
+    assert config["trainer"]["num_gradient_accumulation_steps"] == 16
+    assert config["evaluate_on_test"] is False
+    # One device on each of two nodes is distributed too.
+    single_devices = evaluate("sni/def/hint.jsonnet", "{cuda_devices: [0], num_nodes: 2, primary_port: 29500}")
+    assert single_devices["distributed"]["num_nodes"] == 2
+    assert "cuda_device" not in single_devices["trainer"]
 
 
 @pytest.mark.parametrize(
@@ -112,6 +131,7 @@ def test_devices_keep_the_examples_per_step():
         ("{backbon: 'xl'}", "Unknown settings"),
         ("{batch_size: 3}", "must be a multiple of batch_size x devices"),
         ("{num_epochs: 3}", "must be a multiple of num_epochs"),
+        ("{num_nodes: 2}", "needs primary_port"),
     ],
 )
 def test_bad_settings_are_refused(settings, message):

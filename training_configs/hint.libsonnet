@@ -56,9 +56,16 @@ local defaults = {
   num_epochs: 10,
   // -1 is the CPU; several devices train with PyTorch DDP (gloo on CPU, NCCL on GPUs).
   cuda_devices: [0],
-  // Shard parameters, gradients and optimizer state over the devices with FairScale's FSDP (for
-  // backbones that do not fit one device with their Adafactor state: xl, xxl).
+  // Shard parameters, gradients and optimizer state over the devices with PyTorch's FSDP2
+  // (`torch_fsdp`, docs/sharded_training.md; for backbones that do not fit one device with their
+  // Adafactor state: xl, xxl).
   fsdp: false,
+  // Several machines (docs/sharded_training.md): each runs `allennlp train ... --node-rank <i>`
+  // with the same config, `cuda_devices` being the devices of each machine; the primary (node 0)
+  // is reached at `primary_address`:`primary_port` (a port every node gives alike).
+  num_nodes: 1,
+  primary_address: '127.0.0.1',
+  primary_port: null,
   // A `model.tar.gz` or `best.th` of the same model, e.g. from pretraining, to start from.
   pretrained_weights: null,
   // Memory (docs/training_large_models.md). Recompute each T5 block in backward instead of keeping
@@ -171,10 +178,13 @@ local hint_seq2seq(model, s) = {
 // lazily and shuffled in a buffer instead of being held in memory whole.
 local training(s, streamed=false) =
   local num_devices = std.length(s.cuda_devices);
-  local examples_per_round = s.batch_size * num_devices;
+  local num_workers = num_devices * s.num_nodes;
+  local examples_per_round = s.batch_size * num_workers;
   assert s.examples_per_step % examples_per_round == 0 :
-         'examples_per_step (%d) must be a multiple of batch_size x devices (%d).'
+         'examples_per_step (%d) must be a multiple of batch_size x devices x nodes (%d).'
          % [s.examples_per_step, examples_per_round];
+  assert s.num_nodes == 1 || s.primary_port != null :
+         'num_nodes (%d) > 1 needs primary_port: the port of the primary node, the same on every node.' % s.num_nodes;
   assert s.optimizer_steps % s.num_epochs == 0 :
          'optimizer_steps (%d) must be a multiple of num_epochs (%d).' % [s.optimizer_steps, s.num_epochs];
   local accumulation = s.examples_per_step / examples_per_round;
@@ -189,14 +199,18 @@ local training(s, streamed=false) =
     validation_data_loader: { batch_size: s.eval_batch_size, shuffle: false },
     trainer: {
       num_epochs: s.num_epochs,
-      optimizer: adafactor,
+      // The same Adafactor, with its state sharded like the parameters.
+      optimizer: adafactor + (if s.fsdp then { type: 'sharded_adafactor' } else {}),
       num_gradient_accumulation_steps: accumulation,
-      [if num_devices == 1 then 'cuda_device']: s.cuda_devices[0],
+      [if num_workers == 1 then 'cuda_device']: s.cuda_devices[0],
       [if s.tensorboard then 'callbacks']: [{ type: 'tensorboard' }],
     },
-    [if num_devices > 1 then 'distributed']: {
+    [if num_workers > 1 then 'distributed']: {
       cuda_devices: s.cuda_devices,
-      [if s.fsdp then 'ddp_accelerator']: { type: 'fairscale_fsdp' },
+      [if s.num_nodes > 1 then 'num_nodes']: s.num_nodes,
+      [if s.num_nodes > 1 then 'primary_address']: s.primary_address,
+      [if s.primary_port != null then 'primary_port']: s.primary_port,
+      [if s.fsdp then 'ddp_accelerator']: { type: 'torch_fsdp' },
     },
   };
 
@@ -206,7 +220,7 @@ local training(s, streamed=false) =
 // the other workers; evaluate such runs afterwards with `allennlp evaluate`.
 local final_evaluation(s, test_data_path) = {
   test_data_path: test_data_path,
-  evaluate_on_test: std.length(s.cuda_devices) == 1,
+  evaluate_on_test: std.length(s.cuda_devices) * s.num_nodes == 1,
 };
 
 {

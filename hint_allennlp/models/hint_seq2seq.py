@@ -18,7 +18,6 @@ from hint_allennlp.modules.checkpointing import enable_gradient_checkpointing, r
 from hint_allennlp.modules.flops import ParameterCounts
 from hint_allennlp.modules.hypernetwork import Hypernetwork
 from hint_allennlp.modules.injection import ActiveTaskModules, inject_task_modules
-from hint_allennlp.modules.instruction_fusion import with_fused_instruction
 from hint_allennlp.modules.mixed_precision import check_mixed_precision, in_mixed_precision
 from hint_allennlp.modules.parameter_generators import ParameterGenerator
 from hint_allennlp.modules.peft_config import PeftConfig
@@ -38,7 +37,8 @@ class HintSeq2Seq(Model):
        in the batch and generates adapters / prefixes / LoRA from it;
     2. the T5 encoder runs on the instance input (`source_tokens`) alone, with those modules;
     3. instruction fusion: the decoder cross-attends over `[encoded instruction ; encoded input]`, the
-       instruction projected to keys and values once per batch (`modules/instruction_fusion.py`);
+       instruction projected to keys and values once per batch by each cross-attention
+       (`modules/instruction_fusion.py`);
     4. the T5 decoder runs with its own generated modules.
 
     | setting | `parameter_generator` | `instruction_fusion` | reader format |
@@ -236,9 +236,10 @@ class HintSeq2Seq(Model):
     def task_modules(self, instruction_tokens: Optional[TextFieldTensors]) -> Optional[TaskModules]:
         """
         Runs the hypernetwork once per distinct instruction in the batch (in evaluation, only for
-        instructions not in the task-module cache); with fusion, the decoder's keys and values of each
-        distinct instruction are made here too. When every example shares one instruction the modules
-        keep batch size 1 and are broadcast; otherwise they are gathered per example.
+        instructions not in the task-module cache); with fusion, each cross-attention projects each
+        distinct instruction once (`modules/instruction_fusion.py`). When every example shares one
+        instruction the modules keep batch size 1 and are broadcast; otherwise they are gathered per
+        example.
         """
         if self.hypernetwork is None:
             return None
@@ -256,8 +257,6 @@ class HintSeq2Seq(Model):
         first = torch.full((num_distinct,), batch_size, dtype=torch.long, device=inverse.device)
         first = first.scatter_reduce(0, inverse, torch.arange(batch_size, device=inverse.device), reduce="amin")
         modules = self._distinct_task_modules(instruction_ids[first], instruction_mask[first])
-        if self.instruction_fusion:
-            modules = with_fused_instruction(self.t5, self.active_modules, modules)
         return modules if num_distinct == 1 else modules.index_select(inverse)
 
     def _distinct_task_modules(self, instruction_ids: torch.Tensor, instruction_mask: torch.Tensor) -> TaskModules:

@@ -5,16 +5,19 @@ import torch
 from torch import nn
 from transformers.models.t5.modeling_t5 import T5Attention
 
+from hint_allennlp.modules.instruction_fusion import fused_instruction
+
 
 class PrefixT5Attention(T5Attention):
     """
     `T5Attention` with key and value vectors of the task prepended to K and V **after** the key/value
     projections: P generated prefix vectors per head (`prefix_attention`), and, in a decoder
     cross-attention with instruction fusion, the keys and values of the encoded instruction with its
-    padding mask (`instruction_fusion.py`). Both get zero relative-position bias and are not stored in
-    the key/value cache: during incremental decoding they are prepended again at every step. They
-    keep their batch size: one task's vectors (batch 1) serve every example without copies. The
-    position bias handed on to the next layers is the plain one, so layers with and without them mix.
+    padding mask, projected here (`instruction_fusion.py`). Both get zero relative-position bias and
+    are not stored in the key/value cache: during incremental decoding they are prepended again at
+    every step. They keep their batch size: one task's vectors (batch 1) serve every example without
+    copies. The position bias handed on to the next layers is the plain one, so layers with and
+    without them mix.
 
     With `gated=True` (`PeftConfig.start_as_plain_t5`), a learned gate g, initialised to 0, scales the
     generated prefix's share of the softmax: weights are `[g * e_p, e_x] / (g * sum e_p + sum e_x)`, so
@@ -123,9 +126,8 @@ class PrefixT5Attention(T5Attention):
         prefix = modules.prefix(self.attention_slot) if self.prefix_attention else None
         if prefix is not None:
             vectors.append((*prefix, 0.0))
-        fused = modules.fused_instruction(self.fusion_layer) if self.fusion_layer is not None else None
-        if fused is not None:
-            keys, values, instruction_mask = fused
+        if self.fusion_layer is not None and "instruction_states" in modules:
+            keys, values, instruction_mask = fused_instruction(self, modules, self.fusion_layer)
             # [Bm, t] -> [Bm, 1, 1, t]: 0 where attended, the dtype's minimum on padding, as HF masks
             additive_mask = (~instruction_mask[:, None, None, :]).to(dtype) * torch.finfo(dtype).min
             vectors.append((keys, values, additive_mask))

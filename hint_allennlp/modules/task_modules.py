@@ -20,7 +20,11 @@ copies). Slot layout, with E encoder and D decoder layers (see `injection.py`):
 | `lora_{q,k,v,o}_b` | [Bm, E + 2D, r, out_features] |
 | `instruction_states` | [Bm, t, d_model] (the encoded instruction, for fusion and caching) |
 | `instruction_mask` | [Bm, t] (bool) |
-| `fusion_key`, `fusion_value` | [Bm, D, heads, t, d_kv] (made from `instruction_states` in each forward pass, never cached: `instruction_fusion.py`) |
+
+Modules gathered per example (`index_select`, `repeat_interleave`) remember the modules they were
+gathered from, one row per distinct instruction, and which row each example took
+(`distinct_instructions`): instruction fusion projects each distinct instruction once
+(`instruction_fusion.py`).
 """
 from typing import Dict, Iterator, Optional, Tuple
 
@@ -35,11 +39,22 @@ class TaskModules:
     per-slot access for the layers that use the modules, and batch re-indexing.
     """
 
-    def __init__(self, tensors: Dict[str, torch.Tensor]) -> None:
+    def __init__(
+        self,
+        tensors: Dict[str, torch.Tensor],
+        gathered_from: Optional["TaskModules"] = None,
+        rows: Optional[torch.Tensor] = None,
+    ) -> None:
         batch_sizes = {tensor.size(0) for tensor in tensors.values()}
         if len(batch_sizes) > 1:
             raise ValueError(f"Generated tensors disagree on the batch size: {sorted(batch_sizes)}")
         self.tensors = tensors
+        # The modules these rows were gathered from and, per row here, its row there [Bm].
+        self._gathered_from = gathered_from
+        self._rows = rows
+        # Tensors derived from these modules without gradient, kept for the life of this object
+        # (`PrefixT5Attention`: a cross-attention's keys and values of the instruction in generation).
+        self.derived: Dict[object, Tuple[torch.Tensor, ...]] = {}
 
     @property
     def batch_size(self) -> int:
@@ -69,15 +84,14 @@ class TaskModules:
             return None
         return self.tensors["prefix_key"][:, attention_slot], self.tensors["prefix_value"][:, attention_slot]
 
-    def fused_instruction(self, decoder_layer: int) -> Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """(keys, values [Bm, heads, t, d_kv], mask [Bm, t]) of a decoder layer's cross-attention, or None."""
-        if "fusion_key" not in self.tensors:
-            return None
-        return (
-            self.tensors["fusion_key"][:, decoder_layer],
-            self.tensors["fusion_value"][:, decoder_layer],
-            self.tensors["instruction_mask"],
-        )
+    def distinct_instructions(self) -> Tuple["TaskModules", Optional[torch.Tensor]]:
+        """
+        (the modules these were gathered from, one row per distinct instruction; for each row here its
+        row there [Bm], or None when these are those modules themselves).
+        """
+        if self._gathered_from is None:
+            return self, None
+        return self._gathered_from, self._rows
 
     def lora(self, attention_slot: int, projection: str) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
         """(A [Bm, in, r], B [Bm, r, out]) for projection q, k, v or o, or None."""
@@ -91,13 +105,19 @@ class TaskModules:
 
     def index_select(self, index: torch.Tensor) -> "TaskModules":
         """Rows `index` of every tensor: from one row per distinct task to one row per example."""
-        return self.map(lambda tensor: tensor.index_select(0, index))
+        distinct, rows = self.distinct_instructions()
+        return TaskModules(
+            {key: tensor.index_select(0, index) for key, tensor in self.tensors.items()},
+            gathered_from=distinct,
+            rows=index if rows is None else rows.index_select(0, index),
+        )
 
     def repeat_interleave(self, repeats: int) -> "TaskModules":
         """Each row `repeats` times in a row, as HF `generate` expands inputs for beam search."""
         if self.batch_size == 1 or repeats == 1:
             return self
-        return self.map(lambda tensor: tensor.repeat_interleave(repeats, dim=0))
+        index = torch.arange(self.batch_size, device=next(iter(self.tensors.values())).device)
+        return self.index_select(index.repeat_interleave(repeats))
 
     def without_instruction_padding(self) -> "TaskModules":
         """Batch-size-1 modules with the encoded instruction cut to its real length (for caching)."""

@@ -1,15 +1,17 @@
 """
 `allennlp train` with the configs in training_configs/, run as users run it (the real CLI, in a
 subprocess, from the repository root): PyTorch DDP on two CPU workers with gradient accumulation,
-and `--recover` after a run is killed between epochs.
+`--recover` after a run is killed between epochs, and two nodes (`--node-rank`) on this machine.
 """
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -52,9 +54,51 @@ def succeed(process: subprocess.Popen, output: Path) -> str:
     return output.read_text()
 
 
-def optimizer_step_counts(serialization_dir: Path, epochs_completed: int) -> set:
-    """The step counts that Adafactor keeps per parameter in the checkpoint (one value: all are stepped together)."""
-    state = torch.load(serialization_dir / f"training_state_e{epochs_completed}_b0.th", weights_only=False)
+# The distributed runs compared with each other (with `model_name` and the devices on top): 2 epochs
+# of 3 steps of 4 examples, 2 workers x batches of 1 x 2 accumulated batches.
+DISTRIBUTED_SETTINGS = "{batch_size: 1, examples_per_step: 4, optimizer_steps: 6, num_epochs: 2}"
+
+
+def train(directory: Path, settings: str, *flags: str) -> Path:
+    """Trains `settings` in `directory`/run; returns that serialization directory."""
+    experiment = write_experiment(directory / "experiment.jsonnet", settings)
+    serialization_dir, output = directory / "run", directory / "output.txt"
+    succeed(start_training(experiment, serialization_dir, output, *flags), output)
+    return serialization_dir
+
+
+def wait_for_log(process: subprocess.Popen, log_file: Path, text: str, output: Path) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not (log_file.exists() and text in log_file.read_text()):
+        assert process.poll() is None, output.read_text()[-3000:]
+        assert time.monotonic() < deadline, f"{text!r} never appeared in {log_file}"
+        time.sleep(0.05)
+
+
+def epoch_losses(serialization_dir: Path) -> list:
+    """The training loss of each epoch, from the metrics files the trainer writes."""
+    files = sorted(serialization_dir.glob("metrics_epoch_*.json"), key=lambda path: int(path.stem.rsplit("_", 1)[1]))
+    return [json.loads(path.read_text())["training_loss"] for path in files]
+
+
+def final_weights(serialization_dir: Path) -> dict:
+    """The archived model's state dict (`best.th`, what `model.tar.gz` holds), loaded as a plain file."""
+    return torch.load(serialization_dir / "best.th", map_location="cpu")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def optimizer_step_counts(serialization_dir: Path, epochs_completed: int, worker: Optional[int] = None) -> set:
+    """
+    The step counts that Adafactor keeps per parameter in the checkpoint (one value: all are stepped
+    together); of one `worker`'s checkpoint when each worker writes its own (sharded training).
+    """
+    suffix = "" if worker is None else f"_w{worker}"
+    state = torch.load(serialization_dir / f"training_state_e{epochs_completed}_b0{suffix}.th", weights_only=False)
     return {parameter_state["step"] for parameter_state in state["optimizer"]["state"].values()}
 
 
@@ -88,12 +132,8 @@ def test_recover_resumes_a_killed_run_from_its_last_checkpoint(tmp_path):
 
     # In its own process group, so that the kill reaches everything the run started.
     first_run = start_training(experiment, serialization_dir, output, start_new_session=True)
-    deadline = time.monotonic() + TIMEOUT
     # The trainer logs "Epoch 1/1" after the first epoch's checkpoint is completely written.
-    while not (log_file.exists() and "Epoch 1/1" in log_file.read_text()):
-        assert first_run.poll() is None, output.read_text()[-3000:]
-        assert time.monotonic() < deadline, "the first epoch did not end"
-        time.sleep(0.05)
+    wait_for_log(first_run, log_file, "Epoch 1/1", output)
     os.killpg(first_run.pid, signal.SIGKILL)
     first_run.wait()
     assert not (serialization_dir / "metrics_epoch_1.json").exists(), "the run ended before it was killed"
@@ -106,3 +146,37 @@ def test_recover_resumes_a_killed_run_from_its_last_checkpoint(tmp_path):
     assert optimizer_step_counts(serialization_dir, epochs_completed=2) == {40}
     assert json.loads((serialization_dir / "metrics.json").read_text())["epoch"] == 1
     assert (serialization_dir / "model.tar.gz").exists()
+
+
+def test_two_nodes_train_what_one_node_of_two_workers_trains(tmp_path, tiny_t5_without_dropout, two_worker_ddp_run):
+    """
+    Two `allennlp train` processes as node ranks 0 and 1 (one CPU worker each, the primary on the
+    loopback address), each with its own serialization directory as on separate machines.
+    """
+    settings = (
+        f"{{model_name: '{tiny_t5_without_dropout}', cuda_devices: [-1], num_nodes: 2, "
+        f"primary_address: '127.0.0.1', primary_port: {free_port()}}} + {DISTRIBUTED_SETTINGS}"
+    )
+    experiment = write_experiment(tmp_path / "experiment.jsonnet", settings)
+    nodes = [
+        (
+            start_training(
+                experiment, tmp_path / f"node{rank}", tmp_path / f"output{rank}.txt", "--node-rank", str(rank)
+            ),
+            tmp_path / f"output{rank}.txt",
+        )
+        for rank in (0, 1)
+    ]
+    outputs = [succeed(node, output) for node, output in nodes]
+
+    assert "World size: 2" in outputs[0] and "Rank of this node: 1" in outputs[1]
+    assert epoch_losses(tmp_path / "node0") == epoch_losses(two_worker_ddp_run)
+    expected = final_weights(two_worker_ddp_run)
+    weights = final_weights(tmp_path / "node0")
+    assert weights.keys() == expected.keys()
+    for name, tensor in weights.items():
+        torch.testing.assert_close(tensor, expected[name], atol=1e-6, rtol=0, msg=name)
+    # The primary node archives; the other one leaves it to the primary instead of failing.
+    assert (tmp_path / "node0" / "model.tar.gz").exists()
+    assert not (tmp_path / "node1" / "model.tar.gz").exists()
+    assert "model.tar.gz is written by node 0" in outputs[1]

@@ -6,7 +6,6 @@ from transformers import T5ForConditionalGeneration
 
 from hint_allennlp.modules.flops import ParameterCounts, TaskLengths, cached_task_bytes, inference_flops
 from hint_allennlp.modules.injection import ActiveTaskModules, inject_task_modules
-from hint_allennlp.modules.instruction_fusion import with_fused_instruction
 from hint_allennlp.modules.peft_config import PeftConfig
 from hint_allennlp.modules.task_modules import TaskModules
 from hint_allennlp.testing.tiny_t5 import tiny_t5_config
@@ -86,7 +85,7 @@ def run_fusion_without_modules(model):
     encoded_instruction = model.encoder(input_ids=tokens(1, T)).last_hidden_state
     instruction = TaskModules({"instruction_states": encoded_instruction, "instruction_mask": torch.ones(1, T).bool()})
     encoded_inputs = model.encoder(input_ids=tokens(N, I)).last_hidden_state
-    with active.use(with_fused_instruction(model, active, instruction)):
+    with active.use(instruction):
         model(encoder_outputs=(encoded_inputs,), decoder_input_ids=tokens(N, O))
 
 

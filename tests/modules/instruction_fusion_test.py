@@ -1,12 +1,12 @@
 """
-Instruction fusion as the cross-attentions' own keys and values of the instruction, made once per
-task, computes what concatenating the encoded instruction to every example's encoder output computes.
+Instruction fusion as the cross-attentions' own keys and values of the instruction, made inside each
+cross-attention once per distinct task, computes what concatenating the encoded instruction to every
+example's encoder output computes.
 """
 import pytest
 import torch
 
 from hint_allennlp.modules.injection import ActiveTaskModules, cross_attentions, inject_task_modules
-from hint_allennlp.modules.instruction_fusion import with_fused_instruction
 from hint_allennlp.modules.prefix_attention import PrefixT5Attention
 from hint_allennlp.modules.task_modules import TaskModules
 from tests.modules.injection_test import (
@@ -36,7 +36,8 @@ def with_instructions(modules: TaskModules, lengths, d_model: int) -> TaskModule
 
 def concatenated_logits(t5, active, modules, input_ids, attention_mask, decoder_input_ids):
     """The reference: every example's memory is [encoded instruction ; encoded input]."""
-    with active.use(modules):
+    generated = TaskModules({key: tensor for key, tensor in modules.items() if not key.startswith("instruction_")})
+    with active.use(generated):  # the cross-attentions see the instruction in the memory only
         encoded = t5.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         batch_size = input_ids.size(0)
         memory = torch.cat([modules["instruction_states"].expand(batch_size, -1, -1), encoded], dim=1)
@@ -54,9 +55,7 @@ def test_fused_keys_and_values_equal_concatenating_the_instruction(peft, lengths
     input_ids, attention_mask, decoder_input_ids = batch()
     expected = concatenated_logits(t5, active, modules, input_ids, attention_mask, decoder_input_ids)
 
-    fused = with_fused_instruction(t5, active, modules)
-    assert "instruction_states" not in fused
-    with active.use(fused):
+    with active.use(modules):
         encoded = t5.encoder(input_ids=input_ids, attention_mask=attention_mask)
         logits = t5(encoder_outputs=encoded, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids).logits
         incremental = incremental_logits(t5, input_ids, attention_mask, decoder_input_ids)
@@ -65,8 +64,7 @@ def test_fused_keys_and_values_equal_concatenating_the_instruction(peft, lengths
 
     # The instruction matters: a different one changes the output.
     negated = TaskModules({**dict(modules.items()), "instruction_states": -modules["instruction_states"]})
-    other = with_fused_instruction(t5, active, negated)
-    with active.use(other):
+    with active.use(negated):
         changed = t5(encoder_outputs=encoded, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids).logits
     assert (changed - logits).abs().max() > 1e-3
 
@@ -79,3 +77,33 @@ def test_fusion_only_converts_cross_attentions_and_adds_no_weights():
     assert len(converted) == t5.config.num_decoder_layers
     assert not any(attention.prefix_attention for attention in converted)
     assert t5.state_dict().keys() == plain_t5().state_dict().keys()
+
+
+def test_gathered_examples_project_each_distinct_instruction_once_per_layer_in_incremental_decoding():
+    """
+    Two examples of one task, gathered from the modules of their distinct instruction (as the model
+    does for a mixed batch): every cross-attention projects that one instruction once for a whole
+    incremental decoding, not once per example or per step, and the result is that of each example
+    given its own copy of the modules.
+    """
+    t5, active = fusion_t5()
+    distinct = with_instructions(random_modules(t5, batch_size=1), [6], t5.config.d_model)
+    gathered = distinct.index_select(torch.tensor([0, 0]))
+    copied = TaskModules(dict(gathered.items()))  # the same rows, projected per example
+    input_ids, attention_mask, decoder_input_ids = batch()
+
+    projected_rows = []
+    hooks = [
+        attention.k.register_forward_hook(lambda module, inputs, output: projected_rows.append(inputs[0].size(0)))
+        for _, attention in cross_attentions(t5)
+    ]
+    with torch.no_grad(), active.use(gathered):
+        incremental = incremental_logits(t5, input_ids, attention_mask, decoder_input_ids)
+    for hook in hooks:
+        hook.remove()
+    with torch.no_grad(), active.use(copied):
+        expected = incremental_logits(t5, input_ids, attention_mask, decoder_input_ids)
+
+    torch.testing.assert_close(incremental, expected, atol=REORDERED_ATOL, rtol=0)
+    # k also projects the encoded input (2 rows) once per layer, into the key/value cache.
+    assert sorted(projected_rows) == [1] * t5.config.num_decoder_layers + [2] * t5.config.num_decoder_layers
