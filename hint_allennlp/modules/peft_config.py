@@ -1,7 +1,10 @@
 from dataclasses import dataclass
+from typing import Tuple
 
 from allennlp.common import FromParams
 from allennlp.common.checks import ConfigurationError
+
+from hint_allennlp.modules.task_modules import LORA_PROJECTIONS
 
 
 @dataclass
@@ -19,8 +22,14 @@ class PeftConfig(FromParams):
     prefix_length : `int`, optional (default = `7`)
         Number `P` of key and value vectors prepended in every encoder self-attention, decoder
         self-attention and decoder cross-attention.
-    lora_rank : `int`, optional (default = `4`)
-        Rank `r` of the LoRA updates on q/k/v/o (an ablation in the paper, Table 5).
+    lora_rank : `int`, optional (default = `128`)
+        Rank `r` of the LoRA updates (an ablation in the paper, Table 5, with r = 128 and 512: the
+        reference's scripts `ni_train_only_lora_no_fid_smaller.sh` and `ni_train_only_lora_no_fid.sh`).
+    lora_projections : `Tuple[str, ...]`, optional (default = `("q", "v")`)
+        The attention projections that get a LoRA update, of "q", "k", "v", "o"; the reference's
+        `lora_ranks=(r, None, r, None)` updates the query and value projections only.
+    lora_alpha : `float`, optional (default = `1.0`)
+        The update is `x A B * lora_alpha / lora_rank` (Hu et al., 2022; alpha 1 in the reference).
     use_adapters : `bool`, optional (default = `True`)
     use_prefixes : `bool`, optional (default = `True`)
     use_lora : `bool`, optional (default = `False`)
@@ -33,7 +42,9 @@ class PeftConfig(FromParams):
 
     adapter_size: int = 8
     prefix_length: int = 7
-    lora_rank: int = 4
+    lora_rank: int = 128
+    lora_projections: Tuple[str, ...] = ("q", "v")
+    lora_alpha: float = 1.0
     use_adapters: bool = True
     use_prefixes: bool = True
     use_lora: bool = False
@@ -43,6 +54,19 @@ class PeftConfig(FromParams):
         for name in ("adapter_size", "prefix_length", "lora_rank"):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"PeftConfig.{name} must be at least 1, got {getattr(self, name)}")
+        self.lora_projections = tuple(self.lora_projections)
+        unknown = [projection for projection in self.lora_projections if projection not in LORA_PROJECTIONS]
+        if unknown or len(set(self.lora_projections)) != len(self.lora_projections):
+            raise ConfigurationError(
+                f"PeftConfig.lora_projections must be distinct names of q, k, v, o, got {list(self.lora_projections)}"
+            )
+        if self.use_lora and not self.lora_projections:
+            raise ConfigurationError("PeftConfig.use_lora needs at least one of q, k, v, o in lora_projections")
+
+    @property
+    def lora_scale(self) -> float:
+        """alpha / r, the factor of LoRA's update."""
+        return self.lora_alpha / self.lora_rank
 
     @property
     def any_enabled(self) -> bool:

@@ -16,7 +16,7 @@ class ComponentMLP(nn.Module):
         self.hidden = nn.Linear(d_model, d_model, bias=False)
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(d_model, output_size, bias=False)
-        init_variance_preserving(self)
+        init_variance_preserving(self, truncated=True)
         if zero_init:
             nn.init.zeros_(self.output.weight)
         self.scale = d_model**-0.5

@@ -6,7 +6,11 @@ from transformers import T5Config
 
 from hint_allennlp.modules.parameter_generators.component_mlp import ComponentMLP
 from hint_allennlp.modules.parameter_generators.instruction_attention import InstructionAttention
-from hint_allennlp.modules.parameter_generators.parameter_generator import ParameterGenerator, module_components
+from hint_allennlp.modules.parameter_generators.parameter_generator import (
+    ParameterGenerator,
+    module_components,
+    variance_scaling_,
+)
 from hint_allennlp.modules.peft_config import PeftConfig
 
 
@@ -33,7 +37,9 @@ class CrossAttentionGenerator(ParameterGenerator):
         d_model = t5_config.d_model
         self.components = module_components(t5_config, peft)
         total_vectors = sum(component.num_vectors for component in self.components)
-        self.embeddings = nn.Parameter(torch.randn(total_vectors, d_model))
+        # Variance scaling, fan-in d_model, as every other generator weight (the reference's
+        # `component_embedding`): std 1 would make the first attention logits sqrt(d_model) too large.
+        self.embeddings = nn.Parameter(variance_scaling_(torch.empty(total_vectors, d_model), d_model, truncated=False))
         self.attention = InstructionAttention(d_model, t5_config.num_heads, t5_config.d_kv)
         self.mlps = nn.ModuleDict(
             {

@@ -22,7 +22,7 @@ class _CrossAttentionBlock(nn.Module):
             nn.GELU(approximate="tanh"),
             nn.Linear(config.d_ff, config.d_model, bias=False),
         )
-        init_variance_preserving(self.ffn)
+        init_variance_preserving(self.ffn, truncated=True)
 
     def forward(self, queries: torch.Tensor, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         queries = queries + self.attention(self.attention_norm(queries), states, mask)

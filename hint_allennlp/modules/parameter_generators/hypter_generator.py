@@ -44,7 +44,7 @@ class HypterGenerator(ParameterGenerator):
             )
             for _ in range(self.components[0].num_slots)
         )
-        init_variance_preserving(self.layer_mlps)
+        init_variance_preserving(self.layer_mlps, truncated=True)
         self.scale = t5_config.d_model**-0.5
 
     def forward(self, instruction_states: torch.Tensor, instruction_mask: torch.Tensor) -> Dict[str, torch.Tensor]:

@@ -21,7 +21,7 @@ class InstructionAttention(nn.Module):
         self.key = nn.Linear(d_model, inner, bias=False)
         self.value = nn.Linear(d_model, inner, bias=False)
         self.output = nn.Linear(inner, d_model, bias=False)
-        init_variance_preserving(self)
+        init_variance_preserving(self, truncated=False)
 
     def _split_heads(self, states: torch.Tensor) -> torch.Tensor:
         # [B, len, H * k] -> [B, H, len, k]
