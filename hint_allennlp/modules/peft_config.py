@@ -36,8 +36,9 @@ class PeftConfig(FromParams):
     start_as_plain_t5 : `bool`, optional (default = `False`)
         Initialise so that the model with its modules computes exactly what plain T5 computes:
         the adapters' up-projections and LoRA's B are zero-initialised and each prefix attention
-        block gets a learned gate, initialised to 0, that scales the prefix's share of the softmax
-        (gate 1 is ordinary prefix attention). The reference code has no such option.
+        block gets a learned gate in [0, 1], starting shut (~2e-9), that scales the prefix's share of
+        the softmax (gate 1 is ordinary prefix attention; parameterised so that it opens under the
+        configs' Adafactor: `prefix_attention.py`). The reference code has no such option.
     """
 
     adapter_size: int = 8
