@@ -36,13 +36,13 @@ SETTINGS = {
         "model.instruction_fusion": False,
     },
     "hypter": {
-        "model.parameter_generator": {"type": "hypter", "hidden_size": 16},
+        "model.parameter_generator": {"type": "hypter"},
         "model.peft": {"adapter_size": 4, "use_prefixes": False},
         "model.separate_instruction_encoder": True,
         "model.instruction_fusion": False,
     },
     "hypertune": {
-        "model.parameter_generator": {"type": "hypertune", "num_layers": 1},
+        "model.parameter_generator": {"type": "hypertune"},
         "model.peft": {"prefix_length": 3, "use_adapters": False},
         "model.instruction_fusion": False,
     },

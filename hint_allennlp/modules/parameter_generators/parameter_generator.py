@@ -120,6 +120,16 @@ def init_variance_preserving(module: nn.Module, truncated: bool) -> None:
                 nn.init.zeros_(layer.bias)
 
 
+def component_embeddings(components: List[Component], d_model: int) -> nn.Parameter:
+    """
+    One learned embedding [d_model] per vector of `components`: [Q, d_model], with variance scaling,
+    fan-in d_model, as every other generator weight (the reference's `component_embedding`). Started
+    at std 1 instead, the generator's first attention logits would be sqrt(d_model) times too large.
+    """
+    total_vectors = sum(component.num_vectors for component in components)
+    return nn.Parameter(variance_scaling_(torch.empty(total_vectors, d_model), d_model, truncated=False))
+
+
 class ParameterGenerator(nn.Module, Registrable):
     """
     Generates parameter-efficient modules from an encoded instruction.
