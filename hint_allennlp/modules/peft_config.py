@@ -34,7 +34,7 @@ class PeftConfig(FromParams):
     use_prefixes : `bool`, optional (default = `True`)
     use_lora : `bool`, optional (default = `False`)
     start_as_plain_t5 : `bool`, optional (default = `False`)
-        Initialise so that the model with its modules computes exactly what plain T5 computes:
+        Initialise so that the model with its modules computes what plain T5 computes (to float32):
         the adapters' up-projections and LoRA's B are zero-initialised and each prefix attention
         block gets a learned gate in [0, 1], starting shut (~2e-9), that scales the prefix's share of
         the softmax (gate 1 is ordinary prefix attention; parameterised so that it opens under the
