@@ -166,3 +166,20 @@ def test_p3_trains_on_tasks_with_and_without_answer_choices(tmp_path, monkeypatc
     train_loop = TrainModel.from_params(params=params, serialization_dir=str(tmp_path), local_rank=0)
     train_loop.model.train()
     assert torch.isfinite(train_loop.model(**next(iter(train_loop.trainer.data_loader)))["loss"])
+
+
+def test_pretraining_runs_without_dropout():
+    """allenai/hyper-task-descriptions, gins/pretrain.gin: `DROPOUT_RATE = 0.0`."""
+    assert evaluate("pretraining/hint_c4.jsonnet")["model"]["dropout"] == 0.0
+    assert "dropout" not in evaluate("sni/def/hint.jsonnet")["model"]  # finetuning: the checkpoint's 0.1
+
+
+def test_table5_lora_config():
+    """
+    scripts/nat_int/ni_train_only_lora_no_fid{_smaller,}.sh of the reference: no fusion, LoRA only,
+    `lora_ranks="(128,None,128,None)"` / `"(512,None,512,None)"`.
+    """
+    for rank in (128, 512):
+        model = evaluate("sni/def/hint_without_fusion_lora.jsonnet", f"{{lora_rank: {rank}}}")["model"]
+        assert model["instruction_fusion"] is False
+        assert model["peft"] == {"use_adapters": False, "use_prefixes": False, "use_lora": True, "lora_rank": rank}

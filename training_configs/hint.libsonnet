@@ -74,6 +74,11 @@ local defaults = {
   // is refused: T5 v1.1 overflows it). xl and xxl default to both (`backbone_memory` below).
   gradient_checkpointing: false,
   bf16: false,
+  // Dropout of T5 and of the generator's attention; null keeps the checkpoint's (0.1, the paper's
+  // finetuning rate). Hypernetwork pretraining uses 0.0, as the reference's gins/pretrain.gin.
+  dropout: null,
+  // Rank of the generated LoRA updates on q and v in the LoRA ablation (Table 5: 128 and 512).
+  lora_rank: 128,
 
   // Evaluation of the final model on the test split (the paper evaluates the last checkpoint).
   eval_batch_size: 32,
@@ -92,6 +97,16 @@ local models = {
   hint_without_fusion(s): {
     instruction_format: 'hint',
     model: { parameter_generator: { type: 'cross_attention' }, peft: generated_modules(s), instruction_fusion: false },
+  },
+  // Table 5's LoRA row: HINT without fusion generating LoRA on q and v (alpha 1) instead of
+  // adapters and prefixes.
+  hint_without_fusion_lora(s): {
+    instruction_format: 'hint',
+    model: {
+      parameter_generator: { type: 'cross_attention' },
+      peft: { use_adapters: false, use_prefixes: false, use_lora: true, lora_rank: s.lora_rank },
+      instruction_fusion: false,
+    },
   },
   hint_without_peft_generation(s): {
     instruction_format: 'hint',
@@ -169,6 +184,7 @@ local hint_seq2seq(model, s) = {
   max_decoding_steps: s.max_decoding_steps,
   gradient_checkpointing: s.gradient_checkpointing,
   mixed_precision: if s.bf16 then 'bf16' else null,
+  [if s.dropout != null then 'dropout']: s.dropout,
   [if s.pretrained_weights != null then 'initializer']: {
     regexes: [['.*', { type: 'pretrained', weights_file_path: s.pretrained_weights }]],
   },
@@ -277,9 +293,9 @@ local final_evaluation(s, test_data_path) = {
 
   // Hypernetwork pretraining (paper §3.3): chunks of up to 512 T5 pieces of raw text split into
   // hypernetwork input, encoder input and target; 10,000 steps of 1,024 chunks (the paper uses
-  // 7,000 for the 11B model), all parameters trained.
+  // 7,000 for the 11B model), all parameters trained, without dropout (gins/pretrain.gin).
   pretraining(model, settings={})::
-    local s = settings_with({ optimizer_steps: 10000 }, settings);
+    local s = settings_with({ optimizer_steps: 10000, dropout: 0.0 }, settings);
     {
       dataset_reader: reader_keys(s) {
         type: 'hypernetwork_pretraining',

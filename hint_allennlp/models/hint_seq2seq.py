@@ -46,11 +46,15 @@ class HintSeq2Seq(Model):
     | HINT | `cross_attention` | true | hint |
     | HINT − fusion | `cross_attention` | false | hint |
     | HINT − PEFT generation | null | true | hint |
+    | HINT − fusion with LoRA (Table 5) | `cross_attention`, `peft.use_lora` only | false | hint |
     | Hypter | `hypter` (+ `separate_instruction_encoder`) | false | hint |
     | HyperTune-like | `hypertune` (prefixes only) | false | hint |
     | Tk-Instruct | null | false | tk_instruct |
     | Tk-Instruct + PEFT | `learned` | false | tk_instruct |
     | No-Instruct | null | false | no_instruct |
+
+    The reader format must match: a model that reads no instruction (the last three rows) refuses
+    `instruction_tokens`, which would otherwise be dropped without a word.
 
     Output dict: `loss` (when a target is given); in evaluation also `predictions` (generated token
     ids [B, L], or the chosen answer index [B] for instances with answer choices, then also their
@@ -74,6 +78,10 @@ class HintSeq2Seq(Model):
         Let the decoder attend to the encoded instruction as well as to the encoded input.
     separate_instruction_encoder : `bool`, optional (default = `False`)
         Encode instructions with a copy of the T5 encoder instead of the T5 encoder itself.
+    dropout : `float`, optional (default = `None`)
+        The dropout rate of T5 (its `dropout_rate`) and of the generator's attention, as the
+        reference's single `dropout_rate`: 0.1 when finetuning, 0.0 in hypernetwork pretraining
+        (`gins/pretrain.gin`). `None` keeps the checkpoint's (0.1 for T5 v1.1 LM-adapt).
     beam_size : `int`, optional (default = `1`)
         1 is greedy decoding.
     max_decoding_steps : `int`, optional (default = `64`)
@@ -107,6 +115,7 @@ class HintSeq2Seq(Model):
         peft: Optional[PeftConfig] = None,
         instruction_fusion: bool = True,
         separate_instruction_encoder: bool = False,
+        dropout: Optional[float] = None,
         beam_size: int = 1,
         max_decoding_steps: int = 64,
         task_module_cache_size: int = 16,
@@ -120,7 +129,8 @@ class HintSeq2Seq(Model):
         check_mixed_precision(mixed_precision)
         self.mixed_precision = mixed_precision
         self.model_name = model_name
-        self.t5 = T5ForConditionalGeneration.from_pretrained(model_name)
+        overrides = {"dropout_rate": dropout} if dropout is not None else {}
+        self.t5 = T5ForConditionalGeneration.from_pretrained(model_name, **overrides)
         self.tokenizer = cached_transformers.get_tokenizer(model_name)
         self.peft = peft or PeftConfig()
         self.instruction_fusion = instruction_fusion
@@ -129,7 +139,8 @@ class HintSeq2Seq(Model):
 
         self.active_modules = ActiveTaskModules()
         generator = (
-            parameter_generator.construct(t5_config=self.t5.config, peft=self.peft)
+            # The pretrained decoder only for generators that take it (hypertune), before injection.
+            parameter_generator.construct(t5_config=self.t5.config, peft=self.peft, t5_decoder=self.t5.decoder)
             if parameter_generator is not None
             else None
         )
@@ -197,6 +208,15 @@ class HintSeq2Seq(Model):
         """
         if self.training:
             refuse_hf_gradient_checkpointing(self)
+        if instruction_tokens is not None and self._instruction_handling() == "concatenated":
+            raise ConfigurationError(
+                "hint_seq2seq got `instruction_tokens` (from a reader with instruction_format 'hint'), but this "
+                "model reads no instruction (parameter_generator null or 'learned', instruction_fusion false): "
+                "the run would silently be No-Instruct. Use instruction_format 'hint' with a "
+                "parameter_generator that reads instructions (cross_attention, hypter, hypertune) or "
+                "instruction_fusion true; 'tk_instruct' (Tk-Instruct, Tk-Instruct + PEFT) or 'no_instruct' "
+                "(No-Instruct) with parameter_generator null or 'learned' and instruction_fusion false."
+            )
         input_ids = get_token_ids_from_text_field_tensors(source_tokens)  # [B, s]
         input_mask = get_text_field_mask(source_tokens)  # [B, s]
         task_modules = self.task_modules(instruction_tokens)
@@ -221,7 +241,7 @@ class HintSeq2Seq(Model):
             if metadata is not None:
                 instruction_lengths = (
                     get_text_field_mask(instruction_tokens).sum(1)
-                    if instruction_tokens is not None and self.hypernetwork is not None
+                    if instruction_tokens is not None
                     else torch.zeros_like(output_lengths)
                 )
                 self._update_metrics(output, metadata, instruction_lengths, input_mask.sum(1), output_lengths)

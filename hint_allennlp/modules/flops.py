@@ -182,8 +182,8 @@ def cached_task_bytes(
     instruction (d_model values per token, kept only for fusion), an adapter per encoder and decoder
     layer (down and up projections 2·a·d and their biases a + d), P prefix keys and P values per
     attention block (encoder self-attention, decoder self- and cross-attention: 2·P·heads·d_kv) and,
-    if enabled, LoRA's A and B on q, k, v and o of each attention block (r·(d_model + heads·d_kv)
-    each). The paper's ds + 2·a·l·d + 2·P·l·h·k leaves out the biases and does not say which layers.
+    if enabled, LoRA's A and B on the projections `lora_projections` names (q and v by default) of
+    each attention block (r·(d_model + heads·d_kv) each). The paper's ds + 2·a·l·d + 2·P·l·h·k leaves out the biases and does not say which layers.
 
     # Parameters
 
@@ -214,7 +214,8 @@ def _module_values_per_stack(config: T5Config, peft_config: Optional[PeftConfig]
     if peft_config.use_prefixes:
         per_attention_block += 2 * peft_config.prefix_length * attention_width
     if peft_config.use_lora:
-        per_attention_block += 4 * peft_config.lora_rank * (d_model + attention_width)
+        # A [in, r] and B [r, out] on each of the projections named (q, k, v: d_model -> attention_width; o back)
+        per_attention_block += len(peft_config.lora_projections) * peft_config.lora_rank * (d_model + attention_width)
     encoder = config.num_layers * (per_layer + per_attention_block)
     decoder = config.num_decoder_layers * (per_layer + 2 * per_attention_block)
     return encoder, decoder

@@ -15,7 +15,7 @@ from hint_allennlp.modules.adapter import AdapterT5LayerFF
 from hint_allennlp.modules.lora import LoraLinear
 from hint_allennlp.modules.peft_config import PeftConfig
 from hint_allennlp.modules.prefix_attention import PrefixT5Attention
-from hint_allennlp.modules.task_modules import LORA_PROJECTIONS, TaskModules
+from hint_allennlp.modules.task_modules import TaskModules
 
 
 class ActiveTaskModules:
@@ -89,5 +89,5 @@ def inject_task_modules(
                 attention, slot, active, peft.use_prefixes, gated=peft.start_as_plain_t5, fusion_layer=fusion_layer
             )
         if peft.use_lora:
-            for projection in LORA_PROJECTIONS:
-                LoraLinear.convert(getattr(attention, projection), slot, projection, active)
+            for projection in peft.lora_projections:
+                LoraLinear.convert(getattr(attention, projection), slot, projection, active, peft.lora_scale)

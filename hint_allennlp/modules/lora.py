@@ -7,16 +7,19 @@ from hint_allennlp.modules.task_modules import per_example_matmul
 
 class LoraLinear(nn.Linear):
     """
-    A q/k/v/o projection `W` of a T5 attention with a generated low-rank update: `x W + (x A) B`,
-    A [Bm, in, r] and B [Bm, r, out] from the active `TaskModules`. Without them, exactly `nn.Linear`.
+    A q/k/v/o projection `W` of a T5 attention with a generated low-rank update:
+    `x W + (x A) B * scale`, A [Bm, in, r] and B [Bm, r, out] from the active `TaskModules` and `scale`
+    = alpha / r (`PeftConfig.lora_scale`), as the reference's `lora.py` adds `lora_a @ lora_b * (alpha /
+    rank)` to the kernel. Without active modules, exactly `nn.Linear`.
     """
 
     @classmethod
-    def convert(cls, linear: nn.Linear, attention_slot: int, projection: str, active) -> "LoraLinear":
+    def convert(cls, linear: nn.Linear, attention_slot: int, projection: str, active, scale: float) -> "LoraLinear":
         linear.__class__ = cls
         linear.attention_slot = attention_slot
         linear.projection = projection
         linear.active = active
+        linear.scale = scale
         return linear
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -27,4 +30,7 @@ class LoraLinear(nn.Linear):
             return output
         lora_a, lora_b = lora
         # [B, seq, in] -> [B, seq, r] -> [B, seq, out]
-        return output + per_example_matmul(per_example_matmul(inputs, lora_a), lora_b)
+        return output + per_example_matmul(per_example_matmul(inputs, lora_a), lora_b) * self.scale
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, attention_slot={self.attention_slot}, projection={self.projection}, scale={self.scale}"

@@ -1,7 +1,10 @@
 from dataclasses import dataclass
+from typing import Tuple
 
 from allennlp.common import FromParams
 from allennlp.common.checks import ConfigurationError
+
+from hint_allennlp.modules.task_modules import LORA_PROJECTIONS
 
 
 @dataclass
@@ -19,21 +22,30 @@ class PeftConfig(FromParams):
     prefix_length : `int`, optional (default = `7`)
         Number `P` of key and value vectors prepended in every encoder self-attention, decoder
         self-attention and decoder cross-attention.
-    lora_rank : `int`, optional (default = `4`)
-        Rank `r` of the LoRA updates on q/k/v/o (an ablation in the paper, Table 5).
+    lora_rank : `int`, optional (default = `128`)
+        Rank `r` of the LoRA updates (an ablation in the paper, Table 5, with r = 128 and 512: the
+        reference's scripts `ni_train_only_lora_no_fid_smaller.sh` and `ni_train_only_lora_no_fid.sh`).
+    lora_projections : `Tuple[str, ...]`, optional (default = `("q", "v")`)
+        The attention projections that get a LoRA update, of "q", "k", "v", "o"; the reference's
+        `lora_ranks=(r, None, r, None)` updates the query and value projections only.
+    lora_alpha : `float`, optional (default = `1.0`)
+        The update is `x A B * lora_alpha / lora_rank` (Hu et al., 2022; alpha 1 in the reference).
     use_adapters : `bool`, optional (default = `True`)
     use_prefixes : `bool`, optional (default = `True`)
     use_lora : `bool`, optional (default = `False`)
     start_as_plain_t5 : `bool`, optional (default = `False`)
-        Initialise so that the model with its modules computes exactly what plain T5 computes:
+        Initialise so that the model with its modules computes what plain T5 computes (to float32):
         the adapters' up-projections and LoRA's B are zero-initialised and each prefix attention
-        block gets a learned gate, initialised to 0, that scales the prefix's share of the softmax
-        (gate 1 is ordinary prefix attention). The reference code has no such option.
+        block gets a learned gate in [0, 1], starting shut (~2e-9), that scales the prefix's share of
+        the softmax (gate 1 is ordinary prefix attention; parameterised so that it opens under the
+        configs' Adafactor: `prefix_attention.py`). The reference code has no such option.
     """
 
     adapter_size: int = 8
     prefix_length: int = 7
-    lora_rank: int = 4
+    lora_rank: int = 128
+    lora_projections: Tuple[str, ...] = ("q", "v")
+    lora_alpha: float = 1.0
     use_adapters: bool = True
     use_prefixes: bool = True
     use_lora: bool = False
@@ -43,6 +55,19 @@ class PeftConfig(FromParams):
         for name in ("adapter_size", "prefix_length", "lora_rank"):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"PeftConfig.{name} must be at least 1, got {getattr(self, name)}")
+        self.lora_projections = tuple(self.lora_projections)
+        unknown = [projection for projection in self.lora_projections if projection not in LORA_PROJECTIONS]
+        if unknown or len(set(self.lora_projections)) != len(self.lora_projections):
+            raise ConfigurationError(
+                f"PeftConfig.lora_projections must be distinct names of q, k, v, o, got {list(self.lora_projections)}"
+            )
+        if self.use_lora and not self.lora_projections:
+            raise ConfigurationError("PeftConfig.use_lora needs at least one of q, k, v, o in lora_projections")
+
+    @property
+    def lora_scale(self) -> float:
+        """alpha / r, the factor of LoRA's update."""
+        return self.lora_alpha / self.lora_rank
 
     @property
     def any_enabled(self) -> bool:

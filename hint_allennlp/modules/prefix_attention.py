@@ -6,6 +6,9 @@ from torch import nn
 from transformers.models.t5.modeling_t5 import T5Attention
 
 from hint_allennlp.modules.instruction_fusion import fused_instruction
+# The gate g = sigmoid(GATE_SLOPE * (theta - GATE_OPEN)), theta starting at 1 (see PrefixT5Attention).
+GATE_SLOPE = 40.0
+GATE_OPEN = 1.5
 
 
 class PrefixT5Attention(T5Attention):
@@ -19,9 +22,15 @@ class PrefixT5Attention(T5Attention):
     copies. The position bias handed on to the next layers is the plain one, so layers with and
     without them mix.
 
-    With `gated=True` (`PeftConfig.start_as_plain_t5`), a learned gate g, initialised to 0, scales the
-    generated prefix's share of the softmax: weights are `[g * e_p, e_x] / (g * sum e_p + sum e_x)`, so
-    g = 0 is exactly attention without the prefix and g = 1 ordinary prefix attention.
+    With `gated=True` (`PeftConfig.start_as_plain_t5`), a learned gate g in [0, 1] scales the generated
+    prefix's share of the softmax: weights are `[g * e_p, e_x] / (g * sum e_p + sum e_x)`, so g = 0 is
+    attention without the prefix and g = 1 ordinary prefix attention. g = sigmoid(GATE_SLOPE * (theta -
+    GATE_OPEN)) of a learned theta initialised to 1, i.e. g = sigmoid(-20) ~ 2e-9 at the start (plain T5
+    to float32 precision). Why this form: HF Adafactor with `scale_parameter=True` makes each step of
+    a parameter proportional to its RMS (at least 1e-3), so at lr 1e-3 theta moves by ~1e-3 of itself
+    per step. A gate stored as 0 would move by ~1e-6 per step and stay shut for a whole run; theta near
+    1 moves ~1e-3 per step, which GATE_SLOPE turns into ~0.04 of the logit, so the gate can open within
+    a few hundred steps. The sigmoid keeps g in [0, 1]: never negative, so the normaliser never reaches 0.
 
     Without active modules this is exactly `T5Attention` (the parent's forward runs).
     """
@@ -44,7 +53,7 @@ class PrefixT5Attention(T5Attention):
         attention.attention_slot = attention_slot
         attention.active = active
         attention.prefix_attention = prefix_attention
-        attention.prefix_gate = nn.Parameter(torch.zeros(1)) if prefix_attention and gated else None
+        attention.prefix_gate = nn.Parameter(torch.ones(1)) if prefix_attention and gated else None
         attention.fusion_layer = fusion_layer
         return attention
 
@@ -175,8 +184,12 @@ class PrefixT5Attention(T5Attention):
             position_bias = position_bias + mask[:, :, :, :key_length]
         return position_bias
 
+    def prefix_gate_value(self) -> torch.Tensor:
+        """g in [0, 1], from the learned `prefix_gate` (theta)."""
+        return torch.sigmoid(GATE_SLOPE * (self.prefix_gate - GATE_OPEN))
+
     def _gate_prefix(self, attn_weights: torch.Tensor, prefix_length: int) -> torch.Tensor:
-        prefix_weights = attn_weights[..., :prefix_length] * self.prefix_gate
+        prefix_weights = attn_weights[..., :prefix_length] * self.prefix_gate_value().to(attn_weights.dtype)
         sequence_weights = attn_weights[..., prefix_length:]
         normaliser = prefix_weights.sum(-1, keepdim=True) + sequence_weights.sum(-1, keepdim=True)
         return torch.cat([prefix_weights, sequence_weights], dim=-1) / normaliser

@@ -16,8 +16,8 @@ copies). Slot layout, with E encoder and D decoder layers (see `injection.py`):
 | `adapter_up` | [Bm, E + D, a, d_model] |
 | `adapter_up_bias` | [Bm, E + D, d_model] |
 | `prefix_key`, `prefix_value` | [Bm, E + 2D, heads, P, d_kv] |
-| `lora_{q,k,v,o}_a` | [Bm, E + 2D, in_features, r] |
-| `lora_{q,k,v,o}_b` | [Bm, E + 2D, r, out_features] |
+| `lora_{p}_a`, p in `PeftConfig.lora_projections` (q and v by default) | [Bm, E + 2D, in_features, r] |
+| `lora_{p}_b` | [Bm, E + 2D, r, out_features] |
 | `instruction_states` | [Bm, t, d_model] (the encoded instruction, for fusion and caching) |
 | `instruction_mask` | [Bm, t] (bool) |
 

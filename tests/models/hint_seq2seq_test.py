@@ -3,6 +3,7 @@ import json
 import pytest
 import torch
 from allennlp.common import Params
+from allennlp.common.checks import ConfigurationError
 from allennlp.common.testing import ModelTestCase
 from allennlp.data import Batch, DatasetReader, Vocabulary
 from allennlp.models import Model
@@ -36,13 +37,13 @@ SETTINGS = {
         "model.instruction_fusion": False,
     },
     "hypter": {
-        "model.parameter_generator": {"type": "hypter", "hidden_size": 16},
+        "model.parameter_generator": {"type": "hypter"},
         "model.peft": {"adapter_size": 4, "use_prefixes": False},
         "model.separate_instruction_encoder": True,
         "model.instruction_fusion": False,
     },
     "hypertune": {
-        "model.parameter_generator": {"type": "hypertune", "num_layers": 1},
+        "model.parameter_generator": {"type": "hypertune"},
         "model.peft": {"prefix_length": 3, "use_adapters": False},
         "model.instruction_fusion": False,
     },
@@ -158,3 +159,43 @@ def test_rank_classification_reports_accuracy_per_task():
     expected = 100.0 * sum(p == g for p, g in zip(output["predictions"].tolist(), gold)) / len(gold)
     assert metrics["accuracy"] == pytest.approx(expected)
     assert "accuracy_rte_gpt3_style" in metrics
+
+
+def _fixture_model(**overrides) -> Model:
+    params = Params.from_file(str(EXPERIMENT), params_overrides=json.dumps({f"model.{k}": v for k, v in overrides.items()}))
+    return Model.from_params(vocab=Vocabulary(), params=params.pop("model"))
+
+
+def test_dropout_setting_reaches_t5_and_the_generator_attention():
+    """
+    allenai/hyper-task-descriptions, hyper_task_descriptions/modeling/hyper_network.py: the generator's
+    `hyperattn` takes `dropout_rate=cfg.dropout_rate`, the model's one rate.
+    """
+    model = _fixture_model(dropout=0.0)
+    assert model.t5.config.dropout_rate == 0.0
+    assert all(module.p == 0.0 for module in model.t5.modules() if isinstance(module, torch.nn.Dropout))
+    assert model.hypernetwork.generator.attention.dropout == 0.0
+    model = _fixture_model(dropout=0.3)
+    assert {module.p for module in model.t5.modules() if isinstance(module, torch.nn.Dropout)} == {0.3}
+    assert model.hypernetwork.generator.attention.dropout == 0.3
+    # The generator's attention really drops: in training, its outputs vary between calls.
+    generator = model.hypernetwork.generator.train()
+    states, mask = torch.randn(1, 5, model.t5.config.d_model), torch.ones(1, 5, dtype=torch.bool)
+    assert not torch.equal(generator(states, mask)["prefix_key"], generator(states, mask)["prefix_key"])
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"parameter_generator": None, "instruction_fusion": False},
+        {"parameter_generator": {"type": "learned"}, "instruction_fusion": False},
+    ],
+    ids=["tk_instruct", "tk_instruct_peft"],
+)
+def test_a_model_that_reads_no_instruction_refuses_instruction_tokens(overrides):
+    instances = list(DatasetReader.from_params(Params.from_file(str(EXPERIMENT)).pop("dataset_reader")).read(SNI_TEST_SPLIT))[:2]
+    assert "instruction_tokens" in instances[0]  # the 'hint' format
+    batch = Batch(instances)
+    batch.index_instances(Vocabulary())
+    with pytest.raises(ConfigurationError, match="instruction_format 'hint'.*reads no instruction.*'tk_instruct'"):
+        _fixture_model(**overrides)(**batch.as_tensor_dict())

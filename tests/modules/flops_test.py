@@ -157,8 +157,10 @@ def test_unknown_instruction_handling():
         # prefixes 2·7·64 = 896 per attention block, 2 + 2·2 = 6 blocks: 5376.
         (PeftConfig(adapter_size=8, prefix_length=7), True, 4, 4 * (640 + 4384 + 5376)),
         (PeftConfig(adapter_size=8, prefix_length=7), False, 2, 2 * (4384 + 5376)),
-        # LoRA rank 4 on q, k, v, o: 4·4·(64 + 64) = 2048 per block, 6 blocks.
-        (PeftConfig(use_adapters=False, use_prefixes=False, use_lora=True, lora_rank=4), False, 4, 4 * 12288),
+        # LoRA rank 4 on q and v (the default): 2·4·(64 + 64) = 1024 per block, 6 blocks.
+        (PeftConfig(use_adapters=False, use_prefixes=False, use_lora=True, lora_rank=4), False, 4, 4 * 6144),
+        # ... and on q, k, v, o: 4·4·(64 + 64) = 2048 per block.
+        (PeftConfig(use_adapters=False, use_prefixes=False, use_lora=True, lora_rank=4, lora_projections=("q", "k", "v", "o")), False, 4, 4 * 12288),
         (None, True, 4, 4 * 640),
     ],
 )

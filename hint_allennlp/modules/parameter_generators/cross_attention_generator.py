@@ -4,9 +4,13 @@ import torch
 from torch import nn
 from transformers import T5Config
 
-from hint_allennlp.modules.parameter_generators.component_mlp import ComponentMLP
+from hint_allennlp.modules.parameter_generators.component_mlp import ComponentMLPs
 from hint_allennlp.modules.parameter_generators.instruction_attention import InstructionAttention
-from hint_allennlp.modules.parameter_generators.parameter_generator import ParameterGenerator, module_components
+from hint_allennlp.modules.parameter_generators.parameter_generator import (
+    ParameterGenerator,
+    component_embeddings,
+    module_components,
+)
 from hint_allennlp.modules.peft_config import PeftConfig
 
 
@@ -21,7 +25,7 @@ class CrossAttentionGenerator(ParameterGenerator):
     # Parameters
 
     t5_config : `T5Config`
-        Supplied by the model.
+        Supplied by the model; its `dropout_rate` (the model's `dropout`) is the attention's dropout.
     peft : `PeftConfig`
         Supplied by the model.
     mlp_dropout : `float`, optional (default = `0.0`)
@@ -30,28 +34,15 @@ class CrossAttentionGenerator(ParameterGenerator):
 
     def __init__(self, t5_config: T5Config, peft: PeftConfig, mlp_dropout: float = 0.0) -> None:
         super().__init__(t5_config, peft)
-        d_model = t5_config.d_model
-        self.components = module_components(t5_config, peft)
-        total_vectors = sum(component.num_vectors for component in self.components)
-        self.embeddings = nn.Parameter(torch.randn(total_vectors, d_model))
-        self.attention = InstructionAttention(d_model, t5_config.num_heads, t5_config.d_kv)
-        self.mlps = nn.ModuleDict(
-            {
-                component.name: ComponentMLP(
-                    d_model, component.vector_size, mlp_dropout, zero_init=peft.start_as_plain_t5 and component.zero_init
-                )
-                for component in self.components
-            }
+        components = module_components(t5_config, peft)
+        self.embeddings = component_embeddings(components, t5_config.d_model)
+        self.attention = InstructionAttention(
+            t5_config.d_model, t5_config.num_heads, t5_config.d_kv, dropout=t5_config.dropout_rate
+        )
+        self.mlps = ComponentMLPs(
+            components, t5_config.d_model, t5_config.num_heads, mlp_dropout, zero_init=peft.start_as_plain_t5
         )
 
-    def mix(self, queries: torch.Tensor, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Collects from the instruction what each embedding needs: [1, Q, d] -> [B, Q, d]."""
-        return self.attention(queries, states, mask)
-
     def forward(self, instruction_states: torch.Tensor, instruction_mask: torch.Tensor) -> Dict[str, torch.Tensor]:
-        mixed = self.mix(self.embeddings.unsqueeze(0), instruction_states, instruction_mask)  # [B, Q, d]
-        chunks = mixed.split([component.num_vectors for component in self.components], dim=1)
-        return {
-            component.name: component.arrange(self.mlps[component.name](chunk), self.t5_config.num_heads)
-            for component, chunk in zip(self.components, chunks)
-        }
+        mixed = self.attention(self.embeddings.unsqueeze(0), instruction_states, instruction_mask)  # [B, Q, d]
+        return self.mlps(mixed)

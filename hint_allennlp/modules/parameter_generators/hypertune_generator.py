@@ -1,60 +1,90 @@
+import copy
+from typing import Dict
+
 import torch
+from allennlp.common.checks import ConfigurationError
 from torch import nn
 from transformers import T5Config
-from transformers.models.t5.modeling_t5 import T5LayerNorm
+from transformers.models.t5.modeling_t5 import T5LayerNorm, T5Stack
 
-from hint_allennlp.modules.parameter_generators.cross_attention_generator import CrossAttentionGenerator
-from hint_allennlp.modules.parameter_generators.instruction_attention import InstructionAttention
-from hint_allennlp.modules.parameter_generators.parameter_generator import ParameterGenerator, init_variance_preserving
+from hint_allennlp.modules.parameter_generators.component_mlp import ComponentMLPs
+from hint_allennlp.modules.parameter_generators.parameter_generator import (
+    ParameterGenerator,
+    component_embeddings,
+    module_components,
+)
 from hint_allennlp.modules.peft_config import PeftConfig
 
 
-class _CrossAttentionBlock(nn.Module):
-    """A T5-decoder-style layer without self-attention: pre-norm cross-attention and FFN, residual."""
+class HyperDecoder(nn.Module):
+    """
+    A copy of a T5 decoder without its self-attentions: per layer, the pre-norm cross-attention and the
+    pre-norm feed-forward block with their dropout and residuals, then the final layer norm and dropout,
+    all with the decoder's weights at construction. Queries [Bq, Q, d] (Bq in {1, B}) attend to states
+    [B, t, d] (mask [B, t] bool) -> [B, Q, d].
+    """
 
-    def __init__(self, config: T5Config) -> None:
+    def __init__(self, decoder: T5Stack) -> None:
         super().__init__()
-        self.attention_norm = T5LayerNorm(config.d_model, eps=config.layer_norm_epsilon)
-        self.attention = InstructionAttention(config.d_model, config.num_heads, config.d_kv)
-        self.ffn_norm = T5LayerNorm(config.d_model, eps=config.layer_norm_epsilon)
-        self.ffn = nn.Sequential(
-            nn.Linear(config.d_model, config.d_ff, bias=False),
-            nn.GELU(approximate="tanh"),
-            nn.Linear(config.d_ff, config.d_model, bias=False),
-        )
-        init_variance_preserving(self.ffn)
+        self.cross_attentions = nn.ModuleList(copy.deepcopy(block.layer[1]) for block in decoder.block)
+        self.feed_forwards = nn.ModuleList(copy.deepcopy(block.layer[-1]) for block in decoder.block)
+        self.final_layer_norm = copy.deepcopy(decoder.final_layer_norm)
+        self.dropout = copy.deepcopy(decoder.dropout)
 
     def forward(self, queries: torch.Tensor, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        queries = queries + self.attention(self.attention_norm(queries), states, mask)
-        return queries + self.ffn(self.ffn_norm(queries))
+        hidden = queries.expand(states.size(0), -1, -1)  # [B, Q, d]
+        # [B, t] -> [B, 1, 1, t]: 0 where attended, the dtype's minimum on padding, as HF masks
+        additive_mask = (~mask[:, None, None, :]).to(hidden.dtype) * torch.finfo(hidden.dtype).min
+        for cross_attention, feed_forward in zip(self.cross_attentions, self.feed_forwards):
+            hidden = cross_attention(
+                hidden, key_value_states=states, attention_mask=additive_mask, query_length=hidden.size(1)
+            )[0]
+            hidden = feed_forward(hidden)
+        return self.dropout(self.final_layer_norm(hidden))
 
 
 @ParameterGenerator.register("hypertune")
-class HyperTuneGenerator(CrossAttentionGenerator):
+class HyperTuneGenerator(ParameterGenerator):
     """
-    The HyperTune-like baseline (Phang et al., 2022): the learned embeddings pass through a stack of
-    T5-decoder-style blocks (cross-attention to the instruction and FFN, no self-attention) before the
-    component MLPs. The paper's baseline generates prefixes only: configure `peft` accordingly.
+    The HyperTune-like baseline ("+ Decoder" in the paper's Table 6; Phang et al., 2022), as the
+    reference builds it (`gins/hypertune.gin`, `layer_embedding_method = "decoder"`): the learned
+    embeddings pass through a `HyperDecoder` of the T5 decoder's depth, initialised from the
+    pretrained decoder's weights, then through a layer norm per generated component and the component
+    MLPs. Prefixes only, as the paper's baseline.
 
     # Parameters
 
     t5_config : `T5Config`
         Supplied by the model.
     peft : `PeftConfig`
-        Supplied by the model.
-    num_layers : `int`, optional (default = `2`)
-        Blocks in the stack.
+        Supplied by the model; only prefixes are supported.
+    t5_decoder : `T5Stack`
+        Supplied by the model: the pretrained T5 decoder the hyper-decoder starts from.
     mlp_dropout : `float`, optional (default = `0.0`)
+        Dropout inside the component MLPs.
     """
 
-    def __init__(self, t5_config: T5Config, peft: PeftConfig, num_layers: int = 2, mlp_dropout: float = 0.0) -> None:
-        super().__init__(t5_config, peft, mlp_dropout)
-        del self.attention  # replaced by the stack
-        self.blocks = nn.ModuleList(_CrossAttentionBlock(t5_config) for _ in range(num_layers))
-        self.final_norm = T5LayerNorm(t5_config.d_model, eps=t5_config.layer_norm_epsilon)
+    def __init__(self, t5_config: T5Config, peft: PeftConfig, t5_decoder: T5Stack, mlp_dropout: float = 0.0) -> None:
+        super().__init__(t5_config, peft)
+        if peft.use_adapters or peft.use_lora or not peft.use_prefixes:
+            raise ConfigurationError("The hypertune generator makes prefixes only: set use_prefixes and unset the others")
+        components = module_components(t5_config, peft)
+        self.embeddings = component_embeddings(components, t5_config.d_model)
+        self.hyper_decoder = HyperDecoder(t5_decoder)
+        self.component_norms = nn.ModuleDict(
+            {
+                component.name: T5LayerNorm(t5_config.d_model, eps=t5_config.layer_norm_epsilon)
+                for component in components
+            }
+        )
+        self.mlps = ComponentMLPs(
+            components, t5_config.d_model, t5_config.num_heads, mlp_dropout, zero_init=peft.start_as_plain_t5
+        )
 
-    def mix(self, queries: torch.Tensor, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        queries = queries.expand(states.size(0), -1, -1)
-        for block in self.blocks:
-            queries = block(queries, states, mask)
-        return self.final_norm(queries)
+    def forward(self, instruction_states: torch.Tensor, instruction_mask: torch.Tensor) -> Dict[str, torch.Tensor]:
+        mixed = self.hyper_decoder(self.embeddings.unsqueeze(0), instruction_states, instruction_mask)  # [B, Q, d]
+        normed = [
+            self.component_norms[component.name](chunk)
+            for component, chunk in zip(self.mlps.components, self.mlps.split(mixed))
+        ]
+        return self.mlps(torch.cat(normed, dim=1))

@@ -7,13 +7,15 @@ from hint_allennlp.modules.parameter_generators.parameter_generator import init_
 class InstructionAttention(nn.Module):
     """
     Multi-head attention from generator queries to the encoded instruction: heads and head size as
-    the T5's, no biases (no residual and no layer norm here; callers add them if they want them).
+    the T5's, no biases, no residual and no layer norm; dropout on the attention weights at `dropout`
+    (the reference's `hyperattn` uses the model's dropout rate).
 
     queries [Bq, Q, d] with Bq in {1, B}; states [B, t, d]; mask [B, t] bool -> [B, Q, d].
     """
 
-    def __init__(self, d_model: int, num_heads: int, head_size: int) -> None:
+    def __init__(self, d_model: int, num_heads: int, head_size: int, dropout: float) -> None:
         super().__init__()
+        self.dropout = dropout
         self.num_heads = num_heads
         self.head_size = head_size
         inner = num_heads * head_size
@@ -21,7 +23,7 @@ class InstructionAttention(nn.Module):
         self.key = nn.Linear(d_model, inner, bias=False)
         self.value = nn.Linear(d_model, inner, bias=False)
         self.output = nn.Linear(inner, d_model, bias=False)
-        init_variance_preserving(self)
+        init_variance_preserving(self, truncated=False)
 
     def _split_heads(self, states: torch.Tensor) -> torch.Tensor:
         # [B, len, H * k] -> [B, H, len, k]
@@ -32,7 +34,13 @@ class InstructionAttention(nn.Module):
         query = self._split_heads(self.query(queries)).expand(batch_size, -1, -1, -1)
         key, value = self._split_heads(self.key(states)), self._split_heads(self.value(states))
         # mask [B, t] -> [B, 1, 1, t], True where attended
-        mixed = nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=mask[:, None, None, :])
+        mixed = nn.functional.scaled_dot_product_attention(
+            query,
+            key,
+            value,
+            attn_mask=mask[:, None, None, :],
+            dropout_p=self.dropout if self.training else 0.0,
+        )
         # [B, H, Q, k] -> [B, Q, H * k]
         mixed = mixed.transpose(1, 2).reshape(batch_size, -1, self.num_heads * self.head_size)
         return self.output(mixed)

@@ -1,19 +1,26 @@
 from typing import Dict, Optional
 
 import torch
-from torch import nn
 from transformers import T5Config
 
-from hint_allennlp.modules.parameter_generators.parameter_generator import ParameterGenerator, module_components
+from hint_allennlp.modules.parameter_generators.component_mlp import ComponentMLPs
+from hint_allennlp.modules.parameter_generators.parameter_generator import (
+    ParameterGenerator,
+    component_embeddings,
+    module_components,
+)
 from hint_allennlp.modules.peft_config import PeftConfig
 
 
 @ParameterGenerator.register("learned")
 class LearnedModules(ParameterGenerator):
     """
-    Ordinary parameter-efficient modules, learned directly and shared by every task: the
-    "Tk-Instruct + PEFT" baseline. It ignores the instruction, so the hypernetwork never runs, and
-    its tensors have batch size 1 (broadcast to the batch).
+    Ordinary parameter-efficient modules shared by every task, for the "Tk-Instruct + PEFT" baseline.
+    As in the reference (`use_instructions=False`), they are not learned as tensors directly: learned
+    embeddings, one per generated vector, pass through the same per-component MLPs as HINT's
+    (`ComponentMLPs`), a reparameterisation that keeps prefixes stable in training (Li and Liang,
+    2021). It ignores the instruction, so the hypernetwork never runs, and its tensors have batch
+    size 1 (broadcast to the batch).
 
     # Parameters
 
@@ -21,27 +28,21 @@ class LearnedModules(ParameterGenerator):
         Supplied by the model.
     peft : `PeftConfig`
         Supplied by the model.
-    init_std : `float`, optional (default = `0.02`)
-        Standard deviation of the initial values (up-projections and LoRA B start at zero when
-        `peft.start_as_plain_t5`).
+    mlp_dropout : `float`, optional (default = `0.0`)
+        Dropout inside the component MLPs, as `cross_attention`'s.
     """
 
     reads_instruction = False
 
-    def __init__(self, t5_config: T5Config, peft: PeftConfig, init_std: float = 0.02) -> None:
+    def __init__(self, t5_config: T5Config, peft: PeftConfig, mlp_dropout: float = 0.0) -> None:
         super().__init__(t5_config, peft)
-        self.components = module_components(t5_config, peft)
-        self.values = nn.ParameterDict()
-        for component in self.components:
-            scale = 0.0 if peft.start_as_plain_t5 and component.zero_init else init_std
-            self.values[component.name] = nn.Parameter(
-                torch.randn(1, component.num_vectors, component.vector_size) * scale
-            )
+        components = module_components(t5_config, peft)
+        self.embeddings = component_embeddings(components, t5_config.d_model)
+        self.mlps = ComponentMLPs(
+            components, t5_config.d_model, t5_config.num_heads, mlp_dropout, zero_init=peft.start_as_plain_t5
+        )
 
     def forward(
         self, instruction_states: Optional[torch.Tensor] = None, instruction_mask: Optional[torch.Tensor] = None
     ) -> Dict[str, torch.Tensor]:
-        return {
-            component.name: component.arrange(self.values[component.name], self.t5_config.num_heads)
-            for component in self.components
-        }
+        return self.mlps(self.embeddings.unsqueeze(0))  # [1, Q, d] -> batch-1 modules

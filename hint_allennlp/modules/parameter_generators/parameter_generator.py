@@ -17,7 +17,6 @@ from transformers import T5Config
 
 from hint_allennlp.modules.injection import attention_slot_count, ffn_slot_count
 from hint_allennlp.modules.peft_config import PeftConfig
-from hint_allennlp.modules.task_modules import LORA_PROJECTIONS
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,7 @@ def module_components(t5_config: T5Config, peft: PeftConfig) -> List[Component]:
             Component("prefix_value", attention_slots, peft.prefix_length, inner, "per_head"),
         ]
     if peft.use_lora:
-        for projection in LORA_PROJECTIONS:
+        for projection in peft.lora_projections:
             in_size, out_size = (inner, d_model) if projection == "o" else (d_model, inner)
             components += [
                 Component(f"lora_{projection}_a", attention_slots, peft.lora_rank, in_size, "columns"),
@@ -88,18 +87,47 @@ def module_components(t5_config: T5Config, peft: PeftConfig) -> List[Component]:
     return components
 
 
-def init_variance_preserving(module: nn.Module) -> None:
+# Standard deviation of a standard normal truncated to [-2, 2]: the correction that makes a truncated
+# draw have the variance asked for, as JAX's `variance_scaling(..., "truncated_normal")` makes it.
+TRUNCATED_NORMAL_STD = 0.87962566103423978
+
+
+def variance_scaling_(tensor: torch.Tensor, fan_in: int, truncated: bool) -> torch.Tensor:
     """
-    Every linear layer in `module` ~ N(0, 1 / fan_in), as T5's own (Mesh TensorFlow) initialisation:
-    activations keep their scale through the generator, so generated values start at a useful size
-    (PyTorch's default would shrink them by about sqrt(3) per layer, leaving the generated modules,
-    and their dependence on the instruction, too small to learn from).
+    Fills `tensor` in place as the reference implementation initialises the generator (Flax
+    `variance_scaling(1.0, "fan_in", ...)`): mean 0, standard deviation `1 / sqrt(fan_in)`, from a normal
+    distribution or, with `truncated`, from one truncated at two of its standard deviations and
+    widened so that the result still has standard deviation `1 / sqrt(fan_in)`.
+    """
+    std = fan_in**-0.5
+    if not truncated:
+        return nn.init.normal_(tensor, std=std)
+    untruncated_std = std / TRUNCATED_NORMAL_STD
+    return nn.init.trunc_normal_(tensor, std=untruncated_std, a=-2 * untruncated_std, b=2 * untruncated_std)
+
+
+def init_variance_preserving(module: nn.Module, truncated: bool) -> None:
+    """
+    Every linear layer in `module` with `variance_scaling_` (std `1 / sqrt(in_features)`), biases at
+    zero. The reference draws its MLP kernels from the truncated normal and its attention kernels from
+    the normal distribution. Activations keep their scale through the generator, so generated values
+    start at a useful size (PyTorch's default would shrink them by about sqrt(3) per layer).
     """
     for layer in module.modules():
         if isinstance(layer, nn.Linear):
-            nn.init.normal_(layer.weight, std=layer.in_features**-0.5)
+            variance_scaling_(layer.weight, layer.in_features, truncated)
             if layer.bias is not None:
                 nn.init.zeros_(layer.bias)
+
+
+def component_embeddings(components: List[Component], d_model: int) -> nn.Parameter:
+    """
+    One learned embedding [d_model] per vector of `components`: [Q, d_model], with variance scaling,
+    fan-in d_model, as every other generator weight (the reference's `component_embedding`). Started
+    at std 1 instead, the generator's first attention logits would be sqrt(d_model) times too large.
+    """
+    total_vectors = sum(component.num_vectors for component in components)
+    return nn.Parameter(variance_scaling_(torch.empty(total_vectors, d_model), d_model, truncated=False))
 
 
 class ParameterGenerator(nn.Module, Registrable):
