@@ -198,7 +198,7 @@ local final_evaluation(s, test_data_path) = {
     backbone: 'tiny',
     sni_dir: 'fixtures/sni',
     p3_train_data: 'fixtures/p3/prompts.jsonl',
-    p3_test_data: 'fixtures/p3/prompts.jsonl',
+    p3_test_data: 'fixtures/p3/test_prompts.jsonl',  // answer choices only: scored by rank classification
     pretraining_data: 'fixtures/pretraining/c4-sample.json.gz',
     chunk_length: 64,  // the fixture documents are short
     optimizer_steps: 600,
