@@ -6,8 +6,11 @@ applies them all, once.
 """
 import functools
 import logging
+import sys
 
+from allennlp.commands import predict as predict_command
 from allennlp.common import cached_transformers
+from allennlp.common.file_utils import cached_path, open_compressed
 from transformers.generation.utils import GenerationMixin
 
 logger = logging.getLogger(__name__)
@@ -57,9 +60,47 @@ def _keep_encoder_mask_in_generate() -> None:
     GenerationMixin.prepare_inputs_for_generation = prepare_inputs_with_encoder_mask
 
 
+def _let_predictors_read_their_whole_input() -> None:
+    """
+    `allennlp predict` reads its input file as text and hands a predictor one non-blank line at a
+    time: bytes that are not UTF-8 raise a bare `UnicodeDecodeError` from inside the loop (ending
+    the run, the lines before it unwritten), line numbers skip blank lines, and a predictor never
+    learns that the input ended (a multi-line JSON value left open is lost silently). A predictor
+    that defines `read_json_input(raw_lines, source)` gets the undecoded lines of the whole input
+    instead, and `report_input(source)` once all of it is predicted; other predictors are read as
+    before.
+    """
+    manager = predict_command._PredictManager
+    if getattr(manager._get_json_data, "_hint_compat", False):
+        return
+    get_json_data, run = manager._get_json_data, manager.run
+
+    @functools.wraps(get_json_data)
+    def get_json_data_from_predictor(self):
+        if not hasattr(self._predictor, "read_json_input"):
+            yield from get_json_data(self)
+            return
+        if self._input_file == "-":
+            yield from self._predictor.read_json_input(sys.stdin.buffer, "-")
+            return
+        with open_compressed(cached_path(self._input_file), "rb", encoding=None) as file_input:
+            yield from self._predictor.read_json_input(file_input, self._input_file)
+
+    @functools.wraps(run)
+    def run_and_report(self):
+        run(self)
+        if self._dataset_reader is None and hasattr(self._predictor, "report_input"):
+            self._predictor.report_input(self._input_file)
+
+    get_json_data_from_predictor._hint_compat = True  # type: ignore[attr-defined]
+    manager._get_json_data = get_json_data_from_predictor
+    manager.run = run_and_report
+
+
 def apply_all() -> None:
     _drop_add_special_tokens_kwarg()
     _keep_encoder_mask_in_generate()
+    _let_predictors_read_their_whole_input()
 
 
 apply_all()
