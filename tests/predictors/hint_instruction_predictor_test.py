@@ -224,3 +224,18 @@ def test_allennlp_predict_on_a_fault_injected_input_loses_no_line(trained_archiv
     # Truncation is reported once, with its limit; HF's "> 512 ... indexing errors" is not shown.
     assert result.stderr.count("truncated to max_source_tokens = 1024 tokens: 1") == 1
     assert "indexing errors" not in result.stderr
+
+
+def test_a_damaged_compiled_task_is_refused_naming_the_file(trained_archive, tmp_path):
+    """Issue 14, item 3: 64 flipped bytes in a tensor of a compiled task used to load silently."""
+    compile_tasks(str(trained_archive), str(SNI_TASK), str(tmp_path))
+    (path,) = tmp_path.glob("*.hint.pt")
+    largest = max(torch.load(path, weights_only=True)["tensors"].values(), key=torch.Tensor.numel)
+    data = bytearray(path.read_bytes())
+    start = data.find(largest.contiguous().view(torch.uint8).numpy().tobytes()[:256])
+    assert start > 0
+    data[start : start + 64] = bytes(byte ^ 0xFF for byte in data[start : start + 64])
+    path.write_bytes(bytes(data))
+    with pytest.raises(ConfigurationError, match="do not match their checksum.*compile the task again") as refused:
+        predictor(trained_archive, compiled_tasks=[str(tmp_path)])
+    assert str(path) in str(refused.value)
