@@ -174,7 +174,8 @@ local training(s, streamed=false) =
       optimizer: adafactor,
       num_gradient_accumulation_steps: accumulation,
       [if num_devices == 1 then 'cuda_device']: s.cuda_devices[0],
-      [if s.tensorboard then 'callbacks']: [{ type: 'tensorboard' }],
+      // exact_resume: `--recover` reproduces the uninterrupted run (random-number states checkpointed).
+      callbacks: [{ type: 'exact_resume' }] + (if s.tensorboard then [{ type: 'tensorboard' }] else []),
     },
     [if num_devices > 1 then 'distributed']: {
       cuda_devices: s.cuda_devices,
