@@ -84,7 +84,8 @@ class HintInstructionPredictor(Predictor):
     def load_line(self, line: str) -> JsonDict:
         """One input line on its own (AllenNLP's line-by-line API); `allennlp predict` uses `read_json_input`."""
         self._line_number += 1
-        (item,) = json_input_items([line.encode("utf-8")])
+        items = list(json_input_items([line.encode("utf-8")]))
+        item = items[0] if items else {"error": "a blank line"}
         return {**item, "line": self._line_number}
 
     def read_json_input(self, raw_lines: Iterable[bytes], source: str) -> Iterator[JsonDict]:
