@@ -12,4 +12,5 @@ from hint_allennlp.modules import parameter_generators  # noqa: F401
 from hint_allennlp import models  # noqa: F401
 from hint_allennlp import parallel  # noqa: F401
 from hint_allennlp import predictors  # noqa: F401
+from hint_allennlp import training  # noqa: F401
 from hint_allennlp import commands  # noqa: F401

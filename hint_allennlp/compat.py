@@ -1,13 +1,18 @@
 """
 Makes the standard AllenNLP 2.10.1 pieces work on the stack this plugin supports (Python 3.11,
 torch 2.x, transformers 4.46-4.49). AllenNLP's last release predates these versions; each fix below
-names the break it repairs and is tested in `tests/compat_test.py`. Importing `hint_allennlp`
-applies them all, once.
+names the break it repairs and is tested in `tests/compat_test.py`. Two more make AllenNLP's
+commands report faults in this plugin's input and config instead of losing lines or raising a bare
+`TypeError`. Importing `hint_allennlp` applies them all, once.
 """
 import functools
 import logging
+import sys
 
-from allennlp.common import cached_transformers
+from allennlp.commands import predict as predict_command
+from allennlp.common import cached_transformers, from_params
+from allennlp.common.checks import ConfigurationError
+from allennlp.common.file_utils import cached_path, open_compressed
 from transformers.generation.utils import GenerationMixin
 
 logger = logging.getLogger(__name__)
@@ -90,10 +95,74 @@ def _archive_on_the_primary_node_only() -> None:
     train.train_model = train_model_archiving_on_node_0
 
 
+def _let_predictors_read_their_whole_input() -> None:
+    """
+    `allennlp predict` reads its input file as text and hands a predictor one non-blank line at a
+    time: bytes that are not UTF-8 raise a bare `UnicodeDecodeError` from inside the loop (ending
+    the run, the lines before it unwritten), line numbers skip blank lines, and a predictor never
+    learns that the input ended (a multi-line JSON value left open is lost silently). A predictor
+    that defines `read_json_input(raw_lines, source)` gets the undecoded lines of the whole input
+    instead, and `report_input(source)` once all of it is predicted; other predictors are read as
+    before.
+    """
+    manager = predict_command._PredictManager
+    if getattr(manager._get_json_data, "_hint_compat", False):
+        return
+    get_json_data, run = manager._get_json_data, manager.run
+
+    @functools.wraps(get_json_data)
+    def get_json_data_from_predictor(self):
+        if not hasattr(self._predictor, "read_json_input"):
+            yield from get_json_data(self)
+            return
+        if self._input_file == "-":
+            yield from self._predictor.read_json_input(sys.stdin.buffer, "-")
+            return
+        with open_compressed(cached_path(self._input_file), "rb", encoding=None) as file_input:
+            yield from self._predictor.read_json_input(file_input, self._input_file)
+
+    @functools.wraps(run)
+    def run_and_report(self):
+        run(self)
+        if self._dataset_reader is None and hasattr(self._predictor, "report_input"):
+            self._predictor.report_input(self._input_file)
+
+    get_json_data_from_predictor._hint_compat = True  # type: ignore[attr-defined]
+    manager._get_json_data = get_json_data_from_predictor
+    manager.run = run_and_report
+
+
+def _refuse_unknown_keys_of_plugin_components() -> None:
+    """
+    AllenNLP hands every config key it does not recognise to a constructor that takes `**kwargs`
+    (this plugin's model and readers pass theirs on to AllenNLP's base classes), so a misspelled key
+    ends in a bare `TypeError` from `Model.__init__` or `DatasetReader.__init__`. For this plugin's
+    classes, keys that no constructor in the chain accepts get AllenNLP's usual
+    `ConfigurationError` ("Extra parameters passed to ...") instead.
+    """
+    create_kwargs = from_params.create_kwargs
+    if getattr(create_kwargs, "_hint_compat", False):
+        return
+
+    @functools.wraps(create_kwargs)
+    def create_kwargs_refusing_unknown_keys(constructor, cls, params, **extras):
+        if cls.__module__.startswith(f"{__package__}."):
+            known = from_params.infer_params(cls, constructor)
+            unknown = {key: value for key, value in params.as_dict(quiet=True).items() if key not in known}
+            if unknown:
+                raise ConfigurationError(f"Extra parameters passed to {cls.__name__}: {unknown}")
+        return create_kwargs(constructor, cls, params, **extras)
+
+    create_kwargs_refusing_unknown_keys._hint_compat = True  # type: ignore[attr-defined]
+    from_params.create_kwargs = create_kwargs_refusing_unknown_keys
+
+
 def apply_all() -> None:
     _drop_add_special_tokens_kwarg()
     _keep_encoder_mask_in_generate()
     _archive_on_the_primary_node_only()
+    _let_predictors_read_their_whole_input()
+    _refuse_unknown_keys_of_plugin_components()
 
 
 apply_all()

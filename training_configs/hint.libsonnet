@@ -219,7 +219,8 @@ local training(s, streamed=false) =
       optimizer: adafactor + (if s.fsdp then { type: 'sharded_adafactor' } else {}),
       num_gradient_accumulation_steps: accumulation,
       [if num_workers == 1 then 'cuda_device']: s.cuda_devices[0],
-      [if s.tensorboard then 'callbacks']: [{ type: 'tensorboard' }],
+      // exact_resume: `--recover` reproduces the uninterrupted run (random-number states checkpointed).
+      callbacks: [{ type: 'exact_resume' }] + (if s.tensorboard then [{ type: 'tensorboard' }] else []),
     },
     [if num_workers > 1 then 'distributed']: {
       cuda_devices: s.cuda_devices,
@@ -246,7 +247,7 @@ local final_evaluation(s, test_data_path) = {
     backbone: 'tiny',
     sni_dir: 'fixtures/sni',
     p3_train_data: 'fixtures/p3/prompts.jsonl',
-    p3_test_data: 'fixtures/p3/prompts.jsonl',
+    p3_test_data: 'fixtures/p3/test_prompts.jsonl',  // answer choices only: scored by rank classification
     pretraining_data: 'fixtures/pretraining/c4-sample.json.gz',
     chunk_length: 64,  // the fixture documents are short
     optimizer_steps: 600,

@@ -3,6 +3,7 @@ Compiled tasks: what the hypernetwork made of one task's instruction, saved to a
 `allennlp hint-compile`, so that a predictor can serve the task without running the hypernetwork.
 """
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Union
@@ -13,7 +14,8 @@ from torch import nn
 
 from hint_allennlp.modules.task_modules import TaskModules
 
-COMPILED_TASK_FORMAT_VERSION = 1
+# 2: with a checksum of the file's contents.
+COMPILED_TASK_FORMAT_VERSION = 2
 COMPILED_TASK_SUFFIX = ".hint.pt"
 
 
@@ -23,6 +25,17 @@ def model_fingerprint(model: nn.Module) -> str:
     for name, tensor in sorted(model.state_dict().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def contents_checksum(saved: Dict[str, Any]) -> str:
+    """SHA-256 of what a compiled task file holds (everything but the checksum itself)."""
+    digest = hashlib.sha256()
+    described = {name: value for name, value in saved.items() if name not in ("tensors", "checksum")}
+    digest.update(json.dumps(described, sort_keys=True).encode())
+    for name, tensor in sorted(saved["tensors"].items()):
+        digest.update(f"{name} {tensor.dtype} {tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 
@@ -46,31 +59,40 @@ class CompiledTask:
 
     def save(self, directory: Union[str, Path]) -> Path:
         path = Path(directory) / f"{self.task}{COMPILED_TASK_SUFFIX}"
-        torch.save(
-            {
-                "format_version": COMPILED_TASK_FORMAT_VERSION,
-                "task": self.task,
-                "instruction": self.instruction,
-                "key": self.key,
-                "fingerprint": self.fingerprint,
-                "tensors": {name: tensor.cpu() for name, tensor in self.modules.items()},
-            },
-            path,
-        )
+        saved = {
+            "format_version": COMPILED_TASK_FORMAT_VERSION,
+            "task": self.task,
+            "instruction": self.instruction,
+            "key": self.key,
+            "fingerprint": self.fingerprint,
+            "tensors": {name: tensor.cpu() for name, tensor in self.modules.items()},
+        }
+        saved["checksum"] = contents_checksum(saved)
+        torch.save(saved, path)
         return path
 
     @classmethod
     def load(cls, path: Union[str, Path], expected_fingerprint: str) -> "CompiledTask":
-        """Loads a compiled task, refusing one from another format version or another model."""
+        """
+        Loads a compiled task, refusing a damaged file (its contents must match their checksum) and
+        one from another format version or another model.
+        """
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as error:
-            raise ConfigurationError(f"{path}: not a compiled task file ({error})") from error
+            raise ConfigurationError(
+                f"{path}: not a readable compiled task file ({error}); compile the task again"
+            ) from error
         if not isinstance(saved, dict) or saved.get("format_version") != COMPILED_TASK_FORMAT_VERSION:
             version = saved.get("format_version") if isinstance(saved, dict) else None
             raise ConfigurationError(
                 f"{path}: compiled task format version {version}, this version of hint_allennlp "
                 f"reads version {COMPILED_TASK_FORMAT_VERSION}; compile the task again"
+            )
+        if saved.get("checksum") != contents_checksum(saved):
+            raise ConfigurationError(
+                f"{path}: the file's contents do not match their checksum (the file is damaged); "
+                "compile the task again with `allennlp hint-compile`"
             )
         if saved["fingerprint"] != expected_fingerprint:
             raise ConfigurationError(

@@ -3,7 +3,7 @@ import json
 import logging
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.util import JsonDict
@@ -13,6 +13,7 @@ from allennlp.predictors.predictor import Predictor
 
 from hint_allennlp.data.dataset_readers.sni import sni_task_from_record
 from hint_allennlp.data.tk_format import Demonstration, read_demonstrations
+from hint_allennlp.predictors.json_input import json_input_items
 from hint_allennlp.modules.compiled_task import COMPILED_TASK_SUFFIX, CompiledTask, model_fingerprint
 
 logger = logging.getLogger(__name__)
@@ -22,7 +23,8 @@ logger = logging.getLogger(__name__)
 class HintInstructionPredictor(Predictor):
     """
     Predicts for instruction-following inputs, one JSON line out per example. `allennlp predict`
-    hands it its input line by line; each line (or each JSON object spread over several lines) is:
+    hands it its whole input (`read_json_input`); each line (or each JSON object spread over
+    several lines) is:
 
     - `{"instruction": str, "input": str, "task"?: str, "id"?: str, "positive_examples"?: [...]}`;
     - `{"task": str, "input": str}` for a task loaded from `compiled_tasks`;
@@ -30,7 +32,8 @@ class HintInstructionPredictor(Predictor):
       file, pretty-printed or not: every instance is predicted.
 
     Output lines: `{"task", "id", "input", "prediction"}`, plus `"references"` when known; a line
-    that cannot be used gives `{"line", "error"}` and the other lines are still predicted. Tasks
+    that cannot be used gives `{"line", "error"}` (its physical line) and the other lines are still
+    predicted: every input line or task instance gives exactly one output line. Tasks
     repeat cheaply: the model keeps the generated modules of recent instructions (its task-module
     cache), and compiled tasks never run the hypernetwork.
 
@@ -65,8 +68,8 @@ class HintInstructionPredictor(Predictor):
             model.task_module_cache.max_size = cache_size
         self._batch_size = batch_size
         self._compiled_instructions: Dict[str, Dict[str, Any]] = {}
-        self._pending_lines: List[str] = []
         self._line_number = 0
+        self._instance_count = 0
         if compiled_tasks:
             self._load_compiled_tasks([compiled_tasks] if isinstance(compiled_tasks, str) else compiled_tasks)
 
@@ -79,24 +82,26 @@ class HintInstructionPredictor(Predictor):
             logger.info("Loaded compiled task %s from %s", compiled.task, path)
 
     def load_line(self, line: str) -> JsonDict:
-        """
-        One non-blank input line. A line that is just "{" starts a JSON object spread over lines
-        (a pretty-printed SNI task file); it is parsed when complete.
-        """
+        """One input line on its own (AllenNLP's line-by-line API); `allennlp predict` uses `read_json_input`."""
         self._line_number += 1
-        if self._pending_lines or line.strip() in ("{", "["):
-            self._pending_lines.append(line)
-            try:
-                record = json.loads("".join(self._pending_lines))
-            except json.JSONDecodeError:
-                return {"pending": True}
-            first_line = self._line_number - len(self._pending_lines) + 1
-            self._pending_lines = []
-            return {"line": first_line, "record": record}
-        try:
-            return {"line": self._line_number, "record": json.loads(line)}
-        except json.JSONDecodeError as error:
-            return {"line": self._line_number, "error": f"not valid JSON: {error.msg} (column {error.colno})"}
+        items = list(json_input_items([line.encode("utf-8")]))
+        item = items[0] if items else {"error": "a blank line"}
+        return {**item, "line": self._line_number}
+
+    def read_json_input(self, raw_lines: Iterable[bytes], source: str) -> Iterator[JsonDict]:
+        """
+        The items of a whole input (`source` names it: a file, or "-" for stdin), one per JSON value
+        with the physical line it starts on (`json_input_items`): `allennlp predict` reads its input
+        here (see `hint_allennlp.compat`), so that no line is skipped, merged or lost.
+        """
+        self._dataset_reader.reset_counts()
+        self._instance_count = 0
+        for item in json_input_items(raw_lines):
+            yield {**item, "source": source}
+
+    def report_input(self, source: str) -> None:
+        """Logs what the reader shortened or left out in the whole input, once (after `read_json_input`)."""
+        self._dataset_reader.log_counts(source, self._instance_count)
 
     def dump_line(self, outputs: JsonDict) -> str:
         return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in outputs["lines"])
@@ -116,34 +121,42 @@ class HintInstructionPredictor(Predictor):
         return self.predict_batch_json([inputs])[0]
 
     def predict_batch_json(self, inputs: List[JsonDict]) -> List[JsonDict]:
-        """One output per input item, holding its output lines (none for an incomplete object)."""
-        lines: List[List[JsonDict]] = [[] for _ in inputs]
+        """One output per input item, holding its output lines: one per instance, or its error."""
+        lines: List[List[Optional[JsonDict]]] = []
+        slots: List[Tuple[int, int]] = []  # (item, position in its lines) of each instance
         instances: List[Instance] = []
-        owners: List[int] = []
         for index, item in enumerate(inputs):
             try:
-                item_instances = self._item_instances(item)
+                entries = self._item_entries(item)
             except (ValueError, ConfigurationError) as error:
-                lines[index].append({"line": item.get("line"), "error": str(error)})
-                continue
-            instances += item_instances
-            owners += [index] * len(item_instances)
+                entries = [{"line": item.get("line"), "error": str(error)}]
+            item_lines: List[Optional[JsonDict]] = []
+            for entry in entries:
+                if isinstance(entry, Instance):
+                    slots.append((index, len(item_lines)))
+                    instances.append(entry)
+                    item_lines.append(None)  # filled in with its prediction below
+                else:
+                    item_lines.append(entry)
+            lines.append(item_lines)
+        self._instance_count += len(instances)
         for start in range(0, len(instances), self._batch_size):
             chunk = instances[start : start + self._batch_size]
-            for owner, line in zip(owners[start : start + self._batch_size], self._predict_lines(chunk)):
-                lines[owner].append(line)
+            for (owner, position), line in zip(slots[start : start + self._batch_size], self._predict_lines(chunk)):
+                lines[owner][position] = line
         return [{"lines": item_lines} for item_lines in lines]
 
-    def _item_instances(self, item: JsonDict) -> List[Instance]:
-        if item.get("pending"):
-            return []
+    def _item_entries(self, item: JsonDict) -> List[Union[Instance, JsonDict]]:
+        """The item's instances, or for an SNI task instance that cannot be used, its error line."""
+        source = item.get("source")
+        location = f"line {item.get('line')}" if source in (None, "-") else f"{source}, line {item.get('line')}"
         if "error" in item:
-            raise ValueError(f"line {item['line']}: {item['error']}")
-        record, location = item.get("record"), f"line {item.get('line')}"
+            raise ValueError(f"{location}: {item['error']}")
+        record = item.get("record")
         if not isinstance(record, dict):
             raise ValueError(f"{location}: expected a JSON object, found {type(record).__name__}")
         if "Definition" in record and "Instances" in record:
-            return self._sni_task_instances(record, location)
+            return self._sni_task_entries(record, item.get("line"), location, source)
         return [self._json_to_instance(record, location)]
 
     def _json_to_instance(self, record: JsonDict, location: str = "input") -> Instance:  # type: ignore[override]
@@ -169,25 +182,33 @@ class HintInstructionPredictor(Predictor):
         self._dataset_reader.apply_token_indexers(instance)
         return instance
 
-    def _sni_task_instances(self, record: JsonDict, location: str) -> List[Instance]:
-        task = sni_task_from_record(record, Path(record.get("task") or "sni_task"))
+    def _sni_task_entries(
+        self, record: JsonDict, line: Optional[int], location: str, source: Optional[str]
+    ) -> List[Union[Instance, JsonDict]]:
+        # Named like the SNI reader names tasks (the file name without ".json"), unless it says otherwise.
+        task_path = Path(record.get("task") or (source if source not in (None, "-") else "sni_task"))
+        task = sni_task_from_record(record, task_path)
         instructions = sni_task_instruction(task)
-        instances = []
+        entries: List[Union[Instance, JsonDict]] = []
         for number, entry in enumerate(task.instances):
             entry_location = f"{location}, Instances[{number}]"
-            if not isinstance(entry, dict) or not isinstance(entry.get("input"), str):
-                raise ValueError(f"{entry_location}: an instance needs a string 'input'")
-            references = entry.get("output") or []
-            instance = self._dataset_reader.text_to_instance(
-                input=entry["input"],
-                references=[references] if isinstance(references, str) else references,
-                task=record.get("task") or task.name,
-                instance_id=entry.get("id"),
-                **instruction_arguments(instructions),
-            )
+            try:
+                if not isinstance(entry, dict) or not isinstance(entry.get("input"), str):
+                    raise ValueError(f"{entry_location}: an instance needs a string 'input'")
+                references = entry.get("output") or []
+                instance = self._dataset_reader.text_to_instance(
+                    input=entry["input"],
+                    references=[references] if isinstance(references, str) else references,
+                    task=task.name,
+                    instance_id=entry.get("id"),
+                    **instruction_arguments(instructions),
+                )
+            except ValueError as error:
+                entries.append({"line": line, "task": task.name, "instance": number, "error": str(error)})
+                continue
             self._dataset_reader.apply_token_indexers(instance)
-            instances.append(instance)
-        return instances
+            entries.append(instance)
+        return entries
 
     @staticmethod
     def _output_line(instance: Instance, output: JsonDict) -> JsonDict:

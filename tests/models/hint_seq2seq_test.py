@@ -142,7 +142,7 @@ def test_rank_classification_reports_accuracy_per_task():
         Params({"type": "p3", "mode": "split", "model_name": str(TINY_T5)})
     )
     # The fixture's examples with answer choices and a gold answer.
-    instances = [i for i in reader.read(FIXTURES_ROOT / "p3" / "prompts.jsonl") if "target_tokens" in i and "answer_choices" in i]
+    instances = [i for i in reader.read(FIXTURES_ROOT / "p3" / "test_prompts.jsonl") if "target_tokens" in i and "answer_choices" in i]
     for instance in instances:
         reader.apply_token_indexers(instance)
     batch = Batch(instances)

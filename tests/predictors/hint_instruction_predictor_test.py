@@ -1,4 +1,5 @@
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -134,6 +135,9 @@ def test_allennlp_predict_on_an_sni_task_file_and_on_json_lines(trained_archive,
         lines = [json.loads(line) for line in output_file.read_text().splitlines()]
         assert len(lines) == expected_lines
         assert all("prediction" in line and line["task"] for line in lines)
+        if input_file == SNI_TASK:
+            # Issue 14, item 9: named after the file, like the SNI reader names it (was "sni_task").
+            assert {line["task"] for line in lines} == {SNI_TASK.stem}
 
 
 def test_output_lines_keep_missing_ids_as_null(trained_archive):
@@ -155,3 +159,83 @@ def test_allennlp_predict_with_the_dataset_reader(trained_archive, tmp_path):
     # The archive's reader keeps 2 instances per task (the fixture experiment's setting).
     assert [line["task"] for line in lines] == [SNI_TASK.stem] * 2
     assert all(isinstance(line["prediction"], str) and line["references"] for line in lines)
+
+
+def fault_injection_input(line_pairs=110):
+    """
+    A predict input mixing good JSON lines (each with its physical line as id) with every kind of
+    bad line of issue 14 and blank lines. Returns the bytes and, per physical line, "good", "bad"
+    or "blank".
+    """
+    bad_lines = [
+        b"{",  # item 1: used to swallow every later line
+        b'{"instruction": "Copy the input.", "input": "truncated"',
+        b'{"instruction": "Copy the input.", "input": "caf\xe9 \xff"}',  # item 4: not UTF-8
+        b"not json at all",
+        b"[1, 2, 3]",
+        b'{"input": "no instruction, no compiled task"}',
+        b'{"instruction": "Copy the input.", "input": 42}',
+        b'{"instruction": "  ", "input": "empty instruction"}',
+        b'{"instruction": "Copy the input.", "input": "x"} trailing',
+    ]
+    rng = random.Random(0)
+    lines, kinds = [], []
+    for _ in range(line_pairs):
+        for kind in rng.choices(["good", "bad", "blank"], weights=[4, 5, 1], k=2):
+            physical = len(lines) + 1
+            if kind == "good":
+                words = " ".join(rng.choice(["red", "blue", "sky", "sea"]) for _ in range(rng.randint(1, 5)))
+                # One input over the reader's 1,024-token limit: predicted, its truncation reported.
+                if kinds.count("good") == 7:
+                    words = "very " * 1100
+                record = {"instruction": "Copy the input.", "input": words, "id": f"L{physical}"}
+                lines.append(json.dumps(record).encode())
+            elif kind == "bad":
+                lines.append(rng.choice(bad_lines))
+            else:
+                lines.append(rng.choice([b"", b"   "]))
+            kinds.append(kind)
+    return b"\n".join(lines) + b"\n", kinds
+
+
+def test_allennlp_predict_on_a_fault_injected_input_loses_no_line(trained_archive, tmp_path):
+    """
+    Issue 14: every non-blank input line gives exactly one output line, in order; every good line is
+    predicted; every bad line's error names its physical line; blank lines give none.
+    """
+    data, kinds = fault_injection_input()
+    assert len(kinds) >= 200 and kinds.count("bad") >= 50 and kinds.count("good") >= 50
+    input_file, output_file = tmp_path / "mixed.jsonl", tmp_path / "mixed.predictions.jsonl"
+    input_file.write_bytes(data)
+    result = subprocess.run(
+        [ALLENNLP, "predict", str(trained_archive), str(input_file), "--output-file", str(output_file),
+         "--silent", "--batch-size", "32"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    outputs = [json.loads(line) for line in output_file.read_text(encoding="utf-8").splitlines()]
+    expected = [(physical, kind) for physical, kind in enumerate(kinds, start=1) if kind != "blank"]
+    assert len(outputs) == len(expected)
+    for (physical, kind), output in zip(expected, outputs):
+        if kind == "good":
+            assert output["id"] == f"L{physical}" and isinstance(output["prediction"], str)
+        else:
+            assert output["line"] == physical and f"line {physical}:" in output["error"], output
+    # Truncation is reported once, with its limit; HF's "> 512 ... indexing errors" is not shown.
+    assert result.stderr.count("truncated to max_source_tokens = 1024 tokens: 1") == 1
+    assert "indexing errors" not in result.stderr
+
+
+def test_a_damaged_compiled_task_is_refused_naming_the_file(trained_archive, tmp_path):
+    """Issue 14, item 3: 64 flipped bytes in a tensor of a compiled task used to load silently."""
+    compile_tasks(str(trained_archive), str(SNI_TASK), str(tmp_path))
+    (path,) = tmp_path.glob("*.hint.pt")
+    largest = max(torch.load(path, weights_only=True)["tensors"].values(), key=torch.Tensor.numel)
+    data = bytearray(path.read_bytes())
+    start = data.find(largest.contiguous().view(torch.uint8).numpy().tobytes()[:256])
+    assert start > 0
+    data[start : start + 64] = bytes(byte ^ 0xFF for byte in data[start : start + 64])
+    path.write_bytes(bytes(data))
+    with pytest.raises(ConfigurationError, match="do not match their checksum.*compile the task again") as refused:
+        predictor(trained_archive, compiled_tasks=[str(tmp_path)])
+    assert str(path) in str(refused.value)

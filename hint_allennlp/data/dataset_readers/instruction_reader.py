@@ -25,9 +25,13 @@ from allennlp.data.fields import Field, ListField, MetadataField, TextField
 from allennlp.data.token_indexers import PretrainedTransformerIndexer, TokenIndexer
 from allennlp.data.tokenizers import PretrainedTransformerTokenizer, Tokenizer
 
+from hint_allennlp.data.file_reading import DataFormatError
+
 logger = logging.getLogger(__name__)
 
 TEXT_FIELD_NAMES = ("source_tokens", "instruction_tokens", "target_tokens")
+# The key under which a HF tokenizer remembers that it gave its sequence length warning.
+HF_LENGTH_WARNING = "sequence-length-is-longer-than-the-specified-maximum"
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,22 @@ def gold_choice_index(answer_choices: Sequence[str], references: Sequence[str]) 
         if choice.strip() in stripped_references:
             return index
     return None
+
+
+def mixed_answer_choices_message(file_path: str, first: Instance, instance: Instance, number: int) -> str:
+    """Why an instance cannot be read after the first one, naming both and the setting to change."""
+
+    def describe(which: Instance) -> str:
+        metadata = which["metadata"].metadata  # type: ignore[attr-defined]
+        has = "has" if "answer_choices" in which.fields else "has no"
+        return f"task {metadata['task']!r}, id {metadata['id']!r}, {has} answer_choices"
+
+    return (
+        f"{file_path}: instance {number} ({describe(instance)}) cannot be read with the first "
+        f"instance ({describe(first)}): AllenNLP batches only instances with the same fields. Set "
+        "the reader's `answer_choices: false` to read all of them as text (the choices stay in the "
+        "metadata), or read the tasks with answer choices from separate files."
+    )
 
 
 class InstructionReader(DatasetReader):
@@ -70,8 +90,9 @@ class InstructionReader(DatasetReader):
         Targets and answer choices are truncated to this many tokens, keeping the final `</s>`.
     answer_choices : `bool`, optional (default = `True`)
         Give instances with answer choices their `answer_choices` field (rank classification).
-        Turn it off to train on data that mixes tasks with and without choices: AllenNLP batches
-        only instances with the same fields (the metadata keeps the choices either way).
+        AllenNLP batches only instances with the same fields, so a file that mixes instances with
+        and without choices is refused when read, naming the file, both instances and this
+        setting; turn it off to read such data as text (the metadata keeps the choices either way).
     **kwargs
         Passed to `DatasetReader` (e.g. `max_instances`).
     """
@@ -100,6 +121,11 @@ class InstructionReader(DatasetReader):
         self._token_indexers = token_indexers or {
             "tokens": PretrainedTransformerIndexer(model_name)  # type: ignore
         }
+        if isinstance(self._tokenizer, PretrainedTransformerTokenizer):
+            # HF warns once that a sequence is longer than the model's nominal length (T5: "> 512
+            # ... will result in indexing errors"). T5 has relative positions, so no error follows,
+            # and the limits that apply are this reader's, reported per file by `log_counts`.
+            self._tokenizer.tokenizer.deprecation_warnings[HF_LENGTH_WARNING] = True
         # Truncation keeps these (T5: `</s>`) at the end of every sequence.
         self._end_tokens: List[Token] = (
             list(self._tokenizer.single_sequence_end_tokens)
@@ -139,7 +165,7 @@ class InstructionReader(DatasetReader):
     def _truncate(self, tokens: List[Token], max_tokens: int, field_name: str) -> List[Token]:
         if len(tokens) <= max_tokens:
             return tokens
-        self._counts[f"{field_name} truncated to {max_tokens} tokens"] += 1
+        self._counts[f"{field_name} truncated to max_{field_name} = {max_tokens} tokens"] += 1
         end_count = len(self._end_tokens) if self._ends_with_end_tokens(tokens) else 0
         return tokens[: max_tokens - end_count] + tokens[len(tokens) - end_count :]
 
@@ -189,23 +215,34 @@ class InstructionReader(DatasetReader):
         return Instance(fields)
 
     def _read(self, file_path: str) -> Iterator[Instance]:
-        self._counts.clear()
+        self.reset_counts()
         instance_count = 0
+        first: Optional[Instance] = None
         for instance in self._read_instances(file_path):
             instance_count += 1
+            if first is None:
+                first = instance
+            elif ("answer_choices" in instance.fields) != ("answer_choices" in first.fields):
+                raise DataFormatError(mixed_answer_choices_message(file_path, first, instance, instance_count))
             yield instance
-        self._log_counts(file_path, instance_count)
+        self.log_counts(file_path, instance_count)
 
     def _read_instances(self, file_path: str) -> Iterator[Instance]:
         """The reader-specific part of `_read`; must shard its items with `shard_iterable`."""
         raise NotImplementedError
 
-    def _log_counts(self, file_path: str, instance_count: int) -> None:
-        """One summary per `_read`, so that nothing skipped or shortened goes unreported."""
+    def reset_counts(self) -> None:
+        """Starts counting what is skipped or shortened afresh (each `_read`, each predictor input)."""
+        self._counts.clear()
+
+    def log_counts(self, file_path: str, instance_count: int) -> None:
+        """One summary per `_read` (or predictor input), so that nothing skipped or shortened goes unreported."""
         shard = self.get_worker_info()
         shard_note = (
             "" if shard is None else f" (data loader worker {shard.id} of {shard.num_workers})"
         )
         logger.info("Read %d instances from %s%s.", instance_count, file_path, shard_note)
         for what, count in sorted(self._counts.items()):
-            logger.warning("%s%s: %s: %d", file_path, shard_note, what, count)
+            logger.warning(
+                "%s%s: %s: %d (of %d instances read)", file_path, shard_note, what, count, instance_count
+            )

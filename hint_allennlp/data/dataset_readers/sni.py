@@ -92,7 +92,9 @@ class SuperNaturalInstructionsReader(TaskInstructionReader):
 
     Tasks are read in the split file's order (sorted by path for directories and globs), instances
     in file order. Each instance becomes one `Instance` (fields: see `InstructionReader`); its task
-    name is the file name without `.json`.
+    name is the file name without `.json`. An instance whose `output` is an empty list is skipped:
+    each is named in a warning and their number is in the file's summary. Any other malformed
+    instance is refused with an error naming the file and instance.
 
     # Parameters
 
@@ -134,7 +136,9 @@ class SuperNaturalInstructionsReader(TaskInstructionReader):
         )
         # Every process walks all tasks (cheap) and builds instances only for its own shard.
         for task, index, record in self.shard_iterable(self._task_instances(task_paths)):
-            yield self._instance_from_record(task, index, record)
+            instance = self._instance_from_record(task, index, record)
+            if instance is not None:
+                yield instance
 
     def _task_paths(self, file_path: str) -> List[Path]:
         path = Path(file_path)
@@ -180,7 +184,8 @@ class SuperNaturalInstructionsReader(TaskInstructionReader):
             for index in range(kept):
                 yield task, index, task.instances[index]
 
-    def _instance_from_record(self, task: SniTask, index: int, record: Any) -> Instance:
+    def _instance_from_record(self, task: SniTask, index: int, record: Any) -> Optional[Instance]:
+        """The instance, or None for one that has no output (skipped, named and counted)."""
         location = f"{task.path}, Instances[{index}]"
         if not isinstance(record, dict):
             raise DataFormatError(
@@ -194,6 +199,12 @@ class SuperNaturalInstructionsReader(TaskInstructionReader):
             references = [references]
         if not isinstance(references, list) or not all(isinstance(ref, str) for ref in references):
             raise DataFormatError(f"{location}: 'output' must be a list of strings.")
+        if not references:
+            # Nothing to train on or score against, and an instance without a target cannot be
+            # batched with ones that have one.
+            logger.warning("Skipping %s (id %s): 'output' is an empty list.", location, record.get("id"))
+            self._counts["instances skipped: 'output' is an empty list"] += 1
+            return None
         return self.text_to_instance(
             task.definition,
             instance_input,  # type: ignore[arg-type]

@@ -9,8 +9,12 @@ from tests import FIXTURES_ROOT, TINY_T5
 TASKS_JSONL = FIXTURES_ROOT / "jsonl" / "tasks.jsonl"
 
 
+TASKS_WITH_CHOICES = FIXTURES_ROOT / "jsonl" / "tasks_with_choices.jsonl"
+
+
 def make_reader(**kwargs) -> InstructionJsonlReader:
-    return InstructionJsonlReader(model_name=str(TINY_T5), **kwargs)
+    """`tasks.jsonl` mixes tasks with and without answer choices: read as text unless asked."""
+    return InstructionJsonlReader(model_name=str(TINY_T5), **{"answer_choices": False, **kwargs})
 
 
 def test_reads_every_line_of_the_documented_example():
@@ -50,7 +54,7 @@ def test_optional_keys_default():
 
 
 def test_answer_choices_become_a_list_field_and_metadata():
-    tweet = list(make_reader(instruction_format="tk_instruct").read(str(TASKS_JSONL)))[6]
+    tweet = list(make_reader(instruction_format="tk_instruct", answer_choices=True).read(str(TASKS_WITH_CHOICES)))[0]
     choices = [
         [token.text for token in field.tokens] for field in tweet["answer_choices"].field_list
     ]
@@ -131,3 +135,16 @@ def test_bad_lines_name_the_file_line_and_fault(tmp_path, bad_line, message):
     with pytest.raises(DataFormatError) as error:
         list(make_reader().read(str(path)))
     assert f"{path}, {message}" in str(error.value)
+
+
+def test_mixing_instances_with_and_without_answer_choices_is_refused_naming_file_and_setting():
+    """
+    Issue 14, item 11: with the defaults, the fixture's mix of tasks with and without answer
+    choices used to be read and crash AllenNLP's batching with no file or setting named.
+    """
+    with pytest.raises(DataFormatError) as refused:
+        list(InstructionJsonlReader(model_name=str(TINY_T5)).read(str(TASKS_JSONL)))
+    message = str(refused.value)
+    assert str(TASKS_JSONL) in message and "'tweet_sentiment'" in message
+    assert "answer_choices: false" in message
+    assert len(list(make_reader(answer_choices=False).read(str(TASKS_JSONL)))) == 9

@@ -28,20 +28,28 @@ READERS = {
         True,
     ),
     "sni tk": ("sni", {"instruction_format": "tk_instruct"}, SNI_FIXTURES / "tasks", False),
-    "jsonl hint": ("instruction_jsonl", {}, FIXTURES_ROOT / "jsonl" / "tasks.jsonl", True),
+    # Tasks with and without answer choices: read as text (see the mixed-fields refusal below).
+    "jsonl hint": (
+        "instruction_jsonl",
+        {"answer_choices": False},
+        FIXTURES_ROOT / "jsonl" / "tasks.jsonl",
+        True,
+    ),
     "jsonl no_instruct": (
         "instruction_jsonl",
-        {"instruction_format": "no_instruct"},
+        {"instruction_format": "no_instruct", "answer_choices": False},
         FIXTURES_ROOT / "jsonl" / "tasks.jsonl",
         False,
     ),
-    "p3 joint": ("p3", {}, FIXTURES_ROOT / "p3" / "prompts.jsonl", True),
+    "jsonl choices": ("instruction_jsonl", {}, FIXTURES_ROOT / "jsonl" / "tasks_with_choices.jsonl", True),
+    "p3 joint": ("p3", {"answer_choices": False}, FIXTURES_ROOT / "p3" / "prompts.jsonl", True),
     "p3 prompt_only": (
         "p3",
-        {"mode": "prompt_only"},
+        {"mode": "prompt_only", "answer_choices": False},
         FIXTURES_ROOT / "p3" / "prompts.jsonl",
         False,
     ),
+    "p3 choices": ("p3", {}, FIXTURES_ROOT / "p3" / "test_prompts.jsonl", True),
     "pretraining": (
         "hypernetwork_pretraining",
         {"chunk_length": 16},
@@ -84,9 +92,8 @@ def test_field_contract(row):
         assert isinstance(fields["metadata"], MetadataField)
         metadata = fields["metadata"].metadata
         has_choices = "answer_choices" in fields
-        assert set(metadata) == METADATA_KEYS | (
-            {"answer_choices", "gold_choice"} if has_choices else set()
-        )
+        assert set(metadata) - {"answer_choices", "gold_choice"} == METADATA_KEYS
+        assert has_choices <= ("answer_choices" in metadata)
         assert isinstance(metadata["task"], str) and isinstance(metadata["input"], str)
         assert isinstance(metadata["categories"], list) and isinstance(metadata["references"], list)
         assert metadata["id"] is None or isinstance(metadata["id"], str)
@@ -157,7 +164,7 @@ def test_distributed_ranks_and_workers_partition_the_data(monkeypatch):
 
 
 def test_multiprocess_data_loader_with_two_workers():
-    reader = build_reader("instruction_jsonl", {})
+    reader = build_reader("instruction_jsonl", {"answer_choices": False})
     path = str(FIXTURES_ROOT / "jsonl" / "tasks.jsonl")
     expected = Counter(instance_key(i) for i in reader.read(path))
     loader = MultiProcessDataLoader(reader, path, batch_size=4, num_workers=2)

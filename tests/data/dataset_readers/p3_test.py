@@ -10,8 +10,10 @@ from tests import FIXTURES_ROOT, TINY_T5
 PROMPTS = FIXTURES_ROOT / "p3" / "prompts.jsonl"
 
 
-def read(mode):
-    return list(P3Reader(model_name=str(TINY_T5), mode=mode).read(str(PROMPTS)))
+def read(mode, **kwargs):
+    """The fixture mixes prompts with and without answer choices: read as text unless asked."""
+    arguments = {"answer_choices": False, **kwargs}
+    return list(P3Reader(model_name=str(TINY_T5), mode=mode, **arguments).read(str(PROMPTS)))
 
 
 @pytest.mark.parametrize(
@@ -57,7 +59,7 @@ def test_placeholders_may_have_spaces_and_fields_are_taken_once_in_template_orde
 
 
 def test_answer_choices_and_gold_for_rank_classification():
-    instances = read("joint")
+    instances = read("joint", answer_choices=True, max_instances=4)  # the first four have choices
     rte_true, rte_false, copa = instances[0], instances[1], instances[2]
     assert [[t.text for t in f.tokens] for f in rte_true["answer_choices"].field_list] == [
         ["▁True", "</s>"],

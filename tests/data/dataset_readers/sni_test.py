@@ -136,7 +136,7 @@ def test_over_long_sequences_are_truncated_keeping_the_end_token(caplog):
     targets = {tuple(token_texts(instance["target_tokens"])) for instance in instances}
     assert ("▁The", "</s>") in targets  # "The Valley" (Anguilla) cut to one piece + </s>
     assert all(len(target) <= 2 and target[-1] == "</s>" for target in targets)
-    assert "instruction_tokens truncated to 8 tokens: 20" in caplog.text
+    assert "instruction_tokens truncated to max_instruction_tokens = 8 tokens: 20 (of 20 instances read)" in caplog.text
     # The untruncated text stays in the metadata for evaluation and inspection.
     assert instances[1]["metadata"]["references"] == ["The Valley"]
 
@@ -290,3 +290,30 @@ def test_text_to_instance_for_a_predictor():
     )
     with pytest.raises(ValueError, match="non-empty instruction"):
         make_reader().text_to_instance("", "Albania")
+
+
+def test_an_instance_with_an_empty_output_list_is_skipped_named_and_counted(tmp_path, caplog):
+    """Issue 14, item 5: such an instance used to be read and crash training in batching, unnamed."""
+    task = json.loads(COUNTRY_CAPITAL.read_text())
+    task["Instances"][3]["output"] = []
+    task_path = tmp_path / "task_empty_output.json"
+    task_path.write_text(json.dumps(task))
+    with caplog.at_level(logging.INFO):
+        instances = list(make_reader().read(str(task_path)))
+    assert len(instances) == 19
+    assert all("target_tokens" in instance.fields for instance in instances)
+    assert f"{task_path}, Instances[3] (id {task['Instances'][3]['id']})" in caplog.text
+    assert "instances skipped: 'output' is an empty list: 1 (of 19 instances read)" in caplog.text
+
+
+def test_truncation_is_reported_with_its_limit_and_hf_length_warning_is_not_shown(tmp_path, caplog, capfd):
+    """Issue 14, item 6: HF's "> 512 ... indexing errors" warning named the wrong limit."""
+    task = json.loads(COUNTRY_CAPITAL.read_text())
+    task["Instances"][0]["input"] = "very " * 700
+    task_path = tmp_path / "task_long_input.json"
+    task_path.write_text(json.dumps(task))
+    with caplog.at_level(logging.INFO):
+        list(make_reader(max_source_tokens=600).read(str(task_path)))
+    assert "source_tokens truncated to max_source_tokens = 600 tokens: 1 (of 20 instances read)" in caplog.text
+    # transformers logs to stderr through its own handler.
+    assert "indexing errors" not in caplog.text + capfd.readouterr().err

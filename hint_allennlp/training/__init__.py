@@ -1,0 +1,1 @@
+from hint_allennlp.training.exact_resume import ExactResumeCallback
