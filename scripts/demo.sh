@@ -118,7 +118,7 @@ predict no_instruct 0  # it never reads the instruction: positive examples chang
 
 echo "== 4/4 summary"
 # The CPU seconds of every process the script ran (bash's `times`, second line: children).
-cpu_seconds=$(times | tail -n 1 | awk '{ split($1, user, /[ms]/); split($2, system, /[ms]/); print 60 * user[1] + user[2] + 60 * system[1] + system[2] }')
+cpu_seconds=$(times | tail -n 1 | awk '{ split($1, user, /[ms]/); split($2, kernel, /[ms]/); print 60 * user[1] + user[2] + 60 * kernel[1] + kernel[2] }')
 python - "$OUTPUT" "$((SECONDS - start))" "$cpu_seconds" <<'EOF'
 import json
 import sys
