@@ -117,8 +117,10 @@ done
 predict no_instruct 0  # it never reads the instruction: positive examples change nothing
 
 echo "== 4/4 summary"
-# The CPU seconds of every process the script ran (bash's `times`, second line: children).
-cpu_seconds=$(times | tail -n 1 | awk '{ split($1, user, /[ms]/); split($2, kernel, /[ms]/); print 60 * user[1] + user[2] + 60 * kernel[1] + kernel[2] }')
+# The CPU seconds of every process the script ran: bash's `times`, second line (children), taken in
+# this shell (in a command substitution it would count the subshell's children: none).
+times > "$OUTPUT/times.txt"
+cpu_seconds=$(tail -n 1 "$OUTPUT/times.txt" | awk '{ split($1, user, /[ms]/); split($2, kernel, /[ms]/); print 60 * user[1] + user[2] + 60 * kernel[1] + kernel[2] }')
 python - "$OUTPUT" "$((SECONDS - start))" "$cpu_seconds" <<'EOF'
 import json
 import sys
