@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# The main job (`make demo`, which puts .venv/bin first on PATH): a small HINT trained and used on
-# the CPU in a few minutes, entirely through the `allennlp` CLI and the configs in training_configs/.
-#   1. `allennlp train`: HINT ('Def + 2 Pos.') on the tiny T5 and the 8 fixture SNI training tasks;
-#      the final model is then evaluated on the 4 held-out fixture tasks (RougeL, exact match, FLOPs);
-#   2. `allennlp evaluate` on the training tasks, to set seen tasks against unseen ones;
-#   3. `allennlp predict` on one held-out SNI task file;
-#   4. a summary.
-# Everything is written to output/demo/ (git-ignored): the run, the full logs, the predictions.
+# The main job (`make demo`, which puts .venv/bin first on PATH): the paper's comparison in miniature,
+# on the CPU in a few minutes, entirely through the `allennlp` CLI and the configs in
+# training_configs/demo/ (docs/demo.md):
+#   1. `allennlp hint-make-suite`: an instruction suite written as SNI task files, where only the
+#      instruction decides the answer; and the demo's randomly initialised T5;
+#   2. `allennlp train` HINT, Tk-Instruct and No-Instruct on it, side by side (the final models are
+#      evaluated on the unseen tasks), and `allennlp evaluate` each on the training tasks' held-out
+#      inputs; meanwhile a short HINT run on the fixture SNI tasks, the real format end to end;
+#   3. `allennlp predict` on the unseen task files with each model, at 0 and 2 positive examples,
+#      timed;
+#   4. the side-by-side table and a plot of quality against inference cost.
+# Everything is written to output/demo/ (git-ignored): the runs, the full logs, the predictions.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 OUTPUT=output/demo
-EXPERIMENT=training_configs/tiny/hint_def_2pos.jsonnet
-TRAIN_TASKS=fixtures/sni/splits/train_tasks.txt
-PREDICT_TASK=fixtures/sni/tasks/task1612_sick_label_classification.json
+SUITE=$OUTPUT/suite
+MODELS="hint tk_instruct no_instruct"
+FIXTURE_EXPERIMENT=training_configs/tiny/hint_def_2pos.jsonnet
 
 # Condenses allennlp's log (file-friendly: one tqdm status line every few seconds) to the progress.
 show_progress() {
@@ -45,17 +49,6 @@ show_progress() {
   '
 }
 
-# allennlp "$@" with its whole output in $OUTPUT/<log>, showing the progress; on failure, the log's end.
-run_allennlp() {
-  local log="$OUTPUT/$1"
-  shift
-  if ! allennlp "$@" --file-friendly-logging 2>&1 | tee "$log" | show_progress; then
-    echo "allennlp $1 failed; the end of $log:" >&2
-    tail -n 40 "$log" >&2
-    exit 1
-  fi
-}
-
 # One thread per process: a tiny model gains little from two, and two threads slow down many
 # times over when anything else runs on the machine.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
@@ -64,50 +57,185 @@ start=$SECONDS
 rm -rf "$OUTPUT"
 mkdir -p "$OUTPUT"
 
-echo "== 1/4 allennlp train $EXPERIMENT (log: $OUTPUT/train.log)"
-run_allennlp train.log train "$EXPERIMENT" --serialization-dir "$OUTPUT/hint"
+echo "== 1/4 the instruction suite ($SUITE) and the demo's T5 ($OUTPUT/t5)"
+python -m hint_allennlp.testing.tiny_t5 --demo "$OUTPUT/t5" > "$OUTPUT/t5.log" 2>&1 &
+t5_build=$!
+allennlp hint-make-suite "$SUITE" 2> "$OUTPUT/make_suite.log"
+wait "$t5_build" || { cat "$OUTPUT/t5.log" >&2; exit 1; }
 
-echo "== 2/4 allennlp evaluate on the training tasks (log: $OUTPUT/evaluate_training_tasks.log)"
-run_allennlp evaluate_training_tasks.log evaluate "$OUTPUT/hint/model.tar.gz" "$TRAIN_TASKS" \
-  --output-file "$OUTPUT/training_tasks_metrics.json"
+# allennlp train, then evaluate on the held-out inputs of the training tasks, for one model.
+train_and_evaluate() {
+  local model=$1
+  allennlp train "training_configs/demo/$model.jsonnet" --serialization-dir "$OUTPUT/$model" \
+    --file-friendly-logging > "$OUTPUT/train_$model.log" 2>&1 &&
+    allennlp evaluate "$OUTPUT/$model/model.tar.gz" "$SUITE/held_out_inputs" \
+      --output-file "$OUTPUT/$model/seen_metrics.json" --file-friendly-logging > "$OUTPUT/evaluate_$model.log" 2>&1
+}
 
-echo "== 3/4 allennlp predict $PREDICT_TASK (log: $OUTPUT/predict.log)"
-run_allennlp predict.log predict "$OUTPUT/hint/model.tar.gz" "$PREDICT_TASK" \
-  --output-file "$OUTPUT/predictions.jsonl" --silent
+echo "== 2/4 allennlp train and evaluate, side by side: $MODELS (logs: $OUTPUT/train_*.log, evaluate_*.log);"
+echo "        and HINT on the fixture SNI tasks, 60 steps (log: $OUTPUT/train_fixture_sni.log). HINT's progress:"
+pids=""
+for model in $MODELS; do
+  train_and_evaluate "$model" &
+  pids="$pids $!"
+  if [ "$model" = hint ]; then hint_pid=$!; fi
+done
+allennlp train "$FIXTURE_EXPERIMENT" --serialization-dir "$OUTPUT/fixture_sni" --file-friendly-logging \
+  -o '{"trainer.num_epochs": 1, "data_loader.batches_per_epoch": 60}' > "$OUTPUT/train_fixture_sni.log" 2>&1 &
+pids="$pids $!"
+tail -n +1 -F --pid="$hint_pid" "$OUTPUT/train_hint.log" 2> /dev/null | show_progress &
+failed=0
+for pid in $pids; do wait "$pid" || failed=1; done
+wait  # the progress display ends with HINT's run
+if [ "$failed" = 1 ]; then
+  for log in "$OUTPUT"/train_*.log "$OUTPUT"/evaluate_*.log; do
+    if grep -q "Traceback" "$log"; then echo "failed; the end of $log:" >&2; tail -n 30 "$log" >&2; fi
+  done
+  exit 1
+fi
+
+# The unseen tasks' files one after the other, what `allennlp predict` reads: 4 tasks of 50 inputs.
+sed "s|.*|$SUITE/tasks/&.json|" "$SUITE/splits/test_tasks.txt" | xargs cat > "$OUTPUT/unseen_tasks.json"
+
+# allennlp predict with model $1 at $2 positive examples; its log and end time give the timing.
+predict() {
+  local name="predict_$1_$2pos"
+  allennlp predict "$OUTPUT/$1/model.tar.gz" "$OUTPUT/unseen_tasks.json" --silent --file-friendly-logging \
+    --output-file "$OUTPUT/$name.jsonl" -o "{\"dataset_reader.num_positive_examples\": $2}" \
+    > "$OUTPUT/$name.log" 2>&1 || { echo "failed; the end of $OUTPUT/$name.log:" >&2; tail -n 30 "$OUTPUT/$name.log" >&2; exit 1; }
+  date +%s.%N > "$OUTPUT/$name.end"
+}
+
+echo "== 3/4 allennlp predict on the unseen tasks at 0 and 2 positive examples, timed (logs: $OUTPUT/predict_*.log)"
+# A model's two runs side by side, so that they share whatever else the machine is running.
+for model in hint tk_instruct; do
+  predict "$model" 0 &
+  zero_shot=$!
+  predict "$model" 2
+  wait "$zero_shot"
+done
+predict no_instruct 0  # it never reads the instruction: positive examples change nothing
 
 echo "== 4/4 summary"
-python - "$OUTPUT" "$EXPERIMENT" "$PREDICT_TASK" "$((SECONDS - start))" <<'EOF'
+# The CPU seconds of every process the script ran: bash's `times`, second line (children), taken in
+# this shell (in a command substitution it would count the subshell's children: none).
+times > "$OUTPUT/times.txt"
+cpu_seconds=$(tail -n 1 "$OUTPUT/times.txt" | awk '{ split($1, user, /[ms]/); split($2, kernel, /[ms]/); print 60 * user[1] + user[2] + 60 * kernel[1] + kernel[2] }')
+python - "$OUTPUT" "$((SECONDS - start))" "$cpu_seconds" <<'EOF'
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 
-output, experiment, predict_task, seconds = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
-config = json.loads((output / "hint" / "config.json").read_text())
-held_out = json.loads((output / "hint" / "metrics.json").read_text())
-seen = json.loads((output / "training_tasks_metrics.json").read_text())
-predictions = [json.loads(line) for line in (output / "predictions.jsonl").read_text().splitlines()]
+import matplotlib
 
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+output, seconds, cpu_seconds = Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+names = {"hint": "HINT", "tk_instruct": "Tk-Instruct", "no_instruct": "No-Instruct"}
+num_unseen_tasks = len((output / "suite" / "splits" / "test_tasks.txt").read_text().split())
+
+
+def predict_seconds_per_task(model, shots):
+    """From the model's loading (its log's last line before predicting) to the end of the process."""
+    name = f"predict_{model}_{shots}pos"
+    if not (output / f"{name}.end").exists():
+        return None
+    loaded = [line for line in (output / f"{name}.log").read_text().splitlines() if "unarchived model dir" in line]
+    loaded_at = datetime.strptime(loaded[-1][:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    return (float((output / f"{name}.end").read_text()) - loaded_at) / num_unseen_tasks
+
+
+rows = {}
+for model in names:
+    unseen = json.loads((output / model / "metrics.json").read_text())
+    seen = json.loads((output / model / "seen_metrics.json").read_text())
+    rows[model] = {
+        "seen_exact_match": seen["exact_match"],
+        "seen_rougeL": seen["rougeL"],
+        "unseen_exact_match": unseen["test_exact_match"],
+        "unseen_rougeL": unseen["test_rougeL"],
+        "flops": unseen["test_flops"],
+        "training_loss": unseen["training_loss"],
+        "predict_seconds_per_task_0pos": predict_seconds_per_task(model, 0),
+        "predict_seconds_per_task_2pos": predict_seconds_per_task(model, 2),
+    }
+for row in rows.values():
+    # All three models ran the same unseen examples, so the ratio of their FLOPs is the ratio of costs.
+    row["flops_vs_tk_instruct"] = row["flops"] / rows["tk_instruct"]["flops"]
+# No-Instruct never reads the instruction: its time at 2 positive examples is its time at 0.
+rows["no_instruct"]["predict_seconds_per_task_2pos"] = rows["no_instruct"]["predict_seconds_per_task_0pos"]
+
+header = ["model", "seen EM", "seen RougeL", "unseen EM", "unseen RougeL", "FLOPs/Tk", "predict s/task 0 pos", "2 pos"]
+lines = [header] + [
+    [
+        names[model],
+        f"{row['seen_exact_match']:.1f}",
+        f"{row['seen_rougeL']:.1f}",
+        f"{row['unseen_exact_match']:.1f}",
+        f"{row['unseen_rougeL']:.1f}",
+        f"{row['flops_vs_tk_instruct']:.2f}",
+        f"{row['predict_seconds_per_task_0pos']:.2f}",
+        f"{row['predict_seconds_per_task_2pos']:.2f}",
+    ]
+    for model, row in rows.items()
+]
+widths = [max(len(line[column]) for line in lines) for column in range(len(header))]
+table = "\n".join("  ".join(cell.rjust(width) if column else cell.ljust(width) for column, (cell, width) in enumerate(zip(line, widths))) for line in lines)
+markdown = "\n".join("| " + " | ".join(line) + " |" for line in lines[:1] + [["---"] * len(header)] + lines[1:])
+
+config = json.loads((output / "hint" / "config.json").read_text())
 trainer, loader = config["trainer"], config["data_loader"]
 steps = trainer["num_epochs"] * loader["batches_per_epoch"] // trainer["num_gradient_accumulation_steps"]
-examples_per_step = loader["batch_size"] * trainer["num_gradient_accumulation_steps"]
-print(f"HINT ({experiment}): {config['model']['model_name']}, randomly initialised, trained for {steps} steps")
-print(f"of {examples_per_step} examples with Adafactor (lr {trainer['optimizer']['lr']}); "
-      f"final training loss {held_out['training_loss']:.2f}.")
+setup = (
+    f"Each model: the demo's T5 ({output}/t5, d_model 64, randomly initialised), trained for {steps} steps of "
+    f"{loader['batch_size'] * trainer['num_gradient_accumulation_steps']} examples (Adafactor, lr {trainer['optimizer']['lr']}) "
+    "on 12 training tasks, 'Def + 2 Pos.'."
+)
+fixture = json.loads((output / "fixture_sni" / "metrics.json").read_text())
+predictions = [json.loads(line) for line in (output / "predict_hint_2pos.jsonl").read_text().splitlines()]
+
+print(setup)
+print("EM exact match, seen = the training tasks on held-out inputs, unseen = 4 held-out tasks (new pairs of")
+print("categories); FLOPs/Tk = analytic inference FLOPs on the unseen tasks (2 positive examples) over Tk-Instruct's;")
+print("predict s/task = wall time of `allennlp predict` per task of 50 inputs, after loading the model.")
 print()
-print(f"{'':28}{'RougeL':>8}{'exact match':>13}")
-print(f"{'held-out tasks (unseen)':28}{held_out['test_rougeL']:8.1f}{held_out['test_exact_match']:13.1f}")
-print(f"{'training tasks (seen)':28}{seen['rougeL']:8.1f}{seen['exact_match']:13.1f}")
+print(table)
 print()
-print(f"Inference FLOPs on the held-out tasks: {held_out['test_flops']:.3g}, "
-      f"x{held_out['test_relative_flops']:.2f} those of Tk-Instruct (instruction concatenated to every input).")
+print(f"allennlp predict with HINT on the unseen tasks ({output}/predict_hint_2pos.jsonl), the first of each task:")
+for line in predictions[:: len(predictions) // num_unseen_tasks][:num_unseen_tasks]:
+    print(f"  {line['id'].rsplit('-', 2)[0]:32} input {line['input']!r:28} prediction {line['prediction']!r:16} reference {line['references'][0]!r}")
 print()
-print(f"allennlp predict on {Path(predict_task).name}: {len(predictions)} instances, the first 3:")
-for line in predictions[:3]:
-    text = " ".join(line["input"].split())
-    print(f"  input:      {text[:100]}{'...' if len(text) > 100 else ''}")
-    print(f"  prediction: {line['prediction']!r}   reference: {line.get('references')}")
+print(f"HINT on the fixture SNI tasks (real SNI files, 60 steps): unseen-task RougeL {fixture['test_rougeL']:.1f}, "
+      f"exact match {fixture['test_exact_match']:.1f}; the format works end to end, the model learns nothing in 60 steps.")
 print()
-print("A T5 of d_model 64 with random weights partly learns its 8 training tasks but cannot generalise to")
-print("unseen ones from them; with a pretrained checkpoint and SNI's 757 training tasks, see the README, 'Training and evaluating'.")
-print(f"Results in {output}/ (the run in hint/). Wall time: {seconds // 60} min {seconds % 60} s.")
+print("What this shows: whether a model reads the instruction. No-Instruct sees the same inputs without it and can")
+print("only guess which words are wanted. HINT reads it once per task through its hypernetwork, not with every input,")
+print("so its inference FLOPs are a fraction of Tk-Instruct's, and its positive examples add almost nothing to the")
+print("time per task. What it does not show: the paper's numbers. This is a T5 of d_model 64 from random weights and a toy")
+print("suite; the paper fine-tunes pretrained T5s of up to 11B on 757 SNI tasks. Unseen-task scores here are as they")
+print("come out (the suite was not tuned for them): a random-init model that has seen each category asked for first and")
+print("second may or may not combine them. At this size the LM head is most of the model, so cost ratios are closer")
+print("to 1 than for real T5s, and wall times are mostly Python overhead; they were taken on a shared 2-core machine.")
+print()
+print(f"Table, results.json and the plot (quality_vs_cost.png) in {output}/. Wall time: {seconds // 60} min "
+      f"{seconds % 60} s; CPU time of all processes {cpu_seconds:.0f} s.")
+
+(output / "results.json").write_text(json.dumps({"models": rows, "wall_seconds": seconds, "cpu_seconds": cpu_seconds}, indent=2) + "\n")
+(output / "table.md").write_text(setup + "\n\n" + markdown + "\n")
+
+figure, axes = plt.subplots(figsize=(5.5, 4))
+for model, row in rows.items():
+    seen_point = axes.scatter(row["flops_vs_tk_instruct"], row["seen_exact_match"], s=60, color="C0")
+    unseen_point = axes.scatter(row["flops_vs_tk_instruct"], row["unseen_exact_match"], s=60, facecolors="none", edgecolors="C1")
+    axes.annotate(names[model], (row["flops_vs_tk_instruct"], row["seen_exact_match"]), textcoords="offset points", xytext=(6, 4))
+axes.legend([seen_point, unseen_point], ["seen tasks, held-out inputs", "unseen tasks"], loc="center right")
+axes.set_xlabel("inference FLOPs / Tk-Instruct's (2 positive examples)")
+axes.set_ylabel("exact match (%)")
+axes.set_xlim(0, 1.15)
+axes.set_ylim(-5, 105)
+axes.set_title("Instruction suite: quality vs inference cost")
+figure.tight_layout()
+figure.savefig(output / "quality_vs_cost.png", dpi=120)
 EOF

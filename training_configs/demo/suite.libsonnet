@@ -1,0 +1,22 @@
+// What the demo's experiments share (`make demo`, docs/demo.md): the settings, the tiny T5 recipe
+// (hint.tiny_cpu) on the instruction suite that `allennlp hint-make-suite output/demo/suite` writes
+// and the demo's T5 (`python -m hint_allennlp.testing.tiny_t5 --demo output/demo/t5`), and the
+// one change to the paper's recipe.
+local hint = import '../hint.libsonnet';
+{
+  settings: hint.tiny_cpu {
+    model_name: 'output/demo/t5',
+    sni_dir: 'output/demo/suite',
+    max_instances_per_task: 300,
+    optimizer_steps: 400,
+    examples_per_step: 64,
+    batch_size: 64,
+    num_epochs: 1,
+    eval_batch_size: 50,
+    // The longest answer is two words and the end of the sequence: 3 pieces.
+    max_decoding_steps: 4,
+  },
+  // Adafactor at 20 times the paper's rate: 1e-3 fine-tunes a pretrained T5; from random weights it
+  // leaves every model near chance in the steps a demo can afford.
+  experiment(config):: config { trainer+: { optimizer+: { lr: 2e-2 } } },
+}
