@@ -6,8 +6,6 @@ from allennlp.common import Params
 from allennlp.data import Batch, DatasetReader, Vocabulary
 from allennlp.models import Model
 from allennlp.nn.util import move_to_device
-from torch import nn
-from transformers.models.t5.modeling_t5 import T5Attention
 
 from hint_allennlp.modules.checkpointing import CheckpointedT5Block
 from tests.models.hint_seq2seq_test import EXPERIMENT, SETTINGS, SNI_TEST_SPLIT
@@ -20,15 +18,11 @@ CHECKPOINTED_SETTINGS = ["hint", "hint_without_fusion", "hint_lora", "hypter", "
 
 def build(setting, device="cpu", **model_overrides):
     """The fixture experiment's model and a mixed-task training batch of `setting`, dropout 0."""
+    model_overrides = {"dropout": 0.0, **model_overrides}
     overrides = {**SETTINGS[setting], **{f"model.{key}": value for key, value in model_overrides.items()}}
     params = Params.from_file(str(EXPERIMENT), json.dumps(overrides))
     reader = DatasetReader.from_params(params.pop("dataset_reader"))
     model = Model.from_params(vocab=Vocabulary(), params=params.pop("model"))
-    for module in model.modules():
-        if isinstance(module, nn.Dropout):
-            module.p = 0.0
-        if isinstance(module, T5Attention):
-            module.dropout = 0.0
     instances = list(reader.read(SNI_TEST_SPLIT))
     # Two examples of each of two tasks: the modules are gathered per example.
     tasks = sorted({instance["metadata"]["task"] for instance in instances})[:2]
