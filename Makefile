@@ -17,6 +17,12 @@ $(STAMP): requirements.txt setup.py
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps allennlp==2.10.1 allennlp-models==2.10.1
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	# Every allennlp command imports allennlp-models whole, and its NarrativeQA evaluation module
+	# calls nltk.download("punkt", "wordnet") at import when punkt is missing: offline, every command
+	# then prints download errors. This plugin never tokenizes with NLTK, so an empty punkt entry in
+	# the venv's own NLTK data folder stops the attempt (docs/installation.md says how to get the real
+	# data if you use NarrativeQA's metrics).
+	mkdir -p $(VENV)/nltk_data/tokenizers/punkt
 	touch $(STAMP)
 
 $(TINY_T5): $(STAMP) hint_allennlp/testing/tiny_t5.py
