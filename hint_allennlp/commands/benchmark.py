@@ -277,19 +277,14 @@ def run_generalisation_mode(args: argparse.Namespace, output_dir: Path, command:
         settings=settings,
         log=log,
     )
-    machine_line = ", ".join(f"{key} {value}" for key, value in machine_description().items())
-    table = generalisation_table(rows)
-    print(table)
-    (output_dir / "generalisation.md").write_text(
-        f"# Generalisation in miniature\n\nCommand: `{command}`\n\nMachine: {machine_line}\n\n"
-        f"Model `{args.generalisation_model}`, settings: {settings}\n\n{table}\n"
+    write_table(
+        output_dir / "generalisation",
+        "Generalisation in miniature",
+        command,
+        f"Model `{args.generalisation_model}`, settings: {settings}",
+        generalisation_table(rows),
+        {"settings": asdict(settings), "rows": [row.to_json() for row in rows]},
     )
-    (output_dir / "generalisation.json").write_text(
-        json.dumps(
-            {"command": command, "settings": asdict(settings), "rows": [row.to_json() for row in rows]}, indent=2
-        )
-    )
-    log(f"results written to {output_dir}/generalisation.md and generalisation.json")
 
 
 def run_training_memory_mode(args: argparse.Namespace, output_dir: Path, command: str) -> None:
@@ -301,14 +296,22 @@ def run_training_memory_mode(args: argparse.Namespace, output_dir: Path, command
     shape = TrainingShape(batch_size=args.train_batch_size)
     with tempfile.TemporaryDirectory() as directory:
         results = measure(build_checkpoint(shape_name, directory, seed=args.seed), shape, args.threads)
+    write_table(
+        output_dir / "training_memory",
+        "Training memory, measured",
+        command,
+        f"Model `{shape_name}`, HINT, {shape}",
+        markdown_table(results),
+        {"shape": asdict(shape), "rows": [asdict(row) for row in results]},
+    )
+
+
+def write_table(path: Path, title: str, command: str, setup: str, table: str, data: Dict) -> None:
+    """Prints `table` and writes it to `path`.md (with the command and machine) and `data` to `path`.json."""
     machine_line = ", ".join(f"{key} {value}" for key, value in machine_description().items())
-    table = markdown_table(results)
     print(table)
-    (output_dir / "training_memory.md").write_text(
-        f"# Training memory, measured\n\nCommand: `{command}`\n\nMachine: {machine_line}\n\n"
-        f"Model `{shape_name}`, HINT, {shape}\n\n{table}"
+    path.with_suffix(".md").write_text(
+        f"# {title}\n\nCommand: `{command}`\n\nMachine: {machine_line}\n\n{setup}\n\n{table}\n"
     )
-    (output_dir / "training_memory.json").write_text(
-        json.dumps({"command": command, "shape": asdict(shape), "rows": [asdict(row) for row in results]}, indent=2)
-    )
-    log(f"results written to {output_dir}/training_memory.md and training_memory.json")
+    path.with_suffix(".json").write_text(json.dumps({"command": command, **data}, indent=2))
+    log(f"results written to {path}.md and {path.name}.json")
