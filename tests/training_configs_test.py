@@ -87,7 +87,7 @@ def test_sni_experiments_use_the_paper_recipe(experiment):
     assert config["evaluate_on_test"] and "validation_data_path" not in config
 
 
-# Generated adapter bottleneck and prefix length per backbone (HINT_SPEC §4).
+# Generated adapter bottleneck and prefix length per backbone (the authors' configs).
 BACKBONE_MODULE_SIZES = {"small": (8, 7), "base": (64, 30), "large": (8, 7), "xl": (512, 30), "xxl": (512, 30)}
 
 

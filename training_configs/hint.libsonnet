@@ -12,7 +12,7 @@
 // `allennlp train ... -o '{"trainer.num_epochs": 2}'`; settings that several keys derive from
 // (backbone, devices, batch sizes, data folders) belong in `settings`.
 
-// HINT_SPEC §4: T5 v1.1 LM-adapt checkpoints and the adapter bottleneck `a` and prefix length `P`
+// Paper §4 and the authors' configs (allenai/hyper-task-descriptions): T5 v1.1 LM-adapt checkpoints and the adapter bottleneck `a` and prefix length `P`
 // generated for each. `tiny` is the test and demo checkpoint (d_model 64, built by `make`).
 local backbones = {
   small: { model_name: 'google/t5-small-lm-adapt', adapter_size: 8, prefix_length: 7 },
@@ -86,7 +86,7 @@ local defaults = {
   tensorboard: true,
 };
 
-// HINT_SPEC §7 and the table in HintSeq2Seq's docstring: each model of the paper as the SNI
+// The paper's Tables 1, 5 and 6 and the table in HintSeq2Seq's docstring: each model of the paper as the SNI
 // reader's instruction format plus `hint_seq2seq` keys.
 local generated_modules(s) = { adapter_size: s.adapter_size, prefix_length: s.prefix_length };
 local models = {

@@ -29,7 +29,7 @@ INSTRUCTION_HANDLING = {"hint": "hypernetwork_with_fusion", "tk_instruct": "conc
 class GeneralisationSettings:
     """
     num_positive_examples : 0 is 'Def', 2 'Def + 2 Pos.'.
-    epochs, batch_size, lr : training (Adafactor, constant lr, as HINT_SPEC §4).
+    epochs, batch_size, lr : training (Adafactor, constant lr, as the paper, §4).
     train_instances_per_task, test_instances_per_task : the first so many instances of each task.
     max_input_tokens : the limit on instructions and encoder inputs; max_target_tokens on targets.
     max_decoding_steps, eval_batch_size : greedy generation at evaluation.

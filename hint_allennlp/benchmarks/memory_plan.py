@@ -50,7 +50,7 @@ BACKBONES: Dict[str, Dict[str, int]] = {
 
 @dataclass(frozen=True)
 class Lengths:
-    """The paper's maximum lengths (HINT_SPEC §4)."""
+    """The maximum lengths of the authors' SNI runs (allenai/hyper-task-descriptions)."""
 
     instruction: int = 1024
     source: int = 1024

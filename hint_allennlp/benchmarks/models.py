@@ -1,6 +1,6 @@
 """
 What the benchmarks measure: random-weight T5 checkpoints of a few shapes, and the `hint_seq2seq`
-settings compared on them (HINT and its baselines, all the same model class, HINT_SPEC §7).
+settings compared on them (HINT and its baselines, all the same model class; paper Tables 1, 5 and 6).
 """
 from pathlib import Path
 from typing import Any, Dict, Union
@@ -16,7 +16,7 @@ from hint_allennlp.testing.tiny_t5 import build_tiny_t5
 
 # `build_tiny_t5` overrides (gated GELU, untied embeddings, vocabulary 32128 in every shape).
 MODEL_SHAPES: Dict[str, Dict[str, Any]] = {
-    # T5 v1.1 small (HINT_SPEC §4): d_model 512, 8 + 8 layers, 6 heads of 64, d_ff 1024.
+    # T5 v1.1 small (google/t5-small-lm-adapt): d_model 512, 8 + 8 layers, 6 heads of 64, d_ff 1024.
     "small": dict(d_model=512, d_kv=64, d_ff=1024, num_layers=8, num_decoder_layers=8, num_heads=6),
     # The test fixture (fixtures/tiny-t5): d_model 64, 2 + 2 layers, 4 heads of 16, d_ff 128.
     "tiny": {},
@@ -28,7 +28,7 @@ MODEL_SHAPES: Dict[str, Dict[str, Any]] = {
 # Generated modules: the paper's setting for T5 small (adapter a = 8, prefix P = 7), in every shape.
 PEFT: Dict[str, int] = {"adapter_size": 8, "prefix_length": 7}
 
-# `hint_seq2seq` arguments of each setting, and the reader format it needs (HINT_SPEC §7).
+# `hint_seq2seq` arguments of each setting, and the reader format it needs (paper Tables 1, 5 and 6).
 SETTINGS: Dict[str, Dict[str, Any]] = {
     "hint": {"parameter_generator": {"type": "cross_attention"}, "peft": PEFT, "instruction_fusion": True},
     # HINT whose task-module cache already holds the task (`hint-compile`, or an earlier batch).

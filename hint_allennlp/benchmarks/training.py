@@ -3,7 +3,7 @@ Training cost: one optimizer step (forward with loss, backward, Adafactor step) 
 Tk-Instruct on the same SNI-shaped batch, 'Def + 2 Pos.': instruction 197 tokens, instance 44,
 target 3, random ids. Every example of the batch has its own instruction, as in a shuffled
 multi-task training set: HINT's hypernetwork runs on every example (nothing to deduplicate), while
-Tk-Instruct reads instruction and instance concatenated. Optimizer as the paper (HINT_SPEC §4):
+Tk-Instruct reads instruction and instance concatenated. Optimizer as the paper (§4):
 HF Adafactor, constant lr 1e-3, relative_step False, scale_parameter True, warmup_init False.
 """
 from dataclasses import dataclass

@@ -1,5 +1,5 @@
 """
-Analytic inference compute and cache memory of HINT and its baselines (HINT_SPEC §8, paper appendix C).
+Analytic inference compute and cache memory of HINT and its baselines (paper §3.3 and appendix C).
 
 FLOPs convention: a multiply-add is 2 FLOPs, as in `torch.utils.flop_counter.FlopCounterMode` (a matmul
 of m×k by k×n is 2·m·n·k) and in Kaplan et al.'s "2N per token". A token costs 2 FLOPs for every
@@ -113,7 +113,7 @@ class ParameterCounts(FromParams):
 class TaskLengths:
     """
     Token counts of one task's inference: per example, or means over its examples (the formulas are
-    linear in them). The paper uses medians (HINT_SPEC §8).
+    linear in them). The paper uses medians (its appendix A.1).
 
     # Parameters
 

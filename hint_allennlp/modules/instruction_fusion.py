@@ -1,5 +1,5 @@
 """
-How the encoded instruction reaches the decoder (instruction fusion, HINT_SPEC §2): every decoder
+How the encoded instruction reaches the decoder (instruction fusion, paper §3.1): every decoder
 cross-attention attends over `[encoded instruction ; encoded input]`.
 
 Concatenating the encoded instruction to every example's encoder output would make each example's

@@ -13,7 +13,7 @@ from tests import FIXTURES_ROOT, TINY_T5
 EXPERIMENT = FIXTURES_ROOT / "configs" / "hint_seq2seq.jsonnet"
 SNI_TEST_SPLIT = FIXTURES_ROOT / "sni" / "splits" / "test_tasks.txt"
 
-# One row per model setting of HINT_SPEC §7: the overrides to the fixture experiment.
+# One row per model setting of the paper (Tables 1, 5 and 6): the overrides to the fixture experiment.
 SETTINGS = {
     "hint": {},
     "hint_lora": {"model.peft": {"use_lora": True, "lora_rank": 2}},
