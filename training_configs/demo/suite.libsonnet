@@ -8,7 +8,7 @@ local hint = import '../hint.libsonnet';
     model_name: 'output/demo/t5',
     sni_dir: 'output/demo/suite',
     max_instances_per_task: 300,
-    optimizer_steps: 400,
+    optimizer_steps: 600,
     examples_per_step: 64,
     batch_size: 64,
     num_epochs: 1,
