@@ -6,6 +6,7 @@ from torch import nn
 from transformers.models.t5.modeling_t5 import T5Attention
 
 from hint_allennlp.modules.instruction_fusion import fused_instruction
+
 # The gate g = sigmoid(GATE_SLOPE * (theta - GATE_OPEN)), theta starting at 1 (see PrefixT5Attention).
 GATE_SLOPE = 40.0
 GATE_OPEN = 1.5

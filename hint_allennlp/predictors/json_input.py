@@ -11,11 +11,14 @@ that one, so every later line is still read on its own. A value still open at th
 (a truncated pretty-printed file) is one error on its first line, naming the lines it took. Lines are decoded one at a time, so bytes that are not UTF-8
 are an error of their own line only.
 """
+import codecs
 import json
 import re
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional, Tuple
+
+from hint_allennlp.data.file_reading import DataFormatError, decode_utf8
 
 # JSON strings on one line (escapes included), removed before counting brackets.
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -29,12 +32,13 @@ class _Line:
 
 
 def _decode(number: int, raw: bytes) -> _Line:
-    try:
+    if number == 1:
         # A byte-order mark may start the first line of a file saved by some editors.
-        return _Line(number, raw.decode("utf-8-sig" if number == 1 else "utf-8"))
-    except UnicodeDecodeError as error:
-        bad_bytes = raw[error.start : error.end]
-        return _Line(number, None, f"not UTF-8 text (bytes {bad_bytes!r} at byte {error.start + 1} of the line)")
+        raw = raw.removeprefix(codecs.BOM_UTF8)
+    try:
+        return _Line(number, decode_utf8(raw, f"line {number}"))
+    except DataFormatError as error:
+        return _Line(number, None, str(error))
 
 
 def _bracket_balance(text: str) -> int:
