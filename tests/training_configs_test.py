@@ -15,6 +15,7 @@ from allennlp.common.params import with_overrides
 from allennlp.data import Vocabulary
 from allennlp.models import Model
 
+from hint_allennlp.data.instruction_suite import build_suite, write_suite
 from tests import PROJECT_ROOT
 
 CONFIGS_ROOT = PROJECT_ROOT / "training_configs"
@@ -38,7 +39,13 @@ def test_experiment_runs_on_the_tiny_checkpoint(experiment, tmp_path, monkeypatc
     monkeypatch.chdir(PROJECT_ROOT)  # the tiny setting names fixtures relative to the repository
     # A few instances and decoding steps keep this fast; everything else is the config's. (The
     # first four fixture prompts are the P3 ones with answer choices and a target: see below.)
-    config = evaluate(experiment, "hint.tiny_cpu {max_decoding_steps: 2}")
+    settings = "max_decoding_steps: 2"
+    if experiment.startswith("demo/"):
+        # The demo's experiments read the instruction suite (`allennlp hint-make-suite`), with the
+        # training tasks' held-out inputs as validation data.
+        write_suite(tmp_path / "suite", build_suite(instances_per_task=4, held_out_inputs=4))
+        settings += f', sni_dir: "{tmp_path / "suite"}"'
+    config = evaluate(experiment, f"hint.tiny_cpu {{{settings}}}")
     readers = [key for key in ("dataset_reader", "validation_dataset_reader") if key in config]
     params = Params(with_overrides(config, {f"{reader}.max_instances": 4 for reader in readers}))
     train_loop = TrainModel.from_params(params=params, serialization_dir=str(tmp_path), local_rank=0)
