@@ -8,7 +8,7 @@ from hint_allennlp import compat  # noqa: F401  (must come first: repairs AllenN
 from hint_allennlp.data import dataset_readers  # noqa: F401
 from hint_allennlp import metrics  # noqa: F401
 from hint_allennlp import evaluation  # noqa: F401
-from hint_allennlp.modules import parameter_generators  # noqa: F401
+from hint_allennlp.modules.hypernetwork import parameter_generators  # noqa: F401
 from hint_allennlp import models  # noqa: F401
 from hint_allennlp import parallel  # noqa: F401
 from hint_allennlp import predictors  # noqa: F401

@@ -3,7 +3,7 @@ The paper's Table 1 in miniature: HINT, Tk-Instruct and No-Instruct trained from
 start on the SNI training tasks (each with its reader format), then RougeL and exact match on the
 held-out test tasks, with relative inference FLOPs. Training and evaluation go through AllenNLP's own
 `train_model` and `evaluate` with the config built here, so what is measured is the project's
-training path. Relative FLOPs are analytic (`hint_allennlp/modules/flops.py`) over the test examples
+training path. Relative FLOPs are analytic (`hint_allennlp/cost/flops.py`) over the test examples
 as read in the HINT format (instruction t, input i, target o tokens; the instruction charged once per
 task for HINT), divided by Tk-Instruct's on the same examples.
 """
@@ -20,7 +20,7 @@ from allennlp.data.data_loaders import MultiProcessDataLoader
 from allennlp.training.util import evaluate
 
 from hint_allennlp.benchmarks.models import LABELS, READER_FORMATS, model_params, parameter_counts
-from hint_allennlp.modules.flops import ParameterCounts, TaskLengths, inference_flops
+from hint_allennlp.cost.flops import ParameterCounts, TaskLengths, inference_flops
 
 INSTRUCTION_HANDLING = {"hint": "hypernetwork_with_fusion", "tk_instruct": "concatenated", "no_instruct": "omitted"}
 

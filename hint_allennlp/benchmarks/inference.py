@@ -29,7 +29,7 @@ from allennlp.data import TextFieldTensors
 from hint_allennlp.benchmarks.models import build_model, parameter_counts
 from hint_allennlp.benchmarks.timing import Measurement, interleaved, synchronizer
 from hint_allennlp.models.hint_seq2seq import HintSeq2Seq
-from hint_allennlp.modules.flops import TaskLengths, inference_flops
+from hint_allennlp.cost.flops import TaskLengths, inference_flops
 
 INFERENCE_SETTINGS = ("hint", "hint_cached", "floor", "tk_instruct")
 EOS_ID = 1
@@ -129,7 +129,7 @@ class InferenceRow:
 
 
 def analytic_flops(setting: str, model: HintSeq2Seq, lengths: TaskLengths) -> float:
-    """FLOPs of one task (`hint_allennlp.modules.flops`), with the decoder over `lengths.output` tokens."""
+    """FLOPs of one task (`hint_allennlp.cost.flops`), with the decoder over `lengths.output` tokens."""
     counts = parameter_counts(model)
     if setting == "tk_instruct":
         return inference_flops("concatenated", counts, lengths)

@@ -31,8 +31,8 @@ from typing import Dict, List
 import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
-from hint_allennlp.modules.parameter_generators.cross_attention_generator import CrossAttentionGenerator
-from hint_allennlp.modules.peft_config import PeftConfig
+from hint_allennlp.modules.hypernetwork.parameter_generators.cross_attention_generator import CrossAttentionGenerator
+from hint_allennlp.modules.peft.peft_config import PeftConfig
 
 GB = 1e9
 FLOAT32 = 4

@@ -11,7 +11,7 @@ from allennlp.data import Vocabulary
 from allennlp.models import Model
 
 from hint_allennlp.models.hint_seq2seq import HintSeq2Seq
-from hint_allennlp.modules.flops import ParameterCounts
+from hint_allennlp.cost.flops import ParameterCounts
 from hint_allennlp.testing.tiny_t5 import build_tiny_t5
 
 # `build_tiny_t5` overrides (gated GELU, untied embeddings, vocabulary 32128 in every shape).
@@ -74,7 +74,7 @@ def build_model(setting: str, checkpoint: Union[str, Path], seed: int = 0, **ove
 
 
 def parameter_counts(model: HintSeq2Seq) -> ParameterCounts:
-    """The model's weights by what they process (`hint_allennlp.modules.flops`), generator included."""
+    """The model's weights by what they process (`hint_allennlp.cost.flops`), generator included."""
     generator = model.hypernetwork.generator if model.hypernetwork is not None else None
     if generator is None:
         return ParameterCounts.from_t5_config(model.t5.config)

@@ -182,7 +182,7 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
                         f"instance {shape.instance} tokens, output {shape.output} + EOS\n\n"
                         "Median seconds per task, wall time (CPU time of the process in parentheses); ratios are "
                         "medians of per-round ratios, wall (CPU).\n\n" + report.inference_table(rows) + "\n\n"
-                        "Analytic FLOPs (`hint_allennlp/modules/flops.py`, decoder over "
+                        "Analytic FLOPs (`hint_allennlp/cost/flops.py`, decoder over "
                         f"{shape.decoding_steps} tokens):\n\n" + report.flops_table(rows) + "\n"
                     )
                 figure = report.plot_figure4(

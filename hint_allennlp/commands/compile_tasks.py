@@ -1,7 +1,7 @@
 """
 `allennlp hint-compile ARCHIVE INSTRUCTIONS --output-dir DIR`: runs the hypernetwork of a trained
 model once per task and writes one small file per task with its generated modules and encoded
-instruction (`hint_allennlp.modules.compiled_task`), for `hint_instruction`'s `compiled_tasks`.
+instruction (`hint_allennlp.modules.serving.compiled_task`), for `hint_instruction`'s `compiled_tasks`.
 """
 import argparse
 import json
@@ -18,7 +18,7 @@ from allennlp.nn import util
 
 from hint_allennlp.data.dataset_readers.sni import load_sni_task
 from hint_allennlp.data.file_reading import expand_file_path
-from hint_allennlp.modules.compiled_task import CompiledTask, model_fingerprint
+from hint_allennlp.modules.serving.compiled_task import CompiledTask, model_fingerprint
 from hint_allennlp.predictors.hint_instruction_predictor import instruction_arguments, sni_task_instruction
 
 logger = logging.getLogger(__name__)

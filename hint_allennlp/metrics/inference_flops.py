@@ -3,7 +3,7 @@ from typing import Dict, List, Sequence
 from allennlp.training.metrics.metric import Metric
 
 from hint_allennlp.metrics.grouped_sums import ALL_INSTANCES, GroupedSums
-from hint_allennlp.modules.flops import (
+from hint_allennlp.cost.flops import (
     ParameterCounts,
     TaskLengths,
     check_instruction_handling,
@@ -14,7 +14,7 @@ from hint_allennlp.modules.flops import (
 @Metric.register("inference_flops")
 class InferenceFlops(Metric):
     """
-    Analytic inference FLOPs (`hint_allennlp.modules.flops`) of the examples evaluated so far, with
+    Analytic inference FLOPs (`hint_allennlp.cost.flops`) of the examples evaluated so far, with
     the instruction encoded once per distinct task for the hypernetwork variants, as the paper counts
     them (appendix C.1). Keys:
 
@@ -33,7 +33,7 @@ class InferenceFlops(Metric):
         The model's weights by what they process; usually
         `ParameterCounts.from_t5_config(t5.config, peft_config, generator=N')`.
     instruction_handling : `str`, optional (default = `"hypernetwork_with_fusion"`)
-        How the model gets the instruction; see `hint_allennlp.modules.flops.inference_flops`.
+        How the model gets the instruction; see `hint_allennlp.cost.flops.inference_flops`.
     """
 
     supports_distributed = True

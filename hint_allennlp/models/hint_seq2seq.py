@@ -14,15 +14,15 @@ from transformers import T5ForConditionalGeneration
 from transformers.modeling_outputs import BaseModelOutput
 
 from hint_allennlp.metrics import InferenceFlops, RankClassificationAccuracy
-from hint_allennlp.modules.checkpointing import enable_gradient_checkpointing, refuse_hf_gradient_checkpointing
-from hint_allennlp.modules.flops import ParameterCounts
-from hint_allennlp.modules.hypernetwork import Hypernetwork
-from hint_allennlp.modules.injection import ActiveTaskModules, inject_task_modules
-from hint_allennlp.modules.mixed_precision import check_mixed_precision, in_mixed_precision
-from hint_allennlp.modules.parameter_generators import ParameterGenerator
-from hint_allennlp.modules.peft_config import PeftConfig
-from hint_allennlp.modules.task_module_cache import TaskModuleCache, instruction_key
-from hint_allennlp.modules.task_modules import TaskModules
+from hint_allennlp.modules.large_models.checkpointing import enable_gradient_checkpointing, refuse_hf_gradient_checkpointing
+from hint_allennlp.cost.flops import ParameterCounts
+from hint_allennlp.modules.hypernetwork.hypernetwork import Hypernetwork
+from hint_allennlp.modules.peft.injection import ActiveTaskModules, inject_task_modules
+from hint_allennlp.modules.large_models.mixed_precision import check_mixed_precision, in_mixed_precision
+from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
+from hint_allennlp.modules.peft.peft_config import PeftConfig
+from hint_allennlp.modules.serving.task_parameter_cache import TaskModuleCache, instruction_key
+from hint_allennlp.modules.peft.task_parameters import TaskModules
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class HintSeq2Seq(Model):
     2. the T5 encoder runs on the instance input (`source_tokens`) alone, with those modules;
     3. instruction fusion: the decoder cross-attends over `[encoded instruction ; encoded input]`, the
        instruction projected to keys and values once per batch by each cross-attention
-       (`modules/instruction_fusion.py`);
+       (`modules/peft/instruction_fusion.py`);
     4. the T5 decoder runs with its own generated modules.
 
     | setting | `parameter_generator` | `instruction_fusion` | reader format |
@@ -61,7 +61,7 @@ class HintSeq2Seq(Model):
     `choice_scores` [B, C]) and `predicted_text`. Metrics are updated only in evaluation: those of
     `metric` (RougeL and exact match by default), `accuracy` for answer choices, and the analytic
     `flops` of what was evaluated with `relative_flops` against Tk-Instruct on the same examples
-    (`hint_allennlp.modules.flops`; 1 by construction for models that get the instruction inside
+    (`hint_allennlp.cost.flops`; 1 by construction for models that get the instruction inside
     their input, whose instruction length they cannot see).
 
     # Parameters
@@ -93,13 +93,13 @@ class HintSeq2Seq(Model):
         Called in evaluation with the predicted texts, the references, tasks and categories.
     gradient_checkpointing : `bool`, optional (default = `False`)
         In training, keep only each T5 block's inputs and recompute the block in backward, with the
-        generated modules of the forward pass (`modules/checkpointing.py`): every block of the
+        generated modules of the forward pass (`modules/large_models/checkpointing.py`): every block of the
         encoder, the decoder and the instruction encoder. Same loss and gradients, less memory, about
         a third more compute. (HF's `model.t5.gradient_checkpointing_enable()` is refused: it would
         recompute without the generated modules.)
     mixed_precision : `str`, optional (default = `None`)
         `"bf16"`: training, evaluation and generation under bf16 autocast on the model's device,
-        float32 weights, no loss scaling (`modules/mixed_precision.py`). None is float32. fp16 is
+        float32 weights, no loss scaling (`modules/large_models/mixed_precision.py`). None is float32. fp16 is
         refused (T5 v1.1 overflows it), and so is AllenNLP's `use_amp`, which is fp16.
     initializer : `InitializerApplicator`, optional
         Applied after the checkpoint is loaded (e.g. to re-initialise parts).
@@ -248,7 +248,7 @@ class HintSeq2Seq(Model):
         return output
 
     def _instruction_handling(self) -> str:
-        """How the instruction reaches the model, in the terms of `hint_allennlp.modules.flops`."""
+        """How the instruction reaches the model, in the terms of `hint_allennlp.cost.flops`."""
         if self.hypernetwork is None or not self.hypernetwork.reads_instruction:
             return "concatenated"
         return "hypernetwork_with_fusion" if self.instruction_fusion else "hypernetwork"
@@ -257,7 +257,7 @@ class HintSeq2Seq(Model):
         """
         Runs the hypernetwork once per distinct instruction in the batch (in evaluation, only for
         instructions not in the task-module cache); with fusion, each cross-attention projects each
-        distinct instruction once (`modules/instruction_fusion.py`). When every example shares one
+        distinct instruction once (`modules/peft/instruction_fusion.py`). When every example shares one
         instruction the modules keep batch size 1 and are broadcast; otherwise they are gathered per
         example.
         """

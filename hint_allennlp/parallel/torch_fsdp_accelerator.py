@@ -17,7 +17,7 @@ from torch.distributed.tensor import DTensor
 from torch.nn.utils import clip_grad_norm_
 from transformers.models.t5.modeling_t5 import T5Block
 
-from hint_allennlp.modules.parameter_generators import ParameterGenerator
+from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
 
 # What each worker's checkpoint file holds besides its shards: the full shape of every sharded
 # tensor, so that the files can be put together without a process group.

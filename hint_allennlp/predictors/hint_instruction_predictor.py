@@ -14,7 +14,7 @@ from allennlp.predictors.predictor import Predictor
 from hint_allennlp.data.dataset_readers.sni import sni_task_from_record
 from hint_allennlp.data.tk_format import Demonstration, read_demonstrations
 from hint_allennlp.predictors.json_input import json_input_items
-from hint_allennlp.modules.compiled_task import COMPILED_TASK_SUFFIX, CompiledTask, model_fingerprint
+from hint_allennlp.modules.serving.compiled_task import COMPILED_TASK_SUFFIX, CompiledTask, model_fingerprint
 
 logger = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from allennlp.data.tokenizers import PretrainedTransformerTokenizer
 
 from hint_allennlp.data.dataset_readers.sni import SuperNaturalInstructionsReader
 from hint_allennlp.models import HintSeq2Seq
-from hint_allennlp.modules.parameter_generators import ParameterGenerator
-from hint_allennlp.modules.peft_config import PeftConfig
+from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
+from hint_allennlp.modules.peft.peft_config import PeftConfig
 from allennlp.common import Lazy
 from tests import TINY_T5
 

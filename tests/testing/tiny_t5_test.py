@@ -2,7 +2,7 @@ import json
 
 from transformers import AutoTokenizer, T5ForConditionalGeneration, T5Tokenizer
 
-from hint_allennlp.modules.flops import ParameterCounts
+from hint_allennlp.cost.flops import ParameterCounts
 from hint_allennlp.testing.tiny_t5 import DEMO_T5, build_tiny_t5, tiny_t5_config
 from tests import TINY_T5
 

@@ -1,0 +1,221 @@
+"""
+Analytic inference compute and cache memory of HINT and its baselines (paper §3.3 and appendix C).
+
+FLOPs convention: a multiply-add is 2 FLOPs, as in `torch.utils.flop_counter.FlopCounterMode` (a matmul
+of m×k by k×n is 2·m·n·k) and in Kaplan et al.'s "2N per token". A token costs 2 FLOPs for every
+weight it is multiplied with, and in an encoder-decoder a token does not meet every weight: an input
+token meets the encoder's and the decoder's cross-attention key/value projections, an output token
+the rest of the decoder and the LM head, and the embedding table only gives lookups (0 FLOPs). So
+`ParameterCounts` splits T5's weights that way, and for t instruction, i instance and o output tokens
+and n examples of one task:
+
+    concatenated (Tk-Instruct):   2·n·[(E + X + A_enc)·(t + i) + (D + A_dec)·o]
+    omitted (No-Instruct):        2·n·[(E + X + A_enc)·i + (D + A_dec)·o]
+    hypernetwork (HINT − fusion): 2·t·(E + N') + 2·n·[(E + X + A_enc)·i + (D + A_dec)·o]
+    hypernetwork_with_fusion:     the same + 2·t·X
+
+with E the encoder, X the cross-attention key/value projections, D the rest of the decoder and the LM
+head, N' the parameter generator, A_enc / A_dec the modules inserted into each stack. The paper
+writes N·n·(t+i+o) and t·(N+N') + n·(N+A)·(i+o), charging every token N FLOPs, N being all
+parameters: the formulas above give exactly that if each stack is given half of N (E = D = N/2, X = 0, N' and A
+halved; tested), so the paper's N·tokens is the 2-FLOPs convention with each token meeting half the
+model. The split is what makes the count checkable: up to attention scores (below) it equals what
+FlopCounterMode measures on HF's T5 (tested). The paper's form, which charges the embedding table
+and the whole decoder to input tokens as well, overstates an input token by 5% for T5-XL and 25% for
+T5-base in its own units; its ratios between variants move less (README, "Metrics").
+
+Approximations, as in the paper: the attention-score and attention-weighted-sum matmuls
+(4·s_query·s_key·heads·d_kv FLOPs per attention block, quadratic in length) are left out, which
+undercounts by 4·s·h·k / (2·per-layer weights) — ~1% for T5-XL at SNI's lengths, more for tiny models
+or long inputs; layer norms, softmax, activations and additions are not counted (nor by
+FlopCounterMode); the generator costs N' per instruction token (the paper's t·N'), and every value of
+a PEFT module 1 multiply-add per token of its stack (exact for adapter and LoRA weights and for
+prefixes, whose P keys and P values each meet every query once; generated biases are additions,
+counted anyway). Instruction fusion is charged where the paper neglects it: every cross-attention
+projects the t encoded instruction vectors to keys and values, 2·t·X, once per task
+(`instruction_fusion.py` does it once per batch, so a task split over k batches pays it k times;
+projecting them for every example, as concatenating them to each example's encoder output does,
+would cost 2·n·t·X, ~20% of the per-example cost for T5-XL on SNI). Incremental decoding is counted
+as a forward over o output tokens.
+"""
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+from allennlp.common import FromParams
+from allennlp.common.checks import ConfigurationError
+from transformers import T5Config
+
+from hint_allennlp.modules.peft.peft_config import PeftConfig
+
+INSTRUCTION_HANDLINGS = ("concatenated", "omitted", "hypernetwork", "hypernetwork_with_fusion")
+
+
+@dataclass(frozen=True)
+class ParameterCounts(FromParams):
+    """
+    The weights each kind of token is multiplied with, in one forward pass. `from_t5_config` fills
+    them in for a T5 and a `PeftConfig`; only `generator` has to come from the model.
+
+    # Parameters
+
+    encoder : `int`
+        Weights of the encoder layers (attention and feed-forward projections), met by every encoder
+        token, instruction tokens in the hypernetwork's encoder included.
+    cross_attention_key_value : `int`
+        Weights of the key and value projections of every decoder cross-attention, met by every
+        vector the decoder attends to: each encoded input token and, with fusion, each encoded
+        instruction token (once per task).
+    decoder : `int`
+        The remaining decoder weights and the LM head, met by every output token.
+    generator : `int`, optional (default = `0`)
+        Parameters of the parameter generator (N'), charged per instruction token as in the paper.
+    encoder_modules : `int`, optional (default = `0`)
+        Values of the adapters, prefixes and LoRA weights inserted into the encoder (generated or
+        learned), met by every encoder token of an instance.
+    decoder_modules : `int`, optional (default = `0`)
+        The same for the decoder, met by every output token.
+    """
+
+    encoder: int
+    cross_attention_key_value: int
+    decoder: int
+    generator: int = 0
+    encoder_modules: int = 0
+    decoder_modules: int = 0
+
+    @classmethod
+    def from_t5_config(
+        cls, config: T5Config, peft_config: Optional[PeftConfig] = None, generator: int = 0
+    ) -> "ParameterCounts":
+        """
+        Counts for a HF `T5Config`, with the modules that `peft_config` enables (none without one)
+        and a generator of `generator` parameters. The counts are those of the weight matrices of
+        `T5ForConditionalGeneration` (tested against a model), so they stay right when the model
+        wraps T5's layers with modules of its own.
+        """
+        d_model, attention_width = config.d_model, config.num_heads * config.d_kv
+        attention = 4 * d_model * attention_width  # q, k, v, o
+        feed_forward = (3 if config.is_gated_act else 2) * d_model * config.d_ff
+        encoder_modules, decoder_modules = _module_values_per_stack(config, peft_config)
+        return cls(
+            encoder=config.num_layers * (attention + feed_forward),
+            cross_attention_key_value=config.num_decoder_layers * 2 * d_model * attention_width,
+            # self-attention, cross-attention q and o, feed-forward; then the LM head
+            decoder=config.num_decoder_layers * (attention + 2 * d_model * attention_width + feed_forward)
+            + d_model * config.vocab_size,
+            generator=generator,
+            encoder_modules=encoder_modules,
+            decoder_modules=decoder_modules,
+        )
+
+
+@dataclass(frozen=True)
+class TaskLengths:
+    """
+    Token counts of one task's inference: per example, or means over its examples (the formulas are
+    linear in them). The paper uses medians (its appendix A.1).
+
+    # Parameters
+
+    instruction : `float`
+        t: tokens of the instruction (definition, plus positive examples if given), as the
+        hypernetwork encodes it and as Tk-Instruct prepends it to every input.
+    instance : `float`
+        i: tokens of one example's input without the instruction.
+    output : `float`
+        o: output tokens per example.
+    examples : `float`, optional (default = `1`)
+        n: examples of the task.
+    """
+
+    instruction: float
+    instance: float
+    output: float
+    examples: float = 1
+
+
+def inference_flops(instruction_handling: str, parameters: ParameterCounts, lengths: TaskLengths) -> float:
+    """
+    FLOPs to run one task's `lengths.examples` examples (formulas in this module's docstring).
+
+    # Parameters
+
+    instruction_handling : `str`
+        How the model gets the instruction: "concatenated" to every input (Tk-Instruct, also with
+        learned PEFT modules), "omitted" (No-Instruct), "hypernetwork": encoded once per task into
+        modules (HINT − fusion, Hypter, HyperTune-like), or "hypernetwork_with_fusion": that, and the
+        encoded instruction is also attended by the decoder (HINT, HINT − PEFT generation).
+    parameters : `ParameterCounts`
+    lengths : `TaskLengths`
+    """
+    check_instruction_handling(instruction_handling)
+    per_input_token = parameters.encoder + parameters.cross_attention_key_value + parameters.encoder_modules
+    per_output_token = parameters.decoder + parameters.decoder_modules
+    t, i, o = lengths.instruction, lengths.instance, lengths.output
+    if instruction_handling == "concatenated":
+        return 2 * lengths.examples * (per_input_token * (t + i) + per_output_token * o)
+    per_example = per_input_token * i + per_output_token * o
+    if instruction_handling == "omitted":
+        return 2 * lengths.examples * per_example
+    per_instruction_token = parameters.encoder + parameters.generator
+    if instruction_handling == "hypernetwork_with_fusion":
+        per_instruction_token += parameters.cross_attention_key_value
+    return 2 * (t * per_instruction_token + lengths.examples * per_example)
+
+
+def check_instruction_handling(instruction_handling: str) -> None:
+    if instruction_handling not in INSTRUCTION_HANDLINGS:
+        raise ConfigurationError(
+            f"instruction_handling must be one of {INSTRUCTION_HANDLINGS}, got {instruction_handling!r}"
+        )
+
+
+def cached_task_bytes(
+    config: T5Config,
+    peft_config: Optional[PeftConfig],
+    instruction_length: int,
+    keeps_encoded_instruction: bool = True,
+    bytes_per_value: int = 4,
+) -> int:
+    """
+    Memory to keep one task's generated modules for reuse (paper appendix C.2): the encoded
+    instruction (d_model values per token, kept only for fusion), an adapter per encoder and decoder
+    layer (down and up projections 2·a·d and their biases a + d), P prefix keys and P values per
+    attention block (encoder self-attention, decoder self- and cross-attention: 2·P·heads·d_kv) and,
+    if enabled, LoRA's A and B on the projections `lora_projections` names (q and v by default) of
+    each attention block (r·(d_model + heads·d_kv) each). The paper's ds + 2·a·l·d + 2·P·l·h·k leaves out the biases and does not say which layers.
+
+    # Parameters
+
+    config : `T5Config`
+    peft_config : `PeftConfig`, optional
+        The generated modules; `None` for none (HINT − PEFT generation keeps only the instruction).
+    instruction_length : `int`
+        t, the instruction's tokens.
+    keeps_encoded_instruction : `bool`, optional (default = `True`)
+        Whether the encoded instruction is kept (needed only for instruction fusion).
+    bytes_per_value : `int`, optional (default = `4`)
+        4 for float32, 2 for bfloat16 or float16.
+    """
+    encoder_values, decoder_values = _module_values_per_stack(config, peft_config)
+    encoded_instruction = config.d_model * instruction_length if keeps_encoded_instruction else 0
+    return bytes_per_value * (encoded_instruction + encoder_values + decoder_values)
+
+
+def _module_values_per_stack(config: T5Config, peft_config: Optional[PeftConfig]) -> Tuple[int, int]:
+    """Values of the modules `peft_config` enables, in the encoder and in the decoder."""
+    if peft_config is None:
+        return 0, 0
+    d_model, attention_width = config.d_model, config.num_heads * config.d_kv
+    per_layer = per_attention_block = 0
+    if peft_config.use_adapters:
+        a = peft_config.adapter_size
+        per_layer += 2 * a * d_model + a + d_model
+    if peft_config.use_prefixes:
+        per_attention_block += 2 * peft_config.prefix_length * attention_width
+    if peft_config.use_lora:
+        # A [in, r] and B [r, out] on each of the projections named (q, k, v: d_model -> attention_width; o back)
+        per_attention_block += len(peft_config.lora_projections) * peft_config.lora_rank * (d_model + attention_width)
+    encoder = config.num_layers * (per_layer + per_attention_block)
+    decoder = config.num_decoder_layers * (per_layer + 2 * per_attention_block)
+    return encoder, decoder

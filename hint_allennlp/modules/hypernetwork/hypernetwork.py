@@ -1,0 +1,71 @@
+import copy
+from typing import Optional
+
+import torch
+from torch import nn
+from transformers.models.t5.modeling_t5 import T5Stack
+
+from hint_allennlp.modules.peft.injection import ActiveTaskModules
+from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
+from hint_allennlp.modules.peft.task_parameters import TaskModules
+
+
+class Hypernetwork(nn.Module):
+    """
+    Reads an instruction once and returns what every input of its task needs: the generated modules
+    and, for instruction fusion, the encoded instruction.
+
+    The instruction encoder (the HyperEncoder) is by default the underlying T5 encoder itself, run with
+    all generated modules switched off; it is then held by reference, not registered a second time,
+    so its weights appear once in the state dict (under the T5). With `separate_encoder` it is a copy
+    of that encoder, initialised from the same checkpoint and trained on its own.
+
+    # Parameters
+
+    encoder : `T5Stack`
+        The underlying T5 encoder (before module injection if `separate_encoder`).
+    active : `ActiveTaskModules`
+        The switch of the injected layers, turned off while the instruction is encoded.
+    generator : `ParameterGenerator`, optional
+        None when no modules are generated (instruction fusion only).
+    separate_encoder : `bool`
+    keep_instruction_states : `bool`
+        Whether the returned modules carry the encoded instruction (needed for fusion).
+    """
+
+    def __init__(
+        self,
+        encoder: T5Stack,
+        active: ActiveTaskModules,
+        generator: Optional[ParameterGenerator],
+        separate_encoder: bool,
+        keep_instruction_states: bool,
+    ) -> None:
+        super().__init__()
+        if separate_encoder:
+            self.instruction_encoder = copy.deepcopy(encoder)
+        else:
+            # Not an attribute nn.Module would register: the encoder belongs to the T5.
+            self.__dict__["instruction_encoder"] = encoder
+        self.active = active
+        self.generator = generator
+        self.keep_instruction_states = keep_instruction_states
+
+    @property
+    def reads_instruction(self) -> bool:
+        return self.keep_instruction_states or (self.generator is not None and self.generator.reads_instruction)
+
+    def forward(self, instruction_ids: Optional[torch.Tensor], instruction_mask: Optional[torch.Tensor]) -> TaskModules:
+        """instruction_ids, instruction_mask [B, t] -> TaskModules with batch B."""
+        if not self.reads_instruction:
+            return TaskModules(self.generator(None, None))
+        instruction_mask = instruction_mask.bool()
+        with self.active.use(None):
+            states = self.instruction_encoder(
+                input_ids=instruction_ids, attention_mask=instruction_mask.long()
+            ).last_hidden_state  # [B, t, d]
+        tensors = self.generator(states, instruction_mask) if self.generator is not None else {}
+        if self.keep_instruction_states:
+            tensors["instruction_states"] = states
+            tensors["instruction_mask"] = instruction_mask
+        return TaskModules(tensors)

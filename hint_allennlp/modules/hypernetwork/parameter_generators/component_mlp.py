@@ -1,0 +1,68 @@
+from typing import Dict, List
+
+import torch
+from torch import nn
+
+from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import Component, init_variance_preserving
+
+
+class ComponentMLP(nn.Module):
+    """
+    The two-layer MLP that turns a mixed embedding into one generated vector, shared across layers
+    (one per component type): Linear(d -> d, no bias) -> GELU (tanh) -> dropout -> Linear(d -> out,
+    no bias). Outputs are divided by sqrt(d_model), as in the reference implementation.
+    """
+
+    def __init__(self, d_model: int, output_size: int, dropout: float, zero_init: bool) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(d_model, d_model, bias=False)
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(d_model, output_size, bias=False)
+        init_variance_preserving(self, truncated=True)
+        if zero_init:
+            nn.init.zeros_(self.output.weight)
+        self.scale = d_model**-0.5
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        hidden = self.dropout(nn.functional.gelu(self.hidden(embeddings), approximate="tanh"))
+        return self.output(hidden) * self.scale
+
+
+class ComponentMLPs(nn.ModuleDict):
+    """
+    One `ComponentMLP` per component type (keyed by component name), applied to that component's embeddings, each embedding
+    becoming one generated vector: mixed embeddings [Bm, Q, d] (Q = all components' vectors, in the
+    order of `components`) -> the `TaskModules` tensors, batch Bm.
+
+    # Parameters
+
+    components : `List[Component]`
+    d_model : `int`
+    num_heads : `int`
+    dropout : `float`
+        Inside each MLP.
+    zero_init : `bool`
+        Start the components whose `zero_init` is set at zero (`PeftConfig.start_as_plain_t5`).
+    """
+
+    def __init__(
+        self, components: List[Component], d_model: int, num_heads: int, dropout: float, zero_init: bool
+    ) -> None:
+        super().__init__(
+            {
+                component.name: ComponentMLP(d_model, component.vector_size, dropout, zero_init and component.zero_init)
+                for component in components
+            }
+        )
+        self.components = components
+        self.num_heads = num_heads
+
+    def split(self, mixed: torch.Tensor) -> List[torch.Tensor]:
+        """[Bm, Q, d] -> each component's embeddings [Bm, num_vectors, d]."""
+        return list(mixed.split([component.num_vectors for component in self.components], dim=1))
+
+    def forward(self, mixed: torch.Tensor) -> Dict[str, torch.Tensor]:
+        return {
+            component.name: component.arrange(self[component.name](chunk), self.num_heads)
+            for component, chunk in zip(self.components, self.split(mixed))
+        }

@@ -1,0 +1,48 @@
+from typing import Dict
+
+import torch
+from torch import nn
+from transformers import T5Config
+
+from hint_allennlp.modules.hypernetwork.parameter_generators.component_mlp import ComponentMLPs
+from hint_allennlp.modules.hypernetwork.parameter_generators.instruction_attention import InstructionAttention
+from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import (
+    ParameterGenerator,
+    component_embeddings,
+    module_components,
+)
+from hint_allennlp.modules.peft.peft_config import PeftConfig
+
+
+@ParameterGenerator.register("cross_attention")
+class CrossAttentionGenerator(ParameterGenerator):
+    """
+    HINT's generator (paper §3.1.1): one learned embedding per generated vector (adapter column,
+    bias, prefix token, LoRA column) of every slot; one multi-head cross-attention from these
+    embeddings to the encoded instruction; then one two-layer MLP per component type, shared across
+    layers. Its size is O(d_model^2), independent of the adapter size and the prefix length.
+
+    # Parameters
+
+    t5_config : `T5Config`
+        Supplied by the model; its `dropout_rate` (the model's `dropout`) is the attention's dropout.
+    peft : `PeftConfig`
+        Supplied by the model.
+    mlp_dropout : `float`, optional (default = `0.0`)
+        Dropout inside the component MLPs (0 in the paper era; 0.1 was added later as an option).
+    """
+
+    def __init__(self, t5_config: T5Config, peft: PeftConfig, mlp_dropout: float = 0.0) -> None:
+        super().__init__(t5_config, peft)
+        components = module_components(t5_config, peft)
+        self.embeddings = component_embeddings(components, t5_config.d_model)
+        self.attention = InstructionAttention(
+            t5_config.d_model, t5_config.num_heads, t5_config.d_kv, dropout=t5_config.dropout_rate
+        )
+        self.mlps = ComponentMLPs(
+            components, t5_config.d_model, t5_config.num_heads, mlp_dropout, zero_init=peft.start_as_plain_t5
+        )
+
+    def forward(self, instruction_states: torch.Tensor, instruction_mask: torch.Tensor) -> Dict[str, torch.Tensor]:
+        mixed = self.attention(self.embeddings.unsqueeze(0), instruction_states, instruction_mask)  # [B, Q, d]
+        return self.mlps(mixed)

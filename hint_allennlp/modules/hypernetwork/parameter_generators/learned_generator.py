@@ -1,0 +1,48 @@
+from typing import Dict, Optional
+
+import torch
+from transformers import T5Config
+
+from hint_allennlp.modules.hypernetwork.parameter_generators.component_mlp import ComponentMLPs
+from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import (
+    ParameterGenerator,
+    component_embeddings,
+    module_components,
+)
+from hint_allennlp.modules.peft.peft_config import PeftConfig
+
+
+@ParameterGenerator.register("learned")
+class LearnedModules(ParameterGenerator):
+    """
+    Ordinary parameter-efficient modules shared by every task, for the "Tk-Instruct + PEFT" baseline.
+    As in the reference (`use_instructions=False`), they are not learned as tensors directly: learned
+    embeddings, one per generated vector, pass through the same per-component MLPs as HINT's
+    (`ComponentMLPs`), a reparameterisation that keeps prefixes stable in training (Li and Liang,
+    2021). It ignores the instruction, so the hypernetwork never runs, and its tensors have batch
+    size 1 (broadcast to the batch).
+
+    # Parameters
+
+    t5_config : `T5Config`
+        Supplied by the model.
+    peft : `PeftConfig`
+        Supplied by the model.
+    mlp_dropout : `float`, optional (default = `0.0`)
+        Dropout inside the component MLPs, as `cross_attention`'s.
+    """
+
+    reads_instruction = False
+
+    def __init__(self, t5_config: T5Config, peft: PeftConfig, mlp_dropout: float = 0.0) -> None:
+        super().__init__(t5_config, peft)
+        components = module_components(t5_config, peft)
+        self.embeddings = component_embeddings(components, t5_config.d_model)
+        self.mlps = ComponentMLPs(
+            components, t5_config.d_model, t5_config.num_heads, mlp_dropout, zero_init=peft.start_as_plain_t5
+        )
+
+    def forward(
+        self, instruction_states: Optional[torch.Tensor] = None, instruction_mask: Optional[torch.Tensor] = None
+    ) -> Dict[str, torch.Tensor]:
+        return self.mlps(self.embeddings.unsqueeze(0))  # [1, Q, d] -> batch-1 modules

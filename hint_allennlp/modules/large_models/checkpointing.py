@@ -1,0 +1,70 @@
+"""
+Gradient checkpointing of T5 blocks that sees the generated modules.
+
+HF's `gradient_checkpointing_enable()` recomputes each block in backward, when the model's
+`ActiveTaskModules.use(...)` has long exited: the injected layers then read no modules and the
+recomputation is plain T5, so the loss is that of HINT but the gradients are those of another model
+and the hypernetwork gets none. Here each block instead captures the modules active when it runs
+forward and re-enters them in its recomputation: what a block's recomputation sees is bound to the
+forward pass that used it, not to a context. The block stays the same object under the same name
+(its class is switched in place, as the injected layers are), so state dicts and anything that
+wraps each `T5Block` (FSDP) are unaffected.
+"""
+from typing import Iterator
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+from transformers.models.t5.modeling_t5 import T5Block, T5Stack
+
+from hint_allennlp.modules.peft.injection import ActiveTaskModules
+
+
+class CheckpointedT5Block(T5Block):
+    """
+    `T5Block` whose forward, in training with gradients, keeps only its inputs and recomputes the
+    rest in backward (`torch.utils.checkpoint`, non-reentrant: it takes keyword arguments, keeps
+    the autocast and RNG state of the forward pass, and runs inside the block's `__call__`, so
+    hooks on the block, FSDP's included, run around it). The recomputation re-enters the
+    `TaskModules` that were active in the forward pass (None in the hypernetwork's pass over the
+    instruction, which the same encoder blocks run).
+    """
+
+    @classmethod
+    def convert(cls, block: T5Block, active: ActiveTaskModules) -> "CheckpointedT5Block":
+        block.__class__ = cls
+        block.active = active
+        return block
+
+    def forward(self, *args, **kwargs):
+        # A key/value cache (generation) would be written twice; evaluation keeps no activations.
+        if not (self.training and torch.is_grad_enabled()) or kwargs.get("past_key_value") is not None:
+            return super().forward(*args, **kwargs)
+        return checkpoint(self._forward_with_modules, self.active.current, *args, use_reentrant=False, **kwargs)
+
+    def _forward_with_modules(self, modules, *args, **kwargs):
+        with self.active.use(modules):
+            return super().forward(*args, **kwargs)
+
+
+def t5_blocks(module: nn.Module) -> Iterator[T5Block]:
+    """Every `T5Block` in `module` (a T5, or the hypernetwork's separate instruction encoder)."""
+    return (submodule for submodule in module.modules() if isinstance(submodule, T5Block))
+
+
+def enable_gradient_checkpointing(module: nn.Module, active: ActiveTaskModules) -> None:
+    """Checkpoints every T5 block of `module`, with the modules `active` holds when each runs."""
+    for block in t5_blocks(module):
+        CheckpointedT5Block.convert(block, active)
+
+
+def refuse_hf_gradient_checkpointing(module: nn.Module) -> None:
+    """Raises if HF's own checkpointing is on in a T5 stack of `module`: it would recompute without the modules."""
+    if any(isinstance(stack, T5Stack) and stack.gradient_checkpointing for stack in module.modules()):
+        raise ValueError(
+            "HF's gradient checkpointing is on in this model's T5 (model.t5.gradient_checkpointing_enable()). "
+            "It recomputes each T5 block in backward after the generated modules (adapters, prefixes, LoRA, "
+            "the fused instruction) are gone, so it would train another model than the one the loss is of. "
+            "Call model.t5.gradient_checkpointing_disable() and use the hint_seq2seq setting "
+            "`gradient_checkpointing: true` instead, which recomputes each block with them."
+        )

@@ -1,0 +1,175 @@
+import pytest
+import torch
+from allennlp.common.checks import ConfigurationError
+from torch.utils.flop_counter import FlopCounterMode
+from transformers import T5ForConditionalGeneration
+
+from hint_allennlp.cost.flops import ParameterCounts, TaskLengths, cached_task_bytes, inference_flops
+from hint_allennlp.modules.peft.injection import ActiveTaskModules, inject_task_modules
+from hint_allennlp.modules.peft.peft_config import PeftConfig
+from hint_allennlp.modules.peft.task_parameters import TaskModules
+from hint_allennlp.testing.tiny_t5 import tiny_t5_config
+from tests import TINY_T5
+
+# The tiny T5: d_model 64, 4 heads × d_kv 16 = 64, gated d_ff 128, 2 + 2 layers, vocabulary 32128.
+# Encoder layer: q, k, v, o 4·64·64 = 16384 and feed-forward 3·64·128 = 24576, so E = 2·40960.
+# Decoder layer: the same plus cross-attention q, o (2·64·64 = 8192), cross k, v going to X;
+# D also holds the LM head 64·32128 = 2056192.
+TINY_COUNTS = ParameterCounts(encoder=81920, cross_attention_key_value=2 * 8192, decoder=2 * 49152 + 2056192)
+
+
+@pytest.fixture
+def tiny_t5():
+    return T5ForConditionalGeneration.from_pretrained(TINY_T5).eval()
+
+
+def test_parameter_counts_by_hand():
+    assert ParameterCounts.from_t5_config(tiny_t5_config()) == TINY_COUNTS
+
+
+def test_parameter_counts_are_the_model_weights(tiny_t5):
+    """Every weight matrix of the model, sorted by which tokens it multiplies."""
+    counts = {"encoder": 0, "cross_attention_key_value": 0, "decoder": 0}
+    for name, module in tiny_t5.named_modules():
+        if isinstance(module, torch.nn.Linear):
+            if name.startswith("encoder."):
+                kind = "encoder"
+            elif "EncDecAttention.k" in name or "EncDecAttention.v" in name:
+                kind = "cross_attention_key_value"
+            else:
+                kind = "decoder"
+            counts[kind] += module.weight.numel()
+    assert ParameterCounts.from_t5_config(tiny_t5.config) == ParameterCounts(**counts)
+
+
+# Short sequences: the analytic count leaves out the attention-score matmuls (4·s_query·s_key·64 FLOPs
+# per attention block and example), which at the tiny model's d_model 64 are large next to its
+# weights: an encoder token of a 16-token input adds 4·16·64 = 4096 per layer to the 2·(40960 + 8192)
+# of its weights, +4.2% (at T5-XL's width and SNI's lengths, ~1%). So the measured count must exceed
+# the analytic one by exactly the attention scores, and by at most 5% here (measured: +1.3%, +0.4%,
+# +0.6%, less than for an encoder token because the LM head's 2·2056192 per output token dominates).
+# Embedding lookups, layer norms, softmax and activations are neither counted nor measured.
+T, I, O, N = 8, 8, 2, 3
+TOLERANCE = 0.05
+
+
+def attention_score_flops(queries: int, keys: int) -> int:
+    return 4 * queries * keys * 64
+
+
+def measure(forward) -> int:
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        forward()
+    return counter.get_total_flops()
+
+
+def tokens(*shape):
+    return torch.randint(2, 1000, shape)
+
+
+def run_tk_instruct(model):
+    model(input_ids=tokens(N, T + I), decoder_input_ids=tokens(N, O))
+
+
+def run_no_instruct(model):
+    model(input_ids=tokens(N, I), decoder_input_ids=tokens(N, O))
+
+
+def run_fusion_without_modules(model):
+    """
+    HINT − PEFT generation: the instruction is encoded once and its cross-attention keys and values
+    made once; every example's decoder attends to them too.
+    """
+    active = ActiveTaskModules()
+    inject_task_modules(model, None, active, instruction_fusion=True)
+    encoded_instruction = model.encoder(input_ids=tokens(1, T)).last_hidden_state
+    instruction = TaskModules({"instruction_states": encoded_instruction, "instruction_mask": torch.ones(1, T).bool()})
+    encoded_inputs = model.encoder(input_ids=tokens(N, I)).last_hidden_state
+    with active.use(instruction):
+        model(encoder_outputs=(encoded_inputs,), decoder_input_ids=tokens(N, O))
+
+
+def decoder_attention_scores(encoded_length: int) -> int:
+    return N * 2 * (attention_score_flops(O, O) + attention_score_flops(O, encoded_length))
+
+
+@pytest.mark.parametrize(
+    "instruction_handling, forward, attention_scores",
+    [
+        pytest.param(
+            "concatenated",
+            run_tk_instruct,
+            N * 2 * attention_score_flops(T + I, T + I) + decoder_attention_scores(T + I),
+            id="tk_instruct",
+        ),
+        pytest.param(
+            "omitted",
+            run_no_instruct,
+            N * 2 * attention_score_flops(I, I) + decoder_attention_scores(I),
+            id="no_instruct",
+        ),
+        pytest.param(
+            "hypernetwork_with_fusion",
+            run_fusion_without_modules,
+            2 * attention_score_flops(T, T) + N * 2 * attention_score_flops(I, I) + decoder_attention_scores(T + I),
+            id="hint_without_peft_generation",
+        ),
+    ],
+)
+def test_analytic_flops_match_flop_counter_mode(tiny_t5, instruction_handling, forward, attention_scores):
+    analytic = inference_flops(instruction_handling, TINY_COUNTS, TaskLengths(T, I, O, examples=N))
+    measured = measure(lambda: forward(tiny_t5))
+    assert measured == analytic + attention_scores
+    assert 1 <= measured / analytic <= 1 + TOLERANCE
+
+
+# The paper's formulas (appendix C.1) charge each token N FLOPs; they are ours with half of N, N'
+# and A in each place. N = 1000, N' = 100, A = 10; t = 7, i = 5, o = 3; n = 4.
+HALVES = ParameterCounts(encoder=500, cross_attention_key_value=0, decoder=500, generator=50)
+PAPER_LENGTHS = TaskLengths(instruction=7, instance=5, output=3, examples=4)
+
+
+@pytest.mark.parametrize(
+    "instruction_handling, parameters, paper_flops",
+    [
+        ("concatenated", HALVES, 1000 * 4 * (7 + 5 + 3)),  # N·n·(t+i+o)
+        ("omitted", HALVES, 1000 * 4 * (5 + 3)),  # N·n·(i+o)
+        (
+            "hypernetwork",
+            ParameterCounts(500, 0, 500, generator=50, encoder_modules=5, decoder_modules=5),
+            7 * (1000 + 100) + 4 * (1000 + 10) * (5 + 3),  # t·(N+N') + n·(N+A)·(i+o)
+        ),
+    ],
+)
+def test_reduces_to_the_papers_formulas(instruction_handling, parameters, paper_flops):
+    assert inference_flops(instruction_handling, parameters, PAPER_LENGTHS) == paper_flops
+
+
+def test_unknown_instruction_handling():
+    with pytest.raises(ConfigurationError):
+        inference_flops("prepended", TINY_COUNTS, PAPER_LENGTHS)
+
+
+@pytest.mark.parametrize(
+    "peft_config, keeps_encoded_instruction, bytes_per_value, expected_bytes",
+    [
+        # encoded instruction 64·10 = 640; adapters (2·8·64 + 8 + 64)·4 layers = 4384;
+        # prefixes 2·7·64 = 896 per attention block, 2 + 2·2 = 6 blocks: 5376.
+        (PeftConfig(adapter_size=8, prefix_length=7), True, 4, 4 * (640 + 4384 + 5376)),
+        (PeftConfig(adapter_size=8, prefix_length=7), False, 2, 2 * (4384 + 5376)),
+        # LoRA rank 4 on q and v (the default): 2·4·(64 + 64) = 1024 per block, 6 blocks.
+        (PeftConfig(use_adapters=False, use_prefixes=False, use_lora=True, lora_rank=4), False, 4, 4 * 6144),
+        # ... and on q, k, v, o: 4·4·(64 + 64) = 2048 per block.
+        (PeftConfig(use_adapters=False, use_prefixes=False, use_lora=True, lora_rank=4, lora_projections=("q", "k", "v", "o")), False, 4, 4 * 12288),
+        (None, True, 4, 4 * 640),
+    ],
+)
+def test_cached_task_bytes(peft_config, keeps_encoded_instruction, bytes_per_value, expected_bytes):
+    config = tiny_t5_config()
+    assert cached_task_bytes(config, peft_config, 10, keeps_encoded_instruction, bytes_per_value) == expected_bytes
+
+
+def test_module_counts_follow_the_cached_modules():
+    counts = ParameterCounts.from_t5_config(tiny_t5_config(), PeftConfig(adapter_size=8, prefix_length=7), 123)
+    # encoder: 2 layers × (adapter 1096 + one prefix block 896); decoder: 2 × (1096 + 2·896)
+    assert (counts.encoder_modules, counts.decoder_modules, counts.generator) == (3984, 5776, 123)
