@@ -146,7 +146,7 @@ def training_table(measurements: Dict[str, Measurement], batch_description: str)
 
 def memory_table(rows: Sequence[MemoryRow]) -> str:
     lines = [
-        "| shots | t | HINT cached task, analytic MiB | measured (TaskModules) MiB | decoder-only KV cache MiB "
+        "| shots | t | HINT cached task, analytic MiB | measured (TaskParameters) MiB | decoder-only KV cache MiB "
         "| KV cache / HINT | instruction K/V of all cross-attentions MiB |",
         "|---|---|---|---|---|---|---|",
     ]

@@ -39,13 +39,14 @@ would cost 2·n·t·X, ~20% of the per-example cost for T5-XL on SNI). Increment
 as a forward over o output tokens.
 """
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import TYPE_CHECKING, Optional
 
 from allennlp.common import FromParams
 from allennlp.common.checks import ConfigurationError
 from transformers import T5Config
 
-from hint_allennlp.modules.peft.peft_config import PeftConfig
+if TYPE_CHECKING:  # only its `values_per_stack` is used: this module needs no torch
+    from hint_allennlp.modules.peft.peft_config import PeftConfig
 
 INSTRUCTION_HANDLINGS = ("concatenated", "omitted", "hypernetwork", "hypernetwork_with_fusion")
 
@@ -85,7 +86,7 @@ class ParameterCounts(FromParams):
 
     @classmethod
     def from_t5_config(
-        cls, config: T5Config, peft_config: Optional[PeftConfig] = None, generator: int = 0
+        cls, config: T5Config, peft_config: Optional["PeftConfig"] = None, generator: int = 0
     ) -> "ParameterCounts":
         """
         Counts for a HF `T5Config`, with the modules that `peft_config` enables (none without one)
@@ -96,7 +97,7 @@ class ParameterCounts(FromParams):
         d_model, attention_width = config.d_model, config.num_heads * config.d_kv
         attention = 4 * d_model * attention_width  # q, k, v, o
         feed_forward = (3 if config.is_gated_act else 2) * d_model * config.d_ff
-        encoder_modules, decoder_modules = _module_values_per_stack(config, peft_config)
+        encoder_modules, decoder_modules = peft_config.values_per_stack(config) if peft_config is not None else (0, 0)
         return cls(
             encoder=config.num_layers * (attention + feed_forward),
             cross_attention_key_value=config.num_decoder_layers * 2 * d_model * attention_width,
@@ -172,7 +173,7 @@ def check_instruction_handling(instruction_handling: str) -> None:
 
 def cached_task_bytes(
     config: T5Config,
-    peft_config: Optional[PeftConfig],
+    peft_config: Optional["PeftConfig"],
     instruction_length: int,
     keeps_encoded_instruction: bool = True,
     bytes_per_value: int = 4,
@@ -183,7 +184,9 @@ def cached_task_bytes(
     layer (down and up projections 2·a·d and their biases a + d), P prefix keys and P values per
     attention block (encoder self-attention, decoder self- and cross-attention: 2·P·heads·d_kv) and,
     if enabled, LoRA's A and B on the projections `lora_projections` names (q and v by default) of
-    each attention block (r·(d_model + heads·d_kv) each). The paper's ds + 2·a·l·d + 2·P·l·h·k leaves out the biases and does not say which layers.
+    each attention block (r·(d_model + heads·d_kv) each), sizes that each kind's components give
+    (`ModuleKind.values_per_stack`). The paper's ds + 2·a·l·d + 2·P·l·h·k leaves out the biases and
+    does not say which layers.
 
     # Parameters
 
@@ -197,25 +200,6 @@ def cached_task_bytes(
     bytes_per_value : `int`, optional (default = `4`)
         4 for float32, 2 for bfloat16 or float16.
     """
-    encoder_values, decoder_values = _module_values_per_stack(config, peft_config)
+    counts = ParameterCounts.from_t5_config(config, peft_config)
     encoded_instruction = config.d_model * instruction_length if keeps_encoded_instruction else 0
-    return bytes_per_value * (encoded_instruction + encoder_values + decoder_values)
-
-
-def _module_values_per_stack(config: T5Config, peft_config: Optional[PeftConfig]) -> Tuple[int, int]:
-    """Values of the modules `peft_config` enables, in the encoder and in the decoder."""
-    if peft_config is None:
-        return 0, 0
-    d_model, attention_width = config.d_model, config.num_heads * config.d_kv
-    per_layer = per_attention_block = 0
-    if peft_config.use_adapters:
-        a = peft_config.adapter_size
-        per_layer += 2 * a * d_model + a + d_model
-    if peft_config.use_prefixes:
-        per_attention_block += 2 * peft_config.prefix_length * attention_width
-    if peft_config.use_lora:
-        # A [in, r] and B [r, out] on each of the projections named (q, k, v: d_model -> attention_width; o back)
-        per_attention_block += len(peft_config.lora_projections) * peft_config.lora_rank * (d_model + attention_width)
-    encoder = config.num_layers * (per_layer + per_attention_block)
-    decoder = config.num_decoder_layers * (per_layer + 2 * per_attention_block)
-    return encoder, decoder
+    return bytes_per_value * (encoded_instruction + counts.encoder_modules + counts.decoder_modules)

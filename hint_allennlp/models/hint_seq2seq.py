@@ -13,16 +13,16 @@ from allennlp.training.metrics import Metric
 from transformers import T5ForConditionalGeneration
 from transformers.modeling_outputs import BaseModelOutput
 
-from hint_allennlp.metrics import InferenceFlops, RankClassificationAccuracy
-from hint_allennlp.modules.large_models.checkpointing import enable_gradient_checkpointing, refuse_hf_gradient_checkpointing
 from hint_allennlp.cost.flops import ParameterCounts
+from hint_allennlp.metrics import InferenceFlops, RankClassificationAccuracy
 from hint_allennlp.modules.hypernetwork.hypernetwork import Hypernetwork
-from hint_allennlp.modules.peft.injection import ActiveTaskModules, inject_task_modules
-from hint_allennlp.modules.large_models.mixed_precision import check_mixed_precision, in_mixed_precision
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
+from hint_allennlp.modules.large_models.checkpointing import enable_gradient_checkpointing, refuse_hf_gradient_checkpointing
+from hint_allennlp.modules.large_models.mixed_precision import check_mixed_precision, in_mixed_precision
+from hint_allennlp.modules.peft.injection import inject_task_modules
 from hint_allennlp.modules.peft.peft_config import PeftConfig
-from hint_allennlp.modules.serving.task_parameter_cache import TaskModuleCache, instruction_key
-from hint_allennlp.modules.peft.task_parameters import TaskModules
+from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
+from hint_allennlp.modules.serving.task_parameter_cache import TaskParameterCache, instruction_key
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ class HintSeq2Seq(Model):
         self._beam_size = beam_size
         self._max_decoding_steps = max_decoding_steps
 
-        self.active_modules = ActiveTaskModules()
+        self.active_modules = ActiveTaskParameters()
         generator = (
             # The pretrained decoder only for generators that take it (hypertune), before injection.
             parameter_generator.construct(t5_config=self.t5.config, peft=self.peft, t5_decoder=self.t5.decoder)
@@ -164,7 +164,7 @@ class HintSeq2Seq(Model):
             )
         if gradient_checkpointing:
             enable_gradient_checkpointing(self, self.active_modules)
-        self.task_module_cache = TaskModuleCache(task_module_cache_size)
+        self.task_module_cache = TaskParameterCache(task_module_cache_size)
 
         if metric is None:
             metric = Metric.by_name("instruction_metrics")()
@@ -253,7 +253,7 @@ class HintSeq2Seq(Model):
             return "concatenated"
         return "hypernetwork_with_fusion" if self.instruction_fusion else "hypernetwork"
 
-    def task_modules(self, instruction_tokens: Optional[TextFieldTensors]) -> Optional[TaskModules]:
+    def task_modules(self, instruction_tokens: Optional[TextFieldTensors]) -> Optional[TaskParameters]:
         """
         Runs the hypernetwork once per distinct instruction in the batch (in evaluation, only for
         instructions not in the task-module cache); with fusion, each cross-attention projects each
@@ -279,7 +279,7 @@ class HintSeq2Seq(Model):
         modules = self._distinct_task_modules(instruction_ids[first], instruction_mask[first])
         return modules if num_distinct == 1 else modules.index_select(inverse)
 
-    def _distinct_task_modules(self, instruction_ids: torch.Tensor, instruction_mask: torch.Tensor) -> TaskModules:
+    def _distinct_task_modules(self, instruction_ids: torch.Tensor, instruction_mask: torch.Tensor) -> TaskParameters:
         """The hypernetwork's output for distinct instructions [U, t], through the cache in evaluation."""
         if self.training or not self.task_module_cache.enabled:
             return self.hypernetwork(instruction_ids, instruction_mask)
@@ -292,9 +292,9 @@ class HintSeq2Seq(Model):
                 row = computed.index_select(torch.tensor([position], device=instruction_ids.device))
                 rows[keys[index]] = _to_keep(row)
                 self.task_module_cache.put(keys[index], rows[keys[index]])
-        return TaskModules.concatenate([rows[key] for key in keys])
+        return TaskParameters.concatenate([rows[key] for key in keys])
 
-    def compile_instruction(self, instruction_tokens: TextFieldTensors) -> Tuple[str, TaskModules]:
+    def compile_instruction(self, instruction_tokens: TextFieldTensors) -> Tuple[str, TaskParameters]:
         """
         One instruction [1, t] -> its `instruction_key` and what the model keeps for it: the modules
         the task-module cache holds and `allennlp hint-compile` saves (batch size 1, no padding).
@@ -321,7 +321,7 @@ class HintSeq2Seq(Model):
         return target_ids.masked_fill(~target_mask, -100)
 
     def _generate(
-        self, task_modules: Optional[TaskModules], encoded: torch.Tensor, input_mask: torch.Tensor
+        self, task_modules: Optional[TaskParameters], encoded: torch.Tensor, input_mask: torch.Tensor
     ) -> Dict[str, Any]:
         # HF's generate repeats each example beam_size times in a row; the modules follow.
         beam_modules = task_modules.repeat_interleave(self._beam_size) if task_modules is not None else None
@@ -342,7 +342,7 @@ class HintSeq2Seq(Model):
     def _rank_choices(
         self,
         answer_choices: TextFieldTensors,
-        task_modules: Optional[TaskModules],
+        task_modules: Optional[TaskParameters],
         encoded: torch.Tensor,
         input_mask: torch.Tensor,
         metadata: Optional[List[Dict[str, Any]]],
@@ -413,6 +413,6 @@ class HintSeq2Seq(Model):
         return metrics
 
 
-def _to_keep(modules: TaskModules) -> TaskModules:
+def _to_keep(modules: TaskParameters) -> TaskParameters:
     """One instruction's modules as they are kept across batches: without gradient or padding."""
     return modules.map(torch.Tensor.detach).without_instruction_padding()

@@ -5,9 +5,9 @@ from torch.utils.flop_counter import FlopCounterMode
 from transformers import T5ForConditionalGeneration
 
 from hint_allennlp.cost.flops import ParameterCounts, TaskLengths, cached_task_bytes, inference_flops
-from hint_allennlp.modules.peft.injection import ActiveTaskModules, inject_task_modules
+from hint_allennlp.modules.peft.injection import inject_task_modules
 from hint_allennlp.modules.peft.peft_config import PeftConfig
-from hint_allennlp.modules.peft.task_parameters import TaskModules
+from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
 from hint_allennlp.testing.tiny_t5 import tiny_t5_config
 from tests import TINY_T5
 
@@ -80,10 +80,10 @@ def run_fusion_without_modules(model):
     HINT − PEFT generation: the instruction is encoded once and its cross-attention keys and values
     made once; every example's decoder attends to them too.
     """
-    active = ActiveTaskModules()
+    active = ActiveTaskParameters()
     inject_task_modules(model, None, active, instruction_fusion=True)
     encoded_instruction = model.encoder(input_ids=tokens(1, T)).last_hidden_state
-    instruction = TaskModules({"instruction_states": encoded_instruction, "instruction_mask": torch.ones(1, T).bool()})
+    instruction = TaskParameters({"instruction_states": encoded_instruction, "instruction_mask": torch.ones(1, T).bool()})
     encoded_inputs = model.encoder(input_ids=tokens(N, I)).last_hidden_state
     with active.use(instruction):
         model(encoder_outputs=(encoded_inputs,), decoder_input_ids=tokens(N, O))

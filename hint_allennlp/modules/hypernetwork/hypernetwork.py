@@ -1,13 +1,24 @@
 import copy
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
 from torch import nn
 from transformers.models.t5.modeling_t5 import T5Stack
 
-from hint_allennlp.modules.peft.injection import ActiveTaskModules
+from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
-from hint_allennlp.modules.peft.task_parameters import TaskModules
+from hint_allennlp.modules.peft.task_parameters import TaskParameters
+
+
+@dataclass(frozen=True)
+class ModuleReference:
+    """
+    A module that another module owns (registers, saves, moves to a device), held without
+    registering it a second time: an `nn.Module` attribute would be, and its weights saved twice.
+    """
+
+    module: nn.Module
 
 
 class Hypernetwork(nn.Module):
@@ -16,15 +27,16 @@ class Hypernetwork(nn.Module):
     and, for instruction fusion, the encoded instruction.
 
     The instruction encoder (the HyperEncoder) is by default the underlying T5 encoder itself, run with
-    all generated modules switched off; it is then held by reference, not registered a second time,
-    so its weights appear once in the state dict (under the T5). With `separate_encoder` it is a copy
-    of that encoder, initialised from the same checkpoint and trained on its own.
+    all generated modules switched off; it is then held by reference (`shared_encoder`), not
+    registered a second time, so its weights appear once in the state dict (under the T5). With
+    `separate_encoder` it is a copy of that encoder (`instruction_encoder`), initialised from the same
+    checkpoint and trained on its own.
 
     # Parameters
 
     encoder : `T5Stack`
         The underlying T5 encoder (before module injection if `separate_encoder`).
-    active : `ActiveTaskModules`
+    active : `ActiveTaskParameters`
         The switch of the injected layers, turned off while the instruction is encoded.
     generator : `ParameterGenerator`, optional
         None when no modules are generated (instruction fusion only).
@@ -36,17 +48,14 @@ class Hypernetwork(nn.Module):
     def __init__(
         self,
         encoder: T5Stack,
-        active: ActiveTaskModules,
+        active: ActiveTaskParameters,
         generator: Optional[ParameterGenerator],
         separate_encoder: bool,
         keep_instruction_states: bool,
     ) -> None:
         super().__init__()
-        if separate_encoder:
-            self.instruction_encoder = copy.deepcopy(encoder)
-        else:
-            # Not an attribute nn.Module would register: the encoder belongs to the T5.
-            self.__dict__["instruction_encoder"] = encoder
+        self.instruction_encoder: Optional[T5Stack] = copy.deepcopy(encoder) if separate_encoder else None
+        self.shared_encoder: Optional[ModuleReference] = None if separate_encoder else ModuleReference(encoder)
         self.active = active
         self.generator = generator
         self.keep_instruction_states = keep_instruction_states
@@ -55,17 +64,20 @@ class Hypernetwork(nn.Module):
     def reads_instruction(self) -> bool:
         return self.keep_instruction_states or (self.generator is not None and self.generator.reads_instruction)
 
-    def forward(self, instruction_ids: Optional[torch.Tensor], instruction_mask: Optional[torch.Tensor]) -> TaskModules:
-        """instruction_ids, instruction_mask [B, t] -> TaskModules with batch B."""
+    def forward(
+        self, instruction_ids: Optional[torch.Tensor], instruction_mask: Optional[torch.Tensor]
+    ) -> TaskParameters:
+        """instruction_ids, instruction_mask [B, t] -> TaskParameters with batch B."""
         if not self.reads_instruction:
-            return TaskModules(self.generator(None, None))
+            return TaskParameters(self.generator(None, None))
         instruction_mask = instruction_mask.bool()
         with self.active.use(None):
-            states = self.instruction_encoder(
+            encoder = self.instruction_encoder if self.instruction_encoder is not None else self.shared_encoder.module
+            states = encoder(
                 input_ids=instruction_ids, attention_mask=instruction_mask.long()
             ).last_hidden_state  # [B, t, d]
         tensors = self.generator(states, instruction_mask) if self.generator is not None else {}
         if self.keep_instruction_states:
             tensors["instruction_states"] = states
             tensors["instruction_mask"] = instruction_mask
-        return TaskModules(tensors)
+        return TaskParameters(tensors)

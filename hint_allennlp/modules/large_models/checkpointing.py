@@ -2,7 +2,7 @@
 Gradient checkpointing of T5 blocks that sees the generated modules.
 
 HF's `gradient_checkpointing_enable()` recomputes each block in backward, when the model's
-`ActiveTaskModules.use(...)` has long exited: the injected layers then read no modules and the
+`ActiveTaskParameters.use(...)` has long exited: the injected layers then read no modules and the
 recomputation is plain T5, so the loss is that of HINT but the gradients are those of another model
 and the hypernetwork gets none. Here each block instead captures the modules active when it runs
 forward and re-enters them in its recomputation: what a block's recomputation sees is bound to the
@@ -17,7 +17,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 from transformers.models.t5.modeling_t5 import T5Block, T5Stack
 
-from hint_allennlp.modules.peft.injection import ActiveTaskModules
+from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters
 
 
 class CheckpointedT5Block(T5Block):
@@ -26,12 +26,12 @@ class CheckpointedT5Block(T5Block):
     rest in backward (`torch.utils.checkpoint`, non-reentrant: it takes keyword arguments, keeps
     the autocast and RNG state of the forward pass, and runs inside the block's `__call__`, so
     hooks on the block, FSDP's included, run around it). The recomputation re-enters the
-    `TaskModules` that were active in the forward pass (None in the hypernetwork's pass over the
+    `TaskParameters` that were active in the forward pass (None in the hypernetwork's pass over the
     instruction, which the same encoder blocks run).
     """
 
     @classmethod
-    def convert(cls, block: T5Block, active: ActiveTaskModules) -> "CheckpointedT5Block":
+    def convert(cls, block: T5Block, active: ActiveTaskParameters) -> "CheckpointedT5Block":
         block.__class__ = cls
         block.active = active
         return block
@@ -52,7 +52,7 @@ def t5_blocks(module: nn.Module) -> Iterator[T5Block]:
     return (submodule for submodule in module.modules() if isinstance(submodule, T5Block))
 
 
-def enable_gradient_checkpointing(module: nn.Module, active: ActiveTaskModules) -> None:
+def enable_gradient_checkpointing(module: nn.Module, active: ActiveTaskParameters) -> None:
     """Checkpoints every T5 block of `module`, with the modules `active` holds when each runs."""
     for block in t5_blocks(module):
         CheckpointedT5Block.convert(block, active)

@@ -1,74 +1,64 @@
+"""
+What the parameter-efficient modules inserted into T5 are: `MODULE_KINDS`, the kinds in the order a
+generator makes them, and `PeftConfig`, their fields. Adding a kind is one file beside this one (a
+`ModuleKind` with its config dataclass, components, layer and injection) and one entry of
+`MODULE_KINDS`.
+"""
 from dataclasses import dataclass
-from typing import Tuple
+from typing import List, Tuple
 
 from allennlp.common import FromParams
-from allennlp.common.checks import ConfigurationError
+from transformers import T5Config
 
-from hint_allennlp.modules.peft.task_parameters import LORA_PROJECTIONS
+from hint_allennlp.modules.peft.adapter import ADAPTER
+from hint_allennlp.modules.peft.lora import LORA
+from hint_allennlp.modules.peft.module_kind import Component, ModuleKind
+from hint_allennlp.modules.peft.prefix import PREFIX
+
+# The order is that of the generators' components, hence of their weights and of their
+# initialisation's draws: changing it changes every trained model's state dict.
+MODULE_KINDS: Tuple[ModuleKind, ...] = (ADAPTER, PREFIX, LORA)
 
 
+# Dataclasses collect fields from the last base to the first: reversed, they come in the kinds' order.
 @dataclass
-class PeftConfig(FromParams):
+class PeftConfig(*reversed([kind.config_class for kind in MODULE_KINDS]), FromParams):
     """
-    What the parameter-efficient modules inserted into T5 are: which kinds, and their sizes. Whether
-    they are generated from the instruction or learned directly is the parameter generator's business
-    (`hint_allennlp.modules.hypernetwork.parameter_generators`); how they act inside a T5 layer is in
-    `adapter.py`, `prefix_attention.py` and `lora.py` beside this file.
+    Which kinds of modules are inserted into T5, and their sizes: the fields of each kind's config
+    (`AdapterConfig` in `adapter.py`: `adapter_size`, `use_adapters`; `PrefixConfig` in `prefix.py`:
+    `prefix_length`, `use_prefixes`; `LoraConfig` in `lora.py`: `lora_rank`, `lora_projections`,
+    `lora_alpha`, `use_lora`), flat (`peft: {adapter_size: 8, use_lora: true, ...}`), and the one below.
+    Whether the modules are generated from the instruction or learned directly is the parameter
+    generator's business (`hint_allennlp.modules.hypernetwork.parameter_generators`).
 
     # Parameters
 
-    adapter_size : `int`, optional (default = `8`)
-        Bottleneck `a` of the adapters placed parallel to every feed-forward block.
-    prefix_length : `int`, optional (default = `7`)
-        Number `P` of key and value vectors prepended in every encoder self-attention, decoder
-        self-attention and decoder cross-attention.
-    lora_rank : `int`, optional (default = `128`)
-        Rank `r` of the LoRA updates (an ablation in the paper, Table 5, with r = 128 and 512: the
-        reference's scripts `ni_train_only_lora_no_fid_smaller.sh` and `ni_train_only_lora_no_fid.sh`).
-    lora_projections : `Tuple[str, ...]`, optional (default = `("q", "v")`)
-        The attention projections that get a LoRA update, of "q", "k", "v", "o"; the reference's
-        `lora_ranks=(r, None, r, None)` updates the query and value projections only.
-    lora_alpha : `float`, optional (default = `1.0`)
-        The update is `x A B * lora_alpha / lora_rank` (Hu et al., 2022; alpha 1 in the reference).
-    use_adapters : `bool`, optional (default = `True`)
-    use_prefixes : `bool`, optional (default = `True`)
-    use_lora : `bool`, optional (default = `False`)
     start_as_plain_t5 : `bool`, optional (default = `False`)
         Initialise so that the model with its modules computes what plain T5 computes (to float32):
         the adapters' up-projections and LoRA's B are zero-initialised and each prefix attention
         block gets a learned gate in [0, 1], starting shut (~2e-9), that scales the prefix's share of
         the softmax (gate 1 is ordinary prefix attention; parameterised so that it opens under the
-        configs' Adafactor: `prefix_attention.py`). The reference code has no such option.
+        configs' Adafactor: `task_vector_attention.py`). The reference code has no such option.
     """
 
-    adapter_size: int = 8
-    prefix_length: int = 7
-    lora_rank: int = 128
-    lora_projections: Tuple[str, ...] = ("q", "v")
-    lora_alpha: float = 1.0
-    use_adapters: bool = True
-    use_prefixes: bool = True
-    use_lora: bool = False
     start_as_plain_t5: bool = False
 
     def __post_init__(self):
-        for name in ("adapter_size", "prefix_length", "lora_rank"):
-            if getattr(self, name) < 1:
-                raise ConfigurationError(f"PeftConfig.{name} must be at least 1, got {getattr(self, name)}")
-        self.lora_projections = tuple(self.lora_projections)
-        unknown = [projection for projection in self.lora_projections if projection not in LORA_PROJECTIONS]
-        if unknown or len(set(self.lora_projections)) != len(self.lora_projections):
-            raise ConfigurationError(
-                f"PeftConfig.lora_projections must be distinct names of q, k, v, o, got {list(self.lora_projections)}"
-            )
-        if self.use_lora and not self.lora_projections:
-            raise ConfigurationError("PeftConfig.use_lora needs at least one of q, k, v, o in lora_projections")
+        for kind in MODULE_KINDS:
+            kind.check(self)
 
-    @property
-    def lora_scale(self) -> float:
-        """alpha / r, the factor of LoRA's update."""
-        return self.lora_alpha / self.lora_rank
+    def enabled_kinds(self) -> List[ModuleKind]:
+        return [kind for kind in MODULE_KINDS if kind.enabled(self)]
 
     @property
     def any_enabled(self) -> bool:
-        return self.use_adapters or self.use_prefixes or self.use_lora
+        return bool(self.enabled_kinds())
+
+    def components(self, t5_config: T5Config) -> List[Component]:
+        """Every tensor the enabled kinds need, for a T5 of `t5_config`'s shape."""
+        return [component for kind in self.enabled_kinds() for component in kind.components(t5_config, self)]
+
+    def values_per_stack(self, t5_config: T5Config) -> Tuple[int, int]:
+        """Values of the enabled kinds' tensors in the encoder and in the decoder."""
+        sizes = [kind.values_per_stack(t5_config, self) for kind in self.enabled_kinds()]
+        return sum(encoder for encoder, _ in sizes), sum(decoder for _, decoder in sizes)

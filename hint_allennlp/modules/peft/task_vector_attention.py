@@ -1,29 +1,35 @@
-"""How generated prefixes and the fused instruction act inside a T5 attention block."""
+"""
+The T5 attention that task key/value vectors are prepended to: the generated prefixes (`prefix.py`)
+and the fused instruction (`instruction_fusion.py`).
+"""
 from typing import Any, List, Optional, Tuple
 
 import torch
 from torch import nn
 from transformers.models.t5.modeling_t5 import T5Attention
 
-from hint_allennlp.modules.peft.instruction_fusion import fused_instruction
+from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
 
-# The gate g = sigmoid(GATE_SLOPE * (theta - GATE_OPEN)), theta starting at 1 (see PrefixT5Attention).
+# The `TaskParameters` keys of the prefix kind (`prefix.py`), read here: keys and values.
+PREFIX_KEYS = ("prefix_key", "prefix_value")
+
+# The gate g = sigmoid(GATE_SLOPE * (theta - GATE_OPEN)), theta starting at 1 (see TaskVectorT5Attention).
 GATE_SLOPE = 40.0
 GATE_OPEN = 1.5
 
 
-class PrefixT5Attention(T5Attention):
+class TaskVectorT5Attention(T5Attention):
     """
     `T5Attention` with key and value vectors of the task prepended to K and V **after** the key/value
-    projections: P generated prefix vectors per head (`prefix_attention`), and, in a decoder
+    projections: P generated prefix vectors per head (`add_prefixes`), and, in a decoder
     cross-attention with instruction fusion, the keys and values of the encoded instruction with its
-    padding mask, projected here (`instruction_fusion.py`). Both get zero relative-position bias and
+    padding mask, projected here (`fused_instruction`). Both get zero relative-position bias and
     are not stored in the key/value cache: during incremental decoding they are prepended again at
     every step. They keep their batch size: one task's vectors (batch 1) serve every example without
     copies. The position bias handed on to the next layers is the plain one, so layers with and
     without them mix.
 
-    With `gated=True` (`PeftConfig.start_as_plain_t5`), a learned gate g in [0, 1] scales the generated
+    With a gate (`PeftConfig.start_as_plain_t5`), a learned g in [0, 1] scales the generated
     prefix's share of the softmax: weights are `[g * e_p, e_x] / (g * sum e_p + sum e_x)`, so g = 0 is
     attention without the prefix and g = 1 ordinary prefix attention. g = sigmoid(GATE_SLOPE * (theta -
     GATE_OPEN)) of a learned theta initialised to 1, i.e. g = sigmoid(-20) ~ 2e-9 at the start (plain T5
@@ -33,30 +39,36 @@ class PrefixT5Attention(T5Attention):
     1 moves ~1e-3 per step, which GATE_SLOPE turns into ~0.04 of the logit, so the gate can open within
     a few hundred steps. The sigmoid keeps g in [0, 1]: never negative, so the normaliser never reaches 0.
 
-    Without active modules this is exactly `T5Attention` (the parent's forward runs).
+    Without active parameters this is exactly `T5Attention` (the parent's forward runs).
     """
 
     @classmethod
-    def convert(
-        cls,
-        attention: T5Attention,
-        attention_slot: int,
-        active,
-        prefix_attention: bool,
-        gated: bool = False,
-        fusion_layer: Optional[int] = None,
-    ) -> "PrefixT5Attention":
+    def convert(cls, attention: T5Attention, active: ActiveTaskParameters) -> "TaskVectorT5Attention":
         """
-        Switches `attention` to this class: with generated prefixes if `prefix_attention`, and with
-        the fused instruction of decoder layer `fusion_layer` if given (cross-attentions only).
+        Switches `attention` to this class, with no task vectors yet if it was not converted before:
+        the prefix kind and instruction fusion each convert the attentions they use, and each adds its
+        vectors (`add_prefixes`, `add_fused_instruction`).
         """
-        attention.__class__ = cls
-        attention.attention_slot = attention_slot
+        if not isinstance(attention, cls):
+            attention.__class__ = cls
+            attention.attention_slot = None
+            attention.prefix_gate = None
+            attention.fusion_layer = None
         attention.active = active
-        attention.prefix_attention = prefix_attention
-        attention.prefix_gate = nn.Parameter(torch.ones(1)) if prefix_attention and gated else None
-        attention.fusion_layer = fusion_layer
         return attention
+
+    def add_prefixes(self, attention_slot: int, gated: bool) -> None:
+        """Prepends the generated prefix of `attention_slot`, its share gated if `gated`."""
+        self.attention_slot = attention_slot
+        self.prefix_gate = nn.Parameter(torch.ones(1)) if gated else None
+
+    def add_fused_instruction(self, decoder_layer: int) -> None:
+        """Prepends the encoded instruction's keys and values (this is `decoder_layer`'s cross-attention)."""
+        self.fusion_layer = decoder_layer
+
+    @property
+    def prefix_attention(self) -> bool:
+        return self.attention_slot is not None
 
     def forward(
         self,
@@ -71,8 +83,8 @@ class PrefixT5Attention(T5Attention):
         output_attentions=False,
         cache_position=None,
     ):
-        modules = self.active.current
-        task_vectors, prefix_length = self._task_vectors(modules, hidden_states.dtype)
+        parameters = self.active.current
+        task_vectors, prefix_length = self._task_vectors(parameters, hidden_states.dtype)
         if not task_vectors:
             return super().forward(
                 hidden_states,
@@ -125,23 +137,56 @@ class PrefixT5Attention(T5Attention):
             outputs = outputs + (attn_weights,)
         return outputs
 
-    def _task_vectors(self, modules, dtype: torch.dtype) -> Tuple[List[Tuple[torch.Tensor, torch.Tensor, Any]], int]:
+    def _task_vectors(
+        self, parameters: Optional[TaskParameters], dtype: torch.dtype
+    ) -> Tuple[List[Tuple[torch.Tensor, torch.Tensor, Any]], int]:
         """
         (keys [Bm, H, n, d_kv], values [Bm, H, n, d_kv], additive mask [Bm, 1, 1, n] or 0) of the
         generated prefix, then of the fused instruction, for those this layer has; and P (0 without prefix).
         """
-        if modules is None:
+        if parameters is None:
             return [], 0
         vectors = []
-        prefix = modules.prefix(self.attention_slot) if self.prefix_attention else None
+        prefix = parameters.at_slot(PREFIX_KEYS, self.attention_slot) if self.prefix_attention else None
         if prefix is not None:
             vectors.append((*prefix, 0.0))
-        if self.fusion_layer is not None and "instruction_states" in modules:
-            keys, values, instruction_mask = fused_instruction(self, modules, self.fusion_layer)
+        if self.fusion_layer is not None and "instruction_states" in parameters:
+            keys, values, instruction_mask = self.fused_instruction(parameters)
             # [Bm, t] -> [Bm, 1, 1, t]: 0 where attended, the dtype's minimum on padding, as HF masks
             additive_mask = (~instruction_mask[:, None, None, :]).to(dtype) * torch.finfo(dtype).min
             vectors.append((keys, values, additive_mask))
         return vectors, prefix[0].size(2) if prefix is not None else 0
+
+    def fused_instruction(self, parameters: TaskParameters) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """
+        (keys, values [Bm, heads, t, d_kv], mask [Bm, t]) of the encoded instruction in `parameters`
+        through this cross-attention's k and v (why here: `instruction_fusion.py`).
+
+        Each distinct instruction is projected once and its keys and values gathered per example.
+        Without gradient (generation runs the decoder once per token) they are kept on `parameters`,
+        so a `generate` call projects once per layer. With gradient every call projects anew: a
+        checkpointed block's recomputation then recomputes them rather than reusing a tensor of
+        another graph.
+        """
+        derived_key = ("fused_instruction", self.fusion_layer)
+        if not torch.is_grad_enabled() and derived_key in parameters.derived:
+            return parameters.derived[derived_key]
+        distinct, rows = parameters.distinct_instructions()
+        states = distinct["instruction_states"]  # [U, t, d]
+        num_distinct = states.size(0)
+        heads = (self.n_heads, self.key_value_proj_dim)
+        with self.active.use(distinct):  # each distinct task's generated LoRA on k and v
+            # [U, t, H * d_kv] -> [U, H, t, d_kv]
+            keys = self.k(states).view(num_distinct, -1, *heads).transpose(1, 2)
+            values = self.v(states).view(num_distinct, -1, *heads).transpose(1, 2)
+        mask = distinct["instruction_mask"]  # [U, t]
+        if rows is not None:
+            # [U, ...] -> [Bm, ...]
+            keys, values, mask = keys.index_select(0, rows), values.index_select(0, rows), mask.index_select(0, rows)
+        projected = (keys, values, mask)
+        if not torch.is_grad_enabled():
+            parameters.derived[derived_key] = projected
+        return projected
 
     def _split_heads(self, states: torch.Tensor, batch_size: int) -> torch.Tensor:
         # [B, len, H * d_kv] -> [B, H, len, d_kv]

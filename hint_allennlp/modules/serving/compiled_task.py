@@ -12,7 +12,7 @@ import torch
 from allennlp.common.checks import ConfigurationError
 from torch import nn
 
-from hint_allennlp.modules.peft.task_parameters import TaskModules
+from hint_allennlp.modules.peft.task_parameters import TaskParameters
 
 # 2: with a checksum of the file's contents.
 COMPILED_TASK_FORMAT_VERSION = 2
@@ -54,7 +54,7 @@ class CompiledTask:
     task: str
     instruction: Dict[str, Any]
     key: str
-    modules: TaskModules
+    modules: TaskParameters
     fingerprint: str
 
     def save(self, directory: Union[str, Path]) -> Path:
@@ -103,6 +103,6 @@ class CompiledTask:
             task=saved["task"],
             instruction=saved["instruction"],
             key=saved["key"],
-            modules=TaskModules(saved["tensors"]),
+            modules=TaskParameters(saved["tensors"]),
             fingerprint=saved["fingerprint"],
         )

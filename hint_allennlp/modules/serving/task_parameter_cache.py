@@ -4,7 +4,7 @@ from typing import Dict, Optional
 
 import torch
 
-from hint_allennlp.modules.peft.task_parameters import TaskModules
+from hint_allennlp.modules.peft.task_parameters import TaskParameters
 
 
 def instruction_key(instruction_ids: torch.Tensor) -> str:
@@ -12,7 +12,7 @@ def instruction_key(instruction_ids: torch.Tensor) -> str:
     return hashlib.sha256(instruction_ids.to(torch.int64).cpu().numpy().tobytes()).hexdigest()
 
 
-class TaskModuleCache:
+class TaskParameterCache:
     """
     A bounded least-recently-used cache of what the hypernetwork produced for an instruction (its
     modules and encoded instruction, batch size 1), keyed by `instruction_key`. The model uses it
@@ -29,8 +29,8 @@ class TaskModuleCache:
         if max_size < 0:
             raise ValueError(f"The task-module cache size must be >= 0, got {max_size}")
         self.max_size = max_size
-        self._entries: "OrderedDict[str, TaskModules]" = OrderedDict()
-        self._pinned: Dict[str, TaskModules] = {}
+        self._entries: "OrderedDict[str, TaskParameters]" = OrderedDict()
+        self._pinned: Dict[str, TaskParameters] = {}
 
     def __len__(self) -> int:
         return len(self._entries) + len(self._pinned)
@@ -42,10 +42,10 @@ class TaskModuleCache:
     def enabled(self) -> bool:
         return self.max_size > 0 or bool(self._pinned)
 
-    def pin(self, key: str, modules: TaskModules) -> None:
+    def pin(self, key: str, modules: TaskParameters) -> None:
         self._pinned[key] = modules
 
-    def get(self, key: str) -> Optional[TaskModules]:
+    def get(self, key: str) -> Optional[TaskParameters]:
         if key in self._pinned:
             return self._pinned[key]
         modules = self._entries.get(key)
@@ -53,7 +53,7 @@ class TaskModuleCache:
             self._entries.move_to_end(key)
         return modules
 
-    def put(self, key: str, modules: TaskModules) -> None:
+    def put(self, key: str, modules: TaskParameters) -> None:
         if self.max_size == 0:
             return
         self._entries[key] = modules

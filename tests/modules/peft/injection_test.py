@@ -8,18 +8,13 @@ from transformers import T5ForConditionalGeneration
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
 from hint_allennlp.modules.peft.adapter import AdapterT5LayerFF
-from hint_allennlp.modules.peft.injection import (
-    ActiveTaskModules,
-    attention_layers,
-    attention_slot_count,
-    ffn_layers,
-    inject_task_modules,
-)
-from hint_allennlp.modules.peft.lora import LoraLinear
 from hint_allennlp.modules.hypernetwork.parameter_generators import CrossAttentionGenerator
+from hint_allennlp.modules.peft.injection import inject_task_modules
+from hint_allennlp.modules.peft.lora import LORA_PROJECTIONS, LoraLinear
 from hint_allennlp.modules.peft.peft_config import PeftConfig
-from hint_allennlp.modules.peft.task_vector_attention import PrefixT5Attention
-from hint_allennlp.modules.peft.task_parameters import LORA_PROJECTIONS, TaskModules
+from hint_allennlp.modules.peft.t5_layers import attention_layers, attention_slot_count, ffn_layers
+from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
+from hint_allennlp.modules.peft.task_vector_attention import TaskVectorT5Attention
 from tests import TINY_T5
 
 # For results computed in a different order (batched vs alone, cached vs full): float32 rounding moves
@@ -34,12 +29,12 @@ def plain_t5() -> T5ForConditionalGeneration:
 
 def injected_t5(peft: PeftConfig = ALL_MODULES):
     t5 = plain_t5()
-    active = ActiveTaskModules()
+    active = ActiveTaskParameters()
     inject_task_modules(t5, peft, active)
     return t5, active
 
 
-def random_modules(t5, peft: PeftConfig = ALL_MODULES, batch_size: int = 2, seed: int = 0) -> TaskModules:
+def random_modules(t5, peft: PeftConfig = ALL_MODULES, batch_size: int = 2, seed: int = 0) -> TaskParameters:
     """Modules from a randomly initialised generator over a random 'instruction'."""
     torch.manual_seed(seed)
     generator = CrossAttentionGenerator(t5.config, peft)
@@ -49,7 +44,7 @@ def random_modules(t5, peft: PeftConfig = ALL_MODULES, batch_size: int = 2, seed
     states = torch.randn(batch_size, 5, t5.config.d_model)
     mask = torch.ones(batch_size, 5, dtype=torch.bool)
     with torch.no_grad():
-        return TaskModules(generator(states, mask))
+        return TaskParameters(generator(states, mask))
 
 
 def batch():
@@ -85,7 +80,7 @@ def test_injection_converts_every_layer_it_should():
     assert attention_slot_count(config) == config.num_layers + 2 * config.num_decoder_layers
     attentions = list(attention_layers(t5))
     assert [slot for slot, _ in attentions] == list(range(attention_slot_count(config)))
-    assert all(isinstance(attention, PrefixT5Attention) for _, attention in attentions)
+    assert all(isinstance(attention, TaskVectorT5Attention) for _, attention in attentions)
     assert all(isinstance(layer, AdapterT5LayerFF) for _, layer in ffn_layers(t5))
     for _, attention in attentions:
         # LoRA on the query and value projections only, as the reference's lora_ranks=(r, None, r, None)
@@ -116,7 +111,7 @@ def test_start_as_plain_t5_computes_plain_t5_with_modules_active():
     t5, active = injected_t5(peft)
     torch.manual_seed(0)
     generator = CrossAttentionGenerator(t5.config, peft)
-    modules = TaskModules(generator(torch.randn(2, 5, t5.config.d_model), torch.ones(2, 5, dtype=torch.bool)))
+    modules = TaskParameters(generator(torch.randn(2, 5, t5.config.d_model), torch.ones(2, 5, dtype=torch.bool)))
     assert modules["prefix_key"].abs().sum() > 0  # the prefixes exist; their gate is closed
     input_ids, attention_mask, decoder_input_ids = batch()
     reference = plain_t5()
@@ -166,7 +161,7 @@ def outputs_by_module(t5, active, modules, module_type):
     "peft, module_type, expected_count",
     [
         # encoder self-attention (2), decoder self-attention (2), decoder cross-attention (2)
-        (PeftConfig(prefix_length=3, use_adapters=False), PrefixT5Attention, 6),
+        (PeftConfig(prefix_length=3, use_adapters=False), TaskVectorT5Attention, 6),
         # feed-forward blocks of 2 encoder + 2 decoder layers
         (PeftConfig(adapter_size=4, use_prefixes=False), AdapterT5LayerFF, 4),
         # q and v of the 6 attention blocks

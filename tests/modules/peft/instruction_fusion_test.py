@@ -6,9 +6,10 @@ example's encoder output computes.
 import pytest
 import torch
 
-from hint_allennlp.modules.peft.injection import ActiveTaskModules, cross_attentions, inject_task_modules
-from hint_allennlp.modules.peft.task_vector_attention import PrefixT5Attention
-from hint_allennlp.modules.peft.task_parameters import TaskModules
+from hint_allennlp.modules.peft.injection import inject_task_modules
+from hint_allennlp.modules.peft.t5_layers import cross_attentions
+from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
+from hint_allennlp.modules.peft.task_vector_attention import TaskVectorT5Attention
 from tests.modules.peft.injection_test import (
     ALL_MODULES,
     REORDERED_ATOL,
@@ -21,22 +22,22 @@ from tests.modules.peft.injection_test import (
 
 def fusion_t5(peft=ALL_MODULES):
     t5 = plain_t5()
-    active = ActiveTaskModules()
+    active = ActiveTaskParameters()
     inject_task_modules(t5, peft, active, instruction_fusion=True)
     return t5, active
 
 
-def with_instructions(modules: TaskModules, lengths, d_model: int) -> TaskModules:
+def with_instructions(modules: TaskParameters, lengths, d_model: int) -> TaskParameters:
     """`modules` plus random encoded instructions of `lengths` tokens, padded to the longest."""
     torch.manual_seed(2)
     states = torch.randn(len(lengths), max(lengths), d_model)
     mask = torch.arange(max(lengths))[None, :] < torch.tensor(lengths)[:, None]  # [Bm, t]
-    return TaskModules({**dict(modules.items()), "instruction_states": states, "instruction_mask": mask})
+    return TaskParameters({**dict(modules.items()), "instruction_states": states, "instruction_mask": mask})
 
 
 def concatenated_logits(t5, active, modules, input_ids, attention_mask, decoder_input_ids):
     """The reference: every example's memory is [encoded instruction ; encoded input]."""
-    generated = TaskModules({key: tensor for key, tensor in modules.items() if not key.startswith("instruction_")})
+    generated = TaskParameters({key: tensor for key, tensor in modules.items() if not key.startswith("instruction_")})
     with active.use(generated):  # the cross-attentions see the instruction in the memory only
         encoded = t5.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         batch_size = input_ids.size(0)
@@ -50,7 +51,7 @@ def concatenated_logits(t5, active, modules, input_ids, attention_mask, decoder_
 @torch.no_grad()
 def test_fused_keys_and_values_equal_concatenating_the_instruction(peft, lengths):
     t5, active = fusion_t5(peft)
-    generated = random_modules(t5, batch_size=len(lengths)) if peft is not None else TaskModules({})
+    generated = random_modules(t5, batch_size=len(lengths)) if peft is not None else TaskParameters({})
     modules = with_instructions(generated, lengths, t5.config.d_model)
     input_ids, attention_mask, decoder_input_ids = batch()
     expected = concatenated_logits(t5, active, modules, input_ids, attention_mask, decoder_input_ids)
@@ -63,7 +64,7 @@ def test_fused_keys_and_values_equal_concatenating_the_instruction(peft, lengths
     torch.testing.assert_close(incremental, expected, atol=REORDERED_ATOL, rtol=0)
 
     # The instruction matters: a different one changes the output.
-    negated = TaskModules({**dict(modules.items()), "instruction_states": -modules["instruction_states"]})
+    negated = TaskParameters({**dict(modules.items()), "instruction_states": -modules["instruction_states"]})
     with active.use(negated):
         changed = t5(encoder_outputs=encoded, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids).logits
     assert (changed - logits).abs().max() > 1e-3
@@ -73,7 +74,7 @@ def test_fusion_only_converts_cross_attentions_and_adds_no_weights():
     t5, _ = fusion_t5(peft=None)
     fused_layers = [attention.fusion_layer for _, attention in cross_attentions(t5)]
     assert fused_layers == list(range(t5.config.num_decoder_layers))
-    converted = [module for module in t5.modules() if isinstance(module, PrefixT5Attention)]
+    converted = [module for module in t5.modules() if isinstance(module, TaskVectorT5Attention)]
     assert len(converted) == t5.config.num_decoder_layers
     assert not any(attention.prefix_attention for attention in converted)
     assert t5.state_dict().keys() == plain_t5().state_dict().keys()
@@ -89,7 +90,7 @@ def test_gathered_examples_project_each_distinct_instruction_once_per_layer_in_i
     t5, active = fusion_t5()
     distinct = with_instructions(random_modules(t5, batch_size=1), [6], t5.config.d_model)
     gathered = distinct.index_select(torch.tensor([0, 0]))
-    copied = TaskModules(dict(gathered.items()))  # the same rows, projected per example
+    copied = TaskParameters(dict(gathered.items()))  # the same rows, projected per example
     input_ids, attention_mask, decoder_input_ids = batch()
 
     projected_rows = []

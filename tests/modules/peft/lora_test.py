@@ -4,10 +4,11 @@ import torch
 from allennlp.common.checks import ConfigurationError
 from torch import nn
 
-from hint_allennlp.modules.peft.injection import ActiveTaskModules, attention_layers, inject_task_modules
+from hint_allennlp.modules.peft.injection import inject_task_modules
 from hint_allennlp.modules.peft.lora import LoraLinear
 from hint_allennlp.modules.peft.peft_config import PeftConfig
-from hint_allennlp.modules.peft.task_parameters import TaskModules
+from hint_allennlp.modules.peft.t5_layers import attention_layers
+from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
 from tests.modules.peft.injection_test import plain_t5
 
 
@@ -18,13 +19,13 @@ def test_lora_output_for_known_a_b_and_rank():
     """
     torch.manual_seed(0)
     linear = nn.Linear(3, 2, bias=False)
-    active = ActiveTaskModules()
+    active = ActiveTaskParameters()
     rank, alpha = 4, 2.0
     LoraLinear.convert(linear, attention_slot=1, projection="v", active=active, scale=alpha / rank)
     lora_a = torch.arange(2 * 3 * rank, dtype=torch.float).view(1, 2, 3, rank) / 10  # [Bm, slots, in, r]
     lora_b = torch.ones(1, 2, rank, 2)  # [Bm, slots, r, out]
     inputs = torch.tensor([[[1.0, 0.0, -1.0]]])  # [B, seq, in]
-    with active.use(TaskModules({"lora_v_a": lora_a, "lora_v_b": lora_b})):
+    with active.use(TaskParameters({"lora_v_a": lora_a, "lora_v_b": lora_b})):
         output = linear(inputs)
     # slot 1: A rows (1.2, 1.3, 1.4, 1.5), (1.6, ...), (2.0, 2.1, 2.2, 2.3); x A = (-0.8,) * 4; x A B = -3.2
     expected = inputs @ linear.weight.T + (-3.2) * alpha / rank
@@ -40,7 +41,7 @@ def test_lora_targets_query_and_value_by_default_with_the_scale_of_the_config():
     peft = PeftConfig(use_adapters=False, use_prefixes=False, use_lora=True)
     assert (peft.lora_rank, peft.lora_projections, peft.lora_scale) == (128, ("q", "v"), 1 / 128)
     t5 = plain_t5()
-    inject_task_modules(t5, PeftConfig(use_adapters=False, use_prefixes=False, use_lora=True, lora_rank=8), ActiveTaskModules())
+    inject_task_modules(t5, PeftConfig(use_adapters=False, use_prefixes=False, use_lora=True, lora_rank=8), ActiveTaskParameters())
     for _, attention in attention_layers(t5):
         assert isinstance(attention.q, LoraLinear) and isinstance(attention.v, LoraLinear)
         assert type(attention.k) is nn.Linear and type(attention.o) is nn.Linear

@@ -8,9 +8,8 @@ from transformers import T5Config
 from transformers.models.t5.modeling_t5 import T5Attention
 from transformers.optimization import Adafactor
 
-from hint_allennlp.modules.peft.injection import ActiveTaskModules
-from hint_allennlp.modules.peft.task_vector_attention import PrefixT5Attention
-from hint_allennlp.modules.peft.task_parameters import TaskModules
+from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
+from hint_allennlp.modules.peft.task_vector_attention import TaskVectorT5Attention
 from tests import TINY_T5
 
 CONFIG = T5Config.from_pretrained(TINY_T5)
@@ -20,10 +19,10 @@ PREFIX_LENGTH = 3
 def _attention(gated: bool, seed: int = 0):
     torch.manual_seed(seed)
     attention = T5Attention(CONFIG, has_relative_attention_bias=True).eval()  # no attention dropout
-    active = ActiveTaskModules()
-    PrefixT5Attention.convert(attention, 0, active, prefix_attention=True, gated=gated)
+    active = ActiveTaskParameters()
+    TaskVectorT5Attention.convert(attention, active).add_prefixes(0, gated=gated)
     shape = (1, 1, CONFIG.num_heads, PREFIX_LENGTH, CONFIG.d_kv)  # [Bm, slots, H, P, d_kv]
-    modules = TaskModules({"prefix_key": torch.randn(shape), "prefix_value": torch.randn(shape)})
+    modules = TaskParameters({"prefix_key": torch.randn(shape), "prefix_value": torch.randn(shape)})
     hidden_states = torch.randn(2, 7, CONFIG.d_model)
     return attention, active, modules, hidden_states
 

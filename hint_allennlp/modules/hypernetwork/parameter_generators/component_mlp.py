@@ -3,7 +3,8 @@ from typing import Dict, List
 import torch
 from torch import nn
 
-from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import Component, init_variance_preserving
+from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import init_variance_preserving
+from hint_allennlp.modules.peft.module_kind import Component
 
 
 class ComponentMLP(nn.Module):
@@ -32,7 +33,7 @@ class ComponentMLPs(nn.ModuleDict):
     """
     One `ComponentMLP` per component type (keyed by component name), applied to that component's embeddings, each embedding
     becoming one generated vector: mixed embeddings [Bm, Q, d] (Q = all components' vectors, in the
-    order of `components`) -> the `TaskModules` tensors, batch Bm.
+    order of `components`) -> the `TaskParameters` tensors, batch Bm.
 
     # Parameters
 

@@ -6,11 +6,7 @@ from transformers import T5Config
 
 from hint_allennlp.modules.hypernetwork.parameter_generators.component_mlp import ComponentMLPs
 from hint_allennlp.modules.hypernetwork.parameter_generators.instruction_attention import InstructionAttention
-from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import (
-    ParameterGenerator,
-    component_embeddings,
-    module_components,
-)
+from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import ParameterGenerator, component_embeddings
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 
 
@@ -34,7 +30,7 @@ class CrossAttentionGenerator(ParameterGenerator):
 
     def __init__(self, t5_config: T5Config, peft: PeftConfig, mlp_dropout: float = 0.0) -> None:
         super().__init__(t5_config, peft)
-        components = module_components(t5_config, peft)
+        components = peft.components(t5_config)
         self.embeddings = component_embeddings(components, t5_config.d_model)
         self.attention = InstructionAttention(
             t5_config.d_model, t5_config.num_heads, t5_config.d_kv, dropout=t5_config.dropout_rate

@@ -8,11 +8,7 @@ from transformers import T5Config
 from transformers.models.t5.modeling_t5 import T5LayerNorm, T5Stack
 
 from hint_allennlp.modules.hypernetwork.parameter_generators.component_mlp import ComponentMLPs
-from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import (
-    ParameterGenerator,
-    component_embeddings,
-    module_components,
-)
+from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import ParameterGenerator, component_embeddings
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 
 
@@ -68,7 +64,7 @@ class HyperTuneGenerator(ParameterGenerator):
         super().__init__(t5_config, peft)
         if peft.use_adapters or peft.use_lora or not peft.use_prefixes:
             raise ConfigurationError("The hypertune generator makes prefixes only: set use_prefixes and unset the others")
-        components = module_components(t5_config, peft)
+        components = peft.components(t5_config)
         self.embeddings = component_embeddings(components, t5_config.d_model)
         self.hyper_decoder = HyperDecoder(t5_decoder)
         self.component_norms = nn.ModuleDict(

@@ -6,7 +6,7 @@ from torch import nn
 from transformers import T5Config
 
 from hint_allennlp.modules.hypernetwork.parameter_generators.component_mlp import ComponentMLP
-from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import ParameterGenerator, module_components
+from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import ParameterGenerator
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 
 
@@ -33,7 +33,7 @@ class HypterGenerator(ParameterGenerator):
         super().__init__(t5_config, peft)
         if peft.use_prefixes or peft.use_lora or not peft.use_adapters:
             raise ConfigurationError("The hypter generator makes adapters only: set use_adapters and unset the others")
-        self.components = module_components(t5_config, peft)
+        self.components = peft.components(t5_config)
         self.mlps = nn.ModuleDict(
             {
                 component.name: ComponentMLP(

@@ -1,13 +1,10 @@
 """
-The interface of parameter generators and the description of what they generate.
+The interface of parameter generators, and the initialisation they share.
 
-A generator turns an encoded instruction into the tensors of a `TaskModules` (layouts in
-`hint_allennlp/modules/peft/task_parameters.py`). Generated tensors are described component by component: a
-component is one kind of tensor (adapter down-projection, prefix keys, ...), made of
-`vectors_per_slot` vectors of `vector_size` for each of `num_slots` slots, so that a generator can make
-one vector at a time (the paper's column decomposition: its size does not grow with `a` or `P`).
+A generator turns an encoded instruction into the tensors of a `TaskParameters`
+(`hint_allennlp/modules/peft/task_parameters.py`), described component by component
+(`PeftConfig.components`, `Component` in `hint_allennlp/modules/peft/module_kind.py`).
 """
-from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 import torch
@@ -15,76 +12,8 @@ from allennlp.common import Registrable
 from torch import nn
 from transformers import T5Config
 
-from hint_allennlp.modules.peft.injection import attention_slot_count, ffn_slot_count
+from hint_allennlp.modules.peft.module_kind import Component
 from hint_allennlp.modules.peft.peft_config import PeftConfig
-
-
-@dataclass(frozen=True)
-class Component:
-    """
-    name : the `TaskModules` key.
-    layout : how `[Bm, num_slots * vectors_per_slot, vector_size]` generated vectors become the
-        tensor: "columns" (vectors are the columns of a matrix: [Bm, S, size, n]), "rows" ([Bm, S, n,
-        size]), "vector" (n == 1: [Bm, S, size]), "per_head" (vectors are prefix tokens of
-        heads * d_kv: [Bm, S, heads, n, d_kv]).
-    zero_init : whether `start_as_plain_t5` starts it at zero (it is the last factor of its module).
-    """
-
-    name: str
-    num_slots: int
-    vectors_per_slot: int
-    vector_size: int
-    layout: str
-    zero_init: bool = False
-
-    @property
-    def num_vectors(self) -> int:
-        return self.num_slots * self.vectors_per_slot
-
-    def arrange(self, vectors: torch.Tensor, num_heads: int) -> torch.Tensor:
-        batch_size = vectors.size(0)
-        # [Bm, S * n, size] -> [Bm, S, n, size]
-        vectors = vectors.view(batch_size, self.num_slots, self.vectors_per_slot, self.vector_size)
-        if self.layout == "columns":
-            return vectors.transpose(2, 3)
-        if self.layout == "rows":
-            return vectors
-        if self.layout == "vector":
-            return vectors.squeeze(2)
-        if self.layout == "per_head":
-            # [Bm, S, P, H * d_kv] -> [Bm, S, H, P, d_kv]
-            per_head = vectors.view(batch_size, self.num_slots, self.vectors_per_slot, num_heads, -1)
-            return per_head.permute(0, 1, 3, 2, 4)
-        raise ValueError(f"Unknown layout {self.layout}")
-
-
-def module_components(t5_config: T5Config, peft: PeftConfig) -> List[Component]:
-    """Every tensor that `peft` asks for, for a T5 of `t5_config`'s shape."""
-    d_model = t5_config.d_model
-    inner = t5_config.num_heads * t5_config.d_kv
-    ffn_slots, attention_slots = ffn_slot_count(t5_config), attention_slot_count(t5_config)
-    components = []
-    if peft.use_adapters:
-        a = peft.adapter_size
-        components += [
-            Component("adapter_down", ffn_slots, a, d_model, "columns"),
-            Component("adapter_up", ffn_slots, a, d_model, "rows", zero_init=True),
-            Component("adapter_down_bias", ffn_slots, 1, a, "vector"),
-            Component("adapter_up_bias", ffn_slots, 1, d_model, "vector", zero_init=True),
-        ]
-    if peft.use_prefixes:
-        components += [
-            Component("prefix_key", attention_slots, peft.prefix_length, inner, "per_head"),
-            Component("prefix_value", attention_slots, peft.prefix_length, inner, "per_head"),
-        ]
-    if peft.use_lora:
-        for projection in peft.lora_projections:
-            in_size, out_size = (inner, d_model) if projection == "o" else (d_model, inner)
-            components += [
-                Component(f"lora_{projection}_a", attention_slots, peft.lora_rank, in_size, "columns"),
-                Component(f"lora_{projection}_b", attention_slots, peft.lora_rank, out_size, "rows", zero_init=True),
-            ]
-    return components
 
 
 # Standard deviation of a standard normal truncated to [-2, 2]: the correction that makes a truncated
@@ -138,7 +67,7 @@ class ParameterGenerator(nn.Module, Registrable):
     constructor arguments of each implementation are its configuration.
 
     `forward(instruction_states [B, t, d_model], instruction_mask [B, t] bool)` returns the
-    `TaskModules` tensors, each [B, ...] (or [1, ...] for modules that do not depend on the
+    `TaskParameters` tensors, each [B, ...] (or [1, ...] for modules that do not depend on the
     instruction). Generators whose `reads_instruction` is False are called with `None, None`.
     """
 

@@ -1,0 +1,105 @@
+"""
+What a generated-module kind (adapter, prefix, LoRA) is to the rest of the package: `ModuleKind`, and
+the `Component`s it asks a parameter generator for. Each kind is one file beside this one
+(`adapter.py`, `prefix.py`, `lora.py`) and one entry of `peft_config.MODULE_KINDS`, which
+injection, the generators, the cost model and `PeftConfig` loop over.
+"""
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, List, Tuple
+
+import torch
+from allennlp.common.checks import ConfigurationError
+from transformers import T5Config, T5ForConditionalGeneration
+
+from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters
+
+if TYPE_CHECKING:
+    from hint_allennlp.modules.peft.peft_config import PeftConfig
+
+
+@dataclass(frozen=True)
+class Component:
+    """
+    One kind of generated tensor (adapter down-projection, prefix keys, ...), made of
+    `vectors_per_slot` vectors of `vector_size` for each of `num_slots` slots, so that a generator
+    can make one vector at a time (the paper's column decomposition: its size does not grow with `a`
+    or `P`).
+
+    name : the `TaskParameters` key.
+    layout : how `[Bm, num_slots * vectors_per_slot, vector_size]` generated vectors become the
+        tensor: "columns" (vectors are the columns of a matrix: [Bm, S, size, n]), "rows" ([Bm, S, n,
+        size]), "vector" (n == 1: [Bm, S, size]), "per_head" (vectors are prefix tokens of
+        heads * d_kv: [Bm, S, heads, n, d_kv]).
+    zero_init : whether `start_as_plain_t5` starts it at zero (it is the last factor of its module).
+    """
+
+    name: str
+    num_slots: int
+    vectors_per_slot: int
+    vector_size: int
+    layout: str
+    zero_init: bool = False
+
+    @property
+    def num_vectors(self) -> int:
+        return self.num_slots * self.vectors_per_slot
+
+    def arrange(self, vectors: torch.Tensor, num_heads: int) -> torch.Tensor:
+        batch_size = vectors.size(0)
+        # [Bm, S * n, size] -> [Bm, S, n, size]
+        vectors = vectors.view(batch_size, self.num_slots, self.vectors_per_slot, self.vector_size)
+        if self.layout == "columns":
+            return vectors.transpose(2, 3)
+        if self.layout == "rows":
+            return vectors
+        if self.layout == "vector":
+            return vectors.squeeze(2)
+        if self.layout == "per_head":
+            # [Bm, S, P, H * d_kv] -> [Bm, S, H, P, d_kv]
+            per_head = vectors.view(batch_size, self.num_slots, self.vectors_per_slot, num_heads, -1)
+            return per_head.permute(0, 1, 3, 2, 4)
+        raise ValueError(f"Unknown layout {self.layout}")
+
+
+class ModuleKind:
+    """
+    One kind of parameter-efficient module inserted into T5 (the peft "tuner"): its fields of
+    `PeftConfig` (the dataclass `config_class`), the tensors it needs (`components`), the T5 layers it
+    switches to layers that read them (`inject`), and its size (`values_per_stack`), from which its
+    FLOPs and the memory of a cached task follow (`hint_allennlp.cost.flops`). Each kind reads its
+    tensors from the active `TaskParameters` in its own layer class, beside its kind.
+    """
+
+    config_class: type
+
+    def enabled(self, config: "PeftConfig") -> bool:
+        raise NotImplementedError
+
+    def check(self, config: "PeftConfig") -> None:
+        """Raises `ConfigurationError` for invalid fields of this kind (enabled or not)."""
+
+    def components(self, t5_config: T5Config, config: "PeftConfig") -> List[Component]:
+        """The tensors this kind needs for a T5 of `t5_config`'s shape, in the generator's order."""
+        raise NotImplementedError
+
+    def inject(self, t5: T5ForConditionalGeneration, config: "PeftConfig", active: ActiveTaskParameters) -> None:
+        """Switches the layers of `t5` this kind acts in to ones that read it from `active`."""
+        raise NotImplementedError
+
+    def values_per_stack(self, t5_config: T5Config, config: "PeftConfig") -> Tuple[int, int]:
+        """
+        Values of this kind's tensors in the encoder and in the decoder. Both slot layouts
+        (`task_parameters.py`) number the E encoder layers' slots first, one per layer, so the first
+        E slots of every component are the encoder's and the rest the decoder's.
+        """
+        encoder = decoder = 0
+        for component in self.components(t5_config, config):
+            values_per_slot = component.vectors_per_slot * component.vector_size
+            encoder += t5_config.num_layers * values_per_slot
+            decoder += (component.num_slots - t5_config.num_layers) * values_per_slot
+        return encoder, decoder
+
+
+def check_at_least_one(config: "PeftConfig", name: str) -> None:
+    if getattr(config, name) < 1:
+        raise ConfigurationError(f"PeftConfig.{name} must be at least 1, got {getattr(config, name)}")
