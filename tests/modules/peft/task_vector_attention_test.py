@@ -90,3 +90,14 @@ def test_open_gate_is_ordinary_prefix_attention():
         torch.testing.assert_close(
             _output(gated, gated_active, modules, hidden_states), _output(ordinary, active, modules, hidden_states)
         )
+
+
+def test_prefixes_and_fusion_each_convert_the_attention_and_keep_the_others_vectors():
+    attention = T5Attention(CONFIG, has_relative_attention_bias=False)
+    active = ActiveTaskParameters()
+    TaskVectorT5Attention.convert(attention, active).add_prefixes(3, gated=True)
+    gate = attention.prefix_gate
+    assert TaskVectorT5Attention.convert(attention, active) is attention  # a second conversion adds nothing
+    attention.add_fused_instruction(0)
+    assert (attention.attention_slot, attention.prefix_gate, attention.fusion_layer) == (3, gate, 0)
+    assert sorted(dict(attention.named_parameters())) == ["k.weight", "o.weight", "prefix_gate", "q.weight", "v.weight"]
