@@ -28,8 +28,8 @@ from allennlp.data import TextFieldTensors
 
 from hint_allennlp.benchmarks.models import build_model, parameter_counts
 from hint_allennlp.benchmarks.timing import Measurement, interleaved, synchronizer
-from hint_allennlp.models.hint_seq2seq import HintSeq2Seq
 from hint_allennlp.cost.flops import TaskLengths, inference_flops
+from hint_allennlp.models.hint_seq2seq import HintSeq2Seq
 
 INFERENCE_SETTINGS = ("hint", "hint_cached", "floor", "tk_instruct")
 EOS_ID = 1

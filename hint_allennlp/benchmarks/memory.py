@@ -16,8 +16,8 @@ from typing import List, Sequence
 import torch
 
 from hint_allennlp.benchmarks.inference import SniShape, random_sequences, text_field
-from hint_allennlp.models.hint_seq2seq import HintSeq2Seq
 from hint_allennlp.cost.flops import cached_task_bytes
+from hint_allennlp.models.hint_seq2seq import HintSeq2Seq
 
 BYTES_PER_VALUE = 4
 

@@ -103,11 +103,15 @@ def t5_config(backbone: str) -> T5Config:
     )
 
 
+def peft_config(backbone: str) -> PeftConfig:
+    """HINT's generated adapters and prefixes at the backbone's sizes."""
+    return PeftConfig(adapter_size=BACKBONES[backbone]["adapter_size"], prefix_length=BACKBONES[backbone]["prefix_length"])
+
+
 @functools.lru_cache(maxsize=None)
 def parameter_shapes(backbone: str) -> Dict[str, List[torch.Size]]:
     """Shapes of the parameters of each FSDP unit: `block` (the largest T5 block), `generator`, `root` (the rest)."""
-    config = t5_config(backbone)
-    peft = PeftConfig(adapter_size=BACKBONES[backbone]["adapter_size"], prefix_length=BACKBONES[backbone]["prefix_length"])
+    config, peft = t5_config(backbone), peft_config(backbone)
     with torch.device("meta"):  # shapes only, no memory
         t5 = T5ForConditionalGeneration(config)
         generator = CrossAttentionGenerator(config, peft)
@@ -128,12 +132,11 @@ def adafactor_values(shape: torch.Size) -> int:
 
 def generated_module_values(backbone: str, lengths: Lengths) -> int:
     """Values of one example's generated modules, fused instruction and encoded instruction."""
-    shape = BACKBONES[backbone]
-    d, a, heads, prefix, layers = shape["d_model"], shape["adapter_size"], shape["num_heads"], shape["prefix_length"], shape["num_layers"]
-    adapters = 2 * layers * (2 * a * d + a + d)  # every encoder and decoder layer
-    prefixes = 3 * layers * 2 * prefix * heads * 64  # encoder self-, decoder self- and cross-attention
-    fusion = layers * 2 * lengths.instruction * heads * 64
-    return adapters + prefixes + fusion + lengths.instruction * d
+    config = t5_config(backbone)
+    modules = sum(peft_config(backbone).values_per_stack(config))  # adapters and prefixes, both stacks
+    # every cross-attention's keys and values of the instruction
+    fusion = config.num_decoder_layers * 2 * lengths.instruction * config.num_heads * config.d_kv
+    return modules + fusion + lengths.instruction * config.d_model
 
 
 def block_activation_bytes(

@@ -10,8 +10,8 @@ from allennlp.common import Params
 from allennlp.data import Vocabulary
 from allennlp.models import Model
 
-from hint_allennlp.models.hint_seq2seq import HintSeq2Seq
 from hint_allennlp.cost.flops import ParameterCounts
+from hint_allennlp.models.hint_seq2seq import HintSeq2Seq
 from hint_allennlp.testing.tiny_t5 import build_tiny_t5
 
 # `build_tiny_t5` overrides (gated GELU, untied embeddings, vocabulary 32128 in every shape).

@@ -2,13 +2,13 @@ from typing import Dict, List, Sequence
 
 from allennlp.training.metrics.metric import Metric
 
-from hint_allennlp.metrics.grouped_sums import ALL_INSTANCES, GroupedSums
 from hint_allennlp.cost.flops import (
     ParameterCounts,
     TaskLengths,
     check_instruction_handling,
     inference_flops,
 )
+from hint_allennlp.metrics.grouped_sums import ALL_INSTANCES, GroupedSums
 
 
 @Metric.register("inference_flops")

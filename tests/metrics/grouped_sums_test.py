@@ -6,11 +6,11 @@ import pytest
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from hint_allennlp.cost.flops import ParameterCounts
 from hint_allennlp.metrics.grouped_sums import GroupedSums, metric_key_suffix
 from hint_allennlp.metrics.inference_flops import InferenceFlops
 from hint_allennlp.metrics.instruction_metrics import InstructionMetrics
 from hint_allennlp.metrics.rank_classification_accuracy import RankClassificationAccuracy
-from hint_allennlp.cost.flops import ParameterCounts
 
 WORLD_SIZE = 2
 # (prediction, references, task, categories, predicted choice, gold choice, instruction, input, output

@@ -3,8 +3,8 @@ from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 from allennlp.training.metrics import Metric
 
-from hint_allennlp.metrics.inference_flops import InferenceFlops
 from hint_allennlp.cost.flops import ParameterCounts
+from hint_allennlp.metrics.inference_flops import InferenceFlops
 
 # Small made-up counts, so that the expected numbers can be worked out by hand below. An encoder token
 # of an instance meets E + X + A_enc = 10 + 2 + 1 = 13 weights, an output token D + A_dec = 20 + 3 = 23,

@@ -6,9 +6,8 @@ import torch
 from torch import nn
 from transformers.models.t5.modeling_t5 import T5Stack
 
-from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
-from hint_allennlp.modules.peft.task_parameters import TaskParameters
+from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
 
 
 @dataclass(frozen=True)

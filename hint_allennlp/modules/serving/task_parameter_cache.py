@@ -14,8 +14,8 @@ def instruction_key(instruction_ids: torch.Tensor) -> str:
 
 class TaskParameterCache:
     """
-    A bounded least-recently-used cache of what the hypernetwork produced for an instruction (its
-    modules and encoded instruction, batch size 1), keyed by `instruction_key`. The model uses it
+    A bounded least-recently-used cache of what the hypernetwork produced for an instruction (the
+    generated tensors and encoded instruction, batch size 1), keyed by `instruction_key`. The model uses it
     only in evaluation and empties it whenever it trains, since the cached values depend on the
     weights. Pinned entries (compiled tasks) are never evicted.
 
@@ -42,21 +42,21 @@ class TaskParameterCache:
     def enabled(self) -> bool:
         return self.max_size > 0 or bool(self._pinned)
 
-    def pin(self, key: str, modules: TaskParameters) -> None:
-        self._pinned[key] = modules
+    def pin(self, key: str, parameters: TaskParameters) -> None:
+        self._pinned[key] = parameters
 
     def get(self, key: str) -> Optional[TaskParameters]:
         if key in self._pinned:
             return self._pinned[key]
-        modules = self._entries.get(key)
-        if modules is not None:
+        parameters = self._entries.get(key)
+        if parameters is not None:
             self._entries.move_to_end(key)
-        return modules
+        return parameters
 
-    def put(self, key: str, modules: TaskParameters) -> None:
+    def put(self, key: str, parameters: TaskParameters) -> None:
         if self.max_size == 0:
             return
-        self._entries[key] = modules
+        self._entries[key] = parameters
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_size:
             self._entries.popitem(last=False)

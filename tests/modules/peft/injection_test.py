@@ -7,8 +7,8 @@ import torch
 from transformers import T5ForConditionalGeneration
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
-from hint_allennlp.modules.peft.adapter import AdapterT5LayerFF
 from hint_allennlp.modules.hypernetwork.parameter_generators import CrossAttentionGenerator
+from hint_allennlp.modules.peft.adapter import AdapterT5LayerFF
 from hint_allennlp.modules.peft.injection import inject_task_modules
 from hint_allennlp.modules.peft.lora import LORA_PROJECTIONS, LoraLinear
 from hint_allennlp.modules.peft.peft_config import PeftConfig

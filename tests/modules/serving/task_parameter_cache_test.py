@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from hint_allennlp.modules.serving.task_parameter_cache import TaskParameterCache, instruction_key
 from hint_allennlp.modules.peft.task_parameters import TaskParameters
+from hint_allennlp.modules.serving.task_parameter_cache import TaskParameterCache, instruction_key
 
 
 def modules(value: float) -> TaskParameters:

@@ -1,12 +1,14 @@
 from typing import Dict
 
 import torch
-from torch import nn
 from transformers import T5Config
 
 from hint_allennlp.modules.hypernetwork.parameter_generators.component_mlp import ComponentMLPs
 from hint_allennlp.modules.hypernetwork.parameter_generators.instruction_attention import InstructionAttention
-from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import ParameterGenerator, component_embeddings
+from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import (
+    ParameterGenerator,
+    component_embeddings,
+)
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 
 

@@ -8,7 +8,10 @@ from transformers import T5Config
 from transformers.models.t5.modeling_t5 import T5LayerNorm, T5Stack
 
 from hint_allennlp.modules.hypernetwork.parameter_generators.component_mlp import ComponentMLPs
-from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import ParameterGenerator, component_embeddings
+from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import (
+    ParameterGenerator,
+    component_embeddings,
+)
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 
 

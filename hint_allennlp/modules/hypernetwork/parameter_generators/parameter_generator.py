@@ -15,7 +15,6 @@ from transformers import T5Config
 from hint_allennlp.modules.peft.module_kind import Component
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 
-
 # Standard deviation of a standard normal truncated to [-2, 2]: the correction that makes a truncated
 # draw have the variance asked for, as JAX's `variance_scaling(..., "truncated_normal")` makes it.
 TRUNCATED_NORMAL_STD = 0.87962566103423978
