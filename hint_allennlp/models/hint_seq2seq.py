@@ -14,6 +14,7 @@ from transformers import T5ForConditionalGeneration
 from transformers.modeling_outputs import BaseModelOutput
 
 from hint_allennlp.metrics import InferenceFlops, RankClassificationAccuracy
+from hint_allennlp.models.paper_variants import labels_by_instruction_format
 from hint_allennlp.modules.checkpointing import enable_gradient_checkpointing, refuse_hf_gradient_checkpointing
 from hint_allennlp.modules.flops import ParameterCounts
 from hint_allennlp.modules.hypernetwork import Hypernetwork
@@ -41,24 +42,15 @@ class HintSeq2Seq(Model):
        (`modules/instruction_fusion.py`);
     4. the T5 decoder runs with its own generated modules.
 
-    | setting | `parameter_generator` | `instruction_fusion` | reader format |
-    |---|---|---|---|
-    | HINT | `cross_attention` | true | hint |
-    | HINT − fusion | `cross_attention` | false | hint |
-    | HINT − PEFT generation | null | true | hint |
-    | HINT − fusion with LoRA (Table 5) | `cross_attention`, `peft.use_lora` only | false | hint |
-    | Hypter | `hypter` (+ `separate_instruction_encoder`) | false | hint |
-    | HyperTune-like | `hypertune` (prefixes only) | false | hint |
-    | Tk-Instruct | null | false | tk_instruct |
-    | Tk-Instruct + PEFT | `learned` | false | tk_instruct |
-    | No-Instruct | null | false | no_instruct |
+    The paper's models (HINT and its baselines) are settings of this model with a reader
+    `instruction_format` each: `hint_allennlp/models/paper_variants.py` lists them. A model that reads
+    no instruction (Tk-Instruct, Tk-Instruct + PEFT, No-Instruct) refuses `instruction_tokens`,
+    which would otherwise be dropped without a word.
 
-    The reader format must match: a model that reads no instruction (the last three rows) refuses
-    `instruction_tokens`, which would otherwise be dropped without a word.
-
-    Output dict: `loss` (when a target is given); in evaluation also `predictions` (generated token
-    ids [B, L], or the chosen answer index [B] for instances with answer choices, then also their
-    `choice_scores` [B, C]) and `predicted_text`. Metrics are updated only in evaluation: those of
+    Output dict: `loss` (when a target is given); in evaluation also `predictions`, token ids [B, L]
+    (generated, or for instances with answer choices the chosen choice's, padded), and
+    `predicted_text`; for answer choices also `choice_scores` [B, C] and `predicted_choice`, the
+    chosen index [B]. Metrics are updated only in evaluation: those of
     `metric` (RougeL and exact match by default), `accuracy` for answer choices, and the analytic
     `flops` of what was evaluated with `relative_flops` against Tk-Instruct on the same examples
     (`hint_allennlp.modules.flops`; 1 by construction for models that get the instruction inside
@@ -177,7 +169,7 @@ class HintSeq2Seq(Model):
                 self.peft if generator is not None else None,
                 generator=sum(p.numel() for p in generator.parameters()) if generator is not None else 0,
             ),
-            instruction_handling=self._instruction_handling(),
+            instruction_handling=self.instruction_handling,
         )
         if initializer is not None:
             initializer(self)
@@ -208,14 +200,16 @@ class HintSeq2Seq(Model):
         """
         if self.training:
             refuse_hf_gradient_checkpointing(self)
-        if instruction_tokens is not None and self._instruction_handling() == "concatenated":
+        if instruction_tokens is not None and self.instruction_handling == "concatenated":
+            formats = "; ".join(
+                f"'{instruction_format}' for {', '.join(labels)}"
+                for instruction_format, labels in labels_by_instruction_format().items()
+            )
             raise ConfigurationError(
                 "hint_seq2seq got `instruction_tokens` (from a reader with instruction_format 'hint'), but this "
                 "model reads no instruction (parameter_generator null or 'learned', instruction_fusion false): "
-                "the run would silently be No-Instruct. Use instruction_format 'hint' with a "
-                "parameter_generator that reads instructions (cross_attention, hypter, hypertune) or "
-                "instruction_fusion true; 'tk_instruct' (Tk-Instruct, Tk-Instruct + PEFT) or 'no_instruct' "
-                "(No-Instruct) with parameter_generator null or 'learned' and instruction_fusion false."
+                f"the run would silently be No-Instruct. The paper's models take instruction_format {formats} "
+                "(hint_allennlp/models/paper_variants.py)."
             )
         input_ids = get_token_ids_from_text_field_tensors(source_tokens)  # [B, s]
         input_mask = get_text_field_mask(source_tokens)  # [B, s]
@@ -247,8 +241,13 @@ class HintSeq2Seq(Model):
                 self._update_metrics(output, metadata, instruction_lengths, input_mask.sum(1), output_lengths)
         return output
 
-    def _instruction_handling(self) -> str:
-        """How the instruction reaches the model, in the terms of `hint_allennlp.modules.flops`."""
+    @property
+    def instruction_handling(self) -> str:
+        """
+        How the instruction reaches the model, in the terms of `hint_allennlp.modules.flops`:
+        "concatenated" for a model that reads no `instruction_tokens` (whatever its reader puts in its
+        input; `paper_variants.reader_instruction_handling` adds the reader's part).
+        """
         if self.hypernetwork is None or not self.hypernetwork.reads_instruction:
             return "concatenated"
         return "hypernetwork_with_fusion" if self.instruction_fusion else "hypernetwork"
@@ -363,11 +362,16 @@ class HintSeq2Seq(Model):
         scores = (token_log_probs * token_mask).sum(-1).view(batch_size, num_choices)  # [B, C]
         # Padding choices (instances with fewer choices) have no tokens: never predicted.
         scores = scores.masked_fill(~token_mask.view(batch_size, num_choices, -1).any(-1), float("-inf"))
-        predictions = scores.argmax(-1)  # [B]
-        output: Dict[str, Any] = {"choice_scores": scores, "predictions": predictions}
+        predicted_choice = scores.argmax(-1)  # [B]
+        choice_ids = get_token_ids_from_text_field_tensors(answer_choices)  # [B, C, c]
+        output: Dict[str, Any] = {
+            "choice_scores": scores,
+            "predicted_choice": predicted_choice,
+            "predictions": choice_ids[torch.arange(batch_size, device=choice_ids.device), predicted_choice],  # [B, c]
+        }
         if metadata is not None:
             output["predicted_text"] = [
-                meta["answer_choices"][index] for meta, index in zip(metadata, predictions.tolist())
+                meta["answer_choices"][index] for meta, index in zip(metadata, predicted_choice.tolist())
             ]
         return output
 
@@ -395,7 +399,7 @@ class HintSeq2Seq(Model):
             chosen = [index for index, meta in enumerate(metadata) if meta.get("gold_choice") is not None]
             self._has_choices = True
             self._choice_accuracy(
-                [output["predictions"][index].item() for index in chosen],
+                [output["predicted_choice"][index].item() for index in chosen],
                 [metadata[index]["gold_choice"] for index in chosen],
                 tasks=[tasks[index] for index in chosen],
                 categories=[metadata[index].get("categories") or [] for index in chosen],
