@@ -7,7 +7,8 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.common import cached_transformers
 from allennlp.data import TextFieldTensors, Vocabulary
 from allennlp.models import Model
-from allennlp.nn import InitializerApplicator
+from allennlp.nn import InitializerApplicator, RegularizerApplicator
+from allennlp.nn.parallel import DdpAccelerator
 from allennlp.nn.util import get_token_ids_from_text_field_tensors, get_text_field_mask
 from allennlp.training.metrics import Metric
 from transformers import T5ForConditionalGeneration
@@ -95,6 +96,12 @@ class HintSeq2Seq(Model):
         refused (T5 v1.1 overflows it), and so is AllenNLP's `use_amp`, which is fp16.
     initializer : `InitializerApplicator`, optional
         Applied after the checkpoint is loaded (e.g. to re-initialise parts).
+    regularizer : `RegularizerApplicator`, optional
+        A penalty added to the training loss by AllenNLP's trainer; passed on to `Model`.
+    serialization_dir : `str`, optional
+        The run's directory, given by AllenNLP; passed on to `Model`.
+    ddp_accelerator : `DdpAccelerator`, optional
+        Given by AllenNLP in distributed training; passed on to `Model`.
     """
 
     default_predictor = "hint_instruction"
@@ -115,9 +122,11 @@ class HintSeq2Seq(Model):
         gradient_checkpointing: bool = False,
         mixed_precision: Optional[str] = None,
         initializer: Optional[InitializerApplicator] = None,
-        **kwargs,
+        regularizer: Optional[RegularizerApplicator] = None,
+        serialization_dir: Optional[str] = None,
+        ddp_accelerator: Optional[DdpAccelerator] = None,
     ) -> None:
-        super().__init__(vocab, **kwargs)
+        super().__init__(vocab, regularizer, serialization_dir, ddp_accelerator)
         check_mixed_precision(mixed_precision)
         self.mixed_precision = mixed_precision
         self.model_name = model_name
