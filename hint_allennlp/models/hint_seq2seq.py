@@ -49,13 +49,12 @@ class HintSeq2Seq(Model):
     which would otherwise be dropped without a word.
 
     Output dict: `loss` (when a target is given); in evaluation also `predictions`, token ids [B, L]
-    (generated, or for instances with answer choices the chosen choice's, padded), and
-    `predicted_text`; for answer choices also `choice_scores` [B, C] and `predicted_choice`, the
-    chosen index [B]. Metrics are updated only in evaluation: those of
-    `metric` (RougeL and exact match by default), `accuracy` for answer choices, and the analytic
-    `flops` of what was evaluated with `relative_flops` against Tk-Instruct on the same examples
-    (`hint_allennlp.modules.flops`; 1 by construction for models that get the instruction inside
-    their input, whose instruction length they cannot see).
+    (generated, or for instances with answer choices the chosen choice's, padded), and `predicted_text`;
+    for answer choices also `choice_scores` [B, C] and `predicted_choice`, the chosen index [B]. Metrics
+    are updated only in evaluation: those of `metric` (RougeL and exact match by default), `accuracy`
+    for answer choices, and the analytic `flops` of what was evaluated with `relative_flops` against
+    Tk-Instruct on the same examples (`hint_allennlp.modules.flops`; 1 by construction for models that
+    get the instruction inside their input, whose instruction length they cannot see).
 
     # Parameters
 
@@ -373,10 +372,12 @@ class HintSeq2Seq(Model):
         scores = scores.masked_fill(~token_mask.view(batch_size, num_choices, -1).any(-1), float("-inf"))
         predicted_choice = scores.argmax(-1)  # [B]
         choice_ids = get_token_ids_from_text_field_tensors(answer_choices)  # [B, C, c]
+        chosen_ids = choice_ids[torch.arange(batch_size, device=choice_ids.device), predicted_choice]  # [B, c]
+        # `predictions` are token ids as in generation; the index is `predicted_choice`.
         output: Dict[str, Any] = {
             "choice_scores": scores,
             "predicted_choice": predicted_choice,
-            "predictions": choice_ids[torch.arange(batch_size, device=choice_ids.device), predicted_choice],  # [B, c]
+            "predictions": chosen_ids,
         }
         if metadata is not None:
             output["predicted_text"] = [
