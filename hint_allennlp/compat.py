@@ -1,17 +1,16 @@
 """
 Makes the standard AllenNLP 2.10.1 pieces work on the stack this plugin supports (Python 3.11,
 torch 2.x, transformers 4.46-4.49). AllenNLP's last release predates these versions; each fix below
-names the break it repairs and is tested in `tests/compat_test.py`. Two more make AllenNLP's
-commands report faults in this plugin's input and config instead of losing lines or raising a bare
-`TypeError`. Importing `hint_allennlp` applies them all, once.
+names the break it repairs and is tested in `tests/compat_test.py`. One more makes `allennlp
+predict` report faults in this plugin's input instead of losing lines. Importing `hint_allennlp`
+applies them all, once.
 """
 import functools
 import logging
 import sys
 
 from allennlp.commands import predict as predict_command
-from allennlp.common import cached_transformers, from_params
-from allennlp.common.checks import ConfigurationError
+from allennlp.common import cached_transformers
 from allennlp.common.file_utils import cached_path, open_compressed
 from transformers.generation.utils import GenerationMixin
 
@@ -132,37 +131,11 @@ def _let_predictors_read_their_whole_input() -> None:
     manager.run = run_and_report
 
 
-def _refuse_unknown_keys_of_plugin_components() -> None:
-    """
-    AllenNLP hands every config key it does not recognise to a constructor that takes `**kwargs`
-    (this plugin's model and readers pass theirs on to AllenNLP's base classes), so a misspelled key
-    ends in a bare `TypeError` from `Model.__init__` or `DatasetReader.__init__`. For this plugin's
-    classes, keys that no constructor in the chain accepts get AllenNLP's usual
-    `ConfigurationError` ("Extra parameters passed to ...") instead.
-    """
-    create_kwargs = from_params.create_kwargs
-    if getattr(create_kwargs, "_hint_compat", False):
-        return
-
-    @functools.wraps(create_kwargs)
-    def create_kwargs_refusing_unknown_keys(constructor, cls, params, **extras):
-        if cls.__module__.startswith(f"{__package__}."):
-            known = from_params.infer_params(cls, constructor)
-            unknown = {key: value for key, value in params.as_dict(quiet=True).items() if key not in known}
-            if unknown:
-                raise ConfigurationError(f"Extra parameters passed to {cls.__name__}: {unknown}")
-        return create_kwargs(constructor, cls, params, **extras)
-
-    create_kwargs_refusing_unknown_keys._hint_compat = True  # type: ignore[attr-defined]
-    from_params.create_kwargs = create_kwargs_refusing_unknown_keys
-
-
 def apply_all() -> None:
     _drop_add_special_tokens_kwarg()
     _keep_encoder_mask_in_generate()
     _archive_on_the_primary_node_only()
     _let_predictors_read_their_whole_input()
-    _refuse_unknown_keys_of_plugin_components()
 
 
 apply_all()

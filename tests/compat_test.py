@@ -1,9 +1,6 @@
 """Each fix in `hint_allennlp.compat` has a test here that fails without it."""
-import pytest
-from allennlp.common import Params, cached_transformers
-from allennlp.common.checks import ConfigurationError
-from allennlp.data import DatasetReader, Token
-from allennlp.models import Model
+from allennlp.common import cached_transformers
+from allennlp.data import Token
 from allennlp.data.token_indexers import PretrainedTransformerIndexer
 from allennlp.data.tokenizers import PretrainedTransformerTokenizer
 from allennlp.data.vocabulary import Vocabulary
@@ -46,22 +43,3 @@ def test_generate_keeps_the_encoder_mask_of_a_padded_batch():
         batch = t5.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=8, do_sample=False)
         alone = t5.generate(input_ids=input_ids[1:, :6], max_new_tokens=8, do_sample=False)
     assert batch[1, : alone.size(1)].tolist() == alone[0].tolist()
-
-
-@pytest.mark.parametrize(
-    "base, config",
-    [
-        (Model, {"type": "hint_seq2seq", "model_name": str(TINY_T5), "foo_bar": 1}),
-        (DatasetReader, {"type": "sni", "model_name": str(TINY_T5), "foo_bar": 1}),
-        (DatasetReader, {"type": "instruction_jsonl", "model_name": str(TINY_T5), "foo_bar": 1}),
-    ],
-)
-def test_an_unknown_key_of_a_plugin_component_names_the_key(base, config):
-    """Issue 14, item 7: `-o '{"model.foo_bar": 1}'` used to end in a raw TypeError from Model.__init__."""
-    with pytest.raises(ConfigurationError, match="Extra parameters passed to .*foo_bar"):
-        base.from_params(Params(config), vocab=Vocabulary())
-
-
-def test_keys_of_the_base_classes_are_still_accepted():
-    reader = DatasetReader.from_params(Params({"type": "sni", "model_name": str(TINY_T5), "max_instances": 3}))
-    assert reader.max_instances == 3

@@ -86,8 +86,9 @@ local defaults = {
   tensorboard: true,
 };
 
-// The paper's Tables 1, 5 and 6 and the table in HintSeq2Seq's docstring: each model of the paper as the SNI
-// reader's instruction format plus `hint_seq2seq` keys.
+// The paper's Tables 1, 5 and 6: each model of the paper as the SNI reader's instruction format plus
+// `hint_seq2seq` keys. The table of record is hint_allennlp/models/paper_variants.py, which these must
+// match (tests/models/paper_variants_test.py).
 local generated_modules(s) = { adapter_size: s.adapter_size, prefix_length: s.prefix_length };
 local models = {
   hint(s): {

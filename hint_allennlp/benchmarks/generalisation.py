@@ -19,10 +19,9 @@ from allennlp.data import DatasetReader
 from allennlp.data.data_loaders import MultiProcessDataLoader
 from allennlp.training.util import evaluate
 
-from hint_allennlp.benchmarks.models import LABELS, READER_FORMATS, model_params, parameter_counts
+from hint_allennlp.benchmarks.models import BENCHMARK_MODELS, model_params, parameter_counts
+from hint_allennlp.models.paper_variants import reader_instruction_handling
 from hint_allennlp.cost.flops import ParameterCounts, TaskLengths, inference_flops
-
-INSTRUCTION_HANDLING = {"hint": "hypernetwork_with_fusion", "tk_instruct": "concatenated", "no_instruct": "omitted"}
 
 
 @dataclass
@@ -68,7 +67,7 @@ def reader_params(setting: str, checkpoint: Path, tasks_dir: Path, instances_per
     return {
         "type": "sni",
         "tasks_dir": str(tasks_dir),
-        "instruction_format": READER_FORMATS[setting],
+        "instruction_format": BENCHMARK_MODELS[setting].variant.instruction_format,
         "num_positive_examples": settings.num_positive_examples,
         "max_instances_per_task": instances_per_task,
         "model_name": str(checkpoint),
@@ -135,13 +134,13 @@ def run_generalisation(
     flops: Dict[str, float] = {}
     results = {}
     for setting in model_settings:
-        log(f"generalisation: training {LABELS[setting]}")
+        log(f"generalisation: training {BENCHMARK_MODELS[setting].label}")
         config = experiment_config(setting, checkpoint, tasks_dir, train_split, settings)
         start = time.perf_counter()
         model = train_model(Params(config), serialization_dir=str(output_dir / setting), force=True)
         train_seconds = time.perf_counter() - start
 
-        log(f"generalisation: evaluating {LABELS[setting]}")
+        log(f"generalisation: evaluating {BENCHMARK_MODELS[setting].label}")
         reader = DatasetReader.from_params(
             Params(reader_params(setting, checkpoint, tasks_dir, settings.test_instances_per_task, settings))
         )
@@ -152,11 +151,12 @@ def run_generalisation(
         eval_seconds = time.perf_counter() - start
 
         counts = parameter_counts(model)
-        flops[setting] = sum(
-            inference_flops(INSTRUCTION_HANDLING[setting], counts, task) for task in lengths.values()
+        handling = reader_instruction_handling(
+            model.instruction_handling, BENCHMARK_MODELS[setting].variant.instruction_format
         )
+        flops[setting] = sum(inference_flops(handling, counts, task) for task in lengths.values())
         results[setting] = (metrics, train_seconds, eval_seconds)
-        log(f"generalisation: {LABELS[setting]} RougeL {metrics['rougeL']:.2f}")
+        log(f"generalisation: {BENCHMARK_MODELS[setting].label} RougeL {metrics['rougeL']:.2f}")
 
     # Tk-Instruct's FLOPs on the same examples (also when it is not among the settings trained)
     plain = ParameterCounts.from_t5_config(model.t5.config)
@@ -184,7 +184,7 @@ def generalisation_table(rows: Sequence[GeneralisationRow]) -> str:
     ]
     for row in rows:
         lines.append(
-            f"| {LABELS[row.setting]} | {row.rouge_l:.1f} | {row.exact_match:.1f} | ×{row.relative_flops:.2f} "
+            f"| {BENCHMARK_MODELS[row.setting].label} | {row.rouge_l:.1f} | {row.exact_match:.1f} | ×{row.relative_flops:.2f} "
             f"| {row.train_seconds:.0f} | {row.eval_seconds:.0f} | {row.train_instances} / {row.test_instances} |"
         )
     return "\n".join(lines)

@@ -26,7 +26,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from allennlp.data import TextFieldTensors
 
-from hint_allennlp.benchmarks.models import build_model, parameter_counts
+from hint_allennlp.benchmarks.models import BENCHMARK_MODELS, build_model, parameter_counts
 from hint_allennlp.benchmarks.timing import Measurement, interleaved, synchronizer
 from hint_allennlp.cost.flops import TaskLengths, inference_flops
 from hint_allennlp.models.hint_seq2seq import HintSeq2Seq
@@ -129,16 +129,16 @@ class InferenceRow:
 
 
 def analytic_flops(setting: str, model: HintSeq2Seq, lengths: TaskLengths) -> float:
-    """FLOPs of one task (`hint_allennlp.cost.flops`), with the decoder over `lengths.output` tokens."""
+    """
+    FLOPs of one task (`hint_allennlp.cost.flops`), with the decoder over `lengths.output` tokens,
+    by the model's own instruction handling; a setting with the task cached does not encode the
+    instruction at all.
+    """
     counts = parameter_counts(model)
-    if setting == "tk_instruct":
-        return inference_flops("concatenated", counts, lengths)
-    if setting == "hint":
-        return inference_flops("hypernetwork_with_fusion", counts, lengths)
-    instruction_once = 2 * lengths.instruction * (counts.encoder + counts.generator)
-    if setting in ("hint_cached", "floor"):  # fusion, the instruction not encoded at all
-        return inference_flops("hypernetwork_with_fusion", counts, lengths) - instruction_once
-    raise ValueError(f"No FLOPs formula for {setting!r}")
+    flops = inference_flops(model.instruction_handling, counts, lengths)
+    if BENCHMARK_MODELS[setting].task_cached:
+        flops -= 2 * lengths.instruction * (counts.encoder + counts.generator)
+    return flops
 
 
 def benchmark_inference(
@@ -166,7 +166,7 @@ def benchmark_inference(
         model, task = models[setting], tasks[count]
         if setting == "tk_instruct":
             return lambda: run_batches(model, task.tk_instruct, steps)
-        if setting == "hint":
+        if not BENCHMARK_MODELS[setting].task_cached:
 
             def new_task() -> None:
                 model.task_module_cache.clear()

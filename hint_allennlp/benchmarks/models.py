@@ -1,7 +1,9 @@
 """
 What the benchmarks measure: random-weight T5 checkpoints of a few shapes, and the `hint_seq2seq`
-settings compared on them (HINT and its baselines, all the same model class; paper Tables 1, 5 and 6).
+settings compared on them: the paper's models (`hint_allennlp/models/paper_variants.py`), HINT and
+its floor also with the task already cached.
 """
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Union
 
@@ -12,6 +14,7 @@ from allennlp.models import Model
 
 from hint_allennlp.cost.flops import ParameterCounts
 from hint_allennlp.models.hint_seq2seq import HintSeq2Seq
+from hint_allennlp.models.paper_variants import PAPER_VARIANTS, PaperVariant
 from hint_allennlp.testing.tiny_t5 import build_tiny_t5
 
 # `build_tiny_t5` overrides (gated GELU, untied embeddings, vocabulary 32128 in every shape).
@@ -25,33 +28,34 @@ MODEL_SHAPES: Dict[str, Dict[str, Any]] = {
     "mini": dict(d_model=128, d_kv=32, d_ff=256, num_layers=2, num_decoder_layers=2, num_heads=4),
 }
 
-# Generated modules: the paper's setting for T5 small (adapter a = 8, prefix P = 7), in every shape.
-PEFT: Dict[str, int] = {"adapter_size": 8, "prefix_length": 7}
+# Generated modules: the paper's setting for T5 small (adapter a = 8, prefix P = 7; LoRA rank 128 as
+# in Table 5), in every shape.
+GENERATED_MODULE_SIZES: Dict[str, int] = {"adapter_size": 8, "prefix_length": 7, "lora_rank": 128}
 
-# `hint_seq2seq` arguments of each setting, and the reader format it needs (paper Tables 1, 5 and 6).
-SETTINGS: Dict[str, Dict[str, Any]] = {
-    "hint": {"parameter_generator": {"type": "cross_attention"}, "peft": PEFT, "instruction_fusion": True},
-    # HINT whose task-module cache already holds the task (`hint-compile`, or an earlier batch).
-    "hint_cached": {"parameter_generator": {"type": "cross_attention"}, "peft": PEFT, "instruction_fusion": True},
-    "tk_instruct": {"parameter_generator": None, "instruction_fusion": False},
-    "no_instruct": {"parameter_generator": None, "instruction_fusion": False},
-    # HINT − PEFT generation; with the task's encoded instruction already in its task-module cache
-    # it is the floor of the inference benchmark.
-    "floor": {"parameter_generator": None, "instruction_fusion": True},
-}
-READER_FORMATS = {
-    "hint": "hint",
-    "hint_cached": "hint",
-    "tk_instruct": "tk_instruct",
-    "no_instruct": "no_instruct",
-    "floor": "hint",
-}
-LABELS = {
-    "hint": "HINT",
-    "hint_cached": "HINT, task cached",
-    "tk_instruct": "Tk-Instruct",
-    "no_instruct": "No-Instruct",
-    "floor": "floor",
+
+@dataclass(frozen=True)
+class BenchmarkModel:
+    """
+    A model the benchmarks run: a model of the paper (`paper_variants`), and whether the task's
+    instruction is already in its task-module cache (as after `hint-compile`, or an earlier batch)
+    when the task's examples are timed.
+    """
+
+    name: str
+    label: str
+    variant: PaperVariant
+    task_cached: bool = False
+
+
+BENCHMARK_MODELS: Dict[str, BenchmarkModel] = {
+    model.name: model
+    for model in (
+        *(BenchmarkModel(variant.name, variant.label, variant) for variant in PAPER_VARIANTS.values()),
+        BenchmarkModel("hint_cached", "HINT, task cached", PAPER_VARIANTS["hint"], task_cached=True),
+        # HINT − PEFT generation with the task's encoded instruction already in its task-module
+        # cache: the floor of the inference benchmark.
+        BenchmarkModel("floor", "floor", PAPER_VARIANTS["hint_without_peft_generation"], task_cached=True),
+    )
 }
 
 
@@ -64,7 +68,8 @@ def build_checkpoint(shape: str, directory: Union[str, Path], seed: int = 0) -> 
 
 def model_params(setting: str, checkpoint: Union[str, Path], **overrides) -> Dict[str, Any]:
     """The `hint_seq2seq` config of `setting` on `checkpoint`, as a plain dict."""
-    return {"type": "hint_seq2seq", "model_name": str(checkpoint), **SETTINGS[setting], **overrides}
+    arguments = BENCHMARK_MODELS[setting].variant.model_arguments(**GENERATED_MODULE_SIZES)
+    return {"type": "hint_seq2seq", "model_name": str(checkpoint), **arguments, **overrides}
 
 
 def build_model(setting: str, checkpoint: Union[str, Path], seed: int = 0, **overrides) -> HintSeq2Seq:

@@ -5,7 +5,7 @@ from typing import Dict, List, Optional, Sequence
 
 from hint_allennlp.benchmarks.inference import InferenceRow
 from hint_allennlp.benchmarks.memory import MemoryRow
-from hint_allennlp.benchmarks.models import LABELS
+from hint_allennlp.benchmarks.models import BENCHMARK_MODELS
 from hint_allennlp.benchmarks.timing import Measurement, paired_ratio
 
 GIGA = 1e9
@@ -97,7 +97,7 @@ def inference_table(rows: Sequence[InferenceRow]) -> str:
     rows_by = _by_key(rows)
     shots = sorted({row.shots for row in rows})
     settings = [setting for setting in SETTINGS_ORDER if any(row.setting == setting for row in rows)]
-    header = ["shots", "t"] + [f"{LABELS[setting]} s" for setting in settings]
+    header = ["shots", "t"] + [f"{BENCHMARK_MODELS[setting].label} s" for setting in settings]
     header += ["Tk-Instruct / HINT", "HINT / floor", "HINT / HINT at 0 shots"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for count in shots:
@@ -117,7 +117,7 @@ def flops_table(rows: Sequence[InferenceRow]) -> str:
     rows_by = _by_key(rows)
     shots = sorted({row.shots for row in rows})
     settings = [setting for setting in SETTINGS_ORDER if any(row.setting == setting for row in rows)]
-    header = ["shots", "t"] + [f"{LABELS[setting]} GFLOPs" for setting in settings]
+    header = ["shots", "t"] + [f"{BENCHMARK_MODELS[setting].label} GFLOPs" for setting in settings]
     header += ["Tk-Instruct / HINT"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for count in shots:
@@ -185,11 +185,11 @@ def plot_figure4(
                 styles[device_index % len(styles)],
                 marker="o",
                 color=colours[setting],
-                label=f"{LABELS[setting]} ({device})",
+                label=f"{BENCHMARK_MODELS[setting].label} ({device})",
             )
             if not plotted_flops or device_index == 0:
                 flops = [row.flops / GIGA for _, row in points]
-                flops_axis.plot(shots, flops, marker="o", color=colours[setting], label=LABELS[setting])
+                flops_axis.plot(shots, flops, marker="o", color=colours[setting], label=BENCHMARK_MODELS[setting].label)
         plotted_flops = True
     time_axis.set_xlabel("positive examples (shots)")
     time_axis.set_ylabel("seconds per task (median wall time)")

@@ -31,7 +31,7 @@ class PerInstanceSerializer(Serializer):
                 "prediction": prediction,
                 "references": metadata.get("references", []),
             }
-            if "choice_scores" in output_dict:
-                line["choice"] = int(output_dict["predictions"][index])
+            if "predicted_choice" in output_dict:
+                line["choice"] = int(output_dict["predicted_choice"][index])
             lines.append(json.dumps(line, ensure_ascii=False))
         return "\n".join(lines)

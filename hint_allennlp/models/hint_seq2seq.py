@@ -7,7 +7,8 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.common import cached_transformers
 from allennlp.data import TextFieldTensors, Vocabulary
 from allennlp.models import Model
-from allennlp.nn import InitializerApplicator
+from allennlp.nn import InitializerApplicator, RegularizerApplicator
+from allennlp.nn.parallel import DdpAccelerator
 from allennlp.nn.util import get_token_ids_from_text_field_tensors, get_text_field_mask
 from allennlp.training.metrics import Metric
 from transformers import T5ForConditionalGeneration
@@ -15,6 +16,7 @@ from transformers.modeling_outputs import BaseModelOutput
 
 from hint_allennlp.cost.flops import ParameterCounts
 from hint_allennlp.metrics import InferenceFlops, RankClassificationAccuracy
+from hint_allennlp.models.paper_variants import labels_by_instruction_format
 from hint_allennlp.modules.hypernetwork.hypernetwork import Hypernetwork
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
 from hint_allennlp.modules.large_models.checkpointing import enable_gradient_checkpointing, refuse_hf_gradient_checkpointing
@@ -41,28 +43,18 @@ class HintSeq2Seq(Model):
        (`modules/peft/instruction_fusion.py`);
     4. the T5 decoder runs with its own generated modules.
 
-    | setting | `parameter_generator` | `instruction_fusion` | reader format |
-    |---|---|---|---|
-    | HINT | `cross_attention` | true | hint |
-    | HINT − fusion | `cross_attention` | false | hint |
-    | HINT − PEFT generation | null | true | hint |
-    | HINT − fusion with LoRA (Table 5) | `cross_attention`, `peft.use_lora` only | false | hint |
-    | Hypter | `hypter` (+ `separate_instruction_encoder`) | false | hint |
-    | HyperTune-like | `hypertune` (prefixes only) | false | hint |
-    | Tk-Instruct | null | false | tk_instruct |
-    | Tk-Instruct + PEFT | `learned` | false | tk_instruct |
-    | No-Instruct | null | false | no_instruct |
+    The paper's models (HINT and its baselines) are settings of this model with a reader
+    `instruction_format` each: `hint_allennlp/models/paper_variants.py` lists them. A model that reads
+    no instruction (Tk-Instruct, Tk-Instruct + PEFT, No-Instruct) refuses `instruction_tokens`,
+    which would otherwise be dropped without a word.
 
-    The reader format must match: a model that reads no instruction (the last three rows) refuses
-    `instruction_tokens`, which would otherwise be dropped without a word.
-
-    Output dict: `loss` (when a target is given); in evaluation also `predictions` (generated token
-    ids [B, L], or the chosen answer index [B] for instances with answer choices, then also their
-    `choice_scores` [B, C]) and `predicted_text`. Metrics are updated only in evaluation: those of
-    `metric` (RougeL and exact match by default), `accuracy` for answer choices, and the analytic
-    `flops` of what was evaluated with `relative_flops` against Tk-Instruct on the same examples
-    (`hint_allennlp.cost.flops`; 1 by construction for models that get the instruction inside
-    their input, whose instruction length they cannot see).
+    Output dict: `loss` (when a target is given); in evaluation also `predictions`, token ids [B, L]
+    (generated, or for instances with answer choices the chosen choice's, padded), and `predicted_text`;
+    for answer choices also `choice_scores` [B, C] and `predicted_choice`, the chosen index [B]. Metrics
+    are updated only in evaluation: those of `metric` (RougeL and exact match by default), `accuracy`
+    for answer choices, and the analytic `flops` of what was evaluated with `relative_flops` against
+    Tk-Instruct on the same examples (`hint_allennlp.cost.flops`; 1 by construction for models that
+    get the instruction inside their input, whose instruction length they cannot see).
 
     # Parameters
 
@@ -103,6 +95,12 @@ class HintSeq2Seq(Model):
         refused (T5 v1.1 overflows it), and so is AllenNLP's `use_amp`, which is fp16.
     initializer : `InitializerApplicator`, optional
         Applied after the checkpoint is loaded (e.g. to re-initialise parts).
+    regularizer : `RegularizerApplicator`, optional
+        A penalty added to the training loss by AllenNLP's trainer; passed on to `Model`.
+    serialization_dir : `str`, optional
+        The run's directory, given by AllenNLP; passed on to `Model`.
+    ddp_accelerator : `DdpAccelerator`, optional
+        Given by AllenNLP in distributed training; passed on to `Model`.
     """
 
     default_predictor = "hint_instruction"
@@ -123,9 +121,11 @@ class HintSeq2Seq(Model):
         gradient_checkpointing: bool = False,
         mixed_precision: Optional[str] = None,
         initializer: Optional[InitializerApplicator] = None,
-        **kwargs,
+        regularizer: Optional[RegularizerApplicator] = None,
+        serialization_dir: Optional[str] = None,
+        ddp_accelerator: Optional[DdpAccelerator] = None,
     ) -> None:
-        super().__init__(vocab, **kwargs)
+        super().__init__(vocab, regularizer, serialization_dir, ddp_accelerator)
         check_mixed_precision(mixed_precision)
         self.mixed_precision = mixed_precision
         self.model_name = model_name
@@ -177,7 +177,7 @@ class HintSeq2Seq(Model):
                 self.peft if generator is not None else None,
                 generator=sum(p.numel() for p in generator.parameters()) if generator is not None else 0,
             ),
-            instruction_handling=self._instruction_handling(),
+            instruction_handling=self.instruction_handling,
         )
         if initializer is not None:
             initializer(self)
@@ -208,14 +208,16 @@ class HintSeq2Seq(Model):
         """
         if self.training:
             refuse_hf_gradient_checkpointing(self)
-        if instruction_tokens is not None and self._instruction_handling() == "concatenated":
+        if instruction_tokens is not None and self.instruction_handling == "concatenated":
+            formats = "; ".join(
+                f"'{instruction_format}' for {', '.join(labels)}"
+                for instruction_format, labels in labels_by_instruction_format().items()
+            )
             raise ConfigurationError(
                 "hint_seq2seq got `instruction_tokens` (from a reader with instruction_format 'hint'), but this "
                 "model reads no instruction (parameter_generator null or 'learned', instruction_fusion false): "
-                "the run would silently be No-Instruct. Use instruction_format 'hint' with a "
-                "parameter_generator that reads instructions (cross_attention, hypter, hypertune) or "
-                "instruction_fusion true; 'tk_instruct' (Tk-Instruct, Tk-Instruct + PEFT) or 'no_instruct' "
-                "(No-Instruct) with parameter_generator null or 'learned' and instruction_fusion false."
+                f"the run would silently be No-Instruct. The paper's models take instruction_format {formats} "
+                "(hint_allennlp/models/paper_variants.py)."
             )
         input_ids = get_token_ids_from_text_field_tensors(source_tokens)  # [B, s]
         input_mask = get_text_field_mask(source_tokens)  # [B, s]
@@ -247,8 +249,13 @@ class HintSeq2Seq(Model):
                 self._update_metrics(output, metadata, instruction_lengths, input_mask.sum(1), output_lengths)
         return output
 
-    def _instruction_handling(self) -> str:
-        """How the instruction reaches the model, in the terms of `hint_allennlp.cost.flops`."""
+    @property
+    def instruction_handling(self) -> str:
+        """
+        How the instruction reaches the model, in the terms of `hint_allennlp.cost.flops`:
+        "concatenated" for a model that reads no `instruction_tokens` (whatever its reader puts in its
+        input; `paper_variants.reader_instruction_handling` adds the reader's part).
+        """
         if self.hypernetwork is None or not self.hypernetwork.reads_instruction:
             return "concatenated"
         return "hypernetwork_with_fusion" if self.instruction_fusion else "hypernetwork"
@@ -363,11 +370,18 @@ class HintSeq2Seq(Model):
         scores = (token_log_probs * token_mask).sum(-1).view(batch_size, num_choices)  # [B, C]
         # Padding choices (instances with fewer choices) have no tokens: never predicted.
         scores = scores.masked_fill(~token_mask.view(batch_size, num_choices, -1).any(-1), float("-inf"))
-        predictions = scores.argmax(-1)  # [B]
-        output: Dict[str, Any] = {"choice_scores": scores, "predictions": predictions}
+        predicted_choice = scores.argmax(-1)  # [B]
+        choice_ids = get_token_ids_from_text_field_tensors(answer_choices)  # [B, C, c]
+        chosen_ids = choice_ids[torch.arange(batch_size, device=choice_ids.device), predicted_choice]  # [B, c]
+        # `predictions` are token ids as in generation; the index is `predicted_choice`.
+        output: Dict[str, Any] = {
+            "choice_scores": scores,
+            "predicted_choice": predicted_choice,
+            "predictions": chosen_ids,
+        }
         if metadata is not None:
             output["predicted_text"] = [
-                meta["answer_choices"][index] for meta, index in zip(metadata, predictions.tolist())
+                meta["answer_choices"][index] for meta, index in zip(metadata, predicted_choice.tolist())
             ]
         return output
 
@@ -395,7 +409,7 @@ class HintSeq2Seq(Model):
             chosen = [index for index, meta in enumerate(metadata) if meta.get("gold_choice") is not None]
             self._has_choices = True
             self._choice_accuracy(
-                [output["predictions"][index].item() for index in chosen],
+                [output["predicted_choice"][index].item() for index in chosen],
                 [metadata[index]["gold_choice"] for index in chosen],
                 tasks=[tasks[index] for index in chosen],
                 categories=[metadata[index].get("categories") or [] for index in chosen],

@@ -8,45 +8,33 @@ from allennlp.common.testing import ModelTestCase
 from allennlp.data import Batch, DatasetReader, Vocabulary
 from allennlp.models import Model
 
+from hint_allennlp.evaluation.per_instance_serializer import PerInstanceSerializer
+from hint_allennlp.models.paper_variants import PAPER_VARIANTS, PaperVariant, reader_instruction_handling
 from tests import FIXTURES_ROOT, TINY_T5
 
 EXPERIMENT = FIXTURES_ROOT / "configs" / "hint_seq2seq.jsonnet"
 SNI_TEST_SPLIT = FIXTURES_ROOT / "sni" / "splits" / "test_tasks.txt"
 
-# One row per model setting of the paper (Tables 1, 5 and 6): the overrides to the fixture experiment.
+# The fixture experiment's generated-module sizes (tiny: a = 4, P = 3) and a small LoRA rank.
+FIXTURE_MODULE_SIZES = {"adapter_size": 4, "prefix_length": 3, "lora_rank": 2}
+
+
+def variant_overrides(variant: PaperVariant) -> dict:
+    """The overrides that make the fixture experiment `variant`."""
+    arguments = variant.model_arguments(**FIXTURE_MODULE_SIZES)
+    return {
+        "dataset_reader.instruction_format": variant.instruction_format,
+        **{f"model.{key}": value for key, value in arguments.items()},
+    }
+
+
+# One row per model of the paper (`paper_variants`), then settings that only the tests run: the
+# overrides to the fixture experiment.
 SETTINGS = {
-    "hint": {},
+    **{name: variant_overrides(variant) for name, variant in PAPER_VARIANTS.items()},
     "hint_lora": {"model.peft": {"use_lora": True, "lora_rank": 2}},
     "hint_start_as_plain_t5": {"model.peft": {"start_as_plain_t5": True, "adapter_size": 4, "prefix_length": 3}},
-    "hint_without_fusion": {"model.instruction_fusion": False},
-    "hint_without_peft_generation": {"model.parameter_generator": None},
     "hint_separate_encoder": {"model.separate_instruction_encoder": True},
-    "tk_instruct": {
-        "dataset_reader.instruction_format": "tk_instruct",
-        "model.parameter_generator": None,
-        "model.instruction_fusion": False,
-    },
-    "tk_instruct_peft": {
-        "dataset_reader.instruction_format": "tk_instruct",
-        "model.parameter_generator": {"type": "learned"},
-        "model.instruction_fusion": False,
-    },
-    "no_instruct": {
-        "dataset_reader.instruction_format": "no_instruct",
-        "model.parameter_generator": None,
-        "model.instruction_fusion": False,
-    },
-    "hypter": {
-        "model.parameter_generator": {"type": "hypter"},
-        "model.peft": {"adapter_size": 4, "use_prefixes": False},
-        "model.separate_instruction_encoder": True,
-        "model.instruction_fusion": False,
-    },
-    "hypertune": {
-        "model.parameter_generator": {"type": "hypertune"},
-        "model.peft": {"prefix_length": 3, "use_adapters": False},
-        "model.instruction_fusion": False,
-    },
 }
 
 # With start_as_plain_t5, the parts upstream of a zero-initialised factor get no gradient on the
@@ -153,10 +141,15 @@ def test_rank_classification_reports_accuracy_per_task():
     with torch.no_grad():
         output = model(**batch.as_tensor_dict())
     choices = [instance["metadata"]["answer_choices"] for instance in instances]
-    assert output["predicted_text"] == [options[index] for options, index in zip(choices, output["predictions"].tolist())]
+    # `predictions` are token ids [B, c] here too: the chosen choice's.
+    choice_ids = batch.as_tensor_dict()["answer_choices"]["tokens"]["token_ids"]  # [B, C, c]
+    assert torch.equal(output["predictions"], choice_ids[torch.arange(len(instances)), output["predicted_choice"]])
+    lines = PerInstanceSerializer()(batch.as_tensor_dict(), output, data_loader=None).splitlines()
+    assert [json.loads(line)["choice"] for line in lines] == output["predicted_choice"].tolist()
+    assert output["predicted_text"] == [options[index] for options, index in zip(choices, output["predicted_choice"].tolist())]
     metrics = model.get_metrics(reset=True)
     gold = [instance["metadata"]["gold_choice"] for instance in instances]
-    expected = 100.0 * sum(p == g for p, g in zip(output["predictions"].tolist(), gold)) / len(gold)
+    expected = 100.0 * sum(p == g for p, g in zip(output["predicted_choice"].tolist(), gold)) / len(gold)
     assert metrics["accuracy"] == pytest.approx(expected)
     assert "accuracy_rte_gpt3_style" in metrics
 
@@ -199,3 +192,14 @@ def test_a_model_that_reads_no_instruction_refuses_instruction_tokens(overrides)
     batch.index_instances(Vocabulary())
     with pytest.raises(ConfigurationError, match="instruction_format 'hint'.*reads no instruction.*'tk_instruct'"):
         _fixture_model(**overrides)(**batch.as_tensor_dict())
+
+
+@pytest.mark.parametrize("variant", PAPER_VARIANTS.values(), ids=list(PAPER_VARIANTS))
+def test_each_paper_variant_handles_the_instruction_as_the_table_says(variant):
+    model = _fixture_model(**variant.model_arguments(**FIXTURE_MODULE_SIZES))
+    assert reader_instruction_handling(model.instruction_handling, variant.instruction_format) == (
+        variant.instruction_handling
+    )
+    generates = model.hypernetwork is not None and model.hypernetwork.generator is not None
+    kinds = {"adapters": model.peft.use_adapters, "prefixes": model.peft.use_prefixes, "lora": model.peft.use_lora}
+    assert {kind for kind, enabled in kinds.items() if enabled and generates} == set(variant.generated)

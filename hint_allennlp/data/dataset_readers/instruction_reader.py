@@ -93,8 +93,8 @@ class InstructionReader(DatasetReader):
         AllenNLP batches only instances with the same fields, so a file that mixes instances with
         and without choices is refused when read, naming the file, both instances and this
         setting; turn it off to read such data as text (the metadata keeps the choices either way).
-    **kwargs
-        Passed to `DatasetReader` (e.g. `max_instances`).
+    max_instances, serialization_dir
+        As in AllenNLP's `DatasetReader`.
     """
 
     def __init__(
@@ -106,10 +106,14 @@ class InstructionReader(DatasetReader):
         max_source_tokens: int = 1024,
         max_target_tokens: int = 256,
         answer_choices: bool = True,
-        **kwargs,
+        max_instances: Optional[int] = None,
+        serialization_dir: Optional[str] = None,
     ) -> None:
         super().__init__(
-            manual_distributed_sharding=True, manual_multiprocess_sharding=True, **kwargs
+            max_instances=max_instances,
+            manual_distributed_sharding=True,
+            manual_multiprocess_sharding=True,
+            serialization_dir=serialization_dir,
         )
         self._answer_choices_field = answer_choices
         if (tokenizer is None or token_indexers is None) and model_name is None:

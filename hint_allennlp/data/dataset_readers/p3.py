@@ -1,9 +1,9 @@
 import logging
 import re
-from typing import Any, Iterator, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
 
 from allennlp.common.checks import ConfigurationError
-from allennlp.data import DatasetReader, Instance
+from allennlp.data import DatasetReader, Instance, TokenIndexer, Tokenizer
 
 from hint_allennlp.data.dataset_readers.instruction_reader import (
     InstructionReader,
@@ -61,13 +61,36 @@ class P3Reader(InstructionReader):
         hypernetwork gets the template with the placeholders removed, the encoder only the field
         values (in template order, one per line). `"prompt_only"`: the encoder gets the full prompt
         and there is no instruction field (T0-style baselines).
-    **kwargs
-        Passed to `InstructionReader` (tokenizer, token indexers, `model_name`, length limits) and
-        `DatasetReader`.
+    tokenizer, token_indexers, model_name, max_*_tokens, answer_choices
+        As in `InstructionReader`.
+    max_instances, serialization_dir
+        As in AllenNLP's `DatasetReader`.
     """
 
-    def __init__(self, mode: str = "joint", **kwargs) -> None:
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        mode: str = "joint",
+        tokenizer: Optional[Tokenizer] = None,
+        token_indexers: Optional[Dict[str, TokenIndexer]] = None,
+        model_name: Optional[str] = None,
+        max_instruction_tokens: int = 1024,
+        max_source_tokens: int = 1024,
+        max_target_tokens: int = 256,
+        answer_choices: bool = True,
+        max_instances: Optional[int] = None,
+        serialization_dir: Optional[str] = None,
+    ) -> None:
+        super().__init__(
+            tokenizer=tokenizer,
+            token_indexers=token_indexers,
+            model_name=model_name,
+            max_instruction_tokens=max_instruction_tokens,
+            max_source_tokens=max_source_tokens,
+            max_target_tokens=max_target_tokens,
+            answer_choices=answer_choices,
+            max_instances=max_instances,
+            serialization_dir=serialization_dir,
+        )
         if mode not in P3_MODES:
             raise ConfigurationError(f"mode must be one of {P3_MODES}, not {mode!r}.")
         self._mode = mode

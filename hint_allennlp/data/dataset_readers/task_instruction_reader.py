@@ -5,10 +5,10 @@ No-Instruct), the demonstrations, the seeded choice of one reference as the targ
 """
 
 import random
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from allennlp.common.checks import ConfigurationError
-from allennlp.data import Instance
+from allennlp.data import Instance, TokenIndexer, Tokenizer
 
 from hint_allennlp.data.dataset_readers.instruction_reader import InstructionReader
 from hint_allennlp.data.tk_format import Demonstration, build_tk_prompt
@@ -39,9 +39,10 @@ class TaskInstructionReader(InstructionReader):
         Seeds the choice of the target among several references. The choice depends only on the
         seed, the task and the instance (its id, or its input when it has none), so it does not
         change with the number of workers or the reading order.
-    **kwargs
-        Passed to `InstructionReader` (tokenizer, token indexers, `model_name`, length limits) and
-        on to `DatasetReader`.
+    tokenizer, token_indexers, model_name, max_*_tokens, answer_choices
+        As in `InstructionReader`.
+    max_instances, serialization_dir
+        As in AllenNLP's `DatasetReader`.
     """
 
     def __init__(
@@ -51,9 +52,27 @@ class TaskInstructionReader(InstructionReader):
         num_negative_examples: int = 0,
         add_explanations: bool = False,
         seed: int = 0,
-        **kwargs,
+        tokenizer: Optional[Tokenizer] = None,
+        token_indexers: Optional[Dict[str, TokenIndexer]] = None,
+        model_name: Optional[str] = None,
+        max_instruction_tokens: int = 1024,
+        max_source_tokens: int = 1024,
+        max_target_tokens: int = 256,
+        answer_choices: bool = True,
+        max_instances: Optional[int] = None,
+        serialization_dir: Optional[str] = None,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(
+            tokenizer=tokenizer,
+            token_indexers=token_indexers,
+            model_name=model_name,
+            max_instruction_tokens=max_instruction_tokens,
+            max_source_tokens=max_source_tokens,
+            max_target_tokens=max_target_tokens,
+            answer_choices=answer_choices,
+            max_instances=max_instances,
+            serialization_dir=serialization_dir,
+        )
         if instruction_format not in INSTRUCTION_FORMATS:
             raise ConfigurationError(
                 f"instruction_format must be one of {INSTRUCTION_FORMATS}, "

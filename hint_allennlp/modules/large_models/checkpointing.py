@@ -10,7 +10,8 @@ forward pass that used it, not to a context. The block stays the same object und
 (its class is switched in place, as the injected layers are), so state dicts and anything that
 wraps each `T5Block` (FSDP) are unaffected.
 """
-from typing import Iterator
+from typing import Iterator, List
+from weakref import WeakKeyDictionary
 
 import torch
 from torch import nn
@@ -58,9 +59,17 @@ def enable_gradient_checkpointing(module: nn.Module, active: ActiveTaskParameter
         CheckpointedT5Block.convert(block, active)
 
 
+# The T5 stacks of each module checked, found on its first check: a model's stacks are built with it,
+# so each training step reads one flag per stack instead of walking every module.
+_T5_STACKS: "WeakKeyDictionary[nn.Module, List[T5Stack]]" = WeakKeyDictionary()
+
+
 def refuse_hf_gradient_checkpointing(module: nn.Module) -> None:
     """Raises if HF's own checkpointing is on in a T5 stack of `module`: it would recompute without the modules."""
-    if any(isinstance(stack, T5Stack) and stack.gradient_checkpointing for stack in module.modules()):
+    stacks = _T5_STACKS.get(module)
+    if stacks is None:
+        stacks = _T5_STACKS[module] = [stack for stack in module.modules() if isinstance(stack, T5Stack)]
+    if any(stack.gradient_checkpointing for stack in stacks):
         raise ValueError(
             "HF's gradient checkpointing is on in this model's T5 (model.t5.gradient_checkpointing_enable()). "
             "It recomputes each T5 block in backward after the generated modules (adapters, prefixes, LoRA, "
