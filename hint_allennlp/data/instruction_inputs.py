@@ -65,14 +65,15 @@ class TaskInstruction:
         }
 
     @classmethod
-    def from_json(cls, stored: Mapping[str, Any], location: str) -> "TaskInstruction":
-        # Files compiled from instruction JSON lines by earlier versions store only "instruction"
-        # and "positive_examples".
+    def from_json(cls, stored: Mapping[str, Any]) -> "TaskInstruction":
+        # What `to_json` wrote (a missing explanation is null there), or what files compiled from
+        # instruction JSON lines or text by earlier versions hold: "instruction" and at most
+        # "positive_examples".
         return cls(
             definition=stored["instruction"],
             categories=list(stored.get("categories") or []),
-            positive_examples=read_demonstrations(stored, "positive_examples", location),
-            negative_examples=read_demonstrations(stored, "negative_examples", location),
+            positive_examples=[Demonstration(**example) for example in stored.get("positive_examples") or []],
+            negative_examples=[Demonstration(**example) for example in stored.get("negative_examples") or []],
         )
 
 

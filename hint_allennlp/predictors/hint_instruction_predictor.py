@@ -87,7 +87,7 @@ class HintInstructionPredictor(Predictor):
         for path in _compiled_task_paths(locations):
             compiled = CompiledTask.load(path, fingerprint)
             self._model.task_module_cache.pin(compiled.key, compiled.modules)
-            self._compiled_instructions[compiled.task] = TaskInstruction.from_json(compiled.instruction, str(path))
+            self._compiled_instructions[compiled.task] = TaskInstruction.from_json(compiled.instruction)
             logger.info("Loaded compiled task %s from %s", compiled.task, path)
 
     def load_line(self, line: str) -> JsonDict:
