@@ -1,8 +1,8 @@
 """
-The instruction inputs that the readers, the `hint_instruction` predictor and `allennlp hint-compile`
-accept, parsed and checked here once (the formats: `docs/readers.md`). Every fault is a
-`DataFormatError` whose message starts with where it is (the file, and the line or the instance)
-and names the field.
+The instruction inputs that the readers, the `hint_instruction` predictor and
+`allennlp hint-compile` accept, parsed and checked here once (the formats: `docs/readers.md`).
+Every fault is a `DataFormatError` whose message starts with where it is (the file, and the line
+or the instance) and names the field.
 
 - An SNI task: a Super-NaturalInstructions task object (`load_sni_task` reads a task file,
   `sni_task_from_record` checks a parsed object), and each of its `Instances`
@@ -72,8 +72,12 @@ class TaskInstruction:
         return cls(
             definition=stored["instruction"],
             categories=list(stored.get("categories") or []),
-            positive_examples=[Demonstration(**example) for example in stored.get("positive_examples") or []],
-            negative_examples=[Demonstration(**example) for example in stored.get("negative_examples") or []],
+            positive_examples=[
+                Demonstration(**example) for example in stored.get("positive_examples") or []
+            ],
+            negative_examples=[
+                Demonstration(**example) for example in stored.get("negative_examples") or []
+            ],
         )
 
 
@@ -171,7 +175,9 @@ def sni_instance_from_record(record: Any, location: str, *, request: bool = Fals
     if "output" not in record:
         raise DataFormatError(f"{location}: missing key 'output'.")
     references = _references(record, location)
-    return SniInstance(instance_input, references, get_string(record, "id", location, required=False))
+    return SniInstance(
+        instance_input, references, get_string(record, "id", location, required=False)
+    )
 
 
 def _references(record: Mapping[str, Any], location: str) -> List[str]:
@@ -318,7 +324,10 @@ def read_task_instructions(location: str) -> Iterator[Tuple[str, TaskInstruction
                 yield _tab_separated_task(decode_utf8(raw_line, line_location), line_location)
             else:
                 record = parse_json_line(raw_line, path, line_number)
-                yield _task_to_compile(record, line_location), request_instruction(record, line_location)
+                yield (
+                    _task_to_compile(record, line_location),
+                    request_instruction(record, line_location),
+                )
         return
     for task_path in expand_file_path(location, suffixes=(".json",)):
         task = load_sni_task(task_path)

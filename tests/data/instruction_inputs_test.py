@@ -54,13 +54,27 @@ def test_an_sni_task_object_its_name_and_language():
         negative_examples=[Demonstration("France", "Rome")],
     )
     assert task.is_english and task.instances == SNI_TASK["Instances"]
-    assert not sni_task_from_record({**SNI_TASK, "Input_language": ["English", "French"]}, "t", HERE).is_english
+    assert not sni_task_from_record(
+        {**SNI_TASK, "Input_language": ["English", "French"]}, "t", HERE
+    ).is_english
     assert not sni_task_from_record({**SNI_TASK, "Output_language": []}, "t", HERE).is_english
     # Of several definitions the first is used, as by Tk-Instruct; a plain string is taken as it is.
-    assert sni_task_from_record({**SNI_TASK, "Definition": ["A.", "B."]}, "t", HERE).instruction.definition == "A."
-    assert sni_task_from_record({**SNI_TASK, "Definition": "C."}, "t", HERE).instruction.definition == "C."
+    assert (
+        sni_task_from_record(
+            {**SNI_TASK, "Definition": ["A.", "B."]}, "t", HERE
+        ).instruction.definition
+        == "A."
+    )
+    assert (
+        sni_task_from_record({**SNI_TASK, "Definition": "C."}, "t", HERE).instruction.definition
+        == "C."
+    )
     assert sni_task_name(COUNTRY_CAPITAL) == "task1146_country_capital"
-    assert is_sni_task(SNI_TASK) and not is_sni_task({"Definition": ["x"]}) and not is_sni_task([SNI_TASK])
+    assert (
+        is_sni_task(SNI_TASK)
+        and not is_sni_task({"Definition": ["x"]})
+        and not is_sni_task([SNI_TASK])
+    )
 
 
 def without(record, key):
@@ -72,15 +86,30 @@ def without(record, key):
     [
         (["a", "list"], "expected a JSON object (an SNI task), found list."),
         (without(SNI_TASK, "Definition"), "missing key 'Definition'."),
-        ({**SNI_TASK, "Definition": []}, "'Definition' must be a string or a non-empty list of strings."),
-        ({**SNI_TASK, "Definition": [3]}, "'Definition' must be a string or a non-empty list of strings."),
+        (
+            {**SNI_TASK, "Definition": []},
+            "'Definition' must be a string or a non-empty list of strings.",
+        ),
+        (
+            {**SNI_TASK, "Definition": [3]},
+            "'Definition' must be a string or a non-empty list of strings.",
+        ),
         ({**SNI_TASK, "Definition": ["  "]}, "'Definition' is empty."),
         (without(SNI_TASK, "Instances"), "missing key 'Instances'."),
         ({**SNI_TASK, "Instances": {"id": "a"}}, "'Instances' must be a list."),
         ({**SNI_TASK, "Positive Examples": {"input": "x"}}, "'Positive Examples' must be a list."),
-        ({**SNI_TASK, "Positive Examples": ["x"]}, "Positive Examples[0]: a demonstration must be an object"),
-        ({**SNI_TASK, "Negative Examples": [{"input": "x"}]}, "Negative Examples[0]: missing key 'output'."),
-        ({**SNI_TASK, "Positive Examples": [{"input": "x", "output": 1}]}, "'output' must be a string, found int."),
+        (
+            {**SNI_TASK, "Positive Examples": ["x"]},
+            "Positive Examples[0]: a demonstration must be an object",
+        ),
+        (
+            {**SNI_TASK, "Negative Examples": [{"input": "x"}]},
+            "Negative Examples[0]: missing key 'output'.",
+        ),
+        (
+            {**SNI_TASK, "Positive Examples": [{"input": "x", "output": 1}]},
+            "'output' must be a string, found int.",
+        ),
         (
             {**SNI_TASK, "Positive Examples": [{"input": "x", "output": "y", "explanation": 2}]},
             "'explanation' must be a string, found int.",
@@ -98,11 +127,16 @@ def test_every_fault_of_an_sni_task_names_where_and_the_field(record, message):
 def test_an_sni_instance_to_read_and_in_a_prediction_request():
     instance = sni_instance_from_record({"id": "a", "input": "Albania", "output": "Tirana"}, HERE)
     assert (instance.input, instance.references, instance.id) == ("Albania", ["Tirana"], "a")
-    assert sni_instance_from_record({"input": "x", "output": []}, HERE).references == []  # the reader skips it
+    assert (
+        sni_instance_from_record({"input": "x", "output": []}, HERE).references == []
+    )  # the reader skips it
     assert sni_instance_from_record({"input": "x", "output": ["a", "b"]}, HERE).id is None
     # A request needs no output (absent, null or empty: no references) and echoes any id.
     for no_output in ({}, {"output": None}, {"output": []}, {"output": ""}):
-        assert sni_instance_from_record({"input": "x", **no_output}, HERE, request=True).references == []
+        assert (
+            sni_instance_from_record({"input": "x", **no_output}, HERE, request=True).references
+            == []
+        )
     request = sni_instance_from_record({"input": "x", "output": "y", "id": 7}, HERE, request=True)
     assert (request.references, request.id) == (["y"], 7)
 
@@ -154,7 +188,12 @@ EXAMPLE = {
 
 def test_an_instruction_example():
     example = instruction_example_from_record(EXAMPLE, HERE, default_task="file")
-    assert (example.task, example.input, example.references, example.id) == ("capitals", "Albania", ["Tirana"], "c-1")
+    assert (example.task, example.input, example.references, example.id) == (
+        "capitals",
+        "Albania",
+        ["Tirana"],
+        "c-1",
+    )
     assert example.answer_choices == ["Tirana", "Rome"]
     assert example.instruction == TaskInstruction(
         "Name the capital",
@@ -162,8 +201,15 @@ def test_an_instruction_example():
         [Demonstration("India", "New Delhi")],
         [Demonstration("France", "Rome", "Paris.")],
     )
-    minimal = instruction_example_from_record({"instruction": "I", "input": "x", "outputs": ["a", "b"]}, HERE, "file")
-    assert (minimal.task, minimal.references, minimal.answer_choices, minimal.id) == ("file", ["a", "b"], None, None)
+    minimal = instruction_example_from_record(
+        {"instruction": "I", "input": "x", "outputs": ["a", "b"]}, HERE, "file"
+    )
+    assert (minimal.task, minimal.references, minimal.answer_choices, minimal.id) == (
+        "file",
+        ["a", "b"],
+        None,
+        None,
+    )
     assert minimal.instruction == TaskInstruction("I")
 
 
@@ -201,11 +247,16 @@ def test_a_prediction_request():
     request = prediction_request_from_record(EXAMPLE, HERE)
     assert (request.task, request.input, request.id) == ("capitals", "Albania", "c-1")
     # Only the instruction and the positive examples are read, as hint-compile reads a task.
-    assert request.instruction == TaskInstruction("Name the capital", positive_examples=[Demonstration("India", "New Delhi")])
+    assert request.instruction == TaskInstruction(
+        "Name the capital", positive_examples=[Demonstration("India", "New Delhi")]
+    )
     compiled = prediction_request_from_record({"task": "capitals", "input": "x", "id": 7}, HERE)
     assert compiled.instruction is None and compiled.id == 7
     for no_task in ({}, {"task": None}, {"task": ""}):
-        assert prediction_request_from_record({"instruction": "I", "input": "x", **no_task}, HERE).task == ""
+        assert (
+            prediction_request_from_record({"instruction": "I", "input": "x", **no_task}, HERE).task
+            == ""
+        )
 
 
 @pytest.mark.parametrize(
@@ -216,7 +267,10 @@ def test_a_prediction_request():
         ({"instruction": "", "input": "x"}, "'instruction' is empty."),
         ({"instruction": ["I"], "input": "x"}, "'instruction' must be a string, found list."),
         ({"instruction": "I", "input": "x", "task": ["t"]}, "'task' must be a string, found list."),
-        ({"instruction": "I", "input": "x", "positive_examples": [{"input": "a"}]}, "missing key 'output'."),
+        (
+            {"instruction": "I", "input": "x", "positive_examples": [{"input": "a"}]},
+            "missing key 'output'.",
+        ),
     ],
 )
 def test_every_fault_of_a_prediction_request_names_where_and_the_field(record, message):
@@ -231,13 +285,17 @@ def test_a_task_instruction_is_stored_as_json_and_read_back():
     assert stored == {
         "instruction": "Name the capital.",
         "categories": ["Misc."],
-        "positive_examples": [{"input": "India", "output": "New Delhi", "explanation": "Its capital."}],
+        "positive_examples": [
+            {"input": "India", "output": "New Delhi", "explanation": "Its capital."}
+        ],
         "negative_examples": [{"input": "France", "output": "Rome", "explanation": None}],
     }
     assert TaskInstruction.from_json(stored) == instruction
     # Files compiled from JSON lines before there was one form hold only these two keys.
     older = {"instruction": "I", "positive_examples": [{"input": "a", "output": "b"}]}
-    assert TaskInstruction.from_json(older) == TaskInstruction("I", positive_examples=[Demonstration("a", "b")])
+    assert TaskInstruction.from_json(older) == TaskInstruction(
+        "I", positive_examples=[Demonstration("a", "b")]
+    )
     assert instruction.reader_arguments() == {
         "instruction": "Name the capital.",
         "categories": ["Misc."],
@@ -248,10 +306,19 @@ def test_a_task_instruction_is_stored_as_json_and_read_back():
 
 def test_tasks_to_compile_from_sni_files_json_lines_and_text(tmp_path):
     [(name, instruction)] = list(read_task_instructions(str(COUNTRY_CAPITAL)))
-    assert name == "task1146_country_capital" and instruction == load_sni_task(COUNTRY_CAPITAL).instruction
+    assert (
+        name == "task1146_country_capital"
+        and instruction == load_sni_task(COUNTRY_CAPITAL).instruction
+    )
     lines = tmp_path / "tasks.jsonl"
     lines.write_text(
-        json.dumps({"task": "a", "instruction": "Do A.", "positive_examples": [{"input": "x", "output": "y"}]})
+        json.dumps(
+            {
+                "task": "a",
+                "instruction": "Do A.",
+                "positive_examples": [{"input": "x", "output": "y"}],
+            }
+        )
         + "\n\n"
         + json.dumps({"task": "b", "instruction": "Do B.", "negative_examples": "not read"})
         + "\n"
@@ -262,7 +329,10 @@ def test_tasks_to_compile_from_sni_files_json_lines_and_text(tmp_path):
     ]
     text = tmp_path / "tasks.txt"
     text.write_text(" a \t Do A. \n\nb\tDo B.\n")
-    assert list(read_task_instructions(str(text))) == [("a", TaskInstruction("Do A.")), ("b", TaskInstruction("Do B."))]
+    assert list(read_task_instructions(str(text))) == [
+        ("a", TaskInstruction("Do A.")),
+        ("b", TaskInstruction("Do B.")),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -275,7 +345,11 @@ def test_tasks_to_compile_from_sni_files_json_lines_and_text(tmp_path):
         (".jsonl", b'{"task": 3, "instruction": "Do A."}', "'task' must be a string, found int."),
         (".jsonl", b'{"task": "a"}', "missing key 'instruction'."),
         (".jsonl", b'{"task": "a", "instruction": " "}', "'instruction' is empty."),
-        (".jsonl", b'{"task": "a", "instruction": "I", "positive_examples": [{}]}', "positive_examples[0]: missing key"),
+        (
+            ".jsonl",
+            b'{"task": "a", "instruction": "I", "positive_examples": [{}]}',
+            "positive_examples[0]: missing key",
+        ),
         (".jsonl", b'{"task": "a", "instruction": "caf\xe9"}', "not UTF-8"),
         (".txt", b"a Do A.", "expected 'task<TAB>instruction'."),
         (".txt", b"a\t ", "expected 'task<TAB>instruction'."),
@@ -283,7 +357,9 @@ def test_tasks_to_compile_from_sni_files_json_lines_and_text(tmp_path):
         (".txt", b"a\tcaf\xe9", "not UTF-8"),
     ],
 )
-def test_every_fault_of_a_task_to_compile_names_file_line_and_field(tmp_path, suffix, line, message):
+def test_every_fault_of_a_task_to_compile_names_file_line_and_field(
+    tmp_path, suffix, line, message
+):
     path = tmp_path / f"tasks{suffix}"
     path.write_bytes(b"\n" + line + b"\n")
     with pytest.raises(DataFormatError) as error:
