@@ -4,10 +4,8 @@ model once per task and writes one small file per task with its generated module
 instruction (`hint_allennlp.modules.serving.compiled_task`), for `hint_instruction`'s `compiled_tasks`.
 """
 import argparse
-import json
 import logging
 from pathlib import Path
-from typing import Any, Dict, Iterator, Tuple
 
 from allennlp.commands.subcommand import Subcommand
 from allennlp.common.checks import ConfigurationError
@@ -16,10 +14,8 @@ from allennlp.data import Batch
 from allennlp.models.archival import load_archive
 from allennlp.nn import util
 
-from hint_allennlp.data.dataset_readers.sni import load_sni_task
-from hint_allennlp.data.file_reading import expand_file_path
+from hint_allennlp.data.instruction_inputs import read_task_instructions
 from hint_allennlp.modules.serving.compiled_task import CompiledTask, model_fingerprint
-from hint_allennlp.predictors.hint_instruction_predictor import instruction_arguments, sni_task_instruction
 
 logger = logging.getLogger(__name__)
 
@@ -53,47 +49,15 @@ def compile_tasks(archive_file: str, instructions: str, output_dir: str, cuda_de
         raise ConfigurationError(f"{archive_file}: this model has no hypernetwork reading instructions to compile")
     fingerprint = model_fingerprint(model)
     Path(output_dir).mkdir(parents=True, exist_ok=True)
-    tasks = list(_tasks(instructions))
+    tasks = list(read_task_instructions(instructions))
     if not tasks:
         raise ConfigurationError(f"{instructions}: no instructions to compile")
     for task, instruction in Tqdm.tqdm(tasks, desc="compiling tasks"):
-        instance = reader.text_to_instance(
-            input="", task=task, **instruction_arguments(instruction)
-        )
+        instance = reader.text_to_instance(input="", task=task, **instruction.reader_arguments())
         reader.apply_token_indexers(instance)
         batch = Batch([instance])
         batch.index_instances(model.vocab)
         instruction_tokens = util.move_to_device(batch.as_tensor_dict()["instruction_tokens"], model._get_prediction_device())
         key, modules = model.compile_instruction(instruction_tokens)
-        path = CompiledTask(task, instruction, key, modules, fingerprint).save(output_dir)
+        path = CompiledTask(task, instruction.to_json(), key, modules, fingerprint).save(output_dir)
         print(f"{task}\t{path}\t{path.stat().st_size} bytes")
-
-
-def _tasks(instructions: str) -> Iterator[Tuple[str, Dict[str, Any]]]:
-    """(task name, JSON-safe instruction description) for each task in the input."""
-    path = Path(instructions)
-    if path.suffix in (".jsonl", ".txt") and path.is_file():
-        for line_number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-            if not line.strip():
-                continue
-            location = f"{path}, line {line_number}"
-            if path.suffix == ".txt":
-                task, separator, text = line.partition("\t")
-                if not separator or not text.strip():
-                    raise ConfigurationError(f"{location}: expected 'task<TAB>instruction'")
-                yield task.strip(), {"instruction": text.strip()}
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ConfigurationError(f"{location}: not valid JSON ({error.msg})") from error
-            if not isinstance(record, dict) or not isinstance(record.get("instruction"), str) or not record.get("task"):
-                raise ConfigurationError(f"{location}: expected an object with string 'task' and 'instruction'")
-            yield record["task"], {
-                "instruction": record["instruction"],
-                "positive_examples": record.get("positive_examples") or [],
-            }
-        return
-    for task_path in expand_file_path(instructions, suffixes=(".json",)):
-        task = load_sni_task(task_path)
-        yield task.name, sni_task_instruction(task)

@@ -1,9 +1,8 @@
 import glob
 import json
 import logging
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.util import JsonDict
@@ -11,8 +10,15 @@ from allennlp.data import DatasetReader, Instance
 from allennlp.models import Model
 from allennlp.predictors.predictor import Predictor
 
-from hint_allennlp.data.dataset_readers.sni import sni_task_from_record
-from hint_allennlp.data.tk_format import Demonstration, read_demonstrations
+from hint_allennlp.data.instruction_inputs import (
+    TaskInstruction,
+    is_sni_task,
+    prediction_request_from_record,
+    requested_task,
+    sni_instance_from_record,
+    sni_task_from_record,
+    sni_task_name,
+)
 from hint_allennlp.predictors.json_input import json_input_items
 from hint_allennlp.modules.serving.compiled_task import COMPILED_TASK_SUFFIX, CompiledTask, model_fingerprint
 
@@ -26,10 +32,13 @@ class HintInstructionPredictor(Predictor):
     hands it its whole input (`read_json_input`); each line (or each JSON object spread over
     several lines) is:
 
-    - `{"instruction": str, "input": str, "task"?: str, "id"?: str, "positive_examples"?: [...]}`;
+    - `{"instruction": str, "input": str, "task"?: str, "id"?: any, "positive_examples"?: [...]}`;
     - `{"task": str, "input": str}` for a task loaded from `compiled_tasks`;
     - a Super-NaturalInstructions task object (`Definition`, `Instances`, ...), as in an SNI task
       file, pretty-printed or not: every instance is predicted.
+
+    Each is checked by `hint_allennlp.data.instruction_inputs` (`prediction_request_from_record`,
+    `sni_task_from_record`, `sni_instance_from_record` with `request=True`).
 
     Output lines: `{"task", "id", "input", "prediction"}`, plus `"references"` when known; a line
     that cannot be used gives `{"line", "error"}` (its physical line) and the other lines are still
@@ -67,7 +76,7 @@ class HintInstructionPredictor(Predictor):
         if cache_size is not None:
             model.task_module_cache.max_size = cache_size
         self._batch_size = batch_size
-        self._compiled_instructions: Dict[str, Dict[str, Any]] = {}
+        self._compiled_instructions: Dict[str, TaskInstruction] = {}
         self._line_number = 0
         self._instance_count = 0
         if compiled_tasks:
@@ -78,7 +87,7 @@ class HintInstructionPredictor(Predictor):
         for path in _compiled_task_paths(locations):
             compiled = CompiledTask.load(path, fingerprint)
             self._model.task_module_cache.pin(compiled.key, compiled.modules)
-            self._compiled_instructions[compiled.task] = compiled.instruction
+            self._compiled_instructions[compiled.task] = TaskInstruction.from_json(compiled.instruction)
             logger.info("Loaded compiled task %s from %s", compiled.task, path)
 
     def load_line(self, line: str) -> JsonDict:
@@ -155,29 +164,20 @@ class HintInstructionPredictor(Predictor):
         record = item.get("record")
         if not isinstance(record, dict):
             raise ValueError(f"{location}: expected a JSON object, found {type(record).__name__}")
-        if "Definition" in record and "Instances" in record:
+        if is_sni_task(record):
             return self._sni_task_entries(record, item.get("line"), location, source)
         return [self._json_to_instance(record, location)]
 
     def _json_to_instance(self, record: JsonDict, location: str = "input") -> Instance:  # type: ignore[override]
-        task = record.get("task") or ""
-        instance_input = record.get("input")
-        if not isinstance(instance_input, str):
-            raise ValueError(f"{location}: 'input' must be a string, found {type(instance_input).__name__}")
-        if "instruction" in record:
-            instruction = record["instruction"]
-            if not isinstance(instruction, str) or not instruction.strip():
-                raise ValueError(f"{location}: 'instruction' must be a non-empty string")
-            arguments: Dict[str, Any] = {
-                "instruction": instruction,
-                "positive_examples": read_demonstrations(record, "positive_examples", location),
-            }
-        elif task in self._compiled_instructions:
-            arguments = instruction_arguments(self._compiled_instructions[task])
+        request = prediction_request_from_record(record, location)
+        if request.instruction is not None:
+            instruction = request.instruction
+        elif request.task in self._compiled_instructions:
+            instruction = self._compiled_instructions[request.task]
         else:
-            raise ValueError(f"{location}: no 'instruction', and no compiled task named {task!r} was loaded")
+            raise ValueError(f"{location}: no 'instruction', and no compiled task named {request.task!r} was loaded")
         instance = self._dataset_reader.text_to_instance(
-            input=instance_input, task=task, instance_id=record.get("id"), **arguments
+            input=request.input, task=request.task, instance_id=request.id, **instruction.reader_arguments()
         )
         self._dataset_reader.apply_token_indexers(instance)
         return instance
@@ -186,22 +186,18 @@ class HintInstructionPredictor(Predictor):
         self, record: JsonDict, line: Optional[int], location: str, source: Optional[str]
     ) -> List[Union[Instance, JsonDict]]:
         # Named like the SNI reader names tasks (the file name without ".json"), unless it says otherwise.
-        task_path = Path(record.get("task") or (source if source not in (None, "-") else "sni_task"))
-        task = sni_task_from_record(record, task_path)
-        instructions = sni_task_instruction(task)
+        name_path = Path(requested_task(record, location) or (source if source not in (None, "-") else "sni_task"))
+        task = sni_task_from_record(record, sni_task_name(name_path), location)
         entries: List[Union[Instance, JsonDict]] = []
         for number, entry in enumerate(task.instances):
-            entry_location = f"{location}, Instances[{number}]"
             try:
-                if not isinstance(entry, dict) or not isinstance(entry.get("input"), str):
-                    raise ValueError(f"{entry_location}: an instance needs a string 'input'")
-                references = entry.get("output") or []
+                sni_instance = sni_instance_from_record(entry, f"{location}, Instances[{number}]", request=True)
                 instance = self._dataset_reader.text_to_instance(
-                    input=entry["input"],
-                    references=[references] if isinstance(references, str) else references,
+                    input=sni_instance.input,
+                    references=sni_instance.references,
                     task=task.name,
-                    instance_id=entry.get("id"),
-                    **instruction_arguments(instructions),
+                    instance_id=sni_instance.id,
+                    **task.instruction.reader_arguments(),
                 )
             except ValueError as error:
                 entries.append({"line": line, "task": task.name, "instance": number, "error": str(error)})
@@ -222,26 +218,6 @@ class HintInstructionPredictor(Predictor):
         if metadata["references"]:
             line["references"] = metadata["references"]
         return line
-
-
-def sni_task_instruction(task) -> Dict[str, Any]:
-    """The JSON-safe `text_to_instance` arguments that give an SNI task's hypernetwork input."""
-    return {
-        "instruction": task.definition,
-        "categories": task.categories,
-        "positive_examples": [asdict(example) for example in task.positive_examples],
-        "negative_examples": [asdict(example) for example in task.negative_examples],
-    }
-
-
-def instruction_arguments(stored: Dict[str, Any]) -> Dict[str, Any]:
-    """`text_to_instance` arguments from a JSON-safe instruction description (`sni_task_instruction`)."""
-    return {
-        "instruction": stored["instruction"],
-        "categories": stored.get("categories") or [],
-        "positive_examples": [Demonstration(**example) for example in stored.get("positive_examples", [])],
-        "negative_examples": [Demonstration(**example) for example in stored.get("negative_examples", [])],
-    }
 
 
 def _compiled_task_paths(locations: List[str]) -> List[Path]:

@@ -94,6 +94,24 @@ def test_compiled_tasks_predict_like_live_ones_without_the_hypernetwork(trained_
     assert [line["prediction"] for line in compiled_lines] == [line["prediction"] for line in live_lines]
 
 
+def test_a_task_compiled_from_a_json_line_predicts_as_the_same_request(trained_archive, tmp_path):
+    record = {
+        "task": "capital",
+        "instruction": "Give the capital of the country.",
+        "positive_examples": [{"input": "India", "output": "New Delhi"}],
+    }
+    tasks = tmp_path / "tasks.jsonl"
+    tasks.write_text(json.dumps(record) + "\n")
+    compile_tasks(str(trained_archive), str(tasks), str(tmp_path / "compiled"))
+    inputs = ["France", "Peru", "Japan"]
+    compiled = predictor(trained_archive, compiled_tasks=[str(tmp_path / "compiled")], cache_size=0)
+    counter = count_hypernetwork_rows(compiled._model)
+    compiled_lines = predictions(compiled, [{"task": "capital", "input": text} for text in inputs])
+    assert counter["rows"] == 0
+    live_lines = predictions(predictor(trained_archive), [{**record, "input": text} for text in inputs])
+    assert compiled_lines == live_lines
+
+
 def test_a_task_compiled_by_another_model_is_refused(trained_archive, tmp_path):
     compile_tasks(str(trained_archive), str(SNI_TASK), str(tmp_path))
     other = load_archive(trained_archive)

@@ -1,20 +1,11 @@
 import logging
-from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Iterator
 
 from allennlp.data import DatasetReader, Instance, TokenIndexer, Tokenizer
 
-from hint_allennlp.data.dataset_readers.instruction_reader import gold_choice_index
 from hint_allennlp.data.dataset_readers.task_instruction_reader import TaskInstructionReader
-from hint_allennlp.data.file_reading import (
-    DataFormatError,
-    expand_file_path,
-    get_string,
-    get_string_list,
-    iter_nonblank_lines,
-    parse_json_line,
-)
-from hint_allennlp.data.tk_format import read_demonstrations
+from hint_allennlp.data.file_reading import expand_file_path, iter_nonblank_lines, parse_json_line
+from hint_allennlp.data.instruction_inputs import instruction_example_from_record
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +22,9 @@ class InstructionJsonlReader(TaskInstructionReader):
          "positive_examples": [{"input": "India", "output": "New Delhi"}],
          "categories": ["Misc."]}
 
-    Required: `instruction` (non-empty; treated as SNI's definition), `input`, and either `output`
-    (a string) or `outputs` (a non-empty list of acceptable strings). Optional: `task` (default: the
-    file name without its extension), `id`, `categories` (list of strings), `positive_examples` and
-    `negative_examples` (lists of `{"input", "output", optional "explanation"}`), `answer_choices`
-    (list of strings, one of which must be an output). Other keys are ignored.
+    The keys, which are required and how each is checked: `instruction_example_from_record`
+    (`hint_allennlp.data.instruction_inputs`); the task defaults to the file name without its
+    extension.
 
     `file_path` is a `.jsonl` file, a directory of them, or a glob pattern. Blank lines are skipped.
 
@@ -90,42 +79,14 @@ class InstructionJsonlReader(TaskInstructionReader):
         )
         for path, line_number, raw_line in self.shard_iterable(iter_nonblank_lines(paths)):
             record = parse_json_line(raw_line, path, line_number)
-            yield self._instance_from_record(record, path, f"{path}, line {line_number}")
-
-    def _instance_from_record(self, record: Dict[str, Any], path: Path, location: str) -> Instance:
-        instruction = get_string(record, "instruction", location)
-        if not instruction.strip():  # type: ignore[union-attr]
-            raise DataFormatError(f"{location}: 'instruction' is empty.")
-        references = self._references(record, location)
-        answer_choices: Optional[List[str]] = None
-        if "answer_choices" in record:
-            answer_choices = get_string_list(record, "answer_choices", location)
-            if gold_choice_index(answer_choices, references) is None:
-                raise DataFormatError(f"{location}: no output is one of the answer_choices.")
-        demonstrations = {
-            key: read_demonstrations(record, key, location) for key in ("positive_examples", "negative_examples")
-        }
-        return self.text_to_instance(
-            instruction,
-            get_string(record, "input", location),  # type: ignore[arg-type]
-            references=references,
-            task=get_string(record, "task", location, required=False) or path.name.split(".")[0],
-            categories=get_string_list(record, "categories", location),
-            positive_examples=demonstrations["positive_examples"],
-            negative_examples=demonstrations["negative_examples"],
-            answer_choices=answer_choices,
-            instance_id=get_string(record, "id", location, required=False),
-        )
-
-    @staticmethod
-    def _references(record: Dict[str, Any], location: str) -> List[str]:
-        if "output" not in record and "outputs" not in record:
-            raise DataFormatError(f"{location}: missing key 'output' (or 'outputs', a list).")
-        if "output" in record and "outputs" in record:
-            raise DataFormatError(f"{location}: give only one of 'output' and 'outputs'.")
-        if "output" in record:
-            return [get_string(record, "output", location)]  # type: ignore[list-item]
-        outputs = get_string_list(record, "outputs", location)
-        if not outputs:
-            raise DataFormatError(f"{location}: 'outputs' is empty.")
-        return outputs
+            example = instruction_example_from_record(
+                record, f"{path}, line {line_number}", default_task=path.name.split(".")[0]
+            )
+            yield self.text_to_instance(
+                input=example.input,
+                references=example.references,
+                task=example.task,
+                answer_choices=example.answer_choices,
+                instance_id=example.id,
+                **example.instruction.reader_arguments(),
+            )

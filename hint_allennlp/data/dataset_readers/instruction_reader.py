@@ -26,6 +26,7 @@ from allennlp.data.token_indexers import PretrainedTransformerIndexer, TokenInde
 from allennlp.data.tokenizers import PretrainedTransformerTokenizer, Tokenizer
 
 from hint_allennlp.data.file_reading import DataFormatError
+from hint_allennlp.data.instruction_inputs import gold_choice_index
 
 logger = logging.getLogger(__name__)
 
@@ -40,15 +41,6 @@ class TokenizedText:
 
     text: str
     tokens: List[Token]
-
-
-def gold_choice_index(answer_choices: Sequence[str], references: Sequence[str]) -> Optional[int]:
-    """Index of the first answer choice equal (up to surrounding whitespace) to a reference."""
-    stripped_references = {reference.strip() for reference in references}
-    for index, choice in enumerate(answer_choices):
-        if choice.strip() in stripped_references:
-            return index
-    return None
 
 
 def mixed_answer_choices_message(file_path: str, first: Instance, instance: Instance, number: int) -> str:

@@ -5,10 +5,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import DatasetReader, Instance, TokenIndexer, Tokenizer
 
-from hint_allennlp.data.dataset_readers.instruction_reader import (
-    InstructionReader,
-    gold_choice_index,
-)
+from hint_allennlp.data.dataset_readers.instruction_reader import InstructionReader
 from hint_allennlp.data.file_reading import (
     DataFormatError,
     expand_file_path,
@@ -17,6 +14,7 @@ from hint_allennlp.data.file_reading import (
     iter_nonblank_lines,
     parse_json_line,
 )
+from hint_allennlp.data.instruction_inputs import gold_choice_index
 
 logger = logging.getLogger(__name__)
 

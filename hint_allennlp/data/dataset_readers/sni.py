@@ -1,5 +1,4 @@
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -7,75 +6,10 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import DatasetReader, Instance, TokenIndexer, Tokenizer
 
 from hint_allennlp.data.dataset_readers.task_instruction_reader import TaskInstructionReader
-from hint_allennlp.data.file_reading import (
-    DataFormatError,
-    decode_utf8,
-    expand_file_path,
-    get_string,
-    get_string_list,
-    iter_lines,
-    read_json_file,
-)
-from hint_allennlp.data.tk_format import Demonstration, read_demonstrations
+from hint_allennlp.data.file_reading import decode_utf8, expand_file_path, iter_lines
+from hint_allennlp.data.instruction_inputs import SniTask, load_sni_task, sni_instance_from_record
 
 logger = logging.getLogger(__name__)
-
-LANGUAGE_KEYS = ("Input_language", "Output_language", "Instruction_language")
-
-
-@dataclass(frozen=True)
-class SniTask:
-    """One Super-NaturalInstructions task file, checked; its instances are checked when read."""
-
-    name: str
-    path: Path
-    definition: str
-    categories: List[str]
-    positive_examples: List[Demonstration]
-    negative_examples: List[Demonstration]
-    is_english: bool
-    instances: List[Any]
-
-
-def load_sni_task(path: Path) -> SniTask:
-    return sni_task_from_record(read_json_file(path), path)
-
-
-def sni_task_from_record(record: Any, path: Path) -> SniTask:
-    """Checks a parsed SNI task object; `path` names it in errors and gives the task name."""
-    if not isinstance(record, dict):
-        raise DataFormatError(
-            f"{path}: expected a JSON object (an SNI task), found {type(record).__name__}."
-        )
-    if "Definition" not in record:
-        raise DataFormatError(f"{path}: missing key 'Definition'.")
-    definition = record["Definition"]
-    # SNI stores the definition as a list of strings, nearly always one; of several (e.g. task288)
-    # Tk-Instruct's collator uses the first.
-    if isinstance(definition, list) and definition:
-        definition = definition[0]
-    if not isinstance(definition, str):
-        raise DataFormatError(f"{path}: 'Definition' must be a string or a non-empty list of strings.")
-    if not definition.strip():
-        raise DataFormatError(f"{path}: 'Definition' is empty.")
-    if "Instances" not in record:
-        raise DataFormatError(f"{path}: missing key 'Instances'.")
-    if not isinstance(record["Instances"], list):
-        raise DataFormatError(f"{path}: 'Instances' must be a list.")
-    demonstrations = {
-        key: read_demonstrations(record, key, str(path)) for key in ("Positive Examples", "Negative Examples")
-    }
-    languages = [set(get_string_list(record, key, str(path))) for key in LANGUAGE_KEYS]
-    return SniTask(
-        name=path.name[: -len(".json")] if path.name.endswith(".json") else path.name,
-        path=path,
-        definition=definition,
-        categories=get_string_list(record, "Categories", str(path)),
-        positive_examples=demonstrations["Positive Examples"],
-        negative_examples=demonstrations["Negative Examples"],
-        is_english=all(language_set == {"English"} for language_set in languages),
-        instances=record["Instances"],
-    )
 
 
 @DatasetReader.register("sni")
@@ -216,32 +150,18 @@ class SuperNaturalInstructionsReader(TaskInstructionReader):
 
     def _instance_from_record(self, task: SniTask, index: int, record: Any) -> Optional[Instance]:
         """The instance, or None for one that has no output (skipped, named and counted)."""
-        location = f"{task.path}, Instances[{index}]"
-        if not isinstance(record, dict):
-            raise DataFormatError(
-                f"{location}: an instance must be an object with input and output."
-            )
-        instance_input = get_string(record, "input", location)
-        if "output" not in record:
-            raise DataFormatError(f"{location}: missing key 'output'.")
-        references = record["output"]
-        if isinstance(references, str):
-            references = [references]
-        if not isinstance(references, list) or not all(isinstance(ref, str) for ref in references):
-            raise DataFormatError(f"{location}: 'output' must be a list of strings.")
-        if not references:
+        location = f"{task.location}, Instances[{index}]"
+        instance = sni_instance_from_record(record, location)
+        if not instance.references:
             # Nothing to train on or score against, and an instance without a target cannot be
             # batched with ones that have one.
-            logger.warning("Skipping %s (id %s): 'output' is an empty list.", location, record.get("id"))
+            logger.warning("Skipping %s (id %s): 'output' is an empty list.", location, instance.id)
             self._counts["instances skipped: 'output' is an empty list"] += 1
             return None
         return self.text_to_instance(
-            task.definition,
-            instance_input,  # type: ignore[arg-type]
-            references=references,
+            input=instance.input,
+            references=instance.references,
             task=task.name,
-            categories=task.categories,
-            positive_examples=task.positive_examples,
-            negative_examples=task.negative_examples,
-            instance_id=get_string(record, "id", location, required=False),
+            instance_id=instance.id,
+            **task.instruction.reader_arguments(),
         )
