@@ -250,7 +250,7 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
 
 def run_generalisation_mode(args: argparse.Namespace, output_dir: Path, command: str) -> None:
     from hint_allennlp.benchmarks.generalisation import GeneralisationSettings, generalisation_table, run_generalisation
-    from hint_allennlp.benchmarks.models import build_checkpoint, build_model
+    from hint_allennlp.benchmarks.models import build_checkpoint
 
     sni_dir = Path(args.sni_dir)
     settings = GeneralisationSettings(

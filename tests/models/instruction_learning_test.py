@@ -8,7 +8,6 @@ through the adapters and prefixes its hypernetwork generates, so if it learns th
 instruction reaches the T5 through them. No-Instruct, trained the same way, can only guess.
 """
 import random
-from typing import List, Tuple
 
 import torch
 from allennlp.data import Batch, Vocabulary

@@ -1,5 +1,5 @@
 import logging
-from typing import Iterator
+from typing import Dict, Iterator, Optional
 
 from allennlp.data import DatasetReader, Instance, TokenIndexer, Tokenizer
 

@@ -9,7 +9,6 @@ from hint_allennlp.benchmarks.inference import random_sequences, text_field
 from hint_allennlp.benchmarks.models import build_checkpoint, build_model
 from hint_allennlp.benchmarks.training import TrainingShape
 from hint_allennlp.testing.tiny_t5 import build_tiny_t5
-from tests import TINY_T5
 from tests.modules.large_models.checkpointing_test import build
 
 # bf16 keeps 8 bits of mantissa (relative rounding 2^-9 = 0.2% per operation); through the trained
