@@ -5,6 +5,7 @@ names the break it repairs and is tested in `tests/compat_test.py`. One more mak
 predict` report faults in this plugin's input instead of losing lines. Importing `hint_allennlp`
 applies them all, once.
 """
+
 import functools
 import logging
 import sys
@@ -82,7 +83,11 @@ def _archive_on_the_primary_node_only() -> None:
         archive_model = train.archive_model
 
         def leave_the_archive_to_node_0(serialization_dir, *_, **__) -> None:
-            logger.info("Node %d: model.tar.gz is written by node 0, not in %s", node_rank, serialization_dir)
+            logger.info(
+                "Node %d: model.tar.gz is written by node 0, not in %s",
+                node_rank,
+                serialization_dir,
+            )
 
         train.archive_model = leave_the_archive_to_node_0
         try:

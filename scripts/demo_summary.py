@@ -6,6 +6,7 @@ SNI run), prints the side-by-side table and writes it (`table.md`), `results.jso
 
     python scripts/demo_summary.py OUTPUT WALL_SECONDS CPU_SECONDS
 """
+
 import json
 import sys
 from datetime import datetime
@@ -44,7 +45,9 @@ def read_json(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def predict_seconds_per_task(output: Path, model: str, shots: int, num_tasks: int) -> Optional[float]:
+def predict_seconds_per_task(
+    output: Path, model: str, shots: int, num_tasks: int
+) -> Optional[float]:
     """From the model's loading (its log's last line before predicting) to the end of the process."""
     name = f"predict_{model}_{shots}pos"
     if not (output / f"{name}.end").exists():
@@ -152,7 +155,9 @@ def main(output: Path, seconds: int, cpu_seconds: float) -> None:
     setup = setup_sentence(output)
     fixture = read_json(output / "fixture_sni" / "metrics.json")
     fixture_config = read_json(output / "fixture_sni" / "config.json")
-    fixture_steps = fixture_config["trainer"]["num_epochs"] * fixture_config["data_loader"]["batches_per_epoch"]
+    fixture_steps = (
+        fixture_config["trainer"]["num_epochs"] * fixture_config["data_loader"]["batches_per_epoch"]
+    )
     predictions_file = output / "predict_hint_2pos.jsonl"
     predictions = [json.loads(line) for line in predictions_file.read_text().splitlines()]
 
@@ -164,7 +169,9 @@ def main(output: Path, seconds: int, cpu_seconds: float) -> None:
         "after loading the model.\n"
     )
     print(aligned(lines) + "\n")
-    print(f"allennlp predict with HINT on the unseen tasks ({predictions_file}), the first of each task:")
+    print(
+        f"allennlp predict with HINT on the unseen tasks ({predictions_file}), the first of each task:"
+    )
     for line in predictions[:: len(predictions) // num_tasks][:num_tasks]:
         task = line["id"].rsplit("-", 2)[0]
         print(

@@ -1,10 +1,11 @@
 """Each fix in `hint_allennlp.compat` has a test here that fails without it."""
+
+import torch
 from allennlp.common import cached_transformers
 from allennlp.data import Token
 from allennlp.data.token_indexers import PretrainedTransformerIndexer
 from allennlp.data.tokenizers import PretrainedTransformerTokenizer
 from allennlp.data.vocabulary import Vocabulary
-import torch
 from transformers import T5ForConditionalGeneration
 
 import hint_allennlp  # noqa: F401  (the compat fixes and the registered components)
@@ -21,13 +22,27 @@ def test_pretrained_transformer_tokenizer_with_t5():
     tokenizer = PretrainedTransformerTokenizer(str(TINY_T5))
     tokens = tokenizer.tokenize("Translate English to German: That is good.")
     # The ids the real T5 SentencePiece model gives (fixtures/t5-tokenizer), plus </s>.
-    assert [token.text_id for token in tokens] == [30355, 15, 1566, 12, 2968, 10, 466, 19, 207, 5, 1]
+    assert [token.text_id for token in tokens] == [
+        30355,
+        15,
+        1566,
+        12,
+        2968,
+        10,
+        466,
+        19,
+        207,
+        5,
+        1,
+    ]
 
 
 def test_pretrained_transformer_indexer_with_t5():
     indexer = PretrainedTransformerIndexer(str(TINY_T5))
     vocab = Vocabulary()
-    indexed = indexer.tokens_to_indices([Token("▁Translat", text_id=30355), Token("</s>", text_id=1)], vocab)
+    indexed = indexer.tokens_to_indices(
+        [Token("▁Translat", text_id=30355), Token("</s>", text_id=1)], vocab
+    )
     assert indexed["token_ids"] == [30355, 1]
     # The indexer copies the T5 vocabulary into AllenNLP's, which needs the tokenizer to load.
     assert vocab.get_vocab_size("tags") > 32000
@@ -40,6 +55,8 @@ def test_generate_keeps_the_encoder_mask_of_a_padded_batch():
     mask = torch.ones(2, 12, dtype=torch.long)
     mask[1, 6:] = 0
     with torch.no_grad():
-        batch = t5.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=8, do_sample=False)
+        batch = t5.generate(
+            input_ids=input_ids, attention_mask=mask, max_new_tokens=8, do_sample=False
+        )
         alone = t5.generate(input_ids=input_ids[1:, :6], max_new_tokens=8, do_sample=False)
     assert batch[1, : alone.size(1)].tolist() == alone[0].tolist()

@@ -2,6 +2,7 @@
 The plugin's constructors list every argument they take, so AllenNLP itself refuses a config key
 that none of them accepts instead of handing it on to a base class as `**kwargs` would.
 """
+
 import pytest
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
@@ -21,7 +22,10 @@ from tests import TINY_T5
         (DatasetReader, {"type": "sni", "model_name": str(TINY_T5), "foo_bar": 1}),
         (DatasetReader, {"type": "instruction_jsonl", "model_name": str(TINY_T5), "foo_bar": 1}),
         (DatasetReader, {"type": "p3", "model_name": str(TINY_T5), "foo_bar": 1}),
-        (DatasetReader, {"type": "hypernetwork_pretraining", "model_name": str(TINY_T5), "foo_bar": 1}),
+        (
+            DatasetReader,
+            {"type": "hypernetwork_pretraining", "model_name": str(TINY_T5), "foo_bar": 1},
+        ),
     ],
 )
 def test_an_unknown_key_of_a_plugin_component_names_the_key(base, config):
@@ -31,10 +35,18 @@ def test_an_unknown_key_of_a_plugin_component_names_the_key(base, config):
 
 
 def test_keys_of_the_base_classes_are_still_accepted():
-    reader = DatasetReader.from_params(Params({"type": "sni", "model_name": str(TINY_T5), "max_instances": 3}))
+    reader = DatasetReader.from_params(
+        Params({"type": "sni", "model_name": str(TINY_T5), "max_instances": 3})
+    )
     assert reader.max_instances == 3
     model = Model.from_params(
-        Params({"type": "hint_seq2seq", "model_name": str(TINY_T5), "regularizer": {"regexes": [[".*", "l2"]]}}),
+        Params(
+            {
+                "type": "hint_seq2seq",
+                "model_name": str(TINY_T5),
+                "regularizer": {"regexes": [[".*", "l2"]]},
+            }
+        ),
         vocab=Vocabulary(),
         serialization_dir="run",
     )

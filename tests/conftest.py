@@ -21,7 +21,9 @@ def tiny_t5_checkpoint():
 def trained_archive(tmp_path_factory, tiny_t5_checkpoint):
     """model.tar.gz of the fixture experiment (HINT on the tiny T5), trained for one short epoch."""
     serialization_dir = tmp_path_factory.mktemp("hint_model")
-    train_model_from_file(FIXTURES_ROOT / "configs" / "hint_seq2seq.jsonnet", serialization_dir, force=True)
+    train_model_from_file(
+        FIXTURES_ROOT / "configs" / "hint_seq2seq.jsonnet", serialization_dir, force=True
+    )
     return serialization_dir / "model.tar.gz"
 
 

@@ -3,6 +3,7 @@
 summary, `scripts/demo_summary.py`, runs here on an output folder laid out as the demo writes it,
 and the demo's configs are checked to produce the metrics the summary reads.
 """
+
 import json
 import os
 import subprocess
@@ -51,15 +52,21 @@ def fake_demo_output(output: Path) -> None:
     trainer = {"num_epochs": 1, "num_gradient_accumulation_steps": 1, "optimizer": {"lr": 0.02}}
     config = {"trainer": trainer, "data_loader": {"batches_per_epoch": 600, "batch_size": 64}}
     write_json(output / "hint" / "config.json", config)
-    write_json(output / "fixture_sni" / "metrics.json", {"test_rougeL": 0.1, "test_exact_match": 0.0})
+    write_json(
+        output / "fixture_sni" / "metrics.json", {"test_rougeL": 0.1, "test_exact_match": 0.0}
+    )
     fixture_loader = {"batches_per_epoch": 20, "batch_size": 8}
-    write_json(output / "fixture_sni" / "config.json", {"trainer": trainer, "data_loader": fixture_loader})
+    write_json(
+        output / "fixture_sni" / "config.json", {"trainer": trainer, "data_loader": fixture_loader}
+    )
     predictions = [
         {"id": f"{task}-{i}-0", "input": "bus pink", "prediction": "pink", "references": ["pink"]}
         for task in ("task_a", "task_b")
         for i in range(3)
     ]
-    (output / "predict_hint_2pos.jsonl").write_text("".join(json.dumps(p) + "\n" for p in predictions))
+    (output / "predict_hint_2pos.jsonl").write_text(
+        "".join(json.dumps(p) + "\n" for p in predictions)
+    )
 
 
 def test_summary_computes_the_table_from_the_demo_output(tmp_path):
@@ -82,7 +89,10 @@ def test_summary_computes_the_table_from_the_demo_output(tmp_path):
     assert rows["tk_instruct"]["predict_seconds_per_task_2pos"] == 2.5
     assert rows["no_instruct"]["predict_seconds_per_task_2pos"] == 1.5
     assert (results["wall_seconds"], results["cpu_seconds"]) == (230, 441.5)
-    assert "| HINT | 100.0 | 100.0 | 1.0 | 40.0 | 0.29 | 1.50 | 2.50 |" in (output / "table.md").read_text()
+    assert (
+        "| HINT | 100.0 | 100.0 | 1.0 | 40.0 | 0.29 | 1.50 | 2.50 |"
+        in (output / "table.md").read_text()
+    )
     assert "600 steps of 64 examples" in run.stdout
     assert "Wall time: 3 min 50 s" in run.stdout
     assert "task_b" in run.stdout  # the first prediction of each task
@@ -92,7 +102,9 @@ def test_summary_computes_the_table_from_the_demo_output(tmp_path):
 def test_demo_configs_score_seen_tasks_as_validation_and_unseen_as_test():
     """The summary reads `validation_*` (seen tasks) and `test_*` (unseen tasks) from metrics.json."""
     for model in MODELS:
-        config = Params.from_file(str(PROJECT_ROOT / "training_configs" / "demo" / f"{model}.jsonnet"))
+        config = Params.from_file(
+            str(PROJECT_ROOT / "training_configs" / "demo" / f"{model}.jsonnet")
+        )
         assert config["validation_data_path"] == "output/demo/suite/held_out_inputs"
         assert config["test_data_path"] == "output/demo/suite/splits/test_tasks.txt"
         assert config["evaluate_on_test"] is True

@@ -4,6 +4,7 @@ fixtures: the data is read, model, data loaders and trainer are constructed, and
 through the model in training and in evaluation. No config can rot unnoticed. The paper's
 hyperparameters, which the tiny setting replaces, are checked on the configs as they are.
 """
+
 import json
 
 import _jsonnet
@@ -20,7 +21,9 @@ from tests import PROJECT_ROOT
 
 CONFIGS_ROOT = PROJECT_ROOT / "training_configs"
 LIBSONNET = CONFIGS_ROOT / "hint.libsonnet"
-EXPERIMENTS = sorted(path.relative_to(CONFIGS_ROOT).as_posix() for path in CONFIGS_ROOT.rglob("*.jsonnet"))
+EXPERIMENTS = sorted(
+    path.relative_to(CONFIGS_ROOT).as_posix() for path in CONFIGS_ROOT.rglob("*.jsonnet")
+)
 SNI_EXPERIMENTS = [name for name in EXPERIMENTS if name.startswith("sni/")]
 
 
@@ -48,7 +51,9 @@ def test_experiment_runs_on_the_tiny_checkpoint(experiment, tmp_path, monkeypatc
     config = evaluate(experiment, f"hint.tiny_cpu {{{settings}}}")
     readers = [key for key in ("dataset_reader", "validation_dataset_reader") if key in config]
     params = Params(with_overrides(config, {f"{reader}.max_instances": 4 for reader in readers}))
-    train_loop = TrainModel.from_params(params=params, serialization_dir=str(tmp_path), local_rank=0)
+    train_loop = TrainModel.from_params(
+        params=params, serialization_dir=str(tmp_path), local_rank=0
+    )
     model = train_loop.model
 
     model.train()
@@ -83,7 +88,11 @@ def test_sni_experiments_use_the_paper_recipe(experiment):
         "scale_parameter": True,
         "warmup_init": False,
     }
-    assert [reader[f"max_{part}_tokens"] for part in ("instruction", "source", "target")] == [1024, 1024, 256]
+    assert [reader[f"max_{part}_tokens"] for part in ("instruction", "source", "target")] == [
+        1024,
+        1024,
+        256,
+    ]
     assert reader["max_instances_per_task"] == 100
     assert reader["num_positive_examples"] == (2 if experiment.startswith("sni/def_2pos/") else 0)
     # 1,000 optimizer steps of 1,024 examples, in checkpointed epochs.
@@ -95,19 +104,32 @@ def test_sni_experiments_use_the_paper_recipe(experiment):
 
 
 # Generated adapter bottleneck and prefix length per backbone (the authors' configs).
-BACKBONE_MODULE_SIZES = {"small": (8, 7), "base": (64, 30), "large": (8, 7), "xl": (512, 30), "xxl": (512, 30)}
+BACKBONE_MODULE_SIZES = {
+    "small": (8, 7),
+    "base": (64, 30),
+    "large": (8, 7),
+    "xl": (512, 30),
+    "xxl": (512, 30),
+}
 
 
 @pytest.mark.parametrize("backbone", BACKBONE_MODULE_SIZES)
 def test_backbone_sets_checkpoint_and_module_sizes(backbone):
     model = evaluate("sni/def/hint.jsonnet", f'{{backbone: "{backbone}"}}')["model"]
     assert model["model_name"] == f"google/t5-{backbone}-lm-adapt"
-    assert (model["peft"]["adapter_size"], model["peft"]["prefix_length"]) == BACKBONE_MODULE_SIZES[backbone]
+    assert (model["peft"]["adapter_size"], model["peft"]["prefix_length"]) == BACKBONE_MODULE_SIZES[
+        backbone
+    ]
 
 
 def test_devices_keep_the_examples_per_step():
-    config = evaluate("sni/def/hint.jsonnet", "{cuda_devices: [0, 1, 2, 3], batch_size: 4, fsdp: true}")
-    assert config["distributed"] == {"cuda_devices": [0, 1, 2, 3], "ddp_accelerator": {"type": "torch_fsdp"}}
+    config = evaluate(
+        "sni/def/hint.jsonnet", "{cuda_devices: [0, 1, 2, 3], batch_size: 4, fsdp: true}"
+    )
+    assert config["distributed"] == {
+        "cuda_devices": [0, 1, 2, 3],
+        "ddp_accelerator": {"type": "torch_fsdp"},
+    }
     assert config["trainer"]["optimizer"]["type"] == "sharded_adafactor"
     assert "cuda_device" not in config["trainer"]
     # 4 devices x 4 examples x 64 accumulated batches = 1,024 examples per step.
@@ -127,7 +149,9 @@ def test_nodes_keep_the_examples_per_step_and_name_the_primary():
     assert config["trainer"]["num_gradient_accumulation_steps"] == 16
     assert config["evaluate_on_test"] is False
     # One device on each of two nodes is distributed too.
-    single_devices = evaluate("sni/def/hint.jsonnet", "{cuda_devices: [0], num_nodes: 2, primary_port: 29500}")
+    single_devices = evaluate(
+        "sni/def/hint.jsonnet", "{cuda_devices: [0], num_nodes: 2, primary_port: 29500}"
+    )
     assert single_devices["distributed"]["num_nodes"] == 2
     assert "cuda_device" not in single_devices["trainer"]
 
@@ -149,16 +173,20 @@ def test_bad_settings_are_refused(settings, message):
 def test_sni_model_starts_from_pretrained_weights(tmp_path, monkeypatch):
     monkeypatch.chdir(PROJECT_ROOT)
     pretrained = Model.from_params(
-        vocab=Vocabulary.empty(), params=Params(evaluate("pretraining/hint_c4.jsonnet", "hint.tiny_cpu")["model"])
+        vocab=Vocabulary.empty(),
+        params=Params(evaluate("pretraining/hint_c4.jsonnet", "hint.tiny_cpu")["model"]),
     )
-    with torch.no_grad():  # so that no weight matches the checkpoint's or a fresh initialisation by chance
+    with (
+        torch.no_grad()
+    ):  # so that no weight matches the checkpoint's or a fresh initialisation by chance
         for parameter in pretrained.parameters():
             parameter.add_(1.0)
     weights = tmp_path / "best.th"
     torch.save(pretrained.state_dict(), weights)
     settings = f'hint.tiny_cpu {{pretrained_weights: "{weights}"}}'
     finetuned = Model.from_params(
-        vocab=Vocabulary.empty(), params=Params(evaluate("sni/def_2pos/hint.jsonnet", settings)["model"])
+        vocab=Vocabulary.empty(),
+        params=Params(evaluate("sni/def_2pos/hint.jsonnet", settings)["model"]),
     )
     pretrained_weights = pretrained.state_dict()
     for name, parameter in finetuned.named_parameters():
@@ -167,10 +195,14 @@ def test_sni_model_starts_from_pretrained_weights(tmp_path, monkeypatch):
 
 def test_p3_trains_on_tasks_with_and_without_answer_choices(tmp_path, monkeypatch):
     monkeypatch.chdir(PROJECT_ROOT)
-    config = evaluate("p3/hint_joint.jsonnet", "hint.tiny_cpu {batch_size: 8, examples_per_step: 8}")
+    config = evaluate(
+        "p3/hint_joint.jsonnet", "hint.tiny_cpu {batch_size: 8, examples_per_step: 8}"
+    )
     # The first five fixture prompts: four with answer choices, one generation task without.
     params = Params(with_overrides(config, {"dataset_reader.max_instances": 5}))
-    train_loop = TrainModel.from_params(params=params, serialization_dir=str(tmp_path), local_rank=0)
+    train_loop = TrainModel.from_params(
+        params=params, serialization_dir=str(tmp_path), local_rank=0
+    )
     train_loop.model.train()
     assert torch.isfinite(train_loop.model(**next(iter(train_loop.trainer.data_loader)))["loss"])
 
@@ -178,7 +210,9 @@ def test_p3_trains_on_tasks_with_and_without_answer_choices(tmp_path, monkeypatc
 def test_pretraining_runs_without_dropout():
     """allenai/hyper-task-descriptions, gins/pretrain.gin: `DROPOUT_RATE = 0.0`."""
     assert evaluate("pretraining/hint_c4.jsonnet")["model"]["dropout"] == 0.0
-    assert "dropout" not in evaluate("sni/def/hint.jsonnet")["model"]  # finetuning: the checkpoint's 0.1
+    assert (
+        "dropout" not in evaluate("sni/def/hint.jsonnet")["model"]
+    )  # finetuning: the checkpoint's 0.1
 
 
 def test_table5_lora_config():
@@ -187,6 +221,13 @@ def test_table5_lora_config():
     `lora_ranks="(128,None,128,None)"` / `"(512,None,512,None)"`.
     """
     for rank in (128, 512):
-        model = evaluate("sni/def/hint_without_fusion_lora.jsonnet", f"{{lora_rank: {rank}}}")["model"]
+        model = evaluate("sni/def/hint_without_fusion_lora.jsonnet", f"{{lora_rank: {rank}}}")[
+            "model"
+        ]
         assert model["instruction_fusion"] is False
-        assert model["peft"] == {"use_adapters": False, "use_prefixes": False, "use_lora": True, "lora_rank": rank}
+        assert model["peft"] == {
+            "use_adapters": False,
+            "use_prefixes": False,
+            "use_lora": True,
+            "lora_rank": rank,
+        }

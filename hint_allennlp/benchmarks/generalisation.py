@@ -7,6 +7,7 @@ training path. Relative FLOPs are analytic (`hint_allennlp/cost/flops.py`) over 
 as read in the HINT format (instruction t, input i, target o tokens; the instruction charged once per
 task for HINT), divided by Tk-Instruct's on the same examples.
 """
+
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass
@@ -20,8 +21,8 @@ from allennlp.data.data_loaders import MultiProcessDataLoader
 from allennlp.training.util import evaluate
 
 from hint_allennlp.benchmarks.models import BENCHMARK_MODELS, model_params, parameter_counts
-from hint_allennlp.models.paper_variants import reader_instruction_handling
 from hint_allennlp.cost.flops import ParameterCounts, TaskLengths, inference_flops
+from hint_allennlp.models.paper_variants import reader_instruction_handling
 
 
 @dataclass
@@ -63,7 +64,9 @@ class GeneralisationRow:
         return asdict(self)
 
 
-def reader_params(setting: str, checkpoint: Path, tasks_dir: Path, instances_per_task: int, settings) -> Dict:
+def reader_params(
+    setting: str, checkpoint: Path, tasks_dir: Path, instances_per_task: int, settings
+) -> Dict:
     return {
         "type": "sni",
         "tasks_dir": str(tasks_dir),
@@ -77,9 +80,13 @@ def reader_params(setting: str, checkpoint: Path, tasks_dir: Path, instances_per
     }
 
 
-def experiment_config(setting: str, checkpoint: Path, tasks_dir: Path, train_split: Path, settings) -> Dict:
+def experiment_config(
+    setting: str, checkpoint: Path, tasks_dir: Path, train_split: Path, settings
+) -> Dict:
     return {
-        "dataset_reader": reader_params(setting, checkpoint, tasks_dir, settings.train_instances_per_task, settings),
+        "dataset_reader": reader_params(
+            setting, checkpoint, tasks_dir, settings.train_instances_per_task, settings
+        ),
         "train_data_path": str(train_split),
         "vocabulary": {"type": "empty"},
         "model": model_params(setting, checkpoint, max_decoding_steps=settings.max_decoding_steps),
@@ -99,10 +106,14 @@ def experiment_config(setting: str, checkpoint: Path, tasks_dir: Path, train_spl
     }
 
 
-def task_lengths(checkpoint: Path, tasks_dir: Path, test_split: Path, settings) -> Dict[str, TaskLengths]:
+def task_lengths(
+    checkpoint: Path, tasks_dir: Path, test_split: Path, settings
+) -> Dict[str, TaskLengths]:
     """Mean instruction, input and target tokens of each test task's examples, in the HINT format."""
     reader = DatasetReader.from_params(
-        Params(reader_params("hint", checkpoint, tasks_dir, settings.test_instances_per_task, settings))
+        Params(
+            reader_params("hint", checkpoint, tasks_dir, settings.test_instances_per_task, settings)
+        )
     )
     sums: Dict[str, List[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0])
     for instance in reader.read(str(test_split)):
@@ -129,8 +140,12 @@ def run_generalisation(
 ) -> List[GeneralisationRow]:
     log = log or (lambda message: None)
     lengths = task_lengths(checkpoint, tasks_dir, test_split, settings)
-    hint_reader = reader_params("hint", checkpoint, tasks_dir, settings.train_instances_per_task, settings)
-    train_instances = sum(1 for _ in DatasetReader.from_params(Params(hint_reader)).read(str(train_split)))
+    hint_reader = reader_params(
+        "hint", checkpoint, tasks_dir, settings.train_instances_per_task, settings
+    )
+    train_instances = sum(
+        1 for _ in DatasetReader.from_params(Params(hint_reader)).read(str(train_split))
+    )
     flops: Dict[str, float] = {}
     results = {}
     for setting in model_settings:
@@ -142,9 +157,15 @@ def run_generalisation(
 
         log(f"generalisation: evaluating {BENCHMARK_MODELS[setting].label}")
         reader = DatasetReader.from_params(
-            Params(reader_params(setting, checkpoint, tasks_dir, settings.test_instances_per_task, settings))
+            Params(
+                reader_params(
+                    setting, checkpoint, tasks_dir, settings.test_instances_per_task, settings
+                )
+            )
         )
-        loader = MultiProcessDataLoader(reader, str(test_split), batch_size=settings.eval_batch_size)
+        loader = MultiProcessDataLoader(
+            reader, str(test_split), batch_size=settings.eval_batch_size
+        )
         loader.index_with(model.vocab)
         start = time.perf_counter()
         metrics = evaluate(model, loader, cuda_device=-1)

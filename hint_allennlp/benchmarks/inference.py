@@ -20,6 +20,7 @@ many decoder steps whatever its random weights predict.
   (the cross-attention keys and values of the instruction are still made once per batch, as in HINT).
 - Tk-Instruct: plain T5 on instruction and instance concatenated (t + i input tokens).
 """
+
 from dataclasses import asdict, dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -67,7 +68,9 @@ class SniShape:
 
 def text_field(token_ids: torch.Tensor) -> TextFieldTensors:
     """Token ids [B, n] as the `TextFieldTensors` that a pretrained-transformer indexer produces."""
-    return {"tokens": {"token_ids": token_ids, "mask": torch.ones_like(token_ids, dtype=torch.bool)}}
+    return {
+        "tokens": {"token_ids": token_ids, "mask": torch.ones_like(token_ids, dtype=torch.bool)}
+    }
 
 
 def random_sequences(rows: int, length: int, generator: torch.Generator) -> torch.Tensor:
@@ -82,7 +85,9 @@ class TaskBatches:
     """One task's examples in batches, as HINT reads them and as Tk-Instruct reads them."""
 
     hint: List[Tuple[TextFieldTensors, TextFieldTensors]]  # (instance, instruction) per batch
-    tk_instruct: List[Tuple[TextFieldTensors, None]]  # (instruction + instance, no instruction field)
+    tk_instruct: List[
+        Tuple[TextFieldTensors, None]
+    ]  # (instruction + instance, no instruction field)
     instruction: TextFieldTensors  # [1, t]
 
 
@@ -100,7 +105,11 @@ def task_batches(
     return TaskBatches(hint, tk_instruct, text_field(instruction.to(device)))
 
 
-def run_batches(model: HintSeq2Seq, batches: Sequence[Tuple[TextFieldTensors, Optional[TextFieldTensors]]], steps: int):
+def run_batches(
+    model: HintSeq2Seq,
+    batches: Sequence[Tuple[TextFieldTensors, Optional[TextFieldTensors]]],
+    steps: int,
+):
     with torch.no_grad():
         for source, instruction in batches:
             predictions = model(source_tokens=source, instruction_tokens=instruction)["predictions"]
@@ -108,8 +117,12 @@ def run_batches(model: HintSeq2Seq, batches: Sequence[Tuple[TextFieldTensors, Op
                 raise RuntimeError(f"Expected {steps} generated tokens, got {predictions.size(1)}")
 
 
-def inference_model(setting: str, checkpoint, device: torch.device, steps: int, cached_tasks: int) -> HintSeq2Seq:
-    model = build_model(setting, checkpoint, max_decoding_steps=steps, task_module_cache_size=max(16, cached_tasks))
+def inference_model(
+    setting: str, checkpoint, device: torch.device, steps: int, cached_tasks: int
+) -> HintSeq2Seq:
+    model = build_model(
+        setting, checkpoint, max_decoding_steps=steps, task_module_cache_size=max(16, cached_tasks)
+    )
     model.t5.generation_config.eos_token_id = None  # exactly `steps` decoder steps
     return model.to(device).eval()
 
@@ -125,7 +138,10 @@ class InferenceRow:
     flops: float
 
     def to_json(self) -> Dict:
-        return {**{k: v for k, v in asdict(self).items() if k != "measurement"}, **self.measurement.to_json()}
+        return {
+            **{k: v for k, v in asdict(self).items() if k != "measurement"},
+            **self.measurement.to_json(),
+        }
 
 
 def analytic_flops(setting: str, model: HintSeq2Seq, lengths: TaskLengths) -> float:
@@ -158,7 +174,10 @@ def benchmark_inference(
     fast settings are taken between runs close in time.
     """
     steps = shape.decoding_steps
-    models = {setting: inference_model(setting, checkpoint, device, steps, len(shots)) for setting in settings}
+    models = {
+        setting: inference_model(setting, checkpoint, device, steps, len(shots))
+        for setting in settings
+    }
     generator = torch.Generator().manual_seed(0)
     tasks = {count: task_batches(shape, count, batch_size, device, generator) for count in shots}
 

@@ -10,6 +10,7 @@ Memory to keep one task for reuse (paper §5.1, appendix C.2), float32:
   per token), for a decoder-only model of comparable size: as many layers as the T5 has in all
   (encoder + decoder) and the same width.
 """
+
 from dataclasses import asdict, dataclass
 from typing import List, Sequence
 
@@ -35,7 +36,9 @@ class MemoryRow:
         return asdict(self)
 
 
-def task_memory(model: HintSeq2Seq, shots: Sequence[int], shape: SniShape = SniShape()) -> List[MemoryRow]:
+def task_memory(
+    model: HintSeq2Seq, shots: Sequence[int], shape: SniShape = SniShape()
+) -> List[MemoryRow]:
     config = model.t5.config
     layers = config.num_layers + config.num_decoder_layers
     generator = torch.Generator().manual_seed(2)
@@ -49,7 +52,9 @@ def task_memory(model: HintSeq2Seq, shots: Sequence[int], shape: SniShape = SniS
             MemoryRow(
                 shots=count,
                 instruction_length=length,
-                hint_analytic=cached_task_bytes(config, model.peft, length, keeps_encoded_instruction=True),
+                hint_analytic=cached_task_bytes(
+                    config, model.peft, length, keeps_encoded_instruction=True
+                ),
                 hint_measured=measured,
                 decoder_only_kv_cache=BYTES_PER_VALUE * 2 * layers * length * config.d_model,
                 cross_attention_kv=BYTES_PER_VALUE

@@ -24,6 +24,7 @@ Counted (bytes per device):
 Neglected (under 1% each): layer norm weights' activations, the generator's own intermediates,
 masks of d-wide dropouts, allocator fragmentation, the CUDA context (~0.5 GB).
 """
+
 import functools
 from dataclasses import dataclass
 from typing import Dict, List
@@ -31,7 +32,9 @@ from typing import Dict, List
 import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
-from hint_allennlp.modules.hypernetwork.parameter_generators.cross_attention_generator import CrossAttentionGenerator
+from hint_allennlp.modules.hypernetwork.parameter_generators.cross_attention_generator import (
+    CrossAttentionGenerator,
+)
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 
 GB = 1e9
@@ -41,10 +44,18 @@ BF16 = 2
 # T5 v1.1 LM-adapt: gated GELU, untied embeddings, vocabulary 32128, d_kv 64, dropout 0.1, as many
 # decoder as encoder layers; `adapter_size` and `prefix_length` as training_configs/hint.libsonnet.
 BACKBONES: Dict[str, Dict[str, int]] = {
-    "base": dict(d_model=768, d_ff=2048, num_layers=12, num_heads=12, adapter_size=64, prefix_length=30),
-    "large": dict(d_model=1024, d_ff=2816, num_layers=24, num_heads=16, adapter_size=8, prefix_length=7),
-    "xl": dict(d_model=2048, d_ff=5120, num_layers=24, num_heads=32, adapter_size=512, prefix_length=30),
-    "xxl": dict(d_model=4096, d_ff=10240, num_layers=24, num_heads=64, adapter_size=512, prefix_length=30),
+    "base": dict(
+        d_model=768, d_ff=2048, num_layers=12, num_heads=12, adapter_size=64, prefix_length=30
+    ),
+    "large": dict(
+        d_model=1024, d_ff=2816, num_layers=24, num_heads=16, adapter_size=8, prefix_length=7
+    ),
+    "xl": dict(
+        d_model=2048, d_ff=5120, num_layers=24, num_heads=32, adapter_size=512, prefix_length=30
+    ),
+    "xxl": dict(
+        d_model=4096, d_ff=10240, num_layers=24, num_heads=64, adapter_size=512, prefix_length=30
+    ),
 }
 
 
@@ -105,7 +116,10 @@ def t5_config(backbone: str) -> T5Config:
 
 def peft_config(backbone: str) -> PeftConfig:
     """HINT's generated adapters and prefixes at the backbone's sizes."""
-    return PeftConfig(adapter_size=BACKBONES[backbone]["adapter_size"], prefix_length=BACKBONES[backbone]["prefix_length"])
+    return PeftConfig(
+        adapter_size=BACKBONES[backbone]["adapter_size"],
+        prefix_length=BACKBONES[backbone]["prefix_length"],
+    )
 
 
 @functools.lru_cache(maxsize=None)
@@ -121,7 +135,9 @@ def parameter_shapes(backbone: str) -> Dict[str, List[torch.Size]]:
         "blocks": [parameter.shape for parameter in t5.parameters() if id(parameter) in in_blocks],
         "block": [parameter.shape for parameter in t5.decoder.block[-1].parameters()],
         "generator": [parameter.shape for parameter in generator.parameters()],
-        "root": [parameter.shape for parameter in t5.parameters() if id(parameter) not in in_blocks],
+        "root": [
+            parameter.shape for parameter in t5.parameters() if id(parameter) not in in_blocks
+        ],
     }
 
 
@@ -133,7 +149,9 @@ def adafactor_values(shape: torch.Size) -> int:
 def generated_module_values(backbone: str, lengths: Lengths) -> int:
     """Values of one example's generated modules, fused instruction and encoded instruction."""
     config = t5_config(backbone)
-    modules = sum(peft_config(backbone).values_per_stack(config))  # adapters and prefixes, both stacks
+    modules = sum(
+        peft_config(backbone).values_per_stack(config)
+    )  # adapters and prefixes, both stacks
     # every cross-attention's keys and values of the instruction
     fusion = config.num_decoder_layers * 2 * lengths.instruction * config.num_heads * config.d_kv
     return modules + fusion + lengths.instruction * config.d_model
@@ -154,12 +172,16 @@ def block_activation_bytes(
     def attention(key_count: int) -> float:
         residual = FLOAT32 * 2 * d  # the sublayer input and its layer norm output (float32)
         projections = matmul * 4 * inner  # q, k, v and the context
-        probabilities = FLOAT32 * heads * key_count + (matmul + 1) * heads * key_count  # softmax, dropout and mask
+        probabilities = (
+            FLOAT32 * heads * key_count + (matmul + 1) * heads * key_count
+        )  # softmax, dropout and mask
         return residual + projections + probabilities
 
     feed_forward = FLOAT32 * 2 * d + matmul * 4 * d_ff + d_ff  # wi_0, wi_1, GELU, dropout (+ mask)
     adapter = matmul * 2 * shape["adapter_size"] if modules else 0
-    per_token = attention(keys) + feed_forward + adapter + (attention(cross_keys) if cross_keys else 0)
+    per_token = (
+        attention(keys) + feed_forward + adapter + (attention(cross_keys) if cross_keys else 0)
+    )
     return tokens * per_token
 
 
@@ -174,7 +196,12 @@ def plan(
     if strategy not in ("ddp", "fsdp"):
         raise ValueError(f"strategy is 'ddp' or 'fsdp', not {strategy!r}")
     shape = BACKBONES[backbone]
-    d, heads, layers, prefix = shape["d_model"], shape["num_heads"], shape["num_layers"], shape["prefix_length"]
+    d, heads, layers, prefix = (
+        shape["d_model"],
+        shape["num_heads"],
+        shape["num_layers"],
+        shape["prefix_length"],
+    )
     units = parameter_shapes(backbone)
     everything = units["blocks"] + units["generator"] + units["root"]
     parameters = sum(shape.numel() for shape in everything)
@@ -182,9 +209,13 @@ def plan(
 
     shards = devices if strategy == "fsdp" else 1
     weights = FLOAT32 * parameters / shards + (BF16 * parameters / shards if bf16 else 0)
-    gradients = FLOAT32 * parameters / shards * (1 if strategy == "fsdp" else 2)  # DDP: + its buckets
+    gradients = (
+        FLOAT32 * parameters / shards * (1 if strategy == "fsdp" else 2)
+    )  # DDP: + its buckets
     if strategy == "fsdp":
-        largest_unit = max(sum(shape.numel() for shape in units[unit]) for unit in ("block", "generator", "root"))
+        largest_unit = max(
+            sum(shape.numel() for shape in units[unit]) for unit in ("block", "generator", "root")
+        )
         weights += (FLOAT32 + (BF16 if bf16 else 0)) * largest_unit
         gradients += FLOAT32 * largest_unit
     adafactor = FLOAT32 * optimizer_values / shards
@@ -194,14 +225,18 @@ def plan(
 
     source, instruction, target = lengths.source, lengths.instruction, lengths.target
     encoder_block = block_activation_bytes(backbone, source, source + prefix, 0, bf16, modules=True)
-    instruction_block = block_activation_bytes(backbone, instruction, instruction, 0, bf16, modules=False)
+    instruction_block = block_activation_bytes(
+        backbone, instruction, instruction, 0, bf16, modules=False
+    )
     decoder_block = block_activation_bytes(
         backbone, target, target + prefix, instruction + source + prefix, bf16, modules=True
     )
     # Position bias (with the mask) of each stack's self-attention, float32, and the encoder output
     # the decoder reads.
     shared = FLOAT32 * heads * (source**2 + instruction**2 + target**2) + FLOAT32 * source * d
-    logits = (BF16 if bf16 else FLOAT32) * target * 32128 + 2 * FLOAT32 * target * 32128  # + loss's float32
+    logits = (
+        BF16 if bf16 else FLOAT32
+    ) * target * 32128 + 2 * FLOAT32 * target * 32128  # + loss's float32
     if gradient_checkpointing:
         block_inputs = FLOAT32 * d * layers * (source + instruction + target)
         recomputed = max(encoder_block, instruction_block, decoder_block)

@@ -3,6 +3,7 @@ What the benchmarks measure: random-weight T5 checkpoints of a few shapes, and t
 settings compared on them: the paper's models (`hint_allennlp/models/paper_variants.py`), HINT and
 its floor also with the task already cached.
 """
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Union
@@ -50,11 +51,18 @@ class BenchmarkModel:
 BENCHMARK_MODELS: Dict[str, BenchmarkModel] = {
     model.name: model
     for model in (
-        *(BenchmarkModel(variant.name, variant.label, variant) for variant in PAPER_VARIANTS.values()),
-        BenchmarkModel("hint_cached", "HINT, task cached", PAPER_VARIANTS["hint"], task_cached=True),
+        *(
+            BenchmarkModel(variant.name, variant.label, variant)
+            for variant in PAPER_VARIANTS.values()
+        ),
+        BenchmarkModel(
+            "hint_cached", "HINT, task cached", PAPER_VARIANTS["hint"], task_cached=True
+        ),
         # HINT − PEFT generation with the task's encoded instruction already in its task-module
         # cache: the floor of the inference benchmark.
-        BenchmarkModel("floor", "floor", PAPER_VARIANTS["hint_without_peft_generation"], task_cached=True),
+        BenchmarkModel(
+            "floor", "floor", PAPER_VARIANTS["hint_without_peft_generation"], task_cached=True
+        ),
     )
 }
 
@@ -72,10 +80,14 @@ def model_params(setting: str, checkpoint: Union[str, Path], **overrides) -> Dic
     return {"type": "hint_seq2seq", "model_name": str(checkpoint), **arguments, **overrides}
 
 
-def build_model(setting: str, checkpoint: Union[str, Path], seed: int = 0, **overrides) -> HintSeq2Seq:
+def build_model(
+    setting: str, checkpoint: Union[str, Path], seed: int = 0, **overrides
+) -> HintSeq2Seq:
     """The model of `setting`; the T5 weights are the checkpoint's, the generator's are seeded."""
     torch.manual_seed(seed)
-    return Model.from_params(vocab=Vocabulary(), params=Params(model_params(setting, checkpoint, **overrides)))
+    return Model.from_params(
+        vocab=Vocabulary(), params=Params(model_params(setting, checkpoint, **overrides))
+    )
 
 
 def parameter_counts(model: HintSeq2Seq) -> ParameterCounts:
@@ -84,5 +96,7 @@ def parameter_counts(model: HintSeq2Seq) -> ParameterCounts:
     if generator is None:
         return ParameterCounts.from_t5_config(model.t5.config)
     return ParameterCounts.from_t5_config(
-        model.t5.config, model.peft, generator=sum(parameter.numel() for parameter in generator.parameters())
+        model.t5.config,
+        model.peft,
+        generator=sum(parameter.numel() for parameter in generator.parameters()),
     )

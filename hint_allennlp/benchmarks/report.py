@@ -1,4 +1,5 @@
 """Markdown tables, the targets of issue 8, and the paper's Figure 4 (time against shots)."""
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -61,10 +62,24 @@ def inference_targets(rows: Sequence[InferenceRow], main_shots: int = 2) -> List
     def ratio(name, top, bottom, comparison, bound):
         if top in rows_by and bottom in rows_by:
             a, b = rows_by[top].measurement, rows_by[bottom].measurement
-            targets.append(Target(name, paired_ratio(a, b), paired_ratio(a, b, "cpu"), comparison, bound))
+            targets.append(
+                Target(name, paired_ratio(a, b), paired_ratio(a, b, "cpu"), comparison, bound)
+            )
 
-    ratio(f"Tk-Instruct / HINT time, {main_shots} shots", ("tk_instruct", main_shots), ("hint", main_shots), ">=", 5.0)
-    ratio(f"HINT / floor time, {main_shots} shots", ("hint", main_shots), ("floor", main_shots), "<=", 1.15)
+    ratio(
+        f"Tk-Instruct / HINT time, {main_shots} shots",
+        ("tk_instruct", main_shots),
+        ("hint", main_shots),
+        ">=",
+        5.0,
+    )
+    ratio(
+        f"HINT / floor time, {main_shots} shots",
+        ("hint", main_shots),
+        ("floor", main_shots),
+        "<=",
+        1.15,
+    )
     ratio("HINT time, 5 shots / 0 shots", ("hint", 5), ("hint", 0), "<=", 1.10)
     return targets
 
@@ -96,7 +111,9 @@ def inference_table(rows: Sequence[InferenceRow]) -> str:
     """Median seconds per task (wall; CPU time in parentheses) and paired ratios."""
     rows_by = _by_key(rows)
     shots = sorted({row.shots for row in rows})
-    settings = [setting for setting in SETTINGS_ORDER if any(row.setting == setting for row in rows)]
+    settings = [
+        setting for setting in SETTINGS_ORDER if any(row.setting == setting for row in rows)
+    ]
     header = ["shots", "t"] + [f"{BENCHMARK_MODELS[setting].label} s" for setting in settings]
     header += ["Tk-Instruct / HINT", "HINT / floor", "HINT / HINT at 0 shots"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -116,15 +133,21 @@ def inference_table(rows: Sequence[InferenceRow]) -> str:
 def flops_table(rows: Sequence[InferenceRow]) -> str:
     rows_by = _by_key(rows)
     shots = sorted({row.shots for row in rows})
-    settings = [setting for setting in SETTINGS_ORDER if any(row.setting == setting for row in rows)]
+    settings = [
+        setting for setting in SETTINGS_ORDER if any(row.setting == setting for row in rows)
+    ]
     header = ["shots", "t"] + [f"{BENCHMARK_MODELS[setting].label} GFLOPs" for setting in settings]
     header += ["Tk-Instruct / HINT"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for count in shots:
         length = next(row.instruction_length for row in rows if row.shots == count)
-        cells = [str(count), str(length)] + [f"{rows_by[(s, count)].flops / GIGA:.3g}" for s in settings]
+        cells = [str(count), str(length)] + [
+            f"{rows_by[(s, count)].flops / GIGA:.3g}" for s in settings
+        ]
         if ("tk_instruct", count) in rows_by and ("hint", count) in rows_by:
-            cells.append(f"{rows_by[('tk_instruct', count)].flops / rows_by[('hint', count)].flops:.2f}")
+            cells.append(
+                f"{rows_by[('tk_instruct', count)].flops / rows_by[('hint', count)].flops:.2f}"
+            )
         else:
             cells.append("–")
         lines.append("| " + " | ".join(cells) + " |")
@@ -161,7 +184,10 @@ def memory_table(rows: Sequence[MemoryRow]) -> str:
 
 
 def plot_figure4(
-    rows_by_device: Dict[str, Sequence[InferenceRow]], title: str, path: Path, note: Optional[str] = None
+    rows_by_device: Dict[str, Sequence[InferenceRow]],
+    title: str,
+    path: Path,
+    note: Optional[str] = None,
 ) -> Path:
     """Seconds per task against shots, one line per setting and device; analytic GFLOPs beside."""
     import matplotlib
@@ -170,7 +196,12 @@ def plot_figure4(
     import matplotlib.pyplot as plt
 
     figure, (time_axis, flops_axis) = plt.subplots(1, 2, figsize=(10, 4))
-    colours = {"tk_instruct": "tab:red", "hint": "tab:blue", "hint_cached": "tab:cyan", "floor": "tab:gray"}
+    colours = {
+        "tk_instruct": "tab:red",
+        "hint": "tab:blue",
+        "hint_cached": "tab:cyan",
+        "floor": "tab:gray",
+    }
     styles = ["-", "--", ":"]
     plotted_flops = False
     for device_index, (device, rows) in enumerate(rows_by_device.items()):
@@ -189,7 +220,13 @@ def plot_figure4(
             )
             if not plotted_flops or device_index == 0:
                 flops = [row.flops / GIGA for _, row in points]
-                flops_axis.plot(shots, flops, marker="o", color=colours[setting], label=BENCHMARK_MODELS[setting].label)
+                flops_axis.plot(
+                    shots,
+                    flops,
+                    marker="o",
+                    color=colours[setting],
+                    label=BENCHMARK_MODELS[setting].label,
+                )
         plotted_flops = True
     time_axis.set_xlabel("positive examples (shots)")
     time_axis.set_ylabel("seconds per task (median wall time)")

@@ -8,6 +8,7 @@ all threads). With one thread, CPU time does not count the time the process wait
 other work runs, so its ratios are the steadier of the two on a busy machine; with several threads it
 also counts their spinning.
 """
+
 import statistics
 import time
 from dataclasses import dataclass, field

@@ -6,6 +6,7 @@ multi-task training set: HINT's hypernetwork runs on every example (nothing to d
 Tk-Instruct reads instruction and instance concatenated. Optimizer as the paper (§4):
 HF Adafactor, constant lr 1e-3, relative_step False, scale_parameter True, warmup_init False.
 """
+
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Sequence
 
@@ -53,14 +54,25 @@ def benchmark_training(
     instances = random_sequences(shape.batch_size, shape.instance, generator)
     targets = random_sequences(shape.batch_size, shape.target, generator)
     inputs = {
-        "hint": {"source_tokens": instances, "instruction_tokens": instructions, "target_tokens": targets},
-        "tk_instruct": {"source_tokens": torch.cat([instructions, instances], dim=1), "target_tokens": targets},
+        "hint": {
+            "source_tokens": instances,
+            "instruction_tokens": instructions,
+            "target_tokens": targets,
+        },
+        "tk_instruct": {
+            "source_tokens": torch.cat([instructions, instances], dim=1),
+            "target_tokens": targets,
+        },
     }
     jobs = {}
     for setting in settings:
         model = build_model(setting, checkpoint).to(device).train()
         optimizer = Adafactor(
-            model.parameters(), lr=1e-3, relative_step=False, scale_parameter=True, warmup_init=False
+            model.parameters(),
+            lr=1e-3,
+            relative_step=False,
+            scale_parameter=True,
+            warmup_init=False,
         )
         fields = {name: text_field(ids.to(device)) for name, ids in inputs[setting].items()}
         jobs[setting] = training_step(model, fields, optimizer)

@@ -10,6 +10,7 @@ is reset (`/proc/self/clear_refs`) and the step's peak (`VmHWM`) is read against
 before it (`VmRSS`). The difference is what the step adds to weights and optimizer state:
 activations, generated modules and gradients. Linux only.
 """
+
 import argparse
 import json
 import os
@@ -45,18 +46,28 @@ def _status_bytes(field: str) -> int:
 
 
 def measure_in_this_process(
-    checkpoint: str, gradient_checkpointing: bool, mixed_precision: Optional[str], shape: TrainingShape
+    checkpoint: str,
+    gradient_checkpointing: bool,
+    mixed_precision: Optional[str],
+    shape: TrainingShape,
 ) -> StepMemory:
     generator = torch.Generator().manual_seed(1)
     inputs = {
         "source_tokens": text_field(random_sequences(shape.batch_size, shape.instance, generator)),
-        "instruction_tokens": text_field(random_sequences(shape.batch_size, shape.instruction, generator)),
+        "instruction_tokens": text_field(
+            random_sequences(shape.batch_size, shape.instruction, generator)
+        ),
         "target_tokens": text_field(random_sequences(shape.batch_size, shape.target, generator)),
     }
     model = build_model(
-        "hint", checkpoint, gradient_checkpointing=gradient_checkpointing, mixed_precision=mixed_precision
+        "hint",
+        checkpoint,
+        gradient_checkpointing=gradient_checkpointing,
+        mixed_precision=mixed_precision,
     ).train()
-    optimizer = Adafactor(model.parameters(), lr=1e-3, relative_step=False, scale_parameter=True, warmup_init=False)
+    optimizer = Adafactor(
+        model.parameters(), lr=1e-3, relative_step=False, scale_parameter=True, warmup_init=False
+    )
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
@@ -68,17 +79,25 @@ def measure_in_this_process(
     before = _status_bytes("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident set
     step()
-    return StepMemory(gradient_checkpointing, mixed_precision, before, _status_bytes("VmHWM") - before)
+    return StepMemory(
+        gradient_checkpointing, mixed_precision, before, _status_bytes("VmHWM") - before
+    )
 
 
-def measure(checkpoint: Path, shape: TrainingShape = TrainingShape(), threads: Optional[int] = None) -> List[StepMemory]:
+def measure(
+    checkpoint: Path, shape: TrainingShape = TrainingShape(), threads: Optional[int] = None
+) -> List[StepMemory]:
     """Every configuration, each in its own process (a fresh heap and peak)."""
     results = []
     environment = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
     for gradient_checkpointing, mixed_precision in CONFIGURATIONS:
         command = [
-            sys.executable, "-m", "hint_allennlp.benchmarks.training_memory", str(checkpoint),
-            "--batch-size", str(shape.batch_size),
+            sys.executable,
+            "-m",
+            "hint_allennlp.benchmarks.training_memory",
+            str(checkpoint),
+            "--batch-size",
+            str(shape.batch_size),
         ]
         if gradient_checkpointing:
             command.append("--gradient-checkpointing")
@@ -86,7 +105,9 @@ def measure(checkpoint: Path, shape: TrainingShape = TrainingShape(), threads: O
             command += ["--mixed-precision", mixed_precision]
         if threads:
             command += ["--threads", str(threads)]
-        output = subprocess.run(command, env=environment, check=True, capture_output=True, text=True).stdout
+        output = subprocess.run(
+            command, env=environment, check=True, capture_output=True, text=True
+        ).stdout
         results.append(StepMemory(**json.loads(output.strip().splitlines()[-1])))
     return results
 
@@ -116,7 +137,10 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     result = measure_in_this_process(
-        args.checkpoint, args.gradient_checkpointing, args.mixed_precision, TrainingShape(batch_size=args.batch_size)
+        args.checkpoint,
+        args.gradient_checkpointing,
+        args.mixed_precision,
+        TrainingShape(batch_size=args.batch_size),
     )
     print(json.dumps(asdict(result)))
 

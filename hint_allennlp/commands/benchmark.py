@@ -4,6 +4,7 @@
 in miniature. The work is in `hint_allennlp/benchmarks/`; results and the exact commands are in
 docs/benchmarks.md.
 """
+
 import argparse
 import datetime
 import json
@@ -28,24 +29,43 @@ class HintBenchmark(Subcommand):
     def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description = "Benchmark HINT against Tk-Instruct and the floor: time, FLOPs, memory (or --generalisation)."
         subparser = parser.add_parser(self.name, description=description, help=description)
-        subparser.add_argument("--output-dir", default="benchmark_output", help="where results are written")
         subparser.add_argument(
-            "--models", default="small,tiny", help="model shapes, comma-separated: small (T5 v1.1 small), tiny, mini"
+            "--output-dir", default="benchmark_output", help="where results are written"
         )
-        subparser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
-        subparser.add_argument("--shots", default="0,1,2,3,4,5", help="positive examples in the instruction")
+        subparser.add_argument(
+            "--models",
+            default="small,tiny",
+            help="model shapes, comma-separated: small (T5 v1.1 small), tiny, mini",
+        )
+        subparser.add_argument(
+            "--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}"
+        )
+        subparser.add_argument(
+            "--shots", default="0,1,2,3,4,5", help="positive examples in the instruction"
+        )
         subparser.add_argument("--examples", type=int, default=100, help="examples per task")
         subparser.add_argument(
-            "--batch-size", type=int, default=None, help="inference batch size (default: all examples of the task)"
+            "--batch-size",
+            type=int,
+            default=None,
+            help="inference batch size (default: all examples of the task)",
         )
         subparser.add_argument("--repeats", type=int, default=3, help="timed rounds of inference")
-        subparser.add_argument("--warmup", type=int, default=1, help="untimed runs of every job first")
-        subparser.add_argument("--train-batch-size", type=int, default=16)
-        subparser.add_argument("--train-repeats", type=int, default=5, help="timed rounds of training steps")
         subparser.add_argument(
-            "--devices", default=None, help="comma-separated torch devices (default: cpu, and cuda when available)"
+            "--warmup", type=int, default=1, help="untimed runs of every job first"
         )
-        subparser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+        subparser.add_argument("--train-batch-size", type=int, default=16)
+        subparser.add_argument(
+            "--train-repeats", type=int, default=5, help="timed rounds of training steps"
+        )
+        subparser.add_argument(
+            "--devices",
+            default=None,
+            help="comma-separated torch devices (default: cpu, and cuda when available)",
+        )
+        subparser.add_argument(
+            "--threads", type=int, default=None, help="torch CPU threads (default: torch's)"
+        )
         subparser.add_argument("--seed", type=int, default=0)
         subparser.add_argument(
             "--training-memory",
@@ -54,29 +74,52 @@ class HintBenchmark(Subcommand):
             "gradient checkpointing and bf16, each in its own process (Linux); batch --train-batch-size",
         )
 
-        generalisation = subparser.add_argument_group("generalisation (the paper's Table 1 in miniature)")
+        generalisation = subparser.add_argument_group(
+            "generalisation (the paper's Table 1 in miniature)"
+        )
         generalisation.add_argument(
             "--generalisation",
             action="store_true",
             help="train HINT, Tk-Instruct and No-Instruct; RougeL on the test tasks",
         )
-        generalisation.add_argument("--sni-dir", default="fixtures/sni", help="holds tasks/ (SNI task files)")
-        generalisation.add_argument("--train-split", default=None, help="default: <sni-dir>/splits/train_tasks.txt")
-        generalisation.add_argument("--test-split", default=None, help="default: <sni-dir>/splits/test_tasks.txt")
-        generalisation.add_argument("--generalisation-model", default="mini", help="model shape to train")
+        generalisation.add_argument(
+            "--sni-dir", default="fixtures/sni", help="holds tasks/ (SNI task files)"
+        )
+        generalisation.add_argument(
+            "--train-split", default=None, help="default: <sni-dir>/splits/train_tasks.txt"
+        )
+        generalisation.add_argument(
+            "--test-split", default=None, help="default: <sni-dir>/splits/test_tasks.txt"
+        )
+        generalisation.add_argument(
+            "--generalisation-model", default="mini", help="model shape to train"
+        )
         generalisation.add_argument("--settings", default="hint,tk_instruct,no_instruct")
         from hint_allennlp.benchmarks.generalisation import GeneralisationSettings
 
         defaults = GeneralisationSettings()
-        generalisation.add_argument("--num-positive-examples", type=int, default=defaults.num_positive_examples)
-        generalisation.add_argument("--epochs", type=int, default=defaults.epochs)
-        generalisation.add_argument("--train-instances-per-task", type=int, default=defaults.train_instances_per_task)
-        generalisation.add_argument("--test-instances-per-task", type=int, default=defaults.test_instances_per_task)
         generalisation.add_argument(
-            "--max-input-tokens", type=int, default=defaults.max_input_tokens, help="instruction and encoder input"
+            "--num-positive-examples", type=int, default=defaults.num_positive_examples
         )
-        generalisation.add_argument("--max-target-tokens", type=int, default=defaults.max_target_tokens)
-        generalisation.add_argument("--max-decoding-steps", type=int, default=defaults.max_decoding_steps)
+        generalisation.add_argument("--epochs", type=int, default=defaults.epochs)
+        generalisation.add_argument(
+            "--train-instances-per-task", type=int, default=defaults.train_instances_per_task
+        )
+        generalisation.add_argument(
+            "--test-instances-per-task", type=int, default=defaults.test_instances_per_task
+        )
+        generalisation.add_argument(
+            "--max-input-tokens",
+            type=int,
+            default=defaults.max_input_tokens,
+            help="instruction and encoder input",
+        )
+        generalisation.add_argument(
+            "--max-target-tokens", type=int, default=defaults.max_target_tokens
+        )
+        generalisation.add_argument(
+            "--max-decoding-steps", type=int, default=defaults.max_decoding_steps
+        )
         generalisation.add_argument("--eval-batch-size", type=int, default=defaults.eval_batch_size)
         generalisation.add_argument("--lr", type=float, default=defaults.lr)
         subparser.set_defaults(func=run_from_args)
@@ -88,7 +131,9 @@ def run_from_args(args: argparse.Namespace) -> None:
         torch.set_num_threads(args.threads)
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    command = "allennlp hint-benchmark " + " ".join(shlex.quote(argument) for argument in sys.argv[2:])
+    command = "allennlp hint-benchmark " + " ".join(
+        shlex.quote(argument) for argument in sys.argv[2:]
+    )
     if args.generalisation:
         run_generalisation_mode(args, output_dir, command)
     elif args.training_memory:
@@ -140,7 +185,11 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
     if unknown:
         raise ValueError(f"Unknown parts {sorted(unknown)}; choose from {PARTS}")
     shots = [int(count) for count in _csv(args.shots)]
-    devices = _csv(args.devices) if args.devices else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = (
+        _csv(args.devices)
+        if args.devices
+        else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    )
     shape = SniShape(examples=args.examples)
     training_shape = TrainingShape(batch_size=args.train_batch_size)
     machine = machine_description()
@@ -181,7 +230,9 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
                         f"### Inference, {device}: one task of {shape.examples} examples (batches of {batch_size}), "
                         f"instance {shape.instance} tokens, output {shape.output} + EOS\n\n"
                         "Median seconds per task, wall time (CPU time of the process in parentheses); ratios are "
-                        "medians of per-round ratios, wall (CPU).\n\n" + report.inference_table(rows) + "\n\n"
+                        "medians of per-round ratios, wall (CPU).\n\n"
+                        + report.inference_table(rows)
+                        + "\n\n"
                         "Analytic FLOPs (`hint_allennlp/cost/flops.py`, decoder over "
                         f"{shape.decoding_steps} tokens):\n\n" + report.flops_table(rows) + "\n"
                     )
@@ -208,7 +259,9 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
                     target.name = f"{model_shape}, {device}: {target.name}"
                     target.binding = (model_shape, device) == TARGETS_ARE_FOR
                     all_targets.append(target)
-                    model_results[f"training_{device}"] = {k: m.to_json() for k, m in measurements.items()}
+                    model_results[f"training_{device}"] = {
+                        k: m.to_json() for k, m in measurements.items()
+                    }
                     batch = (
                         f"{training_shape.batch_size} × (instruction {training_shape.instruction}, instance "
                         f"{training_shape.instance}, target {training_shape.target}), one task per example"
@@ -249,7 +302,11 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
 
 
 def run_generalisation_mode(args: argparse.Namespace, output_dir: Path, command: str) -> None:
-    from hint_allennlp.benchmarks.generalisation import GeneralisationSettings, generalisation_table, run_generalisation
+    from hint_allennlp.benchmarks.generalisation import (
+        GeneralisationSettings,
+        generalisation_table,
+        run_generalisation,
+    )
     from hint_allennlp.benchmarks.models import build_checkpoint
 
     sni_dir = Path(args.sni_dir)
@@ -266,7 +323,9 @@ def run_generalisation_mode(args: argparse.Namespace, output_dir: Path, command:
         eval_batch_size=args.eval_batch_size,
     )
     # Kept beside the trained models: their archives load the T5 config and tokenizer from it.
-    checkpoint = build_checkpoint(args.generalisation_model, output_dir / "generalisation", seed=args.seed)
+    checkpoint = build_checkpoint(
+        args.generalisation_model, output_dir / "generalisation", seed=args.seed
+    )
     rows = run_generalisation(
         checkpoint,
         tasks_dir=sni_dir / "tasks",
@@ -295,7 +354,9 @@ def run_training_memory_mode(args: argparse.Namespace, output_dir: Path, command
     shape_name = _csv(args.models)[0]
     shape = TrainingShape(batch_size=args.train_batch_size)
     with tempfile.TemporaryDirectory() as directory:
-        results = measure(build_checkpoint(shape_name, directory, seed=args.seed), shape, args.threads)
+        results = measure(
+            build_checkpoint(shape_name, directory, seed=args.seed), shape, args.threads
+        )
     write_table(
         output_dir / "training_memory",
         "Training memory, measured",

@@ -3,6 +3,7 @@
 model once per task and writes one small file per task with its generated modules and encoded
 instruction (`hint_allennlp.modules.serving.compiled_task`), for `hint_instruction`'s `compiled_tasks`.
 """
+
 import argparse
 import logging
 from pathlib import Path
@@ -31,22 +32,36 @@ class CompileTasks(Subcommand):
             help="an SNI task file, directory or glob; JSON lines with 'task' and 'instruction' "
             "(optional 'positive_examples'); or a text file with 'task<TAB>instruction' per line",
         )
-        subparser.add_argument("--output-dir", required=True, help="where to write <task>.hint.pt files")
+        subparser.add_argument(
+            "--output-dir", required=True, help="where to write <task>.hint.pt files"
+        )
         subparser.add_argument("--cuda-device", type=int, default=-1)
-        subparser.add_argument("--overrides", default="", help="a JSON string overriding the archive's config")
+        subparser.add_argument(
+            "--overrides", default="", help="a JSON string overriding the archive's config"
+        )
         subparser.set_defaults(func=compile_tasks_from_args)
         return subparser
 
 
 def compile_tasks_from_args(args: argparse.Namespace) -> None:
-    compile_tasks(args.archive_file, args.instructions, args.output_dir, args.cuda_device, args.overrides)
+    compile_tasks(
+        args.archive_file, args.instructions, args.output_dir, args.cuda_device, args.overrides
+    )
 
 
-def compile_tasks(archive_file: str, instructions: str, output_dir: str, cuda_device: int = -1, overrides: str = "") -> None:
+def compile_tasks(
+    archive_file: str,
+    instructions: str,
+    output_dir: str,
+    cuda_device: int = -1,
+    overrides: str = "",
+) -> None:
     archive = load_archive(archive_file, cuda_device=cuda_device, overrides=overrides)
     model, reader = archive.model.eval(), archive.validation_dataset_reader
     if getattr(model, "hypernetwork", None) is None or not model.hypernetwork.reads_instruction:
-        raise ConfigurationError(f"{archive_file}: this model has no hypernetwork reading instructions to compile")
+        raise ConfigurationError(
+            f"{archive_file}: this model has no hypernetwork reading instructions to compile"
+        )
     fingerprint = model_fingerprint(model)
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     tasks = list(read_task_instructions(instructions))
@@ -57,7 +72,9 @@ def compile_tasks(archive_file: str, instructions: str, output_dir: str, cuda_de
         reader.apply_token_indexers(instance)
         batch = Batch([instance])
         batch.index_instances(model.vocab)
-        instruction_tokens = util.move_to_device(batch.as_tensor_dict()["instruction_tokens"], model._get_prediction_device())
+        instruction_tokens = util.move_to_device(
+            batch.as_tensor_dict()["instruction_tokens"], model._get_prediction_device()
+        )
         key, modules = model.compile_instruction(instruction_tokens)
         path = CompiledTask(task, instruction.to_json(), key, modules, fingerprint).save(output_dir)
         print(f"{task}\t{path}\t{path.stat().st_size} bytes")

@@ -1,4 +1,5 @@
 """`allennlp hint-registered`: lists the names this plugin registers, by kind."""
+
 import argparse
 from typing import Dict, List
 
@@ -11,7 +12,9 @@ def registered_names() -> Dict[str, List[str]]:
     names: Dict[str, List[str]] = {}
     for base, registry in Registrable._registry.items():
         ours = sorted(
-            name for name, (cls, _) in registry.items() if cls.__module__.startswith("hint_allennlp.")
+            name
+            for name, (cls, _) in registry.items()
+            if cls.__module__.startswith("hint_allennlp.")
         )
         if ours:
             names[base.__name__] = ours

@@ -38,6 +38,7 @@ projecting them for every example, as concatenating them to each example's encod
 would cost 2·n·t·X, ~20% of the per-example cost for T5-XL on SNI). Incremental decoding is counted
 as a forward over o output tokens.
 """
+
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
@@ -97,12 +98,15 @@ class ParameterCounts(FromParams):
         d_model, attention_width = config.d_model, config.num_heads * config.d_kv
         attention = 4 * d_model * attention_width  # q, k, v, o
         feed_forward = (3 if config.is_gated_act else 2) * d_model * config.d_ff
-        encoder_modules, decoder_modules = peft_config.values_per_stack(config) if peft_config is not None else (0, 0)
+        encoder_modules, decoder_modules = (
+            peft_config.values_per_stack(config) if peft_config is not None else (0, 0)
+        )
         return cls(
             encoder=config.num_layers * (attention + feed_forward),
             cross_attention_key_value=config.num_decoder_layers * 2 * d_model * attention_width,
             # self-attention, cross-attention q and o, feed-forward; then the LM head
-            decoder=config.num_decoder_layers * (attention + 2 * d_model * attention_width + feed_forward)
+            decoder=config.num_decoder_layers
+            * (attention + 2 * d_model * attention_width + feed_forward)
             + d_model * config.vocab_size,
             generator=generator,
             encoder_modules=encoder_modules,
@@ -135,7 +139,9 @@ class TaskLengths:
     examples: float = 1
 
 
-def inference_flops(instruction_handling: str, parameters: ParameterCounts, lengths: TaskLengths) -> float:
+def inference_flops(
+    instruction_handling: str, parameters: ParameterCounts, lengths: TaskLengths
+) -> float:
     """
     FLOPs to run one task's `lengths.examples` examples (formulas in this module's docstring).
 
@@ -150,7 +156,9 @@ def inference_flops(instruction_handling: str, parameters: ParameterCounts, leng
     lengths : `TaskLengths`
     """
     check_instruction_handling(instruction_handling)
-    per_input_token = parameters.encoder + parameters.cross_attention_key_value + parameters.encoder_modules
+    per_input_token = (
+        parameters.encoder + parameters.cross_attention_key_value + parameters.encoder_modules
+    )
     per_output_token = parameters.decoder + parameters.decoder_modules
     t, i, o = lengths.instruction, lengths.instance, lengths.output
     if instruction_handling == "concatenated":

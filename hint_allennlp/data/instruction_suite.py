@@ -19,6 +19,7 @@ is a function of its sizes and seed alone.
     <dir>/splits/train_tasks.txt       the training tasks (SNI's split format)
     <dir>/splits/test_tasks.txt        the unseen tasks
 """
+
 import itertools
 import json
 import random
@@ -51,15 +52,22 @@ class SuiteTask:
         return "Give the " + ", then the ".join(self.asks) + " in the list."
 
     def answer(self, words: Sequence[str]) -> str:
-        return " ".join(next(word for word in words if word in CATEGORIES[category]) for category in self.asks)
+        return " ".join(
+            next(word for word in words if word in CATEGORIES[category]) for category in self.asks
+        )
 
 
 def suite_tasks() -> Tuple[List[SuiteTask], List[SuiteTask]]:
     """(training tasks, unseen tasks): the unseen ones are the pairs (c_k, c_k+1) around the category cycle."""
     categories = list(CATEGORIES)
-    unseen = [SuiteTask((first, second)) for first, second in zip(categories, categories[1:] + categories[:1])]
+    unseen = [
+        SuiteTask((first, second))
+        for first, second in zip(categories, categories[1:] + categories[:1])
+    ]
     pairs = [SuiteTask(pair) for pair in itertools.permutations(categories, 2)]
-    training = [SuiteTask((category,)) for category in categories] + [task for task in pairs if task not in unseen]
+    training = [SuiteTask((category,)) for category in categories] + [
+        task for task in pairs if task not in unseen
+    ]
     return training, unseen
 
 
@@ -92,7 +100,8 @@ def build_suite(instances_per_task: int = 300, held_out_inputs: int = 50, seed: 
     held_out = all_inputs[:held_out_inputs]
     demonstrations = iter(all_inputs[held_out_inputs:])
     positive_examples = {
-        task: [next(demonstrations) for _ in range(NUM_POSITIVE_EXAMPLES)] for task in training + unseen
+        task: [next(demonstrations) for _ in range(NUM_POSITIVE_EXAMPLES)]
+        for task in training + unseen
     }
     training_inputs = list(demonstrations)
     if instances_per_task > len(training_inputs):
@@ -109,18 +118,24 @@ def build_suite(instances_per_task: int = 300, held_out_inputs: int = 50, seed: 
             "Instruction_language": ["English"],
             "Domains": ["Synthetic"],
             "Positive Examples": [
-                {"input": text, "output": task.answer(text.split())} for text in positive_examples[task]
+                {"input": text, "output": task.answer(text.split())}
+                for text in positive_examples[task]
             ],
             "Negative Examples": [],
             "Instances": [
-                {"id": f"{task.name}-{split}-{index}", "input": text, "output": [task.answer(text.split())]}
+                {
+                    "id": f"{task.name}-{split}-{index}",
+                    "input": text,
+                    "output": [task.answer(text.split())],
+                }
                 for index, text in enumerate(inputs)
             ],
         }
 
     return Suite(
         training_tasks={
-            task.name: record(task, rng.sample(training_inputs, instances_per_task), "train") for task in training
+            task.name: record(task, rng.sample(training_inputs, instances_per_task), "train")
+            for task in training
         },
         unseen_tasks={task.name: record(task, held_out, "held_out") for task in unseen},
         held_out_inputs={task.name: record(task, held_out, "held_out") for task in training},
@@ -136,7 +151,14 @@ def write_suite(output_dir: Path, suite: Suite) -> None:
     ):
         (output_dir / folder).mkdir(parents=True, exist_ok=True)
         for name, task_record in records.items():
-            (output_dir / folder / f"{name}.json").write_text(json.dumps(task_record, indent=1) + "\n", encoding="utf-8")
+            (output_dir / folder / f"{name}.json").write_text(
+                json.dumps(task_record, indent=1) + "\n", encoding="utf-8"
+            )
     (output_dir / "splits").mkdir(parents=True, exist_ok=True)
-    for split, records in (("train_tasks", suite.training_tasks), ("test_tasks", suite.unseen_tasks)):
-        (output_dir / "splits" / f"{split}.txt").write_text("".join(f"{name}\n" for name in records), encoding="utf-8")
+    for split, records in (
+        ("train_tasks", suite.training_tasks),
+        ("test_tasks", suite.unseen_tasks),
+    ):
+        (output_dir / "splits" / f"{split}.txt").write_text(
+            "".join(f"{name}\n" for name in records), encoding="utf-8"
+        )

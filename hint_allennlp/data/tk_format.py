@@ -47,7 +47,10 @@ def read_demonstrations(record: Mapping, key: str, location: str) -> List[Demons
     examples = record.get(key) or []
     if not isinstance(examples, list):
         raise DataFormatError(f"{location}: {key!r} must be a list.")
-    return [Demonstration.from_json(example, f"{location}, {key}[{index}]") for index, example in enumerate(examples)]
+    return [
+        Demonstration.from_json(example, f"{location}, {key}[{index}]")
+        for index, example in enumerate(examples)
+    ]
 
 
 def with_final_period(text: str) -> str:

@@ -23,7 +23,9 @@ class PerInstanceSerializer(Serializer):
         if output_postprocess_function is not None:
             output_dict = output_postprocess_function(output_dict)
         lines = []
-        for index, (metadata, prediction) in enumerate(zip(batch["metadata"], output_dict["predicted_text"])):
+        for index, (metadata, prediction) in enumerate(
+            zip(batch["metadata"], output_dict["predicted_text"])
+        ):
             line = {
                 "task": metadata.get("task"),
                 "id": metadata.get("id"),

@@ -1,3 +1,3 @@
+from hint_allennlp.metrics.inference_flops import InferenceFlops
 from hint_allennlp.metrics.instruction_metrics import InstructionMetrics
 from hint_allennlp.metrics.rank_classification_accuracy import RankClassificationAccuracy
-from hint_allennlp.metrics.inference_flops import InferenceFlops

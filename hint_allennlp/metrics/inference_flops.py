@@ -38,7 +38,9 @@ class InferenceFlops(Metric):
 
     supports_distributed = True
 
-    def __init__(self, parameters: ParameterCounts, instruction_handling: str = "hypernetwork_with_fusion") -> None:
+    def __init__(
+        self, parameters: ParameterCounts, instruction_handling: str = "hypernetwork_with_fusion"
+    ) -> None:
         check_instruction_handling(instruction_handling)
         self.parameters = parameters
         self.instruction_handling = instruction_handling
@@ -73,7 +75,9 @@ class InferenceFlops(Metric):
         if not len(tasks) == len(instruction_lengths) == len(input_lengths) == len(output_lengths):
             raise ValueError("Expected one task, instruction, input and output length per example.")
         if not all(tasks):
-            raise ValueError("Every example needs a task name: the instruction is charged once per task.")
+            raise ValueError(
+                "Every example needs a task name: the instruction is charged once per task."
+            )
         self._lengths.add(list(zip(instruction_lengths, input_lengths, output_lengths)), tasks)
 
     def get_metric(self, reset: bool = False) -> Dict[str, float]:
@@ -88,10 +92,15 @@ class InferenceFlops(Metric):
                 examples=count,
             )
             flops += inference_flops(self.instruction_handling, self.parameters, task_lengths)
-            tk_instruct_flops += inference_flops("concatenated", self._tk_instruct_parameters, task_lengths)
+            tk_instruct_flops += inference_flops(
+                "concatenated", self._tk_instruct_parameters, task_lengths
+            )
         if reset:
             self.reset()
-        return {"flops": flops, "relative_flops": flops / tk_instruct_flops if tk_instruct_flops else 0.0}
+        return {
+            "flops": flops,
+            "relative_flops": flops / tk_instruct_flops if tk_instruct_flops else 0.0,
+        }
 
     def reset(self) -> None:
         self._lengths.reset()

@@ -16,7 +16,9 @@ def normalize_answer(text: str) -> str:
     Tk-Instruct does not remove articles (that line is commented out there), so neither do we:
     "the answer" and "answer" do not match.
     """
-    without_punctuation = "".join(character for character in text.lower() if character not in _PUNCTUATION)
+    without_punctuation = "".join(
+        character for character in text.lower() if character not in _PUNCTUATION
+    )
     return " ".join(without_punctuation.split())
 
 
@@ -70,20 +72,29 @@ class InstructionMetrics(Metric):
             Each instance's task categories, for the per-category keys.
         """
         if len(predictions) != len(references):
-            raise ValueError(f"Got {len(predictions)} predictions but {len(references)} reference lists.")
-        scores = [self._instance_scores(prediction, refs) for prediction, refs in zip(predictions, references)]
+            raise ValueError(
+                f"Got {len(predictions)} predictions but {len(references)} reference lists."
+            )
+        scores = [
+            self._instance_scores(prediction, refs)
+            for prediction, refs in zip(predictions, references)
+        ]
         self._sums.add(scores, tasks, categories)
 
     def _instance_scores(self, prediction: str, references: List[str]) -> List[float]:
         # A bare string would be scored character by character, and an empty list has no maximum.
         if isinstance(references, str) or not references:
-            raise ValueError(f"Each instance needs a non-empty list of references, got {references!r}.")
+            raise ValueError(
+                f"Each instance needs a non-empty list of references, got {references!r}."
+            )
         rouge_l = max(
             self._rouge_scorer.score(target=reference, prediction=prediction)["rougeL"].fmeasure
             for reference in references
         )
         normalized_prediction = normalize_answer(prediction)
-        exact_match = max(normalized_prediction == normalize_answer(reference) for reference in references)
+        exact_match = max(
+            normalized_prediction == normalize_answer(reference) for reference in references
+        )
         return [100.0 * rouge_l, 100.0 * exact_match]
 
     def get_metric(self, reset: bool = False) -> Dict[str, float]:

@@ -46,7 +46,9 @@ class RankClassificationAccuracy(Metric):
         """
         predicted, gold = _as_list(predicted_choices), _as_list(gold_choices)
         if len(predicted) != len(gold):
-            raise ValueError(f"Got {len(predicted)} predicted choices but {len(gold)} gold choices.")
+            raise ValueError(
+                f"Got {len(predicted)} predicted choices but {len(gold)} gold choices."
+            )
         self._sums.add([[100.0 * (p == g)] for p, g in zip(predicted, gold)], tasks, categories)
 
     def get_metric(self, reset: bool = False) -> Dict[str, float]:

@@ -2,14 +2,13 @@ import logging
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
-from allennlp.common import Lazy
+from allennlp.common import Lazy, cached_transformers
 from allennlp.common.checks import ConfigurationError
-from allennlp.common import cached_transformers
 from allennlp.data import TextFieldTensors, Vocabulary
 from allennlp.models import Model
 from allennlp.nn import InitializerApplicator, RegularizerApplicator
 from allennlp.nn.parallel import DdpAccelerator
-from allennlp.nn.util import get_token_ids_from_text_field_tensors, get_text_field_mask
+from allennlp.nn.util import get_text_field_mask, get_token_ids_from_text_field_tensors
 from allennlp.training.metrics import Metric
 from transformers import T5ForConditionalGeneration
 from transformers.modeling_outputs import BaseModelOutput
@@ -19,8 +18,14 @@ from hint_allennlp.metrics import InferenceFlops, RankClassificationAccuracy
 from hint_allennlp.models.paper_variants import labels_by_instruction_format
 from hint_allennlp.modules.hypernetwork.hypernetwork import Hypernetwork
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
-from hint_allennlp.modules.large_models.checkpointing import enable_gradient_checkpointing, refuse_hf_gradient_checkpointing
-from hint_allennlp.modules.large_models.mixed_precision import check_mixed_precision, in_mixed_precision
+from hint_allennlp.modules.large_models.checkpointing import (
+    enable_gradient_checkpointing,
+    refuse_hf_gradient_checkpointing,
+)
+from hint_allennlp.modules.large_models.mixed_precision import (
+    check_mixed_precision,
+    in_mixed_precision,
+)
 from hint_allennlp.modules.peft.injection import inject_task_modules
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
@@ -140,12 +145,16 @@ class HintSeq2Seq(Model):
         self.active_modules = ActiveTaskParameters()
         generator = (
             # The pretrained decoder only for generators that take it (hypertune), before injection.
-            parameter_generator.construct(t5_config=self.t5.config, peft=self.peft, t5_decoder=self.t5.decoder)
+            parameter_generator.construct(
+                t5_config=self.t5.config, peft=self.peft, t5_decoder=self.t5.decoder
+            )
             if parameter_generator is not None
             else None
         )
         if generator is not None and not self.peft.any_enabled:
-            raise ConfigurationError("A parameter_generator needs at least one of adapters, prefixes, LoRA in peft")
+            raise ConfigurationError(
+                "A parameter_generator needs at least one of adapters, prefixes, LoRA in peft"
+            )
         self.hypernetwork: Optional[Hypernetwork] = None
         if generator is not None or instruction_fusion:
             # Built before injection, so that a separate instruction encoder is a plain copy.
@@ -157,10 +166,15 @@ class HintSeq2Seq(Model):
                 keep_instruction_states=instruction_fusion,
             )
         elif separate_instruction_encoder:
-            raise ConfigurationError("separate_instruction_encoder needs a parameter_generator or instruction_fusion")
+            raise ConfigurationError(
+                "separate_instruction_encoder needs a parameter_generator or instruction_fusion"
+            )
         if generator is not None or instruction_fusion:
             inject_task_modules(
-                self.t5, self.peft if generator is not None else None, self.active_modules, instruction_fusion
+                self.t5,
+                self.peft if generator is not None else None,
+                self.active_modules,
+                instruction_fusion,
             )
         if gradient_checkpointing:
             enable_gradient_checkpointing(self, self.active_modules)
@@ -175,7 +189,9 @@ class HintSeq2Seq(Model):
             ParameterCounts.from_t5_config(
                 self.t5.config,
                 self.peft if generator is not None else None,
-                generator=sum(p.numel() for p in generator.parameters()) if generator is not None else 0,
+                generator=sum(p.numel() for p in generator.parameters())
+                if generator is not None
+                else 0,
             ),
             instruction_handling=self.instruction_handling,
         )
@@ -226,16 +242,23 @@ class HintSeq2Seq(Model):
         output: Dict[str, Any] = {}
         with self.active_modules.use(task_modules):
             # [B, s, d]; with fusion, the decoder's cross-attentions also see the task's instruction
-            encoded = self.t5.encoder(input_ids=input_ids, attention_mask=input_mask.long()).last_hidden_state
+            encoded = self.t5.encoder(
+                input_ids=input_ids, attention_mask=input_mask.long()
+            ).last_hidden_state
             if target_tokens is not None:
                 labels = self._labels(target_tokens)
                 output["loss"] = self.t5(
-                    encoder_outputs=(encoded,), attention_mask=input_mask.long(), labels=labels, use_cache=False
+                    encoder_outputs=(encoded,),
+                    attention_mask=input_mask.long(),
+                    labels=labels,
+                    use_cache=False,
                 ).loss
 
         if not self.training:
             if answer_choices is not None:
-                output.update(self._rank_choices(answer_choices, task_modules, encoded, input_mask, metadata))
+                output.update(
+                    self._rank_choices(answer_choices, task_modules, encoded, input_mask, metadata)
+                )
                 output_lengths = (self._labels(answer_choices) != -100).sum((1, 2))
             else:
                 output.update(self._generate(task_modules, encoded, input_mask))
@@ -246,7 +269,9 @@ class HintSeq2Seq(Model):
                     if instruction_tokens is not None
                     else torch.zeros_like(output_lengths)
                 )
-                self._update_metrics(output, metadata, instruction_lengths, input_mask.sum(1), output_lengths)
+                self._update_metrics(
+                    output, metadata, instruction_lengths, input_mask.sum(1), output_lengths
+                )
         return output
 
     @property
@@ -260,7 +285,9 @@ class HintSeq2Seq(Model):
             return "concatenated"
         return "hypernetwork_with_fusion" if self.instruction_fusion else "hypernetwork"
 
-    def task_modules(self, instruction_tokens: Optional[TextFieldTensors]) -> Optional[TaskParameters]:
+    def task_modules(
+        self, instruction_tokens: Optional[TextFieldTensors]
+    ) -> Optional[TaskParameters]:
         """
         Runs the hypernetwork once per distinct instruction in the batch (in evaluation, only for
         instructions not in the task-module cache); with fusion, each cross-attention projects each
@@ -282,15 +309,22 @@ class HintSeq2Seq(Model):
         batch_size, num_distinct = instruction_ids.size(0), distinct_ids.size(0)
         # The first example of each distinct instruction: [num_distinct]
         first = torch.full((num_distinct,), batch_size, dtype=torch.long, device=inverse.device)
-        first = first.scatter_reduce(0, inverse, torch.arange(batch_size, device=inverse.device), reduce="amin")
+        first = first.scatter_reduce(
+            0, inverse, torch.arange(batch_size, device=inverse.device), reduce="amin"
+        )
         modules = self._distinct_task_modules(instruction_ids[first], instruction_mask[first])
         return modules if num_distinct == 1 else modules.index_select(inverse)
 
-    def _distinct_task_modules(self, instruction_ids: torch.Tensor, instruction_mask: torch.Tensor) -> TaskParameters:
+    def _distinct_task_modules(
+        self, instruction_ids: torch.Tensor, instruction_mask: torch.Tensor
+    ) -> TaskParameters:
         """The hypernetwork's output for distinct instructions [U, t], through the cache in evaluation."""
         if self.training or not self.task_module_cache.enabled:
             return self.hypernetwork(instruction_ids, instruction_mask)
-        keys = [instruction_key(ids[mask.bool()]) for ids, mask in zip(instruction_ids, instruction_mask)]
+        keys = [
+            instruction_key(ids[mask.bool()])
+            for ids, mask in zip(instruction_ids, instruction_mask)
+        ]
         rows = {key: self.task_module_cache.get(key) for key in keys}
         missing = [index for index, key in enumerate(keys) if rows[key] is None]
         if missing:
@@ -301,7 +335,9 @@ class HintSeq2Seq(Model):
                 self.task_module_cache.put(keys[index], rows[keys[index]])
         return TaskParameters.concatenate([rows[key] for key in keys])
 
-    def compile_instruction(self, instruction_tokens: TextFieldTensors) -> Tuple[str, TaskParameters]:
+    def compile_instruction(
+        self, instruction_tokens: TextFieldTensors
+    ) -> Tuple[str, TaskParameters]:
         """
         One instruction [1, t] -> its `instruction_key` and what the model keeps for it: the modules
         the task-module cache holds and `allennlp hint-compile` saves (batch size 1, no padding).
@@ -309,7 +345,9 @@ class HintSeq2Seq(Model):
         instruction_ids = get_token_ids_from_text_field_tensors(instruction_tokens)  # [1, t]
         instruction_mask = get_text_field_mask(instruction_tokens)  # [1, t]
         if instruction_ids.size(0) != 1:
-            raise ValueError(f"compile_instruction takes one instruction, got {instruction_ids.size(0)}")
+            raise ValueError(
+                f"compile_instruction takes one instruction, got {instruction_ids.size(0)}"
+            )
         with torch.no_grad():
             modules = self.hypernetwork(instruction_ids, instruction_mask)
         return instruction_key(instruction_ids[0][instruction_mask[0]]), _to_keep(modules)
@@ -328,10 +366,15 @@ class HintSeq2Seq(Model):
         return target_ids.masked_fill(~target_mask, -100)
 
     def _generate(
-        self, task_modules: Optional[TaskParameters], encoded: torch.Tensor, input_mask: torch.Tensor
+        self,
+        task_modules: Optional[TaskParameters],
+        encoded: torch.Tensor,
+        input_mask: torch.Tensor,
     ) -> Dict[str, Any]:
         # HF's generate repeats each example beam_size times in a row; the modules follow.
-        beam_modules = task_modules.repeat_interleave(self._beam_size) if task_modules is not None else None
+        beam_modules = (
+            task_modules.repeat_interleave(self._beam_size) if task_modules is not None else None
+        )
         with self.active_modules.use(beam_modules):
             generated = self.t5.generate(
                 encoder_outputs=BaseModelOutput(last_hidden_state=encoded),
@@ -357,7 +400,9 @@ class HintSeq2Seq(Model):
         labels = self._labels(answer_choices)  # [B, C, c]
         batch_size, num_choices, choice_length = labels.shape
         flat_labels = labels.view(batch_size * num_choices, choice_length)
-        choice_modules = task_modules.repeat_interleave(num_choices) if task_modules is not None else None
+        choice_modules = (
+            task_modules.repeat_interleave(num_choices) if task_modules is not None else None
+        )
         with self.active_modules.use(choice_modules):
             logits = self.t5(
                 encoder_outputs=(encoded.repeat_interleave(num_choices, dim=0),),  # [B * C, s, d]
@@ -365,14 +410,20 @@ class HintSeq2Seq(Model):
                 labels=flat_labels,
                 use_cache=False,
             ).logits  # [B * C, c, V]
-        token_log_probs = logits.log_softmax(-1).gather(-1, flat_labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        token_log_probs = (
+            logits.log_softmax(-1).gather(-1, flat_labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        )
         token_mask = flat_labels != -100
         scores = (token_log_probs * token_mask).sum(-1).view(batch_size, num_choices)  # [B, C]
         # Padding choices (instances with fewer choices) have no tokens: never predicted.
-        scores = scores.masked_fill(~token_mask.view(batch_size, num_choices, -1).any(-1), float("-inf"))
+        scores = scores.masked_fill(
+            ~token_mask.view(batch_size, num_choices, -1).any(-1), float("-inf")
+        )
         predicted_choice = scores.argmax(-1)  # [B]
         choice_ids = get_token_ids_from_text_field_tensors(answer_choices)  # [B, C, c]
-        chosen_ids = choice_ids[torch.arange(batch_size, device=choice_ids.device), predicted_choice]  # [B, c]
+        chosen_ids = choice_ids[
+            torch.arange(batch_size, device=choice_ids.device), predicted_choice
+        ]  # [B, c]
         # `predictions` are token ids as in generation; the index is `predicted_choice`.
         output: Dict[str, Any] = {
             "choice_scores": scores,
@@ -381,7 +432,8 @@ class HintSeq2Seq(Model):
         }
         if metadata is not None:
             output["predicted_text"] = [
-                meta["answer_choices"][index] for meta, index in zip(metadata, predicted_choice.tolist())
+                meta["answer_choices"][index]
+                for meta, index in zip(metadata, predicted_choice.tolist())
             ]
         return output
 
@@ -406,7 +458,9 @@ class HintSeq2Seq(Model):
             categories=[metadata[index].get("categories") or [] for index in scored],
         )
         if "choice_scores" in output:
-            chosen = [index for index, meta in enumerate(metadata) if meta.get("gold_choice") is not None]
+            chosen = [
+                index for index, meta in enumerate(metadata) if meta.get("gold_choice") is not None
+            ]
             self._has_choices = True
             self._choice_accuracy(
                 [output["predicted_choice"][index].item() for index in chosen],
@@ -414,7 +468,9 @@ class HintSeq2Seq(Model):
                 tasks=[tasks[index] for index in chosen],
                 categories=[metadata[index].get("categories") or [] for index in chosen],
             )
-        self._flops(tasks, instruction_lengths.tolist(), input_lengths.tolist(), output_lengths.tolist())
+        self._flops(
+            tasks, instruction_lengths.tolist(), input_lengths.tolist(), output_lengths.tolist()
+        )
 
     def get_metrics(self, reset: bool = False) -> Dict[str, float]:
         if self.training:

@@ -4,6 +4,7 @@ model's reader check, the benchmarks, the tests and docs/model.md follow.
 `training_configs/hint.libsonnet` keeps its own `models` (jsonnet cannot import Python);
 `tests/models/paper_variants_test.py` checks that they agree.
 """
+
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -40,13 +41,17 @@ class PaperVariant:
     separate_instruction_encoder: bool = False
     fixed_adapter_size: Optional[int] = None
 
-    def model_arguments(self, adapter_size: int, prefix_length: int, lora_rank: int) -> Dict[str, Any]:
+    def model_arguments(
+        self, adapter_size: int, prefix_length: int, lora_rank: int
+    ) -> Dict[str, Any]:
         """
         The `hint_seq2seq` arguments of this variant (as hint.libsonnet's `models` writes them) on a
         backbone whose generated modules have these sizes.
         """
         arguments: Dict[str, Any] = {
-            "parameter_generator": {"type": self.parameter_generator} if self.parameter_generator else None,
+            "parameter_generator": {"type": self.parameter_generator}
+            if self.parameter_generator
+            else None,
             "instruction_fusion": self.instruction_fusion,
         }
         if self.parameter_generator is not None:
@@ -64,7 +69,9 @@ class PaperVariant:
             peft["prefix_length"] = prefix_length
         if "lora" in self.generated:
             peft.update(use_lora=True, lora_rank=lora_rank)
-        peft.update({f"use_{kind}": False for kind in GENERATED_BY_DEFAULT if kind not in self.generated})
+        peft.update(
+            {f"use_{kind}": False for kind in GENERATED_BY_DEFAULT if kind not in self.generated}
+        )
         return peft
 
 
@@ -172,7 +179,11 @@ def reader_instruction_handling(model_handling: str, instruction_format: str) ->
     (`HintSeq2Seq.instruction_handling`) from a reader in `instruction_format`: a model that reads
     the instruction inside its input gets none from a reader in the 'no_instruct' format.
     """
-    return "omitted" if model_handling == "concatenated" and instruction_format == "no_instruct" else model_handling
+    return (
+        "omitted"
+        if model_handling == "concatenated" and instruction_format == "no_instruct"
+        else model_handling
+    )
 
 
 def labels_by_instruction_format() -> Dict[str, List[str]]:

@@ -28,7 +28,11 @@ class ShardedAdafactor(HuggingfaceAdafactor):
     def step(self, closure=None):
         for group in self.param_groups:
             for parameter in group["params"]:
-                if isinstance(parameter, DTensor) and parameter.grad is not None and not self.state[parameter]:
+                if (
+                    isinstance(parameter, DTensor)
+                    and parameter.grad is not None
+                    and not self.state[parameter]
+                ):
                     self._init_sharded_state(group, parameter)
         return super().step(closure)
 
@@ -43,7 +47,9 @@ class ShardedAdafactor(HuggingfaceAdafactor):
         if factored:
             state["exp_avg_sq_row"] = zeros.mean(dim=-1)  # [rows], sharded with the rows
             # [..., columns]: a mean over all rows, on every worker
-            state["exp_avg_sq_col"] = zeros.mean(dim=-2).redistribute(parameter.device_mesh, [Replicate()])
+            state["exp_avg_sq_col"] = zeros.mean(dim=-2).redistribute(
+                parameter.device_mesh, [Replicate()]
+            )
         else:
             state["exp_avg_sq"] = zeros
         state["RMS"] = 0

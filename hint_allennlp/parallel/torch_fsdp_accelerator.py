@@ -3,6 +3,7 @@ PyTorch's FSDP2 (`torch.distributed.fsdp.fully_shard`) as an AllenNLP `DdpAccele
 gradients and optimizer state are sharded over the workers; each T5 block and the parameter
 generator is gathered only for its own forward and backward.
 """
+
 import os
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -47,14 +48,18 @@ class TorchFsdpWrappedModel(DdpWrappedModel):
             local_state[name] = tensor.detach().cpu()
         return {LOCAL_STATE: local_state, SHARDED_SHAPES: sharded_shapes}
 
-    def load_state_dict(self, state_dict: StateDictType, strict: bool = True) -> LoadStateDictReturnType:
+    def load_state_dict(
+        self, state_dict: StateDictType, strict: bool = True
+    ) -> LoadStateDictReturnType:
         """Loads a state written by `state_dict` on the worker of the same rank."""
         local_state = state_dict[LOCAL_STATE]
         own_state = self.model.state_dict()
         missing = [name for name in own_state if name not in local_state]
         unexpected = [name for name in local_state if name not in own_state]
         if strict and (missing or unexpected):
-            raise RuntimeError(f"Sharded state does not fit the model: missing {missing}, unexpected {unexpected}")
+            raise RuntimeError(
+                f"Sharded state does not fit the model: missing {missing}, unexpected {unexpected}"
+            )
         with torch.no_grad():
             for name, tensor in own_state.items():
                 if name in local_state:
@@ -63,9 +68,13 @@ class TorchFsdpWrappedModel(DdpWrappedModel):
         return LoadStateDictReturnType(missing, unexpected)
 
     @staticmethod
-    def consolidate_sharded_state(sharded_state_files: Sequence[Union[str, os.PathLike]]) -> StateDictType:
+    def consolidate_sharded_state(
+        sharded_state_files: Sequence[Union[str, os.PathLike]],
+    ) -> StateDictType:
         """Worker files (`*_w{rank}.th`, any order) -> the model's full state dict."""
-        ranked = sorted(sharded_state_files, key=lambda path: int(str(path).rsplit("_w", 1)[1].split(".")[0]))
+        ranked = sorted(
+            sharded_state_files, key=lambda path: int(str(path).rsplit("_w", 1)[1].split(".")[0])
+        )
         states = [torch.load(path, map_location="cpu", weights_only=False) for path in ranked]
         full_state = {}
         for name, tensor in states[0][LOCAL_STATE].items():
@@ -83,7 +92,9 @@ class TorchFsdpWrappedModel(DdpWrappedModel):
 
     def clip_grad_norm_(self, max_norm: Union[float, int]) -> torch.Tensor:
         # The norm of sharded gradients is reduced over the workers.
-        total_norm = clip_grad_norm_([p for p in self.model.parameters() if p.grad is not None], max_norm)
+        total_norm = clip_grad_norm_(
+            [p for p in self.model.parameters() if p.grad is not None], max_norm
+        )
         return total_norm.full_tensor() if isinstance(total_norm, DTensor) else total_norm
 
 
@@ -127,8 +138,14 @@ class TorchFsdpAccelerator(DdpAccelerator):
         if not on_cpu:
             model = model.cuda(self.cuda_device)
         mesh = init_device_mesh("cpu" if on_cpu else "cuda", (dist.get_world_size(),))
-        units = [module for module in model.modules() if isinstance(module, (T5Block, ParameterGenerator))]
+        units = [
+            module
+            for module in model.modules()
+            if isinstance(module, (T5Block, ParameterGenerator))
+        ]
         for unit in units:
             fully_shard(unit, mesh=mesh, reshard_after_forward=self.reshard_after_forward)
         fully_shard(model, mesh=mesh, reshard_after_forward=self.reshard_after_forward)
-        return model, TorchFsdpWrappedModel(model, local_rank=self.local_rank, world_size=self.world_size)
+        return model, TorchFsdpWrappedModel(
+            model, local_rank=self.local_rank, world_size=self.world_size
+        )

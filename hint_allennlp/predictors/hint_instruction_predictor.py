@@ -19,8 +19,12 @@ from hint_allennlp.data.instruction_inputs import (
     sni_task_from_record,
     sni_task_name,
 )
+from hint_allennlp.modules.serving.compiled_task import (
+    COMPILED_TASK_SUFFIX,
+    CompiledTask,
+    model_fingerprint,
+)
 from hint_allennlp.predictors.json_input import json_input_items
-from hint_allennlp.modules.serving.compiled_task import COMPILED_TASK_SUFFIX, CompiledTask, model_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +75,12 @@ class HintInstructionPredictor(Predictor):
         batch_size: int = 32,
     ) -> None:
         super().__init__(model, dataset_reader, frozen)
-        if not hasattr(dataset_reader, "text_to_instance") or not hasattr(dataset_reader, "_instruction_format"):
-            raise ConfigurationError("hint_instruction needs an 'sni' or 'instruction_jsonl' dataset reader")
+        if not hasattr(dataset_reader, "text_to_instance") or not hasattr(
+            dataset_reader, "_instruction_format"
+        ):
+            raise ConfigurationError(
+                "hint_instruction needs an 'sni' or 'instruction_jsonl' dataset reader"
+            )
         if cache_size is not None:
             model.task_module_cache.max_size = cache_size
         self._batch_size = batch_size
@@ -80,14 +88,18 @@ class HintInstructionPredictor(Predictor):
         self._line_number = 0
         self._instance_count = 0
         if compiled_tasks:
-            self._load_compiled_tasks([compiled_tasks] if isinstance(compiled_tasks, str) else compiled_tasks)
+            self._load_compiled_tasks(
+                [compiled_tasks] if isinstance(compiled_tasks, str) else compiled_tasks
+            )
 
     def _load_compiled_tasks(self, locations: List[str]) -> None:
         fingerprint = model_fingerprint(self._model)
         for path in _compiled_task_paths(locations):
             compiled = CompiledTask.load(path, fingerprint)
             self._model.task_module_cache.pin(compiled.key, compiled.modules)
-            self._compiled_instructions[compiled.task] = TaskInstruction.from_json(compiled.instruction)
+            self._compiled_instructions[compiled.task] = TaskInstruction.from_json(
+                compiled.instruction
+            )
             logger.info("Loaded compiled task %s from %s", compiled.task, path)
 
     def load_line(self, line: str) -> JsonDict:
@@ -151,14 +163,20 @@ class HintInstructionPredictor(Predictor):
         self._instance_count += len(instances)
         for start in range(0, len(instances), self._batch_size):
             chunk = instances[start : start + self._batch_size]
-            for (owner, position), line in zip(slots[start : start + self._batch_size], self._predict_lines(chunk)):
+            for (owner, position), line in zip(
+                slots[start : start + self._batch_size], self._predict_lines(chunk)
+            ):
                 lines[owner][position] = line
         return [{"lines": item_lines} for item_lines in lines]
 
     def _item_entries(self, item: JsonDict) -> List[Union[Instance, JsonDict]]:
         """The item's instances, or for an SNI task instance that cannot be used, its error line."""
         source = item.get("source")
-        location = f"line {item.get('line')}" if source in (None, "-") else f"{source}, line {item.get('line')}"
+        location = (
+            f"line {item.get('line')}"
+            if source in (None, "-")
+            else f"{source}, line {item.get('line')}"
+        )
         if "error" in item:
             raise ValueError(f"{location}: {item['error']}")
         record = item.get("record")
@@ -175,9 +193,14 @@ class HintInstructionPredictor(Predictor):
         elif request.task in self._compiled_instructions:
             instruction = self._compiled_instructions[request.task]
         else:
-            raise ValueError(f"{location}: no 'instruction', and no compiled task named {request.task!r} was loaded")
+            raise ValueError(
+                f"{location}: no 'instruction', and no compiled task named {request.task!r} was loaded"
+            )
         instance = self._dataset_reader.text_to_instance(
-            input=request.input, task=request.task, instance_id=request.id, **instruction.reader_arguments()
+            input=request.input,
+            task=request.task,
+            instance_id=request.id,
+            **instruction.reader_arguments(),
         )
         self._dataset_reader.apply_token_indexers(instance)
         return instance
@@ -186,12 +209,17 @@ class HintInstructionPredictor(Predictor):
         self, record: JsonDict, line: Optional[int], location: str, source: Optional[str]
     ) -> List[Union[Instance, JsonDict]]:
         # Named like the SNI reader names tasks (the file name without ".json"), unless it says otherwise.
-        name_path = Path(requested_task(record, location) or (source if source not in (None, "-") else "sni_task"))
+        name_path = Path(
+            requested_task(record, location)
+            or (source if source not in (None, "-") else "sni_task")
+        )
         task = sni_task_from_record(record, sni_task_name(name_path), location)
         entries: List[Union[Instance, JsonDict]] = []
         for number, entry in enumerate(task.instances):
             try:
-                sni_instance = sni_instance_from_record(entry, f"{location}, Instances[{number}]", request=True)
+                sni_instance = sni_instance_from_record(
+                    entry, f"{location}, Instances[{number}]", request=True
+                )
                 instance = self._dataset_reader.text_to_instance(
                     input=sni_instance.input,
                     references=sni_instance.references,
@@ -200,7 +228,9 @@ class HintInstructionPredictor(Predictor):
                     **task.instruction.reader_arguments(),
                 )
             except ValueError as error:
-                entries.append({"line": line, "task": task.name, "instance": number, "error": str(error)})
+                entries.append(
+                    {"line": line, "task": task.name, "instance": number, "error": str(error)}
+                )
                 continue
             self._dataset_reader.apply_token_indexers(instance)
             entries.append(instance)

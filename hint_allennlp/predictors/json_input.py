@@ -11,6 +11,7 @@ that one, so every later line is still read on its own. A value still open at th
 (a truncated pretty-printed file) is one error on its first line, naming the lines it took. Lines are decoded one at a time, so bytes that are not UTF-8
 are an error of their own line only.
 """
+
 import codecs
 import json
 import re
@@ -44,7 +45,9 @@ def _decode(number: int, raw: bytes) -> _Line:
 def _bracket_balance(text: str) -> int:
     """Opening minus closing brackets outside strings: where a multi-line value may be complete."""
     structure = _JSON_STRING.sub("", text)
-    return sum(structure.count(opening) for opening in "{[") - sum(structure.count(closing) for closing in "}]")
+    return sum(structure.count(opening) for opening in "{[") - sum(
+        structure.count(closing) for closing in "}]"
+    )
 
 
 def _ended_too_early(error: json.JSONDecodeError, text: str) -> bool:
@@ -60,7 +63,9 @@ def json_input_items(raw_lines: Iterable[bytes]) -> Iterator[Dict[str, Any]]:
     incoming = (_decode(number, raw) for number, raw in enumerate(raw_lines, start=1))
     replayed: Deque[_Line] = deque()  # lines to read again after an open value broke
     open_lines: List[_Line] = []  # the lines of the open multi-line value, if any
-    balance = size = parsed_size = 0  # of the open value: brackets, characters, characters last parsed
+    balance = size = parsed_size = (
+        0  # of the open value: brackets, characters, characters last parsed
+    )
     while True:
         line = replayed.popleft() if replayed else next(incoming, None)
         if line is None:
@@ -85,7 +90,10 @@ def json_input_items(raw_lines: Iterable[bytes]) -> Iterator[Dict[str, Any]]:
                     open_lines, balance = [line], _bracket_balance(line.text)
                     size = parsed_size = len(line.text)
                 else:
-                    yield {"line": line.number, "error": f"not valid JSON: {error.msg} (column {error.colno})"}
+                    yield {
+                        "line": line.number,
+                        "error": f"not valid JSON: {error.msg} (column {error.colno})",
+                    }
             continue
         if line.text is None:
             ended = f"line {line.number} cannot continue it ({line.decode_error})"

@@ -8,6 +8,7 @@ Random weights (seed 0, so every machine builds the same file) with the real T5 
     python -m hint_allennlp.testing.tiny_t5 fixtures/tiny-t5
     python -m hint_allennlp.testing.tiny_t5 --demo output/demo/t5   # the demo's shape, DEMO_T5
 """
+
 import argparse
 import json
 import os
@@ -74,7 +75,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("output_dir", help="where to write the checkpoint")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--demo", action="store_true", help="the demo's shape (DEMO_T5) instead of the tiny one")
+    parser.add_argument(
+        "--demo", action="store_true", help="the demo's shape (DEMO_T5) instead of the tiny one"
+    )
     args = parser.parse_args()
     overrides = DEMO_T5 if args.demo else {}
     print(f"Tiny T5 written to {build_tiny_t5(args.output_dir, seed=args.seed, **overrides)}")

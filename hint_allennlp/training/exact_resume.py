@@ -9,6 +9,7 @@ and the start-up left, so its losses drift from the uninterrupted run's. This ca
 states of Python's, NumPy's and torch's generators with each checkpoint and puts them back at the
 moment the resumed run starts training again.
 """
+
 import logging
 import random
 from typing import Any, Dict, Iterator, Optional
@@ -89,7 +90,9 @@ class ExactResumeCallback(TrainerCallback):
     def on_start(self, trainer, is_primary: bool = True, **kwargs) -> None:
         super().on_start(trainer, is_primary=is_primary, **kwargs)
         if self._restored is not None and trainer._distributed:
-            logger.warning("exact_resume: distributed training, the random-number states are not restored.")
+            logger.warning(
+                "exact_resume: distributed training, the random-number states are not restored."
+            )
             self._restored = None
         trainer.data_loader = _RestoringDataLoader(trainer.data_loader, self)
 
@@ -107,7 +110,10 @@ class ExactResumeCallback(TrainerCallback):
 
     def _batches_to_iterate(self, trainer) -> Iterator[Any]:
         """What the data loader yields this epoch, restoring the saved states where they apply."""
-        resuming = self._restored is not None and trainer._epochs_completed == trainer._start_after_epochs_completed
+        resuming = (
+            self._restored is not None
+            and trainer._epochs_completed == trainer._start_after_epochs_completed
+        )
         if resuming:
             set_random_state(self._restored["at_epoch_start"])  # type: ignore[index]
         self._epoch_start_state = random_state()
@@ -116,7 +122,10 @@ class ExactResumeCallback(TrainerCallback):
             yield from batches
             return
         # The trainer skips this many batch groups (of `num_gradient_accumulation_steps` batches).
-        skipped = trainer._start_after_batches_in_epoch_completed * trainer._num_gradient_accumulation_steps
+        skipped = (
+            trainer._start_after_batches_in_epoch_completed
+            * trainer._num_gradient_accumulation_steps
+        )
         for _, batch in zip(range(skipped), batches):
             yield batch
         set_random_state(self._restored["at_checkpoint"])  # type: ignore[index]

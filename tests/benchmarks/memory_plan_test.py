@@ -4,7 +4,14 @@ import _jsonnet
 import pytest
 import torch
 
-from hint_allennlp.benchmarks.memory_plan import GB, Lengths, adafactor_values, generated_module_values, markdown_table, plan
+from hint_allennlp.benchmarks.memory_plan import (
+    GB,
+    Lengths,
+    adafactor_values,
+    generated_module_values,
+    markdown_table,
+    plan,
+)
 from tests import PROJECT_ROOT
 
 
@@ -15,9 +22,14 @@ def test_xl_generated_modules_are_counted_as_the_issue_counts_them():
     fusion = 24 * 2 * 1024 * 32 * 64  # the instruction's keys and values in 24 cross-attentions
     encoded_instruction = 1024 * 2048
     assert adapters == pytest.approx(101e6, rel=0.01)
-    assert generated_module_values("xl", Lengths()) == adapters + prefixes + fusion + encoded_instruction
+    assert (
+        generated_module_values("xl", Lengths())
+        == adapters + prefixes + fusion + encoded_instruction
+    )
     row = plan("xl", "ddp", gradient_checkpointing=False, bf16=False)
-    assert row.generated_modules_per_example == 2 * 4 * (adapters + prefixes + fusion + encoded_instruction)
+    assert row.generated_modules_per_example == 2 * 4 * (
+        adapters + prefixes + fusion + encoded_instruction
+    )
 
 
 def test_weights_gradients_and_optimizer_state_by_strategy():
@@ -47,7 +59,7 @@ def test_checkpointing_and_bf16_shrink_activations_not_weights():
 @pytest.mark.parametrize("backbone", ["xl", "xxl"])
 def test_large_backbone_configs_default_to_settings_that_fit_80_gb(backbone):
     snippet = f"""
-        local experiment = import "{PROJECT_ROOT / 'training_configs' / 'sni' / 'def' / 'hint.jsonnet'}";
+        local experiment = import "{PROJECT_ROOT / "training_configs" / "sni" / "def" / "hint.jsonnet"}";
         experiment({{ backbone: "{backbone}", cuda_devices: [0, 1, 2, 3, 4, 5, 6, 7] }})
     """
     config = json.loads(_jsonnet.evaluate_snippet("experiment", snippet))

@@ -1,4 +1,5 @@
 """Smoke tests of `allennlp hint-benchmark` on the tiny model with minimal repeats: no timing assertions."""
+
 import json
 import sys
 
@@ -34,13 +35,17 @@ def test_cost_benchmarks_write_tables_figure_and_targets(tmp_path, monkeypatch):
     results = json.loads((tmp_path / "results.json").read_text())
     tiny = results["models"]["tiny"]
     assert {(row["setting"], row["shots"]) for row in tiny["inference_cpu"]} == {
-        (setting, shots) for setting in ("hint", "hint_cached", "floor", "tk_instruct") for shots in (0, 2, 5)
+        (setting, shots)
+        for setting in ("hint", "hint_cached", "floor", "tk_instruct")
+        for shots in (0, 2, 5)
     }
     assert all(len(row["wall"]) == 1 and row["flops"] > 0 for row in tiny["inference_cpu"])
     assert set(tiny["training_cpu"]) == {"hint", "tk_instruct"}
     assert [row["instruction_length"] for row in tiny["memory"]] == [69, 197, 389]
     # The targets are set for the small model: on the tiny one they are reported, not judged.
-    assert len(results["targets"]) == 4 and not any(target["binding"] for target in results["targets"])
+    assert len(results["targets"]) == 4 and not any(
+        target["binding"] for target in results["targets"]
+    )
     markdown = (tmp_path / "results.md").read_text()
     assert "Tk-Instruct / HINT" in markdown and "figure4_tiny.png" in markdown
     assert (tmp_path / "figure4_tiny.png").stat().st_size > 0
@@ -79,11 +84,15 @@ def test_instruction_grows_by_the_per_shot_increment_of_sni_medians(shots, lengt
 
 def test_ratios_are_taken_round_by_round():
     calls = []
-    measurements = interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=2, warmup=1)
+    measurements = interleaved(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=2, warmup=1
+    )
     assert calls == ["a", "b", "a", "b", "b", "a"]  # warm-up, then forward and reverse rounds
     numerator = Measurement(wall=[2.0, 9.0, 4.0], cpu=[1, 1, 1])
     denominator = Measurement(wall=[1.0, 3.0, 1.0], cpu=[1, 1, 1])
-    assert paired_ratio(numerator, denominator) == 3.0  # median of 2, 3, 4; the ratio of medians would be 4
+    assert (
+        paired_ratio(numerator, denominator) == 3.0
+    )  # median of 2, 3, 4; the ratio of medians would be 4
     assert {len(measurement.wall) for measurement in measurements.values()} == {2}
 
 
@@ -93,7 +102,10 @@ def test_ratios_are_taken_round_by_round():
         (Target("faster", wall=5.5, cpu=5.0, comparison=">=", bound=5.0), "met"),
         (Target("faster", wall=4.5, cpu=5.0, comparison=">=", bound=5.0), "MISSED"),
         (Target("within", wall=1.2, cpu=1.0, comparison="<=", bound=1.15), "MISSED"),
-        (Target("within", wall=1.2, cpu=1.0, comparison="<=", bound=1.15, binding=False), "for reference"),
+        (
+            Target("within", wall=1.2, cpu=1.0, comparison="<=", bound=1.15, binding=False),
+            "for reference",
+        ),
     ],
 )
 def test_targets_are_judged_on_wall_time(target, verdict):

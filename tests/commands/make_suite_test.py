@@ -1,4 +1,5 @@
 """`allennlp hint-make-suite` writes the suite of `hint_allennlp.data.instruction_suite` with the sizes asked for."""
+
 import json
 import sys
 
@@ -8,7 +9,15 @@ import hint_allennlp.commands.make_suite  # noqa: F401  (registers hint-make-sui
 
 
 def test_make_suite_writes_tasks_splits_and_held_out_inputs(tmp_path, monkeypatch, capsys):
-    arguments = ["allennlp", "hint-make-suite", str(tmp_path), "--instances-per-task", "7", "--held-out-inputs", "5"]
+    arguments = [
+        "allennlp",
+        "hint-make-suite",
+        str(tmp_path),
+        "--instances-per-task",
+        "7",
+        "--held-out-inputs",
+        "5",
+    ]
     monkeypatch.setattr(sys, "argv", arguments)
     main(prog="allennlp")
     training = (tmp_path / "splits" / "train_tasks.txt").read_text().split()
@@ -16,7 +25,12 @@ def test_make_suite_writes_tasks_splits_and_held_out_inputs(tmp_path, monkeypatc
     assert (len(training), len(unseen)) == (12, 4)
     for name in training:
         assert len(json.loads((tmp_path / "tasks" / f"{name}.json").read_text())["Instances"]) == 7
-        assert len(json.loads((tmp_path / "held_out_inputs" / f"{name}.json").read_text())["Instances"]) == 5
+        assert (
+            len(
+                json.loads((tmp_path / "held_out_inputs" / f"{name}.json").read_text())["Instances"]
+            )
+            == 5
+        )
     for name in unseen:
         assert len(json.loads((tmp_path / "tasks" / f"{name}.json").read_text())["Instances"]) == 5
     assert "12 training tasks" in capsys.readouterr().out

@@ -3,6 +3,7 @@
 subprocess, from the repository root): PyTorch DDP on two CPU workers with gradient accumulation,
 `--recover` after a run is killed between epochs, and two nodes (`--node-rank`) on this machine.
 """
+
 import json
 import os
 import signal
@@ -32,7 +33,9 @@ def write_experiment(path: Path, settings: str) -> Path:
     return path
 
 
-def start_training(experiment: Path, serialization_dir: Path, output: Path, *flags: str, **popen_kwargs):
+def start_training(
+    experiment: Path, serialization_dir: Path, output: Path, *flags: str, **popen_kwargs
+):
     """
     Starts `allennlp train`; its output goes to a file (a pipe that nobody reads would fill up).
     One thread per process: processes of two threads each on two busy cores slow down many times over.
@@ -77,7 +80,10 @@ def wait_for_log(process: subprocess.Popen, log_file: Path, text: str, output: P
 
 def epoch_losses(serialization_dir: Path) -> list:
     """The training loss of each epoch, from the metrics files the trainer writes."""
-    files = sorted(serialization_dir.glob("metrics_epoch_*.json"), key=lambda path: int(path.stem.rsplit("_", 1)[1]))
+    files = sorted(
+        serialization_dir.glob("metrics_epoch_*.json"),
+        key=lambda path: int(path.stem.rsplit("_", 1)[1]),
+    )
     return [json.loads(path.read_text())["training_loss"] for path in files]
 
 
@@ -92,13 +98,17 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def optimizer_step_counts(serialization_dir: Path, epochs_completed: int, worker: Optional[int] = None) -> set:
+def optimizer_step_counts(
+    serialization_dir: Path, epochs_completed: int, worker: Optional[int] = None
+) -> set:
     """
     The step counts that Adafactor keeps per parameter in the checkpoint (one value: all are stepped
     together); of one `worker`'s checkpoint when each worker writes its own (sharded training).
     """
     suffix = "" if worker is None else f"_w{worker}"
-    state = torch.load(serialization_dir / f"training_state_e{epochs_completed}_b0{suffix}.th", weights_only=False)
+    state = torch.load(
+        serialization_dir / f"training_state_e{epochs_completed}_b0{suffix}.th", weights_only=False
+    )
     return {parameter_state["step"] for parameter_state in state["optimizer"]["state"].values()}
 
 
@@ -125,7 +135,8 @@ def test_two_cpu_workers_with_gradient_accumulation(tmp_path):
 def test_recover_resumes_a_killed_run_from_its_last_checkpoint(tmp_path):
     # Two epochs of 20 steps: the run is killed early in the second one.
     experiment = write_experiment(
-        tmp_path / "experiment.jsonnet", "{batch_size: 4, examples_per_step: 4, optimizer_steps: 40, num_epochs: 2}"
+        tmp_path / "experiment.jsonnet",
+        "{batch_size: 4, examples_per_step: 4, optimizer_steps: 40, num_epochs: 2}",
     )
     serialization_dir, output = tmp_path / "run", tmp_path / "output.txt"
     log_file = serialization_dir / "out.log"
@@ -136,10 +147,14 @@ def test_recover_resumes_a_killed_run_from_its_last_checkpoint(tmp_path):
     wait_for_log(first_run, log_file, "Epoch 1/1", output)
     os.killpg(first_run.pid, signal.SIGKILL)
     first_run.wait()
-    assert not (serialization_dir / "metrics_epoch_1.json").exists(), "the run ended before it was killed"
+    assert not (serialization_dir / "metrics_epoch_1.json").exists(), (
+        "the run ended before it was killed"
+    )
     assert not (serialization_dir / "model.tar.gz").exists()
 
-    recovered_output = succeed(start_training(experiment, serialization_dir, output, "--recover"), output)
+    recovered_output = succeed(
+        start_training(experiment, serialization_dir, output, "--recover"), output
+    )
     # AllenNLP replays the first epoch's data without training on it (to keep the data order), so
     # only the second epoch is trained, and the optimizer's step count continues from 20.
     assert recovered_output.count("Epoch duration") == 1
@@ -148,7 +163,9 @@ def test_recover_resumes_a_killed_run_from_its_last_checkpoint(tmp_path):
     assert (serialization_dir / "model.tar.gz").exists()
 
 
-def test_two_nodes_train_what_one_node_of_two_workers_trains(tmp_path, tiny_t5_without_dropout, two_worker_ddp_run):
+def test_two_nodes_train_what_one_node_of_two_workers_trains(
+    tmp_path, tiny_t5_without_dropout, two_worker_ddp_run
+):
     """
     Two `allennlp train` processes as node ranks 0 and 1 (one CPU worker each, the primary on the
     loopback address), each with its own serialization directory as on separate machines.
@@ -161,7 +178,11 @@ def test_two_nodes_train_what_one_node_of_two_workers_trains(tmp_path, tiny_t5_w
     nodes = [
         (
             start_training(
-                experiment, tmp_path / f"node{rank}", tmp_path / f"output{rank}.txt", "--node-rank", str(rank)
+                experiment,
+                tmp_path / f"node{rank}",
+                tmp_path / f"output{rank}.txt",
+                "--node-rank",
+                str(rank),
             ),
             tmp_path / f"output{rank}.txt",
         )

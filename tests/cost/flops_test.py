@@ -4,7 +4,12 @@ from allennlp.common.checks import ConfigurationError
 from torch.utils.flop_counter import FlopCounterMode
 from transformers import T5ForConditionalGeneration
 
-from hint_allennlp.cost.flops import ParameterCounts, TaskLengths, cached_task_bytes, inference_flops
+from hint_allennlp.cost.flops import (
+    ParameterCounts,
+    TaskLengths,
+    cached_task_bytes,
+    inference_flops,
+)
 from hint_allennlp.modules.peft.injection import inject_task_modules
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
@@ -15,7 +20,9 @@ from tests import TINY_T5
 # Encoder layer: q, k, v, o 4·64·64 = 16384 and feed-forward 3·64·128 = 24576, so E = 2·40960.
 # Decoder layer: the same plus cross-attention q, o (2·64·64 = 8192), cross k, v going to X;
 # D also holds the LM head 64·32128 = 2056192.
-TINY_COUNTS = ParameterCounts(encoder=81920, cross_attention_key_value=2 * 8192, decoder=2 * 49152 + 2056192)
+TINY_COUNTS = ParameterCounts(
+    encoder=81920, cross_attention_key_value=2 * 8192, decoder=2 * 49152 + 2056192
+)
 
 
 @pytest.fixture
@@ -83,7 +90,9 @@ def run_fusion_without_modules(model):
     active = ActiveTaskParameters()
     inject_task_modules(model, None, active, instruction_fusion=True)
     encoded_instruction = model.encoder(input_ids=tokens(1, T)).last_hidden_state
-    instruction = TaskParameters({"instruction_states": encoded_instruction, "instruction_mask": torch.ones(1, T).bool()})
+    instruction = TaskParameters(
+        {"instruction_states": encoded_instruction, "instruction_mask": torch.ones(1, T).bool()}
+    )
     encoded_inputs = model.encoder(input_ids=tokens(N, I)).last_hidden_state
     with active.use(instruction):
         model(encoder_outputs=(encoded_inputs,), decoder_input_ids=tokens(N, O))
@@ -111,12 +120,16 @@ def decoder_attention_scores(encoded_length: int) -> int:
         pytest.param(
             "hypernetwork_with_fusion",
             run_fusion_without_modules,
-            2 * attention_score_flops(T, T) + N * 2 * attention_score_flops(I, I) + decoder_attention_scores(T + I),
+            2 * attention_score_flops(T, T)
+            + N * 2 * attention_score_flops(I, I)
+            + decoder_attention_scores(T + I),
             id="hint_without_peft_generation",
         ),
     ],
 )
-def test_analytic_flops_match_flop_counter_mode(tiny_t5, instruction_handling, forward, attention_scores):
+def test_analytic_flops_match_flop_counter_mode(
+    tiny_t5, instruction_handling, forward, attention_scores
+):
     analytic = inference_flops(instruction_handling, TINY_COUNTS, TaskLengths(T, I, O, examples=N))
     measured = measure(lambda: forward(tiny_t5))
     assert measured == analytic + attention_scores
@@ -158,18 +171,39 @@ def test_unknown_instruction_handling():
         (PeftConfig(adapter_size=8, prefix_length=7), True, 4, 4 * (640 + 4384 + 5376)),
         (PeftConfig(adapter_size=8, prefix_length=7), False, 2, 2 * (4384 + 5376)),
         # LoRA rank 4 on q and v (the default): 2·4·(64 + 64) = 1024 per block, 6 blocks.
-        (PeftConfig(use_adapters=False, use_prefixes=False, use_lora=True, lora_rank=4), False, 4, 4 * 6144),
+        (
+            PeftConfig(use_adapters=False, use_prefixes=False, use_lora=True, lora_rank=4),
+            False,
+            4,
+            4 * 6144,
+        ),
         # ... and on q, k, v, o: 4·4·(64 + 64) = 2048 per block.
-        (PeftConfig(use_adapters=False, use_prefixes=False, use_lora=True, lora_rank=4, lora_projections=("q", "k", "v", "o")), False, 4, 4 * 12288),
+        (
+            PeftConfig(
+                use_adapters=False,
+                use_prefixes=False,
+                use_lora=True,
+                lora_rank=4,
+                lora_projections=("q", "k", "v", "o"),
+            ),
+            False,
+            4,
+            4 * 12288,
+        ),
         (None, True, 4, 4 * 640),
     ],
 )
 def test_cached_task_bytes(peft_config, keeps_encoded_instruction, bytes_per_value, expected_bytes):
     config = tiny_t5_config()
-    assert cached_task_bytes(config, peft_config, 10, keeps_encoded_instruction, bytes_per_value) == expected_bytes
+    assert (
+        cached_task_bytes(config, peft_config, 10, keeps_encoded_instruction, bytes_per_value)
+        == expected_bytes
+    )
 
 
 def test_module_counts_follow_the_cached_modules():
-    counts = ParameterCounts.from_t5_config(tiny_t5_config(), PeftConfig(adapter_size=8, prefix_length=7), 123)
+    counts = ParameterCounts.from_t5_config(
+        tiny_t5_config(), PeftConfig(adapter_size=8, prefix_length=7), 123
+    )
     # encoder: 2 layers × (adapter 1096 + one prefix block 896); decoder: 2 × (1096 + 2·896)
     assert (counts.encoder_modules, counts.decoder_modules, counts.generator) == (3984, 5776, 123)

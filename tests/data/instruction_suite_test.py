@@ -2,6 +2,7 @@
 The demo's instruction suite: the instruction decides the answer, nothing held out reaches training,
 the files are SNI task files the `sni` reader reads, and the suite is a function of its seed.
 """
+
 import itertools
 import json
 from collections import defaultdict
@@ -43,7 +44,11 @@ def test_every_input_has_one_word_of_each_category_and_answers_follow_the_defini
             for example in task["Instances"] + task["Positive Examples"]:
                 words = example["input"].split()
                 assert sorted(map(category_of, words)) == sorted(CATEGORIES)
-                answer = example["output"][0] if isinstance(example["output"], list) else example["output"]
+                answer = (
+                    example["output"][0]
+                    if isinstance(example["output"], list)
+                    else example["output"]
+                )
                 assert [category_of(word) for word in answer.split()] == asked
                 assert all(word in words for word in answer.split())
 
@@ -57,7 +62,9 @@ def test_the_instruction_decides_the_answer(suite_dir):
                 answers[instance["input"]][name] = instance["output"][0]
     num_tasks = len(split(suite_dir, "train_tasks")) + len(split(suite_dir, "test_tasks"))
     held_out_inputs = [text for text, by_task in answers.items() if len(by_task) == num_tasks]
-    assert len(held_out_inputs) == HELD_OUT_INPUTS  # every task is evaluated on every held-out input
+    assert (
+        len(held_out_inputs) == HELD_OUT_INPUTS
+    )  # every task is evaluated on every held-out input
     shared = [by_task for by_task in answers.values() if len(by_task) > 1]
     assert len(shared) > HELD_OUT_INPUTS  # training inputs are shared by training tasks too
     for by_task in shared:
@@ -67,11 +74,17 @@ def test_the_instruction_decides_the_answer(suite_dir):
 def test_held_out_inputs_and_tasks_never_appear_in_training(suite_dir):
     training_names, unseen_names = split(suite_dir, "train_tasks"), split(suite_dir, "test_tasks")
     tasks = read_tasks(suite_dir / "tasks")
-    assert sorted(tasks) == sorted(training_names + unseen_names) and not set(training_names) & set(unseen_names)
+    assert sorted(tasks) == sorted(training_names + unseen_names) and not set(training_names) & set(
+        unseen_names
+    )
     training = [tasks[name] for name in training_names]
     # Everything training shows the model: definitions, demonstrations, instances.
     training_definitions = {task["Definition"][0] for task in training}
-    training_inputs = {example["input"] for task in training for example in task["Instances"] + task["Positive Examples"]}
+    training_inputs = {
+        example["input"]
+        for task in training
+        for example in task["Instances"] + task["Positive Examples"]
+    }
     assert all(len(task["Instances"]) == INSTANCES_PER_TASK for task in training)
 
     held_out_copies = read_tasks(suite_dir / "held_out_inputs")
@@ -89,15 +102,24 @@ def test_held_out_inputs_and_tasks_never_appear_in_training(suite_dir):
 def test_unseen_tasks_are_new_combinations_of_what_training_asks():
     training, unseen = suite_tasks()
     training_pairs = [task.asks for task in training if len(task.asks) == 2]
-    assert {task.asks for task in training if len(task.asks) == 1} == {(category,) for category in CATEGORIES}
-    assert sorted(training_pairs + [task.asks for task in unseen]) == sorted(itertools.permutations(CATEGORIES, 2))
+    assert {task.asks for task in training if len(task.asks) == 1} == {
+        (category,) for category in CATEGORIES
+    }
+    assert sorted(training_pairs + [task.asks for task in unseen]) == sorted(
+        itertools.permutations(CATEGORIES, 2)
+    )
     for first, second in (task.asks for task in unseen):
-        assert any(pair[0] == first for pair in training_pairs) and any(pair[1] == second for pair in training_pairs)
+        assert any(pair[0] == first for pair in training_pairs) and any(
+            pair[1] == second for pair in training_pairs
+        )
 
 
 def test_the_sni_reader_reads_the_splits(suite_dir):
     reader = SuperNaturalInstructionsReader(
-        tasks_dir=str(suite_dir / "tasks"), instruction_format="hint", num_positive_examples=2, model_name=str(TINY_T5)
+        tasks_dir=str(suite_dir / "tasks"),
+        instruction_format="hint",
+        num_positive_examples=2,
+        model_name=str(TINY_T5),
     )
     training = list(reader.read(str(suite_dir / "splits" / "train_tasks.txt")))
     unseen = list(reader.read(str(suite_dir / "splits" / "test_tasks.txt")))

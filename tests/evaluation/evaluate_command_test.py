@@ -1,4 +1,5 @@
 """`allennlp evaluate` on a trained archive: the metrics it prints and the per-instance predictions file."""
+
 import json
 import subprocess
 import sys
@@ -32,11 +33,17 @@ def test_evaluate_reports_metrics_and_writes_one_line_per_instance(trained_archi
     )
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads(metrics_file.read_text())
-    assert {"rougeL", "exact_match", "rougeL_word_analogy", "flops", "relative_flops"} <= set(metrics)
+    assert {"rougeL", "exact_match", "rougeL_word_analogy", "flops", "relative_flops"} <= set(
+        metrics
+    )
     assert 0 < metrics["relative_flops"] < 1  # HINT reads the instruction once for the task
 
     lines = [json.loads(line) for line in predictions_file.read_text().splitlines()]
-    references = [instance["output"] for instance in json.loads(TEST_TASK.read_text())["Instances"][:2]]
+    references = [
+        instance["output"] for instance in json.loads(TEST_TASK.read_text())["Instances"][:2]
+    ]
     # The fixture experiment reads at most 2 instances per task.
     assert [line["references"] for line in lines] == references
-    assert all(line["task"] == TEST_TASK.stem and isinstance(line["prediction"], str) for line in lines)
+    assert all(
+        line["task"] == TEST_TASK.stem and isinstance(line["prediction"], str) for line in lines
+    )

@@ -16,7 +16,17 @@ WORLD_SIZE = 2
 # (prediction, references, task, categories, predicted choice, gold choice, instruction, input, output
 # lengths)
 EXAMPLES = [
-    ("the cat sat on the mat", ["a cat on a mat"], "task001_a", ["Question Answering"], 0, 0, 9, 4, 1),
+    (
+        "the cat sat on the mat",
+        ["a cat on a mat"],
+        "task001_a",
+        ["Question Answering"],
+        0,
+        0,
+        9,
+        4,
+        1,
+    ),
     ("yes", ["Yes."], "task002_b", ["Misc."], 1, 0, 5, 3, 2),
     ("blue", ["red", "blue sky"], "task001_a", ["Question Answering"], 2, 2, 9, 6, 1),
     ("no", ["no"], "task003_c", ["Sentiment Analysis", "Misc."], 1, 1, 7, 2, 3),
@@ -25,7 +35,9 @@ EXAMPLES = [
 # Worker 0 sees tasks 001 and 002, worker 1 tasks 002 and 003, so each has groups the other lacks;
 # worker 1's last batch is empty and must still take part in the gather.
 BATCHES_BY_RANK = [[EXAMPLES[0:2], EXAMPLES[2:3]], [EXAMPLES[3:5], []]]
-PARAMETERS = ParameterCounts(encoder=10, cross_attention_key_value=2, decoder=20, generator=5, encoder_modules=1)
+PARAMETERS = ParameterCounts(
+    encoder=10, cross_attention_key_value=2, decoder=20, generator=5, encoder_modules=1
+)
 
 
 @pytest.mark.parametrize(
@@ -77,7 +89,9 @@ def _worker(rank: int, port: int, output_dir: str) -> None:
     address = f"tcp://127.0.0.1:{port}"
     # A timeout, so that workers whose collectives fall out of step fail the test instead of hanging it.
     timeout = timedelta(seconds=60)
-    dist.init_process_group("gloo", init_method=address, rank=rank, world_size=WORLD_SIZE, timeout=timeout)
+    dist.init_process_group(
+        "gloo", init_method=address, rank=rank, world_size=WORLD_SIZE, timeout=timeout
+    )
     try:
         metrics = feed_metrics(BATCHES_BY_RANK[rank])
     finally:
@@ -95,10 +109,16 @@ def free_port() -> int:
 def test_every_worker_reports_the_global_metrics(tmp_path):
     # Forked rather than spawned: the workers inherit the imported modules instead of importing
     # AllenNLP and transformers again, which took most of this test's time.
-    mp.start_processes(_worker, args=(free_port(), str(tmp_path)), nprocs=WORLD_SIZE, start_method="fork")
+    mp.start_processes(
+        _worker, args=(free_port(), str(tmp_path)), nprocs=WORLD_SIZE, start_method="fork"
+    )
     expected = feed_metrics([EXAMPLES])
     # A task seen by both workers (task002_b) is one group, its instruction charged once.
-    assert {"rougeL_task003_c", "exact_match_sentiment_analysis", "accuracy_task001_a"} <= expected.keys()
+    assert {
+        "rougeL_task003_c",
+        "exact_match_sentiment_analysis",
+        "accuracy_task001_a",
+    } <= expected.keys()
     for rank in range(WORLD_SIZE):
         reported = json.loads((tmp_path / f"{rank}.json").read_text())
         assert reported == {key: pytest.approx(value) for key, value in expected.items()}

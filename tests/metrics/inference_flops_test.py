@@ -12,7 +12,12 @@ from hint_allennlp.metrics.inference_flops import InferenceFlops
 # E + N' + X = 10 + 5 + 2 = 17. Tk-Instruct has no modules and no
 # generator: 12 per input token, 20 per output token.
 PARAMETERS = ParameterCounts(
-    encoder=10, cross_attention_key_value=2, decoder=20, generator=5, encoder_modules=1, decoder_modules=3
+    encoder=10,
+    cross_attention_key_value=2,
+    decoder=20,
+    generator=5,
+    encoder_modules=1,
+    decoder_modules=3,
 )
 # (task, instruction t, instance i, output o), fed in two batches; task B appears in both.
 BATCHES = [
@@ -43,9 +48,14 @@ def test_counts_the_instruction_once_per_task():
 
 
 def test_tk_instruct_is_its_own_reference():
-    metric = InferenceFlops(ParameterCounts(encoder=10, cross_attention_key_value=2, decoder=20), "concatenated")
+    metric = InferenceFlops(
+        ParameterCounts(encoder=10, cross_attention_key_value=2, decoder=20), "concatenated"
+    )
     feed(metric)
-    assert metric.get_metric() == {"flops": pytest.approx(TK_INSTRUCT_FLOPS), "relative_flops": pytest.approx(1.0)}
+    assert metric.get_metric() == {
+        "flops": pytest.approx(TK_INSTRUCT_FLOPS),
+        "relative_flops": pytest.approx(1.0),
+    }
 
 
 @pytest.mark.parametrize("tasks, output_lengths", [(["A", "B"], [1]), (["A", ""], [1, 1])])

@@ -8,7 +8,11 @@ from hint_allennlp.metrics.instruction_metrics import InstructionMetrics, normal
 # subsequence is "cat on mat" (3 tokens); precision 3/6, recall 3/5,
 # F = 2·(1/2)·(3/5) / (1/2 + 3/5) = (3/5) / (11/10) = 6/11. None of the words has more than three
 # letters, so the scorer's Porter stemmer leaves them alone.
-CAT_PREDICTION, CAT_REFERENCE, CAT_ROUGE_L = "the cat sat on the mat", "a cat on a mat", 100 * 6 / 11
+CAT_PREDICTION, CAT_REFERENCE, CAT_ROUGE_L = (
+    "the cat sat on the mat",
+    "a cat on a mat",
+    100 * 6 / 11,
+)
 
 
 def scores(prediction, references):
@@ -26,14 +30,23 @@ def test_rouge_l_is_the_lcs_f_measure():
 
 def test_rouge_l_stems_and_exact_match_does_not():
     # Porter: "running" -> "run", "dogs" -> "dog", so RougeL sees identical token lists.
-    assert scores("running dogs", ["run dog"]) == {"rougeL": pytest.approx(100.0), "exact_match": 0.0}
+    assert scores("running dogs", ["run dog"]) == {
+        "rougeL": pytest.approx(100.0),
+        "exact_match": 0.0,
+    }
 
 
 def test_each_score_is_its_own_maximum_over_references():
     # "the cat" against "cat": P 1/2, R 1, F 2/3; against "the cat sat": P 1, R 2/3, F 4/5;
     # against "The Cat!": F 1 and the only exact match. Without the last, the maximum is 4/5.
-    assert scores("the cat", ["cat", "the cat sat"]) == {"rougeL": pytest.approx(80.0), "exact_match": 0.0}
-    assert scores("the cat", ["The Cat!", "cat", "the cat sat"]) == {"rougeL": 100.0, "exact_match": 100.0}
+    assert scores("the cat", ["cat", "the cat sat"]) == {
+        "rougeL": pytest.approx(80.0),
+        "exact_match": 0.0,
+    }
+    assert scores("the cat", ["The Cat!", "cat", "the cat sat"]) == {
+        "rougeL": 100.0,
+        "exact_match": 100.0,
+    }
 
 
 @pytest.mark.parametrize(
@@ -101,4 +114,6 @@ def test_rejects_malformed_input(predictions, references, tasks):
 
 
 def test_is_registered():
-    assert isinstance(Metric.from_params(Params({"type": "instruction_metrics"})), InstructionMetrics)
+    assert isinstance(
+        Metric.from_params(Params({"type": "instruction_metrics"})), InstructionMetrics
+    )

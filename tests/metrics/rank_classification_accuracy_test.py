@@ -11,7 +11,11 @@ def test_accuracy_overall_and_per_task():
     metric(torch.tensor([0, 2, 1]), torch.tensor([0, 1, 1]), tasks=["rte", "rte", "copa"])
     metric([3], [0], tasks=["copa"])
     # right, wrong, right, wrong
-    assert metric.get_metric(reset=True) == {"accuracy": 50.0, "accuracy_rte": 50.0, "accuracy_copa": 50.0}
+    assert metric.get_metric(reset=True) == {
+        "accuracy": 50.0,
+        "accuracy_rte": 50.0,
+        "accuracy_copa": 50.0,
+    }
     assert metric.get_metric() == {"accuracy": 0.0}
 
 

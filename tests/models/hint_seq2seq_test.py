@@ -9,7 +9,11 @@ from allennlp.data import Batch, DatasetReader, Vocabulary
 from allennlp.models import Model
 
 from hint_allennlp.evaluation.per_instance_serializer import PerInstanceSerializer
-from hint_allennlp.models.paper_variants import PAPER_VARIANTS, PaperVariant, reader_instruction_handling
+from hint_allennlp.models.paper_variants import (
+    PAPER_VARIANTS,
+    PaperVariant,
+    reader_instruction_handling,
+)
 from tests import FIXTURES_ROOT, TINY_T5
 
 EXPERIMENT = FIXTURES_ROOT / "configs" / "hint_seq2seq.jsonnet"
@@ -33,7 +37,9 @@ def variant_overrides(variant: PaperVariant) -> dict:
 SETTINGS = {
     **{name: variant_overrides(variant) for name, variant in PAPER_VARIANTS.items()},
     "hint_lora": {"model.peft": {"use_lora": True, "lora_rank": 2}},
-    "hint_start_as_plain_t5": {"model.peft": {"start_as_plain_t5": True, "adapter_size": 4, "prefix_length": 3}},
+    "hint_start_as_plain_t5": {
+        "model.peft": {"start_as_plain_t5": True, "adapter_size": 4, "prefix_length": 3}
+    },
     "hint_separate_encoder": {"model.separate_instruction_encoder": True},
 }
 
@@ -98,14 +104,20 @@ class TestHintSeq2Seq(ModelTestCase):
         reader = self.model_reader()
         choices = ["a b c", "c b a"]
         instances = [
-            reader.text_to_instance("Copy the input.", "a b c", ["a b c"], "copy", answer_choices=choices),
-            reader.text_to_instance("Reverse the words.", "a b c", ["c b a"], "reverse", answer_choices=choices),
+            reader.text_to_instance(
+                "Copy the input.", "a b c", ["a b c"], "copy", answer_choices=choices
+            ),
+            reader.text_to_instance(
+                "Reverse the words.", "a b c", ["c b a"], "reverse", answer_choices=choices
+            ),
         ]
         for instance in instances:
             reader.apply_token_indexers(instance)
         together = self.choice_scores(instances)
         for index, instance in enumerate(instances):
-            torch.testing.assert_close(together[index : index + 1], self.choice_scores([instance]), atol=1e-4, rtol=0)
+            torch.testing.assert_close(
+                together[index : index + 1], self.choice_scores([instance]), atol=1e-4, rtol=0
+            )
         assert not torch.allclose(together[0], together[1])
 
     @staticmethod
@@ -130,7 +142,11 @@ def test_rank_classification_reports_accuracy_per_task():
         Params({"type": "p3", "mode": "split", "model_name": str(TINY_T5)})
     )
     # The fixture's examples with answer choices and a gold answer.
-    instances = [i for i in reader.read(FIXTURES_ROOT / "p3" / "test_prompts.jsonl") if "target_tokens" in i and "answer_choices" in i]
+    instances = [
+        i
+        for i in reader.read(FIXTURES_ROOT / "p3" / "test_prompts.jsonl")
+        if "target_tokens" in i and "answer_choices" in i
+    ]
     for instance in instances:
         reader.apply_token_indexers(instance)
     batch = Batch(instances)
@@ -143,19 +159,28 @@ def test_rank_classification_reports_accuracy_per_task():
     choices = [instance["metadata"]["answer_choices"] for instance in instances]
     # `predictions` are token ids [B, c] here too: the chosen choice's.
     choice_ids = batch.as_tensor_dict()["answer_choices"]["tokens"]["token_ids"]  # [B, C, c]
-    assert torch.equal(output["predictions"], choice_ids[torch.arange(len(instances)), output["predicted_choice"]])
+    assert torch.equal(
+        output["predictions"], choice_ids[torch.arange(len(instances)), output["predicted_choice"]]
+    )
     lines = PerInstanceSerializer()(batch.as_tensor_dict(), output, data_loader=None).splitlines()
     assert [json.loads(line)["choice"] for line in lines] == output["predicted_choice"].tolist()
-    assert output["predicted_text"] == [options[index] for options, index in zip(choices, output["predicted_choice"].tolist())]
+    assert output["predicted_text"] == [
+        options[index] for options, index in zip(choices, output["predicted_choice"].tolist())
+    ]
     metrics = model.get_metrics(reset=True)
     gold = [instance["metadata"]["gold_choice"] for instance in instances]
-    expected = 100.0 * sum(p == g for p, g in zip(output["predicted_choice"].tolist(), gold)) / len(gold)
+    expected = (
+        100.0 * sum(p == g for p, g in zip(output["predicted_choice"].tolist(), gold)) / len(gold)
+    )
     assert metrics["accuracy"] == pytest.approx(expected)
     assert "accuracy_rte_gpt3_style" in metrics
 
 
 def _fixture_model(**overrides) -> Model:
-    params = Params.from_file(str(EXPERIMENT), params_overrides=json.dumps({f"model.{k}": v for k, v in overrides.items()}))
+    params = Params.from_file(
+        str(EXPERIMENT),
+        params_overrides=json.dumps({f"model.{k}": v for k, v in overrides.items()}),
+    )
     return Model.from_params(vocab=Vocabulary(), params=params.pop("model"))
 
 
@@ -166,15 +191,21 @@ def test_dropout_setting_reaches_t5_and_the_generator_attention():
     """
     model = _fixture_model(dropout=0.0)
     assert model.t5.config.dropout_rate == 0.0
-    assert all(module.p == 0.0 for module in model.t5.modules() if isinstance(module, torch.nn.Dropout))
+    assert all(
+        module.p == 0.0 for module in model.t5.modules() if isinstance(module, torch.nn.Dropout)
+    )
     assert model.hypernetwork.generator.attention.dropout == 0.0
     model = _fixture_model(dropout=0.3)
-    assert {module.p for module in model.t5.modules() if isinstance(module, torch.nn.Dropout)} == {0.3}
+    assert {module.p for module in model.t5.modules() if isinstance(module, torch.nn.Dropout)} == {
+        0.3
+    }
     assert model.hypernetwork.generator.attention.dropout == 0.3
     # The generator's attention really drops: in training, its outputs vary between calls.
     generator = model.hypernetwork.generator.train()
     states, mask = torch.randn(1, 5, model.t5.config.d_model), torch.ones(1, 5, dtype=torch.bool)
-    assert not torch.equal(generator(states, mask)["prefix_key"], generator(states, mask)["prefix_key"])
+    assert not torch.equal(
+        generator(states, mask)["prefix_key"], generator(states, mask)["prefix_key"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -186,11 +217,17 @@ def test_dropout_setting_reaches_t5_and_the_generator_attention():
     ids=["tk_instruct", "tk_instruct_peft"],
 )
 def test_a_model_that_reads_no_instruction_refuses_instruction_tokens(overrides):
-    instances = list(DatasetReader.from_params(Params.from_file(str(EXPERIMENT)).pop("dataset_reader")).read(SNI_TEST_SPLIT))[:2]
+    instances = list(
+        DatasetReader.from_params(Params.from_file(str(EXPERIMENT)).pop("dataset_reader")).read(
+            SNI_TEST_SPLIT
+        )
+    )[:2]
     assert "instruction_tokens" in instances[0]  # the 'hint' format
     batch = Batch(instances)
     batch.index_instances(Vocabulary())
-    with pytest.raises(ConfigurationError, match="instruction_format 'hint'.*reads no instruction.*'tk_instruct'"):
+    with pytest.raises(
+        ConfigurationError, match="instruction_format 'hint'.*reads no instruction.*'tk_instruct'"
+    ):
         _fixture_model(**overrides)(**batch.as_tensor_dict())
 
 
@@ -201,5 +238,11 @@ def test_each_paper_variant_handles_the_instruction_as_the_table_says(variant):
         variant.instruction_handling
     )
     generates = model.hypernetwork is not None and model.hypernetwork.generator is not None
-    kinds = {"adapters": model.peft.use_adapters, "prefixes": model.peft.use_prefixes, "lora": model.peft.use_lora}
-    assert {kind for kind, enabled in kinds.items() if enabled and generates} == set(variant.generated)
+    kinds = {
+        "adapters": model.peft.use_adapters,
+        "prefixes": model.peft.use_prefixes,
+        "lora": model.peft.use_lora,
+    }
+    assert {kind for kind, enabled in kinds.items() if enabled and generates} == set(
+        variant.generated
+    )

@@ -7,9 +7,11 @@ the list."). HINT without instruction fusion can only tell the tasks apart
 through the adapters and prefixes its hypernetwork generates, so if it learns the suite the
 instruction reaches the T5 through them. No-Instruct, trained the same way, can only guess.
 """
+
 import random
 
 import torch
+from allennlp.common import Lazy
 from allennlp.data import Batch, Vocabulary
 from allennlp.data.token_indexers import PretrainedTransformerIndexer
 from allennlp.data.tokenizers import PretrainedTransformerTokenizer
@@ -18,7 +20,6 @@ from hint_allennlp.data.dataset_readers.sni import SuperNaturalInstructionsReade
 from hint_allennlp.models import HintSeq2Seq
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
 from hint_allennlp.modules.peft.peft_config import PeftConfig
-from allennlp.common import Lazy
 from tests import TINY_T5
 
 CATEGORIES = {
@@ -64,7 +65,10 @@ def make_reader(instruction_format: str) -> SuperNaturalInstructionsReader:
 
 
 def tensors(reader, examples, vocab):
-    instances = [reader.text_to_instance(instruction, input_, [output]) for instruction, input_, output in examples]
+    instances = [
+        reader.text_to_instance(instruction, input_, [output])
+        for instruction, input_, output in examples
+    ]
     for instance in instances:
         reader.apply_token_indexers(instance)
     batch = Batch(instances)
@@ -85,7 +89,10 @@ def train_and_evaluate(model: HintSeq2Seq, reader, steps: int, seed: int = 0) ->
     """Trains on the synthetic suite; returns exact match (%) on the held-out inputs."""
     train, held_out = synthetic_suite()
     vocab = Vocabulary()
-    train_tensors, held_out_tensors = tensors(reader, train, vocab), tensors(reader, held_out, vocab)
+    train_tensors, held_out_tensors = (
+        tensors(reader, train, vocab),
+        tensors(reader, held_out, vocab),
+    )
     rng = random.Random(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
@@ -97,7 +104,11 @@ def train_and_evaluate(model: HintSeq2Seq, reader, steps: int, seed: int = 0) ->
     model.eval()
     with torch.no_grad():
         predicted = model(**held_out_tensors)["predicted_text"]
-    return 100.0 * sum(p.strip() == output for p, (_, _, output) in zip(predicted, held_out)) / len(held_out)
+    return (
+        100.0
+        * sum(p.strip() == output for p, (_, _, output) in zip(predicted, held_out))
+        / len(held_out)
+    )
 
 
 def new_model(**settings) -> HintSeq2Seq:
@@ -114,9 +125,13 @@ def test_hint_without_fusion_learns_instructions_that_no_instruct_cannot():
     )
     hint_exact_match = train_and_evaluate(hint, make_reader("hint"), steps)
     no_instruct_exact_match = train_and_evaluate(
-        new_model(parameter_generator=None, instruction_fusion=False), make_reader("no_instruct"), steps
+        new_model(parameter_generator=None, instruction_fusion=False),
+        make_reader("no_instruct"),
+        steps,
     )
-    print(f"held-out exact match: HINT - fusion {hint_exact_match:.1f}, No-Instruct {no_instruct_exact_match:.1f}")
+    print(
+        f"held-out exact match: HINT - fusion {hint_exact_match:.1f}, No-Instruct {no_instruct_exact_match:.1f}"
+    )
     assert hint_exact_match >= 90.0
     # Without the instruction the best policy is right on one question in four.
     assert no_instruct_exact_match <= 35.0

@@ -2,6 +2,7 @@
 `hint_allennlp/models/paper_variants.py` is the one table of the paper's models: the jsonnet configs'
 `models` and the table in docs/model.md are checked against it here.
 """
+
 import json
 import re
 
@@ -15,13 +16,21 @@ LIBSONNET = PROJECT_ROOT / "training_configs" / "hint.libsonnet"
 # Sizes unlike any backbone's, so that a size the jsonnet fixes shows.
 MODULE_SIZES = {"adapter_size": 5, "prefix_length": 6, "lora_rank": 7}
 # The keys `hint_seq2seq(model, s)` in hint.libsonnet adds to every model.
-SHARED_MODEL_KEYS = {"type", "model_name", "max_decoding_steps", "gradient_checkpointing", "mixed_precision"}
+SHARED_MODEL_KEYS = {
+    "type",
+    "model_name",
+    "max_decoding_steps",
+    "gradient_checkpointing",
+    "mixed_precision",
+}
 
 
 def jsonnet_models():
     """The names in hint.libsonnet's `local models = { name(s): ..., }`."""
     text = LIBSONNET.read_text()
-    block = text[text.index("local models = {") : text.index("\n};", text.index("local models = {"))]
+    block = text[
+        text.index("local models = {") : text.index("\n};", text.index("local models = {"))
+    ]
     return re.findall(r"^  (\w+)\(s\): \{", block, flags=re.MULTILINE)
 
 
@@ -67,4 +76,6 @@ def test_docs_model_md_shows_the_table():
         ]
         + [markdown_row(variant) for variant in PAPER_VARIANTS.values()]
     )
-    assert table in (PROJECT_ROOT / "docs" / "model.md").read_text(), f"docs/model.md should have:\n{table}"
+    assert table in (PROJECT_ROOT / "docs" / "model.md").read_text(), (
+        f"docs/model.md should have:\n{table}"
+    )

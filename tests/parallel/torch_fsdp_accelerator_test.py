@@ -4,6 +4,7 @@ CLI on two CPU workers (gloo), the tiny HINT experiment without dropout, against
 DDP (`two_worker_ddp_run`). The FSDP run is killed in its second epoch and finished with `--recover`,
 so the comparison covers resuming from the per-worker checkpoints too.
 """
+
 import itertools
 import os
 import signal
@@ -13,7 +14,11 @@ import torch
 from allennlp.models.archival import load_archive
 from transformers import T5ForConditionalGeneration
 
-from hint_allennlp.parallel.torch_fsdp_accelerator import LOCAL_STATE, SHARDED_SHAPES, TorchFsdpWrappedModel
+from hint_allennlp.parallel.torch_fsdp_accelerator import (
+    LOCAL_STATE,
+    SHARDED_SHAPES,
+    TorchFsdpWrappedModel,
+)
 from tests import SNI_FIXTURES
 from tests.commands.train_test import (
     DISTRIBUTED_SETTINGS,
@@ -36,7 +41,9 @@ def fsdp_settings(checkpoint, devices="[-1, -1]") -> str:
 def recovered_fsdp_run(tmp_path_factory, tiny_t5_without_dropout):
     """(serialization directory, output of the `--recover` run) of the FSDP run, killed in its second epoch."""
     directory = tmp_path_factory.mktemp("fsdp")
-    experiment = write_experiment(directory / "experiment.jsonnet", fsdp_settings(tiny_t5_without_dropout))
+    experiment = write_experiment(
+        directory / "experiment.jsonnet", fsdp_settings(tiny_t5_without_dropout)
+    )
     serialization_dir, output = directory / "run", directory / "output.txt"
     # In its own process group, so that the kill reaches the workers too.
     first_run = start_training(experiment, serialization_dir, output, start_new_session=True)
@@ -44,15 +51,23 @@ def recovered_fsdp_run(tmp_path_factory, tiny_t5_without_dropout):
     wait_for_log(first_run, serialization_dir / "out_worker0.log", "Epoch 1/1", output)
     os.killpg(first_run.pid, signal.SIGKILL)
     first_run.wait()
-    assert not (serialization_dir / "metrics_epoch_1.json").exists(), "the run ended before it was killed"
-    recovered_output = succeed(start_training(experiment, serialization_dir, output, "--recover"), output)
+    assert not (serialization_dir / "metrics_epoch_1.json").exists(), (
+        "the run ended before it was killed"
+    )
+    recovered_output = succeed(
+        start_training(experiment, serialization_dir, output, "--recover"), output
+    )
     return serialization_dir, recovered_output
 
 
-def test_fsdp_trains_the_losses_and_weights_ddp_trains(recovered_fsdp_run, two_worker_ddp_run, tiny_t5_without_dropout):
+def test_fsdp_trains_the_losses_and_weights_ddp_trains(
+    recovered_fsdp_run, two_worker_ddp_run, tiny_t5_without_dropout
+):
     serialization_dir, _ = recovered_fsdp_run
     # One loss per epoch of 3 steps; the first epoch before the kill, the second after --recover.
-    torch.testing.assert_close(epoch_losses(serialization_dir), epoch_losses(two_worker_ddp_run), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        epoch_losses(serialization_dir), epoch_losses(two_worker_ddp_run), atol=1e-5, rtol=0
+    )
     weights, expected = final_weights(serialization_dir), final_weights(two_worker_ddp_run)
     assert weights.keys() == expected.keys()
     for name, tensor in weights.items():
@@ -60,7 +75,10 @@ def test_fsdp_trains_the_losses_and_weights_ddp_trains(recovered_fsdp_run, two_w
         torch.testing.assert_close(tensor, expected[name], atol=1e-5, rtol=0, msg=name)
     # Training moved the weights: the comparison is not between two untrained models.
     checkpoint = T5ForConditionalGeneration.from_pretrained(tiny_t5_without_dropout).state_dict()
-    assert max((weights[f"t5.{name}"] - tensor).abs().max() for name, tensor in checkpoint.items()) > 1e-3
+    assert (
+        max((weights[f"t5.{name}"] - tensor).abs().max() for name, tensor in checkpoint.items())
+        > 1e-3
+    )
 
 
 def test_fsdp_checkpoints_are_per_worker_shards_and_recover_resumes_from_them(recovered_fsdp_run):
@@ -68,8 +86,13 @@ def test_fsdp_checkpoints_are_per_worker_shards_and_recover_resumes_from_them(re
     # Only the second epoch was trained after --recover, from the first epoch's checkpoints (the
     # first epoch's data is replayed without training, to keep the data order).
     assert recovered_output.count("Epoch duration") == 1
-    shards = [torch.load(serialization_dir / f"model_state_e2_b0_w{rank}.th", weights_only=False) for rank in (0, 1)]
-    name, shape = next((name, shape) for name, shape in shards[0][SHARDED_SHAPES].items() if shape[0] > 1)
+    shards = [
+        torch.load(serialization_dir / f"model_state_e2_b0_w{rank}.th", weights_only=False)
+        for rank in (0, 1)
+    ]
+    name, shape = next(
+        (name, shape) for name, shape in shards[0][SHARDED_SHAPES].items() if shape[0] > 1
+    )
     # Each worker holds its part of a sharded weight, not all of it.
     assert [shard[LOCAL_STATE][name].size(0) for shard in shards] != [shape[0], shape[0]]
     assert sum(shard[LOCAL_STATE][name].size(0) for shard in shards) == shape[0]
@@ -92,7 +115,10 @@ def test_fsdp_archive_loads_in_one_process_and_predicts_what_the_ddp_archive_pre
         archive = load_archive(archive_file)  # no process group here
         archive.model.eval()
         instances = list(
-            itertools.islice(archive.validation_dataset_reader.read(SNI_FIXTURES / "splits" / "test_tasks.txt"), 6)
+            itertools.islice(
+                archive.validation_dataset_reader.read(SNI_FIXTURES / "splits" / "test_tasks.txt"),
+                6,
+            )
         )
         outputs = archive.model.forward_on_instances(instances)
         predictions.append([output["predictions"].tolist() for output in outputs])
@@ -100,19 +126,28 @@ def test_fsdp_archive_loads_in_one_process_and_predicts_what_the_ddp_archive_pre
 
 
 @pytest.mark.cuda
-@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two or more CUDA GPUs (one NCCL worker each)")
+@pytest.mark.skipif(
+    torch.cuda.device_count() < 2, reason="needs two or more CUDA GPUs (one NCCL worker each)"
+)
 def test_fsdp_trains_what_ddp_trains_on_every_gpu(tmp_path, tiny_t5_without_dropout):
     """The FSDP / DDP comparison above on every visible GPU, with NCCL: `pytest -m cuda tests/parallel`."""
     devices = list(range(torch.cuda.device_count()))
-    one_example_per_gpu = f"{{examples_per_step: {2 * len(devices)}}}"  # 2 accumulated batches of 1 per GPU
+    one_example_per_gpu = (
+        f"{{examples_per_step: {2 * len(devices)}}}"  # 2 accumulated batches of 1 per GPU
+    )
     runs = {}
     for name, settings in [
-        ("ddp", f"{{model_name: '{tiny_t5_without_dropout}', cuda_devices: {devices}}} + {DISTRIBUTED_SETTINGS}"),
+        (
+            "ddp",
+            f"{{model_name: '{tiny_t5_without_dropout}', cuda_devices: {devices}}} + {DISTRIBUTED_SETTINGS}",
+        ),
         ("fsdp", fsdp_settings(tiny_t5_without_dropout, devices)),
     ]:
         (tmp_path / name).mkdir()
         runs[name] = train(tmp_path / name, f"{settings} + {one_example_per_gpu}")
-    torch.testing.assert_close(epoch_losses(runs["fsdp"]), epoch_losses(runs["ddp"]), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        epoch_losses(runs["fsdp"]), epoch_losses(runs["ddp"]), atol=1e-5, rtol=0
+    )
     expected = final_weights(runs["ddp"])
     for name, tensor in final_weights(runs["fsdp"]).items():
         torch.testing.assert_close(tensor, expected[name], atol=1e-5, rtol=0, msg=name)

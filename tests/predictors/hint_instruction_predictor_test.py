@@ -48,7 +48,10 @@ def many_inputs(repeats=5):
 def predictions(predictor_, items, batch_size=3):
     lines = []
     for start in range(0, len(items), batch_size):
-        batch = [{"line": start + n, "record": item} for n, item in enumerate(items[start : start + batch_size])]
+        batch = [
+            {"line": start + n, "record": item}
+            for n, item in enumerate(items[start : start + batch_size])
+        ]
         for output in predictor_.predict_batch_json(batch):
             lines += output["lines"]
     return lines
@@ -82,7 +85,9 @@ def test_compiled_tasks_predict_like_live_ones_without_the_hypernetwork(trained_
     compiled_file = tmp_path / f"{SNI_TASK.stem}.hint.pt"
     assert compiled_file.stat().st_size < 100_000
     task = json.loads(SNI_TASK.read_text())
-    items = [{"task": SNI_TASK.stem, "input": instance["input"]} for instance in task["Instances"][:6]]
+    items = [
+        {"task": SNI_TASK.stem, "input": instance["input"]} for instance in task["Instances"][:6]
+    ]
 
     compiled = predictor(trained_archive, compiled_tasks=[str(tmp_path)], cache_size=0)
     counter = count_hypernetwork_rows(compiled._model)
@@ -90,8 +95,12 @@ def test_compiled_tasks_predict_like_live_ones_without_the_hypernetwork(trained_
     assert counter["rows"] == 0
     # The same six inputs in one batch, from the task file itself (the hypernetwork runs).
     live_task = dict(task, Instances=task["Instances"][:6])
-    live_lines = predictor(trained_archive).predict_batch_json([{"record": live_task, "line": 1}])[0]["lines"]
-    assert [line["prediction"] for line in compiled_lines] == [line["prediction"] for line in live_lines]
+    live_lines = predictor(trained_archive).predict_batch_json([{"record": live_task, "line": 1}])[
+        0
+    ]["lines"]
+    assert [line["prediction"] for line in compiled_lines] == [
+        line["prediction"] for line in live_lines
+    ]
 
 
 def test_a_task_compiled_from_a_json_line_predicts_as_the_same_request(trained_archive, tmp_path):
@@ -108,7 +117,9 @@ def test_a_task_compiled_from_a_json_line_predicts_as_the_same_request(trained_a
     counter = count_hypernetwork_rows(compiled._model)
     compiled_lines = predictions(compiled, [{"task": "capital", "input": text} for text in inputs])
     assert counter["rows"] == 0
-    live_lines = predictions(predictor(trained_archive), [{**record, "input": text} for text in inputs])
+    live_lines = predictions(
+        predictor(trained_archive), [{**record, "input": text} for text in inputs]
+    )
     assert compiled_lines == live_lines
 
 
@@ -118,7 +129,9 @@ def test_a_task_compiled_by_another_model_is_refused(trained_archive, tmp_path):
     with torch.no_grad():
         next(other.model.parameters()).add_(1.0)
     with pytest.raises(ConfigurationError, match="compiled by a different model"):
-        Predictor.from_archive(other, "hint_instruction", extra_args={"compiled_tasks": [str(tmp_path)]})
+        Predictor.from_archive(
+            other, "hint_instruction", extra_args={"compiled_tasks": [str(tmp_path)]}
+        )
 
 
 def test_bad_lines_get_an_error_and_the_others_their_predictions(trained_archive):
@@ -142,12 +155,27 @@ def test_bad_lines_get_an_error_and_the_others_their_predictions(trained_archive
 
 
 def test_allennlp_predict_on_an_sni_task_file_and_on_json_lines(trained_archive, tmp_path):
-    for input_file, expected_lines in [(SNI_TASK, 20), (JSONL_TASKS, len(JSONL_TASKS.read_text().splitlines()))]:
+    for input_file, expected_lines in [
+        (SNI_TASK, 20),
+        (JSONL_TASKS, len(JSONL_TASKS.read_text().splitlines())),
+    ]:
         output_file = tmp_path / f"{input_file.stem}.predictions.jsonl"
         result = subprocess.run(
-            [ALLENNLP, "predict", str(trained_archive), str(input_file), "--output-file", str(output_file),
-             "--silent", "--batch-size", "4"],
-            cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
+            [
+                ALLENNLP,
+                "predict",
+                str(trained_archive),
+                str(input_file),
+                "--output-file",
+                str(output_file),
+                "--silent",
+                "--batch-size",
+                "4",
+            ],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         assert result.returncode == 0, result.stderr[-3000:]
         lines = [json.loads(line) for line in output_file.read_text().splitlines()]
@@ -160,7 +188,9 @@ def test_allennlp_predict_on_an_sni_task_file_and_on_json_lines(trained_archive,
 
 def test_output_lines_keep_missing_ids_as_null(trained_archive):
     predictor_ = predictor(trained_archive)
-    output = predictor_.predict_json({"record": {"instruction": "Copy the input.", "input": "a b"}, "line": 1})
+    output = predictor_.predict_json(
+        {"record": {"instruction": "Copy the input.", "input": "a b"}, "line": 1}
+    )
     (line,) = output["lines"]
     assert line["id"] is None and line["task"] == "" and isinstance(line["prediction"], str)
 
@@ -168,9 +198,20 @@ def test_output_lines_keep_missing_ids_as_null(trained_archive):
 def test_allennlp_predict_with_the_dataset_reader(trained_archive, tmp_path):
     output_file = tmp_path / "predictions.jsonl"
     result = subprocess.run(
-        [ALLENNLP, "predict", str(trained_archive), str(SNI_TASK), "--use-dataset-reader",
-         "--output-file", str(output_file), "--silent"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
+        [
+            ALLENNLP,
+            "predict",
+            str(trained_archive),
+            str(SNI_TASK),
+            "--use-dataset-reader",
+            "--output-file",
+            str(output_file),
+            "--silent",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [json.loads(line) for line in output_file.read_text().splitlines()]
@@ -202,7 +243,9 @@ def fault_injection_input(line_pairs=110):
         for kind in rng.choices(["good", "bad", "blank"], weights=[4, 5, 1], k=2):
             physical = len(lines) + 1
             if kind == "good":
-                words = " ".join(rng.choice(["red", "blue", "sky", "sea"]) for _ in range(rng.randint(1, 5)))
+                words = " ".join(
+                    rng.choice(["red", "blue", "sky", "sea"]) for _ in range(rng.randint(1, 5))
+                )
                 # One input over the reader's 1,024-token limit: predicted, its truncation reported.
                 if kinds.count("good") == 7:
                     words = "very " * 1100
@@ -226,9 +269,21 @@ def test_allennlp_predict_on_a_fault_injected_input_loses_no_line(trained_archiv
     input_file, output_file = tmp_path / "mixed.jsonl", tmp_path / "mixed.predictions.jsonl"
     input_file.write_bytes(data)
     result = subprocess.run(
-        [ALLENNLP, "predict", str(trained_archive), str(input_file), "--output-file", str(output_file),
-         "--silent", "--batch-size", "32"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=600,
+        [
+            ALLENNLP,
+            "predict",
+            str(trained_archive),
+            str(input_file),
+            "--output-file",
+            str(output_file),
+            "--silent",
+            "--batch-size",
+            "32",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     outputs = [json.loads(line) for line in output_file.read_text(encoding="utf-8").splitlines()]
@@ -254,6 +309,8 @@ def test_a_damaged_compiled_task_is_refused_naming_the_file(trained_archive, tmp
     assert start > 0
     data[start : start + 64] = bytes(byte ^ 0xFF for byte in data[start : start + 64])
     path.write_bytes(bytes(data))
-    with pytest.raises(ConfigurationError, match="do not match their checksum.*compile the task again") as refused:
+    with pytest.raises(
+        ConfigurationError, match="do not match their checksum.*compile the task again"
+    ) as refused:
         predictor(trained_archive, compiled_tasks=[str(tmp_path)])
     assert str(path) in str(refused.value)

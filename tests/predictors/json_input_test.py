@@ -1,4 +1,5 @@
 """How `allennlp predict`'s input is cut into JSON values: nothing merged, skipped or lost (issue 14)."""
+
 import json
 
 from hint_allennlp.predictors.json_input import json_input_items
@@ -23,7 +24,9 @@ def test_a_truncated_json_line_followed_by_a_good_one():
 
 
 def test_a_pretty_printed_value_is_one_item_on_its_first_line():
-    task = json.dumps({"Definition": ["Copy."], "Instances": [{"input": "a", "output": ["a"]}]}, indent=2)
+    task = json.dumps(
+        {"Definition": ["Copy."], "Instances": [{"input": "a", "output": ["a"]}]}, indent=2
+    )
     got = items(b"\n" + task.encode() + b'\n{"n": 1}\n')
     assert got[0]["line"] == 2 and got[0]["record"]["Definition"] == ["Copy."]
     assert got[1] == {"line": 2 + len(task.splitlines()), "record": {"n": 1}}

@@ -28,14 +28,18 @@ def test_fast_and_slow_tokenizers_agree_with_sentencepiece():
 def test_build_is_deterministic(tmp_path):
     rebuilt = T5ForConditionalGeneration.from_pretrained(build_tiny_t5(tmp_path / "again"))
     original = T5ForConditionalGeneration.from_pretrained(TINY_T5)
-    for (name, weight), (_, other) in zip(original.state_dict().items(), rebuilt.state_dict().items()):
+    for (name, weight), (_, other) in zip(
+        original.state_dict().items(), rebuilt.state_dict().items()
+    ):
         assert weight.equal(other), name
 
 
 def test_the_demo_shape_moves_input_tokens_cost_toward_a_real_t5s():
     """DEMO_T5's reason to exist: in the tiny T5 the LM head dwarfs the encoder (25x), in the demo's 8x."""
     lm_head = 64 * 32128
-    tiny, demo = (ParameterCounts.from_t5_config(tiny_t5_config(**overrides)) for overrides in ({}, DEMO_T5))
+    tiny, demo = (
+        ParameterCounts.from_t5_config(tiny_t5_config(**overrides)) for overrides in ({}, DEMO_T5)
+    )
     assert round(lm_head / tiny.encoder) == 25
     assert round(lm_head / demo.encoder) == 8
     assert demo.decoder < 1.1 * tiny.decoder  # output tokens cost about the same

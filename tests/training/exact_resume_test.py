@@ -1,4 +1,5 @@
 """`allennlp train --recover` after SIGKILL reproduces the uninterrupted run exactly (issue 14, item 12)."""
+
 import json
 import os
 import subprocess
@@ -25,11 +26,26 @@ OVERRIDES = {
 
 def train(serialization_dir: Path, callbacks, recover: bool = False) -> subprocess.CompletedProcess:
     overrides = {**OVERRIDES, "trainer.callbacks": callbacks}
-    command = [ALLENNLP, "train", str(CONFIG), "-s", str(serialization_dir), "-o", json.dumps(overrides),
-               "--include-package", "tests.training.sigkill_callback"]
+    command = [
+        ALLENNLP,
+        "train",
+        str(CONFIG),
+        "-s",
+        str(serialization_dir),
+        "-o",
+        json.dumps(overrides),
+        "--include-package",
+        "tests.training.sigkill_callback",
+    ]
     # One thread (as tests/commands/train_test.py): two-thread processes on two busy cores crawl.
-    return subprocess.run(command + (["--recover"] if recover else []), cwd=PROJECT_ROOT,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        command + (["--recover"] if recover else []),
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_recover_after_sigkill_at_an_epoch_end_and_inside_an_epoch_gives_the_uninterrupted_weights(
@@ -42,7 +58,9 @@ def test_recover_after_sigkill_at_an_epoch_end_and_inside_an_epoch_gives_the_uni
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        train_model(Params.from_file(str(CONFIG), json.dumps(overrides)), tmp_path / "uninterrupted")
+        train_model(
+            Params.from_file(str(CONFIG), json.dumps(overrides)), tmp_path / "uninterrupted"
+        )
     finally:
         torch.set_num_threads(threads)
 
@@ -63,5 +81,8 @@ def test_recover_after_sigkill_at_an_epoch_end_and_inside_an_epoch_gives_the_uni
     assert all(torch.equal(expected[name], resumed[name]) for name in expected)
     # Epoch 1 was trained whole by the run resumed at its start. (Epoch 2's reported loss covers
     # only the batches the last run trained: AllenNLP's bookkeeping, not a difference in training.)
-    epoch_1 = [json.loads((directory / "metrics_epoch_1.json").read_text()) for directory in (tmp_path / "uninterrupted", resumed_dir)]
+    epoch_1 = [
+        json.loads((directory / "metrics_epoch_1.json").read_text())
+        for directory in (tmp_path / "uninterrupted", resumed_dir)
+    ]
     assert epoch_1[0]["training_loss"] == epoch_1[1]["training_loss"]

@@ -1,4 +1,5 @@
 """A test-only trainer callback that kills its own process (SIGKILL) at given points of a run."""
+
 import os
 import signal
 from pathlib import Path
@@ -19,8 +20,19 @@ class SigkillAt(TrainerCallback):
         super().__init__(serialization_dir)
         self._points = [tuple(point) for point in points]
 
-    def on_batch(self, trainer, batch_inputs, batch_outputs, batch_metrics, epoch, batch_number, is_training,
-                 is_primary=True, batch_grad_norm=None, **kwargs) -> None:
+    def on_batch(
+        self,
+        trainer,
+        batch_inputs,
+        batch_outputs,
+        batch_metrics,
+        epoch,
+        batch_number,
+        is_training,
+        is_primary=True,
+        batch_grad_norm=None,
+        **kwargs,
+    ) -> None:
         if not is_training or (epoch, batch_number) not in self._points:
             return
         marker = Path(self.serialization_dir) / f"killed_at_{epoch}_{batch_number}"

@@ -13,8 +13,8 @@ from hint_allennlp.data.file_reading import (
     expand_file_path,
     get_string,
     has_suffix,
-    iter_nonblank_lines,
     iter_lines,
+    iter_nonblank_lines,
     parse_json_line,
 )
 

@@ -43,7 +43,9 @@ class TokenizedText:
     tokens: List[Token]
 
 
-def mixed_answer_choices_message(file_path: str, first: Instance, instance: Instance, number: int) -> str:
+def mixed_answer_choices_message(
+    file_path: str, first: Instance, instance: Instance, number: int
+) -> str:
     """Why an instance cannot be read after the first one, naming both and the setting to change."""
 
     def describe(which: Instance) -> str:
@@ -219,7 +221,9 @@ class InstructionReader(DatasetReader):
             if first is None:
                 first = instance
             elif ("answer_choices" in instance.fields) != ("answer_choices" in first.fields):
-                raise DataFormatError(mixed_answer_choices_message(file_path, first, instance, instance_count))
+                raise DataFormatError(
+                    mixed_answer_choices_message(file_path, first, instance, instance_count)
+                )
             yield instance
         self.log_counts(file_path, instance_count)
 
@@ -240,5 +244,10 @@ class InstructionReader(DatasetReader):
         logger.info("Read %d instances from %s%s.", instance_count, file_path, shard_note)
         for what, count in sorted(self._counts.items()):
             logger.warning(
-                "%s%s: %s: %d (of %d instances read)", file_path, shard_note, what, count, instance_count
+                "%s%s: %s: %d (of %d instances read)",
+                file_path,
+                shard_note,
+                what,
+                count,
+                instance_count,
             )

@@ -53,15 +53,21 @@ class Hypernetwork(nn.Module):
         keep_instruction_states: bool,
     ) -> None:
         super().__init__()
-        self.instruction_encoder: Optional[T5Stack] = copy.deepcopy(encoder) if separate_encoder else None
-        self.shared_encoder: Optional[ModuleReference] = None if separate_encoder else ModuleReference(encoder)
+        self.instruction_encoder: Optional[T5Stack] = (
+            copy.deepcopy(encoder) if separate_encoder else None
+        )
+        self.shared_encoder: Optional[ModuleReference] = (
+            None if separate_encoder else ModuleReference(encoder)
+        )
         self.active = active
         self.generator = generator
         self.keep_instruction_states = keep_instruction_states
 
     @property
     def reads_instruction(self) -> bool:
-        return self.keep_instruction_states or (self.generator is not None and self.generator.reads_instruction)
+        return self.keep_instruction_states or (
+            self.generator is not None and self.generator.reads_instruction
+        )
 
     def forward(
         self, instruction_ids: Optional[torch.Tensor], instruction_mask: Optional[torch.Tensor]
@@ -71,7 +77,11 @@ class Hypernetwork(nn.Module):
             return TaskParameters(self.generator(None, None))
         instruction_mask = instruction_mask.bool()
         with self.active.use(None):
-            encoder = self.instruction_encoder if self.instruction_encoder is not None else self.shared_encoder.module
+            encoder = (
+                self.instruction_encoder
+                if self.instruction_encoder is not None
+                else self.shared_encoder.module
+            )
             states = encoder(
                 input_ids=instruction_ids, attention_mask=instruction_mask.long()
             ).last_hidden_state  # [B, t, d]

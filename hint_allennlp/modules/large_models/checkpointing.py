@@ -10,6 +10,7 @@ forward pass that used it, not to a context. The block stays the same object und
 (its class is switched in place, as the injected layers are), so state dicts and anything that
 wraps each `T5Block` (FSDP) are unaffected.
 """
+
 from typing import Iterator, List
 from weakref import WeakKeyDictionary
 
@@ -39,9 +40,14 @@ class CheckpointedT5Block(T5Block):
 
     def forward(self, *args, **kwargs):
         # A key/value cache (generation) would be written twice; evaluation keeps no activations.
-        if not (self.training and torch.is_grad_enabled()) or kwargs.get("past_key_value") is not None:
+        if (
+            not (self.training and torch.is_grad_enabled())
+            or kwargs.get("past_key_value") is not None
+        ):
             return super().forward(*args, **kwargs)
-        return checkpoint(self._forward_with_modules, self.active.current, *args, use_reentrant=False, **kwargs)
+        return checkpoint(
+            self._forward_with_modules, self.active.current, *args, use_reentrant=False, **kwargs
+        )
 
     def _forward_with_modules(self, modules, *args, **kwargs):
         with self.active.use(modules):
@@ -68,7 +74,9 @@ def refuse_hf_gradient_checkpointing(module: nn.Module) -> None:
     """Raises if HF's own checkpointing is on in a T5 stack of `module`: it would recompute without the modules."""
     stacks = _T5_STACKS.get(module)
     if stacks is None:
-        stacks = _T5_STACKS[module] = [stack for stack in module.modules() if isinstance(stack, T5Stack)]
+        stacks = _T5_STACKS[module] = [
+            stack for stack in module.modules() if isinstance(stack, T5Stack)
+        ]
     if any(stack.gradient_checkpointing for stack in stacks):
         raise ValueError(
             "HF's gradient checkpointing is on in this model's T5 (model.t5.gradient_checkpointing_enable()). "

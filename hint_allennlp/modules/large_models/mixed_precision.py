@@ -9,6 +9,7 @@ feed-forward activations exceed fp16's range (65504), which turns them into inf 
 NaN (a known problem of these checkpoints in HF transformers). AllenNLP's `use_amp` is fp16 autocast, so it is
 refused too, when the model finds itself run under it.
 """
+
 import functools
 from contextlib import contextmanager
 from typing import Iterator, Optional
@@ -36,9 +37,14 @@ def check_mixed_precision(mixed_precision: Optional[str]) -> None:
 
 
 @contextmanager
-def mixed_precision_autocast(mixed_precision: Optional[str], device: torch.device) -> Iterator[None]:
+def mixed_precision_autocast(
+    mixed_precision: Optional[str], device: torch.device
+) -> Iterator[None]:
     """Autocast to `mixed_precision` on `device`'s type (None: whatever is in effect, refusing fp16)."""
-    if torch.is_autocast_enabled(device.type) and torch.get_autocast_dtype(device.type) == torch.float16:
+    if (
+        torch.is_autocast_enabled(device.type)
+        and torch.get_autocast_dtype(device.type) == torch.float16
+    ):
         raise ConfigurationError(FP16_REFUSAL)
     if mixed_precision is None:
         yield

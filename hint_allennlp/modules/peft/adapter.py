@@ -8,6 +8,7 @@ The adapter kind: a generated adapter parallel to every feed-forward block of T5
 | `adapter_up` | [Bm, E + D, a, d_model] |
 | `adapter_up_bias` | [Bm, E + D, d_model] |
 """
+
 from dataclasses import dataclass
 from typing import List
 
@@ -18,7 +19,11 @@ from transformers.models.t5.modeling_t5 import T5LayerFF
 
 from hint_allennlp.modules.peft.module_kind import Component, ModuleKind, check_at_least_one
 from hint_allennlp.modules.peft.t5_layers import ffn_layers, ffn_slot_count
-from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, per_example_bias, per_example_matmul
+from hint_allennlp.modules.peft.task_parameters import (
+    ActiveTaskParameters,
+    per_example_bias,
+    per_example_matmul,
+)
 
 ADAPTER_KEYS = ("adapter_down", "adapter_down_bias", "adapter_up", "adapter_up_bias")
 
@@ -52,7 +57,9 @@ class AdapterT5LayerFF(T5LayerFF):
     """
 
     @classmethod
-    def convert(cls, layer: T5LayerFF, ffn_slot: int, active: ActiveTaskParameters) -> "AdapterT5LayerFF":
+    def convert(
+        cls, layer: T5LayerFF, ffn_slot: int, active: ActiveTaskParameters
+    ) -> "AdapterT5LayerFF":
         layer.__class__ = cls
         layer.ffn_slot = ffn_slot
         layer.active = active
@@ -63,12 +70,16 @@ class AdapterT5LayerFF(T5LayerFF):
         output = hidden_states + self.dropout(self.DenseReluDense(normed))
         parameters = self.active.current
         # (down [Bm, d, a], down_bias [Bm, a], up [Bm, a, d], up_bias [Bm, d]) or None
-        adapter = parameters.at_slot(ADAPTER_KEYS, self.ffn_slot) if parameters is not None else None
+        adapter = (
+            parameters.at_slot(ADAPTER_KEYS, self.ffn_slot) if parameters is not None else None
+        )
         if adapter is None:
             return output
         down, down_bias, up, up_bias = adapter
         # [B, seq, d] -> [B, seq, a] -> [B, seq, d]
-        bottleneck = F.gelu(per_example_matmul(normed, down) + per_example_bias(down_bias), approximate="tanh")
+        bottleneck = F.gelu(
+            per_example_matmul(normed, down) + per_example_bias(down_bias), approximate="tanh"
+        )
         return output + per_example_matmul(bottleneck, up) + per_example_bias(up_bias)
 
 
@@ -90,7 +101,9 @@ class Adapter(ModuleKind):
             Component("adapter_up_bias", ffn_slots, 1, d_model, "vector", zero_init=True),
         ]
 
-    def inject(self, t5: T5ForConditionalGeneration, config: AdapterConfig, active: ActiveTaskParameters) -> None:
+    def inject(
+        self, t5: T5ForConditionalGeneration, config: AdapterConfig, active: ActiveTaskParameters
+    ) -> None:
         for slot, layer in ffn_layers(t5):
             AdapterT5LayerFF.convert(layer, slot, active)
 

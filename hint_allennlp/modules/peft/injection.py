@@ -6,6 +6,7 @@ loads and exports plain T5 checkpoints. All injected layers read their tensors f
 `ActiveTaskParameters`, which the model sets for the duration of a forward pass; with nothing set they
 compute exactly what plain T5 computes.
 """
+
 from typing import Optional
 
 from transformers import T5ForConditionalGeneration

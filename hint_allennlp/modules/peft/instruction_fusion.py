@@ -13,6 +13,7 @@ Cross-attention has no position bias, so this computes exactly what concatenatio
 The projection happens inside the cross-attention's forward because a block's weights may exist
 only then: under FSDP a sharded block is gathered for its own forward and freed after it.
 """
+
 from transformers import T5ForConditionalGeneration
 
 from hint_allennlp.modules.peft.t5_layers import cross_attentions

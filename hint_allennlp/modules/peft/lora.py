@@ -7,6 +7,7 @@ ablation).
 | `lora_{p}_a`, p in `lora_projections` (q and v by default) | [Bm, E + 2D, in_features, r] |
 | `lora_{p}_b` | [Bm, E + 2D, r, out_features] |
 """
+
 from dataclasses import dataclass
 from typing import List, Tuple
 
@@ -66,7 +67,12 @@ class LoraLinear(nn.Linear):
 
     @classmethod
     def convert(
-        cls, linear: nn.Linear, attention_slot: int, projection: str, active: ActiveTaskParameters, scale: float
+        cls,
+        linear: nn.Linear,
+        attention_slot: int,
+        projection: str,
+        active: ActiveTaskParameters,
+        scale: float,
     ) -> "LoraLinear":
         linear.__class__ = cls
         linear.attention_slot = attention_slot
@@ -79,7 +85,11 @@ class LoraLinear(nn.Linear):
         output = super().forward(inputs)
         parameters = self.active.current
         # (A [Bm, in, r], B [Bm, r, out]) or None
-        lora = parameters.at_slot(lora_keys(self.projection), self.attention_slot) if parameters is not None else None
+        lora = (
+            parameters.at_slot(lora_keys(self.projection), self.attention_slot)
+            if parameters is not None
+            else None
+        )
         if lora is None:
             return output
         lora_a, lora_b = lora
@@ -100,13 +110,19 @@ class Lora(ModuleKind):
         """Also makes `lora_projections` a tuple (a config gives a list)."""
         check_at_least_one(config, "lora_rank")
         config.lora_projections = tuple(config.lora_projections)
-        unknown = [projection for projection in config.lora_projections if projection not in LORA_PROJECTIONS]
+        unknown = [
+            projection
+            for projection in config.lora_projections
+            if projection not in LORA_PROJECTIONS
+        ]
         if unknown or len(set(config.lora_projections)) != len(config.lora_projections):
             raise ConfigurationError(
                 f"PeftConfig.lora_projections must be distinct names of q, k, v, o, got {list(config.lora_projections)}"
             )
         if config.use_lora and not config.lora_projections:
-            raise ConfigurationError("PeftConfig.use_lora needs at least one of q, k, v, o in lora_projections")
+            raise ConfigurationError(
+                "PeftConfig.use_lora needs at least one of q, k, v, o in lora_projections"
+            )
 
     def components(self, t5_config: T5Config, config: LoraConfig) -> List[Component]:
         d_model, inner = t5_config.d_model, t5_config.num_heads * t5_config.d_kv
@@ -118,14 +134,20 @@ class Lora(ModuleKind):
             a_key, b_key = lora_keys(projection)
             components += [
                 Component(a_key, attention_slots, config.lora_rank, in_size, "columns"),
-                Component(b_key, attention_slots, config.lora_rank, out_size, "rows", zero_init=True),
+                Component(
+                    b_key, attention_slots, config.lora_rank, out_size, "rows", zero_init=True
+                ),
             ]
         return components
 
-    def inject(self, t5: T5ForConditionalGeneration, config: LoraConfig, active: ActiveTaskParameters) -> None:
+    def inject(
+        self, t5: T5ForConditionalGeneration, config: LoraConfig, active: ActiveTaskParameters
+    ) -> None:
         for slot, attention in attention_layers(t5):
             for projection in config.lora_projections:
-                LoraLinear.convert(getattr(attention, projection), slot, projection, active, config.lora_scale)
+                LoraLinear.convert(
+                    getattr(attention, projection), slot, projection, active, config.lora_scale
+                )
 
 
 LORA = Lora()

@@ -4,6 +4,7 @@ the `Component`s it asks a parameter generator for. Each kind is one file beside
 (`adapter.py`, `prefix.py`, `lora.py`) and one entry of `peft_config.MODULE_KINDS`, which
 injection, the generators, the cost model and `PeftConfig` loop over.
 """
+
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, List, Tuple
 
@@ -56,7 +57,9 @@ class Component:
             return vectors.squeeze(2)
         if self.layout == "per_head":
             # [Bm, S, P, H * d_kv] -> [Bm, S, H, P, d_kv]
-            per_head = vectors.view(batch_size, self.num_slots, self.vectors_per_slot, num_heads, -1)
+            per_head = vectors.view(
+                batch_size, self.num_slots, self.vectors_per_slot, num_heads, -1
+            )
             return per_head.permute(0, 1, 3, 2, 4)
         raise ValueError(f"Unknown layout {self.layout}")
 
@@ -82,7 +85,9 @@ class ModuleKind:
         """The tensors this kind needs for a T5 of `t5_config`'s shape, in the generator's order."""
         raise NotImplementedError
 
-    def inject(self, t5: T5ForConditionalGeneration, config: "PeftConfig", active: ActiveTaskParameters) -> None:
+    def inject(
+        self, t5: T5ForConditionalGeneration, config: "PeftConfig", active: ActiveTaskParameters
+    ) -> None:
         """Switches the layers of `t5` this kind acts in to ones that read it from `active`."""
         raise NotImplementedError
 
@@ -102,4 +107,6 @@ class ModuleKind:
 
 def check_at_least_one(config: "PeftConfig", name: str) -> None:
     if getattr(config, name) < 1:
-        raise ConfigurationError(f"PeftConfig.{name} must be at least 1, got {getattr(config, name)}")
+        raise ConfigurationError(
+            f"PeftConfig.{name} must be at least 1, got {getattr(config, name)}"
+        )

@@ -4,6 +4,7 @@ generator makes them, and `PeftConfig`, their fields. Adding a kind is one file 
 `ModuleKind` with its config dataclass, components, layer and injection) and one entry of
 `MODULE_KINDS`.
 """
+
 from dataclasses import dataclass
 from typing import List, Tuple
 
@@ -56,7 +57,11 @@ class PeftConfig(*reversed([kind.config_class for kind in MODULE_KINDS]), FromPa
 
     def components(self, t5_config: T5Config) -> List[Component]:
         """Every tensor the enabled kinds need, for a T5 of `t5_config`'s shape."""
-        return [component for kind in self.enabled_kinds() for component in kind.components(t5_config, self)]
+        return [
+            component
+            for kind in self.enabled_kinds()
+            for component in kind.components(t5_config, self)
+        ]
 
     def values_per_stack(self, t5_config: T5Config) -> Tuple[int, int]:
         """Values of the enabled kinds' tensors in the encoder and in the decoder."""

@@ -7,6 +7,7 @@ projections; the attention that does it is `task_vector_attention.TaskVectorT5At
 |---|---|
 | `prefix_key`, `prefix_value` | [Bm, E + 2D, heads, P, d_kv] |
 """
+
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, List
 
@@ -48,13 +49,23 @@ class Prefix(ModuleKind):
         check_at_least_one(config, "prefix_length")
 
     def components(self, t5_config: T5Config, config: PrefixConfig) -> List[Component]:
-        attention_slots, inner = attention_slot_count(t5_config), t5_config.num_heads * t5_config.d_kv
-        return [Component(key, attention_slots, config.prefix_length, inner, "per_head") for key in PREFIX_KEYS]
+        attention_slots, inner = (
+            attention_slot_count(t5_config),
+            t5_config.num_heads * t5_config.d_kv,
+        )
+        return [
+            Component(key, attention_slots, config.prefix_length, inner, "per_head")
+            for key in PREFIX_KEYS
+        ]
 
-    def inject(self, t5: T5ForConditionalGeneration, config: "PeftConfig", active: ActiveTaskParameters) -> None:
+    def inject(
+        self, t5: T5ForConditionalGeneration, config: "PeftConfig", active: ActiveTaskParameters
+    ) -> None:
         """With `start_as_plain_t5`, each prefix's share of the attention is gated, starting shut."""
         for slot, attention in attention_layers(t5):
-            TaskVectorT5Attention.convert(attention, active).add_prefixes(slot, gated=config.start_as_plain_t5)
+            TaskVectorT5Attention.convert(attention, active).add_prefixes(
+                slot, gated=config.start_as_plain_t5
+            )
 
 
 PREFIX = Prefix()

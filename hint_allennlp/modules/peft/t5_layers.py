@@ -1,4 +1,5 @@
 """The T5 layers that generated modules act in, numbered by slot (layout in `task_parameters.py`)."""
+
 from typing import Iterator, Tuple
 
 from transformers import T5Config, T5ForConditionalGeneration

@@ -24,6 +24,7 @@ were gathered from, one row per distinct instruction, and which row each example
 (`distinct_instructions`): instruction fusion projects each distinct instruction once
 (`instruction_fusion.py`).
 """
+
 from contextlib import contextmanager
 from typing import Dict, Iterator, Optional, Tuple
 

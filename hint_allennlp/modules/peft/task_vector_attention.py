@@ -2,6 +2,7 @@
 The T5 attention that task key/value vectors are prepended to: the generated prefixes (`prefix.py`)
 and the fused instruction (`instruction_fusion.py`).
 """
+
 from typing import Any, List, Optional, Tuple
 
 import torch
@@ -43,7 +44,9 @@ class TaskVectorT5Attention(T5Attention):
     """
 
     @classmethod
-    def convert(cls, attention: T5Attention, active: ActiveTaskParameters) -> "TaskVectorT5Attention":
+    def convert(
+        cls, attention: T5Attention, active: ActiveTaskParameters
+    ) -> "TaskVectorT5Attention":
         """
         Switches `attention` to this class, with no task vectors yet if it was not converted before:
         the prefix kind and instruction fusion each convert the attentions they use, and each adds its
@@ -113,8 +116,12 @@ class TaskVectorT5Attention(T5Attention):
                 seq_length, key_length, query_length, cache_position, mask, query_states
             )
 
-        scores = [_scores(query_states, keys) + additive_mask for keys, _, additive_mask in task_vectors]
-        scores.append(torch.matmul(query_states, key_states.transpose(3, 2)) + position_bias)  # [B, H, q, k]
+        scores = [
+            _scores(query_states, keys) + additive_mask for keys, _, additive_mask in task_vectors
+        ]
+        scores.append(
+            torch.matmul(query_states, key_states.transpose(3, 2)) + position_bias
+        )  # [B, H, q, k]
         scores = torch.cat(scores, dim=-1)  # [B, H, q, P + t + k]
         attn_weights = nn.functional.softmax(scores.float(), dim=-1).type_as(scores)
         if self.prefix_gate is not None and prefix_length:
@@ -147,7 +154,9 @@ class TaskVectorT5Attention(T5Attention):
         if parameters is None:
             return [], 0
         vectors = []
-        prefix = parameters.at_slot(PREFIX_KEYS, self.attention_slot) if self.prefix_attention else None
+        prefix = (
+            parameters.at_slot(PREFIX_KEYS, self.attention_slot) if self.prefix_attention else None
+        )
         if prefix is not None:
             vectors.append((*prefix, 0.0))
         if self.fusion_layer is not None and "instruction_states" in parameters:
@@ -157,7 +166,9 @@ class TaskVectorT5Attention(T5Attention):
             vectors.append((keys, values, additive_mask))
         return vectors, prefix[0].size(2) if prefix is not None else 0
 
-    def fused_instruction(self, parameters: TaskParameters) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def fused_instruction(
+        self, parameters: TaskParameters
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """
         (keys, values [Bm, heads, t, d_kv], mask [Bm, t]) of the encoded instruction in `parameters`
         through this cross-attention's k and v (why here: `instruction_fusion.py`).
@@ -182,7 +193,11 @@ class TaskVectorT5Attention(T5Attention):
         mask = distinct["instruction_mask"]  # [U, t]
         if rows is not None:
             # [U, ...] -> [Bm, ...]
-            keys, values, mask = keys.index_select(0, rows), values.index_select(0, rows), mask.index_select(0, rows)
+            keys, values, mask = (
+                keys.index_select(0, rows),
+                values.index_select(0, rows),
+                mask.index_select(0, rows),
+            )
         projected = (keys, values, mask)
         if not torch.is_grad_enabled():
             parameters.derived[derived_key] = projected
@@ -192,12 +207,18 @@ class TaskVectorT5Attention(T5Attention):
         # [B, len, H * d_kv] -> [B, H, len, d_kv]
         return states.view(batch_size, -1, self.n_heads, self.key_value_proj_dim).transpose(1, 2)
 
-    def _project_and_cache(self, hidden_states, key_value_states, past_key_value, cache_position, batch_size):
+    def _project_and_cache(
+        self, hidden_states, key_value_states, past_key_value, cache_position, batch_size
+    ):
         """Keys and values of the sequence (no prefix), read from and written to the cache as HF does."""
         is_cross_attention = key_value_states is not None
         cache = None
         if past_key_value is not None:
-            cache = past_key_value.cross_attention_cache if is_cross_attention else past_key_value.self_attention_cache
+            cache = (
+                past_key_value.cross_attention_cache
+                if is_cross_attention
+                else past_key_value.self_attention_cache
+            )
             if is_cross_attention and past_key_value.is_updated.get(self.layer_idx):
                 return cache.key_cache[self.layer_idx], cache.value_cache[self.layer_idx]
 
@@ -222,7 +243,10 @@ class TaskVectorT5Attention(T5Attention):
         if self.has_relative_attention_bias:
             real_seq_length = query_length if query_length is not None else cache_position[-1] + 1
             position_bias = self.compute_bias(
-                real_seq_length, key_length, device=query_states.device, cache_position=cache_position
+                real_seq_length,
+                key_length,
+                device=query_states.device,
+                cache_position=cache_position,
             )[:, :, -seq_length:, :]
         else:
             position_bias = query_states.new_zeros((1, self.n_heads, seq_length, key_length))
@@ -235,7 +259,9 @@ class TaskVectorT5Attention(T5Attention):
         return torch.sigmoid(GATE_SLOPE * (self.prefix_gate - GATE_OPEN))
 
     def _gate_prefix(self, attn_weights: torch.Tensor, prefix_length: int) -> torch.Tensor:
-        prefix_weights = attn_weights[..., :prefix_length] * self.prefix_gate_value().to(attn_weights.dtype)
+        prefix_weights = attn_weights[..., :prefix_length] * self.prefix_gate_value().to(
+            attn_weights.dtype
+        )
         sequence_weights = attn_weights[..., prefix_length:]
         normaliser = prefix_weights.sum(-1, keepdim=True) + sequence_weights.sum(-1, keepdim=True)
         return torch.cat([prefix_weights, sequence_weights], dim=-1) / normaliser

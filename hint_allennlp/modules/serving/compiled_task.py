@@ -2,6 +2,7 @@
 Compiled tasks: what the hypernetwork made of one task's instruction, saved to a file by
 `allennlp hint-compile`, so that a predictor can serve the task without running the hypernetwork.
 """
+
 import hashlib
 import json
 from dataclasses import dataclass
@@ -31,7 +32,9 @@ def model_fingerprint(model: nn.Module) -> str:
 def contents_checksum(saved: Dict[str, Any]) -> str:
     """SHA-256 of what a compiled task file holds (everything but the checksum itself)."""
     digest = hashlib.sha256()
-    described = {name: value for name, value in saved.items() if name not in ("tensors", "checksum")}
+    described = {
+        name: value for name, value in saved.items() if name not in ("tensors", "checksum")
+    }
     digest.update(json.dumps(described, sort_keys=True).encode())
     for name, tensor in sorted(saved["tensors"].items()):
         digest.update(f"{name} {tensor.dtype} {tuple(tensor.shape)}".encode())
@@ -83,7 +86,10 @@ class CompiledTask:
             raise ConfigurationError(
                 f"{path}: not a readable compiled task file ({error}); compile the task again"
             ) from error
-        if not isinstance(saved, dict) or saved.get("format_version") != COMPILED_TASK_FORMAT_VERSION:
+        if (
+            not isinstance(saved, dict)
+            or saved.get("format_version") != COMPILED_TASK_FORMAT_VERSION
+        ):
             version = saved.get("format_version") if isinstance(saved, dict) else None
             raise ConfigurationError(
                 f"{path}: compiled task format version {version}, this version of hint_allennlp "

@@ -54,7 +54,11 @@ def test_optional_keys_default():
 
 
 def test_answer_choices_become_a_list_field_and_metadata():
-    tweet = list(make_reader(instruction_format="tk_instruct", answer_choices=True).read(str(TASKS_WITH_CHOICES)))[0]
+    tweet = list(
+        make_reader(instruction_format="tk_instruct", answer_choices=True).read(
+            str(TASKS_WITH_CHOICES)
+        )
+    )[0]
     choices = [
         [token.text for token in field.tokens] for field in tweet["answer_choices"].field_list
     ]

@@ -41,7 +41,12 @@ READERS = {
         FIXTURES_ROOT / "jsonl" / "tasks.jsonl",
         False,
     ),
-    "jsonl choices": ("instruction_jsonl", {}, FIXTURES_ROOT / "jsonl" / "tasks_with_choices.jsonl", True),
+    "jsonl choices": (
+        "instruction_jsonl",
+        {},
+        FIXTURES_ROOT / "jsonl" / "tasks_with_choices.jsonl",
+        True,
+    ),
     "p3 joint": ("p3", {"answer_choices": False}, FIXTURES_ROOT / "p3" / "prompts.jsonl", True),
     "p3 prompt_only": (
         "p3",

@@ -136,7 +136,10 @@ def test_over_long_sequences_are_truncated_keeping_the_end_token(caplog):
     targets = {tuple(token_texts(instance["target_tokens"])) for instance in instances}
     assert ("▁The", "</s>") in targets  # "The Valley" (Anguilla) cut to one piece + </s>
     assert all(len(target) <= 2 and target[-1] == "</s>" for target in targets)
-    assert "instruction_tokens truncated to max_instruction_tokens = 8 tokens: 20 (of 20 instances read)" in caplog.text
+    assert (
+        "instruction_tokens truncated to max_instruction_tokens = 8 tokens: 20 (of 20 instances read)"
+        in caplog.text
+    )
     # The untruncated text stays in the metadata for evaluation and inspection.
     assert instances[1]["metadata"]["references"] == ["The Valley"]
 
@@ -191,9 +194,15 @@ def test_english_only_skips_other_languages_and_says_so(tmp_path, caplog):
 
 
 def test_of_several_definitions_the_first_is_used_as_by_tk_instruct(tmp_path):
-    task_path = write_task(tmp_path / "task_two_definitions.json", Definition=["Name the capital.", "Other."])
+    task_path = write_task(
+        tmp_path / "task_two_definitions.json", Definition=["Name the capital.", "Other."]
+    )
     instance = next(iter(make_reader(instruction_format="hint").read(str(task_path))))
-    assert "".join(token_texts(instance["instruction_tokens"])).replace("▁", " ").startswith(" Definition: Name the")
+    assert (
+        "".join(token_texts(instance["instruction_tokens"]))
+        .replace("▁", " ")
+        .startswith(" Definition: Name the")
+    )
 
 
 def test_one_reference_is_the_target_chosen_by_seed_and_all_are_kept(tmp_path):
@@ -223,7 +232,10 @@ def test_one_reference_is_the_target_chosen_by_seed_and_all_are_kept(tmp_path):
         (b'{"Instances": []}', "missing key 'Definition'"),
         (b'{"Definition": ["x"]}', "missing key 'Instances'"),
         (b'{"Definition": ["  "], "Instances": []}', "'Definition' is empty"),
-        (b'{"Definition": [], "Instances": []}', "'Definition' must be a string or a non-empty list"),
+        (
+            b'{"Definition": [], "Instances": []}',
+            "'Definition' must be a string or a non-empty list",
+        ),
         (
             b'{"Definition": ["x"], "Instances": [{"id": "a", "output": ["y"]}]}',
             "Instances[0]: missing key 'input'",
@@ -306,7 +318,9 @@ def test_an_instance_with_an_empty_output_list_is_skipped_named_and_counted(tmp_
     assert "instances skipped: 'output' is an empty list: 1 (of 19 instances read)" in caplog.text
 
 
-def test_truncation_is_reported_with_its_limit_and_hf_length_warning_is_not_shown(tmp_path, caplog, capfd):
+def test_truncation_is_reported_with_its_limit_and_hf_length_warning_is_not_shown(
+    tmp_path, caplog, capfd
+):
     """Issue 14, item 6: HF's "> 512 ... indexing errors" warning named the wrong limit."""
     task = json.loads(COUNTRY_CAPITAL.read_text())
     task["Instances"][0]["input"] = "very " * 700
@@ -314,6 +328,9 @@ def test_truncation_is_reported_with_its_limit_and_hf_length_warning_is_not_show
     task_path.write_text(json.dumps(task))
     with caplog.at_level(logging.INFO):
         list(make_reader(max_source_tokens=600).read(str(task_path)))
-    assert "source_tokens truncated to max_source_tokens = 600 tokens: 1 (of 20 instances read)" in caplog.text
+    assert (
+        "source_tokens truncated to max_source_tokens = 600 tokens: 1 (of 20 instances read)"
+        in caplog.text
+    )
     # transformers logs to stderr through its own handler.
     assert "indexing errors" not in caplog.text + capfd.readouterr().err

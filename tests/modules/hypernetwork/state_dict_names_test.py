@@ -3,6 +3,7 @@ Every model setting keeps the state-dict names and shapes it had when `fixtures/
 was written (before the generated-module kinds became units of their own), so archives trained
 before still load: the names beyond plain T5's in full, and a hash of the whole ordered list.
 """
+
 import hashlib
 import json
 
@@ -26,10 +27,22 @@ BASE = {
 SETTINGS = {
     "hint": {},
     "hint_lora": {
-        "peft": {"adapter_size": 4, "prefix_length": 3, "use_lora": True, "lora_rank": 2, "lora_projections": ["q", "k", "v", "o"]}
+        "peft": {
+            "adapter_size": 4,
+            "prefix_length": 3,
+            "use_lora": True,
+            "lora_rank": 2,
+            "lora_projections": ["q", "k", "v", "o"],
+        }
     },
     "hint_plain": {
-        "peft": {"start_as_plain_t5": True, "adapter_size": 4, "prefix_length": 3, "use_lora": True, "lora_rank": 2}
+        "peft": {
+            "start_as_plain_t5": True,
+            "adapter_size": 4,
+            "prefix_length": 3,
+            "use_lora": True,
+            "lora_rank": 2,
+        }
     },
     "hint_without_fusion": {"instruction_fusion": False},
     "fusion_only": {"parameter_generator": None},
@@ -54,11 +67,15 @@ SETTINGS = {
 @pytest.mark.parametrize("setting", list(SETTINGS))
 def test_state_dict_names_and_shapes_are_those_of_earlier_archives(setting):
     model = Model.from_params(vocab=Vocabulary(), params=Params({**BASE, **SETTINGS[setting]}))
-    plain_t5 = {f"t5.{name}" for name in T5ForConditionalGeneration.from_pretrained(TINY_T5).state_dict()}
+    plain_t5 = {
+        f"t5.{name}" for name in T5ForConditionalGeneration.from_pretrained(TINY_T5).state_dict()
+    }
     state_dict = model.state_dict()
     entries = [f"{name} {list(tensor.shape)}" for name, tensor in state_dict.items()]
     expected = EXPECTED[setting]
     assert plain_t5 <= set(state_dict)
-    assert [entry for entry, name in zip(entries, state_dict) if name not in plain_t5] == expected["beyond_plain_t5"]
+    assert [entry for entry, name in zip(entries, state_dict) if name not in plain_t5] == expected[
+        "beyond_plain_t5"
+    ]
     assert len(entries) == expected["count"]
     assert hashlib.sha256("\n".join(entries).encode()).hexdigest() == expected["sha256_of_all"]

@@ -19,14 +19,19 @@ CHECKPOINTED_SETTINGS = ["hint", "hint_without_fusion", "hint_lora", "hypter", "
 def build(setting, device="cpu", **model_overrides):
     """The fixture experiment's model and a mixed-task training batch of `setting`, dropout 0."""
     model_overrides = {"dropout": 0.0, **model_overrides}
-    overrides = {**SETTINGS[setting], **{f"model.{key}": value for key, value in model_overrides.items()}}
+    overrides = {
+        **SETTINGS[setting],
+        **{f"model.{key}": value for key, value in model_overrides.items()},
+    }
     params = Params.from_file(str(EXPERIMENT), json.dumps(overrides))
     reader = DatasetReader.from_params(params.pop("dataset_reader"))
     model = Model.from_params(vocab=Vocabulary(), params=params.pop("model"))
     instances = list(reader.read(SNI_TEST_SPLIT))
     # Two examples of each of two tasks: the modules are gathered per example.
     tasks = sorted({instance["metadata"]["task"] for instance in instances})[:2]
-    chosen = [instance for task in tasks for instance in instances if instance["metadata"]["task"] == task][:4]
+    chosen = [
+        instance for task in tasks for instance in instances if instance["metadata"]["task"] == task
+    ][:4]
     assert len({instance["metadata"]["task"] for instance in chosen}) == 2
     batch = Batch(chosen)
     batch.index_instances(Vocabulary())

@@ -24,7 +24,9 @@ TRAINING_LOSS_MARGIN = 0.1
 def lm_head_outputs(model, inputs):
     """The logits [B, o, V] of every call of the T5's output layer during `model(**inputs)`."""
     outputs = []
-    handle = model.t5.lm_head.register_forward_hook(lambda module, args, output: outputs.append(output))
+    handle = model.t5.lm_head.register_forward_hook(
+        lambda module, args, output: outputs.append(output)
+    )
     try:
         result = model(**inputs)
     finally:
@@ -50,8 +52,14 @@ def test_bf16_logits_of_a_trained_model_are_within_tolerance_of_float32(trained_
     # A bf16 training step of HINT: float32 gradients, the generator's included.
     model.train()
     model(**inputs)["loss"].backward()
-    generator = [parameter for name, parameter in model.named_parameters() if name.startswith("hypernetwork.")]
-    assert generator and all(parameter.grad.dtype == torch.float32 for parameter in model.parameters())
+    generator = [
+        parameter
+        for name, parameter in model.named_parameters()
+        if name.startswith("hypernetwork.")
+    ]
+    assert generator and all(
+        parameter.grad.dtype == torch.float32 for parameter in model.parameters()
+    )
     assert all(parameter.grad.abs().sum() > 0 for parameter in generator)
 
 
@@ -59,7 +67,10 @@ def test_bf16_logits_of_a_trained_model_are_within_tolerance_of_float32(trained_
 def small_vocabulary_t5(tmp_path_factory):
     """The tiny T5 with one layer per stack and a vocabulary of 512, to keep 400 steps fast."""
     return build_tiny_t5(
-        tmp_path_factory.mktemp("t5") / "one_layer", vocab_size=512, num_layers=1, num_decoder_layers=1
+        tmp_path_factory.mktemp("t5") / "one_layer",
+        vocab_size=512,
+        num_layers=1,
+        num_decoder_layers=1,
     )
 
 
@@ -70,12 +81,19 @@ def copy_task_losses(checkpoint, mixed_precision, steps, device="cpu"):
     """
     generator = torch.Generator().manual_seed(0)
     instances = torch.randint(3, 512, (4, 8), generator=generator)
-    inputs = {"source_tokens": text_field(instances.to(device)), "target_tokens": text_field(instances[:, :4].to(device))}
-    model = build_model("tk_instruct", checkpoint, mixed_precision=mixed_precision).to(device).train()
+    inputs = {
+        "source_tokens": text_field(instances.to(device)),
+        "target_tokens": text_field(instances[:, :4].to(device)),
+    }
+    model = (
+        build_model("tk_instruct", checkpoint, mixed_precision=mixed_precision).to(device).train()
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tensors this small: more threads only add overhead (20x on a busy machine)
+    torch.set_num_threads(
+        1
+    )  # tensors this small: more threads only add overhead (20x on a busy machine)
     try:
         for _ in range(steps):
             optimizer.zero_grad(set_to_none=True)
@@ -85,7 +103,9 @@ def copy_task_losses(checkpoint, mixed_precision, steps, device="cpu"):
             losses.append(loss.item())
     finally:
         torch.set_num_threads(threads)
-    assert all(parameter.dtype == torch.float32 for parameter in model.parameters())  # fp32 master weights
+    assert all(
+        parameter.dtype == torch.float32 for parameter in model.parameters()
+    )  # fp32 master weights
     return losses
 
 
@@ -108,7 +128,10 @@ def test_fp16_is_refused_with_the_reason():
         build("hint", mixed_precision="fp8")
     # AllenNLP's use_amp: the trainer's fp16 autocast around the model.
     model, inputs = build("hint")
-    with torch.autocast("cpu", dtype=torch.float16), pytest.raises(ConfigurationError, match="use_amp"):
+    with (
+        torch.autocast("cpu", dtype=torch.float16),
+        pytest.raises(ConfigurationError, match="use_amp"),
+    ):
         model(**inputs)
 
 
@@ -124,11 +147,21 @@ def test_bf16_checkpointed_training_step_of_the_small_model_on_cuda(tmp_path):
     shape = TrainingShape()
     generator = torch.Generator().manual_seed(0)
     inputs = {
-        "source_tokens": text_field(random_sequences(shape.batch_size, shape.instance, generator).cuda()),
-        "instruction_tokens": text_field(random_sequences(shape.batch_size, shape.instruction, generator).cuda()),
-        "target_tokens": text_field(random_sequences(shape.batch_size, shape.target, generator).cuda()),
+        "source_tokens": text_field(
+            random_sequences(shape.batch_size, shape.instance, generator).cuda()
+        ),
+        "instruction_tokens": text_field(
+            random_sequences(shape.batch_size, shape.instruction, generator).cuda()
+        ),
+        "target_tokens": text_field(
+            random_sequences(shape.batch_size, shape.target, generator).cuda()
+        ),
     }
-    model = build_model("hint", checkpoint, mixed_precision="bf16", gradient_checkpointing=True).cuda().train()
+    model = (
+        build_model("hint", checkpoint, mixed_precision="bf16", gradient_checkpointing=True)
+        .cuda()
+        .train()
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     for step in range(2):  # the first step warms up CUDA
         torch.cuda.synchronize()
@@ -139,5 +172,7 @@ def test_bf16_checkpointed_training_step_of_the_small_model_on_cuda(tmp_path):
         optimizer.step()
         torch.cuda.synchronize()
         seconds = time.perf_counter() - start
-    print(f"small, bf16, checkpointed: one training step of {shape.batch_size} examples in {seconds:.3f} s on {torch.cuda.get_device_name()}")
+    print(
+        f"small, bf16, checkpointed: one training step of {shape.batch_size} examples in {seconds:.3f} s on {torch.cuda.get_device_name()}"
+    )
     assert torch.isfinite(loss)

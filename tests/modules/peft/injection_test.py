@@ -2,6 +2,7 @@
 The generated modules inside T5: with nothing active the injected T5 is HuggingFace's T5 to the last
 digit; with modules active, each kind reaches every layer it should and changes what it should.
 """
+
 import pytest
 import torch
 from transformers import T5ForConditionalGeneration
@@ -34,7 +35,9 @@ def injected_t5(peft: PeftConfig = ALL_MODULES):
     return t5, active
 
 
-def random_modules(t5, peft: PeftConfig = ALL_MODULES, batch_size: int = 2, seed: int = 0) -> TaskParameters:
+def random_modules(
+    t5, peft: PeftConfig = ALL_MODULES, batch_size: int = 2, seed: int = 0
+) -> TaskParameters:
     """Modules from a randomly initialised generator over a random 'instruction'."""
     torch.manual_seed(seed)
     generator = CrossAttentionGenerator(t5.config, peft)
@@ -84,7 +87,9 @@ def test_injection_converts_every_layer_it_should():
     assert all(isinstance(layer, AdapterT5LayerFF) for _, layer in ffn_layers(t5))
     for _, attention in attentions:
         # LoRA on the query and value projections only, as the reference's lora_ranks=(r, None, r, None)
-        assert [name for name in LORA_PROJECTIONS if isinstance(getattr(attention, name), LoraLinear)] == ["q", "v"]
+        assert [
+            name for name in LORA_PROJECTIONS if isinstance(getattr(attention, name), LoraLinear)
+        ] == ["q", "v"]
     # Weights keep HuggingFace's names, so plain T5 checkpoints load into the injected model.
     assert t5.state_dict().keys() == plain_t5().state_dict().keys()
 
@@ -94,8 +99,12 @@ def test_inactive_modules_compute_exactly_plain_t5():
     t5, _ = injected_t5()
     reference = plain_t5()
     input_ids, attention_mask, decoder_input_ids = batch()
-    ours = t5(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids).logits
-    theirs = reference(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids).logits
+    ours = t5(
+        input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids
+    ).logits
+    theirs = reference(
+        input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids
+    ).logits
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
     torch.testing.assert_close(
         incremental_logits(t5, input_ids, attention_mask, decoder_input_ids),
@@ -107,18 +116,26 @@ def test_inactive_modules_compute_exactly_plain_t5():
 
 @torch.no_grad()
 def test_start_as_plain_t5_computes_plain_t5_with_modules_active():
-    peft = PeftConfig(adapter_size=4, prefix_length=3, lora_rank=2, use_lora=True, start_as_plain_t5=True)
+    peft = PeftConfig(
+        adapter_size=4, prefix_length=3, lora_rank=2, use_lora=True, start_as_plain_t5=True
+    )
     t5, active = injected_t5(peft)
     torch.manual_seed(0)
     generator = CrossAttentionGenerator(t5.config, peft)
-    modules = TaskParameters(generator(torch.randn(2, 5, t5.config.d_model), torch.ones(2, 5, dtype=torch.bool)))
+    modules = TaskParameters(
+        generator(torch.randn(2, 5, t5.config.d_model), torch.ones(2, 5, dtype=torch.bool))
+    )
     assert modules["prefix_key"].abs().sum() > 0  # the prefixes exist; their gate is closed
     input_ids, attention_mask, decoder_input_ids = batch()
     reference = plain_t5()
-    theirs = reference(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids).logits
+    theirs = reference(
+        input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids
+    ).logits
     theirs_incremental = incremental_logits(reference, input_ids, attention_mask, decoder_input_ids)
     with active.use(modules):
-        ours = t5(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids).logits
+        ours = t5(
+            input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids
+        ).logits
         ours_incremental = incremental_logits(t5, input_ids, attention_mask, decoder_input_ids)
     # Exact in arithmetic; in float32 the softmax over the longer [prefix ; sequence] rows rounds differently.
     torch.testing.assert_close(ours, theirs, atol=REORDERED_ATOL, rtol=0)
@@ -132,7 +149,9 @@ def test_incremental_decoding_with_prefixes_matches_full_forward():
     modules = random_modules(t5)
     input_ids, attention_mask, decoder_input_ids = batch()
     with active.use(modules):
-        full = t5(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids).logits
+        full = t5(
+            input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids
+        ).logits
         incremental = incremental_logits(t5, input_ids, attention_mask, decoder_input_ids)
     torch.testing.assert_close(incremental, full, atol=REORDERED_ATOL, rtol=0)
 
@@ -145,13 +164,21 @@ def outputs_by_module(t5, active, modules, module_type):
     def capture(module, inputs, output):
         captured[state["active"]].append(output[0] if isinstance(output, tuple) else output)
 
-    hooks = [module.register_forward_hook(capture) for module in t5.modules() if isinstance(module, module_type)]
+    hooks = [
+        module.register_forward_hook(capture)
+        for module in t5.modules()
+        if isinstance(module, module_type)
+    ]
     input_ids, attention_mask, decoder_input_ids = batch()
     with torch.no_grad():
         t5(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids)
         state["active"] = True
         with active.use(modules):
-            t5(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids)
+            t5(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                decoder_input_ids=decoder_input_ids,
+            )
     for hook in hooks:
         hook.remove()
     return list(zip(captured[False], captured[True]))
@@ -165,7 +192,11 @@ def outputs_by_module(t5, active, modules, module_type):
         # feed-forward blocks of 2 encoder + 2 decoder layers
         (PeftConfig(adapter_size=4, use_prefixes=False), AdapterT5LayerFF, 4),
         # q and v of the 6 attention blocks
-        (PeftConfig(lora_rank=2, use_adapters=False, use_prefixes=False, use_lora=True), LoraLinear, 12),
+        (
+            PeftConfig(lora_rank=2, use_adapters=False, use_prefixes=False, use_lora=True),
+            LoraLinear,
+            12,
+        ),
     ],
     ids=["prefixes", "adapters", "lora"],
 )
@@ -192,7 +223,9 @@ def test_per_example_modules_equal_running_each_example_alone():
     modules = random_modules(t5, batch_size=2)
     input_ids, attention_mask, decoder_input_ids = batch()
     with active.use(modules):
-        together = t5(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids).logits
+        together = t5(
+            input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids
+        ).logits
     for example in range(2):
         alone_modules = modules.index_select(torch.tensor([example]))
         with active.use(alone_modules):
@@ -201,4 +234,6 @@ def test_per_example_modules_equal_running_each_example_alone():
                 attention_mask=attention_mask[example : example + 1],
                 decoder_input_ids=decoder_input_ids[example : example + 1],
             ).logits
-        torch.testing.assert_close(together[example : example + 1], alone, atol=REORDERED_ATOL, rtol=0)
+        torch.testing.assert_close(
+            together[example : example + 1], alone, atol=REORDERED_ATOL, rtol=0
+        )

@@ -3,6 +3,7 @@ Instruction fusion as the cross-attentions' own keys and values of the instructi
 cross-attention once per distinct task, computes what concatenating the encoded instruction to every
 example's encoder output computes.
 """
+
 import pytest
 import torch
 
@@ -32,18 +33,30 @@ def with_instructions(modules: TaskParameters, lengths, d_model: int) -> TaskPar
     torch.manual_seed(2)
     states = torch.randn(len(lengths), max(lengths), d_model)
     mask = torch.arange(max(lengths))[None, :] < torch.tensor(lengths)[:, None]  # [Bm, t]
-    return TaskParameters({**dict(modules.items()), "instruction_states": states, "instruction_mask": mask})
+    return TaskParameters(
+        {**dict(modules.items()), "instruction_states": states, "instruction_mask": mask}
+    )
 
 
 def concatenated_logits(t5, active, modules, input_ids, attention_mask, decoder_input_ids):
     """The reference: every example's memory is [encoded instruction ; encoded input]."""
-    generated = TaskParameters({key: tensor for key, tensor in modules.items() if not key.startswith("instruction_")})
+    generated = TaskParameters(
+        {key: tensor for key, tensor in modules.items() if not key.startswith("instruction_")}
+    )
     with active.use(generated):  # the cross-attentions see the instruction in the memory only
         encoded = t5.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         batch_size = input_ids.size(0)
-        memory = torch.cat([modules["instruction_states"].expand(batch_size, -1, -1), encoded], dim=1)
-        memory_mask = torch.cat([modules["instruction_mask"].expand(batch_size, -1).long(), attention_mask], dim=1)
-        return t5(encoder_outputs=(memory,), attention_mask=memory_mask, decoder_input_ids=decoder_input_ids).logits
+        memory = torch.cat(
+            [modules["instruction_states"].expand(batch_size, -1, -1), encoded], dim=1
+        )
+        memory_mask = torch.cat(
+            [modules["instruction_mask"].expand(batch_size, -1).long(), attention_mask], dim=1
+        )
+        return t5(
+            encoder_outputs=(memory,),
+            attention_mask=memory_mask,
+            decoder_input_ids=decoder_input_ids,
+        ).logits
 
 
 @pytest.mark.parametrize("peft", [ALL_MODULES, None], ids=["with_generated_modules", "fusion_only"])
@@ -51,22 +64,36 @@ def concatenated_logits(t5, active, modules, input_ids, attention_mask, decoder_
 @torch.no_grad()
 def test_fused_keys_and_values_equal_concatenating_the_instruction(peft, lengths):
     t5, active = fusion_t5(peft)
-    generated = random_modules(t5, batch_size=len(lengths)) if peft is not None else TaskParameters({})
+    generated = (
+        random_modules(t5, batch_size=len(lengths)) if peft is not None else TaskParameters({})
+    )
     modules = with_instructions(generated, lengths, t5.config.d_model)
     input_ids, attention_mask, decoder_input_ids = batch()
-    expected = concatenated_logits(t5, active, modules, input_ids, attention_mask, decoder_input_ids)
+    expected = concatenated_logits(
+        t5, active, modules, input_ids, attention_mask, decoder_input_ids
+    )
 
     with active.use(modules):
         encoded = t5.encoder(input_ids=input_ids, attention_mask=attention_mask)
-        logits = t5(encoder_outputs=encoded, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids).logits
+        logits = t5(
+            encoder_outputs=encoded,
+            attention_mask=attention_mask,
+            decoder_input_ids=decoder_input_ids,
+        ).logits
         incremental = incremental_logits(t5, input_ids, attention_mask, decoder_input_ids)
     torch.testing.assert_close(logits, expected, atol=REORDERED_ATOL, rtol=0)
     torch.testing.assert_close(incremental, expected, atol=REORDERED_ATOL, rtol=0)
 
     # The instruction matters: a different one changes the output.
-    negated = TaskParameters({**dict(modules.items()), "instruction_states": -modules["instruction_states"]})
+    negated = TaskParameters(
+        {**dict(modules.items()), "instruction_states": -modules["instruction_states"]}
+    )
     with active.use(negated):
-        changed = t5(encoder_outputs=encoded, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids).logits
+        changed = t5(
+            encoder_outputs=encoded,
+            attention_mask=attention_mask,
+            decoder_input_ids=decoder_input_ids,
+        ).logits
     assert (changed - logits).abs().max() > 1e-3
 
 
@@ -95,7 +122,9 @@ def test_gathered_examples_project_each_distinct_instruction_once_per_layer_in_i
 
     projected_rows = []
     hooks = [
-        attention.k.register_forward_hook(lambda module, inputs, output: projected_rows.append(inputs[0].size(0)))
+        attention.k.register_forward_hook(
+            lambda module, inputs, output: projected_rows.append(inputs[0].size(0))
+        )
         for _, attention in cross_attentions(t5)
     ]
     with torch.no_grad(), active.use(gathered):
@@ -107,4 +136,7 @@ def test_gathered_examples_project_each_distinct_instruction_once_per_layer_in_i
 
     torch.testing.assert_close(incremental, expected, atol=REORDERED_ATOL, rtol=0)
     # k also projects the encoded input (2 rows) once per layer, into the key/value cache.
-    assert sorted(projected_rows) == [1] * t5.config.num_decoder_layers + [2] * t5.config.num_decoder_layers
+    assert (
+        sorted(projected_rows)
+        == [1] * t5.config.num_decoder_layers + [2] * t5.config.num_decoder_layers
+    )

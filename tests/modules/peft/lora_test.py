@@ -1,4 +1,5 @@
 """LoRA as the paper's Table 5 runs it: `x W + x A B · alpha / r` on the query and value projections."""
+
 import pytest
 import torch
 from allennlp.common.checks import ConfigurationError
@@ -22,7 +23,9 @@ def test_lora_output_for_known_a_b_and_rank():
     active = ActiveTaskParameters()
     rank, alpha = 4, 2.0
     LoraLinear.convert(linear, attention_slot=1, projection="v", active=active, scale=alpha / rank)
-    lora_a = torch.arange(2 * 3 * rank, dtype=torch.float).view(1, 2, 3, rank) / 10  # [Bm, slots, in, r]
+    lora_a = (
+        torch.arange(2 * 3 * rank, dtype=torch.float).view(1, 2, 3, rank) / 10
+    )  # [Bm, slots, in, r]
     lora_b = torch.ones(1, 2, rank, 2)  # [Bm, slots, r, out]
     inputs = torch.tensor([[[1.0, 0.0, -1.0]]])  # [B, seq, in]
     with active.use(TaskParameters({"lora_v_a": lora_a, "lora_v_b": lora_b})):
@@ -41,7 +44,11 @@ def test_lora_targets_query_and_value_by_default_with_the_scale_of_the_config():
     peft = PeftConfig(use_adapters=False, use_prefixes=False, use_lora=True)
     assert (peft.lora_rank, peft.lora_projections, peft.lora_scale) == (128, ("q", "v"), 1 / 128)
     t5 = plain_t5()
-    inject_task_modules(t5, PeftConfig(use_adapters=False, use_prefixes=False, use_lora=True, lora_rank=8), ActiveTaskParameters())
+    inject_task_modules(
+        t5,
+        PeftConfig(use_adapters=False, use_prefixes=False, use_lora=True, lora_rank=8),
+        ActiveTaskParameters(),
+    )
     for _, attention in attention_layers(t5):
         assert isinstance(attention.q, LoraLinear) and isinstance(attention.v, LoraLinear)
         assert type(attention.k) is nn.Linear and type(attention.o) is nn.Linear

@@ -2,6 +2,7 @@
 The component layouts (`Component.arrange`) on known small tensors, and for each module kind that its
 components arrange into exactly the shapes its layer reads and give its size per stack.
 """
+
 import pytest
 import torch
 from transformers import T5Config
@@ -15,14 +16,20 @@ from hint_allennlp.modules.peft.prefix import PREFIX
 # 3 encoder and 2 decoder layers, so that the two stacks' slot counts differ.
 CONFIG = T5Config(d_model=8, d_kv=3, num_heads=2, d_ff=16, num_layers=3, num_decoder_layers=2)
 E, D, HEADS, D_KV, D_MODEL = 3, 2, 2, 3, 8
-PEFT = PeftConfig(adapter_size=4, prefix_length=5, lora_rank=6, use_lora=True, lora_projections=("q", "k", "v", "o"))
+PEFT = PeftConfig(
+    adapter_size=4,
+    prefix_length=5,
+    lora_rank=6,
+    use_lora=True,
+    lora_projections=("q", "k", "v", "o"),
+)
 
 
 def numbered(component: Component, batch_size: int = 1) -> torch.Tensor:
     """Generated vectors [Bm, S * n, size] holding 0, 1, 2, ... in order."""
-    return torch.arange(batch_size * component.num_vectors * component.vector_size, dtype=torch.float).view(
-        batch_size, component.num_vectors, component.vector_size
-    )
+    return torch.arange(
+        batch_size * component.num_vectors * component.vector_size, dtype=torch.float
+    ).view(batch_size, component.num_vectors, component.vector_size)
 
 
 def test_columns_makes_each_vector_a_column_of_its_slot():
@@ -115,6 +122,11 @@ def test_peft_config_sums_the_enabled_kinds_in_their_order():
     assert only_prefixes.enabled_kinds() == [PREFIX]
     assert only_prefixes.values_per_stack(CONFIG) == PREFIX.values_per_stack(CONFIG, only_prefixes)
     assert [component.name for component in PEFT.components(CONFIG)][:6] == [
-        "adapter_down", "adapter_up", "adapter_down_bias", "adapter_up_bias", "prefix_key", "prefix_value"
+        "adapter_down",
+        "adapter_up",
+        "adapter_down_bias",
+        "adapter_up_bias",
+        "prefix_key",
+        "prefix_value",
     ]
     assert not PeftConfig(use_adapters=False, use_prefixes=False).any_enabled

@@ -3,6 +3,7 @@ The `start_as_plain_t5` prefix gate (a project option; the reference has none): 
 opens under the optimiser the configs use, and it is never negative. On one encoder self-attention
 of the tiny T5's shape, with prefixes of known values.
 """
+
 import torch
 from transformers import T5Config
 from transformers.models.t5.modeling_t5 import T5Attention
@@ -47,8 +48,16 @@ def _train_gate(sign: float, steps: int = 50):
     attention, active, modules, hidden_states = _attention(gated=True)
     ordinary, ordinary_active, _, _ = _attention(gated=False)  # same seed: same weights
     with torch.no_grad():
-        direction = _output(ordinary, ordinary_active, modules, hidden_states) - _plain_output(attention, hidden_states)
-    optimizer = Adafactor([attention.prefix_gate], lr=1e-3, relative_step=False, scale_parameter=True, warmup_init=False)
+        direction = _output(ordinary, ordinary_active, modules, hidden_states) - _plain_output(
+            attention, hidden_states
+        )
+    optimizer = Adafactor(
+        [attention.prefix_gate],
+        lr=1e-3,
+        relative_step=False,
+        scale_parameter=True,
+        warmup_init=False,
+    )
     before = attention.prefix_gate_value().item()
     for _ in range(steps):
         loss = sign * (_output(attention, active, modules, hidden_states) * direction).sum()
@@ -88,7 +97,8 @@ def test_open_gate_is_ordinary_prefix_attention():
     gated.prefix_gate.data.fill_(10.0)  # g = 1 in float32
     with torch.no_grad():
         torch.testing.assert_close(
-            _output(gated, gated_active, modules, hidden_states), _output(ordinary, active, modules, hidden_states)
+            _output(gated, gated_active, modules, hidden_states),
+            _output(ordinary, active, modules, hidden_states),
         )
 
 
@@ -97,7 +107,15 @@ def test_prefixes_and_fusion_each_convert_the_attention_and_keep_the_others_vect
     active = ActiveTaskParameters()
     TaskVectorT5Attention.convert(attention, active).add_prefixes(3, gated=True)
     gate = attention.prefix_gate
-    assert TaskVectorT5Attention.convert(attention, active) is attention  # a second conversion adds nothing
+    assert (
+        TaskVectorT5Attention.convert(attention, active) is attention
+    )  # a second conversion adds nothing
     attention.add_fused_instruction(0)
     assert (attention.attention_slot, attention.prefix_gate, attention.fusion_layer) == (3, gate, 0)
-    assert sorted(dict(attention.named_parameters())) == ["k.weight", "o.weight", "prefix_gate", "q.weight", "v.weight"]
+    assert sorted(dict(attention.named_parameters())) == [
+        "k.weight",
+        "o.weight",
+        "prefix_gate",
+        "q.weight",
+        "v.weight",
+    ]

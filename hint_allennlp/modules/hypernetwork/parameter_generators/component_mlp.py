@@ -3,7 +3,9 @@ from typing import Dict, List
 import torch
 from torch import nn
 
-from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import init_variance_preserving
+from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import (
+    init_variance_preserving,
+)
 from hint_allennlp.modules.peft.module_kind import Component
 
 
@@ -47,11 +49,18 @@ class ComponentMLPs(nn.ModuleDict):
     """
 
     def __init__(
-        self, components: List[Component], d_model: int, num_heads: int, dropout: float, zero_init: bool
+        self,
+        components: List[Component],
+        d_model: int,
+        num_heads: int,
+        dropout: float,
+        zero_init: bool,
     ) -> None:
         super().__init__(
             {
-                component.name: ComponentMLP(d_model, component.vector_size, dropout, zero_init and component.zero_init)
+                component.name: ComponentMLP(
+                    d_model, component.vector_size, dropout, zero_init and component.zero_init
+                )
                 for component in components
             }
         )

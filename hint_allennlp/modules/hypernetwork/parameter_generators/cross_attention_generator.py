@@ -4,7 +4,9 @@ import torch
 from transformers import T5Config
 
 from hint_allennlp.modules.hypernetwork.parameter_generators.component_mlp import ComponentMLPs
-from hint_allennlp.modules.hypernetwork.parameter_generators.instruction_attention import InstructionAttention
+from hint_allennlp.modules.hypernetwork.parameter_generators.instruction_attention import (
+    InstructionAttention,
+)
 from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import (
     ParameterGenerator,
     component_embeddings,
@@ -38,9 +40,17 @@ class CrossAttentionGenerator(ParameterGenerator):
             t5_config.d_model, t5_config.num_heads, t5_config.d_kv, dropout=t5_config.dropout_rate
         )
         self.mlps = ComponentMLPs(
-            components, t5_config.d_model, t5_config.num_heads, mlp_dropout, zero_init=peft.start_as_plain_t5
+            components,
+            t5_config.d_model,
+            t5_config.num_heads,
+            mlp_dropout,
+            zero_init=peft.start_as_plain_t5,
         )
 
-    def forward(self, instruction_states: torch.Tensor, instruction_mask: torch.Tensor) -> Dict[str, torch.Tensor]:
-        mixed = self.attention(self.embeddings.unsqueeze(0), instruction_states, instruction_mask)  # [B, Q, d]
+    def forward(
+        self, instruction_states: torch.Tensor, instruction_mask: torch.Tensor
+    ) -> Dict[str, torch.Tensor]:
+        mixed = self.attention(
+            self.embeddings.unsqueeze(0), instruction_states, instruction_mask
+        )  # [B, Q, d]
         return self.mlps(mixed)

@@ -25,18 +25,27 @@ class HyperDecoder(nn.Module):
 
     def __init__(self, decoder: T5Stack) -> None:
         super().__init__()
-        self.cross_attentions = nn.ModuleList(copy.deepcopy(block.layer[1]) for block in decoder.block)
-        self.feed_forwards = nn.ModuleList(copy.deepcopy(block.layer[-1]) for block in decoder.block)
+        self.cross_attentions = nn.ModuleList(
+            copy.deepcopy(block.layer[1]) for block in decoder.block
+        )
+        self.feed_forwards = nn.ModuleList(
+            copy.deepcopy(block.layer[-1]) for block in decoder.block
+        )
         self.final_layer_norm = copy.deepcopy(decoder.final_layer_norm)
         self.dropout = copy.deepcopy(decoder.dropout)
 
-    def forward(self, queries: torch.Tensor, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, queries: torch.Tensor, states: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
         hidden = queries.expand(states.size(0), -1, -1)  # [B, Q, d]
         # [B, t] -> [B, 1, 1, t]: 0 where attended, the dtype's minimum on padding, as HF masks
         additive_mask = (~mask[:, None, None, :]).to(hidden.dtype) * torch.finfo(hidden.dtype).min
         for cross_attention, feed_forward in zip(self.cross_attentions, self.feed_forwards):
             hidden = cross_attention(
-                hidden, key_value_states=states, attention_mask=additive_mask, query_length=hidden.size(1)
+                hidden,
+                key_value_states=states,
+                attention_mask=additive_mask,
+                query_length=hidden.size(1),
             )[0]
             hidden = feed_forward(hidden)
         return self.dropout(self.final_layer_norm(hidden))
@@ -63,10 +72,14 @@ class HyperTuneGenerator(ParameterGenerator):
         Dropout inside the component MLPs.
     """
 
-    def __init__(self, t5_config: T5Config, peft: PeftConfig, t5_decoder: T5Stack, mlp_dropout: float = 0.0) -> None:
+    def __init__(
+        self, t5_config: T5Config, peft: PeftConfig, t5_decoder: T5Stack, mlp_dropout: float = 0.0
+    ) -> None:
         super().__init__(t5_config, peft)
         if peft.use_adapters or peft.use_lora or not peft.use_prefixes:
-            raise ConfigurationError("The hypertune generator makes prefixes only: set use_prefixes and unset the others")
+            raise ConfigurationError(
+                "The hypertune generator makes prefixes only: set use_prefixes and unset the others"
+            )
         components = peft.components(t5_config)
         self.embeddings = component_embeddings(components, t5_config.d_model)
         self.hyper_decoder = HyperDecoder(t5_decoder)
@@ -77,11 +90,19 @@ class HyperTuneGenerator(ParameterGenerator):
             }
         )
         self.mlps = ComponentMLPs(
-            components, t5_config.d_model, t5_config.num_heads, mlp_dropout, zero_init=peft.start_as_plain_t5
+            components,
+            t5_config.d_model,
+            t5_config.num_heads,
+            mlp_dropout,
+            zero_init=peft.start_as_plain_t5,
         )
 
-    def forward(self, instruction_states: torch.Tensor, instruction_mask: torch.Tensor) -> Dict[str, torch.Tensor]:
-        mixed = self.hyper_decoder(self.embeddings.unsqueeze(0), instruction_states, instruction_mask)  # [B, Q, d]
+    def forward(
+        self, instruction_states: torch.Tensor, instruction_mask: torch.Tensor
+    ) -> Dict[str, torch.Tensor]:
+        mixed = self.hyper_decoder(
+            self.embeddings.unsqueeze(0), instruction_states, instruction_mask
+        )  # [B, Q, d]
         normed = [
             self.component_norms[component.name](chunk)
             for component, chunk in zip(self.mlps.components, self.mlps.split(mixed))

@@ -6,7 +6,9 @@ from torch import nn
 from transformers import T5Config
 
 from hint_allennlp.modules.hypernetwork.parameter_generators.component_mlp import ComponentMLP
-from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import ParameterGenerator
+from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import (
+    ParameterGenerator,
+)
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 
 
@@ -32,7 +34,9 @@ class HypterGenerator(ParameterGenerator):
     def __init__(self, t5_config: T5Config, peft: PeftConfig, mlp_dropout: float = 0.0) -> None:
         super().__init__(t5_config, peft)
         if peft.use_prefixes or peft.use_lora or not peft.use_adapters:
-            raise ConfigurationError("The hypter generator makes adapters only: set use_adapters and unset the others")
+            raise ConfigurationError(
+                "The hypter generator makes adapters only: set use_adapters and unset the others"
+            )
         self.components = peft.components(t5_config)
         self.mlps = nn.ModuleDict(
             {
@@ -46,14 +50,18 @@ class HypterGenerator(ParameterGenerator):
             }
         )
 
-    def forward(self, instruction_states: torch.Tensor, instruction_mask: torch.Tensor) -> Dict[str, torch.Tensor]:
+    def forward(
+        self, instruction_states: torch.Tensor, instruction_mask: torch.Tensor
+    ) -> Dict[str, torch.Tensor]:
         mask = instruction_mask.unsqueeze(-1).to(instruction_states.dtype)  # [B, t, 1]
         pooled = (instruction_states * mask).sum(1) / mask.sum(1).clamp(min=1)  # [B, d]
         batch_size = pooled.size(0)
         return {
             # [B, S * n * size] -> [B, S * n, size] -> the component's layout
             component.name: component.arrange(
-                self.mlps[component.name](pooled).view(batch_size, component.num_vectors, component.vector_size),
+                self.mlps[component.name](pooled).view(
+                    batch_size, component.num_vectors, component.vector_size
+                ),
                 self.t5_config.num_heads,
             )
             for component in self.components

@@ -1,7 +1,9 @@
 import torch
 from torch import nn
 
-from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import init_variance_preserving
+from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import (
+    init_variance_preserving,
+)
 
 
 class InstructionAttention(nn.Module):
@@ -29,7 +31,9 @@ class InstructionAttention(nn.Module):
         # [B, len, H * k] -> [B, H, len, k]
         return states.view(states.size(0), -1, self.num_heads, self.head_size).transpose(1, 2)
 
-    def forward(self, queries: torch.Tensor, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, queries: torch.Tensor, states: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
         batch_size = states.size(0)
         query = self._split_heads(self.query(queries)).expand(batch_size, -1, -1, -1)
         key, value = self._split_heads(self.key(states)), self._split_heads(self.value(states))

@@ -38,10 +38,16 @@ class LearnedModules(ParameterGenerator):
         components = peft.components(t5_config)
         self.embeddings = component_embeddings(components, t5_config.d_model)
         self.mlps = ComponentMLPs(
-            components, t5_config.d_model, t5_config.num_heads, mlp_dropout, zero_init=peft.start_as_plain_t5
+            components,
+            t5_config.d_model,
+            t5_config.num_heads,
+            mlp_dropout,
+            zero_init=peft.start_as_plain_t5,
         )
 
     def forward(
-        self, instruction_states: Optional[torch.Tensor] = None, instruction_mask: Optional[torch.Tensor] = None
+        self,
+        instruction_states: Optional[torch.Tensor] = None,
+        instruction_mask: Optional[torch.Tensor] = None,
     ) -> Dict[str, torch.Tensor]:
         return self.mlps(self.embeddings.unsqueeze(0))  # [1, Q, d] -> batch-1 modules

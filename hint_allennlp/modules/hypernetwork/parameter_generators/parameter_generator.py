@@ -5,6 +5,7 @@ A generator turns an encoded instruction into the tensors of a `TaskParameters`
 (`hint_allennlp/modules/peft/task_parameters.py`), described component by component
 (`PeftConfig.components`, `Component` in `hint_allennlp/modules/peft/module_kind.py`).
 """
+
 from typing import Dict, List, Optional
 
 import torch
@@ -31,7 +32,9 @@ def variance_scaling_(tensor: torch.Tensor, fan_in: int, truncated: bool) -> tor
     if not truncated:
         return nn.init.normal_(tensor, std=std)
     untruncated_std = std / TRUNCATED_NORMAL_STD
-    return nn.init.trunc_normal_(tensor, std=untruncated_std, a=-2 * untruncated_std, b=2 * untruncated_std)
+    return nn.init.trunc_normal_(
+        tensor, std=untruncated_std, a=-2 * untruncated_std, b=2 * untruncated_std
+    )
 
 
 def init_variance_preserving(module: nn.Module, truncated: bool) -> None:
@@ -55,7 +58,9 @@ def component_embeddings(components: List[Component], d_model: int) -> nn.Parame
     at std 1 instead, the generator's first attention logits would be sqrt(d_model) times too large.
     """
     total_vectors = sum(component.num_vectors for component in components)
-    return nn.Parameter(variance_scaling_(torch.empty(total_vectors, d_model), d_model, truncated=False))
+    return nn.Parameter(
+        variance_scaling_(torch.empty(total_vectors, d_model), d_model, truncated=False)
+    )
 
 
 class ParameterGenerator(nn.Module, Registrable):

@@ -2,13 +2,18 @@
 The baselines' generators as the reference builds them (allenai/hyper-task-descriptions,
 hyper_task_descriptions/modeling/hyper_network.py, `Hypernet`), on the tiny T5.
 """
+
 import pytest
 import torch
 from allennlp.common.checks import ConfigurationError
 from transformers import T5ForConditionalGeneration
 from transformers.models.t5.modeling_t5 import T5LayerNorm
 
-from hint_allennlp.modules.hypernetwork.parameter_generators import HyperTuneGenerator, HypterGenerator, LearnedModules
+from hint_allennlp.modules.hypernetwork.parameter_generators import (
+    HyperTuneGenerator,
+    HypterGenerator,
+    LearnedModules,
+)
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 from tests import TINY_T5
 
@@ -38,17 +43,29 @@ def test_hyper_decoder_starts_as_the_pretrained_decoder_without_self_attention(t
     """
     generator = HyperTuneGenerator(t5.config, PREFIXES_ONLY, t5_decoder=t5.decoder)
     hyper_decoder = generator.hyper_decoder
-    assert len(hyper_decoder.cross_attentions) == len(hyper_decoder.feed_forwards) == t5.config.num_decoder_layers
+    assert (
+        len(hyper_decoder.cross_attentions)
+        == len(hyper_decoder.feed_forwards)
+        == t5.config.num_decoder_layers
+    )
     expected = {}
     for index, block in enumerate(t5.decoder.block):
-        expected.update({f"cross_attentions.{index}.{k}": v for k, v in block.layer[1].state_dict().items()})
-        expected.update({f"feed_forwards.{index}.{k}": v for k, v in block.layer[2].state_dict().items()})
-    expected.update({f"final_layer_norm.{k}": v for k, v in t5.decoder.final_layer_norm.state_dict().items()})
+        expected.update(
+            {f"cross_attentions.{index}.{k}": v for k, v in block.layer[1].state_dict().items()}
+        )
+        expected.update(
+            {f"feed_forwards.{index}.{k}": v for k, v in block.layer[2].state_dict().items()}
+        )
+    expected.update(
+        {f"final_layer_norm.{k}": v for k, v in t5.decoder.final_layer_norm.state_dict().items()}
+    )
     ours = hyper_decoder.state_dict()
     assert ours.keys() == expected.keys()  # nothing else: no self-attention
     for name, value in expected.items():
         assert torch.equal(ours[name], value), name
-        assert ours[name].data_ptr() != value.data_ptr(), f"{name} must be a copy, trained on its own"
+        assert ours[name].data_ptr() != value.data_ptr(), (
+            f"{name} must be a copy, trained on its own"
+        )
 
 
 def test_hypertune_prefixes_pass_through_a_layer_norm_per_component(t5):
@@ -62,7 +79,9 @@ def test_hypertune_prefixes_pass_through_a_layer_norm_per_component(t5):
     assert all(isinstance(norm, T5LayerNorm) for norm in generator.component_norms.values())
     seen = {}
     hooks = [
-        mlp.register_forward_hook(lambda module, inputs, output, name=name: seen.__setitem__(name, inputs[0]))
+        mlp.register_forward_hook(
+            lambda module, inputs, output, name=name: seen.__setitem__(name, inputs[0])
+        )
         for name, mlp in generator.mlps.items()
     ]
     states, mask = _instruction(t5)
@@ -83,7 +102,9 @@ def test_hypertune_prefixes_pass_through_a_layer_norm_per_component(t5):
 
 def test_hypertune_generates_prefixes_only(t5):
     with pytest.raises(ConfigurationError, match="prefixes only"):
-        HyperTuneGenerator(t5.config, PeftConfig(adapter_size=4, prefix_length=3), t5_decoder=t5.decoder)
+        HyperTuneGenerator(
+            t5.config, PeftConfig(adapter_size=4, prefix_length=3), t5_decoder=t5.decoder
+        )
 
 
 def test_hypter_has_one_bias_free_mlp_per_component_type_covering_all_layers(t5):
@@ -94,7 +115,12 @@ def test_hypter_has_one_bias_free_mlp_per_component_type_covering_all_layers(t5)
     """
     generator = HypterGenerator(t5.config, ADAPTERS_ONLY)
     d_model, slots = t5.config.d_model, t5.config.num_layers + t5.config.num_decoder_layers
-    assert set(generator.mlps) == {"adapter_down", "adapter_up", "adapter_down_bias", "adapter_up_bias"}
+    assert set(generator.mlps) == {
+        "adapter_down",
+        "adapter_up",
+        "adapter_down_bias",
+        "adapter_up_bias",
+    }
     output_sizes = {name: mlp.output.out_features for name, mlp in generator.mlps.items()}
     assert output_sizes == {
         "adapter_down": slots * 4 * d_model,
@@ -131,7 +157,10 @@ def test_learned_modules_pass_learned_embeddings_through_the_generator_mlps(t5):
     generator = LearnedModules(t5.config, peft)
     assert not generator.reads_instruction
     # No module tensor is a parameter of its own: only the embeddings and the MLPs are learned.
-    assert {name.split(".")[0] for name, _ in generator.named_parameters()} == {"embeddings", "mlps"}
+    assert {name.split(".")[0] for name, _ in generator.named_parameters()} == {
+        "embeddings",
+        "mlps",
+    }
     modules = generator()
     mixed = generator.embeddings.unsqueeze(0)
     expected = generator.mlps(mixed)

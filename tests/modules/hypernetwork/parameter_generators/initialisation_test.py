@@ -4,13 +4,16 @@ embeddings drawn with variance scaling, fan-in, std 1/sqrt(fan_in) (Flax `varian
 "fan_in", ...)`), from the normal distribution for the embeddings and the attention and from the
 normal truncated at two standard deviations for the component MLPs.
 """
+
 import math
 
 import torch
 from transformers import T5Config
 
 from hint_allennlp.modules.hypernetwork.parameter_generators import CrossAttentionGenerator
-from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import variance_scaling_
+from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import (
+    variance_scaling_,
+)
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 
 # Large enough for tight statistics (each weight matrix has >= 65k values), small enough to build fast.
@@ -21,7 +24,9 @@ PEFT = PeftConfig(adapter_size=16, prefix_length=8)
 def _assert_std(values: torch.Tensor, expected: float, name: str) -> None:
     values = values.detach().flatten().double()
     assert abs(values.mean().item()) < 0.05 * expected, name
-    assert abs(values.std().item() / expected - 1) < 0.03, f"{name}: std {values.std().item():.4g}, expected {expected:.4g}"
+    assert abs(values.std().item() / expected - 1) < 0.03, (
+        f"{name}: std {values.std().item():.4g}, expected {expected:.4g}"
+    )
 
 
 def test_query_embeddings_have_std_one_over_sqrt_d_model():
@@ -49,14 +54,20 @@ def test_every_generator_weight_has_std_one_over_sqrt_fan_in():
     """
     torch.manual_seed(0)
     generator = CrossAttentionGenerator(CONFIG, PEFT)
-    linears = [(name, module) for name, module in generator.named_modules() if isinstance(module, torch.nn.Linear)]
+    linears = [
+        (name, module)
+        for name, module in generator.named_modules()
+        if isinstance(module, torch.nn.Linear)
+    ]
     assert len(linears) == 4 + 2 * len(generator.mlps)
     for name, linear in linears:
         std = linear.in_features**-0.5
         _assert_std(linear.weight, std, name)
         # Truncated at 2 standard deviations of the widened normal: 2 / 0.8796 = 2.27 of the result,
         # beyond which an untruncated normal puts 2.3% of its values.
-        beyond_truncation = (linear.weight.abs() > 2 * std / 0.87962566103423978 + 1e-6).float().mean().item()
+        beyond_truncation = (
+            (linear.weight.abs() > 2 * std / 0.87962566103423978 + 1e-6).float().mean().item()
+        )
         if name.startswith("mlps."):
             assert beyond_truncation == 0, name
         else:
@@ -74,7 +85,9 @@ def test_first_attention_logits_start_as_the_reference_ones():
     attention = generator.attention
     states = torch.randn(1, 64, CONFIG.d_model)
     with torch.no_grad():
-        query = attention._split_heads(attention.query(generator.embeddings.unsqueeze(0)))  # [1, H, Q, k]
+        query = attention._split_heads(
+            attention.query(generator.embeddings.unsqueeze(0))
+        )  # [1, H, Q, k]
         key = attention._split_heads(attention.key(states))  # [1, H, t, k]
         logits = query @ key.transpose(-1, -2) / math.sqrt(CONFIG.d_kv)
     assert abs(logits.std().item() * math.sqrt(CONFIG.d_model) - 1) < 0.15
