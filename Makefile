@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TINY_T5 := fixtures/tiny-t5/config.json
 
-.PHONY: demo test install
+.PHONY: demo test lint install
 
 install: $(STAMP)
 
@@ -28,7 +28,12 @@ $(STAMP): requirements.txt setup.py
 $(TINY_T5): $(STAMP) hint_allennlp/testing/tiny_t5.py
 	$(BIN)/python -m hint_allennlp.testing.tiny_t5 fixtures/tiny-t5
 
-test: $(STAMP) $(TINY_T5)
+# The style check (ruff.toml: ruff's formatter and linter, 100 columns), then the tests.
+lint: $(STAMP)
+	$(BIN)/ruff format --check --quiet .
+	$(BIN)/ruff check --quiet .
+
+test: lint $(TINY_T5)
 	$(BIN)/python -m pytest -q tests
 
 demo: $(STAMP) $(TINY_T5)
