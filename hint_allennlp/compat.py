@@ -21,10 +21,11 @@ logger = logging.getLogger(__name__)
 def _drop_add_special_tokens_kwarg() -> None:
     """
     `PretrainedTransformerTokenizer` (and through it `PretrainedTransformerIndexer`) asks
-    `cached_transformers.get_tokenizer(name, add_special_tokens=False, ...)`. Since transformers 4.42
-    a tokenizer refuses init kwargs named like its methods ("add_special_tokens conflicts with the
-    method add_special_tokens in T5Tokenizer"). The kwarg never changed how the tokenizer is built
-    (AllenNLP passes `add_special_tokens` per call), so it is dropped before it reaches HF.
+    `cached_transformers.get_tokenizer(name, add_special_tokens=False, ...)`.
+    Since transformers 4.42 a tokenizer refuses init kwargs named like its methods
+    ("add_special_tokens conflicts with the method add_special_tokens in T5Tokenizer"). The kwarg
+    never changed how the tokenizer is built (AllenNLP passes `add_special_tokens` per call), so it
+    is dropped before it reaches HF.
     """
     get_tokenizer = cached_transformers.get_tokenizer
     if getattr(get_tokenizer, "_hint_compat", False):
@@ -45,7 +46,8 @@ def _keep_encoder_mask_in_generate() -> None:
     `attention_mask` as a parameter and, for encoder-decoder models, never passes it on: `generate`
     on a padded batch lets the decoder cross-attend to padding, so an example's output depends on
     its batch (huggingface/transformers#36293, fixed in 4.50, which AllenNLP cannot import). The
-    mask is put back when the model inputs lack it; on versions without the bug this changes nothing.
+    mask is put back when the model inputs lack it; on versions without the bug this changes
+    nothing.
     """
     prepare_inputs = GenerationMixin.prepare_inputs_for_generation
     if getattr(prepare_inputs, "_hint_compat", False):

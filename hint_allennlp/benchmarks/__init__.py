@@ -8,6 +8,7 @@ Measured cost of HINT against its baselines, run by `allennlp hint-benchmark`
   the floor; analytic FLOPs beside the times.
 - `training`: time per optimizer step, HINT against Tk-Instruct.
 - `memory`: bytes of a cached task against a decoder-only key/value cache of the same instruction.
-- `generalisation`: the paper's Table 1 in miniature (train from a random start, RougeL on held-out tasks).
+- `generalisation`: the paper's Table 1 in miniature (train from a random start, RougeL on held-out
+  tasks).
 - `report`: markdown tables, the targets, the figure.
 """

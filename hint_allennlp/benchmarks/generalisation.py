@@ -1,10 +1,10 @@
 """
 The paper's Table 1 in miniature: HINT, Tk-Instruct and No-Instruct trained from the same random
 start on the SNI training tasks (each with its reader format), then RougeL and exact match on the
-held-out test tasks, with relative inference FLOPs. Training and evaluation go through AllenNLP's own
-`train_model` and `evaluate` with the config built here, so what is measured is the project's
-training path. Relative FLOPs are analytic (`hint_allennlp/cost/flops.py`) over the test examples
-as read in the HINT format (instruction t, input i, target o tokens; the instruction charged once per
+held-out test tasks, with relative inference FLOPs. Training and evaluation go through AllenNLP's
+own `train_model` and `evaluate` with the config built here, so what is measured is the project's
+training path. Relative FLOPs are analytic (`hint_allennlp/cost/flops.py`) over the test examples as
+read in the HINT format (instruction t, input i, target o tokens; the instruction charged once per
 task for HINT), divided by Tk-Instruct's on the same examples.
 """
 
@@ -109,7 +109,7 @@ def experiment_config(
 def task_lengths(
     checkpoint: Path, tasks_dir: Path, test_split: Path, settings
 ) -> Dict[str, TaskLengths]:
-    """Mean instruction, input and target tokens of each test task's examples, in the HINT format."""
+    """Mean instruction, input and target tokens of each test task's examples, in HINT format."""
     reader = DatasetReader.from_params(
         Params(
             reader_params("hint", checkpoint, tasks_dir, settings.test_instances_per_task, settings)
@@ -135,9 +135,10 @@ def run_generalisation(
     test_split: Path,
     output_dir: Path,
     model_settings: Sequence[str] = ("hint", "tk_instruct", "no_instruct"),
-    settings: GeneralisationSettings = GeneralisationSettings(),
+    settings: Optional[GeneralisationSettings] = None,
     log: Optional[Callable[[str], None]] = None,
 ) -> List[GeneralisationRow]:
+    settings = settings or GeneralisationSettings()
     log = log or (lambda message: None)
     lengths = task_lengths(checkpoint, tasks_dir, test_split, settings)
     hint_reader = reader_params(
@@ -205,7 +206,8 @@ def generalisation_table(rows: Sequence[GeneralisationRow]) -> str:
     ]
     for row in rows:
         lines.append(
-            f"| {BENCHMARK_MODELS[row.setting].label} | {row.rouge_l:.1f} | {row.exact_match:.1f} | ×{row.relative_flops:.2f} "
-            f"| {row.train_seconds:.0f} | {row.eval_seconds:.0f} | {row.train_instances} / {row.test_instances} |"
+            f"| {BENCHMARK_MODELS[row.setting].label} | {row.rouge_l:.1f} | {row.exact_match:.1f} "
+            f"| ×{row.relative_flops:.2f} | {row.train_seconds:.0f} | {row.eval_seconds:.0f} "
+            f"| {row.train_instances} / {row.test_instances} |"
         )
     return "\n".join(lines)

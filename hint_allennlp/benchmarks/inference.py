@@ -1,8 +1,8 @@
 """
-Inference cost of one task: its `examples` examples at SNI median lengths (paper Table 7: instance 44,
-definition 69, definition + 2 positive examples 197, output 1 token), for 0..5 shots, the instruction
-growing by (197 − 69) / 2 = 64 tokens per shot. Token ids are random (no tokenizer: the cost depends
-on lengths only), every instruction and instance ends in EOS, nothing is padded.
+Inference cost of one task: its `examples` examples at SNI median lengths (paper Table 7: instance
+44, definition 69, definition + 2 positive examples 197, output 1 token), for 0..5 shots, the
+instruction growing by (197 − 69) / 2 = 64 tokens per shot. Token ids are random (no tokenizer: the
+cost depends on lengths only), every instruction and instance ends in EOS, nothing is padded.
 
 What is timed is the model's own evaluation forward (`HintSeq2Seq.forward` without a target, in eval
 mode, under `torch.no_grad`) over the task's batches: greedy generation of `output + 1` tokens (the
@@ -16,8 +16,9 @@ many decoder steps whatever its random weights predict.
   the per-example cost alone.
 - floor: the T5 encoder on the instance alone and the decoder over [encoded instruction ; encoded
   instance], with the instruction encoded once per task outside the timing: HINT − PEFT generation
-  with the task already in its cache. What HINT would cost without hypernetwork and generated modules
-  (the cross-attention keys and values of the instruction are still made once per batch, as in HINT).
+  with the task already in its cache. What HINT would cost without hypernetwork and generated
+  modules (the cross-attention keys and values of the instruction are still made once per batch, as
+  in HINT).
 - Tk-Instruct: plain T5 on instruction and instance concatenated (t + i input tokens).
 """
 

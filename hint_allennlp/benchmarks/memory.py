@@ -3,7 +3,8 @@ Memory to keep one task for reuse (paper §5.1, appendix C.2), float32:
 
 - HINT, analytic: `flops.cached_task_bytes` (encoded instruction d·t, adapters, prefixes);
 - HINT, measured: the bytes of every tensor of the `TaskParameters` that the model keeps for the
-  instruction (`compile_instruction`: what its task-module cache holds) (the same, plus the instruction mask, t bytes);
+  instruction (`compile_instruction`: what its task-module cache holds) (the same, plus the
+  instruction mask, t bytes);
 - the instruction's keys and values in every decoder cross-attention, which fusion makes from the
   encoded instruction in each forward pass and drops after it (caching them would cost this much);
 - decoder-only key/value cache of the same instruction: 2·l·t·d values (a key and a value per layer
@@ -12,7 +13,7 @@ Memory to keep one task for reuse (paper §5.1, appendix C.2), float32:
 """
 
 from dataclasses import asdict, dataclass
-from typing import List, Sequence
+from typing import List, Optional, Sequence
 
 import torch
 
@@ -37,8 +38,9 @@ class MemoryRow:
 
 
 def task_memory(
-    model: HintSeq2Seq, shots: Sequence[int], shape: SniShape = SniShape()
+    model: HintSeq2Seq, shots: Sequence[int], shape: Optional[SniShape] = None
 ) -> List[MemoryRow]:
+    shape = shape or SniShape()
     config = model.t5.config
     layers = config.num_layers + config.num_decoder_layers
     generator = torch.Generator().manual_seed(2)

@@ -8,11 +8,12 @@ Counted (bytes per device):
 - weights, float32 (4 per parameter), and under bf16 their bf16 copies (2 per parameter, made by
   autocast and kept for backward); gradients, float32; DDP's communication buckets, as large as the
   gradients; Adafactor's state, factored (rows + columns of each matrix, every value of a vector).
-  FSDP divides all of them by the devices and adds one unsharded unit (the largest of a T5 block, the
-  generator and the embeddings) with its gradients;
+  FSDP divides all of them by the devices and adds one unsharded unit (the largest of a T5 block,
+  the generator and the embeddings) with its gradients;
 - generated modules as the activations they are: per example of a mixed-task batch, adapters
-  2·a·d + a + d per layer, prefixes 2·P·H·d_kv per attention, the fused instruction's keys and values
-  2·t·H·d_kv per decoder layer and the encoded instruction t·d, and as much again for their gradients;
+  2·a·d + a + d per layer, prefixes 2·P·H·d_kv per attention, the fused instruction's keys and
+  values 2·t·H·d_kv per decoder layer and the encoded instruction t·d, and as much again for their
+  gradients;
 - activations saved for backward, per example: per block, the residual stream and layer norm input
   (float32), q, k, v, attention context, the feed-forward's three d_ff-wide tensors, the adapter
   bottleneck (2 or 4 bytes), attention probabilities (float32, softmax runs in float32) and their
@@ -124,7 +125,10 @@ def peft_config(backbone: str) -> PeftConfig:
 
 @functools.lru_cache(maxsize=None)
 def parameter_shapes(backbone: str) -> Dict[str, List[torch.Size]]:
-    """Shapes of the parameters of each FSDP unit: `block` (the largest T5 block), `generator`, `root` (the rest)."""
+    """
+    Shapes of the parameters of each FSDP unit: `block` (the largest T5 block), `generator`, `root`
+    (the rest).
+    """
     config, peft = t5_config(backbone), peft_config(backbone)
     with torch.device("meta"):  # shapes only, no memory
         t5 = T5ForConditionalGeneration(config)
@@ -142,7 +146,7 @@ def parameter_shapes(backbone: str) -> Dict[str, List[torch.Size]]:
 
 
 def adafactor_values(shape: torch.Size) -> int:
-    """HF Adafactor without momentum: a row and a column vector per matrix, a full copy of a vector."""
+    """HF Adafactor, no momentum: a row and a column vector per matrix, a full copy of a vector."""
     return shape[-2] + shape[-1] if len(shape) >= 2 else shape.numel()
 
 
@@ -261,9 +265,9 @@ def plan(
 def markdown_table(device_gb: float = 80, devices: int = 8) -> str:
     """The table of docs/training_large_models.md: one row per backbone, strategy and setting."""
     header = (
-        "| backbone | parameters | strategy | checkpointing | bf16 | weights | gradients | Adafactor | "
-        "generated modules / example | activations / example | fixed total | largest micro-batch in "
-        f"{device_gb:g} GB |\n"
+        "| backbone | parameters | strategy | checkpointing | bf16 | weights | gradients "
+        "| Adafactor | generated modules / example | activations / example | fixed total "
+        f"| largest micro-batch in {device_gb:g} GB |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     rows = []
@@ -276,8 +280,10 @@ def markdown_table(device_gb: float = 80, devices: int = 8) -> str:
                         f"| {backbone} | {row.parameters / 1e9:.2f} B | "
                         f"{'DDP' if strategy == 'ddp' else f'FSDP on {devices}'} | "
                         f"{'yes' if checkpointing else 'no'} | {'yes' if bf16 else 'no'} | "
-                        f"{row.weights / GB:.1f} GB | {row.gradients / GB:.1f} GB | {row.adafactor / GB:.2f} GB | "
-                        f"{row.generated_modules_per_example / GB:.2f} GB | {row.activations_per_example / GB:.2f} GB | "
+                        f"{row.weights / GB:.1f} GB | {row.gradients / GB:.1f} GB | "
+                        f"{row.adafactor / GB:.2f} GB | "
+                        f"{row.generated_modules_per_example / GB:.2f} GB | "
+                        f"{row.activations_per_example / GB:.2f} GB | "
                         f"{row.fixed / GB:.1f} GB | {row.max_micro_batch(device_gb * GB)} |"
                     )
     return header + "\n".join(rows) + "\n"

@@ -68,7 +68,10 @@ BENCHMARK_MODELS: Dict[str, BenchmarkModel] = {
 
 
 def build_checkpoint(shape: str, directory: Union[str, Path], seed: int = 0) -> Path:
-    """Saves a random T5 of `shape` (a `MODEL_SHAPES` key) to `directory / shape` and returns that path."""
+    """
+    Saves a random T5 of `shape` (a `MODEL_SHAPES` key) to `directory / shape` and returns that
+    path.
+    """
     if shape not in MODEL_SHAPES:
         raise ValueError(f"Unknown model shape {shape!r}; choose from {sorted(MODEL_SHAPES)}")
     return build_tiny_t5(Path(directory) / shape, seed=seed, **MODEL_SHAPES[shape])

@@ -16,7 +16,9 @@ MEBI = 2**20
 
 @dataclass
 class Target:
-    """A measured ratio against its bound: `ratio >= bound` or `ratio <= bound`, judged on wall time."""
+    """
+    A measured ratio against its bound: `ratio >= bound` or `ratio <= bound`, judged on wall time.
+    """
 
     name: str
     wall: float
@@ -55,7 +57,10 @@ def _by_key(rows: Sequence[InferenceRow]) -> Dict:
 
 
 def inference_targets(rows: Sequence[InferenceRow], main_shots: int = 2) -> List[Target]:
-    """HINT ≥ 5× faster than Tk-Instruct, within 1.15× of the floor (Def + 2 Pos.); 5 shots within 1.10× of 0."""
+    """
+    HINT ≥ 5× faster than Tk-Instruct, within 1.15× of the floor (Def + 2 Pos.); 5 shots within
+    1.10× of 0.
+    """
     rows_by = _by_key(rows)
     targets = []
 
@@ -95,7 +100,8 @@ def targets_table(targets: Sequence[Target]) -> str:
     for target in targets:
         verdict = "**MISSED**" if target.verdict == "MISSED" else target.verdict
         lines.append(
-            f"| {target.name} | {target.wall:.2f} | {target.cpu:.2f} | {target.comparison} {target.bound} | {verdict} |"
+            f"| {target.name} | {target.wall:.2f} | {target.cpu:.2f} "
+            f"| {target.comparison} {target.bound} | {verdict} |"
         )
     return "\n".join(lines)
 
@@ -162,22 +168,25 @@ def training_table(measurements: Dict[str, Measurement], batch_description: str)
             "|---|---|---|---|",
             f"| {batch_description} | {hint.median():.3f} ({hint.median('cpu'):.3f}) | "
             f"{tk_instruct.median():.3f} ({tk_instruct.median('cpu'):.3f}) | "
-            f"{paired_ratio(hint, tk_instruct):.2f} ({paired_ratio(hint, tk_instruct, 'cpu'):.2f}) |",
+            f"{paired_ratio(hint, tk_instruct):.2f} "
+            f"({paired_ratio(hint, tk_instruct, 'cpu'):.2f}) |",
         ]
     )
 
 
 def memory_table(rows: Sequence[MemoryRow]) -> str:
     lines = [
-        "| shots | t | HINT cached task, analytic MiB | measured (TaskParameters) MiB | decoder-only KV cache MiB "
-        "| KV cache / HINT | instruction K/V of all cross-attentions MiB |",
+        "| shots | t | HINT cached task, analytic MiB | measured (TaskParameters) MiB "
+        "| decoder-only KV cache MiB | KV cache / HINT "
+        "| instruction K/V of all cross-attentions MiB |",
         "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
             f"| {row.shots} | {row.instruction_length} | {row.hint_analytic / MEBI:.3g} "
             f"| {row.hint_measured / MEBI:.3g} "
-            f"| {row.decoder_only_kv_cache / MEBI:.3g} | {row.decoder_only_kv_cache / row.hint_measured:.2f} "
+            f"| {row.decoder_only_kv_cache / MEBI:.3g} "
+            f"| {row.decoder_only_kv_cache / row.hint_measured:.2f} "
             f"| {row.cross_attention_kv / MEBI:.3g} |"
         )
     return "\n".join(lines)

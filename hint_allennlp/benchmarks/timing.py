@@ -5,8 +5,8 @@ alike), and ratios are taken repeat by repeat before the median.
 
 Two clocks: wall time (`time.perf_counter`) and this process's CPU time (`time.process_time`,
 all threads). With one thread, CPU time does not count the time the process waits for a core while
-other work runs, so its ratios are the steadier of the two on a busy machine; with several threads it
-also counts their spinning.
+other work runs, so its ratios are the steadier of the two on a busy machine; with several threads
+it also counts their spinning.
 """
 
 import statistics

@@ -5,10 +5,10 @@ on CPU, with and without gradient checkpointing and bf16, each configuration in 
 CPU memory has no allocator counter like `torch.cuda.max_memory_allocated`, so the step is measured
 by the process's resident set: glibc is told to serve every allocation above 64 KiB with its own
 mmap (`MALLOC_MMAP_THRESHOLD_`), so freed tensors leave the resident set at once instead of staying
-in malloc's heap; after one warm-up step (which creates Adafactor's state), the kernel's peak counter
-is reset (`/proc/self/clear_refs`) and the step's peak (`VmHWM`) is read against the resident set
-before it (`VmRSS`). The difference is what the step adds to weights and optimizer state:
-activations, generated modules and gradients. Linux only.
+in malloc's heap; after one warm-up step (which creates Adafactor's state), the kernel's peak
+counter is reset (`/proc/self/clear_refs`) and the step's peak (`VmHWM`) is read against the
+resident set before it (`VmRSS`). The difference is what the step adds to weights and optimizer
+state: activations, generated modules and gradients. Linux only.
 """
 
 import argparse
@@ -85,9 +85,10 @@ def measure_in_this_process(
 
 
 def measure(
-    checkpoint: Path, shape: TrainingShape = TrainingShape(), threads: Optional[int] = None
+    checkpoint: Path, shape: Optional[TrainingShape] = None, threads: Optional[int] = None
 ) -> List[StepMemory]:
     """Every configuration, each in its own process (a fresh heap and peak)."""
+    shape = shape or TrainingShape()
     results = []
     environment = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "65536"}
     for gradient_checkpointing, mixed_precision in CONFIGURATIONS:
@@ -115,13 +116,16 @@ def measure(
 def markdown_table(results: List[StepMemory]) -> str:
     baseline = results[0].step_peak
     lines = [
-        "| checkpointing | bf16 | weights + optimizer + runtime | step's peak on top | ratio to neither |",
+        "| checkpointing | bf16 | weights + optimizer + runtime | step's peak on top "
+        "| ratio to neither |",
         "|---|---|---|---|---|",
     ]
     for row in results:
         lines.append(
-            f"| {'yes' if row.gradient_checkpointing else 'no'} | {'yes' if row.mixed_precision else 'no'} | "
-            f"{row.before_step / 2**20:.0f} MiB | {row.step_peak / 2**20:.0f} MiB | {row.step_peak / baseline:.2f} |"
+            f"| {'yes' if row.gradient_checkpointing else 'no'} "
+            f"| {'yes' if row.mixed_precision else 'no'} | "
+            f"{row.before_step / 2**20:.0f} MiB | {row.step_peak / 2**20:.0f} MiB "
+            f"| {row.step_peak / baseline:.2f} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -1,8 +1,8 @@
 """
 `allennlp hint-benchmark`: the measured inference and training cost of HINT against its baselines
-(tables, the paper's Figure 4, the targets of issue 8), or with `--generalisation` the paper's Table 1
-in miniature. The work is in `hint_allennlp/benchmarks/`; results and the exact commands are in
-docs/benchmarks.md.
+(tables, the paper's Figure 4, the targets of issue 8), or with `--generalisation` the paper's
+Table 1 in miniature. The work is in `hint_allennlp/benchmarks/`; results and the exact commands are
+in docs/benchmarks.md.
 """
 
 import argparse
@@ -20,14 +20,18 @@ import torch
 from allennlp.commands.subcommand import Subcommand
 
 PARTS = ("inference", "training", "memory")
-# Issue 8 sets its targets for the T5 v1.1-small-sized model on CPU; elsewhere the ratios are reported only.
+# Issue 8 sets its targets for the T5 v1.1-small-sized model on CPU; elsewhere the ratios are
+# reported only.
 TARGETS_ARE_FOR = ("small", "cpu")
 
 
 @Subcommand.register("hint-benchmark")
 class HintBenchmark(Subcommand):
     def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
-        description = "Benchmark HINT against Tk-Instruct and the floor: time, FLOPs, memory (or --generalisation)."
+        description = (
+            "Benchmark HINT against Tk-Instruct and the floor: time, FLOPs, memory "
+            "(or --generalisation)."
+        )
         subparser = parser.add_parser(self.name, description=description, help=description)
         subparser.add_argument(
             "--output-dir", default="benchmark_output", help="where results are written"
@@ -71,7 +75,8 @@ class HintBenchmark(Subcommand):
             "--training-memory",
             action="store_true",
             help="peak CPU memory of one training step of the first of --models, with and without "
-            "gradient checkpointing and bf16, each in its own process (Linux); batch --train-batch-size",
+            "gradient checkpointing and bf16, each in its own process (Linux); "
+            "batch --train-batch-size",
         )
 
         generalisation = subparser.add_argument_group(
@@ -227,21 +232,24 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
                     model_results[f"targets_{device}"] = [target.to_json() for target in targets]
                     batch_size = args.batch_size or args.examples
                     sections.append(
-                        f"### Inference, {device}: one task of {shape.examples} examples (batches of {batch_size}), "
+                        f"### Inference, {device}: one task of {shape.examples} examples "
+                        f"(batches of {batch_size}), "
                         f"instance {shape.instance} tokens, output {shape.output} + EOS\n\n"
-                        "Median seconds per task, wall time (CPU time of the process in parentheses); ratios are "
-                        "medians of per-round ratios, wall (CPU).\n\n"
+                        "Median seconds per task, wall time (CPU time of the process in "
+                        "parentheses); ratios are medians of per-round ratios, wall (CPU).\n\n"
                         + report.inference_table(rows)
                         + "\n\n"
                         "Analytic FLOPs (`hint_allennlp/cost/flops.py`, decoder over "
                         f"{shape.decoding_steps} tokens):\n\n" + report.flops_table(rows) + "\n"
                     )
+                per_shot = shape.instruction_length(1) - shape.definition
                 figure = report.plot_figure4(
                     rows_by_device,
                     f"{model_shape}: {shape.examples} examples of one task",
                     output_dir / f"figure4_{model_shape}.png",
-                    note=f"{machine['cpu']}, {machine['threads']} threads; instance {shape.instance}, "
-                    f"instruction {shape.definition} + {shape.instruction_length(1) - shape.definition}/shot tokens",
+                    note=f"{machine['cpu']}, {machine['threads']} threads; "
+                    f"instance {shape.instance}, "
+                    f"instruction {shape.definition} + {per_shot}/shot tokens",
                 )
                 sections.append(f"![time against shots]({figure.name})\n")
             if "training" in parts:
@@ -263,11 +271,13 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
                         k: m.to_json() for k, m in measurements.items()
                     }
                     batch = (
-                        f"{training_shape.batch_size} × (instruction {training_shape.instruction}, instance "
-                        f"{training_shape.instance}, target {training_shape.target}), one task per example"
+                        f"{training_shape.batch_size} × (instruction {training_shape.instruction}, "
+                        f"instance {training_shape.instance}, target {training_shape.target}), "
+                        "one task per example"
                     )
                     sections.append(
-                        f"### Training, {device}: one Adafactor step (forward, backward, update)\n\n"
+                        f"### Training, {device}: one Adafactor step "
+                        "(forward, backward, update)\n\n"
                         + report.training_table(measurements, batch)
                         + "\n"
                     )
@@ -290,8 +300,9 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
             f"Command: `{command}`\n",
             f"Machine: {machine_line}\n",
             "## Targets\n",
-            f"Set for `{TARGETS_ARE_FOR[0]}` on {TARGETS_ARE_FOR[1]}, judged on wall time; the same ratios elsewhere "
-            "are for reference. Each ratio is the median of per-round ratios.\n",
+            f"Set for `{TARGETS_ARE_FOR[0]}` on {TARGETS_ARE_FOR[1]}, judged on wall time; "
+            "the same ratios elsewhere are for reference. Each ratio is the median of per-round "
+            "ratios.\n",
             report.targets_table(all_targets) + "\n" if all_targets else "(none measured)\n",
             *sections,
         ]
@@ -368,7 +379,10 @@ def run_training_memory_mode(args: argparse.Namespace, output_dir: Path, command
 
 
 def write_table(path: Path, title: str, command: str, setup: str, table: str, data: Dict) -> None:
-    """Prints `table` and writes it to `path`.md (with the command and machine) and `data` to `path`.json."""
+    """
+    Prints `table` and writes it to `path`.md (with the command and machine) and `data` to
+    `path`.json.
+    """
     machine_line = ", ".join(f"{key} {value}" for key, value in machine_description().items())
     print(table)
     path.with_suffix(".md").write_text(

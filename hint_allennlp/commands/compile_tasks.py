@@ -1,7 +1,8 @@
 """
 `allennlp hint-compile ARCHIVE INSTRUCTIONS --output-dir DIR`: runs the hypernetwork of a trained
 model once per task and writes one small file per task with its generated modules and encoded
-instruction (`hint_allennlp.modules.serving.compiled_task`), for `hint_instruction`'s `compiled_tasks`.
+instruction (`hint_allennlp.modules.serving.compiled_task`), for `hint_instruction`'s
+`compiled_tasks`.
 """
 
 import argparse
@@ -24,7 +25,10 @@ logger = logging.getLogger(__name__)
 @Subcommand.register("hint-compile")
 class CompileTasks(Subcommand):
     def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
-        description = "Compile tasks: save each task's generated modules, for prediction without the hypernetwork."
+        description = (
+            "Compile tasks: save each task's generated modules, for prediction without the "
+            "hypernetwork."
+        )
         subparser = parser.add_parser(self.name, description=description, help=description)
         subparser.add_argument("archive_file", help="the trained model archive (model.tar.gz)")
         subparser.add_argument(

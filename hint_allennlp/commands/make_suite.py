@@ -1,6 +1,6 @@
 """
-`allennlp hint-make-suite DIR`: writes the instruction suite of `hint_allennlp.data.instruction_suite`
-(the demo's tasks) to DIR as SNI task files and splits.
+`allennlp hint-make-suite DIR`: writes the instruction suite of
+`hint_allennlp.data.instruction_suite` (the demo's tasks) to DIR as SNI task files and splits.
 """
 
 import argparse
@@ -38,6 +38,8 @@ def make_suite_from_args(args: argparse.Namespace) -> None:
     write_suite(output_dir, suite)
     print(
         f"{len(suite.training_tasks)} training tasks ({args.instances_per_task} inputs each) and "
-        f"{len(suite.unseen_tasks)} unseen tasks written to {output_dir}/tasks, splits in {output_dir}/splits; "
-        f"the training tasks on the {args.held_out_inputs} held-out inputs in {output_dir}/{HELD_OUT_INPUTS_DIR}."
+        f"{len(suite.unseen_tasks)} unseen tasks written to {output_dir}/tasks, "
+        f"splits in {output_dir}/splits; "
+        f"the training tasks on the {args.held_out_inputs} held-out inputs in "
+        f"{output_dir}/{HELD_OUT_INPUTS_DIR}."
     )

@@ -1,35 +1,36 @@
 """
 Analytic inference compute and cache memory of HINT and its baselines (paper §3.3 and appendix C).
 
-FLOPs convention: a multiply-add is 2 FLOPs, as in `torch.utils.flop_counter.FlopCounterMode` (a matmul
-of m×k by k×n is 2·m·n·k) and in Kaplan et al.'s "2N per token". A token costs 2 FLOPs for every
-weight it is multiplied with, and in an encoder-decoder a token does not meet every weight: an input
-token meets the encoder's and the decoder's cross-attention key/value projections, an output token
-the rest of the decoder and the LM head, and the embedding table only gives lookups (0 FLOPs). So
-`ParameterCounts` splits T5's weights that way, and for t instruction, i instance and o output tokens
-and n examples of one task:
+FLOPs convention: a multiply-add is 2 FLOPs, as in `torch.utils.flop_counter.FlopCounterMode` (a
+matmul of m×k by k×n is 2·m·n·k) and in Kaplan et al.'s "2N per token". A token costs 2 FLOPs for
+every weight it is multiplied with, and in an encoder-decoder a token does not meet every weight: an
+input token meets the encoder's and the decoder's cross-attention key/value projections, an output
+token the rest of the decoder and the LM head, and the embedding table only gives lookups (0 FLOPs).
+So `ParameterCounts` splits T5's weights that way, and for t instruction, i instance and o output
+tokens and n examples of one task:
 
     concatenated (Tk-Instruct):   2·n·[(E + X + A_enc)·(t + i) + (D + A_dec)·o]
     omitted (No-Instruct):        2·n·[(E + X + A_enc)·i + (D + A_dec)·o]
     hypernetwork (HINT − fusion): 2·t·(E + N') + 2·n·[(E + X + A_enc)·i + (D + A_dec)·o]
     hypernetwork_with_fusion:     the same + 2·t·X
 
-with E the encoder, X the cross-attention key/value projections, D the rest of the decoder and the LM
-head, N' the parameter generator, A_enc / A_dec the modules inserted into each stack. The paper
+with E the encoder, X the cross-attention key/value projections, D the rest of the decoder and the
+LM head, N' the parameter generator, A_enc / A_dec the modules inserted into each stack. The paper
 writes N·n·(t+i+o) and t·(N+N') + n·(N+A)·(i+o), charging every token N FLOPs, N being all
-parameters: the formulas above give exactly that if each stack is given half of N (E = D = N/2, X = 0, N' and A
-halved; tested), so the paper's N·tokens is the 2-FLOPs convention with each token meeting half the
-model. The split is what makes the count checkable: up to attention scores (below) it equals what
-FlopCounterMode measures on HF's T5 (tested). The paper's form, which charges the embedding table
-and the whole decoder to input tokens as well, overstates an input token by 5% for T5-XL and 25% for
-T5-base in its own units; its ratios between variants move less (README, "Metrics").
+parameters: the formulas above give exactly that if each stack is given half of N (E = D = N/2,
+X = 0, N' and A halved; tested), so the paper's N·tokens is the 2-FLOPs convention with each token
+meeting half the model. The split is what makes the count checkable: up to attention scores (below)
+it equals what FlopCounterMode measures on HF's T5 (tested). The paper's form, which charges the
+embedding table and the whole decoder to input tokens as well, overstates an input token by 5% for
+T5-XL and 25% for T5-base in its own units; its ratios between variants move less (README,
+"Metrics").
 
 Approximations, as in the paper: the attention-score and attention-weighted-sum matmuls
 (4·s_query·s_key·heads·d_kv FLOPs per attention block, quadratic in length) are left out, which
-undercounts by 4·s·h·k / (2·per-layer weights) — ~1% for T5-XL at SNI's lengths, more for tiny models
-or long inputs; layer norms, softmax, activations and additions are not counted (nor by
-FlopCounterMode); the generator costs N' per instruction token (the paper's t·N'), and every value of
-a PEFT module 1 multiply-add per token of its stack (exact for adapter and LoRA weights and for
+undercounts by 4·s·h·k / (2·per-layer weights) — ~1% for T5-XL at SNI's lengths, more for tiny
+models or long inputs; layer norms, softmax, activations and additions are not counted (nor by
+FlopCounterMode); the generator costs N' per instruction token (the paper's t·N'), and every value
+of a PEFT module 1 multiply-add per token of its stack (exact for adapter and LoRA weights and for
 prefixes, whose P keys and P values each meet every query once; generated biases are additions,
 counted anyway). Instruction fusion is charged where the paper neglects it: every cross-attention
 projects the t encoded instruction vectors to keys and values, 2·t·X, once per task
@@ -150,8 +151,8 @@ def inference_flops(
     instruction_handling : `str`
         How the model gets the instruction: "concatenated" to every input (Tk-Instruct, also with
         learned PEFT modules), "omitted" (No-Instruct), "hypernetwork": encoded once per task into
-        modules (HINT − fusion, Hypter, HyperTune-like), or "hypernetwork_with_fusion": that, and the
-        encoded instruction is also attended by the decoder (HINT, HINT − PEFT generation).
+        modules (HINT − fusion, Hypter, HyperTune-like), or "hypernetwork_with_fusion": that, and
+        the encoded instruction is also attended by the decoder (HINT, HINT − PEFT generation).
     parameters : `ParameterCounts`
     lengths : `TaskLengths`
     """
@@ -175,7 +176,8 @@ def inference_flops(
 def check_instruction_handling(instruction_handling: str) -> None:
     if instruction_handling not in INSTRUCTION_HANDLINGS:
         raise ConfigurationError(
-            f"instruction_handling must be one of {INSTRUCTION_HANDLINGS}, got {instruction_handling!r}"
+            f"instruction_handling must be one of {INSTRUCTION_HANDLINGS}, "
+            f"got {instruction_handling!r}"
         )
 
 

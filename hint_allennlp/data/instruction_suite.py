@@ -14,7 +14,8 @@ instances), demonstration inputs (every task's "Positive Examples"), and held-ou
 inputs that unseen tasks and the held-out copies of the training tasks are evaluated on). The suite
 is a function of its sizes and seed alone.
 
-    <dir>/tasks/<task>.json            training tasks with training inputs; unseen tasks with held-out inputs
+    <dir>/tasks/<task>.json            training tasks with training inputs; unseen tasks with
+                                       held-out inputs
     <dir>/held_out_inputs/<task>.json  the training tasks again, with held-out inputs only
     <dir>/splits/train_tasks.txt       the training tasks (SNI's split format)
     <dir>/splits/test_tasks.txt        the unseen tasks
@@ -58,7 +59,10 @@ class SuiteTask:
 
 
 def suite_tasks() -> Tuple[List[SuiteTask], List[SuiteTask]]:
-    """(training tasks, unseen tasks): the unseen ones are the pairs (c_k, c_k+1) around the category cycle."""
+    """
+    (training tasks, unseen tasks): the unseen ones are the pairs (c_k, c_k+1) around the category
+    cycle.
+    """
     categories = list(CATEGORIES)
     unseen = [
         SuiteTask((first, second))
@@ -143,7 +147,10 @@ def build_suite(instances_per_task: int = 300, held_out_inputs: int = 50, seed: 
 
 
 def write_suite(output_dir: Path, suite: Suite) -> None:
-    """Writes the suite in SNI's layout (see the module docstring); files are byte-for-byte reproducible."""
+    """
+    Writes the suite in SNI's layout (see the module docstring); files are byte-for-byte
+    reproducible.
+    """
     output_dir = Path(output_dir)
     for folder, records in (
         ("tasks", {**suite.training_tasks, **suite.unseen_tasks}),

@@ -12,9 +12,9 @@ def metric_key_suffix(group_name: str) -> str:
     """
     The form a task or category name takes in a metric key: lowercase, every run of characters other
     than letters and digits replaced by one underscore, none at either end ("Question Answering" ->
-    "question_answering", "Misc." -> "misc", "task1557_jfleg_answer_generation" unchanged). For names
-    made of words and spaces this is Tk-Instruct's `"_".join(category.lower().split())`; the rest of
-    the rule keeps keys safe for loggers such as TensorBoard.
+    "question_answering", "Misc." -> "misc", "task1557_jfleg_answer_generation" unchanged). For
+    names made of words and spaces this is Tk-Instruct's `"_".join(category.lower().split())`; the
+    rest of the rule keeps keys safe for loggers such as TensorBoard.
     """
     suffix = re.sub(r"[^a-z0-9]+", "_", group_name.lower()).strip("_")
     if not suffix:
@@ -35,8 +35,9 @@ class GroupedSums:
     Under distributed training every batch's sums are all-gathered and added on every worker, so all
     workers hold the same totals, with the same groups, whichever examples each of them saw (a group
     that only one worker has seen reaches the others through the gather). A dict of objects is
-    gathered rather than tensors reduced because the groups differ between workers. Every worker must
-    therefore call `add` the same number of times, as a model's `forward` is under AllenNLP's trainer.
+    gathered rather than tensors reduced because the groups differ between workers. Every worker
+    must therefore call `add` the same number of times, as a model's `forward` is under AllenNLP's
+    trainer.
 
     # Parameters
 
@@ -80,7 +81,7 @@ class GroupedSums:
 
     @property
     def totals(self) -> Dict[str, GroupTotals]:
-        """Count and sums of every group seen, keyed by `ALL_INSTANCES` or the group's key suffix."""
+        """Count and sums of each group seen, keyed by `ALL_INSTANCES` or the group's key suffix."""
         return {
             group: GroupTotals(int(totals[0]), dict(zip(self.value_names, totals[1:])))
             for group, totals in self._totals.items()

@@ -15,8 +15,8 @@ from hint_allennlp.metrics.grouped_sums import ALL_INSTANCES, GroupedSums
 class InferenceFlops(Metric):
     """
     Analytic inference FLOPs (`hint_allennlp.cost.flops`) of the examples evaluated so far, with
-    the instruction encoded once per distinct task for the hypernetwork variants, as the paper counts
-    them (appendix C.1). Keys:
+    the instruction encoded once per distinct task for the hypernetwork variants, as the paper
+    counts them (appendix C.1). Keys:
 
     - `flops`: FLOPs of the configured model on these examples;
     - `relative_flops`: `flops` over what Tk-Instruct with the same T5 (no modules, no generator)

@@ -33,14 +33,15 @@ class InstructionMetrics(Metric):
       lowercase, non-alphanumerics to spaces, Porter stemming);
 
     each the maximum over the instance's references, averaged over instances. Tk-Instruct imports a
-    vendored copy of `rouge_score` only to allow a GPT-2 tokenizer for non-English tasks; for English
-    its default tokenizer is this one. Tk-Instruct rounds to 4 decimals; we do not.
+    vendored copy of `rouge_score` only to allow a GPT-2 tokenizer for non-English tasks; for
+    English its default tokenizer is this one. Tk-Instruct rounds to 4 decimals; we do not.
 
-    Keys: `rougeL` and `exact_match` over all instances, and `rougeL_<group>` / `exact_match_<group>`
-    over the instances of each task and of each task category seen, with the group named as
-    `grouped_sums.metric_key_suffix` gives ("Question Answering" -> `rougeL_question_answering`).
-    Tk-Instruct names these `rougeL_for_<group>`. Task and category names share one key space
-    (SNI's task names begin `task<number>_`, so they never meet its category names).
+    Keys: `rougeL` and `exact_match` over all instances, and `rougeL_<group>` /
+    `exact_match_<group>` over the instances of each task and of each task category seen, with the
+    group named as `grouped_sums.metric_key_suffix` gives ("Question Answering" ->
+    `rougeL_question_answering`). Tk-Instruct names these `rougeL_for_<group>`. Task and category
+    names share one key space (SNI's task names begin `task<number>_`, so they never meet its
+    category names).
 
     Under distributed training all workers report the global averages (see `GroupedSums`); call it
     on every worker for every evaluation batch.

@@ -16,8 +16,8 @@ class RankClassificationAccuracy(Metric):
     gold choice indices here.
 
     Keys: `accuracy` over all instances and `accuracy_<group>` per task and per task category seen
-    (groups named as in `InstructionMetrics`). In percent, like the SNI metrics of this package and the
-    paper's tables. Under distributed training all workers report the global accuracy.
+    (groups named as in `InstructionMetrics`). In percent, like the SNI metrics of this package and
+    the paper's tables. Under distributed training all workers report the global accuracy.
     """
 
     supports_distributed = True

@@ -43,30 +43,32 @@ class HintSeq2Seq(Model):
     1. the hypernetwork encodes the instruction (`instruction_tokens`) once per distinct instruction
        in the batch and generates adapters / prefixes / LoRA from it;
     2. the T5 encoder runs on the instance input (`source_tokens`) alone, with those modules;
-    3. instruction fusion: the decoder cross-attends over `[encoded instruction ; encoded input]`, the
-       instruction projected to keys and values once per batch by each cross-attention
+    3. instruction fusion: the decoder cross-attends over `[encoded instruction ; encoded input]`,
+       the instruction projected to keys and values once per batch by each cross-attention
        (`modules/peft/instruction_fusion.py`);
     4. the T5 decoder runs with its own generated modules.
 
     The paper's models (HINT and its baselines) are settings of this model with a reader
-    `instruction_format` each: `hint_allennlp/models/paper_variants.py` lists them. A model that reads
-    no instruction (Tk-Instruct, Tk-Instruct + PEFT, No-Instruct) refuses `instruction_tokens`,
-    which would otherwise be dropped without a word.
+    `instruction_format` each: `hint_allennlp/models/paper_variants.py` lists them. A model that
+    reads no instruction (Tk-Instruct, Tk-Instruct + PEFT, No-Instruct) refuses
+    `instruction_tokens`, which would otherwise be dropped without a word.
 
     Output dict: `loss` (when a target is given); in evaluation also `predictions`, token ids [B, L]
-    (generated, or for instances with answer choices the chosen choice's, padded), and `predicted_text`;
-    for answer choices also `choice_scores` [B, C] and `predicted_choice`, the chosen index [B]. Metrics
-    are updated only in evaluation: those of `metric` (RougeL and exact match by default), `accuracy`
-    for answer choices, and the analytic `flops` of what was evaluated with `relative_flops` against
-    Tk-Instruct on the same examples (`hint_allennlp.cost.flops`; 1 by construction for models that
-    get the instruction inside their input, whose instruction length they cannot see).
+    (generated, or for instances with answer choices the chosen choice's, padded), and
+    `predicted_text`; for answer choices also `choice_scores` [B, C] and `predicted_choice`, the
+    chosen index [B]. Metrics are updated only in evaluation: those of `metric` (RougeL and exact
+    match by default), `accuracy` for answer choices, and the analytic `flops` of what was evaluated
+    with `relative_flops` against Tk-Instruct on the same examples (`hint_allennlp.cost.flops`; 1 by
+    construction for models that get the instruction inside their input, whose instruction length
+    they cannot see).
 
     # Parameters
 
     vocab : `Vocabulary`
         Unused (the T5 vocabulary is the checkpoint's), as in allennlp-models' T5.
     model_name : `str`
-        A HuggingFace T5-family checkpoint, by hub name or local path (t5, T5 v1.1 / LM-adapt, flan-t5).
+        A HuggingFace T5-family checkpoint, by hub name or local path (t5, T5 v1.1 / LM-adapt,
+        flan-t5).
     parameter_generator : `Lazy[ParameterGenerator]`, optional (default = `None`)
         What generates the modules; `None` for no generated modules.
     peft : `PeftConfig`, optional (default = `PeftConfig()`)
@@ -90,14 +92,15 @@ class HintSeq2Seq(Model):
         Called in evaluation with the predicted texts, the references, tasks and categories.
     gradient_checkpointing : `bool`, optional (default = `False`)
         In training, keep only each T5 block's inputs and recompute the block in backward, with the
-        generated modules of the forward pass (`modules/large_models/checkpointing.py`): every block of the
-        encoder, the decoder and the instruction encoder. Same loss and gradients, less memory, about
-        a third more compute. (HF's `model.t5.gradient_checkpointing_enable()` is refused: it would
-        recompute without the generated modules.)
+        generated modules of the forward pass (`modules/large_models/checkpointing.py`): every block
+        of the encoder, the decoder and the instruction encoder. Same loss and gradients, less
+        memory, about a third more compute. (HF's `model.t5.gradient_checkpointing_enable()` is
+        refused: it would recompute without the generated modules.)
     mixed_precision : `str`, optional (default = `None`)
         `"bf16"`: training, evaluation and generation under bf16 autocast on the model's device,
-        float32 weights, no loss scaling (`modules/large_models/mixed_precision.py`). None is float32. fp16 is
-        refused (T5 v1.1 overflows it), and so is AllenNLP's `use_amp`, which is fp16.
+        float32 weights, no loss scaling (`modules/large_models/mixed_precision.py`). None is
+        float32. fp16 is refused (T5 v1.1 overflows it), and so is AllenNLP's `use_amp`, which is
+        fp16.
     initializer : `InitializerApplicator`, optional
         Applied after the checkpoint is loaded (e.g. to re-initialise parts).
     regularizer : `RegularizerApplicator`, optional
@@ -217,8 +220,8 @@ class HintSeq2Seq(Model):
         target_tokens : `TextFieldTensors`, optional
             The target, [B, o]; pad positions are ignored in the loss.
         answer_choices : `TextFieldTensors`, optional
-            Answer choices [B, C, c] for rank classification: each choice is scored by the sum of its
-            token log-probabilities, in one batched forward pass, and the best one is predicted.
+            Answer choices [B, C, c] for rank classification: each choice is scored by the sum of
+            its token log-probabilities, in one batched forward pass, and the best one is predicted.
         metadata : `List[Dict[str, Any]]`, optional
             Per instance: "references", "task", "categories", "answer_choices", "gold_choice".
         """
@@ -230,9 +233,10 @@ class HintSeq2Seq(Model):
                 for instruction_format, labels in labels_by_instruction_format().items()
             )
             raise ConfigurationError(
-                "hint_seq2seq got `instruction_tokens` (from a reader with instruction_format 'hint'), but this "
-                "model reads no instruction (parameter_generator null or 'learned', instruction_fusion false): "
-                f"the run would silently be No-Instruct. The paper's models take instruction_format {formats} "
+                "hint_seq2seq got `instruction_tokens` (from a reader with instruction_format "
+                "'hint'), but this model reads no instruction (parameter_generator null or "
+                "'learned', instruction_fusion false): the run would silently be No-Instruct. "
+                f"The paper's models take instruction_format {formats} "
                 "(hint_allennlp/models/paper_variants.py)."
             )
         input_ids = get_token_ids_from_text_field_tensors(source_tokens)  # [B, s]
@@ -278,8 +282,8 @@ class HintSeq2Seq(Model):
     def instruction_handling(self) -> str:
         """
         How the instruction reaches the model, in the terms of `hint_allennlp.cost.flops`:
-        "concatenated" for a model that reads no `instruction_tokens` (whatever its reader puts in its
-        input; `paper_variants.reader_instruction_handling` adds the reader's part).
+        "concatenated" for a model that reads no `instruction_tokens` (whatever its reader puts in
+        its input; `paper_variants.reader_instruction_handling` adds the reader's part).
         """
         if self.hypernetwork is None or not self.hypernetwork.reads_instruction:
             return "concatenated"
@@ -291,9 +295,9 @@ class HintSeq2Seq(Model):
         """
         Runs the hypernetwork once per distinct instruction in the batch (in evaluation, only for
         instructions not in the task-module cache); with fusion, each cross-attention projects each
-        distinct instruction once (`modules/peft/instruction_fusion.py`). When every example shares one
-        instruction the modules keep batch size 1 and are broadcast; otherwise they are gathered per
-        example.
+        distinct instruction once (`modules/peft/instruction_fusion.py`). When every example shares
+        one instruction the modules keep batch size 1 and are broadcast; otherwise they are gathered
+        per example.
         """
         if self.hypernetwork is None:
             return None
@@ -301,7 +305,8 @@ class HintSeq2Seq(Model):
             return self.hypernetwork(None, None)
         if instruction_tokens is None:
             raise ConfigurationError(
-                "This model reads instructions: give it `instruction_tokens` (a reader with instruction_format 'hint')"
+                "This model reads instructions: give it `instruction_tokens` "
+                "(a reader with instruction_format 'hint')"
             )
         instruction_ids = get_token_ids_from_text_field_tensors(instruction_tokens)  # [B, t]
         instruction_mask = get_text_field_mask(instruction_tokens)  # [B, t]
@@ -318,7 +323,9 @@ class HintSeq2Seq(Model):
     def _distinct_task_modules(
         self, instruction_ids: torch.Tensor, instruction_mask: torch.Tensor
     ) -> TaskParameters:
-        """The hypernetwork's output for distinct instructions [U, t], through the cache in evaluation."""
+        """
+        The hypernetwork's output for distinct instructions [U, t], through the cache in evaluation.
+        """
         if self.training or not self.task_module_cache.enabled:
             return self.hypernetwork(instruction_ids, instruction_mask)
         keys = [

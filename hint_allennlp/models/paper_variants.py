@@ -8,7 +8,8 @@ model's reader check, the benchmarks, the tests and docs/model.md follow.
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
-# The generated-module kinds a `PeftConfig` enables: adapters and prefixes by default, LoRA on request.
+# The generated-module kinds a `PeftConfig` enables: adapters and prefixes by default, LoRA on
+# request.
 GENERATED_BY_DEFAULT = ("adapters", "prefixes")
 
 
@@ -61,7 +62,9 @@ class PaperVariant:
         return arguments
 
     def _peft(self, adapter_size: int, prefix_length: int, lora_rank: int) -> Dict[str, Any]:
-        """The `PeftConfig` keys: the sizes of what is generated, what is on by default turned off."""
+        """
+        The `PeftConfig` keys: the sizes of what is generated, what is on by default turned off.
+        """
         peft: Dict[str, Any] = {}
         if "adapters" in self.generated:
             peft["adapter_size"] = self.fixed_adapter_size or adapter_size
@@ -124,8 +127,8 @@ PAPER_VARIANTS: Dict[str, PaperVariant] = {
             instruction_fusion=False,
             instruction_format="hint",
             instruction_handling="hypernetwork",
-            paper='mean-pooled instruction → one MLP per component type for all layers (Table 1 "Hypter (our '
-            'replication)")',
+            paper="mean-pooled instruction → one MLP per component type for all layers "
+            '(Table 1 "Hypter (our replication)")',
             generated=("adapters",),
             separate_instruction_encoder=True,
             fixed_adapter_size=8,
@@ -137,7 +140,8 @@ PAPER_VARIANTS: Dict[str, PaperVariant] = {
             instruction_fusion=False,
             instruction_format="hint",
             instruction_handling="hypernetwork",
-            paper='generator = hyper-decoder initialised from the T5 decoder, no self-attention (Table 6 "+ Decoder")',
+            paper="generator = hyper-decoder initialised from the T5 decoder, no self-attention "
+            '(Table 6 "+ Decoder")',
             generated=("prefixes",),
         ),
         PaperVariant(
@@ -156,8 +160,8 @@ PAPER_VARIANTS: Dict[str, PaperVariant] = {
             instruction_fusion=False,
             instruction_format="tk_instruct",
             instruction_handling="concatenated",
-            paper="that, plus adapters + prefixes made from learned embeddings by the generator MLPs (Table 1 "
-            '"Tk-Instruct + PEFT")',
+            paper="that, plus adapters + prefixes made from learned embeddings by the generator "
+            'MLPs (Table 1 "Tk-Instruct + PEFT")',
             generated=("adapters", "prefixes"),
         ),
         PaperVariant(

@@ -37,7 +37,10 @@ class ShardedAdafactor(HuggingfaceAdafactor):
         return super().step(closure)
 
     def _init_sharded_state(self, group, parameter: DTensor) -> None:
-        """HF Adafactor's state initialisation (transformers/optimization.py, `Adafactor.step`), as DTensors."""
+        """
+        HF Adafactor's state initialisation (transformers/optimization.py, `Adafactor.step`), as
+        DTensors.
+        """
         factored, use_first_moment = self._get_options(group, parameter.shape)
         zeros = torch.zeros_like(parameter, dtype=torch.float32)
         state = self.state[parameter]

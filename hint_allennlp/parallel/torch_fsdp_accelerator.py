@@ -85,7 +85,8 @@ class TorchFsdpWrappedModel(DdpWrappedModel):
             full_state[name] = torch.cat([state[LOCAL_STATE][name] for state in states], dim=0)
             if list(full_state[name].shape) != shape:
                 raise ValueError(
-                    f"{name}: the shards of {len(states)} worker files {ranked} make {list(full_state[name].shape)}, "
+                    f"{name}: the shards of {len(states)} worker files {ranked} "
+                    f"make {list(full_state[name].shape)}, "
                     f"not {shape}; are all the workers' files there?"
                 )
         return full_state

@@ -103,7 +103,10 @@ class HintInstructionPredictor(Predictor):
             logger.info("Loaded compiled task %s from %s", compiled.task, path)
 
     def load_line(self, line: str) -> JsonDict:
-        """One input line on its own (AllenNLP's line-by-line API); `allennlp predict` uses `read_json_input`."""
+        """
+        One input line on its own (AllenNLP's line-by-line API); `allennlp predict` uses
+        `read_json_input`.
+        """
         self._line_number += 1
         items = list(json_input_items([line.encode("utf-8")]))
         item = items[0] if items else {"error": "a blank line"}
@@ -121,7 +124,10 @@ class HintInstructionPredictor(Predictor):
             yield {**item, "source": source}
 
     def report_input(self, source: str) -> None:
-        """Logs what the reader shortened or left out in the whole input, once (after `read_json_input`)."""
+        """
+        Logs what the reader shortened or left out in the whole input, once (after
+        `read_json_input`).
+        """
         self._dataset_reader.log_counts(source, self._instance_count)
 
     def dump_line(self, outputs: JsonDict) -> str:
@@ -194,7 +200,8 @@ class HintInstructionPredictor(Predictor):
             instruction = self._compiled_instructions[request.task]
         else:
             raise ValueError(
-                f"{location}: no 'instruction', and no compiled task named {request.task!r} was loaded"
+                f"{location}: no 'instruction', "
+                f"and no compiled task named {request.task!r} was loaded"
             )
         instance = self._dataset_reader.text_to_instance(
             input=request.input,
@@ -208,7 +215,8 @@ class HintInstructionPredictor(Predictor):
     def _sni_task_entries(
         self, record: JsonDict, line: Optional[int], location: str, source: Optional[str]
     ) -> List[Union[Instance, JsonDict]]:
-        # Named like the SNI reader names tasks (the file name without ".json"), unless it says otherwise.
+        # Named like the SNI reader names tasks (the file name without ".json"), unless it says
+        # otherwise.
         name_path = Path(
             requested_task(record, location)
             or (source if source not in (None, "-") else "sni_task")

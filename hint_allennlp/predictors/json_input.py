@@ -8,8 +8,8 @@ following lines are added until the value parses. If a later line cannot continu
 line was a stray `{` or a truncated JSON line and the next line is a complete object), the open
 value is reported as an error on the line it started on and reading resumes with the line after
 that one, so every later line is still read on its own. A value still open at the end of the input
-(a truncated pretty-printed file) is one error on its first line, naming the lines it took. Lines are decoded one at a time, so bytes that are not UTF-8
-are an error of their own line only.
+(a truncated pretty-printed file) is one error on its first line, naming the lines it took. Lines
+are decoded one at a time, so bytes that are not UTF-8 are an error of their own line only.
 """
 
 import codecs
@@ -71,7 +71,10 @@ def json_input_items(raw_lines: Iterable[bytes]) -> Iterator[Dict[str, Any]]:
         if line is None:
             if not open_lines:
                 return
-            ended = f"it is not closed at the end of the input (lines {open_lines[0].number} to {open_lines[-1].number})"
+            ended = (
+                "it is not closed at the end of the input "
+                f"(lines {open_lines[0].number} to {open_lines[-1].number})"
+            )
             item, to_replay = _parse_open_value(open_lines, ended)
             yield item  # type: ignore[misc]
             open_lines = []

@@ -1,8 +1,8 @@
 """
 Builds the tiny T5 v1.1-style checkpoint that the tests and the demo use in place of a hub model.
 
-Random weights (seed 0, so every machine builds the same file) with the real T5 vocabulary, saved with
-`save_pretrained` so that `T5ForConditionalGeneration.from_pretrained(path)` and
+Random weights (seed 0, so every machine builds the same file) with the real T5 vocabulary, saved
+with `save_pretrained` so that `T5ForConditionalGeneration.from_pretrained(path)` and
 `AutoTokenizer.from_pretrained(path)` load it exactly as they would load `google/t5-base-lm-adapt`.
 
     python -m hint_allennlp.testing.tiny_t5 fixtures/tiny-t5
@@ -57,11 +57,11 @@ def build_tiny_t5(output_dir: os.PathLike, seed: int = 0, **config_overrides) ->
     # HF's T5 init scales by d_model ** -0.5 etc.; fine for a random model.
     output_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output_dir)
-    # As the hub's T5 checkpoints: spiece.model for the slow tokenizer and tokenizer.json for the fast
-    # one, legacy SentencePiece handling. The fast tokenizer is converted from the slow one (built from
-    # the vocabulary file directly, transformers 4.49 segments differently from SentencePiece), and the
-    # `add_prefix_space` that the slow tokenizer records is dropped, since it forces a conversion at
-    # every load.
+    # As the hub's T5 checkpoints: spiece.model for the slow tokenizer and tokenizer.json for the
+    # fast one, legacy SentencePiece handling. The fast tokenizer is converted from the slow one
+    # (built from the vocabulary file directly, transformers 4.49 segments differently from
+    # SentencePiece), and the `add_prefix_space` that the slow tokenizer records is dropped, since
+    # it forces a conversion at every load.
     T5Tokenizer(str(SPIECE_MODEL), legacy=True, model_max_length=512).save_pretrained(output_dir)
     T5TokenizerFast.from_pretrained(output_dir, from_slow=True).save_pretrained(output_dir)
     tokenizer_config_file = output_dir / "tokenizer_config.json"

@@ -135,7 +135,9 @@ class ExactResumeCallback(TrainerCallback):
 
 
 class _RestoringDataLoader:
-    """The trainer's data loader, iterated through `ExactResumeCallback` (all else passes through)."""
+    """
+    The trainer's data loader, iterated through `ExactResumeCallback` (all else passes through).
+    """
 
     def __init__(self, wrapped, callback: ExactResumeCallback) -> None:
         self.wrapped = wrapped

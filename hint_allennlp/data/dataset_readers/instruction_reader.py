@@ -232,11 +232,16 @@ class InstructionReader(DatasetReader):
         raise NotImplementedError
 
     def reset_counts(self) -> None:
-        """Starts counting what is skipped or shortened afresh (each `_read`, each predictor input)."""
+        """
+        Starts counting what is skipped or shortened afresh (each `_read`, each predictor input).
+        """
         self._counts.clear()
 
     def log_counts(self, file_path: str, instance_count: int) -> None:
-        """One summary per `_read` (or predictor input), so that nothing skipped or shortened goes unreported."""
+        """
+        One summary per `_read` (or predictor input), so that nothing skipped or shortened goes
+        unreported.
+        """
         shard = self.get_worker_info()
         shard_note = (
             "" if shard is None else f" (data loader worker {shard.id} of {shard.num_workers})"

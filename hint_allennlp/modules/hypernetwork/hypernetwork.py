@@ -25,11 +25,11 @@ class Hypernetwork(nn.Module):
     Reads an instruction once and returns what every input of its task needs: the generated modules
     and, for instruction fusion, the encoded instruction.
 
-    The instruction encoder (the HyperEncoder) is by default the underlying T5 encoder itself, run with
-    all generated modules switched off; it is then held by reference (`shared_encoder`), not
+    The instruction encoder (the HyperEncoder) is by default the underlying T5 encoder itself, run
+    with all generated modules switched off; it is then held by reference (`shared_encoder`), not
     registered a second time, so its weights appear once in the state dict (under the T5). With
-    `separate_encoder` it is a copy of that encoder (`instruction_encoder`), initialised from the same
-    checkpoint and trained on its own.
+    `separate_encoder` it is a copy of that encoder (`instruction_encoder`), initialised from the
+    same checkpoint and trained on its own.
 
     # Parameters
 

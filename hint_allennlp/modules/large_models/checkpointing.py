@@ -65,13 +65,16 @@ def enable_gradient_checkpointing(module: nn.Module, active: ActiveTaskParameter
         CheckpointedT5Block.convert(block, active)
 
 
-# The T5 stacks of each module checked, found on its first check: a model's stacks are built with it,
-# so each training step reads one flag per stack instead of walking every module.
+# The T5 stacks of each module checked, found on its first check: a model's stacks are built with
+# it, so each training step reads one flag per stack instead of walking every module.
 _T5_STACKS: "WeakKeyDictionary[nn.Module, List[T5Stack]]" = WeakKeyDictionary()
 
 
 def refuse_hf_gradient_checkpointing(module: nn.Module) -> None:
-    """Raises if HF's own checkpointing is on in a T5 stack of `module`: it would recompute without the modules."""
+    """
+    Raises if HF's own checkpointing is on in a T5 stack of `module`: it would recompute without the
+    modules.
+    """
     stacks = _T5_STACKS.get(module)
     if stacks is None:
         stacks = _T5_STACKS[module] = [
@@ -79,9 +82,11 @@ def refuse_hf_gradient_checkpointing(module: nn.Module) -> None:
         ]
     if any(stack.gradient_checkpointing for stack in stacks):
         raise ValueError(
-            "HF's gradient checkpointing is on in this model's T5 (model.t5.gradient_checkpointing_enable()). "
-            "It recomputes each T5 block in backward after the generated modules (adapters, prefixes, LoRA, "
-            "the fused instruction) are gone, so it would train another model than the one the loss is of. "
+            "HF's gradient checkpointing is on in this model's T5 "
+            "(model.t5.gradient_checkpointing_enable()). "
+            "It recomputes each T5 block in backward after the generated modules (adapters, "
+            "prefixes, LoRA, the fused instruction) are gone, so it would train another model than "
+            "the one the loss is of. "
             "Call model.t5.gradient_checkpointing_disable() and use the hint_seq2seq setting "
             "`gradient_checkpointing: true` instead, which recomputes each block with them."
         )

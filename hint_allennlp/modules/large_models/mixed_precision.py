@@ -6,8 +6,8 @@ range, so no loss scaling (GradScaler) is needed.
 
 fp16 is refused: T5 v1.1 / LM-adapt (the paper's backbones) were trained in bf16 and their
 feed-forward activations exceed fp16's range (65504), which turns them into inf and the loss into
-NaN (a known problem of these checkpoints in HF transformers). AllenNLP's `use_amp` is fp16 autocast, so it is
-refused too, when the model finds itself run under it.
+NaN (a known problem of these checkpoints in HF transformers). AllenNLP's `use_amp` is fp16
+autocast, so it is refused too, when the model finds itself run under it.
 """
 
 import functools
@@ -20,19 +20,23 @@ from allennlp.common.checks import ConfigurationError
 MIXED_PRECISIONS = {"bf16": torch.bfloat16}
 
 FP16_REFUSAL = (
-    "fp16 on a T5 is refused: T5 v1.1 / LM-adapt checkpoints were trained in bf16 and their feed-forward "
-    "activations overflow fp16's range (max 65504) into inf, so the loss becomes NaN. Turn off the trainer's "
-    "`use_amp` (AllenNLP's fp16 autocast) and set the model's `mixed_precision: \"bf16\"` instead."
+    "fp16 on a T5 is refused: T5 v1.1 / LM-adapt checkpoints were trained in bf16 and their "
+    "feed-forward activations overflow fp16's range (max 65504) into inf, so the loss becomes NaN. "
+    "Turn off the trainer's `use_amp` (AllenNLP's fp16 autocast) and set the model's "
+    '`mixed_precision: "bf16"` instead.'
 )
 
 
 def check_mixed_precision(mixed_precision: Optional[str]) -> None:
-    """Raises a `ConfigurationError` unless `mixed_precision` is null or a key of `MIXED_PRECISIONS`."""
+    """
+    Raises a `ConfigurationError` unless `mixed_precision` is null or a key of `MIXED_PRECISIONS`.
+    """
     if mixed_precision == "fp16":
         raise ConfigurationError(FP16_REFUSAL)
     if mixed_precision is not None and mixed_precision not in MIXED_PRECISIONS:
         raise ConfigurationError(
-            f"hint_seq2seq.mixed_precision is {mixed_precision!r}; it takes null (float32) or one of {sorted(MIXED_PRECISIONS)}"
+            f"hint_seq2seq.mixed_precision is {mixed_precision!r}; it takes null (float32) "
+            f"or one of {sorted(MIXED_PRECISIONS)}"
         )
 
 
@@ -40,7 +44,9 @@ def check_mixed_precision(mixed_precision: Optional[str]) -> None:
 def mixed_precision_autocast(
     mixed_precision: Optional[str], device: torch.device
 ) -> Iterator[None]:
-    """Autocast to `mixed_precision` on `device`'s type (None: whatever is in effect, refusing fp16)."""
+    """
+    Autocast to `mixed_precision` on `device`'s type (None: whatever is in effect, refusing fp16).
+    """
     if (
         torch.is_autocast_enabled(device.type)
         and torch.get_autocast_dtype(device.type) == torch.float16
@@ -54,7 +60,10 @@ def mixed_precision_autocast(
 
 
 def in_mixed_precision(forward):
-    """Runs a model's `forward` under `mixed_precision_autocast(model.mixed_precision, model's device)`."""
+    """
+    Runs a model's `forward` under
+    `mixed_precision_autocast(model.mixed_precision, model's device)`.
+    """
 
     @functools.wraps(forward)
     def forward_in_mixed_precision(model, *args, **kwargs):

@@ -1,10 +1,10 @@
 """
-How generated modules are injected into a HuggingFace T5: each enabled kind (`peft_config.MODULE_KINDS`)
-switches the layers it uses in place to subclasses (`AdapterT5LayerFF`, `TaskVectorT5Attention`,
-`LoraLinear`) that keep every weight and every state-dict name of the original, so a HINT model still
-loads and exports plain T5 checkpoints. All injected layers read their tensors from one shared
-`ActiveTaskParameters`, which the model sets for the duration of a forward pass; with nothing set they
-compute exactly what plain T5 computes.
+How generated modules are injected into a HuggingFace T5: each enabled kind
+(`peft_config.MODULE_KINDS`) switches the layers it uses in place to subclasses (`AdapterT5LayerFF`,
+`TaskVectorT5Attention`, `LoraLinear`) that keep every weight and every state-dict name of the
+original, so a HINT model still loads and exports plain T5 checkpoints. All injected layers read
+their tensors from one shared `ActiveTaskParameters`, which the model sets for the duration of a
+forward pass; with nothing set they compute exactly what plain T5 computes.
 """
 
 from typing import Optional

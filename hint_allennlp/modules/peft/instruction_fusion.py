@@ -22,6 +22,8 @@ from hint_allennlp.modules.peft.task_vector_attention import TaskVectorT5Attenti
 
 
 def inject_instruction_fusion(t5: T5ForConditionalGeneration, active: ActiveTaskParameters) -> None:
-    """Switches every decoder cross-attention to one that also attends to the instruction in `active`."""
+    """
+    Switches every decoder cross-attention to one that also attends to the instruction in `active`.
+    """
     for layer, attention in cross_attentions(t5):
         TaskVectorT5Attention.convert(attention, active).add_fused_instruction(layer)

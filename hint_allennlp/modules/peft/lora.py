@@ -37,7 +37,8 @@ class LoraConfig:
 
     lora_rank : `int`, optional (default = `128`)
         Rank `r` of the LoRA updates (an ablation in the paper, Table 5, with r = 128 and 512: the
-        reference's scripts `ni_train_only_lora_no_fid_smaller.sh` and `ni_train_only_lora_no_fid.sh`).
+        reference's scripts `ni_train_only_lora_no_fid_smaller.sh` and
+        `ni_train_only_lora_no_fid.sh`).
     lora_projections : `Tuple[str, ...]`, optional (default = `("q", "v")`)
         The attention projections that get a LoRA update, of "q", "k", "v", "o"; the reference's
         `lora_ranks=(r, None, r, None)` updates the query and value projections only.
@@ -61,8 +62,9 @@ class LoraLinear(nn.Linear):
     """
     A q/k/v/o projection `W` of a T5 attention with a generated low-rank update:
     `x W + (x A) B * scale`, A [Bm, in, r] and B [Bm, r, out] from the active `TaskParameters` and
-    `scale` = alpha / r (`LoraConfig.lora_scale`), as the reference's `lora.py` adds `lora_a @ lora_b *
-    (alpha / rank)` to the kernel. Without active parameters, exactly `nn.Linear`.
+    `scale` = alpha / r (`LoraConfig.lora_scale`), as the reference's `lora.py` adds
+    `lora_a @ lora_b * (alpha / rank)` to the kernel. Without active parameters, exactly
+    `nn.Linear`.
     """
 
     @classmethod
@@ -97,7 +99,10 @@ class LoraLinear(nn.Linear):
         return output + per_example_matmul(per_example_matmul(inputs, lora_a), lora_b) * self.scale
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, attention_slot={self.attention_slot}, projection={self.projection}, scale={self.scale}"
+        return (
+            f"{super().extra_repr()}, attention_slot={self.attention_slot}, "
+            f"projection={self.projection}, scale={self.scale}"
+        )
 
 
 class Lora(ModuleKind):
@@ -117,7 +122,8 @@ class Lora(ModuleKind):
         ]
         if unknown or len(set(config.lora_projections)) != len(config.lora_projections):
             raise ConfigurationError(
-                f"PeftConfig.lora_projections must be distinct names of q, k, v, o, got {list(config.lora_projections)}"
+                "PeftConfig.lora_projections must be distinct names of q, k, v, o, "
+                f"got {list(config.lora_projections)}"
             )
         if config.use_lora and not config.lora_projections:
             raise ConfigurationError(

@@ -1,6 +1,6 @@
 """
-What a generated-module kind (adapter, prefix, LoRA) is to the rest of the package: `ModuleKind`, and
-the `Component`s it asks a parameter generator for. Each kind is one file beside this one
+What a generated-module kind (adapter, prefix, LoRA) is to the rest of the package: `ModuleKind`,
+and the `Component`s it asks a parameter generator for. Each kind is one file beside this one
 (`adapter.py`, `prefix.py`, `lora.py`) and one entry of `peft_config.MODULE_KINDS`, which
 injection, the generators, the cost model and `PeftConfig` loop over.
 """
@@ -28,9 +28,9 @@ class Component:
 
     name : the `TaskParameters` key.
     layout : how `[Bm, num_slots * vectors_per_slot, vector_size]` generated vectors become the
-        tensor: "columns" (vectors are the columns of a matrix: [Bm, S, size, n]), "rows" ([Bm, S, n,
-        size]), "vector" (n == 1: [Bm, S, size]), "per_head" (vectors are prefix tokens of
-        heads * d_kv: [Bm, S, heads, n, d_kv]).
+        tensor: "columns" (vectors are the columns of a matrix: [Bm, S, size, n]), "rows"
+        ([Bm, S, n, size]), "vector" (n == 1: [Bm, S, size]), "per_head" (vectors are prefix tokens
+        of heads * d_kv: [Bm, S, heads, n, d_kv]).
     zero_init : whether `start_as_plain_t5` starts it at zero (it is the last factor of its module).
     """
 
@@ -67,10 +67,10 @@ class Component:
 class ModuleKind:
     """
     One kind of parameter-efficient module inserted into T5 (the peft "tuner"): its fields of
-    `PeftConfig` (the dataclass `config_class`), the tensors it needs (`components`), the T5 layers it
-    switches to layers that read them (`inject`), and its size (`values_per_stack`), from which its
-    FLOPs and the memory of a cached task follow (`hint_allennlp.cost.flops`). Each kind reads its
-    tensors from the active `TaskParameters` in its own layer class, beside its kind.
+    `PeftConfig` (the dataclass `config_class`), the tensors it needs (`components`), the T5 layers
+    it switches to layers that read them (`inject`), and its size (`values_per_stack`), from which
+    its FLOPs and the memory of a cached task follow (`hint_allennlp.cost.flops`). Each kind reads
+    its tensors from the active `TaskParameters` in its own layer class, beside its kind.
     """
 
     config_class: type

@@ -21,25 +21,26 @@ from hint_allennlp.modules.peft.prefix import PREFIX
 MODULE_KINDS: Tuple[ModuleKind, ...] = (ADAPTER, PREFIX, LORA)
 
 
-# Dataclasses collect fields from the last base to the first: reversed, they come in the kinds' order.
+# Dataclasses collect fields from the last base to the first: reversed, they come in the kinds'
+# order.
 @dataclass
 class PeftConfig(*reversed([kind.config_class for kind in MODULE_KINDS]), FromParams):
     """
     Which kinds of modules are inserted into T5, and their sizes: the fields of each kind's config
     (`AdapterConfig` in `adapter.py`: `adapter_size`, `use_adapters`; `PrefixConfig` in `prefix.py`:
     `prefix_length`, `use_prefixes`; `LoraConfig` in `lora.py`: `lora_rank`, `lora_projections`,
-    `lora_alpha`, `use_lora`), flat (`peft: {adapter_size: 8, use_lora: true, ...}`), and the one below.
-    Whether the modules are generated from the instruction or learned directly is the parameter
-    generator's business (`hint_allennlp.modules.hypernetwork.parameter_generators`).
+    `lora_alpha`, `use_lora`), flat (`peft: {adapter_size: 8, use_lora: true, ...}`), and the one
+    below. Whether the modules are generated from the instruction or learned directly is the
+    parameter generator's business (`hint_allennlp.modules.hypernetwork.parameter_generators`).
 
     # Parameters
 
     start_as_plain_t5 : `bool`, optional (default = `False`)
         Initialise so that the model with its modules computes what plain T5 computes (to float32):
         the adapters' up-projections and LoRA's B are zero-initialised and each prefix attention
-        block gets a learned gate in [0, 1], starting shut (~2e-9), that scales the prefix's share of
-        the softmax (gate 1 is ordinary prefix attention; parameterised so that it opens under the
-        configs' Adafactor: `task_vector_attention.py`). The reference code has no such option.
+        block gets a learned gate in [0, 1], starting shut (~2e-9), that scales the prefix's share
+        of the softmax (gate 1 is ordinary prefix attention; parameterised so that it opens under
+        the configs' Adafactor: `task_vector_attention.py`). The reference code has no such option.
     """
 
     start_as_plain_t5: bool = False

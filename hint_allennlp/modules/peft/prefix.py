@@ -61,7 +61,9 @@ class Prefix(ModuleKind):
     def inject(
         self, t5: T5ForConditionalGeneration, config: "PeftConfig", active: ActiveTaskParameters
     ) -> None:
-        """With `start_as_plain_t5`, each prefix's share of the attention is gated, starting shut."""
+        """
+        With `start_as_plain_t5`, each prefix's share of the attention is gated, starting shut.
+        """
         for slot, attention in attention_layers(t5):
             TaskVectorT5Attention.convert(attention, active).add_prefixes(
                 slot, gated=config.start_as_plain_t5

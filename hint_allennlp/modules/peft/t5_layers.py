@@ -1,4 +1,6 @@
-"""The T5 layers that generated modules act in, numbered by slot (layout in `task_parameters.py`)."""
+"""
+The T5 layers that generated modules act in, numbered by slot (layout in `task_parameters.py`).
+"""
 
 from typing import Iterator, Tuple
 
@@ -22,7 +24,9 @@ def ffn_layers(t5: T5ForConditionalGeneration) -> Iterator[Tuple[int, T5LayerFF]
 
 
 def attention_layers(t5: T5ForConditionalGeneration) -> Iterator[Tuple[int, T5Attention]]:
-    """(slot, attention): encoder self-attention, then each decoder layer's self- and cross-attention."""
+    """
+    (slot, attention): encoder self-attention, then each decoder layer's self- and cross-attention.
+    """
     slot = 0
     for block in t5.encoder.block:
         yield slot, block.layer[0].SelfAttention

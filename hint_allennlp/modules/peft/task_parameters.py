@@ -1,11 +1,12 @@
 """
 The tensors a parameter generator produces for a batch of tasks (`TaskParameters`), how they are
-batched, and the switch through which the layers injected into T5 read them (`ActiveTaskParameters`).
+batched, and the switch through which the layers injected into T5 read them
+(`ActiveTaskParameters`).
 
 Every tensor has a leading batch dimension `Bm`. `Bm` is either the batch size (mixed-task batches:
 each example its own parameters) or 1 (one task for the whole batch, broadcast to every example
-without copies). Per-layer tensors are [Bm, S, ...], one entry per slot; with E encoder and D decoder
-layers (`t5_layers.py`):
+without copies). Per-layer tensors are [Bm, S, ...], one entry per slot; with E encoder and D
+decoder layers (`t5_layers.py`):
 
 - feed-forward slots (adapters): encoder layer i -> i, decoder layer j -> E + j;
 - attention slots (prefixes, LoRA): encoder self-attention i -> i, decoder self-attention
@@ -51,7 +52,8 @@ class TaskParameters:
         self._gathered_from = gathered_from
         self._rows = rows
         # Tensors derived from these without gradient, kept for the life of this object
-        # (`TaskVectorT5Attention`: a cross-attention's keys and values of the instruction in generation).
+        # (`TaskVectorT5Attention`: a cross-attention's keys and values of the instruction in
+        # generation).
         self.derived: Dict[object, Tuple[torch.Tensor, ...]] = {}
 
     @property
@@ -68,15 +70,18 @@ class TaskParameters:
         return iter(self.tensors.items())
 
     def at_slot(self, keys: Tuple[str, ...], slot: int) -> Optional[Tuple[torch.Tensor, ...]]:
-        """Each tensor of `keys` at `slot` ([Bm, S, ...] -> [Bm, ...]), or None if these have no `keys[0]`."""
+        """
+        Each tensor of `keys` at `slot` ([Bm, S, ...] -> [Bm, ...]), or None if these have no
+        `keys[0]`.
+        """
         if keys[0] not in self.tensors:
             return None
         return tuple(self.tensors[key][:, slot] for key in keys)
 
     def distinct_instructions(self) -> Tuple["TaskParameters", Optional[torch.Tensor]]:
         """
-        (the parameters these were gathered from, one row per distinct instruction; for each row here
-        its row there [Bm], or None when these are those parameters themselves).
+        (the parameters these were gathered from, one row per distinct instruction; for each row
+        here its row there [Bm], or None when these are those parameters themselves).
         """
         if self._gathered_from is None:
             return self, None
@@ -102,7 +107,9 @@ class TaskParameters:
         return self.index_select(index.repeat_interleave(repeats))
 
     def without_instruction_padding(self) -> "TaskParameters":
-        """Batch-size-1 parameters with the encoded instruction cut to its real length (for caching)."""
+        """
+        Batch-size-1 parameters with the encoded instruction cut to its real length (for caching).
+        """
         if "instruction_mask" not in self.tensors:
             return self
         length = int(self.tensors["instruction_mask"].sum())
@@ -113,7 +120,9 @@ class TaskParameters:
 
     @staticmethod
     def concatenate(parts: "list[TaskParameters]") -> "TaskParameters":
-        """Stacks parameters along the batch; encoded instructions of different lengths are padded."""
+        """
+        Stacks parameters along the batch; encoded instructions of different lengths are padded.
+        """
         concatenated = {}
         for key in parts[0].tensors:
             tensors = [part[key] for part in parts]
@@ -125,7 +134,9 @@ class TaskParameters:
 
 
 class ActiveTaskParameters:
-    """The `TaskParameters` the injected layers use in the forward pass under way (None: plain T5)."""
+    """
+    The `TaskParameters` the injected layers use in the forward pass under way (None: plain T5).
+    """
 
     def __init__(self) -> None:
         self.current: Optional[TaskParameters] = None

@@ -14,15 +14,16 @@ from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, Tas
 # The `TaskParameters` keys of the prefix kind (`prefix.py`), read here: keys and values.
 PREFIX_KEYS = ("prefix_key", "prefix_value")
 
-# The gate g = sigmoid(GATE_SLOPE * (theta - GATE_OPEN)), theta starting at 1 (see TaskVectorT5Attention).
+# The gate g = sigmoid(GATE_SLOPE * (theta - GATE_OPEN)), theta starting at 1 (see
+# TaskVectorT5Attention).
 GATE_SLOPE = 40.0
 GATE_OPEN = 1.5
 
 
 class TaskVectorT5Attention(T5Attention):
     """
-    `T5Attention` with key and value vectors of the task prepended to K and V **after** the key/value
-    projections: P generated prefix vectors per head (`add_prefixes`), and, in a decoder
+    `T5Attention` with key and value vectors of the task prepended to K and V **after** the
+    key/value projections: P generated prefix vectors per head (`add_prefixes`), and, in a decoder
     cross-attention with instruction fusion, the keys and values of the encoded instruction with its
     padding mask, projected here (`fused_instruction`). Both get zero relative-position bias and
     are not stored in the key/value cache: during incremental decoding they are prepended again at
@@ -31,14 +32,15 @@ class TaskVectorT5Attention(T5Attention):
     without them mix.
 
     With a gate (`PeftConfig.start_as_plain_t5`), a learned g in [0, 1] scales the generated
-    prefix's share of the softmax: weights are `[g * e_p, e_x] / (g * sum e_p + sum e_x)`, so g = 0 is
-    attention without the prefix and g = 1 ordinary prefix attention. g = sigmoid(GATE_SLOPE * (theta -
-    GATE_OPEN)) of a learned theta initialised to 1, i.e. g = sigmoid(-20) ~ 2e-9 at the start (plain T5
-    to float32 precision). Why this form: HF Adafactor with `scale_parameter=True` makes each step of
-    a parameter proportional to its RMS (at least 1e-3), so at lr 1e-3 theta moves by ~1e-3 of itself
-    per step. A gate stored as 0 would move by ~1e-6 per step and stay shut for a whole run; theta near
-    1 moves ~1e-3 per step, which GATE_SLOPE turns into ~0.04 of the logit, so the gate can open within
-    a few hundred steps. The sigmoid keeps g in [0, 1]: never negative, so the normaliser never reaches 0.
+    prefix's share of the softmax: weights are `[g * e_p, e_x] / (g * sum e_p + sum e_x)`, so g = 0
+    is attention without the prefix and g = 1 ordinary prefix attention.
+    g = sigmoid(GATE_SLOPE * (theta - GATE_OPEN)) of a learned theta initialised to 1,
+    i.e. g = sigmoid(-20) ~ 2e-9 at the start (plain T5 to float32 precision). Why this form: HF
+    Adafactor with `scale_parameter=True` makes each step of a parameter proportional to its RMS (at
+    least 1e-3), so at lr 1e-3 theta moves by ~1e-3 of itself per step. A gate stored as 0 would
+    move by ~1e-6 per step and stay shut for a whole run; theta near 1 moves ~1e-3 per step, which
+    GATE_SLOPE turns into ~0.04 of the logit, so the gate can open within a few hundred steps. The
+    sigmoid keeps g in [0, 1]: never negative, so the normaliser never reaches 0.
 
     Without active parameters this is exactly `T5Attention` (the parent's forward runs).
     """
@@ -49,8 +51,8 @@ class TaskVectorT5Attention(T5Attention):
     ) -> "TaskVectorT5Attention":
         """
         Switches `attention` to this class, with no task vectors yet if it was not converted before:
-        the prefix kind and instruction fusion each convert the attentions they use, and each adds its
-        vectors (`add_prefixes`, `add_fused_instruction`).
+        the prefix kind and instruction fusion each convert the attentions they use, and each adds
+        its vectors (`add_prefixes`, `add_fused_instruction`).
         """
         if not isinstance(attention, cls):
             attention.__class__ = cls
@@ -66,7 +68,10 @@ class TaskVectorT5Attention(T5Attention):
         self.prefix_gate = nn.Parameter(torch.ones(1)) if gated else None
 
     def add_fused_instruction(self, decoder_layer: int) -> None:
-        """Prepends the encoded instruction's keys and values (this is `decoder_layer`'s cross-attention)."""
+        """
+        Prepends the encoded instruction's keys and values (this is `decoder_layer`'s
+        cross-attention).
+        """
         self.fusion_layer = decoder_layer
 
     @property
@@ -149,7 +154,8 @@ class TaskVectorT5Attention(T5Attention):
     ) -> Tuple[List[Tuple[torch.Tensor, torch.Tensor, Any]], int]:
         """
         (keys [Bm, H, n, d_kv], values [Bm, H, n, d_kv], additive mask [Bm, 1, 1, n] or 0) of the
-        generated prefix, then of the fused instruction, for those this layer has; and P (0 without prefix).
+        generated prefix, then of the fused instruction, for those this layer has; and P (0 without
+        prefix).
         """
         if parameters is None:
             return [], 0
@@ -161,7 +167,8 @@ class TaskVectorT5Attention(T5Attention):
             vectors.append((*prefix, 0.0))
         if self.fusion_layer is not None and "instruction_states" in parameters:
             keys, values, instruction_mask = self.fused_instruction(parameters)
-            # [Bm, t] -> [Bm, 1, 1, t]: 0 where attended, the dtype's minimum on padding, as HF masks
+            # [Bm, t] -> [Bm, 1, 1, t]: 0 where attended, the dtype's minimum on padding, as HF
+            # masks
             additive_mask = (~instruction_mask[:, None, None, :]).to(dtype) * torch.finfo(dtype).min
             vectors.append((keys, values, additive_mask))
         return vectors, prefix[0].size(2) if prefix is not None else 0
@@ -210,7 +217,9 @@ class TaskVectorT5Attention(T5Attention):
     def _project_and_cache(
         self, hidden_states, key_value_states, past_key_value, cache_position, batch_size
     ):
-        """Keys and values of the sequence (no prefix), read from and written to the cache as HF does."""
+        """
+        Keys and values of the sequence (no prefix), read from and written to the cache as HF does.
+        """
         is_cross_attention = key_value_states is not None
         cache = None
         if past_key_value is not None:
@@ -274,7 +283,10 @@ class TaskVectorT5Attention(T5Attention):
 
 
 def _scores(query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-    """query [B, H, q, d_kv] against a task's keys [Bm, H, n, d_kv] -> [B, H, q, n]; Bm = 1 is not copied B times."""
+    """
+    query [B, H, q, d_kv] against a task's keys [Bm, H, n, d_kv] -> [B, H, q, n]; Bm = 1 is not
+    copied B times.
+    """
     if keys.size(0) == 1:
         return torch.einsum("bhqd,hnd->bhqn", query, keys[0])
     return torch.matmul(query, keys.transpose(3, 2))

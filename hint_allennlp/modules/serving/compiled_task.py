@@ -102,8 +102,10 @@ class CompiledTask:
             )
         if saved["fingerprint"] != expected_fingerprint:
             raise ConfigurationError(
-                f"{path}: compiled by a different model (fingerprint {saved['fingerprint'][:12]}..., "
-                f"this model's is {expected_fingerprint[:12]}...); compile it again with this model's archive"
+                f"{path}: compiled by a different model "
+                f"(fingerprint {saved['fingerprint'][:12]}..., "
+                f"this model's is {expected_fingerprint[:12]}...); "
+                "compile it again with this model's archive"
             )
         return cls(
             task=saved["task"],

@@ -15,9 +15,9 @@ def instruction_key(instruction_ids: torch.Tensor) -> str:
 class TaskParameterCache:
     """
     A bounded least-recently-used cache of what the hypernetwork produced for an instruction (the
-    generated tensors and encoded instruction, batch size 1), keyed by `instruction_key`. The model uses it
-    only in evaluation and empties it whenever it trains, since the cached values depend on the
-    weights. Pinned entries (compiled tasks) are never evicted.
+    generated tensors and encoded instruction, batch size 1), keyed by `instruction_key`. The model
+    uses it only in evaluation and empties it whenever it trains, since the cached values depend on
+    the weights. Pinned entries (compiled tasks) are never evicted.
 
     # Parameters
 

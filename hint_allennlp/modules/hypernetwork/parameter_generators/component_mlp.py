@@ -33,9 +33,9 @@ class ComponentMLP(nn.Module):
 
 class ComponentMLPs(nn.ModuleDict):
     """
-    One `ComponentMLP` per component type (keyed by component name), applied to that component's embeddings, each embedding
-    becoming one generated vector: mixed embeddings [Bm, Q, d] (Q = all components' vectors, in the
-    order of `components`) -> the `TaskParameters` tensors, batch Bm.
+    One `ComponentMLP` per component type (keyed by component name), applied to that component's
+    embeddings, each embedding becoming one generated vector: mixed embeddings [Bm, Q, d] (Q = all
+    components' vectors, in the order of `components`) -> the `TaskParameters` tensors, batch Bm.
 
     # Parameters
 

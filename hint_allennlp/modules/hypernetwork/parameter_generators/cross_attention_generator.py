@@ -25,7 +25,8 @@ class CrossAttentionGenerator(ParameterGenerator):
     # Parameters
 
     t5_config : `T5Config`
-        Supplied by the model; its `dropout_rate` (the model's `dropout`) is the attention's dropout.
+        Supplied by the model; its `dropout_rate` (the model's `dropout`) is the attention's
+        dropout.
     peft : `PeftConfig`
         Supplied by the model.
     mlp_dropout : `float`, optional (default = `0.0`)

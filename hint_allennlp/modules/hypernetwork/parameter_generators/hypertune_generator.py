@@ -17,10 +17,10 @@ from hint_allennlp.modules.peft.peft_config import PeftConfig
 
 class HyperDecoder(nn.Module):
     """
-    A copy of a T5 decoder without its self-attentions: per layer, the pre-norm cross-attention and the
-    pre-norm feed-forward block with their dropout and residuals, then the final layer norm and dropout,
-    all with the decoder's weights at construction. Queries [Bq, Q, d] (Bq in {1, B}) attend to states
-    [B, t, d] (mask [B, t] bool) -> [B, Q, d].
+    A copy of a T5 decoder without its self-attentions: per layer, the pre-norm cross-attention and
+    the pre-norm feed-forward block with their dropout and residuals, then the final layer norm and
+    dropout, all with the decoder's weights at construction. Queries [Bq, Q, d] (Bq in {1, B})
+    attend to states [B, t, d] (mask [B, t] bool) -> [B, Q, d].
     """
 
     def __init__(self, decoder: T5Stack) -> None:
@@ -57,8 +57,8 @@ class HyperTuneGenerator(ParameterGenerator):
     The HyperTune-like baseline ("+ Decoder" in the paper's Table 6; Phang et al., 2022), as the
     reference builds it (`gins/hypertune.gin`, `layer_embedding_method = "decoder"`): the learned
     embeddings pass through a `HyperDecoder` of the T5 decoder's depth, initialised from the
-    pretrained decoder's weights, then through a layer norm per generated component and the component
-    MLPs. Prefixes only, as the paper's baseline.
+    pretrained decoder's weights, then through a layer norm per generated component and the
+    component MLPs. Prefixes only, as the paper's baseline.
 
     # Parameters
 

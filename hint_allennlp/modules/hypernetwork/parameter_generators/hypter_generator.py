@@ -18,8 +18,8 @@ class HypterGenerator(ParameterGenerator):
     The Hypter baseline (Ye and Ren, 2021) as the paper replicates it (reference `gins/hypter.gin`:
     `layer_embedding_method = "none"`, `per_layer_hnet = True`): the mean-pooled encoded instruction
     goes through one `ComponentMLP` per component type (hidden d_model, no bias, output divided by
-    sqrt(d_model)) whose output is that component for every layer at once. Adapters only; the paper's
-    baseline uses a = 8, a separate instruction encoder and no fusion.
+    sqrt(d_model)) whose output is that component for every layer at once. Adapters only; the
+    paper's baseline uses a = 8, a separate instruction encoder and no fusion.
 
     # Parameters
 

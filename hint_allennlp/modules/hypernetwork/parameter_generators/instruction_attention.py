@@ -9,8 +9,8 @@ from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator
 class InstructionAttention(nn.Module):
     """
     Multi-head attention from generator queries to the encoded instruction: heads and head size as
-    the T5's, no biases, no residual and no layer norm; dropout on the attention weights at `dropout`
-    (the reference's `hyperattn` uses the model's dropout rate).
+    the T5's, no biases, no residual and no layer norm; dropout on the attention weights at
+    `dropout` (the reference's `hyperattn` uses the model's dropout rate).
 
     queries [Bq, Q, d] with Bq in {1, B}; states [B, t, d]; mask [B, t] bool -> [B, Q, d].
     """

@@ -14,12 +14,12 @@ from hint_allennlp.modules.peft.peft_config import PeftConfig
 @ParameterGenerator.register("learned")
 class LearnedModules(ParameterGenerator):
     """
-    Ordinary parameter-efficient modules shared by every task, for the "Tk-Instruct + PEFT" baseline.
-    As in the reference (`use_instructions=False`), they are not learned as tensors directly: learned
-    embeddings, one per generated vector, pass through the same per-component MLPs as HINT's
-    (`ComponentMLPs`), a reparameterisation that keeps prefixes stable in training (Li and Liang,
-    2021). It ignores the instruction, so the hypernetwork never runs, and its tensors have batch
-    size 1 (broadcast to the batch).
+    Ordinary parameter-efficient modules shared by every task, for the "Tk-Instruct + PEFT"
+    baseline. As in the reference (`use_instructions=False`), they are not learned as tensors
+    directly: learned embeddings, one per generated vector, pass through the same per-component MLPs
+    as HINT's (`ComponentMLPs`), a reparameterisation that keeps prefixes stable in training (Li and
+    Liang, 2021). It ignores the instruction, so the hypernetwork never runs, and its tensors have
+    batch size 1 (broadcast to the batch).
 
     # Parameters
 

@@ -16,17 +16,18 @@ from transformers import T5Config
 from hint_allennlp.modules.peft.module_kind import Component
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 
-# Standard deviation of a standard normal truncated to [-2, 2]: the correction that makes a truncated
-# draw have the variance asked for, as JAX's `variance_scaling(..., "truncated_normal")` makes it.
+# Standard deviation of a standard normal truncated to [-2, 2]: the correction that makes a
+# truncated draw have the variance asked for, as JAX's `variance_scaling(..., "truncated_normal")`
+# makes it.
 TRUNCATED_NORMAL_STD = 0.87962566103423978
 
 
 def variance_scaling_(tensor: torch.Tensor, fan_in: int, truncated: bool) -> torch.Tensor:
     """
     Fills `tensor` in place as the reference implementation initialises the generator (Flax
-    `variance_scaling(1.0, "fan_in", ...)`): mean 0, standard deviation `1 / sqrt(fan_in)`, from a normal
-    distribution or, with `truncated`, from one truncated at two of its standard deviations and
-    widened so that the result still has standard deviation `1 / sqrt(fan_in)`.
+    `variance_scaling(1.0, "fan_in", ...)`): mean 0, standard deviation `1 / sqrt(fan_in)`, from a
+    normal distribution or, with `truncated`, from one truncated at two of its standard deviations
+    and widened so that the result still has standard deviation `1 / sqrt(fan_in)`.
     """
     std = fan_in**-0.5
     if not truncated:
@@ -40,9 +41,9 @@ def variance_scaling_(tensor: torch.Tensor, fan_in: int, truncated: bool) -> tor
 def init_variance_preserving(module: nn.Module, truncated: bool) -> None:
     """
     Every linear layer in `module` with `variance_scaling_` (std `1 / sqrt(in_features)`), biases at
-    zero. The reference draws its MLP kernels from the truncated normal and its attention kernels from
-    the normal distribution. Activations keep their scale through the generator, so generated values
-    start at a useful size (PyTorch's default would shrink them by about sqrt(3) per layer).
+    zero. The reference draws its MLP kernels from the truncated normal and its attention kernels
+    from the normal distribution. Activations keep their scale through the generator, so generated
+    values start at a useful size (PyTorch's default would shrink them by about sqrt(3) per layer).
     """
     for layer in module.modules():
         if isinstance(layer, nn.Linear):
