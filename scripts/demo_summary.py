@@ -48,7 +48,9 @@ def read_json(path: Path) -> dict:
 def predict_seconds_per_task(
     output: Path, model: str, shots: int, num_tasks: int
 ) -> Optional[float]:
-    """From the model's loading (its log's last line before predicting) to the end of the process."""
+    """
+    From the model's loading (its log's last line before predicting) to the end of the process.
+    """
     name = f"predict_{model}_{shots}pos"
     if not (output / f"{name}.end").exists():
         return None

@@ -11,7 +11,9 @@ from tests import FIXTURES_ROOT, TINY_T5
 
 @pytest.fixture(scope="session", autouse=True)
 def tiny_t5_checkpoint():
-    """The tiny checkpoint is built, deterministically, by `make`; build it here when tests run alone."""
+    """
+    The tiny checkpoint is built, deterministically, by `make`; build it here when tests run alone.
+    """
     if not (TINY_T5 / "config.json").exists():
         build_tiny_t5(TINY_T5)
     return TINY_T5

@@ -37,7 +37,8 @@ def test_weights_gradients_and_optimizer_state_by_strategy():
     fsdp = plan("base", "fsdp", gradient_checkpointing=False, bf16=False, devices=8)
     assert ddp.weights == 4 * ddp.parameters
     assert ddp.gradients == 2 * 4 * ddp.parameters  # and DDP's buckets
-    # FSDP: an eighth, plus one unsharded unit (here the 2 x 32128 x 768 embeddings and output layer).
+    # FSDP: an eighth, plus one unsharded unit (here the 2 x 32128 x 768 embeddings and
+    # output layer).
     unit = 2 * 32128 * 768 + 2 * 768  # and the two stacks' final layer norms: the root unit
     assert fsdp.weights == 4 * fsdp.parameters / 8 + 4 * unit
     assert fsdp.gradients == 4 * fsdp.parameters / 8 + 4 * unit

@@ -49,13 +49,14 @@ def test_parameter_counts_are_the_model_weights(tiny_t5):
     assert ParameterCounts.from_t5_config(tiny_t5.config) == ParameterCounts(**counts)
 
 
-# Short sequences: the analytic count leaves out the attention-score matmuls (4·s_query·s_key·64 FLOPs
-# per attention block and example), which at the tiny model's d_model 64 are large next to its
-# weights: an encoder token of a 16-token input adds 4·16·64 = 4096 per layer to the 2·(40960 + 8192)
-# of its weights, +4.2% (at T5-XL's width and SNI's lengths, ~1%). So the measured count must exceed
-# the analytic one by exactly the attention scores, and by at most 5% here (measured: +1.3%, +0.4%,
-# +0.6%, less than for an encoder token because the LM head's 2·2056192 per output token dominates).
-# Embedding lookups, layer norms, softmax and activations are neither counted nor measured.
+# Short sequences: the analytic count leaves out the attention-score matmuls (4·s_query·s_key·64
+# FLOPs per attention block and example), which at the tiny model's d_model 64 are large next to its
+# weights: an encoder token of a 16-token input adds 4·16·64 = 4096 per layer to the
+# 2·(40960 + 8192) of its weights, +4.2% (at T5-XL's width and SNI's lengths, ~1%). So the measured
+# count must exceed the analytic one by exactly the attention scores, and by at most 5% here
+# (measured: +1.3%, +0.4%, +0.6%, less than for an encoder token because the LM head's 2·2056192
+# per output token dominates). Embedding lookups, layer norms, softmax and activations are neither
+# counted nor measured.
 T, I, O, N = 8, 8, 2, 3
 TOLERANCE = 0.05
 

@@ -33,7 +33,9 @@ TASKS = {f"Give the {category} in the list.": category for category in CATEGORIE
 
 
 def synthetic_suite(train_size: int = 2000, held_out_size: int = 50, seed: int = 0):
-    """(instruction, input, output) triples; the inputs of train and held-out examples are disjoint."""
+    """
+    (instruction, input, output) triples; the inputs of train and held-out examples are disjoint.
+    """
     rng = random.Random(seed)
     inputs = set()
     while len(inputs) < train_size + held_out_size:

@@ -305,7 +305,9 @@ def test_text_to_instance_for_a_predictor():
 
 
 def test_an_instance_with_an_empty_output_list_is_skipped_named_and_counted(tmp_path, caplog):
-    """Issue 14, item 5: such an instance used to be read and crash training in batching, unnamed."""
+    """
+    Issue 14, item 5: such an instance used to be read and crash training in batching, unnamed.
+    """
     task = json.loads(COUNTRY_CAPITAL.read_text())
     task["Instances"][3]["output"] = []
     task_path = tmp_path / "task_empty_output.json"

@@ -12,8 +12,9 @@ from hint_allennlp.testing.tiny_t5 import build_tiny_t5
 from tests.modules.large_models.checkpointing_test import build
 
 # bf16 keeps 8 bits of mantissa (relative rounding 2^-9 = 0.2% per operation); through the trained
-# tiny T5's 2 + 2 layers no logit differs from float32 by more than 1% of the largest logit (measured:
-# 0.26 for logits up to 40, 0.035 on average), and the loss by more than 0.2% (measured: 0.03%).
+# tiny T5's 2 + 2 layers no logit differs from float32 by more than 1% of the largest logit
+# (measured: 0.26 for logits up to 40, 0.035 on average), and the loss by more than 0.2%
+# (measured: 0.03%).
 LOGITS_TOLERANCE = 0.01
 LOSS_TOLERANCE = 2e-3
 # After 200 steps on the same batch (loss 26 at the start), the bf16 run's loss is within this much
@@ -142,7 +143,9 @@ def test_bf16_training_follows_float32_on_cuda(small_vocabulary_t5):
 
 @pytest.mark.cuda
 def test_bf16_checkpointed_training_step_of_the_small_model_on_cuda(tmp_path):
-    """One timed optimizer step of the `small` benchmark model, bf16 and checkpointed, on the GPU."""
+    """
+    One timed optimizer step of the `small` benchmark model, bf16 and checkpointed, on the GPU.
+    """
     checkpoint = build_checkpoint("small", tmp_path)
     shape = TrainingShape()
     generator = torch.Generator().manual_seed(0)
