@@ -120,7 +120,8 @@ def test_two_cpu_workers_with_gradient_accumulation(tmp_path):
     # Two workers x batches of 2 x 2 accumulated batches = 8 examples per step; 3 steps.
     experiment = write_experiment(
         tmp_path / "experiment.jsonnet",
-        "{cuda_devices: [-1, -1], batch_size: 2, examples_per_step: 8, optimizer_steps: 3, num_epochs: 1}",
+        "{cuda_devices: [-1, -1], batch_size: 2, examples_per_step: 8, optimizer_steps: 3, "
+        "num_epochs: 1}",
     )
     serialization_dir, output = tmp_path / "run", tmp_path / "output.txt"
     succeed(start_training(experiment, serialization_dir, output), output)

@@ -132,7 +132,8 @@ def test_hint_without_fusion_learns_instructions_that_no_instruct_cannot():
         steps,
     )
     print(
-        f"held-out exact match: HINT - fusion {hint_exact_match:.1f}, No-Instruct {no_instruct_exact_match:.1f}"
+        f"held-out exact match: HINT - fusion {hint_exact_match:.1f}, "
+        f"No-Instruct {no_instruct_exact_match:.1f}"
     )
     assert hint_exact_match >= 90.0
     # Without the instruction the best policy is right on one question in four.

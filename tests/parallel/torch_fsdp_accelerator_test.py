@@ -34,7 +34,10 @@ from tests.commands.train_test import (
 
 
 def fsdp_settings(checkpoint, devices="[-1, -1]") -> str:
-    return f"{{model_name: '{checkpoint}', cuda_devices: {devices}, fsdp: true}} + {DISTRIBUTED_SETTINGS}"
+    return (
+        f"{{model_name: '{checkpoint}', cuda_devices: {devices}, fsdp: true}} "
+        f"+ {DISTRIBUTED_SETTINGS}"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +148,8 @@ def test_fsdp_trains_what_ddp_trains_on_every_gpu(tmp_path, tiny_t5_without_drop
     for name, settings in [
         (
             "ddp",
-            f"{{model_name: '{tiny_t5_without_dropout}', cuda_devices: {devices}}} + {DISTRIBUTED_SETTINGS}",
+            f"{{model_name: '{tiny_t5_without_dropout}', cuda_devices: {devices}}} "
+            f"+ {DISTRIBUTED_SETTINGS}",
         ),
         ("fsdp", fsdp_settings(tiny_t5_without_dropout, devices)),
     ]:

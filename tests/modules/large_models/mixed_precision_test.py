@@ -176,6 +176,7 @@ def test_bf16_checkpointed_training_step_of_the_small_model_on_cuda(tmp_path):
         torch.cuda.synchronize()
         seconds = time.perf_counter() - start
     print(
-        f"small, bf16, checkpointed: one training step of {shape.batch_size} examples in {seconds:.3f} s on {torch.cuda.get_device_name()}"
+        f"small, bf16, checkpointed: one training step of {shape.batch_size} examples in "
+        f"{seconds:.3f} s on {torch.cuda.get_device_name()}"
     )
     assert torch.isfinite(loss)
