@@ -59,8 +59,9 @@ def test_checkpointing_and_bf16_shrink_activations_not_weights():
 
 @pytest.mark.parametrize("backbone", ["xl", "xxl"])
 def test_large_backbone_configs_default_to_settings_that_fit_80_gb(backbone):
+    hint_experiment = PROJECT_ROOT / "training_configs" / "sni" / "def" / "hint.jsonnet"
     snippet = f"""
-        local experiment = import "{PROJECT_ROOT / "training_configs" / "sni" / "def" / "hint.jsonnet"}";
+        local experiment = import "{hint_experiment}";
         experiment({{ backbone: "{backbone}", cuda_devices: [0, 1, 2, 3, 4, 5, 6, 7] }})
     """
     config = json.loads(_jsonnet.evaluate_snippet("experiment", snippet))

@@ -166,7 +166,7 @@ def test_bf16_checkpointed_training_step_of_the_small_model_on_cuda(tmp_path):
         .train()
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    for step in range(2):  # the first step warms up CUDA
+    for _ in range(2):  # the first step warms up CUDA
         torch.cuda.synchronize()
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
