@@ -1,8 +1,8 @@
 from setuptools import find_packages, setup
 
-# Versions live in requirements.txt (the single source of truth). AllenNLP 2.10.1 and allennlp-models
-# 2.10.1 are installed with --no-deps because their published pins (torch<1.13, transformers<4.21)
-# cannot be resolved on Python 3.11; see the README.
+# Versions live in requirements.txt (the single source of truth). AllenNLP 2.10.1 and
+# allennlp-models 2.10.1 are installed with --no-deps because their published pins (torch<1.13,
+# transformers<4.21) cannot be resolved on Python 3.11; see the README.
 setup(
     name="hint_allennlp",
     version="0.1.0",

@@ -48,7 +48,9 @@ def read_json(path: Path) -> dict:
 def predict_seconds_per_task(
     output: Path, model: str, shots: int, num_tasks: int
 ) -> Optional[float]:
-    """From the model's loading (its log's last line before predicting) to the end of the process."""
+    """
+    From the model's loading (its log's last line before predicting) to the end of the process.
+    """
     name = f"predict_{model}_{shots}pos"
     if not (output / f"{name}.end").exists():
         return None
@@ -163,14 +165,17 @@ def main(output: Path, seconds: int, cpu_seconds: float) -> None:
 
     print(setup)
     print(
-        "EM exact match, seen = the training tasks on held-out inputs, unseen = the held-out tasks\n"
-        "(new pairs of categories); FLOPs/Tk = analytic inference FLOPs on the unseen tasks (2 positive\n"
+        "EM exact match, seen = the training tasks on held-out inputs, unseen = the held-out "
+        "tasks\n"
+        "(new pairs of categories); FLOPs/Tk = analytic inference FLOPs on the unseen tasks "
+        "(2 positive\n"
         "examples) over Tk-Instruct's; predict s/task = wall time of `allennlp predict` per task,\n"
         "after loading the model.\n"
     )
     print(aligned(lines) + "\n")
     print(
-        f"allennlp predict with HINT on the unseen tasks ({predictions_file}), the first of each task:"
+        f"allennlp predict with HINT on the unseen tasks ({predictions_file}), "
+        "the first of each task:"
     )
     for line in predictions[:: len(predictions) // num_tasks][:num_tasks]:
         task = line["id"].rsplit("-", 2)[0]
@@ -179,9 +184,9 @@ def main(output: Path, seconds: int, cpu_seconds: float) -> None:
             f"reference {line['references'][0]!r}"
         )
     print(
-        f"\nHINT on the fixture SNI tasks (real SNI files, {fixture_steps} steps): unseen-task RougeL "
-        f"{fixture['test_rougeL']:.1f}, exact match {fixture['test_exact_match']:.1f}; the format works "
-        f"end to end, the model learns nothing in {fixture_steps} steps.\n"
+        f"\nHINT on the fixture SNI tasks (real SNI files, {fixture_steps} steps): unseen-task "
+        f"RougeL {fixture['test_rougeL']:.1f}, exact match {fixture['test_exact_match']:.1f}; the "
+        f"format works end to end, the model learns nothing in {fixture_steps} steps.\n"
     )
     print(EXPLANATION + "\n")
     print(

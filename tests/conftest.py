@@ -11,7 +11,9 @@ from tests import FIXTURES_ROOT, TINY_T5
 
 @pytest.fixture(scope="session", autouse=True)
 def tiny_t5_checkpoint():
-    """The tiny checkpoint is built, deterministically, by `make`; build it here when tests run alone."""
+    """
+    The tiny checkpoint is built, deterministically, by `make`; build it here when tests run alone.
+    """
     if not (TINY_T5 / "config.json").exists():
         build_tiny_t5(TINY_T5)
     return TINY_T5
@@ -30,7 +32,8 @@ def trained_archive(tmp_path_factory, tiny_t5_checkpoint):
 def pytest_configure(config):
     config.addinivalue_line(
         "markers",
-        "cuda: a GPU check (docs/training_large_models.md, docs/sharded_training.md); runs only with `-m cuda` and a CUDA device",
+        "cuda: a GPU check (docs/training_large_models.md, docs/sharded_training.md); "
+        "runs only with `-m cuda` and a CUDA device",
     )
 
 
@@ -65,5 +68,8 @@ def two_worker_ddp_run(tmp_path_factory, tiny_t5_without_dropout):
     """
     from tests.commands.train_test import DISTRIBUTED_SETTINGS, train
 
-    settings = f"{{model_name: '{tiny_t5_without_dropout}', cuda_devices: [-1, -1]}} + {DISTRIBUTED_SETTINGS}"
+    settings = (
+        f"{{model_name: '{tiny_t5_without_dropout}', cuda_devices: [-1, -1]}} "
+        f"+ {DISTRIBUTED_SETTINGS}"
+    )
     return train(tmp_path_factory.mktemp("ddp"), settings)

@@ -27,7 +27,9 @@ def write_json(path: Path, value) -> None:
 
 
 def fake_demo_output(output: Path) -> None:
-    """What `scripts/demo.sh` leaves before its summary: 2 unseen tasks, seen EM and FLOPs per model."""
+    """
+    What `scripts/demo.sh` leaves before its summary: 2 unseen tasks, seen EM and FLOPs per model.
+    """
     (output / "suite" / "splits").mkdir(parents=True)
     (output / "suite" / "splits" / "test_tasks.txt").write_text("task_a\ntask_b\n")
     for model, (seen_exact_match, flops) in MODELS.items():
@@ -100,7 +102,9 @@ def test_summary_computes_the_table_from_the_demo_output(tmp_path):
 
 
 def test_demo_configs_score_seen_tasks_as_validation_and_unseen_as_test():
-    """The summary reads `validation_*` (seen tasks) and `test_*` (unseen tasks) from metrics.json."""
+    """
+    The summary reads `validation_*` (seen tasks) and `test_*` (unseen tasks) from metrics.json.
+    """
     for model in MODELS:
         config = Params.from_file(
             str(PROJECT_ROOT / "training_configs" / "demo" / f"{model}.jsonnet")

@@ -137,7 +137,10 @@ def test_devices_keep_the_examples_per_step():
 
 
 def test_nodes_keep_the_examples_per_step_and_name_the_primary():
-    settings = "{cuda_devices: [0, 1, 2, 3, 4, 5, 6, 7], batch_size: 4, num_nodes: 2, primary_address: '10.0.0.1', primary_port: 29500}"
+    settings = (
+        "{cuda_devices: [0, 1, 2, 3, 4, 5, 6, 7], batch_size: 4, num_nodes: 2, "
+        "primary_address: '10.0.0.1', primary_port: 29500}"
+    )
     config = evaluate("sni/def/hint.jsonnet", settings)
     assert config["distributed"] == {
         "cuda_devices": [0, 1, 2, 3, 4, 5, 6, 7],

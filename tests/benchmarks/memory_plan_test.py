@@ -37,7 +37,8 @@ def test_weights_gradients_and_optimizer_state_by_strategy():
     fsdp = plan("base", "fsdp", gradient_checkpointing=False, bf16=False, devices=8)
     assert ddp.weights == 4 * ddp.parameters
     assert ddp.gradients == 2 * 4 * ddp.parameters  # and DDP's buckets
-    # FSDP: an eighth, plus one unsharded unit (here the 2 x 32128 x 768 embeddings and output layer).
+    # FSDP: an eighth, plus one unsharded unit (here the 2 x 32128 x 768 embeddings and
+    # output layer).
     unit = 2 * 32128 * 768 + 2 * 768  # and the two stacks' final layer norms: the root unit
     assert fsdp.weights == 4 * fsdp.parameters / 8 + 4 * unit
     assert fsdp.gradients == 4 * fsdp.parameters / 8 + 4 * unit
@@ -58,8 +59,9 @@ def test_checkpointing_and_bf16_shrink_activations_not_weights():
 
 @pytest.mark.parametrize("backbone", ["xl", "xxl"])
 def test_large_backbone_configs_default_to_settings_that_fit_80_gb(backbone):
+    hint_experiment = PROJECT_ROOT / "training_configs" / "sni" / "def" / "hint.jsonnet"
     snippet = f"""
-        local experiment = import "{PROJECT_ROOT / "training_configs" / "sni" / "def" / "hint.jsonnet"}";
+        local experiment = import "{hint_experiment}";
         experiment({{ backbone: "{backbone}", cuda_devices: [0, 1, 2, 3, 4, 5, 6, 7] }})
     """
     config = json.loads(_jsonnet.evaluate_snippet("experiment", snippet))

@@ -1,4 +1,7 @@
-"""Smoke tests of `allennlp hint-benchmark` on the tiny model with minimal repeats: no timing assertions."""
+"""
+Smoke tests of `allennlp hint-benchmark` on the tiny model with minimal repeats:
+no timing assertions.
+"""
 
 import json
 import sys

@@ -1,4 +1,7 @@
-"""`allennlp hint-make-suite` writes the suite of `hint_allennlp.data.instruction_suite` with the sizes asked for."""
+"""
+`allennlp hint-make-suite` writes the suite of `hint_allennlp.data.instruction_suite` with the sizes
+asked for.
+"""
 
 import json
 import sys

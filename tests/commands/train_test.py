@@ -25,7 +25,9 @@ TIMEOUT = 600
 
 
 def write_experiment(path: Path, settings: str) -> Path:
-    """HINT 'Def + 2 Pos.' on the tiny checkpoint and the fixtures, with `settings` (jsonnet) on top."""
+    """
+    HINT 'Def + 2 Pos.' on the tiny checkpoint and the fixtures, with `settings` (jsonnet) on top.
+    """
     path.write_text(
         f'local hint = import "{LIBSONNET}";\n'
         f'(import "{HINT_EXPERIMENT}")(hint.tiny_cpu {{max_decoding_steps: 2}} + {settings})\n'
@@ -37,8 +39,8 @@ def start_training(
     experiment: Path, serialization_dir: Path, output: Path, *flags: str, **popen_kwargs
 ):
     """
-    Starts `allennlp train`; its output goes to a file (a pipe that nobody reads would fill up).
-    One thread per process: processes of two threads each on two busy cores slow down many times over.
+    Starts `allennlp train`; its output goes to a file (a pipe that nobody reads would fill up). One
+    thread per process: processes of two threads each on two busy cores slow down many times over.
     """
     with open(output, "w") as output_file:
         return subprocess.Popen(
@@ -88,7 +90,9 @@ def epoch_losses(serialization_dir: Path) -> list:
 
 
 def final_weights(serialization_dir: Path) -> dict:
-    """The archived model's state dict (`best.th`, what `model.tar.gz` holds), loaded as a plain file."""
+    """
+    The archived model's state dict (`best.th`, what `model.tar.gz` holds), loaded as a plain file.
+    """
     return torch.load(serialization_dir / "best.th", map_location="cpu")
 
 
@@ -116,7 +120,8 @@ def test_two_cpu_workers_with_gradient_accumulation(tmp_path):
     # Two workers x batches of 2 x 2 accumulated batches = 8 examples per step; 3 steps.
     experiment = write_experiment(
         tmp_path / "experiment.jsonnet",
-        "{cuda_devices: [-1, -1], batch_size: 2, examples_per_step: 8, optimizer_steps: 3, num_epochs: 1}",
+        "{cuda_devices: [-1, -1], batch_size: 2, examples_per_step: 8, optimizer_steps: 3, "
+        "num_epochs: 1}",
     )
     serialization_dir, output = tmp_path / "run", tmp_path / "output.txt"
     succeed(start_training(experiment, serialization_dir, output), output)

@@ -49,14 +49,15 @@ def test_parameter_counts_are_the_model_weights(tiny_t5):
     assert ParameterCounts.from_t5_config(tiny_t5.config) == ParameterCounts(**counts)
 
 
-# Short sequences: the analytic count leaves out the attention-score matmuls (4·s_query·s_key·64 FLOPs
-# per attention block and example), which at the tiny model's d_model 64 are large next to its
-# weights: an encoder token of a 16-token input adds 4·16·64 = 4096 per layer to the 2·(40960 + 8192)
-# of its weights, +4.2% (at T5-XL's width and SNI's lengths, ~1%). So the measured count must exceed
-# the analytic one by exactly the attention scores, and by at most 5% here (measured: +1.3%, +0.4%,
-# +0.6%, less than for an encoder token because the LM head's 2·2056192 per output token dominates).
-# Embedding lookups, layer norms, softmax and activations are neither counted nor measured.
-T, I, O, N = 8, 8, 2, 3
+# Short sequences: the analytic count leaves out the attention-score matmuls (4·s_query·s_key·64
+# FLOPs per attention block and example), which at the tiny model's d_model 64 are large next to its
+# weights: an encoder token of a 16-token input adds 4·16·64 = 4096 per layer to the
+# 2·(40960 + 8192) of its weights, +4.2% (at T5-XL's width and SNI's lengths, ~1%). So the measured
+# count must exceed the analytic one by exactly the attention scores, and by at most 5% here
+# (measured: +1.3%, +0.4%, +0.6%, less than for an encoder token because the LM head's 2·2056192
+# per output token dominates). Embedding lookups, layer norms, softmax and activations are neither
+# counted nor measured.
+INSTRUCTION, INPUT, OUTPUT, EXAMPLES = 8, 8, 2, 3
 TOLERANCE = 0.05
 
 
@@ -75,11 +76,13 @@ def tokens(*shape):
 
 
 def run_tk_instruct(model):
-    model(input_ids=tokens(N, T + I), decoder_input_ids=tokens(N, O))
+    model(
+        input_ids=tokens(EXAMPLES, INSTRUCTION + INPUT), decoder_input_ids=tokens(EXAMPLES, OUTPUT)
+    )
 
 
 def run_no_instruct(model):
-    model(input_ids=tokens(N, I), decoder_input_ids=tokens(N, O))
+    model(input_ids=tokens(EXAMPLES, INPUT), decoder_input_ids=tokens(EXAMPLES, OUTPUT))
 
 
 def run_fusion_without_modules(model):
@@ -89,17 +92,22 @@ def run_fusion_without_modules(model):
     """
     active = ActiveTaskParameters()
     inject_task_modules(model, None, active, instruction_fusion=True)
-    encoded_instruction = model.encoder(input_ids=tokens(1, T)).last_hidden_state
+    encoded_instruction = model.encoder(input_ids=tokens(1, INSTRUCTION)).last_hidden_state
     instruction = TaskParameters(
-        {"instruction_states": encoded_instruction, "instruction_mask": torch.ones(1, T).bool()}
+        {
+            "instruction_states": encoded_instruction,
+            "instruction_mask": torch.ones(1, INSTRUCTION).bool(),
+        }
     )
-    encoded_inputs = model.encoder(input_ids=tokens(N, I)).last_hidden_state
+    encoded_inputs = model.encoder(input_ids=tokens(EXAMPLES, INPUT)).last_hidden_state
     with active.use(instruction):
-        model(encoder_outputs=(encoded_inputs,), decoder_input_ids=tokens(N, O))
+        model(encoder_outputs=(encoded_inputs,), decoder_input_ids=tokens(EXAMPLES, OUTPUT))
 
 
 def decoder_attention_scores(encoded_length: int) -> int:
-    return N * 2 * (attention_score_flops(O, O) + attention_score_flops(O, encoded_length))
+    self_attention = attention_score_flops(OUTPUT, OUTPUT)
+    cross_attention = attention_score_flops(OUTPUT, encoded_length)
+    return EXAMPLES * 2 * (self_attention + cross_attention)
 
 
 @pytest.mark.parametrize(
@@ -108,21 +116,22 @@ def decoder_attention_scores(encoded_length: int) -> int:
         pytest.param(
             "concatenated",
             run_tk_instruct,
-            N * 2 * attention_score_flops(T + I, T + I) + decoder_attention_scores(T + I),
+            EXAMPLES * 2 * attention_score_flops(INSTRUCTION + INPUT, INSTRUCTION + INPUT)
+            + decoder_attention_scores(INSTRUCTION + INPUT),
             id="tk_instruct",
         ),
         pytest.param(
             "omitted",
             run_no_instruct,
-            N * 2 * attention_score_flops(I, I) + decoder_attention_scores(I),
+            EXAMPLES * 2 * attention_score_flops(INPUT, INPUT) + decoder_attention_scores(INPUT),
             id="no_instruct",
         ),
         pytest.param(
             "hypernetwork_with_fusion",
             run_fusion_without_modules,
-            2 * attention_score_flops(T, T)
-            + N * 2 * attention_score_flops(I, I)
-            + decoder_attention_scores(T + I),
+            2 * attention_score_flops(INSTRUCTION, INSTRUCTION)
+            + EXAMPLES * 2 * attention_score_flops(INPUT, INPUT)
+            + decoder_attention_scores(INSTRUCTION + INPUT),
             id="hint_without_peft_generation",
         ),
     ],
@@ -130,7 +139,11 @@ def decoder_attention_scores(encoded_length: int) -> int:
 def test_analytic_flops_match_flop_counter_mode(
     tiny_t5, instruction_handling, forward, attention_scores
 ):
-    analytic = inference_flops(instruction_handling, TINY_COUNTS, TaskLengths(T, I, O, examples=N))
+    analytic = inference_flops(
+        instruction_handling,
+        TINY_COUNTS,
+        TaskLengths(INSTRUCTION, INPUT, OUTPUT, examples=EXAMPLES),
+    )
     measured = measure(lambda: forward(tiny_t5))
     assert measured == analytic + attention_scores
     assert 1 <= measured / analytic <= 1 + TOLERANCE

@@ -36,7 +36,9 @@ def category_of(word):
 
 
 def test_every_input_has_one_word_of_each_category_and_answers_follow_the_definition(suite_dir):
-    """Checked from the text alone: the definition names the categories, the answer gives their words."""
+    """
+    Checked from the text alone: the definition names the categories, the answer gives their words.
+    """
     for folder in ("tasks", "held_out_inputs"):
         for task in read_tasks(suite_dir / folder).values():
             definition = task["Definition"][0]

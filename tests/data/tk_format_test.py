@@ -41,7 +41,8 @@ def test_pieces_strip_and_space_as_tk_instruct():
         " Positive Example 2 -\nInput: India.\n Output: New Delhi.\n\n"
     )
     assert format_demonstration("Negative", 1, example, add_explanation=True) == (
-        " Negative Example 1 -\nInput: India.\n Output: New Delhi.\n Explanation: Delhi is the capital.\n\n"
+        " Negative Example 1 -\nInput: India.\n Output: New Delhi.\n"
+        " Explanation: Delhi is the capital.\n\n"
     )
 
 

@@ -1,4 +1,7 @@
-"""`allennlp evaluate` on a trained archive: the metrics it prints and the per-instance predictions file."""
+"""
+`allennlp evaluate` on a trained archive: the metrics it prints and the per-instance
+predictions file.
+"""
 
 import json
 import subprocess

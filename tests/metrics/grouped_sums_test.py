@@ -13,8 +13,8 @@ from hint_allennlp.metrics.instruction_metrics import InstructionMetrics
 from hint_allennlp.metrics.rank_classification_accuracy import RankClassificationAccuracy
 
 WORLD_SIZE = 2
-# (prediction, references, task, categories, predicted choice, gold choice, instruction, input, output
-# lengths)
+# (prediction, references, task, categories, predicted choice, gold choice, instruction, input,
+# output lengths)
 EXAMPLES = [
     (
         "the cat sat on the mat",
@@ -87,7 +87,8 @@ def feed_metrics(batches):
 
 def _worker(rank: int, port: int, output_dir: str) -> None:
     address = f"tcp://127.0.0.1:{port}"
-    # A timeout, so that workers whose collectives fall out of step fail the test instead of hanging it.
+    # A timeout, so that workers whose collectives fall out of step fail the test
+    # instead of hanging it.
     timeout = timedelta(seconds=60)
     dist.init_process_group(
         "gloo", init_method=address, rank=rank, world_size=WORLD_SIZE, timeout=timeout

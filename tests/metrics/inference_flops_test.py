@@ -6,11 +6,11 @@ from allennlp.training.metrics import Metric
 from hint_allennlp.cost.flops import ParameterCounts
 from hint_allennlp.metrics.inference_flops import InferenceFlops
 
-# Small made-up counts, so that the expected numbers can be worked out by hand below. An encoder token
-# of an instance meets E + X + A_enc = 10 + 2 + 1 = 13 weights, an output token D + A_dec = 20 + 3 = 23,
-# an instruction token in the hypernetwork and the fused cross-attention keys and values
-# E + N' + X = 10 + 5 + 2 = 17. Tk-Instruct has no modules and no
-# generator: 12 per input token, 20 per output token.
+# Small made-up counts, so that the expected numbers can be worked out by hand below. An encoder
+# token of an instance meets E + X + A_enc = 10 + 2 + 1 = 13 weights, an output token
+# D + A_dec = 20 + 3 = 23, an instruction token in the hypernetwork and the fused cross-attention
+# keys and values E + N' + X = 10 + 5 + 2 = 17. Tk-Instruct has no modules and no generator: 12 per
+# input token, 20 per output token.
 PARAMETERS = ParameterCounts(
     encoder=10,
     cross_attention_key_value=2,

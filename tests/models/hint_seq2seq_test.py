@@ -186,8 +186,8 @@ def _fixture_model(**overrides) -> Model:
 
 def test_dropout_setting_reaches_t5_and_the_generator_attention():
     """
-    allenai/hyper-task-descriptions, hyper_task_descriptions/modeling/hyper_network.py: the generator's
-    `hyperattn` takes `dropout_rate=cfg.dropout_rate`, the model's one rate.
+    allenai/hyper-task-descriptions, hyper_task_descriptions/modeling/hyper_network.py: the
+    generator's `hyperattn` takes `dropout_rate=cfg.dropout_rate`, the model's one rate.
     """
     model = _fixture_model(dropout=0.0)
     assert model.t5.config.dropout_rate == 0.0

@@ -33,7 +33,9 @@ TASKS = {f"Give the {category} in the list.": category for category in CATEGORIE
 
 
 def synthetic_suite(train_size: int = 2000, held_out_size: int = 50, seed: int = 0):
-    """(instruction, input, output) triples; the inputs of train and held-out examples are disjoint."""
+    """
+    (instruction, input, output) triples; the inputs of train and held-out examples are disjoint.
+    """
     rng = random.Random(seed)
     inputs = set()
     while len(inputs) < train_size + held_out_size:
@@ -130,7 +132,8 @@ def test_hint_without_fusion_learns_instructions_that_no_instruct_cannot():
         steps,
     )
     print(
-        f"held-out exact match: HINT - fusion {hint_exact_match:.1f}, No-Instruct {no_instruct_exact_match:.1f}"
+        f"held-out exact match: HINT - fusion {hint_exact_match:.1f}, "
+        f"No-Instruct {no_instruct_exact_match:.1f}"
     )
     assert hint_exact_match >= 90.0
     # Without the instruction the best policy is right on one question in four.

@@ -1,6 +1,6 @@
 """
-`hint_allennlp/models/paper_variants.py` is the one table of the paper's models: the jsonnet configs'
-`models` and the table in docs/model.md are checked against it here.
+`hint_allennlp/models/paper_variants.py` is the one table of the paper's models: the jsonnet
+configs' `models` and the table in docs/model.md are checked against it here.
 """
 
 import json

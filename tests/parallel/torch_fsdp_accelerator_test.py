@@ -1,8 +1,8 @@
 """
 `fsdp: true` (the `torch_fsdp` accelerator and `sharded_adafactor`) trains what DDP trains: the real
 CLI on two CPU workers (gloo), the tiny HINT experiment without dropout, against the same run under
-DDP (`two_worker_ddp_run`). The FSDP run is killed in its second epoch and finished with `--recover`,
-so the comparison covers resuming from the per-worker checkpoints too.
+DDP (`two_worker_ddp_run`). The FSDP run is killed in its second epoch and finished with
+`--recover`, so the comparison covers resuming from the per-worker checkpoints too.
 """
 
 import itertools
@@ -34,12 +34,18 @@ from tests.commands.train_test import (
 
 
 def fsdp_settings(checkpoint, devices="[-1, -1]") -> str:
-    return f"{{model_name: '{checkpoint}', cuda_devices: {devices}, fsdp: true}} + {DISTRIBUTED_SETTINGS}"
+    return (
+        f"{{model_name: '{checkpoint}', cuda_devices: {devices}, fsdp: true}} "
+        f"+ {DISTRIBUTED_SETTINGS}"
+    )
 
 
 @pytest.fixture(scope="module")
 def recovered_fsdp_run(tmp_path_factory, tiny_t5_without_dropout):
-    """(serialization directory, output of the `--recover` run) of the FSDP run, killed in its second epoch."""
+    """
+    (serialization directory, output of the `--recover` run) of the FSDP run,
+    killed in its second epoch.
+    """
     directory = tmp_path_factory.mktemp("fsdp")
     experiment = write_experiment(
         directory / "experiment.jsonnet", fsdp_settings(tiny_t5_without_dropout)
@@ -130,7 +136,10 @@ def test_fsdp_archive_loads_in_one_process_and_predicts_what_the_ddp_archive_pre
     torch.cuda.device_count() < 2, reason="needs two or more CUDA GPUs (one NCCL worker each)"
 )
 def test_fsdp_trains_what_ddp_trains_on_every_gpu(tmp_path, tiny_t5_without_dropout):
-    """The FSDP / DDP comparison above on every visible GPU, with NCCL: `pytest -m cuda tests/parallel`."""
+    """
+    The FSDP / DDP comparison above on every visible GPU, with NCCL:
+    `pytest -m cuda tests/parallel`.
+    """
     devices = list(range(torch.cuda.device_count()))
     one_example_per_gpu = (
         f"{{examples_per_step: {2 * len(devices)}}}"  # 2 accumulated batches of 1 per GPU
@@ -139,7 +148,8 @@ def test_fsdp_trains_what_ddp_trains_on_every_gpu(tmp_path, tiny_t5_without_drop
     for name, settings in [
         (
             "ddp",
-            f"{{model_name: '{tiny_t5_without_dropout}', cuda_devices: {devices}}} + {DISTRIBUTED_SETTINGS}",
+            f"{{model_name: '{tiny_t5_without_dropout}', cuda_devices: {devices}}} "
+            f"+ {DISTRIBUTED_SETTINGS}",
         ),
         ("fsdp", fsdp_settings(tiny_t5_without_dropout, devices)),
     ]:

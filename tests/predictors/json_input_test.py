@@ -1,4 +1,6 @@
-"""How `allennlp predict`'s input is cut into JSON values: nothing merged, skipped or lost (issue 14)."""
+"""
+How `allennlp predict`'s input is cut into JSON values: nothing merged, skipped or lost (issue 14).
+"""
 
 import json
 

@@ -35,7 +35,10 @@ def test_build_is_deterministic(tmp_path):
 
 
 def test_the_demo_shape_moves_input_tokens_cost_toward_a_real_t5s():
-    """DEMO_T5's reason to exist: in the tiny T5 the LM head dwarfs the encoder (25x), in the demo's 8x."""
+    """
+    DEMO_T5's reason to exist: in the tiny T5 the LM head dwarfs the encoder (25x),
+    in the demo's 8x.
+    """
     lm_head = 64 * 32128
     tiny, demo = (
         ParameterCounts.from_t5_config(tiny_t5_config(**overrides)) for overrides in ({}, DEMO_T5)

@@ -1,4 +1,7 @@
-"""`allennlp train --recover` after SIGKILL reproduces the uninterrupted run exactly (issue 14, item 12)."""
+"""
+`allennlp train --recover` after SIGKILL reproduces the uninterrupted run exactly
+(issue 14, item 12).
+"""
 
 import json
 import os

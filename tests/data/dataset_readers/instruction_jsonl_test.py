@@ -25,8 +25,8 @@ def test_reads_every_line_of_the_documented_example():
     albania = instances[0]
     # The same text as the SNI reader builds for task1146, so models trained on SNI read it alike.
     assert albania["metadata"]["instruction"] == (
-        "Definition: In this task, you are given a country name and you need to return the capital city "
-        "of the given country.\n\n"
+        "Definition: In this task, you are given a country name and you need to return the capital "
+        "city of the given country.\n\n"
         " Positive Example 1 -\nInput: United States.\n Output: Washington.\n\n"
         " Positive Example 2 -\nInput: India.\n Output: New Delhi.\n\n"
     )
@@ -48,8 +48,8 @@ def test_optional_keys_default():
     assert antonym["metadata"]["categories"] == []
     # No demonstrations in the line: the definition alone.
     assert antonym["metadata"]["instruction"] == (
-        "Definition: Given an adjective, generate its antonym. An antonym of a word is a word opposite "
-        "in meaning to it.\n\n"
+        "Definition: Given an adjective, generate its antonym. An antonym of a word is a word "
+        "opposite in meaning to it.\n\n"
     )
 
 
@@ -66,8 +66,9 @@ def test_answer_choices_become_a_list_field_and_metadata():
     assert tweet["metadata"]["answer_choices"] == ["positive", "negative"]
     assert tweet["metadata"]["gold_choice"] == 0
     assert tweet["metadata"]["input"].endswith(
-        "Now complete the following example -\nInput: Good morning all! ~ having breakfast at lunchtime "
-        "(aaah) and watching little birds hopping in my olive tree ~ lovely nature.\nOutput: "
+        "Now complete the following example -\nInput: Good morning all! ~ having breakfast at "
+        "lunchtime (aaah) and watching little birds hopping in my olive tree ~ lovely nature.\n"
+        "Output: "
     )
 
 

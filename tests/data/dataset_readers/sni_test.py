@@ -16,17 +16,18 @@ COUNTRY_CAPITAL = TASKS_DIR / "task1146_country_capital.json"
 
 # Written out by hand from the task file (Tk-Instruct's "definition + 2 positive examples").
 COUNTRY_CAPITAL_DEFINITION_AND_POSITIVES = (
-    "Definition: In this task, you are given a country name and you need to return the capital city "
-    "of the given country.\n\n"
+    "Definition: In this task, you are given a country name and you need to return the capital "
+    "city of the given country.\n\n"
     " Positive Example 1 -\nInput: United States.\n Output: Washington.\n\n"
     " Positive Example 2 -\nInput: India.\n Output: New Delhi.\n\n"
 )
 ALBANIA_QUERY = "Now complete the following example -\nInput: Albania.\nOutput: "
 ALBANIA_TK_SOURCE = (
-    "Definition: In this task, you are given a country name and you need to return the capital city "
-    "of the given country.\n\n Positive Example 1 -\nInput: United States.\n Output: Washington.\n\n"
-    " Positive Example 2 -\nInput: India.\n Output: New Delhi.\n\nNow complete the following "
-    "example -\nInput: Albania.\nOutput: "
+    "Definition: In this task, you are given a country name and you need to return the capital "
+    "city of the given country.\n\n"
+    " Positive Example 1 -\nInput: United States.\n Output: Washington.\n\n"
+    " Positive Example 2 -\nInput: India.\n Output: New Delhi.\n\n"
+    "Now complete the following example -\nInput: Albania.\nOutput: "
 )
 
 
@@ -101,9 +102,11 @@ def test_definition_only_and_negative_examples_with_explanations():
         " Positive Example 2 -\nInput: India.\n Output: New Delhi.\n"
         " Explanation: New Delhi is the capital city of India.\n\n"
         " Negative Example 1 -\nInput: France.\n Output: Rome.\n"
-        " Explanation: Rome is not the capital city of France. Paris is the capital city of France.\n\n"
+        " Explanation: Rome is not the capital city of France. "
+        "Paris is the capital city of France.\n\n"
         " Negative Example 2 -\nInput: Italy.\n Output: Beijing.\n"
-        " Explanation: Beijing is not the capital city of Italy. Rome is the capital city of Italy.\n\n"
+        " Explanation: Beijing is not the capital city of Italy. "
+        "Rome is the capital city of Italy.\n\n"
         "Now complete the following example -\nInput: Albania.\nOutput: "
     )
 
@@ -137,8 +140,8 @@ def test_over_long_sequences_are_truncated_keeping_the_end_token(caplog):
     assert ("▁The", "</s>") in targets  # "The Valley" (Anguilla) cut to one piece + </s>
     assert all(len(target) <= 2 and target[-1] == "</s>" for target in targets)
     assert (
-        "instruction_tokens truncated to max_instruction_tokens = 8 tokens: 20 (of 20 instances read)"
-        in caplog.text
+        "instruction_tokens truncated to max_instruction_tokens = 8 tokens: "
+        "20 (of 20 instances read)" in caplog.text
     )
     # The untruncated text stays in the metadata for evaluation and inspection.
     assert instances[1]["metadata"]["references"] == ["The Valley"]
@@ -298,14 +301,17 @@ def test_text_to_instance_for_a_predictor():
         "Return the capital city", "Albania"
     )
     assert tk["metadata"]["input"] == (
-        "Definition: Return the capital city.\n\nNow complete the following example -\nInput: Albania.\nOutput: "
+        "Definition: Return the capital city.\n\n"
+        "Now complete the following example -\nInput: Albania.\nOutput: "
     )
     with pytest.raises(ValueError, match="non-empty instruction"):
         make_reader().text_to_instance("", "Albania")
 
 
 def test_an_instance_with_an_empty_output_list_is_skipped_named_and_counted(tmp_path, caplog):
-    """Issue 14, item 5: such an instance used to be read and crash training in batching, unnamed."""
+    """
+    Issue 14, item 5: such an instance used to be read and crash training in batching, unnamed.
+    """
     task = json.loads(COUNTRY_CAPITAL.read_text())
     task["Instances"][3]["output"] = []
     task_path = tmp_path / "task_empty_output.json"

@@ -1,7 +1,8 @@
 """
-Every model setting keeps the state-dict names and shapes it had when `fixtures/state_dict_names.json`
-was written (before the generated-module kinds became units of their own), so archives trained
-before still load: the names beyond plain T5's in full, and a hash of the whole ordered list.
+Every model setting keeps the state-dict names and shapes it had when
+`fixtures/state_dict_names.json` was written (before the generated-module kinds became units of
+their own), so archives trained before still load: the names beyond plain T5's in full, and a hash
+of the whole ordered list.
 """
 
 import hashlib

@@ -12,8 +12,9 @@ from hint_allennlp.testing.tiny_t5 import build_tiny_t5
 from tests.modules.large_models.checkpointing_test import build
 
 # bf16 keeps 8 bits of mantissa (relative rounding 2^-9 = 0.2% per operation); through the trained
-# tiny T5's 2 + 2 layers no logit differs from float32 by more than 1% of the largest logit (measured:
-# 0.26 for logits up to 40, 0.035 on average), and the loss by more than 0.2% (measured: 0.03%).
+# tiny T5's 2 + 2 layers no logit differs from float32 by more than 1% of the largest logit
+# (measured: 0.26 for logits up to 40, 0.035 on average), and the loss by more than 0.2%
+# (measured: 0.03%).
 LOGITS_TOLERANCE = 0.01
 LOSS_TOLERANCE = 2e-3
 # After 200 steps on the same batch (loss 26 at the start), the bf16 run's loss is within this much
@@ -142,7 +143,9 @@ def test_bf16_training_follows_float32_on_cuda(small_vocabulary_t5):
 
 @pytest.mark.cuda
 def test_bf16_checkpointed_training_step_of_the_small_model_on_cuda(tmp_path):
-    """One timed optimizer step of the `small` benchmark model, bf16 and checkpointed, on the GPU."""
+    """
+    One timed optimizer step of the `small` benchmark model, bf16 and checkpointed, on the GPU.
+    """
     checkpoint = build_checkpoint("small", tmp_path)
     shape = TrainingShape()
     generator = torch.Generator().manual_seed(0)
@@ -163,7 +166,7 @@ def test_bf16_checkpointed_training_step_of_the_small_model_on_cuda(tmp_path):
         .train()
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    for step in range(2):  # the first step warms up CUDA
+    for _ in range(2):  # the first step warms up CUDA
         torch.cuda.synchronize()
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
@@ -173,6 +176,7 @@ def test_bf16_checkpointed_training_step_of_the_small_model_on_cuda(tmp_path):
         torch.cuda.synchronize()
         seconds = time.perf_counter() - start
     print(
-        f"small, bf16, checkpointed: one training step of {shape.batch_size} examples in {seconds:.3f} s on {torch.cuda.get_device_name()}"
+        f"small, bf16, checkpointed: one training step of {shape.batch_size} examples in "
+        f"{seconds:.3f} s on {torch.cuda.get_device_name()}"
     )
     assert torch.isfinite(loss)

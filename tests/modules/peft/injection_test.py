@@ -18,8 +18,8 @@ from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, Tas
 from hint_allennlp.modules.peft.task_vector_attention import TaskVectorT5Attention
 from tests import TINY_T5
 
-# For results computed in a different order (batched vs alone, cached vs full): float32 rounding moves
-# logits of magnitude ~10 by up to ~2e-5. Same-order comparisons with HuggingFace use 1e-5.
+# For results computed in a different order (batched vs alone, cached vs full): float32 rounding
+# moves logits of magnitude ~10 by up to ~2e-5. Same-order comparisons with HuggingFace use 1e-5.
 REORDERED_ATOL = 1e-4
 ALL_MODULES = PeftConfig(adapter_size=4, prefix_length=3, lora_rank=2, use_lora=True)
 
@@ -86,7 +86,8 @@ def test_injection_converts_every_layer_it_should():
     assert all(isinstance(attention, TaskVectorT5Attention) for _, attention in attentions)
     assert all(isinstance(layer, AdapterT5LayerFF) for _, layer in ffn_layers(t5))
     for _, attention in attentions:
-        # LoRA on the query and value projections only, as the reference's lora_ranks=(r, None, r, None)
+        # LoRA on the query and value projections only, as the reference's
+        # lora_ranks=(r, None, r, None)
         assert [
             name for name in LORA_PROJECTIONS if isinstance(getattr(attention, name), LoraLinear)
         ] == ["q", "v"]
@@ -137,7 +138,8 @@ def test_start_as_plain_t5_computes_plain_t5_with_modules_active():
             input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids
         ).logits
         ours_incremental = incremental_logits(t5, input_ids, attention_mask, decoder_input_ids)
-    # Exact in arithmetic; in float32 the softmax over the longer [prefix ; sequence] rows rounds differently.
+    # Exact in arithmetic; in float32 the softmax over the longer [prefix ; sequence] rows
+    # rounds differently.
     torch.testing.assert_close(ours, theirs, atol=REORDERED_ATOL, rtol=0)
     torch.testing.assert_close(ours_incremental, theirs_incremental, atol=REORDERED_ATOL, rtol=0)
 

@@ -107,7 +107,7 @@ def test_fusion_only_converts_cross_attentions_and_adds_no_weights():
     assert t5.state_dict().keys() == plain_t5().state_dict().keys()
 
 
-def test_gathered_examples_project_each_distinct_instruction_once_per_layer_in_incremental_decoding():
+def test_gathered_examples_project_each_unique_instruction_once_per_layer_in_incremental_decoding():
     """
     Two examples of one task, gathered from the modules of their distinct instruction (as the model
     does for a mixed batch): every cross-attention projects that one instruction once for a whole

@@ -1,4 +1,6 @@
-"""LoRA as the paper's Table 5 runs it: `x W + x A B · alpha / r` on the query and value projections."""
+"""
+LoRA as the paper's Table 5 runs it: `x W + x A B · alpha / r` on the query and value projections.
+"""
 
 import pytest
 import torch
@@ -30,7 +32,8 @@ def test_lora_output_for_known_a_b_and_rank():
     inputs = torch.tensor([[[1.0, 0.0, -1.0]]])  # [B, seq, in]
     with active.use(TaskParameters({"lora_v_a": lora_a, "lora_v_b": lora_b})):
         output = linear(inputs)
-    # slot 1: A rows (1.2, 1.3, 1.4, 1.5), (1.6, ...), (2.0, 2.1, 2.2, 2.3); x A = (-0.8,) * 4; x A B = -3.2
+    # slot 1: A rows (1.2, 1.3, 1.4, 1.5), (1.6, ...), (2.0, 2.1, 2.2, 2.3);
+    # x A = (-0.8,) * 4; x A B = -3.2
     expected = inputs @ linear.weight.T + (-3.2) * alpha / rank
     torch.testing.assert_close(output, expected)
 

@@ -1,6 +1,6 @@
 """
-The component layouts (`Component.arrange`) on known small tensors, and for each module kind that its
-components arrange into exactly the shapes its layer reads and give its size per stack.
+The component layouts (`Component.arrange`) on known small tensors, and for each module kind that
+its components arrange into exactly the shapes its layer reads and give its size per stack.
 """
 
 import pytest

@@ -69,9 +69,10 @@ def _train_gate(sign: float, steps: int = 50):
 
 def test_gate_starts_shut_and_opens_under_the_configs_adafactor():
     """
-    HF `Adafactor(lr=1e-3, relative_step=False, scale_parameter=True)`, as training_configs/hint.libsonnet
-    (paper §4) configures it: Adafactor scales a parameter's step by its RMS (at least 1e-3), so a
-    gate stored as 0 would move by ~1e-6 a step. In 50 steps this one's logit moves by ~50 · 1e-3 · 40.
+    HF `Adafactor(lr=1e-3, relative_step=False, scale_parameter=True)`, as
+    training_configs/hint.libsonnet (paper §4) configures it: Adafactor scales a parameter's step by
+    its RMS (at least 1e-3), so a gate stored as 0 would move by ~1e-6 a step. In 50 steps this
+    one's logit moves by ~50 · 1e-3 · 40.
     """
     before, after = _train_gate(sign=-1.0)
     assert before < 1e-8

@@ -109,9 +109,10 @@ def test_hypertune_generates_prefixes_only(t5):
 
 def test_hypter_has_one_bias_free_mlp_per_component_type_covering_all_layers(t5):
     """
-    gins/hypter.gin (`layer_embedding_method = "none"`, `per_layer_hnet = True`) and hyper_network.py
-    (`hypernetwork(output, ...)`: `MlpBlock(intermediate_dim=cfg.emb_dim, output_dim=output * layers)`,
-    which has no biases; its input the mean-pooled encoded instruction).
+    gins/hypter.gin (`layer_embedding_method = "none"`, `per_layer_hnet = True`) and
+    hyper_network.py (`hypernetwork(output, ...)`:
+    `MlpBlock(intermediate_dim=cfg.emb_dim, output_dim=output * layers)`, which has no biases; its
+    input the mean-pooled encoded instruction).
     """
     generator = HypterGenerator(t5.config, ADAPTERS_ONLY)
     d_model, slots = t5.config.d_model, t5.config.num_layers + t5.config.num_decoder_layers
@@ -138,7 +139,8 @@ def test_hypter_reads_the_mean_of_the_unpadded_instruction(t5):
     with torch.no_grad():
         modules = generator(states, mask)
         shuffled = states[:, torch.randperm(states.size(1))]
-        # Example 0 has no padding: the order of its tokens does not matter. Example 1's padding is ignored.
+        # Example 0 has no padding: the order of its tokens does not matter.
+        # Example 1's padding is ignored.
         reordered = generator(shuffled, torch.ones_like(mask))
         states[1, 4:] = 100.0
         padded = generator(states, mask)
@@ -150,8 +152,9 @@ def test_hypter_reads_the_mean_of_the_unpadded_instruction(t5):
 
 def test_learned_modules_pass_learned_embeddings_through_the_generator_mlps(t5):
     """
-    hyper_network.py `Hypernet.__call__` with `use_instructions=False`: `sum_embeds = self.embedder`,
-    then the same `generate_parameter` MLPs as with instructions (the "X + PEFT" baselines).
+    hyper_network.py `Hypernet.__call__` with `use_instructions=False`:
+    `sum_embeds = self.embedder`, then the same `generate_parameter` MLPs as with instructions (the
+    "X + PEFT" baselines).
     """
     peft = PeftConfig(adapter_size=4, prefix_length=3)
     generator = LearnedModules(t5.config, peft)

@@ -16,7 +16,8 @@ from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator
 )
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 
-# Large enough for tight statistics (each weight matrix has >= 65k values), small enough to build fast.
+# Large enough for tight statistics (each weight matrix has >= 65k values),
+# small enough to build fast.
 CONFIG = T5Config(d_model=256, d_kv=32, num_heads=8, d_ff=512, num_layers=2, num_decoder_layers=2)
 PEFT = PeftConfig(adapter_size=16, prefix_length=8)
 
@@ -31,10 +32,11 @@ def _assert_std(values: torch.Tensor, expected: float, name: str) -> None:
 
 def test_query_embeddings_have_std_one_over_sqrt_d_model():
     """
-    allenai/hyper-task-descriptions, hyper_task_descriptions/modeling/hyper_network.py (`Hypernet.setup`,
-    `component_embedding`: `variance_scaling(1.0, "fan_in", "normal", out_axis=0)` over
-    [components, emb_dim], so fan-in = emb_dim). With std 1 the first attention logits would be
-    sqrt(d_model) = 16 times too large here.
+    allenai/hyper-task-descriptions, hyper_task_descriptions/modeling/hyper_network.py
+    (`Hypernet.setup`, `component_embedding`:
+    `variance_scaling(1.0, "fan_in", "normal", out_axis=0)` over [components, emb_dim], so fan-in =
+    emb_dim). With std 1 the first attention logits would be sqrt(d_model) = 16 times too large
+    here.
     """
     torch.manual_seed(0)
     generator = CrossAttentionGenerator(CONFIG, PEFT)
@@ -48,8 +50,9 @@ def test_every_generator_weight_has_std_one_over_sqrt_fan_in():
     """
     hyper_task_descriptions/modeling/hyper_network.py: the cross-attention is t5x's
     `MultiHeadDotProductAttention` (kernels `variance_scaling(1.0, "fan_in", "normal")`; its query
-    kernel is further divided by sqrt(head_dim) where we scale the logits instead, which gives the same
-    logits), the component MLPs are `layers.MlpBlock` (hyper_task_descriptions/modeling/layers.py,
+    kernel is further divided by sqrt(head_dim) where we scale the logits instead, which gives the
+    same logits), the component MLPs are `layers.MlpBlock`
+    (hyper_task_descriptions/modeling/layers.py,
     `variance_scaling(1.0, "fan_in", "truncated_normal")`).
     """
     torch.manual_seed(0)
@@ -77,8 +80,8 @@ def test_every_generator_weight_has_std_one_over_sqrt_fan_in():
 def test_first_attention_logits_start_as_the_reference_ones():
     """
     What the init is for: over an encoded instruction of unit-variance vectors the reference's first
-    attention logits have std 1/sqrt(d_model) (unit-norm queries; kernels as above), so the attention
-    starts nearly uniform. Queries of std 1 would make them sqrt(d_model) times larger.
+    attention logits have std 1/sqrt(d_model) (unit-norm queries; kernels as above), so the
+    attention starts nearly uniform. Queries of std 1 would make them sqrt(d_model) times larger.
     """
     torch.manual_seed(0)
     generator = CrossAttentionGenerator(CONFIG, PEFT)
