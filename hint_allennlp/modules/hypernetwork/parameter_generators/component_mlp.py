@@ -2,6 +2,7 @@ from typing import Dict, List
 
 import torch
 from torch import nn
+from transformers import T5Config
 
 from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import (
     init_variance_preserving,
@@ -40,8 +41,8 @@ class ComponentMLPs(nn.ModuleDict):
     # Parameters
 
     components : `List[Component]`
-    d_model : `int`
-    num_heads : `int`
+    t5_config : `T5Config`
+        The shape of the T5 the components are for (`d_model`, `num_heads`).
     dropout : `float`
         Inside each MLP.
     zero_init : `bool`
@@ -51,21 +52,23 @@ class ComponentMLPs(nn.ModuleDict):
     def __init__(
         self,
         components: List[Component],
-        d_model: int,
-        num_heads: int,
+        t5_config: T5Config,
         dropout: float,
         zero_init: bool,
     ) -> None:
         super().__init__(
             {
                 component.name: ComponentMLP(
-                    d_model, component.vector_size, dropout, zero_init and component.zero_init
+                    t5_config.d_model,
+                    component.vector_size,
+                    dropout,
+                    zero_init and component.zero_init,
                 )
                 for component in components
             }
         )
         self.components = components
-        self.num_heads = num_heads
+        self.num_heads = t5_config.num_heads
 
     def split(self, mixed: torch.Tensor) -> List[torch.Tensor]:
         """[Bm, Q, d] -> each component's embeddings [Bm, num_vectors, d]."""

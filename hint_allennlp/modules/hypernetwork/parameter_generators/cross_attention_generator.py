@@ -40,13 +40,7 @@ class CrossAttentionGenerator(ParameterGenerator):
         self.attention = InstructionAttention(
             t5_config.d_model, t5_config.num_heads, t5_config.d_kv, dropout=t5_config.dropout_rate
         )
-        self.mlps = ComponentMLPs(
-            components,
-            t5_config.d_model,
-            t5_config.num_heads,
-            mlp_dropout,
-            zero_init=peft.start_as_plain_t5,
-        )
+        self.mlps = ComponentMLPs(components, t5_config, mlp_dropout, peft.start_as_plain_t5)
 
     def forward(
         self, instruction_states: torch.Tensor, instruction_mask: torch.Tensor

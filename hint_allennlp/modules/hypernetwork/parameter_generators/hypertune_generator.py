@@ -89,13 +89,7 @@ class HyperTuneGenerator(ParameterGenerator):
                 for component in components
             }
         )
-        self.mlps = ComponentMLPs(
-            components,
-            t5_config.d_model,
-            t5_config.num_heads,
-            mlp_dropout,
-            zero_init=peft.start_as_plain_t5,
-        )
+        self.mlps = ComponentMLPs(components, t5_config, mlp_dropout, peft.start_as_plain_t5)
 
     def forward(
         self, instruction_states: torch.Tensor, instruction_mask: torch.Tensor

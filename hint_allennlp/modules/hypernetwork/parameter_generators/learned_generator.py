@@ -37,13 +37,7 @@ class LearnedModules(ParameterGenerator):
         super().__init__(t5_config, peft)
         components = peft.components(t5_config)
         self.embeddings = component_embeddings(components, t5_config.d_model)
-        self.mlps = ComponentMLPs(
-            components,
-            t5_config.d_model,
-            t5_config.num_heads,
-            mlp_dropout,
-            zero_init=peft.start_as_plain_t5,
-        )
+        self.mlps = ComponentMLPs(components, t5_config, mlp_dropout, peft.start_as_plain_t5)
 
     def forward(
         self,
