@@ -18,6 +18,28 @@ SNI_TASK = FIXTURES_ROOT / "sni" / "tasks" / "task1146_country_capital.json"
 JSONL_TASKS = FIXTURES_ROOT / "jsonl" / "tasks.jsonl"
 
 
+def allennlp_predict(archive, input_file: Path, output_file: Path, *options: str):
+    """The real `allennlp predict` (plugin from .allennlp_plugins): (output lines, its stderr)."""
+    command = [
+        ALLENNLP,
+        "predict",
+        str(archive),
+        str(input_file),
+        "--output-file",
+        str(output_file),
+    ]
+    result = subprocess.run(
+        [*command, "--silent", *options],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = output_file.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines], result.stderr
+
+
 def predictor(archive, **arguments) -> Predictor:
     return Predictor.from_archive(load_archive(archive), "hint_instruction", extra_args=arguments)
 
@@ -160,25 +182,7 @@ def test_allennlp_predict_on_an_sni_task_file_and_on_json_lines(trained_archive,
         (JSONL_TASKS, len(JSONL_TASKS.read_text().splitlines())),
     ]:
         output_file = tmp_path / f"{input_file.stem}.predictions.jsonl"
-        result = subprocess.run(
-            [
-                ALLENNLP,
-                "predict",
-                str(trained_archive),
-                str(input_file),
-                "--output-file",
-                str(output_file),
-                "--silent",
-                "--batch-size",
-                "4",
-            ],
-            cwd=PROJECT_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
-        lines = [json.loads(line) for line in output_file.read_text().splitlines()]
+        lines, _ = allennlp_predict(trained_archive, input_file, output_file, "--batch-size", "4")
         assert len(lines) == expected_lines
         assert all("prediction" in line and line["task"] for line in lines)
         if input_file == SNI_TASK:
@@ -197,24 +201,7 @@ def test_output_lines_keep_missing_ids_as_null(trained_archive):
 
 def test_allennlp_predict_with_the_dataset_reader(trained_archive, tmp_path):
     output_file = tmp_path / "predictions.jsonl"
-    result = subprocess.run(
-        [
-            ALLENNLP,
-            "predict",
-            str(trained_archive),
-            str(SNI_TASK),
-            "--use-dataset-reader",
-            "--output-file",
-            str(output_file),
-            "--silent",
-        ],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    lines = [json.loads(line) for line in output_file.read_text().splitlines()]
+    lines, _ = allennlp_predict(trained_archive, SNI_TASK, output_file, "--use-dataset-reader")
     # The archive's reader keeps 2 instances per task (the fixture experiment's setting).
     assert [line["task"] for line in lines] == [SNI_TASK.stem] * 2
     assert all(isinstance(line["prediction"], str) and line["references"] for line in lines)
@@ -268,25 +255,9 @@ def test_allennlp_predict_on_a_fault_injected_input_loses_no_line(trained_archiv
     assert len(kinds) >= 200 and kinds.count("bad") >= 50 and kinds.count("good") >= 50
     input_file, output_file = tmp_path / "mixed.jsonl", tmp_path / "mixed.predictions.jsonl"
     input_file.write_bytes(data)
-    result = subprocess.run(
-        [
-            ALLENNLP,
-            "predict",
-            str(trained_archive),
-            str(input_file),
-            "--output-file",
-            str(output_file),
-            "--silent",
-            "--batch-size",
-            "32",
-        ],
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    outputs, stderr = allennlp_predict(
+        trained_archive, input_file, output_file, "--batch-size", "32"
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    outputs = [json.loads(line) for line in output_file.read_text(encoding="utf-8").splitlines()]
     expected = [(physical, kind) for physical, kind in enumerate(kinds, start=1) if kind != "blank"]
     assert len(outputs) == len(expected)
     for (physical, kind), output in zip(expected, outputs):
@@ -295,8 +266,8 @@ def test_allennlp_predict_on_a_fault_injected_input_loses_no_line(trained_archiv
         else:
             assert output["line"] == physical and f"line {physical}:" in output["error"], output
     # Truncation is reported once, with its limit; HF's "> 512 ... indexing errors" is not shown.
-    assert result.stderr.count("truncated to max_source_tokens = 1024 tokens: 1") == 1
-    assert "indexing errors" not in result.stderr
+    assert stderr.count("truncated to max_source_tokens = 1024 tokens: 1") == 1
+    assert "indexing errors" not in stderr
 
 
 def test_a_damaged_compiled_task_is_refused_naming_the_file(trained_archive, tmp_path):
