@@ -189,12 +189,12 @@ def benchmark_inference(
         if not BENCHMARK_MODELS[setting].task_cached:
 
             def new_task() -> None:
-                model.task_module_cache.clear()
+                model.task_parameter_cache.clear()
                 run_batches(model, task.hint, steps)
 
             return new_task
         with torch.no_grad():  # into the cache, untimed
-            model.task_modules(task.instruction)
+            model.task_parameters(task.instruction)
         return lambda: run_batches(model, task.hint, steps)
 
     order = [setting for setting in settings if setting != "tk_instruct"] + [

@@ -145,7 +145,7 @@ class HintSeq2Seq(Model):
         self._beam_size = beam_size
         self._max_decoding_steps = max_decoding_steps
 
-        self.active_modules = ActiveTaskParameters()
+        self.active_parameters = ActiveTaskParameters()
         generator = (
             # The pretrained decoder only for generators that take it (hypertune), before injection.
             parameter_generator.construct(
@@ -163,7 +163,7 @@ class HintSeq2Seq(Model):
             # Built before injection, so that a separate instruction encoder is a plain copy.
             self.hypernetwork = Hypernetwork(
                 self.t5.encoder,
-                self.active_modules,
+                self.active_parameters,
                 generator,
                 separate_encoder=separate_instruction_encoder,
                 keep_instruction_states=instruction_fusion,
@@ -176,12 +176,12 @@ class HintSeq2Seq(Model):
             inject_task_modules(
                 self.t5,
                 self.peft if generator is not None else None,
-                self.active_modules,
+                self.active_parameters,
                 instruction_fusion,
             )
         if gradient_checkpointing:
-            enable_gradient_checkpointing(self, self.active_modules)
-        self.task_module_cache = TaskParameterCache(task_module_cache_size)
+            enable_gradient_checkpointing(self, self.active_parameters)
+        self.task_parameter_cache = TaskParameterCache(task_module_cache_size)
 
         if metric is None:
             metric = Metric.by_name("instruction_metrics")()
@@ -241,10 +241,10 @@ class HintSeq2Seq(Model):
             )
         input_ids = get_token_ids_from_text_field_tensors(source_tokens)  # [B, s]
         input_mask = get_text_field_mask(source_tokens)  # [B, s]
-        task_modules = self.task_modules(instruction_tokens)
+        task_modules = self.task_parameters(instruction_tokens)
 
         output: Dict[str, Any] = {}
-        with self.active_modules.use(task_modules):
+        with self.active_parameters.use(task_modules):
             # [B, s, d]; with fusion, the decoder's cross-attentions also see the task's instruction
             encoded = self.t5.encoder(
                 input_ids=input_ids, attention_mask=input_mask.long()
@@ -289,7 +289,7 @@ class HintSeq2Seq(Model):
             return "concatenated"
         return "hypernetwork_with_fusion" if self.instruction_fusion else "hypernetwork"
 
-    def task_modules(
+    def task_parameters(
         self, instruction_tokens: Optional[TextFieldTensors]
     ) -> Optional[TaskParameters]:
         """
@@ -317,29 +317,29 @@ class HintSeq2Seq(Model):
         first = first.scatter_reduce(
             0, inverse, torch.arange(batch_size, device=inverse.device), reduce="amin"
         )
-        modules = self._distinct_task_modules(instruction_ids[first], instruction_mask[first])
+        modules = self._distinct_task_parameters(instruction_ids[first], instruction_mask[first])
         return modules if num_distinct == 1 else modules.index_select(inverse)
 
-    def _distinct_task_modules(
+    def _distinct_task_parameters(
         self, instruction_ids: torch.Tensor, instruction_mask: torch.Tensor
     ) -> TaskParameters:
         """
         The hypernetwork's output for distinct instructions [U, t], through the cache in evaluation.
         """
-        if self.training or not self.task_module_cache.enabled:
+        if self.training or not self.task_parameter_cache.enabled:
             return self.hypernetwork(instruction_ids, instruction_mask)
         keys = [
             instruction_key(ids[mask.bool()])
             for ids, mask in zip(instruction_ids, instruction_mask)
         ]
-        rows = {key: self.task_module_cache.get(key) for key in keys}
+        rows = {key: self.task_parameter_cache.get(key) for key in keys}
         missing = [index for index, key in enumerate(keys) if rows[key] is None]
         if missing:
             computed = self.hypernetwork(instruction_ids[missing], instruction_mask[missing])
             for position, index in enumerate(missing):
                 row = computed.index_select(torch.tensor([position], device=instruction_ids.device))
                 rows[keys[index]] = _to_keep(row)
-                self.task_module_cache.put(keys[index], rows[keys[index]])
+                self.task_parameter_cache.put(keys[index], rows[keys[index]])
         return TaskParameters.concatenate([rows[key] for key in keys])
 
     def compile_instruction(
@@ -362,7 +362,7 @@ class HintSeq2Seq(Model):
     def train(self, mode: bool = True) -> "HintSeq2Seq":
         # Cached modules were made with the current weights; training changes them.
         if mode:
-            self.task_module_cache.clear()
+            self.task_parameter_cache.clear()
         return super().train(mode)
 
     @staticmethod
@@ -379,10 +379,10 @@ class HintSeq2Seq(Model):
         input_mask: torch.Tensor,
     ) -> Dict[str, Any]:
         # HF's generate repeats each example beam_size times in a row; the modules follow.
-        beam_modules = (
+        beam_parameters = (
             task_modules.repeat_interleave(self._beam_size) if task_modules is not None else None
         )
-        with self.active_modules.use(beam_modules):
+        with self.active_parameters.use(beam_parameters):
             generated = self.t5.generate(
                 encoder_outputs=BaseModelOutput(last_hidden_state=encoded),
                 attention_mask=input_mask.long(),
@@ -407,10 +407,10 @@ class HintSeq2Seq(Model):
         labels = self._labels(answer_choices)  # [B, C, c]
         batch_size, num_choices, choice_length = labels.shape
         flat_labels = labels.view(batch_size * num_choices, choice_length)
-        choice_modules = (
+        choice_parameters = (
             task_modules.repeat_interleave(num_choices) if task_modules is not None else None
         )
-        with self.active_modules.use(choice_modules):
+        with self.active_parameters.use(choice_parameters):
             logits = self.t5(
                 encoder_outputs=(encoded.repeat_interleave(num_choices, dim=0),),  # [B * C, s, d]
                 attention_mask=input_mask.repeat_interleave(num_choices, dim=0).long(),

@@ -82,7 +82,7 @@ class HintInstructionPredictor(Predictor):
                 "hint_instruction needs an 'sni' or 'instruction_jsonl' dataset reader"
             )
         if cache_size is not None:
-            model.task_module_cache.max_size = cache_size
+            model.task_parameter_cache.max_size = cache_size
         self._batch_size = batch_size
         self._compiled_instructions: Dict[str, TaskInstruction] = {}
         self._line_number = 0
@@ -96,7 +96,7 @@ class HintInstructionPredictor(Predictor):
         fingerprint = model_fingerprint(self._model)
         for path in _compiled_task_paths(locations):
             compiled = CompiledTask.load(path, fingerprint)
-            self._model.task_module_cache.pin(compiled.key, compiled.modules)
+            self._model.task_parameter_cache.pin(compiled.key, compiled.parameters)
             self._compiled_instructions[compiled.task] = TaskInstruction.from_json(
                 compiled.instruction
             )

@@ -50,14 +50,14 @@ class CompiledTask:
         arguments: "instruction", "positive_examples", "negative_examples", "categories"), so that
         inputs naming only the task get the same instruction tokens.
     key : the `instruction_key` of those tokens.
-    modules : the generated modules and encoded instruction (batch size 1).
+    parameters : the generated parameters and encoded instruction (batch size 1).
     fingerprint : the `model_fingerprint` of the model that made them.
     """
 
     task: str
     instruction: Dict[str, Any]
     key: str
-    modules: TaskParameters
+    parameters: TaskParameters
     fingerprint: str
 
     def save(self, directory: Union[str, Path]) -> Path:
@@ -68,7 +68,7 @@ class CompiledTask:
             "instruction": self.instruction,
             "key": self.key,
             "fingerprint": self.fingerprint,
-            "tensors": {name: tensor.cpu() for name, tensor in self.modules.items()},
+            "tensors": {name: tensor.cpu() for name, tensor in self.parameters.items()},
         }
         saved["checksum"] = contents_checksum(saved)
         torch.save(saved, path)
@@ -111,6 +111,6 @@ class CompiledTask:
             task=saved["task"],
             instruction=saved["instruction"],
             key=saved["key"],
-            modules=TaskParameters(saved["tensors"]),
+            parameters=TaskParameters(saved["tensors"]),
             fingerprint=saved["fingerprint"],
         )
