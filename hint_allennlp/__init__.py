@@ -5,9 +5,12 @@ Listed in `.allennlp_plugins`, this package is imported with a plain import, so 
 module that registers something.
 """
 
+# First, before any other module of the plugin: repairs AllenNLP on today's stack.
+from hint_allennlp import compat  # noqa: F401
+
+# isort: split
 from hint_allennlp import (
     commands,  # noqa: F401
-    compat,  # noqa: F401  (must come first: repairs AllenNLP on today's stack)
     evaluation,  # noqa: F401
     metrics,  # noqa: F401
     models,  # noqa: F401
