@@ -3,6 +3,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence
 
 import torch.distributed as dist
 from allennlp.common.util import is_distributed
+from allennlp.training.metrics.metric import Metric
 
 # The group of all instances: its metrics are reported under the bare value name.
 ALL_INSTANCES = ""
@@ -102,6 +103,27 @@ class GroupedSums:
 
     def reset(self) -> None:
         self._totals = {}
+
+
+class GroupedAveragesMetric(Metric):
+    """
+    A metric whose state is one `GroupedSums`: subclasses `add` per-instance values to `_sums` in
+    their `__call__`; it reports their averages (`GroupedSums.averages`), on every worker alike.
+    """
+
+    supports_distributed = True
+
+    def __init__(self, value_names: Sequence[str]) -> None:
+        self._sums = GroupedSums(value_names)
+
+    def get_metric(self, reset: bool = False) -> Dict[str, float]:
+        metrics = self._sums.averages()
+        if reset:
+            self.reset()
+        return metrics
+
+    def reset(self) -> None:
+        self._sums.reset()
 
 
 def _accumulate(totals: Dict[str, List[float]], group: str, addend: Sequence[float]) -> None:

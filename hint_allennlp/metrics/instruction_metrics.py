@@ -1,10 +1,10 @@
 import string
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 from allennlp.training.metrics.metric import Metric
 from rouge_score import rouge_scorer
 
-from hint_allennlp.metrics.grouped_sums import GroupedSums
+from hint_allennlp.metrics.grouped_sums import GroupedAveragesMetric
 
 _PUNCTUATION = frozenset(string.punctuation)
 
@@ -23,7 +23,7 @@ def normalize_answer(text: str) -> str:
 
 
 @Metric.register("instruction_metrics")
-class InstructionMetrics(Metric):
+class InstructionMetrics(GroupedAveragesMetric):
     """
     Super-NaturalInstructions' metrics, computed as Tk-Instruct's `compute_metrics` computes them:
 
@@ -47,11 +47,9 @@ class InstructionMetrics(Metric):
     on every worker for every evaluation batch.
     """
 
-    supports_distributed = True
-
     def __init__(self) -> None:
         self._rouge_scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-        self._sums = GroupedSums(("rougeL", "exact_match"))
+        super().__init__(("rougeL", "exact_match"))
 
     def __call__(  # type: ignore[override]
         self,
@@ -97,12 +95,3 @@ class InstructionMetrics(Metric):
             normalized_prediction == normalize_answer(reference) for reference in references
         )
         return [100.0 * rouge_l, 100.0 * exact_match]
-
-    def get_metric(self, reset: bool = False) -> Dict[str, float]:
-        metrics = self._sums.averages()
-        if reset:
-            self.reset()
-        return metrics
-
-    def reset(self) -> None:
-        self._sums.reset()

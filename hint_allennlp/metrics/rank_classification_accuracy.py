@@ -1,15 +1,15 @@
-from typing import Dict, List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Union
 
 import torch
 from allennlp.training.metrics.metric import Metric
 
-from hint_allennlp.metrics.grouped_sums import GroupedSums
+from hint_allennlp.metrics.grouped_sums import GroupedAveragesMetric
 
 ChoiceIndices = Union[Sequence[int], torch.Tensor]
 
 
 @Metric.register("rank_classification_accuracy")
-class RankClassificationAccuracy(Metric):
+class RankClassificationAccuracy(GroupedAveragesMetric):
     """
     Accuracy of rank classification (P3 / T0 evaluation): the model scores every answer choice (sum
     of target-token log-probabilities), predicts the best-scoring one and passes the chosen and the
@@ -20,10 +20,8 @@ class RankClassificationAccuracy(Metric):
     the paper's tables. Under distributed training all workers report the global accuracy.
     """
 
-    supports_distributed = True
-
     def __init__(self) -> None:
-        self._sums = GroupedSums(("accuracy",))
+        super().__init__(("accuracy",))
 
     def __call__(  # type: ignore[override]
         self,
@@ -50,15 +48,6 @@ class RankClassificationAccuracy(Metric):
                 f"Got {len(predicted)} predicted choices but {len(gold)} gold choices."
             )
         self._sums.add([[100.0 * (p == g)] for p, g in zip(predicted, gold)], tasks, categories)
-
-    def get_metric(self, reset: bool = False) -> Dict[str, float]:
-        metrics = self._sums.averages()
-        if reset:
-            self.reset()
-        return metrics
-
-    def reset(self) -> None:
-        self._sums.reset()
 
 
 def _as_list(choices: ChoiceIndices) -> List[int]:
