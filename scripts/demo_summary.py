@@ -32,13 +32,13 @@ HEADER = [
 EXPLANATION = """\
 What this shows: whether a model reads the instruction. No-Instruct sees the same inputs without it
 and can only guess which words are wanted. HINT reads it once per task through its hypernetwork, not
-with every input, so its inference FLOPs are a fraction of Tk-Instruct's, and its positive examples
-add almost nothing to the time per task. What it does not show: the paper's numbers. This is a T5 of
-d_model 64 from random weights and a toy suite; the paper fine-tunes pretrained T5s of up to 11B on
-757 SNI tasks. Unseen-task scores here are as they come out (the suite was not tuned for them): a
-random-init model that has seen each category asked for first and second may or may not combine
-them. At this size the LM head is most of the model, so cost ratios are closer to 1 than for real
-T5s, and wall times are mostly Python overhead."""
+with every input as Tk-Instruct does, so its inference FLOPs are a fraction of Tk-Instruct's. What
+it does not show: the paper's numbers. This is a T5 of d_model 64 from random weights and a toy
+suite; the paper fine-tunes pretrained T5s of up to 11B on 757 SNI tasks. Unseen-task scores here
+are as they come out (the suite was not tuned for them): a random-init model that has seen each
+category asked for first and second may or may not combine them. At this size the LM head is most of
+the model, so cost ratios are closer to 1 than for real T5s, and wall times are mostly Python
+overhead: they barely differ between the models, with or without positive examples."""
 
 
 def read_json(path: Path) -> dict:
