@@ -1,6 +1,7 @@
 """
-The plugin's constructors list every argument they take, so AllenNLP itself refuses a config key
-that none of them accepts instead of handing it on to a base class as `**kwargs` would.
+A config key that no constructor of a plugin component takes is refused with AllenNLP's
+`ConfigurationError`: by AllenNLP itself for the model (explicit arguments), by `InstructionReader`
+for the readers, which pass on what they do not take as `**kwargs`.
 """
 
 import pytest

@@ -1,10 +1,10 @@
 import logging
 import random
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Iterator, List, Sequence, Tuple
 
 from allennlp.common.checks import ConfigurationError
-from allennlp.data import DatasetReader, Instance, Token, TokenIndexer, Tokenizer
+from allennlp.data import DatasetReader, Instance, Token
 from allennlp.data.tokenizers import PretrainedTransformerTokenizer
 
 from hint_allennlp.data.dataset_readers.instruction_reader import InstructionReader, TokenizedText
@@ -69,27 +69,9 @@ class HypernetworkPretrainingReader(InstructionReader):
         chunk_length: int = 512,
         text_document_unit: str = "line",
         seed: int = 0,
-        tokenizer: Optional[Tokenizer] = None,
-        token_indexers: Optional[Dict[str, TokenIndexer]] = None,
-        model_name: Optional[str] = None,
-        max_instruction_tokens: int = 1024,
-        max_source_tokens: int = 1024,
-        max_target_tokens: int = 256,
-        answer_choices: bool = True,
-        max_instances: Optional[int] = None,
-        serialization_dir: Optional[str] = None,
+        **kwargs,
     ) -> None:
-        super().__init__(
-            tokenizer=tokenizer,
-            token_indexers=token_indexers,
-            model_name=model_name,
-            max_instruction_tokens=max_instruction_tokens,
-            max_source_tokens=max_source_tokens,
-            max_target_tokens=max_target_tokens,
-            answer_choices=answer_choices,
-            max_instances=max_instances,
-            serialization_dir=serialization_dir,
-        )
+        super().__init__(**kwargs)
         if not isinstance(self._tokenizer, PretrainedTransformerTokenizer):
             raise ConfigurationError(
                 "hypernetwork_pretraining needs a pretrained_transformer tokenizer."

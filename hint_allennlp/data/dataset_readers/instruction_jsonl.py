@@ -1,7 +1,7 @@
 import logging
-from typing import Dict, Iterator, Optional
+from typing import Iterator
 
-from allennlp.data import DatasetReader, Instance, TokenIndexer, Tokenizer
+from allennlp.data import DatasetReader, Instance
 
 from hint_allennlp.data.dataset_readers.task_instruction_reader import TaskInstructionReader
 from hint_allennlp.data.file_reading import expand_file_path, iter_nonblank_lines, parse_json_line
@@ -37,40 +37,6 @@ class InstructionJsonlReader(TaskInstructionReader):
     max_instances, serialization_dir
         As in AllenNLP's `DatasetReader`.
     """
-
-    def __init__(
-        self,
-        instruction_format: str = "hint",
-        num_positive_examples: int = 2,
-        num_negative_examples: int = 0,
-        add_explanations: bool = False,
-        seed: int = 0,
-        tokenizer: Optional[Tokenizer] = None,
-        token_indexers: Optional[Dict[str, TokenIndexer]] = None,
-        model_name: Optional[str] = None,
-        max_instruction_tokens: int = 1024,
-        max_source_tokens: int = 1024,
-        max_target_tokens: int = 256,
-        answer_choices: bool = True,
-        max_instances: Optional[int] = None,
-        serialization_dir: Optional[str] = None,
-    ) -> None:
-        super().__init__(
-            instruction_format=instruction_format,
-            num_positive_examples=num_positive_examples,
-            num_negative_examples=num_negative_examples,
-            add_explanations=add_explanations,
-            seed=seed,
-            tokenizer=tokenizer,
-            token_indexers=token_indexers,
-            model_name=model_name,
-            max_instruction_tokens=max_instruction_tokens,
-            max_source_tokens=max_source_tokens,
-            max_target_tokens=max_target_tokens,
-            answer_choices=answer_choices,
-            max_instances=max_instances,
-            serialization_dir=serialization_dir,
-        )
 
     def _read_instances(self, file_path: str) -> Iterator[Instance]:
         paths = expand_file_path(file_path, suffixes=(".jsonl",))

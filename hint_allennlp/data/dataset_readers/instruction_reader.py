@@ -88,7 +88,7 @@ class InstructionReader(DatasetReader):
         and without choices is refused when read, naming the file, both instances and this
         setting; turn it off to read such data as text (the metadata keeps the choices either way).
     max_instances, serialization_dir
-        As in AllenNLP's `DatasetReader`.
+        As in AllenNLP's `DatasetReader`; any other key is refused with a `ConfigurationError`.
     """
 
     def __init__(
@@ -102,7 +102,15 @@ class InstructionReader(DatasetReader):
         answer_choices: bool = True,
         max_instances: Optional[int] = None,
         serialization_dir: Optional[str] = None,
+        **unknown_keys,
     ) -> None:
+        # The readers below pass on what they do not take themselves as `**kwargs`, and AllenNLP
+        # then hands them every key of the config: a key that no constructor in the chain takes
+        # ends here, refused as AllenNLP refuses extra keys of a class without `**kwargs`.
+        if unknown_keys:
+            raise ConfigurationError(
+                f"Extra parameters passed to {type(self).__name__}: {sorted(unknown_keys)}"
+            )
         super().__init__(
             max_instances=max_instances,
             manual_distributed_sharding=True,

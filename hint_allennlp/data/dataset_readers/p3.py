@@ -1,9 +1,9 @@
 import logging
 import re
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
+from typing import Any, Iterator, List, Mapping, Optional, Sequence
 
 from allennlp.common.checks import ConfigurationError
-from allennlp.data import DatasetReader, Instance, TokenIndexer, Tokenizer
+from allennlp.data import DatasetReader, Instance
 
 from hint_allennlp.data.dataset_readers.instruction_reader import InstructionReader
 from hint_allennlp.data.file_reading import (
@@ -68,27 +68,9 @@ class P3Reader(InstructionReader):
     def __init__(
         self,
         mode: str = "joint",
-        tokenizer: Optional[Tokenizer] = None,
-        token_indexers: Optional[Dict[str, TokenIndexer]] = None,
-        model_name: Optional[str] = None,
-        max_instruction_tokens: int = 1024,
-        max_source_tokens: int = 1024,
-        max_target_tokens: int = 256,
-        answer_choices: bool = True,
-        max_instances: Optional[int] = None,
-        serialization_dir: Optional[str] = None,
+        **kwargs,
     ) -> None:
-        super().__init__(
-            tokenizer=tokenizer,
-            token_indexers=token_indexers,
-            model_name=model_name,
-            max_instruction_tokens=max_instruction_tokens,
-            max_source_tokens=max_source_tokens,
-            max_target_tokens=max_target_tokens,
-            answer_choices=answer_choices,
-            max_instances=max_instances,
-            serialization_dir=serialization_dir,
-        )
+        super().__init__(**kwargs)
         if mode not in P3_MODES:
             raise ConfigurationError(f"mode must be one of {P3_MODES}, not {mode!r}.")
         self._mode = mode

@@ -1,9 +1,9 @@
 import logging
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Iterator, List, Optional, Tuple
 
 from allennlp.common.checks import ConfigurationError
-from allennlp.data import DatasetReader, Instance, TokenIndexer, Tokenizer
+from allennlp.data import DatasetReader, Instance
 
 from hint_allennlp.data.dataset_readers.task_instruction_reader import TaskInstructionReader
 from hint_allennlp.data.file_reading import decode_utf8, expand_file_path, iter_lines
@@ -53,37 +53,9 @@ class SuperNaturalInstructionsReader(TaskInstructionReader):
         tasks_dir: Optional[str] = None,
         max_instances_per_task: Optional[int] = 100,
         english_only: bool = True,
-        instruction_format: str = "hint",
-        num_positive_examples: int = 2,
-        num_negative_examples: int = 0,
-        add_explanations: bool = False,
-        seed: int = 0,
-        tokenizer: Optional[Tokenizer] = None,
-        token_indexers: Optional[Dict[str, TokenIndexer]] = None,
-        model_name: Optional[str] = None,
-        max_instruction_tokens: int = 1024,
-        max_source_tokens: int = 1024,
-        max_target_tokens: int = 256,
-        answer_choices: bool = True,
-        max_instances: Optional[int] = None,
-        serialization_dir: Optional[str] = None,
+        **kwargs,
     ) -> None:
-        super().__init__(
-            instruction_format=instruction_format,
-            num_positive_examples=num_positive_examples,
-            num_negative_examples=num_negative_examples,
-            add_explanations=add_explanations,
-            seed=seed,
-            tokenizer=tokenizer,
-            token_indexers=token_indexers,
-            model_name=model_name,
-            max_instruction_tokens=max_instruction_tokens,
-            max_source_tokens=max_source_tokens,
-            max_target_tokens=max_target_tokens,
-            answer_choices=answer_choices,
-            max_instances=max_instances,
-            serialization_dir=serialization_dir,
-        )
+        super().__init__(**kwargs)
         if max_instances_per_task is not None and max_instances_per_task < 1:
             raise ConfigurationError("max_instances_per_task must be a positive number or null.")
         self._tasks_dir = None if tasks_dir is None else Path(tasks_dir)

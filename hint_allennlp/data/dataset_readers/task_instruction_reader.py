@@ -5,10 +5,10 @@ No-Instruct), the demonstrations, the seeded choice of one reference as the targ
 """
 
 import random
-from typing import Dict, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 from allennlp.common.checks import ConfigurationError
-from allennlp.data import Instance, TokenIndexer, Tokenizer
+from allennlp.data import Instance
 
 from hint_allennlp.data.dataset_readers.instruction_reader import InstructionReader
 from hint_allennlp.data.tk_format import Demonstration, build_tk_prompt
@@ -52,27 +52,9 @@ class TaskInstructionReader(InstructionReader):
         num_negative_examples: int = 0,
         add_explanations: bool = False,
         seed: int = 0,
-        tokenizer: Optional[Tokenizer] = None,
-        token_indexers: Optional[Dict[str, TokenIndexer]] = None,
-        model_name: Optional[str] = None,
-        max_instruction_tokens: int = 1024,
-        max_source_tokens: int = 1024,
-        max_target_tokens: int = 256,
-        answer_choices: bool = True,
-        max_instances: Optional[int] = None,
-        serialization_dir: Optional[str] = None,
+        **kwargs,
     ) -> None:
-        super().__init__(
-            tokenizer=tokenizer,
-            token_indexers=token_indexers,
-            model_name=model_name,
-            max_instruction_tokens=max_instruction_tokens,
-            max_source_tokens=max_source_tokens,
-            max_target_tokens=max_target_tokens,
-            answer_choices=answer_choices,
-            max_instances=max_instances,
-            serialization_dir=serialization_dir,
-        )
+        super().__init__(**kwargs)
         if instruction_format not in INSTRUCTION_FORMATS:
             raise ConfigurationError(
                 f"instruction_format must be one of {INSTRUCTION_FORMATS}, "
