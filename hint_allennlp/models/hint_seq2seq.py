@@ -21,6 +21,7 @@ from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGen
 from hint_allennlp.modules.large_models.checkpointing import (
     enable_gradient_checkpointing,
     refuse_hf_gradient_checkpointing,
+    t5_stacks,
 )
 from hint_allennlp.modules.large_models.mixed_precision import (
     check_mixed_precision,
@@ -181,6 +182,8 @@ class HintSeq2Seq(Model):
             )
         if gradient_checkpointing:
             enable_gradient_checkpointing(self, self.active_parameters)
+        # Checked at every training step for HF's checkpointing switch (see `forward`).
+        self._t5_stacks = t5_stacks(self)
         self.task_parameter_cache = TaskParameterCache(task_module_cache_size)
 
         if metric is None:
@@ -226,7 +229,7 @@ class HintSeq2Seq(Model):
             Per instance: "references", "task", "categories", "answer_choices", "gold_choice".
         """
         if self.training:
-            refuse_hf_gradient_checkpointing(self)
+            refuse_hf_gradient_checkpointing(self._t5_stacks)
         if instruction_tokens is not None and self.instruction_handling == "concatenated":
             formats = "; ".join(
                 f"'{instruction_format}' for {', '.join(labels)}"
@@ -241,10 +244,10 @@ class HintSeq2Seq(Model):
             )
         input_ids = get_token_ids_from_text_field_tensors(source_tokens)  # [B, s]
         input_mask = get_text_field_mask(source_tokens)  # [B, s]
-        task_modules = self.task_parameters(instruction_tokens)
+        task_parameters = self.task_parameters(instruction_tokens)
 
         output: Dict[str, Any] = {}
-        with self.active_parameters.use(task_modules):
+        with self.active_parameters.use(task_parameters):
             # [B, s, d]; with fusion, the decoder's cross-attentions also see the task's instruction
             encoded = self.t5.encoder(
                 input_ids=input_ids, attention_mask=input_mask.long()
@@ -261,11 +264,13 @@ class HintSeq2Seq(Model):
         if not self.training:
             if answer_choices is not None:
                 output.update(
-                    self._rank_choices(answer_choices, task_modules, encoded, input_mask, metadata)
+                    self._rank_choices(
+                        answer_choices, task_parameters, encoded, input_mask, metadata
+                    )
                 )
                 output_lengths = (self._labels(answer_choices) != -100).sum((1, 2))
             else:
-                output.update(self._generate(task_modules, encoded, input_mask))
+                output.update(self._generate(task_parameters, encoded, input_mask))
                 output_lengths = (output["predictions"] != self.t5.config.pad_token_id).sum(1)
             if metadata is not None:
                 instruction_lengths = (
@@ -374,13 +379,15 @@ class HintSeq2Seq(Model):
 
     def _generate(
         self,
-        task_modules: Optional[TaskParameters],
+        task_parameters: Optional[TaskParameters],
         encoded: torch.Tensor,
         input_mask: torch.Tensor,
     ) -> Dict[str, Any]:
         # HF's generate repeats each example beam_size times in a row; the modules follow.
         beam_parameters = (
-            task_modules.repeat_interleave(self._beam_size) if task_modules is not None else None
+            task_parameters.repeat_interleave(self._beam_size)
+            if task_parameters is not None
+            else None
         )
         with self.active_parameters.use(beam_parameters):
             generated = self.t5.generate(
@@ -399,7 +406,7 @@ class HintSeq2Seq(Model):
     def _rank_choices(
         self,
         answer_choices: TextFieldTensors,
-        task_modules: Optional[TaskParameters],
+        task_parameters: Optional[TaskParameters],
         encoded: torch.Tensor,
         input_mask: torch.Tensor,
         metadata: Optional[List[Dict[str, Any]]],
@@ -408,7 +415,7 @@ class HintSeq2Seq(Model):
         batch_size, num_choices, choice_length = labels.shape
         flat_labels = labels.view(batch_size * num_choices, choice_length)
         choice_parameters = (
-            task_modules.repeat_interleave(num_choices) if task_modules is not None else None
+            task_parameters.repeat_interleave(num_choices) if task_parameters is not None else None
         )
         with self.active_parameters.use(choice_parameters):
             logits = self.t5(

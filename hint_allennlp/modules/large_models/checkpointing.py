@@ -12,7 +12,6 @@ wraps each `T5Block` (FSDP) are unaffected.
 """
 
 from typing import Iterator, List
-from weakref import WeakKeyDictionary
 
 import torch
 from torch import nn
@@ -65,21 +64,16 @@ def enable_gradient_checkpointing(module: nn.Module, active: ActiveTaskParameter
         CheckpointedT5Block.convert(block, active)
 
 
-# The T5 stacks of each module checked, found on its first check: a model's stacks are built with
-# it, so each training step reads one flag per stack instead of walking every module.
-_T5_STACKS: "WeakKeyDictionary[nn.Module, List[T5Stack]]" = WeakKeyDictionary()
+def t5_stacks(module: nn.Module) -> List[T5Stack]:
+    """Every `T5Stack` in `module`: the T5 encoder and decoder, a separate instruction encoder."""
+    return [submodule for submodule in module.modules() if isinstance(submodule, T5Stack)]
 
 
-def refuse_hf_gradient_checkpointing(module: nn.Module) -> None:
+def refuse_hf_gradient_checkpointing(stacks: List[T5Stack]) -> None:
     """
-    Raises if HF's own checkpointing is on in a T5 stack of `module`: it would recompute without the
-    modules.
+    Raises if HF's own checkpointing is on in one of `stacks` (a model's `t5_stacks`, found once):
+    it would recompute without the modules.
     """
-    stacks = _T5_STACKS.get(module)
-    if stacks is None:
-        stacks = _T5_STACKS[module] = [
-            stack for stack in module.modules() if isinstance(stack, T5Stack)
-        ]
     if any(stack.gradient_checkpointing for stack in stacks):
         raise ValueError(
             "HF's gradient checkpointing is on in this model's T5 "
