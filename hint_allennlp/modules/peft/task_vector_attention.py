@@ -167,8 +167,7 @@ class TaskVectorT5Attention(T5Attention):
             vectors.append((*prefix, 0.0))
         if self.fusion_layer is not None and "instruction_states" in parameters:
             keys, values, instruction_mask = self.fused_instruction(parameters)
-            # [Bm, t] -> [Bm, 1, 1, t]: 0 where attended, the dtype's minimum on padding, as HF
-            # masks
+            # [Bm, t] -> [Bm, 1, 1, t]: 0 where attended, the dtype's minimum on padding (as HF)
             additive_mask = (~instruction_mask[:, None, None, :]).to(dtype) * torch.finfo(dtype).min
             vectors.append((keys, values, additive_mask))
         return vectors, prefix[0].size(2) if prefix is not None else 0
@@ -192,11 +191,10 @@ class TaskVectorT5Attention(T5Attention):
         distinct, rows = parameters.distinct_instructions()
         states = distinct["instruction_states"]  # [U, t, d]
         num_distinct = states.size(0)
-        heads = (self.n_heads, self.key_value_proj_dim)
         with self.active.use(distinct):  # each distinct task's generated LoRA on k and v
             # [U, t, H * d_kv] -> [U, H, t, d_kv]
-            keys = self.k(states).view(num_distinct, -1, *heads).transpose(1, 2)
-            values = self.v(states).view(num_distinct, -1, *heads).transpose(1, 2)
+            keys = self._split_heads(self.k(states), num_distinct)
+            values = self._split_heads(self.v(states), num_distinct)
         mask = distinct["instruction_mask"]  # [U, t]
         if rows is not None:
             # [U, ...] -> [Bm, ...]
