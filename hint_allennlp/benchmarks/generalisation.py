@@ -20,7 +20,7 @@ from allennlp.data import DatasetReader
 from allennlp.data.data_loaders import MultiProcessDataLoader
 from allennlp.training.util import evaluate
 
-from hint_allennlp.benchmarks.models import BENCHMARK_MODELS, model_params, parameter_counts
+from hint_allennlp.benchmarks.models import BENCHMARK_MODELS, model_params
 from hint_allennlp.cost.flops import ParameterCounts, TaskLengths, inference_flops
 from hint_allennlp.models.paper_variants import reader_instruction_handling
 
@@ -172,7 +172,7 @@ def run_generalisation(
         metrics = evaluate(model, loader, cuda_device=-1)
         eval_seconds = time.perf_counter() - start
 
-        counts = parameter_counts(model)
+        counts = model.parameter_counts
         handling = reader_instruction_handling(
             model.instruction_handling, BENCHMARK_MODELS[setting].variant.instruction_format
         )

@@ -28,7 +28,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from allennlp.data import TextFieldTensors
 
-from hint_allennlp.benchmarks.models import BENCHMARK_MODELS, build_model, parameter_counts
+from hint_allennlp.benchmarks.models import BENCHMARK_MODELS, build_model
 from hint_allennlp.benchmarks.timing import Measurement, interleaved, synchronizer
 from hint_allennlp.cost.flops import TaskLengths, inference_flops
 from hint_allennlp.models.hint_seq2seq import HintSeq2Seq
@@ -151,7 +151,7 @@ def analytic_flops(setting: str, model: HintSeq2Seq, lengths: TaskLengths) -> fl
     by the model's own instruction handling; a setting with the task cached does not encode the
     instruction at all.
     """
-    counts = parameter_counts(model)
+    counts = model.parameter_counts
     flops = inference_flops(model.instruction_handling, counts, lengths)
     if BENCHMARK_MODELS[setting].task_cached:
         flops -= 2 * lengths.instruction * (counts.encoder + counts.generator)

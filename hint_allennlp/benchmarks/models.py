@@ -13,7 +13,6 @@ from allennlp.common import Params
 from allennlp.data import Vocabulary
 from allennlp.models import Model
 
-from hint_allennlp.cost.flops import ParameterCounts
 from hint_allennlp.models.hint_seq2seq import HintSeq2Seq
 from hint_allennlp.models.paper_variants import PAPER_VARIANTS, PaperVariant
 from hint_allennlp.testing.tiny_t5 import build_tiny_t5
@@ -90,16 +89,4 @@ def build_model(
     torch.manual_seed(seed)
     return Model.from_params(
         vocab=Vocabulary(), params=Params(model_params(setting, checkpoint, **overrides))
-    )
-
-
-def parameter_counts(model: HintSeq2Seq) -> ParameterCounts:
-    """The model's weights by what they process (`hint_allennlp.cost.flops`), generator included."""
-    generator = model.hypernetwork.generator if model.hypernetwork is not None else None
-    if generator is None:
-        return ParameterCounts.from_t5_config(model.t5.config)
-    return ParameterCounts.from_t5_config(
-        model.t5.config,
-        model.peft,
-        generator=sum(parameter.numel() for parameter in generator.parameters()),
     )

@@ -191,14 +191,16 @@ class HintSeq2Seq(Model):
         self._metric = metric
         self._choice_accuracy = RankClassificationAccuracy()
         self._has_choices = False
+        # The weights each kind of token meets, generator included (`hint_allennlp.cost.flops`).
+        self.parameter_counts = ParameterCounts.from_t5_config(
+            self.t5.config,
+            self.peft if generator is not None else None,
+            generator=sum(p.numel() for p in generator.parameters())
+            if generator is not None
+            else 0,
+        )
         self._flops = InferenceFlops(
-            ParameterCounts.from_t5_config(
-                self.t5.config,
-                self.peft if generator is not None else None,
-                generator=sum(p.numel() for p in generator.parameters())
-                if generator is not None
-                else 0,
-            ),
+            self.parameter_counts,
             instruction_handling=self.instruction_handling,
         )
         if initializer is not None:
