@@ -11,6 +11,14 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     packages=find_packages(exclude=["tests", "tests.*"]),
+    # promptsource's templates, T0's datasets.csv and the authors' edited prompts.
+    package_data={
+        "hint_allennlp.data.p3": [
+            "resources/*.*",
+            "resources/LICENSE",
+            "resources/templates/**/*.yaml",
+        ]
+    },
     python_requires=">=3.10",
     install_requires=["allennlp==2.10.1", "allennlp-models==2.10.1"],
 )
