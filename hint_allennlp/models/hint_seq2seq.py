@@ -228,7 +228,8 @@ class HintSeq2Seq(Model):
             Answer choices [B, C, c] for rank classification: each choice is scored by the sum of
             its token log-probabilities, in one batched forward pass, and the best one is predicted.
         metadata : `List[Dict[str, Any]]`, optional
-            Per instance: "references", "task", "categories", "answer_choices", "gold_choice".
+            Per instance: "references", "task", "categories", "answer_choices", "gold_choice", and
+            for P3 "prompt_groups" (what accuracy is averaged over prompts by, Table 10).
         """
         if self.training:
             refuse_hf_gradient_checkpointing(self._t5_stacks)
@@ -483,6 +484,7 @@ class HintSeq2Seq(Model):
                 [metadata[index]["gold_choice"] for index in chosen],
                 tasks=[tasks[index] for index in chosen],
                 categories=[metadata[index].get("categories") or [] for index in chosen],
+                prompt_groups=[metadata[index].get("prompt_groups") or [] for index in chosen],
             )
         self._flops(
             tasks, instruction_lengths.tolist(), input_lengths.tolist(), output_lengths.tolist()

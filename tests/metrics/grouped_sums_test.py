@@ -80,7 +80,7 @@ def feed_metrics(batches):
         columns = list(zip(*batch)) or [[]] * 9
         predictions, references, tasks, categories, predicted, gold, t, i, o = map(list, columns)
         instruction_metrics(predictions, references, tasks, categories)
-        accuracy(predicted, gold, tasks, categories)
+        accuracy(predicted, gold, tasks, categories, [groups[:1] for groups in categories])
         flops(tasks, t, i, o)
     return {**instruction_metrics.get_metric(), **accuracy.get_metric(), **flops.get_metric()}
 
@@ -119,6 +119,8 @@ def test_every_worker_reports_the_global_metrics(tmp_path):
         "rougeL_task003_c",
         "exact_match_sentiment_analysis",
         "accuracy_task001_a",
+        "prompt_averaged_accuracy_misc",
+        "prompt_averaged_accuracy",
     } <= expected.keys()
     for rank in range(WORLD_SIZE):
         reported = json.loads((tmp_path / f"{rank}.json").read_text())
