@@ -11,7 +11,7 @@ from allennlp.commands import main
 from allennlp.common.checks import ConfigurationError
 
 import hint_allennlp.commands.prepare_p3  # noqa: F401  (registers hint-p3-prepare)
-from tests import FIXTURES_ROOT
+from tests import FIXTURES_ROOT, PROJECT_ROOT
 
 DATASETS = FIXTURES_ROOT / "p3" / "datasets"
 
@@ -74,6 +74,8 @@ def test_listing_a_mixture(monkeypatch, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert "amazon_polarity_Is_this_review\tamazon_polarity/train\t55555" in lines
     assert lines[-1] == "313 tasks of 38 datasets; Σ cap = 17,277,798"
+    # docs/p3.md quotes the line.
+    assert f"    {lines[-1]}\n" in (PROJECT_ROOT / "docs" / "p3.md").read_text()
     run(monkeypatch, "--mixture", "t0_eval", "--list-tasks", "--datasets", "anli")
     lines = capsys.readouterr().out.splitlines()
     assert "anli_GPT_3_style_r3\tanli/dev_r3\t0" in lines
