@@ -204,7 +204,7 @@ class P3Reader(InstructionReader):
                 )
         if shots:
             source, instruction = self._with_shots(shots, prompt, source, instruction)
-        instance = self._make_instance(
+        return self._make_instance(
             self._tokenize(source),
             instruction=None if instruction is None else self._tokenize(instruction),
             target=None if target is None else self._tokenize(target),
@@ -213,10 +213,9 @@ class P3Reader(InstructionReader):
             categories=categories or [],
             instance_id=instance_id,
             answer_choices=answer_choices,
+            # What evaluation averages this task's prompts over (Table 10), coarse to fine.
+            prompt_groups=categories or [],
         )
-        # The groups evaluation averages this task's prompts over (Table 10), coarse to fine.
-        instance["metadata"].metadata["prompt_groups"] = list(categories or [])  # type: ignore
-        return instance
 
     def _with_shots(
         self, shots: Sequence[Shot], prompt: str, source: str, instruction: Optional[str]
