@@ -214,3 +214,11 @@ def test_template_text_with_braces_cannot_be_a_reader_template():
     assert rendering.parts[0] == "{{ x"
     with pytest.raises(PromptRenderError, match="has '\\{\\{'"):
         rendering.template_and_fields(0)
+
+
+def test_every_shipped_template_compiles():
+    paths = sorted(TEMPLATES_DIR.rglob("templates.yaml"))
+    assert len(paths) == 47
+    for path in paths:
+        for shipped in read_templates(path):
+            TemplateRenderer(shipped)
