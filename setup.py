@@ -11,7 +11,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     packages=find_packages(exclude=["tests", "tests.*"]),
-    # promptsource's templates, T0's datasets.csv and the authors' edited prompts.
+    # promptsource's templates and the project's table of T0's datasets.
     package_data={
         "hint_allennlp.data.p3": [
             "resources/*.*",

@@ -16,15 +16,18 @@ from allennlp.commands import main
 from hint_allennlp.data.p3.preparation import MixturePreparation
 from hint_allennlp.data.p3.t0_mixture import mixture_tasks
 from tests import FIXTURES_ROOT, PROJECT_ROOT
+from tests.data.p3.edited_prompts_test import EDITED_PROMPTS
 from tests.training_configs_test import EXPERIMENTS, evaluate
 
 CONFIGS_ROOT = PROJECT_ROOT / "training_configs"
 DATASETS = FIXTURES_ROOT / "p3" / "datasets"
-TRAINING = mixture_tasks("t0_train", ["multi_news", "amazon_polarity"])
+TRAINING = mixture_tasks(
+    "t0_train", ["multi_news", "amazon_polarity"], edited_prompts=EDITED_PROMPTS
+)
 # Two templates of RTE and of each ANLI round (8 tasks, 16 instances), to keep the test fast.
 EVALUATION = [
     task
-    for task in mixture_tasks("t0_eval", ["super_glue/rte", "anli"])
+    for task in mixture_tasks("t0_eval", ["super_glue/rte", "anli"], edited_prompts=EDITED_PROMPTS)
     if task.template.name in ("GPT-3 style", "does this imply")
 ]
 

@@ -60,8 +60,9 @@ class P3Reader(InstructionReader):
     the file name without its extension), `id`, `categories` (P3: the dataset, then for ANLI the
     round: evaluation averages prompts over them, Table 10), `answer_choices` (for rank
     classification; `target` must be one of them), `target` (absent at prediction time),
-    `edited_prompt` (the hypernetwork's text, the authors' hand-edited prompt), `shots` (few-shot
-    examples, a list of `{"input", "target"}`).
+    `edited_prompt` (the hypernetwork's text: the authors' hand-edited prompt or the template with
+    every field as `[MASK]`, as `hint-p3-prepare` writes it), `shots` (few-shot examples, a list
+    of `{"input", "target"}`).
 
     `file_path` is a `.jsonl` file, a directory of them, or a glob pattern. Blank lines are skipped.
 

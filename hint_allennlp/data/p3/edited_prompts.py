@@ -1,7 +1,9 @@
 """
-The authors' hand-edited prompts, the hypernetwork's text for P3 (allenai/hyper-task-descriptions,
-`hyper_task_descriptions/seqio_tasks/all_edited_prompts.txt` and `load_prewritten_prompts` in
-`seqio_tasks/utils.py`, HEAD fd86a43).
+The hypernetwork's text for P3: the authors' hand-edited prompts (allenai/hyper-task-descriptions,
+`hyper_task_descriptions/seqio_tasks/all_edited_prompts.txt`, read as `load_prewritten_prompts` in
+`seqio_tasks/utils.py` does, HEAD fd86a43), which the user gives from a clone of that repository
+(they do not ship with this package), or, without them, the prompt's template with every field
+as `[MASK]` (`template_prompt`), as the authors' prompts write fields.
 
 The file holds entries `dataset<TAB>||||<TAB>template<TAB>||||<TAB>prompt` separated by a line of
 28 asterisks; the prompt writes the example's fields as `[PREMISE]`, `[CHOICE1]`, ..., and each such
@@ -14,7 +16,7 @@ import re
 from pathlib import Path
 from typing import Dict, Optional
 
-from hint_allennlp.data.p3.resources import EDITED_PROMPTS
+from hint_allennlp.data.dataset_readers.p3 import fill_template, template_field_names
 from hint_allennlp.data.p3.task_names import task_name
 
 ENTRY_SEPARATOR = "*" * 28
@@ -28,7 +30,16 @@ def mask_fields(prompt: str) -> str:
     return FIELD_KEY.sub(MASK, prompt)
 
 
-def read_edited_prompts(path: Path = EDITED_PROMPTS) -> Dict[str, str]:
+def template_prompt(template: str) -> str:
+    """
+    The hypernetwork's text without an edited prompt: a record's template (`{{name}}`
+    placeholders) with every field as `[MASK]`, as the authors' edited prompts end up. This
+    project's choice: it follows the row's branch of a template that branches on the example.
+    """
+    return fill_template(template, {name: MASK for name in template_field_names(template)})
+
+
+def read_edited_prompts(path: Path) -> Dict[str, str]:
     """
     Lowercased task name -> masked prompt. Entries with fewer than three parts are skipped and a
     later entry for the same task replaces an earlier one, as `load_prewritten_prompts` does (the

@@ -6,7 +6,9 @@ Each row is rendered as the authors' `apply_template` does (allenai/hyper-task-d
 then the template; a render that is not exactly `prompt ||| target`, or has an empty prompt, is
 dropped; an empty target becomes `<NO LABEL>`; multi_news rows with an empty `document` are dropped
 before rendering. Everything dropped is counted per task and reason, with the first places
-(file and line or row), in a `PreparationReport`.
+(file and line or row), in a `PreparationReport`, which also counts the records whose
+hypernetwork text is their template with every field as `[MASK]` (`edited_prompts.template_prompt`)
+because the task has no edited prompt.
 
 A record:
 
@@ -17,6 +19,7 @@ A record:
      "edited_prompt": "[MASK]\\nQuestion: [MASK] True or False?",
      "shots": [{"input": "...", "target": "..."}]}
 
+`edited_prompt` is the hypernetwork's text: the task's edited prompt, or the template's.
 `shots` (with `shots > 0`): that many other rows of the same template, drawn per instance from the
 task's shot split, rendered alike (their `input` is the full prompt, as the authors' few-shot
 examples are); the reader formats and prunes them (`few_shot`).
@@ -43,6 +46,7 @@ from allennlp.common.tqdm import Tqdm
 from hint_allennlp.data.file_reading import DataFormatError
 from hint_allennlp.data.instruction_inputs import gold_choice_index
 from hint_allennlp.data.p3.dataset_rows import DatasetRows, split_file
+from hint_allennlp.data.p3.edited_prompts import MASK, template_prompt
 from hint_allennlp.data.p3.promptsource_templates import (
     PromptRenderError,
     PromptTemplateError,
@@ -80,12 +84,17 @@ class SkippedRow(Exception):
 
 
 class PreparationReport:
-    """What was skipped or changed, counted per task and reason, with the first places of each."""
+    """
+    What was skipped or changed, counted per task and reason, with the first places of each; and
+    per task, the records written with the template's text for the hypernetwork
+    (`template_prompts`).
+    """
 
     def __init__(self) -> None:
         self.counts: Counter = Counter()
         self._places: Dict[Tuple[str, str], List[str]] = defaultdict(list)
         self.written = 0
+        self.template_prompts: Counter = Counter()
 
     def add(self, task: str, reason: str, place: str) -> None:
         self.counts[task, reason] += 1
@@ -102,6 +111,18 @@ class PreparationReport:
             + ("; ..." if count > PLACES_LISTED else "")
             for (task, reason), count in sorted(self.counts.items())
         ]
+
+    def template_prompts_line(self) -> Optional[str]:
+        """How many records have the template's text for the hypernetwork; None if none."""
+        if not self.template_prompts:
+            return None
+        tasks = sorted(self.template_prompts)
+        return (
+            f"{sum(self.template_prompts.values()):,} records of {len(tasks)} task(s) have as "
+            f"hypernetwork text their template with every field as {MASK} (no edited prompt): "
+            + ", ".join(tasks[:PLACES_LISTED])
+            + (", ..." if len(tasks) > PLACES_LISTED else "")
+        )
 
 
 def prepared_example(rendering: Rendering, evaluation: bool) -> PreparedExample:
@@ -250,6 +271,7 @@ def _record(
     example_id: str,
     prepared: PreparedExample,
     shots: Optional[List[Dict[str, str]]],
+    report: PreparationReport,
 ) -> Dict[str, Any]:
     record: Dict[str, Any] = {
         "task": rows.task.name,
@@ -263,6 +285,9 @@ def _record(
         record["answer_choices"] = prepared.answer_choices
     if rows.task.edited_prompt is not None:
         record["edited_prompt"] = rows.task.edited_prompt
+    else:
+        record["edited_prompt"] = template_prompt(prepared.template)
+        report.template_prompts[rows.task.name] += 1
     if shots is not None:
         record["shots"] = shots
     return record
@@ -345,7 +370,8 @@ class MixturePreparation:
                     prepared = rows.prepare_or_report(index, self.report)
                     if prepared is not None:
                         shots = self._shots(sampler, rows, index)
-                        _write(file, _record(rows, rows.example_id(index), prepared, shots))
+                        record = _record(rows, rows.example_id(index), prepared, shots, self.report)
+                        _write(file, record)
                         self.report.written += 1
         return self.report
 
@@ -367,11 +393,8 @@ class MixturePreparation:
             for (task, rows), share in zip(live, shares):
                 sampler = self._sampler(task)
                 for example_id, index, prepared in self._draw(rows, share):
-                    lines.add(
-                        _json(
-                            _record(rows, example_id, prepared, self._shots(sampler, rows, index))
-                        )
-                    )
+                    shots = self._shots(sampler, rows, index)
+                    lines.add(_json(_record(rows, example_id, prepared, shots, self.report)))
                     self.report.written += 1
                     progress.update(1)
         return self.report

@@ -13,9 +13,11 @@ import pytest
 from allennlp.common.checks import ConfigurationError
 
 from hint_allennlp.data.dataset_readers.p3 import fill_template
+from hint_allennlp.data.p3.edited_prompts import template_prompt
 from hint_allennlp.data.p3.preparation import NO_LABEL, MixturePreparation, allocate
 from hint_allennlp.data.p3.t0_mixture import mixture_tasks
 from tests import FIXTURES_ROOT
+from tests.data.p3.edited_prompts_test import EDITED_PROMPTS
 from tests.data.p3.promptsource_templates_test import EXPECTED
 from tests.data.p3.t0_mixture_test import FIXTURE_EVALUATION, FIXTURE_TRAINING
 
@@ -24,8 +26,10 @@ DATASETS = FIXTURES_ROOT / "p3" / "datasets"
 PROMPTSOURCE = {entry["seed"]: entry for entry in EXPECTED}
 
 
-def prepare(mixture, datasets, output: Path, data_dir: Path = DATASETS, **kwargs):
-    tasks = mixture_tasks(mixture, datasets)
+def prepare(
+    mixture, datasets, output: Path, data_dir: Path = DATASETS, edited_prompts=None, **kwargs
+):
+    tasks = mixture_tasks(mixture, datasets, edited_prompts=edited_prompts)
     shots = kwargs.pop("shots", 0)
     preparation = MixturePreparation(tasks, data_dir, shots=shots, seed=0)
     try:
@@ -60,7 +64,14 @@ def test_evaluation_records_render_as_promptsource(tmp_path):
         assert record["target"] == target
         assert record["answer_choices"] == PROMPTSOURCE["0/" + record["id"]]["answer_choices"]
         assert record["target"] in record["answer_choices"]
-        assert record["edited_prompt"]
+        # No edited prompts given: the hypernetwork's text is the template's, counted.
+        assert record["edited_prompt"] == template_prompt(record["template"])
+    assert sum(report.template_prompts.values()) == 148
+    assert report.template_prompts["anli_GPT_3_style_r2"] == 2
+    assert report.template_prompts_line().startswith(
+        "148 records of 71 task(s) have as hypernetwork text their template with every field as "
+        "[MASK] (no edited prompt): anli_GPT_3_style_r1, "
+    )
     anli = [r for r in records if r["task"] == "anli_GPT_3_style_r2"]
     assert [r["id"] for r in anli] == [
         "anli_GPT_3_style_r2/dev_r2/0",
@@ -73,6 +84,23 @@ def test_evaluation_records_render_as_promptsource(tmp_path):
         "hellaswag": 8,
         "anli": 90,
     }
+
+
+def test_records_carry_the_edited_prompt_of_their_task(tmp_path):
+    records, report = prepare(
+        "t0_eval", ["super_glue/rte"], tmp_path / "test.jsonl", edited_prompts=EDITED_PROMPTS
+    )
+    prompts = {
+        t.name: t.edited_prompt
+        for t in mixture_tasks("t0_eval", ["super_glue/rte"], edited_prompts=EDITED_PROMPTS)
+    }
+    assert len(records) == 20
+    assert all(record["edited_prompt"] == prompts[record["task"]] for record in records)
+    assert not report.template_prompts and report.template_prompts_line() is None
+    # A branching template's text follows the row's branch (COPA asks for a cause or an effect).
+    records, _ = prepare("t0_eval", ["super_glue/copa"], tmp_path / "copa.jsonl")
+    best = {r["edited_prompt"] for r in records if r["task"] == "super_glue_copa_best_option"}
+    assert len(best) == 2 and all(prompt.count("[MASK]") == 3 for prompt in best)
 
 
 def test_what_the_authors_drop_is_counted_with_its_place(tmp_path):
