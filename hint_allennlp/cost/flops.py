@@ -173,6 +173,20 @@ def inference_flops(
     return 2 * (t * per_instruction_token + lengths.examples * per_example)
 
 
+def instruction_handling(
+    reads_instruction: bool, instruction_fusion: bool, instruction_format: Optional[str] = None
+) -> str:
+    """
+    Which of `INSTRUCTION_HANDLINGS` applies to a model that reads `instruction_tokens` or not,
+    with or without fusion, fed by a reader in `instruction_format`. A model that reads no
+    instruction tokens gets the instruction inside its input ("concatenated"), unless its reader
+    leaves it out (the 'no_instruct' format: "omitted"); None counts the reader as putting it there.
+    """
+    if reads_instruction:
+        return "hypernetwork_with_fusion" if instruction_fusion else "hypernetwork"
+    return "omitted" if instruction_format == "no_instruct" else "concatenated"
+
+
 def check_instruction_handling(instruction_handling: str) -> None:
     if instruction_handling not in INSTRUCTION_HANDLINGS:
         raise ConfigurationError(

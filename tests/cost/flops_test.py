@@ -9,6 +9,7 @@ from hint_allennlp.cost.flops import (
     TaskLengths,
     cached_task_bytes,
     inference_flops,
+    instruction_handling,
 )
 from hint_allennlp.modules.peft.injection import inject_task_modules
 from hint_allennlp.modules.peft.peft_config import PeftConfig
@@ -169,6 +170,24 @@ PAPER_LENGTHS = TaskLengths(instruction=7, instance=5, output=3, examples=4)
 )
 def test_reduces_to_the_papers_formulas(instruction_handling, parameters, paper_flops):
     assert inference_flops(instruction_handling, parameters, PAPER_LENGTHS) == paper_flops
+
+
+@pytest.mark.parametrize(
+    "reads_instruction, instruction_fusion, instruction_format, handling",
+    [
+        (True, True, "hint", "hypernetwork_with_fusion"),
+        (True, False, "hint", "hypernetwork"),
+        (False, False, "tk_instruct", "concatenated"),
+        (False, False, None, "concatenated"),  # the model alone: whatever its input holds
+        (False, False, "no_instruct", "omitted"),
+    ],
+)
+def test_the_handling_follows_the_model_and_its_reader(
+    reads_instruction, instruction_fusion, instruction_format, handling
+):
+    assert instruction_handling(reads_instruction, instruction_fusion, instruction_format) == (
+        handling
+    )
 
 
 def test_unknown_instruction_handling():

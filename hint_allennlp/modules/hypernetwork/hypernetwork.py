@@ -1,6 +1,6 @@
 import copy
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Type, Union
 
 import torch
 from torch import nn
@@ -18,6 +18,17 @@ class ModuleReference:
     """
 
     module: nn.Module
+
+
+def reads_instruction(
+    generator: Union[None, ParameterGenerator, Type[ParameterGenerator]],
+    keep_instruction_states: bool,
+) -> bool:
+    """
+    Whether a hypernetwork with `generator` (an instance or its class; None for none) encodes the
+    instruction: for fusion (`keep_instruction_states`), or for a generator that reads it.
+    """
+    return keep_instruction_states or (generator is not None and generator.reads_instruction)
 
 
 class Hypernetwork(nn.Module):
@@ -65,9 +76,7 @@ class Hypernetwork(nn.Module):
 
     @property
     def reads_instruction(self) -> bool:
-        return self.keep_instruction_states or (
-            self.generator is not None and self.generator.reads_instruction
-        )
+        return reads_instruction(self.generator, self.keep_instruction_states)
 
     def forward(
         self, instruction_ids: Optional[torch.Tensor], instruction_mask: Optional[torch.Tensor]

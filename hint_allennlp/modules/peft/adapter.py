@@ -85,9 +85,8 @@ class AdapterT5LayerFF(T5LayerFF):
 
 class Adapter(ModuleKind):
     config_class = AdapterConfig
-
-    def enabled(self, config: AdapterConfig) -> bool:
-        return config.use_adapters
+    name = "adapters"
+    enabled_field = "use_adapters"
 
     def check(self, config: AdapterConfig) -> None:
         check_at_least_one(config, "adapter_size")

@@ -41,9 +41,8 @@ class PrefixConfig:
 
 class Prefix(ModuleKind):
     config_class = PrefixConfig
-
-    def enabled(self, config: PrefixConfig) -> bool:
-        return config.use_prefixes
+    name = "prefixes"
+    enabled_field = "use_prefixes"
 
     def check(self, config: PrefixConfig) -> None:
         check_at_least_one(config, "prefix_length")
