@@ -64,8 +64,8 @@ local defaults = {
   // A `model.tar.gz` or `best.th` of the same model, e.g. from pretraining, to start from.
   pretrained_weights: null,
   // Memory (docs/training_large_models.md). Recompute each T5 block in backward instead of keeping
-  // its activations: same gradients, about a third more compute, activations ~30x smaller at the
-  // paper's lengths. bf16 autocast in training, evaluation and generation, float32 weights (fp16
+  // its activations: same gradients, about a third more compute, activations an order of magnitude
+  // smaller at the paper's lengths. bf16 autocast in training, evaluation and generation, float32 weights (fp16
   // is refused: T5 v1.1 overflows it). xl and xxl default to both (`backbone_memory` below).
   gradient_checkpointing: false,
   bf16: false,

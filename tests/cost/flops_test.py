@@ -7,7 +7,6 @@ from transformers import T5ForConditionalGeneration
 from hint_allennlp.cost.flops import (
     ParameterCounts,
     TaskLengths,
-    cached_task_bytes,
     inference_flops,
     instruction_handling,
 )
@@ -193,44 +192,6 @@ def test_the_handling_follows_the_model_and_its_reader(
 def test_unknown_instruction_handling():
     with pytest.raises(ConfigurationError):
         inference_flops("prepended", TINY_COUNTS, PAPER_LENGTHS)
-
-
-@pytest.mark.parametrize(
-    "peft_config, keeps_encoded_instruction, bytes_per_value, expected_bytes",
-    [
-        # encoded instruction 64·10 = 640; adapters (2·8·64 + 8 + 64)·4 layers = 4384;
-        # prefixes 2·7·64 = 896 per attention block, 2 + 2·2 = 6 blocks: 5376.
-        (PeftConfig(adapter_size=8, prefix_length=7), True, 4, 4 * (640 + 4384 + 5376)),
-        (PeftConfig(adapter_size=8, prefix_length=7), False, 2, 2 * (4384 + 5376)),
-        # LoRA rank 4 on q and v (the default): 2·4·(64 + 64) = 1024 per block, 6 blocks.
-        (
-            PeftConfig(use_adapters=False, use_prefixes=False, use_lora=True, lora_rank=4),
-            False,
-            4,
-            4 * 6144,
-        ),
-        # ... and on q, k, v, o: 4·4·(64 + 64) = 2048 per block.
-        (
-            PeftConfig(
-                use_adapters=False,
-                use_prefixes=False,
-                use_lora=True,
-                lora_rank=4,
-                lora_projections=("q", "k", "v", "o"),
-            ),
-            False,
-            4,
-            4 * 12288,
-        ),
-        (None, True, 4, 4 * 640),
-    ],
-)
-def test_cached_task_bytes(peft_config, keeps_encoded_instruction, bytes_per_value, expected_bytes):
-    config = tiny_t5_config()
-    assert (
-        cached_task_bytes(config, peft_config, 10, keeps_encoded_instruction, bytes_per_value)
-        == expected_bytes
-    )
 
 
 def test_module_counts_follow_the_cached_modules():

@@ -1,25 +1,22 @@
 """
-Smoke tests of `allennlp hint-benchmark` on the tiny model with minimal repeats:
+Smoke tests of `python -m benchmarks` on the tiny model with minimal repeats:
 no timing assertions.
 """
 
 import json
-import sys
 
 import pytest
-from allennlp.commands import main
 from allennlp.models.archival import load_archive
 
-import hint_allennlp.commands.benchmark  # noqa: F401  (registers hint-benchmark)
-from hint_allennlp.benchmarks.inference import SniShape
-from hint_allennlp.benchmarks.report import Target
-from hint_allennlp.benchmarks.timing import Measurement, interleaved, paired_ratio
+from benchmarks.__main__ import main
+from benchmarks.inference import SniShape
+from benchmarks.report import Target
+from benchmarks.timing import Measurement, interleaved, paired_ratio
 from tests import SNI_FIXTURES
 
 
 def run_command(monkeypatch, *arguments: str) -> None:
-    monkeypatch.setattr(sys, "argv", ["allennlp", "hint-benchmark", *arguments])
-    main(prog="allennlp")
+    main(arguments)
 
 
 def test_cost_benchmarks_write_tables_figure_and_targets(tmp_path, monkeypatch):
