@@ -155,10 +155,6 @@ class HintSeq2Seq(Model):
             if parameter_generator is not None
             else None
         )
-        if generator is not None and not self.peft.any_enabled:
-            raise ConfigurationError(
-                "A parameter_generator needs at least one of adapters, prefixes, LoRA in peft"
-            )
         self.hypernetwork: Optional[Hypernetwork] = None
         if generator is not None or instruction_fusion:
             # Built before injection, so that a separate instruction encoder is a plain copy.

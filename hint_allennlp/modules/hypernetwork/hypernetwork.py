@@ -7,7 +7,11 @@ from torch import nn
 from transformers.models.t5.modeling_t5 import T5Stack
 
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
-from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
+from hint_allennlp.modules.peft.task_parameters import (
+    ActiveTaskParameters,
+    TaskParameters,
+    encoded_instruction_tensors,
+)
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,5 @@ class Hypernetwork(nn.Module):
             ).last_hidden_state  # [B, t, d]
         tensors = self.generator(states, instruction_mask) if self.generator is not None else {}
         if self.keep_instruction_states:
-            tensors["instruction_states"] = states
-            tensors["instruction_mask"] = instruction_mask
+            tensors.update(encoded_instruction_tensors(states, instruction_mask))
         return TaskParameters(tensors)

@@ -11,9 +11,6 @@ from transformers.models.t5.modeling_t5 import T5Attention
 
 from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
 
-# The `TaskParameters` keys of the prefix kind (`prefix.py`), read here: keys and values.
-PREFIX_KEYS = ("prefix_key", "prefix_value")
-
 # The gate g = sigmoid(GATE_SLOPE * (theta - GATE_OPEN)), theta starting at 1 (see
 # TaskVectorT5Attention).
 GATE_SLOPE = 40.0
@@ -57,13 +54,18 @@ class TaskVectorT5Attention(T5Attention):
         if not isinstance(attention, cls):
             attention.__class__ = cls
             attention.attention_slot = None
+            attention.prefix_keys = None
             attention.prefix_gate = None
             attention.fusion_layer = None
         attention.active = active
         return attention
 
-    def add_prefixes(self, attention_slot: int, gated: bool) -> None:
-        """Prepends the generated prefix of `attention_slot`, its share gated if `gated`."""
+    def add_prefixes(self, keys: Tuple[str, str], attention_slot: int, gated: bool) -> None:
+        """
+        Prepends the generated prefix of `attention_slot`, the `TaskParameters` `keys` of its keys
+        and values (the prefix kind's), its share gated if `gated`.
+        """
+        self.prefix_keys = keys
         self.attention_slot = attention_slot
         self.prefix_gate = nn.Parameter(torch.ones(1)) if gated else None
 
@@ -161,11 +163,13 @@ class TaskVectorT5Attention(T5Attention):
             return [], 0
         vectors = []
         prefix = (
-            parameters.at_slot(PREFIX_KEYS, self.attention_slot) if self.prefix_attention else None
+            parameters.at_slot(self.prefix_keys, self.attention_slot)
+            if self.prefix_attention
+            else None
         )
         if prefix is not None:
             vectors.append((*prefix, 0.0))
-        if self.fusion_layer is not None and "instruction_states" in parameters:
+        if self.fusion_layer is not None and parameters.encoded_instruction is not None:
             keys, values, instruction_mask = self.fused_instruction(parameters)
             # [Bm, t] -> [Bm, 1, 1, t]: 0 where attended, the dtype's minimum on padding (as HF)
             additive_mask = (~instruction_mask[:, None, None, :]).to(dtype) * torch.finfo(dtype).min
@@ -189,13 +193,12 @@ class TaskVectorT5Attention(T5Attention):
         if not torch.is_grad_enabled() and derived_key in parameters.derived:
             return parameters.derived[derived_key]
         distinct, rows = parameters.distinct_instructions()
-        states = distinct["instruction_states"]  # [U, t, d]
+        states, mask = distinct.encoded_instruction  # [U, t, d], [U, t]
         num_distinct = states.size(0)
         with self.active.use(distinct):  # each distinct task's generated LoRA on k and v
             # [U, t, H * d_kv] -> [U, H, t, d_kv]
             keys = self._split_heads(self.k(states), num_distinct)
             values = self._split_heads(self.v(states), num_distinct)
-        mask = distinct["instruction_mask"]  # [U, t]
         if rows is not None:
             # [U, ...] -> [Bm, ...]
             keys, values, mask = (

@@ -2,7 +2,6 @@ import copy
 from typing import Dict
 
 import torch
-from allennlp.common.checks import ConfigurationError
 from torch import nn
 from transformers import T5Config
 from transformers.models.t5.modeling_t5 import T5LayerNorm, T5Stack
@@ -13,6 +12,7 @@ from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator
     component_embeddings,
 )
 from hint_allennlp.modules.peft.peft_config import PeftConfig
+from hint_allennlp.modules.peft.prefix import PREFIX
 
 
 class HyperDecoder(nn.Module):
@@ -72,14 +72,12 @@ class HyperTuneGenerator(ParameterGenerator):
         Dropout inside the component MLPs.
     """
 
+    supported_kinds = (PREFIX,)
+
     def __init__(
         self, t5_config: T5Config, peft: PeftConfig, t5_decoder: T5Stack, mlp_dropout: float = 0.0
     ) -> None:
         super().__init__(t5_config, peft)
-        if peft.use_adapters or peft.use_lora or not peft.use_prefixes:
-            raise ConfigurationError(
-                "The hypertune generator makes prefixes only: set use_prefixes and unset the others"
-            )
         components = peft.components(t5_config)
         self.embeddings = component_embeddings(components, t5_config.d_model)
         self.hyper_decoder = HyperDecoder(t5_decoder)
