@@ -10,11 +10,12 @@ from hint_allennlp.cost.flops import (
     inference_flops,
     instruction_handling,
 )
+from hint_allennlp.models.paper_variants import BACKBONES
 from hint_allennlp.modules.peft.injection import inject_task_modules
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
 from hint_allennlp.testing.tiny_t5 import tiny_t5_config
-from tests import TINY_T5
+from tests import PROJECT_ROOT, TINY_T5
 
 # The tiny T5: d_model 64, 4 heads × d_kv 16 = 64, gated d_ff 128, 2 + 2 layers, vocabulary 32128.
 # Encoder layer: q, k, v, o 4·64·64 = 16384 and feed-forward 3·64·128 = 24576, so E = 2·40960.
@@ -200,3 +201,40 @@ def test_module_counts_follow_the_cached_modules():
     )
     # encoder: 2 layers × (adapter 1096 + one prefix block 896); decoder: 2 × (1096 + 2·896)
     assert (counts.encoder_modules, counts.decoder_modules, counts.generator) == (3984, 5776, 123)
+
+
+def halves(counts: ParameterCounts) -> ParameterCounts:
+    """The paper's form of `counts`: every token meets half of N, N' and A (as HALVES above)."""
+    weights = counts.encoder + counts.cross_attention_key_value + counts.decoder
+    modules = counts.encoder_modules + counts.decoder_modules
+    return ParameterCounts(
+        weights / 2, 0, weights / 2, counts.generator / 2, modules / 2, modules / 2
+    )
+
+
+def test_docs_metrics_md_holds_the_t5_xl_table_the_code_makes():
+    xl = BACKBONES["xl"]
+    config = xl.t5_config()
+    plain = ParameterCounts.from_t5_config(config)
+    generated = ParameterCounts.from_t5_config(
+        config, PeftConfig(adapter_size=xl.adapter_size, prefix_length=xl.prefix_length)
+    )
+    rows = [f"n = 100, adapters a = {xl.adapter_size} and prefixes P = {xl.prefix_length}, N' = 0,"]
+    for setting, instruction in (("Def", 69), ("Def + 2 Pos.", 197)):
+        lengths = TaskLengths(instruction=instruction, instance=44, output=1, examples=100)
+        for index, (label, handling, counts) in enumerate(
+            [
+                ("No-Instruct", "omitted", plain),
+                ("HINT − fusion", "hypernetwork", generated),
+                ("HINT", "hypernetwork_with_fusion", generated),
+            ]
+        ):
+            ours, papers = (
+                inference_flops(handling, form(counts), lengths)
+                / inference_flops("concatenated", form(plain), lengths)
+                for form in (lambda counts: counts, halves)
+            )
+            name = f"{setting} (t = {instruction})" if index == 0 else setting
+            rows.append(f"| {name} | {label} | {ours:.3f} | {papers:.3f} |")
+    text = (PROJECT_ROOT / "docs" / "metrics.md").read_text()
+    assert [row for row in rows if row not in text] == []

@@ -94,3 +94,21 @@ def test_docs_model_md_shows_the_table():
     assert table in (PROJECT_ROOT / "docs" / "model.md").read_text(), (
         f"docs/model.md should have:\n{table}"
     )
+
+
+def test_docs_training_md_shows_the_backbones():
+    table = "\n".join(
+        [
+            "| backbone | checkpoint | adapters a (`adapter_size`) "
+            "| prefixes P (`prefix_length`) |",
+            "|---|---|---|---|",
+        ]
+        + [
+            f"| `{backbone.name}` | `{backbone.model_name}` | {backbone.adapter_size} "
+            f"| {backbone.prefix_length} |"
+            for backbone in BACKBONES.values()
+        ]
+    )
+    assert table in (PROJECT_ROOT / "docs" / "training.md").read_text(), (
+        f"docs/training.md should have:\n{table}"
+    )
