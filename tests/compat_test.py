@@ -1,7 +1,13 @@
 """Each fix in `hint_allennlp.compat` has a test here that fails without it."""
 
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 import torch
 from allennlp.common import cached_transformers
+from allennlp.common.checks import ConfigurationError
 from allennlp.data import Token
 from allennlp.data.token_indexers import PretrainedTransformerIndexer
 from allennlp.data.tokenizers import PretrainedTransformerTokenizer
@@ -9,7 +15,7 @@ from allennlp.data.vocabulary import Vocabulary
 from transformers import T5ForConditionalGeneration
 
 import hint_allennlp  # noqa: F401  (the compat fixes and the registered components)
-from tests import TINY_T5
+from tests import TINY_T5, run_allennlp
 
 
 def test_get_tokenizer_accepts_add_special_tokens_kwarg():
@@ -60,3 +66,72 @@ def test_generate_keeps_the_encoder_mask_of_a_padded_batch():
         )
         alone = t5.generate(input_ids=input_ids[1:, :6], max_new_tokens=8, do_sample=False)
     assert batch[1, : alone.size(1)].tolist() == alone[0].tolist()
+
+
+# The checks of command-line arguments come before the model loads: these commands name an archive
+# that does not exist, so an error about it would mean that the model was loaded first.
+NO_ARCHIVE = "no-such-model.tar.gz"
+ALLENNLP = str(Path(sys.executable).parent / "allennlp")
+# A device this machine does not have (0 on a machine without CUDA).
+MISSING_CUDA_DEVICE = str(torch.cuda.device_count())
+
+
+@pytest.mark.parametrize("batch_size", ["0", "-3"])
+def test_predict_refuses_a_batch_size_below_one(tmp_path, batch_size):
+    """`--batch-size 0` used to write no line and exit 0; -3 ended in a raw islice error."""
+    (tmp_path / "in.jsonl").write_text('{"instruction": "Copy.", "input": "a"}\n')
+    with pytest.raises(
+        ConfigurationError, match=f"--batch-size must be at least 1, not {batch_size}"
+    ):
+        run_allennlp("predict", NO_ARCHIVE, str(tmp_path / "in.jsonl"), "--batch-size", batch_size)
+
+
+def test_predict_refuses_a_directory_as_its_input_file(tmp_path):
+    """It used to end in a raw IsADirectoryError; with the archive's reader a directory is input."""
+    with pytest.raises(ConfigurationError, match="is a directory: `allennlp predict` reads one"):
+        run_allennlp("predict", NO_ARCHIVE, str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=NO_ARCHIVE):
+        run_allennlp("predict", NO_ARCHIVE, str(tmp_path), "--use-dataset-reader")
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_a_missing_cuda_device_is_refused_in_the_words_of_the_option(tmp_path, command):
+    """
+    predict used to advise overriding `trainer.cuda_device`, a training setting; evaluate loaded
+    the model onto the device and failed in torch ("Found no NVIDIA driver").
+    """
+    (tmp_path / "in.jsonl").write_text("{}\n")
+    with pytest.raises(ConfigurationError) as refused:
+        run_allennlp(
+            command, NO_ARCHIVE, str(tmp_path / "in.jsonl"), "--cuda-device", MISSING_CUDA_DEVICE
+        )
+    message = str(refused.value)
+    assert message.startswith(f"--cuda-device {MISSING_CUDA_DEVICE}: this machine has")
+    assert "--cuda-device -1 (the default) runs on the CPU" in message
+    assert "trainer.cuda_device" not in message
+
+
+def test_the_argument_checks_apply_to_the_real_command_line(tmp_path):
+    """
+    The `allennlp` program imports the plugin after parsing its arguments: the checks must still
+    run first. From a folder of the user's own, as a user runs it.
+    """
+    (tmp_path / ".allennlp_plugins").write_text("hint_allennlp\n")
+    (tmp_path / "in.jsonl").write_text('{"instruction": "Copy.", "input": "a"}\n')
+    for arguments, message in [
+        (["predict", "--batch-size", "0"], "--batch-size must be at least 1, not 0"),
+        (
+            ["evaluate", "--cuda-device", MISSING_CUDA_DEVICE],
+            f"--cuda-device {MISSING_CUDA_DEVICE}: this machine has",
+        ),
+    ]:
+        command, *options = arguments
+        result = subprocess.run(
+            [ALLENNLP, command, NO_ARCHIVE, "in.jsonl", *options],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 1, result.stderr[-3000:]
+        assert f"ConfigurationError: {message}" in result.stderr, result.stderr[-3000:]
