@@ -3,7 +3,8 @@ Makes the standard AllenNLP 2.10.1 pieces work on the stack this plugin supports
 torch 2.x, transformers 4.46-4.49). AllenNLP's last release predates these versions; each patch
 below names the break it repairs and the versions it is for, says whether this stack has the break
 (`needed`: from the versions, or by trying the behaviour), and is tested in `tests/compat_test.py`.
-One more makes `allennlp predict` report faults in this plugin's input instead of losing lines.
+One more makes `allennlp predict` report faults in this plugin's input instead of losing lines, and
+two check the arguments of `allennlp predict` and `allennlp evaluate` before the model loads.
 Importing `hint_allennlp` applies those needed, once.
 
 A patch is a function registered with `@patch(versions, needed)`; `apply_all` runs them in the
@@ -11,7 +12,9 @@ order they are defined.
 """
 
 import functools
+import inspect
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -20,8 +23,10 @@ from typing import Callable, Dict, List, Optional, Tuple
 import allennlp.version
 import torch
 import transformers
+from allennlp.commands import evaluate as evaluate_command
 from allennlp.commands import predict as predict_command
 from allennlp.common import cached_transformers
+from allennlp.common.checks import ConfigurationError
 from allennlp.common.file_utils import cached_path, open_compressed
 from transformers.generation.utils import GenerationMixin
 
@@ -250,6 +255,89 @@ def let_predictors_read_their_whole_input() -> None:
 
     manager._get_json_data = get_json_data_from_predictor
     manager.run = run_and_report
+
+
+def check_cuda_device(cuda_device: int) -> None:
+    """
+    Refuses a `--cuda-device` that this machine does not have, in the words of the option. AllenNLP
+    2.10.1's `check_for_gpu` tells the user to override `trainer.cuda_device`, a training setting
+    (`allennlp predict`), and a command that loads the model onto the device first fails in torch
+    with "Found no NVIDIA driver on your system" (`allennlp evaluate`, `allennlp hint-compile`).
+    """
+    available = torch.cuda.device_count()
+    if cuda_device < available:
+        return
+    having = (
+        "this machine has no CUDA device"
+        if available == 0
+        else f"this machine has {available} CUDA devices, 0 to {available - 1}"
+    )
+    raise ConfigurationError(
+        f"--cuda-device {cuda_device}: {having}; --cuda-device -1 (the default) runs on the CPU."
+    )
+
+
+def _predict_loads_the_model_first() -> bool:
+    return _allennlp_2_10_1() and not _is_marked(predict_command._get_predictor)
+
+
+@patch("AllenNLP 2.10.1", needed=_predict_loads_the_model_first)
+def check_predict_arguments_before_loading_the_model() -> None:
+    """
+    AllenNLP 2.10.1's `allennlp predict` loads the model before it uses its other arguments, and
+    then `--batch-size 0` writes no line and exits 0 (`lazy_groups_of` makes no group of size 0),
+    a negative batch size ends in a raw `islice` ValueError, `--cuda-device 0` without CUDA is
+    refused with advice to override `trainer.cuda_device`, an input file that is a directory ends
+    in a raw `IsADirectoryError`, and an existing `--output-file` is overwritten without a word.
+    These are checked first (`_predict` calls `_get_predictor(args)` before anything else), and an
+    overwritten output file is logged.
+    """
+    get_predictor = predict_command._get_predictor
+
+    @_mark
+    @functools.wraps(get_predictor)
+    def get_predictor_after_checking_the_arguments(args):
+        if args.batch_size < 1:
+            raise ConfigurationError(f"--batch-size must be at least 1, not {args.batch_size}.")
+        check_cuda_device(args.cuda_device)
+        if not args.use_dataset_reader and os.path.isdir(args.input_file):
+            raise ConfigurationError(
+                f"{args.input_file} is a directory: `allennlp predict` reads one input file (e.g. "
+                "JSON lines, or an SNI task file), or with --use-dataset-reader what the archive's "
+                "dataset reader reads (e.g. a directory of SNI task files)."
+            )
+        if args.output_file is not None and os.path.isdir(args.output_file):
+            raise ConfigurationError(f"--output-file {args.output_file} is a directory.")
+        if args.output_file is not None and os.path.exists(args.output_file):
+            logger.warning("Overwriting %s (the --output-file exists).", args.output_file)
+        return get_predictor(args)
+
+    predict_command._get_predictor = get_predictor_after_checking_the_arguments
+
+
+def _evaluate_loads_the_model_first() -> bool:
+    return _allennlp_2_10_1() and not _is_marked(evaluate_command.evaluate_from_archive)
+
+
+@patch("AllenNLP 2.10.1", needed=_evaluate_loads_the_model_first)
+def check_evaluate_device_before_loading_the_model() -> None:
+    """
+    AllenNLP 2.10.1's `allennlp evaluate --cuda-device 0` on a machine without CUDA loads the
+    archive onto the device first and ends in torch's raw `RuntimeError: Found no NVIDIA driver`;
+    the device is checked (`check_cuda_device`) before `evaluate_from_archive` loads anything.
+    """
+    evaluate_from_archive = evaluate_command.evaluate_from_archive
+    signature = inspect.signature(evaluate_from_archive)
+
+    @_mark
+    @functools.wraps(evaluate_from_archive)
+    def evaluate_from_archive_after_checking_the_device(*args, **kwargs):
+        arguments = signature.bind(*args, **kwargs)
+        arguments.apply_defaults()
+        check_cuda_device(arguments.arguments["cuda_device"])
+        return evaluate_from_archive(*args, **kwargs)
+
+    evaluate_command.evaluate_from_archive = evaluate_from_archive_after_checking_the_device
 
 
 apply_all()
