@@ -1,4 +1,7 @@
-"""Each fix in `hint_allennlp.compat` has a test here that fails without it."""
+"""
+Each patch in `hint_allennlp.compat` has a test here that fails without it, and one that it is
+needed on the stack in use and switches itself off where the break is absent.
+"""
 
 import subprocess
 import sys
@@ -6,16 +9,64 @@ from pathlib import Path
 
 import pytest
 import torch
-from allennlp.common import cached_transformers
+import transformers
+from allennlp.commands import predict, train
+from allennlp.common import Params, cached_transformers
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import Token
 from allennlp.data.token_indexers import PretrainedTransformerIndexer
 from allennlp.data.tokenizers import PretrainedTransformerTokenizer
 from allennlp.data.vocabulary import Vocabulary
 from transformers import T5ForConditionalGeneration
+from transformers.generation.utils import GenerationMixin
 
 import hint_allennlp  # noqa: F401  (the compat fixes and the registered components)
+from hint_allennlp import compat
 from tests import TINY_T5, run_allennlp
+
+
+def test_every_patch_is_needed_on_this_stack_and_applied_once():
+    assert list(compat.PATCHES) == [
+        "drop_add_special_tokens_kwarg",
+        "keep_encoder_mask_in_generate",
+        "archive_on_the_primary_node_only",
+        "let_predictors_read_their_whole_input",
+        "check_predict_arguments_before_loading_the_model",
+        "check_evaluate_device_before_loading_the_model",
+    ]
+    assert all(registered.versions for registered in compat.PATCHES.values())
+    # Applied when hint_allennlp was imported: none is needed again.
+    assert compat.apply_all() == []
+
+
+@pytest.mark.parametrize(
+    "name, stack",
+    [
+        ("drop_add_special_tokens_kwarg", {"transformers": "4.41.2"}),
+        ("archive_on_the_primary_node_only", {"allennlp": "2.9.3"}),
+        ("let_predictors_read_their_whole_input", {"allennlp": "2.9.3"}),
+        ("check_predict_arguments_before_loading_the_model", {"allennlp": "2.9.3"}),
+        ("check_evaluate_device_before_loading_the_model", {"allennlp": "2.9.3"}),
+    ],
+)
+def test_a_patch_for_other_versions_is_not_applied(name, stack, monkeypatch):
+    if "transformers" in stack:
+        monkeypatch.setattr(transformers, "__version__", stack["transformers"])
+    if "allennlp" in stack:
+        monkeypatch.setattr(compat.allennlp.version, "VERSION", stack["allennlp"])
+    monkeypatch.setattr(compat, "_is_marked", lambda function: False)  # as if not applied yet
+    assert not compat.PATCHES[name].needed()
+
+
+def test_the_generate_patch_is_needed_where_the_mask_is_dropped():
+    patched = GenerationMixin.prepare_inputs_for_generation
+    assert compat.generate_drops_the_encoder_mask(patched.__wrapped__)  # transformers 4.49's own
+    assert not compat.generate_drops_the_encoder_mask(patched)
+
+    def keeps_the_mask(self, input_ids, attention_mask=None, **kwargs):
+        return {"decoder_input_ids": input_ids, "attention_mask": attention_mask}
+
+    assert not compat.generate_drops_the_encoder_mask(keeps_the_mask)
 
 
 def test_get_tokenizer_accepts_add_special_tokens_kwarg():
@@ -66,6 +117,50 @@ def test_generate_keeps_the_encoder_mask_of_a_padded_batch():
         )
         alone = t5.generate(input_ids=input_ids[1:, :6], max_new_tokens=8, do_sample=False)
     assert batch[1, : alone.size(1)].tolist() == alone[0].tolist()
+
+
+def test_only_the_primary_node_archives(tmp_path, monkeypatch):
+    archived = []
+
+    def archive_model(directory, **_):
+        archived.append(directory)
+
+    monkeypatch.setattr(train, "_train_worker", lambda **kwargs: None)  # no training
+    monkeypatch.setattr(train, "archive_model", archive_model)
+    for node_rank in (1, 0):
+        train.train_model(Params({}), str(tmp_path / f"node{node_rank}"), node_rank=node_rank)
+    assert archived == [str(tmp_path / "node0")]
+    assert train.archive_model is archive_model  # put back after node 1's run
+
+
+class WholeInputPredictor:
+    """What `let_predictors_read_their_whole_input` looks for in a predictor."""
+
+    _dataset_reader = None
+
+    def __init__(self):
+        self.received, self.reported = [], []
+
+    def read_json_input(self, raw_lines, source):
+        for number, line in enumerate(raw_lines, start=1):
+            self.received.append(line)
+            yield {"number": number}
+
+    def report_input(self, source):
+        self.reported.append(source)
+
+
+def test_a_predictor_gets_its_whole_input_undecoded_and_its_end(tmp_path, monkeypatch):
+    input_file = tmp_path / "input.jsonl"
+    input_file.write_bytes(b'{"input": "a"}\n\n\xff\xfe not UTF-8\n')
+    predictor = WholeInputPredictor()
+    manager = predict._PredictManager(predictor, str(input_file), None, 8, False, False)
+    monkeypatch.setattr(manager, "_predict_json", lambda batch: [{} for _ in batch])
+    monkeypatch.setattr(manager, "_maybe_print_to_console_and_file", lambda *_: None)
+    manager.run()
+    # blank lines keep their place; bytes that are not UTF-8 reach the predictor as they are
+    assert predictor.received == [b'{"input": "a"}\n', b"\n", b"\xff\xfe not UTF-8\n"]
+    assert predictor.reported == [str(input_file)]
 
 
 # The checks of command-line arguments come before the model loads: these commands name an archive
