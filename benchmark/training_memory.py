@@ -23,12 +23,12 @@ from typing import List, Optional
 import torch
 from transformers.optimization import Adafactor
 
-from benchmarks.inference import random_sequences, text_field
-from benchmarks.models import build_model
-from benchmarks.training import TrainingShape
+from benchmark.inference import random_sequences, text_field
+from benchmark.models import build_model
+from benchmark.training import TrainingShape
 
 CONFIGURATIONS = ((False, None), (True, None), (False, "bf16"), (True, "bf16"))
-# Where `python -m benchmarks.training_memory` finds this folder.
+# Where `python -m benchmark.training_memory` finds this folder.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -97,7 +97,7 @@ def measure(
         command = [
             sys.executable,
             "-m",
-            "benchmarks.training_memory",
+            "benchmark.training_memory",
             str(Path(checkpoint).resolve()),
             "--batch-size",
             str(shape.batch_size),

@@ -17,7 +17,7 @@ from typing import List, Optional, Sequence
 
 import torch
 
-from benchmarks.inference import SniShape, random_sequences, text_field
+from benchmark.inference import SniShape, random_sequences, text_field
 from hint_allennlp.cost.memory import (
     cached_task_bytes,
     decoder_only_kv_cache_bytes,

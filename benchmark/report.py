@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from benchmarks.inference import InferenceRow
-from benchmarks.memory import MemoryRow
-from benchmarks.models import BENCHMARK_MODELS
-from benchmarks.timing import Measurement, paired_ratio
+from benchmark.inference import InferenceRow
+from benchmark.memory import MemoryRow
+from benchmark.models import BENCHMARK_MODELS
+from benchmark.timing import Measurement, paired_ratio
 
 GIGA = 1e9
 SETTINGS_ORDER = ("tk_instruct", "hint", "hint_cached", "floor")

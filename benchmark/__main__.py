@@ -1,5 +1,5 @@
 """
-`python -m benchmarks`, from the project's root: the measured inference and training cost of HINT
+`python -m benchmark`, from the project's root: the measured inference and training cost of HINT
 against its baselines (tables, the paper's Figure 4, the targets), or with `--generalisation` the
 paper's Table 1 in miniature, or with `--training-memory` the measured memory of a training step.
 The parts are the modules of this folder; results and the exact commands are in
@@ -19,7 +19,7 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 
-from benchmarks.generalisation import GeneralisationSettings
+from benchmark.generalisation import GeneralisationSettings
 
 PARTS = ("inference", "training", "memory")
 # The targets are set for the T5 v1.1-small-sized model on CPU; elsewhere the same ratios are
@@ -32,7 +32,7 @@ def parser() -> argparse.ArgumentParser:
         "Benchmark HINT against Tk-Instruct and the floor: time, FLOPs, memory "
         "(or --generalisation)."
     )
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=description)
+    parser = argparse.ArgumentParser(prog="python -m benchmark", description=description)
     parser.add_argument(
         "--output-dir", default="benchmark_output", help="where results are written"
     )
@@ -125,7 +125,7 @@ def parser() -> argparse.ArgumentParser:
 def main(arguments: Optional[Sequence[str]] = None) -> None:
     arguments = sys.argv[1:] if arguments is None else list(arguments)
     args = parser().parse_args(arguments)
-    command = "python -m benchmarks " + " ".join(shlex.quote(argument) for argument in arguments)
+    command = "python -m benchmark " + " ".join(shlex.quote(argument) for argument in arguments)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     output_dir = Path(args.output_dir)
@@ -170,11 +170,11 @@ def _csv(text: str) -> List[str]:
 
 
 def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str) -> None:
-    from benchmarks import report
-    from benchmarks.inference import SniShape, benchmark_inference
-    from benchmarks.memory import task_memory
-    from benchmarks.models import build_checkpoint, build_model
-    from benchmarks.training import TrainingShape, benchmark_training
+    from benchmark import report
+    from benchmark.inference import SniShape, benchmark_inference
+    from benchmark.memory import task_memory
+    from benchmark.models import build_checkpoint, build_model
+    from benchmark.training import TrainingShape, benchmark_training
 
     parts = _csv(args.parts)
     unknown = set(parts) - set(PARTS)
@@ -305,12 +305,12 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
 
 
 def run_generalisation_mode(args: argparse.Namespace, output_dir: Path, command: str) -> None:
-    from benchmarks.generalisation import (
+    from benchmark.generalisation import (
         GeneralisationSettings,
         generalisation_table,
         run_generalisation,
     )
-    from benchmarks.models import build_checkpoint
+    from benchmark.models import build_checkpoint
 
     sni_dir = Path(args.sni_dir)
     settings = GeneralisationSettings(
@@ -350,9 +350,9 @@ def run_generalisation_mode(args: argparse.Namespace, output_dir: Path, command:
 
 
 def run_training_memory_mode(args: argparse.Namespace, output_dir: Path, command: str) -> None:
-    from benchmarks.models import build_checkpoint
-    from benchmarks.training import TrainingShape
-    from benchmarks.training_memory import markdown_table, measure
+    from benchmark.models import build_checkpoint
+    from benchmark.training import TrainingShape
+    from benchmark.training_memory import markdown_table, measure
 
     shape_name = _csv(args.models)[0]
     shape = TrainingShape(batch_size=args.train_batch_size)

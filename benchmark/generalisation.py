@@ -20,7 +20,7 @@ from allennlp.data import DatasetReader
 from allennlp.data.data_loaders import MultiProcessDataLoader
 from allennlp.training.util import evaluate
 
-from benchmarks.models import BENCHMARK_MODELS, model_params
+from benchmark.models import BENCHMARK_MODELS, model_params
 from hint_allennlp.cost.flops import (
     ParameterCounts,
     TaskLengths,

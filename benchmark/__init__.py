@@ -1,5 +1,5 @@
 """
-Measured cost of HINT against its baselines, run from the project's root as `python -m benchmarks`
+Measured cost of HINT against its baselines, run from the project's root as `python -m benchmark`
 (`__main__.py`); results and the exact command are in docs/benchmarks.md. They build their random
 checkpoints with `hint_allennlp.testing.tiny_t5`, which reads the checkout's fixtures: they are not
 part of the installed package.

@@ -1,5 +1,5 @@
 """
-Smoke tests of `python -m benchmarks` on the tiny model with minimal repeats:
+Smoke tests of `python -m benchmark` on the tiny model with minimal repeats:
 no timing assertions.
 """
 
@@ -8,10 +8,10 @@ import json
 import pytest
 from allennlp.models.archival import load_archive
 
-from benchmarks.__main__ import main
-from benchmarks.inference import SniShape
-from benchmarks.report import Target
-from benchmarks.timing import Measurement, interleaved, paired_ratio
+from benchmark.__main__ import main
+from benchmark.inference import SniShape
+from benchmark.report import Target
+from benchmark.timing import Measurement, interleaved, paired_ratio
 from tests import PROJECT_ROOT, SNI_FIXTURES
 
 
