@@ -10,14 +10,17 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
-    packages=find_packages(exclude=["tests", "tests.*"]),
-    # promptsource's templates and the project's table of T0's datasets.
+    # benchmark/ (beside the package) runs from a checkout only: not installed.
+    packages=find_packages(exclude=["tests", "tests.*", "benchmark", "benchmark.*"]),
     package_data={
+        # The paper's variants and backbones, which training_configs/hint.libsonnet imports too.
+        "hint_allennlp": ["models/paper_variants.json"],
+        # promptsource's templates and the project's table of T0's datasets.
         "hint_allennlp.data.p3": [
             "resources/*.*",
             "resources/LICENSE",
             "resources/templates/**/*.yaml",
-        ]
+        ],
     },
     python_requires=">=3.10",
     install_requires=["allennlp==2.10.1", "allennlp-models==2.10.1"],
