@@ -9,14 +9,13 @@ Layout: `<data_dir>/<dataset>/<subset>/<split>.jsonl` (or `.parquet`), and
 `data/super_glue/rte/validation.jsonl`, `data/anli/dev_r1.jsonl`.
 """
 
-import json
 from array import array
 from pathlib import Path
 from typing import Any, Dict, List
 
 from allennlp.common.checks import ConfigurationError
 
-from hint_allennlp.data.file_reading import DataFormatError, decode_utf8
+from hint_allennlp.data.file_reading import parse_json_line, without_byte_order_mark
 
 SPLIT_SUFFIXES = (".jsonl", ".parquet")
 
@@ -87,18 +86,11 @@ class DatasetRows:
             rows: List[Dict[str, Any]] = self._table.slice(index, 1).to_pylist()
             return remove_hyphens(rows[0])
         self._file.seek(self._offsets[index])
-        location = self.location(index)
-        try:
-            row = json.loads(decode_utf8(self._file.readline(), location))
-        except json.JSONDecodeError as error:
-            raise DataFormatError(
-                f"{location}: malformed JSON ({error.msg} at column {error.colno})."
-            ) from None
-        if not isinstance(row, dict):
-            raise DataFormatError(
-                f"{location}: expected a JSON object, found {type(row).__name__}."
-            )
-        return remove_hyphens(row)
+        line_number = self._line_numbers[index]
+        raw_line = self._file.readline()
+        if line_number == 1:
+            raw_line = without_byte_order_mark(raw_line)
+        return remove_hyphens(parse_json_line(raw_line, self.path, line_number))
 
     def close(self) -> None:
         if not self._parquet:

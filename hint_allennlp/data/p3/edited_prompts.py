@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Dict, Optional
 
 from hint_allennlp.data.dataset_readers.p3 import fill_template, template_field_names
+from hint_allennlp.data.file_reading import read_text_file
 from hint_allennlp.data.p3.task_names import task_name
 
 ENTRY_SEPARATOR = "*" * 28
@@ -46,7 +47,7 @@ def read_edited_prompts(path: Path) -> Dict[str, str]:
     authors' file has 407 entries for 399 tasks).
     """
     prompts = {}
-    for entry in path.read_text(encoding="utf-8").split(ENTRY_SEPARATOR):
+    for entry in read_text_file(path).split(ENTRY_SEPARATOR):
         parts = entry.strip().split(FIELD_SEPARATOR)
         if len(parts) > 2:
             prompts[(parts[0] + "_" + parts[1]).lower().strip()] = mask_fields(parts[2])

@@ -42,6 +42,8 @@ import jinja2
 import yaml
 from jinja2 import nodes
 
+from hint_allennlp.data.file_reading import DataFormatError, read_text_file
+
 # promptsource/templates.py: `TEXT_VAR_LENGTH`, `Template.pipe_protector`.
 TEXT_VAR_LENGTH = 2048
 PIPE_PROTECTOR = "3ed2dface8203c4c9dfb1a5dc58e41e0"
@@ -191,9 +193,8 @@ _TemplatesLoader.add_constructor("!TemplateMetadata", _construct_mapping)
 def read_templates(path: Path) -> List[PromptTemplate]:
     """The templates of a `templates.yaml`, by name as promptsource's `all_template_names`."""
     try:
-        with open(path, encoding="utf-8") as file:
-            document = yaml.load(file, Loader=_TemplatesLoader)
-    except (OSError, yaml.YAMLError) as error:
+        document = yaml.load(read_text_file(path), Loader=_TemplatesLoader)
+    except (OSError, DataFormatError, yaml.YAMLError) as error:
         raise PromptTemplateError(f"{path}: not a readable templates file ({error}).") from None
     if not isinstance(document, dict) or not isinstance(document.get("templates"), dict):
         raise PromptTemplateError(f"{path}: expected a mapping with 'dataset' and 'templates'.")

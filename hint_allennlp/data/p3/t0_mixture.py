@@ -21,6 +21,7 @@ StoryCloze's from its validation split (it has no train split; `my_t0_tasks.py`)
 """
 
 import csv
+import io
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from allennlp.common.checks import ConfigurationError
 
-from hint_allennlp.data.file_reading import DataFormatError, read_json_file
+from hint_allennlp.data.file_reading import DataFormatError, read_json_file, read_text_file
 from hint_allennlp.data.p3.edited_prompts import edited_prompt_key, read_edited_prompts
 from hint_allennlp.data.p3.promptsource_templates import PromptTemplate, read_templates
 from hint_allennlp.data.p3.resources import T0_DATASETS, TEMPLATES_DIR
@@ -158,25 +159,24 @@ def read_datasets_csv(path: Path) -> List[T0Dataset]:
     such column (other columns and rows are not read).
     """
     datasets = []
-    with open(path, encoding="utf-8-sig", newline="") as file:
-        reader = csv.DictReader(file)
-        missing = [column for column in CSV_COLUMNS if column not in (reader.fieldnames or [])]
-        if missing:
-            raise DataFormatError(f"{path}: not T0's datasets.csv, it has no column {missing}.")
-        for row in reader:
-            location = f"{path}, line {reader.line_num}"  # the row's last line
-            for column, role in CSV_ROLE_COLUMNS.items():
-                if row[column] != CSV_MEMBER:
-                    continue
-                try:
-                    train_size = int(row["train_size"]) if row["train_size"] else None
-                except ValueError:
-                    raise DataFormatError(
-                        f"{location}: train_size {row['train_size']!r} is not a whole number."
-                    ) from None
-                datasets.append(
-                    _dataset(row["HF_name"], row["subset"] or None, role, train_size, location)
-                )
+    reader = csv.DictReader(io.StringIO(read_text_file(path), newline=""))
+    missing = [column for column in CSV_COLUMNS if column not in (reader.fieldnames or [])]
+    if missing:
+        raise DataFormatError(f"{path}: not T0's datasets.csv, it has no column {missing}.")
+    for row in reader:
+        location = f"{path}, line {reader.line_num}"  # the row's last line
+        for column, role in CSV_ROLE_COLUMNS.items():
+            if row[column] != CSV_MEMBER:
+                continue
+            try:
+                train_size = int(row["train_size"]) if row["train_size"] else None
+            except ValueError:
+                raise DataFormatError(
+                    f"{location}: train_size {row['train_size']!r} is not a whole number."
+                ) from None
+            datasets.append(
+                _dataset(row["HF_name"], row["subset"] or None, role, train_size, location)
+            )
     return _without_repeats(datasets)
 
 

@@ -5,6 +5,8 @@ Edited prompts as the authors read them (allenai/hyper-task-descriptions,
 written for these tests; and the template's text that replaces them without the file.
 """
 
+import codecs
+
 from hint_allennlp.data.p3.edited_prompts import (
     edited_prompt_key,
     mask_fields,
@@ -87,3 +89,9 @@ def test_other_datasets_naming_anli_keep_their_own_key():
     assert next(t for t in paws if t.template.name == "PAWS-ANLI GPT3").edited_prompt == (
         "[MASK] Does this say the same as [MASK]? True or False?"
     )
+
+
+def test_a_byte_order_mark_starting_the_file_is_accepted(tmp_path):
+    path = tmp_path / "all_edited_prompts.txt"
+    path.write_bytes(codecs.BOM_UTF8 + EDITED_PROMPTS.read_bytes())
+    assert read_edited_prompts(path) == read_edited_prompts(EDITED_PROMPTS)

@@ -4,6 +4,7 @@ Preparing the `p3` reader's records from dataset rows, with the authors' rules
 `apply_template_split`): what is dropped is counted by task and reason, with file and line.
 """
 
+import codecs
 import json
 import shutil
 from collections import Counter
@@ -214,3 +215,19 @@ def test_too_few_rows_for_the_shots_are_reported(tmp_path):
     # "why C1 or C2" renders only `effect` rows: 2 of the 3 train rows.
     reason = "rows with fewer than 3 few-shot examples available"
     assert report.counts["super_glue_copa__why_C1_or_C2", reason] == 2
+
+
+def test_a_byte_order_mark_starting_an_export_is_accepted(tmp_path):
+    # As every reader of the package (`file_reading.without_byte_order_mark`).
+    folder = tmp_path / "amazon_polarity"
+    folder.mkdir()
+    rows = (DATASETS / "amazon_polarity" / "train.jsonl").read_bytes()
+    (folder / "train.jsonl").write_bytes(codecs.BOM_UTF8 + rows)
+    with_mark, report = prepare(
+        "t0_train", ["amazon_polarity"], tmp_path / "a.jsonl", tmp_path, num_examples=20
+    )
+    assert not report.counts
+    assert (
+        with_mark
+        == prepare("t0_train", ["amazon_polarity"], tmp_path / "b.jsonl", num_examples=20)[0]
+    )

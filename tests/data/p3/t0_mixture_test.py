@@ -5,6 +5,7 @@ shipped promptsource 0.2.3 templates and the project's table of T0's datasets, o
 layout of t-zero's `t0/datasets.csv`.
 """
 
+import codecs
 import csv
 import json
 import logging
@@ -197,6 +198,12 @@ def test_where_a_datasets_csv_differs_it_is_used_and_the_difference_named(tmp_pa
     assert f"{path}, line 7: amazon_polarity has train_size 400000, the table 3600000" in (
         caplog.text
     )
+
+
+def test_a_byte_order_mark_starting_a_datasets_csv_is_accepted(tmp_path):
+    path = tmp_path / "datasets.csv"
+    path.write_bytes(codecs.BOM_UTF8 + DATASETS_CSV.read_bytes())
+    assert read_datasets_csv(path) == read_datasets_csv(DATASETS_CSV)
 
 
 def test_a_file_that_is_not_a_datasets_csv_is_refused(tmp_path):
