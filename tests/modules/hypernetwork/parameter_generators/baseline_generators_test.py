@@ -6,7 +6,7 @@ hyper_task_descriptions/modeling/hyper_network.py, `Hypernet`), on the tiny T5.
 import pytest
 import torch
 from allennlp.common.checks import ConfigurationError
-from transformers import T5ForConditionalGeneration
+from transformers import T5Config, T5ForConditionalGeneration
 from transformers.models.t5.modeling_t5 import T5LayerNorm
 
 from hint_allennlp.modules.hypernetwork.parameter_generators import (
@@ -115,7 +115,8 @@ def test_hypter_has_one_bias_free_mlp_per_component_type_covering_all_layers(t5)
     input the mean-pooled encoded instruction).
     """
     generator = HypterGenerator(t5.config, ADAPTERS_ONLY)
-    d_model, slots = t5.config.d_model, t5.config.num_layers + t5.config.num_decoder_layers
+    # With per_layer_hnet the output is for every attention block: E + 2D of them.
+    d_model, slots = t5.config.d_model, t5.config.num_layers + 2 * t5.config.num_decoder_layers
     assert set(generator.mlps) == {
         "adapter_down",
         "adapter_up",
@@ -131,6 +132,40 @@ def test_hypter_has_one_bias_free_mlp_per_component_type_covering_all_layers(t5)
     }
     assert all(mlp.hidden.out_features == d_model for mlp in generator.mlps.values())
     assert all(parameter.dim() == 2 for parameter in generator.parameters())  # no biases
+
+
+def test_hypter_has_the_size_of_the_reference_generator_at_t5_xl():
+    """
+    hyper_network.py `Hypernet.setup` with gins/hypter.gin at T5-XL (gins/hyper_xl.gin: emb_dim
+    2048, 24 + 24 layers) and a = 8: four `MlpBlock`s, each wi [d, d] and wo [d, output * (E + 2D)]
+    for outputs a·d (adapter_down, adapter_up), a (adapter_bias_down) and d (adapter_bias_up).
+    """
+    d_model, a, blocks = 2048, 8, 24 + 2 * 24
+    reference = 4 * d_model * d_model + d_model * blocks * (2 * a * d_model + a + d_model)
+    config = T5Config(d_model=d_model, num_layers=24, num_decoder_layers=24, num_heads=32, d_kv=64)
+    with torch.device("meta"):
+        generator = HypterGenerator(config, PeftConfig(adapter_size=a, use_prefixes=False))
+    assert sum(parameter.numel() for parameter in generator.parameters()) == reference
+    assert reference == 5_151_784_960  # the number the class docstring gives, 5.15B
+
+
+def test_hypter_adapters_are_those_of_the_encoder_and_decoder_self_attention_blocks(t5):
+    """
+    hyper_network.py `HyperDecoder`: decoder layer j reads the adapters at `v[:, lyr]`, lyr = E + 2j
+    (its self-attention block), the encoder's layer i at i; the cross-attention blocks' are unused.
+    """
+    generator = HypterGenerator(t5.config, ADAPTERS_ONLY).eval()
+    states, mask = _instruction(t5)
+    encoder_layers = t5.config.num_layers
+    with torch.no_grad():
+        modules = generator(states, mask)
+        pooled = (states * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
+        # adapter_up_bias: one d_model vector per block, so the MLP's output [B, blocks * d]
+        per_block = generator.mlps["adapter_up_bias"](pooled).view(2, -1, t5.config.d_model)
+    assert per_block.size(1) == encoder_layers + 2 * t5.config.num_decoder_layers
+    assert (encoder_layers, t5.config.num_decoder_layers) == (2, 2)
+    read = [0, 1, encoder_layers, encoder_layers + 2]
+    torch.testing.assert_close(modules["adapter_up_bias"], per_block[:, read])
 
 
 def test_hypter_reads_the_mean_of_the_unpadded_instruction(t5):
