@@ -100,6 +100,85 @@ def test_hypertune_prefixes_pass_through_a_layer_norm_per_component(t5):
     assert modules["prefix_key"].shape == (2, 6, t5.config.num_heads, 3, t5.config.d_kv)
 
 
+def test_hypertune_all_slots_at_once_reads_16_decoder_outputs_per_vector(t5):
+    """
+    gins/hypertune_embed.gin / hypertune_full_train.gin (`per_layer_hnet = True`,
+    `layer_embedding_method = "decoder"`), hyper_network.py: `layer_embed_components = 16`, times
+    `num_components` (2P here) learned embeddings through the hyper-decoder;
+    `sum_embeds.reshape(bsz, 1, num_components, -1)` puts each component vector's 16 outputs side
+    by side; per component a LayerNorm over 16·d and `MlpBlock(intermediate_dim=emb_dim,
+    output_dim=out * (E + 2D))`, divided by sqrt(16·d).
+    """
+    generator = HyperTuneGenerator(
+        t5.config, PREFIXES_ONLY, t5_decoder=t5.decoder, all_slots_at_once=True
+    ).eval()
+    d_model, slots = t5.config.d_model, t5.config.num_layers + 2 * t5.config.num_decoder_layers
+    inner = t5.config.num_heads * t5.config.d_kv
+    assert generator.embeddings.shape == (16 * 2 * 3, d_model)
+    for name in ("prefix_key", "prefix_value"):
+        mlp = generator.mlps[name]
+        assert (mlp.hidden.in_features, mlp.hidden.out_features) == (16 * d_model, d_model)
+        assert mlp.output.out_features == slots * inner
+        assert generator.component_norms[name].weight.shape == (16 * d_model,)
+        assert mlp.scale == (16 * d_model) ** -0.5
+    seen = {}
+    hooks = [
+        module.register_forward_hook(
+            lambda module, inputs, output, name=name: seen.__setitem__(name, (inputs[0], output))
+        )
+        for name, module in [("decoder", generator.hyper_decoder), *generator.mlps.items()]
+    ]
+    states, mask = _instruction(t5)
+    with torch.no_grad():
+        modules = generator(states, mask)
+    for hook in hooks:
+        hook.remove()
+    decoded = seen["decoder"][1]  # [B, 16 * 2P, d]
+    # prefix_value's third vector (the 6th of 2P = 6) reads decoder outputs 16 * 5 ... 16 * 5 + 15
+    value_inputs, value_outputs = seen["prefix_value"]
+    expected = generator.component_norms["prefix_value"](decoded[:, 80:96].reshape(2, 16 * d_model))
+    torch.testing.assert_close(value_inputs[:, 2], expected)
+    # One MLP output is that vector for every slot, in the reference's order: [P][S][inner] read
+    # as [S][P][inner].
+    assert modules["prefix_value"].shape == (2, slots, t5.config.num_heads, 3, t5.config.d_kv)
+    flat = value_outputs.reshape(2, slots, 3, t5.config.num_heads, t5.config.d_kv)
+    torch.testing.assert_close(modules["prefix_value"], flat.permute(0, 1, 3, 2, 4))
+
+
+def test_hypertune_all_slots_at_once_has_the_reference_size_at_t5_xl():
+    """
+    The "+ Decoder" generator at T5-XL (gins/hyper_xl.gin: emb_dim 2048, 32 heads of 64, mlp_dim
+    5120, 24 + 24 layers; P = 30): 16·2P embeddings, the hyper-decoder (24 cross-attentions and
+    gated feed-forwards, their norms, the final norm), and per prefix component a 16·d norm and the
+    MLP 16·d × d + d × (E + 2D)·h·k.
+    """
+    d_model, heads, d_kv, d_ff, layers, prefix = 2048, 32, 64, 5120, 24, 30
+    config = T5Config(
+        d_model=d_model,
+        num_heads=heads,
+        d_kv=d_kv,
+        d_ff=d_ff,
+        num_layers=layers,
+        num_decoder_layers=layers,
+        feed_forward_proj="gated-gelu",
+    )
+    with torch.device("meta"):
+        decoder = T5ForConditionalGeneration(config).decoder
+        generator = HyperTuneGenerator(
+            config,
+            PeftConfig(prefix_length=prefix, use_adapters=False),
+            decoder,
+            all_slots_at_once=True,
+        )
+    hyper_decoder = (
+        layers * (4 * d_model * heads * d_kv + 3 * d_model * d_ff + 2 * d_model) + d_model
+    )
+    per_component = 16 * d_model + 16 * d_model * d_model + d_model * 3 * layers * heads * d_kv
+    reference = 16 * 2 * prefix * d_model + hyper_decoder + 2 * per_component
+    assert sum(parameter.numel() for parameter in generator.parameters()) == reference
+    assert round(reference / 1e9, 2) == 1.90  # docs/fidelity.md
+
+
 def test_hypertune_generates_prefixes_only(t5):
     with pytest.raises(ConfigurationError, match="prefixes only"):
         HyperTuneGenerator(
