@@ -41,13 +41,28 @@ LAST_WORD_ID = 32000  # the SentencePiece vocabulary; ids above are T5's sentine
 
 @dataclass(frozen=True)
 class SniShape:
-    """Median SNI lengths in T5 tokens (paper Table 7) and the examples per task."""
+    """
+    Median SNI lengths in T5 tokens and the examples per task. The defaults are the paper's
+    (Table 7, medians over SNI's training split); `from_medians` takes those that
+    `scripts/sni_lengths.py` measures on an SNI folder.
+    """
 
     instance: int = 44
     definition: int = 69
     definition_two_positives: int = 197
     output: int = 1
     examples: int = 100
+
+    @classmethod
+    def from_medians(cls, medians: Dict[str, int], examples: int = 100) -> "SniShape":
+        """The lengths from `scripts/sni_lengths.py --output`'s JSON (other keys are ignored)."""
+        return cls(
+            instance=medians["instance"],
+            definition=medians["definition"],
+            definition_two_positives=medians["definition_two_positives"],
+            output=medians["output"],
+            examples=examples,
+        )
 
     def instruction_length(self, shots: int) -> int:
         """Definition + `shots` positive examples, inter- / extrapolated from 0 and 2 shots."""

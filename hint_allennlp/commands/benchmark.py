@@ -49,6 +49,12 @@ class HintBenchmark(Subcommand):
         )
         subparser.add_argument("--examples", type=int, default=100, help="examples per task")
         subparser.add_argument(
+            "--sni-lengths",
+            default=None,
+            help="JSON of SNI median lengths from scripts/sni_lengths.py --output "
+            "(default: the paper's Table 7)",
+        )
+        subparser.add_argument(
             "--batch-size",
             type=int,
             default=None,
@@ -195,8 +201,16 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
         if args.devices
         else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     )
-    shape = SniShape(examples=args.examples)
-    training_shape = TrainingShape(batch_size=args.train_batch_size)
+    shape = (
+        SniShape.from_medians(json.loads(Path(args.sni_lengths).read_text()), args.examples)
+        if args.sni_lengths
+        else SniShape(examples=args.examples)
+    )
+    training_shape = TrainingShape(
+        instruction=shape.definition_two_positives,
+        instance=shape.instance,
+        batch_size=args.train_batch_size,
+    )
     machine = machine_description()
     results: Dict = {"command": command, "machine": machine, "models": {}}
     sections: List[str] = []
