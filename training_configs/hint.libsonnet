@@ -79,6 +79,9 @@ local defaults = {
   dropout: null,
   // Rank of the generated LoRA updates on q and v in the LoRA ablation (Table 5: 128 and 512).
   lora_rank: 128,
+  // Freeze the underlying T5, training only the hypernetwork (the authors' train_only_hnet.gin);
+  // null keeps the model's own (true for `hypertune`, false for the others).
+  train_only_hypernetwork: null,
 
   // Evaluation of the final model on the test split (the paper evaluates the last checkpoint).
   eval_batch_size: 32,
@@ -98,6 +101,24 @@ local models = {
   hint_without_fusion(s): {
     instruction_format: 'hint',
     model: { parameter_generator: { type: 'cross_attention' }, peft: generated_modules(s), instruction_fusion: false },
+  },
+  // Table 5's single-module rows: HINT without fusion generating adapters only or prefixes only
+  // (the authors' scripts/nat_int/ni_train_only_adapter_no_fid.sh, ni_train_only_prefix_no_fid.sh).
+  hint_without_fusion_adapters(s): {
+    instruction_format: 'hint',
+    model: {
+      parameter_generator: { type: 'cross_attention' },
+      peft: { adapter_size: s.adapter_size, use_prefixes: false },
+      instruction_fusion: false,
+    },
+  },
+  hint_without_fusion_prefixes(s): {
+    instruction_format: 'hint',
+    model: {
+      parameter_generator: { type: 'cross_attention' },
+      peft: { prefix_length: s.prefix_length, use_adapters: false },
+      instruction_fusion: false,
+    },
   },
   // Table 5's LoRA row: HINT without fusion generating LoRA on q and v (alpha 1) instead of
   // adapters and prefixes.
@@ -123,11 +144,26 @@ local models = {
       instruction_fusion: false,
     },
   },
+  // Table 6's "+ Decoder": HINT with the decoder generator, prefixes only, each MLP making every
+  // layer's prefix at once (gins/hypertune_embed.gin, gins/hypertune_full_train.gin).
+  hint_decoder_generator(s): {
+    instruction_format: 'hint',
+    model: {
+      parameter_generator: { type: 'hypertune', all_slots_at_once: true },
+      peft: { prefix_length: s.prefix_length, use_adapters: false },
+      instruction_fusion: true,
+    },
+  },
+  // Table 1's HyperTune as the authors ran it (gins/hypertune.gin with train_only_hnet.gin): a
+  // separate hyper-encoder and the hyper-decoder, initialised from T5's encoder and decoder, make
+  // prefixes; only they train.
   hypertune(s): {
     instruction_format: 'hint',
     model: {
       parameter_generator: { type: 'hypertune' },
       peft: { prefix_length: s.prefix_length, use_adapters: false },
+      separate_instruction_encoder: true,
+      train_only_hypernetwork: true,
       instruction_fusion: false,
     },
   },
@@ -189,7 +225,9 @@ local hint_seq2seq(model, s) = {
   [if s.pretrained_weights != null then 'initializer']: {
     regexes: [['.*', { type: 'pretrained', weights_file_path: s.pretrained_weights }]],
   },
-} + model;
+} + model + (
+  if s.train_only_hypernetwork != null then { train_only_hypernetwork: s.train_only_hypernetwork } else {}
+);
 
 // The keys every recipe shares: data loading, trainer, devices. `streamed` data (C4, P3) is read
 // lazily and shuffled in a buffer instead of being held in memory whole.
@@ -293,15 +331,24 @@ local final_evaluation(s, test_data_path) = {
       model: hint_seq2seq(models[model](s).model, s),
     } + training(s, streamed=true) + final_evaluation(s, s.p3_test_data),
 
-  // Hypernetwork pretraining (paper §3.3): chunks of up to 512 T5 pieces of raw text split into
-  // hypernetwork input, encoder input and target; 10,000 steps of 1,024 chunks (the paper uses
-  // 7,000 for the 11B model), all parameters trained, without dropout (gins/pretrain.gin).
-  pretraining(model, settings={})::
-    local s = settings_with({ optimizer_steps: 10000, dropout: 0.0 }, settings);
+  // Hypernetwork pretraining: chunks of up to 512 T5 pieces of raw text split into hypernetwork
+  // input, encoder input and target; `parts` 3 is the paper's scheme (§3.3, 'Ours' in Table 4), 4
+  // is CACLM (Table 4; the hypernetwork reads the text around the encoder's part and the target).
+  // 10,000 steps of 1,024 chunks (Tables 4 and 6; the paper uses 7,000 for the 11B model), at most
+  // 512 tokens in each part, without dropout (gins/pretrain.gin, gins/pretrain_4part.gin).
+  pretraining(model, parts=3, settings={})::
+    local s = settings_with({
+      optimizer_steps: 10000,
+      dropout: 0.0,
+      max_instruction_tokens: 512,
+      max_source_tokens: 512,
+      max_target_tokens: 512,
+    }, settings);
     {
       dataset_reader: reader_keys(s) {
         type: 'hypernetwork_pretraining',
         chunk_length: s.chunk_length,
+        parts: parts,
       },
       train_data_path: s.pretraining_data,
       model: hint_seq2seq(models[model](s).model, s),

@@ -5,7 +5,7 @@ model's reader check, the benchmarks, the tests and docs/model.md follow.
 `tests/models/paper_variants_test.py` checks that they agree.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 # The generated-module kinds a `PeftConfig` enables: adapters and prefixes by default, LoRA on
@@ -22,7 +22,9 @@ class PaperVariant:
     label : its name in tables.
     parameter_generator : the registered generator (`hint_seq2seq`'s `parameter_generator` type),
         None for no generated modules.
-    instruction_fusion, separate_instruction_encoder : those `hint_seq2seq` arguments.
+    generator_options : the generator's own arguments beside its type.
+    instruction_fusion, separate_instruction_encoder, train_only_hypernetwork : those
+        `hint_seq2seq` arguments.
     instruction_format : the reader's `instruction_format`.
     instruction_handling : how the instruction reaches the model, in the terms of
         `hint_allennlp.cost.flops` (`reader_instruction_handling` of the model's own).
@@ -40,7 +42,9 @@ class PaperVariant:
     paper: str
     generated: Tuple[str, ...] = ()
     separate_instruction_encoder: bool = False
+    train_only_hypernetwork: bool = False
     fixed_adapter_size: Optional[int] = None
+    generator_options: Dict[str, Any] = field(default_factory=dict)
 
     def model_arguments(
         self, adapter_size: int, prefix_length: int, lora_rank: int
@@ -50,7 +54,7 @@ class PaperVariant:
         backbone whose generated modules have these sizes.
         """
         arguments: Dict[str, Any] = {
-            "parameter_generator": {"type": self.parameter_generator}
+            "parameter_generator": {"type": self.parameter_generator, **self.generator_options}
             if self.parameter_generator
             else None,
             "instruction_fusion": self.instruction_fusion,
@@ -59,6 +63,8 @@ class PaperVariant:
             arguments["peft"] = self._peft(adapter_size, prefix_length, lora_rank)
         if self.separate_instruction_encoder:
             arguments["separate_instruction_encoder"] = True
+        if self.train_only_hypernetwork:
+            arguments["train_only_hypernetwork"] = True
         return arguments
 
     def _peft(self, adapter_size: int, prefix_length: int, lora_rank: int) -> Dict[str, Any]:
@@ -102,6 +108,26 @@ PAPER_VARIANTS: Dict[str, PaperVariant] = {
             generated=("adapters", "prefixes"),
         ),
         PaperVariant(
+            "hint_without_fusion_adapters",
+            "HINT − fusion, adapters",
+            "cross_attention",
+            instruction_fusion=False,
+            instruction_format="hint",
+            instruction_handling="hypernetwork",
+            paper='generated adapters only (Table 5 "Adapters (a = 512)")',
+            generated=("adapters",),
+        ),
+        PaperVariant(
+            "hint_without_fusion_prefixes",
+            "HINT − fusion, prefixes",
+            "cross_attention",
+            instruction_fusion=False,
+            instruction_format="hint",
+            instruction_handling="hypernetwork",
+            paper='generated prefixes only (Table 5 "Prefixes (l = 30)", "(l = 512)")',
+            generated=("prefixes",),
+        ),
+        PaperVariant(
             "hint_without_fusion_lora",
             "HINT − fusion, LoRA",
             "cross_attention",
@@ -134,15 +160,29 @@ PAPER_VARIANTS: Dict[str, PaperVariant] = {
             fixed_adapter_size=8,
         ),
         PaperVariant(
+            "hint_decoder_generator",
+            "HINT, decoder generator",
             "hypertune",
-            "HyperTune-like",
+            instruction_fusion=True,
+            instruction_format="hint",
+            instruction_handling="hypernetwork_with_fusion",
+            paper="HINT generating prefixes with a hyper-decoder initialised from the T5 decoder, "
+            'no self-attention, making every layer\'s at once (Table 6 "+ Decoder")',
+            generated=("prefixes",),
+            generator_options={"all_slots_at_once": True},
+        ),
+        PaperVariant(
+            "hypertune",
+            "HyperTune",
             "hypertune",
             instruction_fusion=False,
             instruction_format="hint",
             instruction_handling="hypernetwork",
-            paper="generator = hyper-decoder initialised from the T5 decoder, no self-attention "
-            '(Table 6 "+ Decoder")',
+            paper="prefixes from a separate hyper-encoder and a hyper-decoder initialised from "
+            'T5\'s encoder and decoder; T5 frozen (Table 1 "HyperTune")',
             generated=("prefixes",),
+            separate_instruction_encoder=True,
+            train_only_hypernetwork=True,
         ),
         PaperVariant(
             "tk_instruct",

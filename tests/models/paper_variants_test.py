@@ -49,8 +49,13 @@ def test_the_jsonnet_variant_has_the_tables_arguments_and_reader_format(variant)
 
 def markdown_row(variant: PaperVariant) -> str:
     generator = f"`{variant.parameter_generator}`" if variant.parameter_generator else "null"
+    if variant.generator_options:
+        options = ", ".join(f"{k}: {json.dumps(v)}" for k, v in variant.generator_options.items())
+        generator += f" (`{options}`)"
     if variant.separate_instruction_encoder:
         generator += " + `separate_instruction_encoder`"
+    if variant.train_only_hypernetwork:
+        generator += " + `train_only_hypernetwork`"
     generated = ", ".join(variant.generated) or "–"
     if variant.fixed_adapter_size:
         generated += f" (a = {variant.fixed_adapter_size})"
