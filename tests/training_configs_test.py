@@ -6,6 +6,7 @@ hyperparameters, which the tiny setting replaces, are checked on the configs as 
 """
 
 import json
+import re
 
 import _jsonnet
 import pytest
@@ -335,3 +336,13 @@ def test_table5_single_module_configs():
         assert model["instruction_fusion"] is False
         assert model["parameter_generator"] == {"type": "cross_attention"}
         assert model["peft"] == peft
+
+
+def test_docs_fidelity_lists_every_sni_and_pretraining_experiment():
+    """docs/fidelity.md's table of the paper's rows names configs that exist, and all of them."""
+    text = (PROJECT_ROOT / "docs" / "fidelity.md").read_text()
+    rows = text[text.index("## Every row of the paper") : text.index("## What is left alone")]
+    named = set(re.findall(r"`((?:sni|pretraining)/[\w/]+\.jsonnet)`", rows))
+    assert named <= set(EXPERIMENTS), sorted(named - set(EXPERIMENTS))
+    paper_experiments = {name for name in EXPERIMENTS if name.startswith(("sni/", "pretraining/"))}
+    assert paper_experiments <= named, sorted(paper_experiments - named)
