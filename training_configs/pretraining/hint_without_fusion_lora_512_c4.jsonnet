@@ -2,5 +2,4 @@
 // scripts/pretraining/pretrain_only_lora_no_fid.sh). Then sni/def/hint_without_fusion_lora_512.jsonnet
 // with `pretrained_weights`.
 local hint = import '../hint.libsonnet';
-function(settings={})
-  hint.pretraining('hint_without_fusion_lora', parts=3, settings={ lora_rank: 512 } + settings)
+function(settings={}) hint.pretraining('hint_without_fusion_lora_512', parts=3, settings=settings)

@@ -4,20 +4,21 @@ Median lengths of Super-NaturalInstructions in T5 pieces, as the paper's Table 7
 the `sni` reader reads them (English tasks, at most 100 instances each, instances without an output
 skipped), the final `</s>` not counted and nothing truncated.
 
-| key | what is measured | the paper |
-|---|---|---|
-| `instance` | the encoder input of the 'hint' format: the instance input alone | 44 |
-| `definition` | the hypernetwork input of 'Def': the Tk-Instruct-formatted definition | 69 |
-| `definition_instance` | the 'tk_instruct' encoder input of 'Def' | 133 |
-| `definition_two_positives` | the hypernetwork input of 'Def + 2 Pos.' | 197 |
-| `definition_two_positives_instance` | the 'tk_instruct' encoder input of 'Def + 2 Pos.' | 199 |
-| `output` | the training target (one reference per instance) | 1 |
+| key | what is measured |
+|---|---|
+| `instance` | the encoder input of the 'hint' format: the instance input alone |
+| `definition` | the hypernetwork input of 'Def': the Tk-Instruct-formatted definition |
+| `definition_instance` | the 'tk_instruct' encoder input of 'Def' |
+| `definition_two_positives` | the hypernetwork input of 'Def + 2 Pos.' |
+| `definition_two_positives_instance` | the 'tk_instruct' encoder input of 'Def + 2 Pos.' |
+| `output` | the training target (one reference per instance) |
 
+The paper's values are `PAPER_TABLE_7`, the benchmarks' default SNI shape (`inference.SniShape`).
 A median of an even count is the lower middle value (a length that occurs). The result is printed
-beside the paper's values and, with `--output`, written as JSON, which `allennlp hint-benchmark
+beside the paper's values and, with `--output`, written as JSON, which `python -m benchmark
 --sni-lengths` reads for its SNI-shaped inputs.
 
-    python scripts/sni_lengths.py SNI_DIR [--split FILE] [--model-name NAME] [--output FILE]
+    python -m benchmark.sni_lengths SNI_DIR [--split FILE] [--model-name NAME] [--output FILE]
 """
 
 import argparse
@@ -26,8 +27,11 @@ import logging
 import statistics
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional, Sequence
 
+from hint_allennlp.data.dataset_readers import SuperNaturalInstructionsReader
+
+# The paper's Table 7 (medians over SNI's training split).
 PAPER_TABLE_7 = {
     "instance": 44,
     "definition": 69,
@@ -51,9 +55,6 @@ NO_LIMIT = 10**6
 
 def median_lengths(sni_dir: Path, split: Path, model_name: str) -> Dict[str, int]:
     """The medians of `MEASURED` over the tasks `split` names, in `sni_dir`/tasks."""
-    import hint_allennlp  # noqa: F401  (registers the readers, applies the stack fixes)
-    from hint_allennlp.data.dataset_readers import SuperNaturalInstructionsReader
-
     lengths: Dict[str, List[int]] = {key: [] for key in MEASURED}
     for instruction_format, positives in sorted({(f, k) for f, k, _ in MEASURED.values()}):
         reader = SuperNaturalInstructionsReader(
@@ -76,8 +77,10 @@ def median_lengths(sni_dir: Path, split: Path, model_name: str) -> Dict[str, int
     return {key: statistics.median_low(values) for key, values in lengths.items()}
 
 
-def main(argv: List[str]) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(arguments: Optional[Sequence[str]] = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmark.sni_lengths", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("sni_dir", type=Path, help="holds tasks/*.json")
     parser.add_argument(
         "--split",
@@ -91,7 +94,7 @@ def main(argv: List[str]) -> None:
         help="a T5 checkpoint whose tokenizer to count with (all T5 v1.1 sizes share one)",
     )
     parser.add_argument("--output", type=Path, default=None, help="write the medians as JSON")
-    args = parser.parse_args(argv)
+    args = parser.parse_args(sys.argv[1:] if arguments is None else list(arguments))
     logging.basicConfig(level=logging.WARNING)
     split = args.split or args.sni_dir / "splits" / "train_tasks.txt"
     medians = median_lengths(args.sni_dir, split, args.model_name)
@@ -105,4 +108,4 @@ def main(argv: List[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()

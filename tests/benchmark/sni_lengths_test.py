@@ -1,38 +1,30 @@
 """
-`scripts/sni_lengths.py` (the paper's Table 7 measured on an SNI folder) on three fixture tasks,
-against lengths counted here from the task files directly, and `allennlp hint-benchmark
+`benchmark.sni_lengths` (the paper's Table 7 measured on an SNI folder) on three fixture tasks,
+against lengths counted here from the task files directly, and `python -m benchmark
 --sni-lengths`, which takes its output instead of the paper's medians.
 """
 
-import importlib.util
 import json
 import statistics
-import sys
 
-from allennlp.commands import main
+import pytest
 from transformers import AutoTokenizer
 
-import hint_allennlp.commands.benchmark  # noqa: F401  (registers hint-benchmark)
-from hint_allennlp.benchmarks.inference import SniShape
+from benchmark import sni_lengths
+from benchmark.__main__ import main as benchmark_main
+from benchmark.inference import SniShape
+from benchmark.training import TrainingShape
 from hint_allennlp.data.tk_format import format_definition
-from tests import PROJECT_ROOT, SNI_FIXTURES, TINY_T5
+from tests import SNI_FIXTURES, TINY_T5
 
-SCRIPT = PROJECT_ROOT / "scripts" / "sni_lengths.py"
 TASKS = ["task1146_country_capital", "task376_reverse_order_of_words", "task429_senteval_tense"]
-
-
-def load_script():
-    spec = importlib.util.spec_from_file_location("sni_lengths", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_medians_are_those_of_the_task_files(tmp_path, capsys):
     split = tmp_path / "train_tasks.txt"
     split.write_text("\n".join(TASKS) + "\n")
     output = tmp_path / "lengths.json"
-    load_script().main(
+    sni_lengths.main(
         [
             str(SNI_FIXTURES),
             "--split",
@@ -64,18 +56,34 @@ def test_medians_are_those_of_the_task_files(tmp_path, capsys):
     assert "| definition_two_positives |" in capsys.readouterr().out
 
 
-def test_the_benchmark_takes_measured_lengths_instead_of_the_papers(tmp_path, monkeypatch):
+def test_the_default_shape_is_the_papers_table_7():
+    paper = sni_lengths.PAPER_TABLE_7
+    assert SniShape() == SniShape.from_medians(paper)
+    assert (TrainingShape().instruction, TrainingShape().instance) == (
+        paper["definition_two_positives"],
+        paper["instance"],
+    )
+
+
+def test_the_benchmark_takes_measured_lengths_instead_of_the_papers(tmp_path):
     lengths = tmp_path / "lengths.json"
     medians = {"instance": 7, "definition": 10, "definition_two_positives": 30, "output": 2}
     lengths.write_text(json.dumps({**medians, "definition_instance": 18}))
     assert SniShape.from_medians(medians) == SniShape(7, 10, 30, 2)
-    monkeypatch.setattr(
-        sys,
-        "argv",
-        ["allennlp", "hint-benchmark", "--models", "tiny", "--parts", "memory", "--shots", "0,2,3",
-         "--sni-lengths", str(lengths), "--output-dir", str(tmp_path)],
+    assert TrainingShape.of_sni(SniShape(7, 10, 30, 2), 4) == TrainingShape(30, 7, batch_size=4)
+    benchmark_main(
+        ["--models", "tiny", "--parts", "memory", "--shots", "0,2,3",
+         "--sni-lengths", str(lengths), "--output-dir", str(tmp_path)]
     )  # fmt: skip
-    main(prog="allennlp")
     rows = json.loads((tmp_path / "results.json").read_text())["models"]["tiny"]["memory"]
     # 10 tokens, 30 at two shots, then 10 more per shot.
     assert [row["instruction_length"] for row in rows] == [10, 30, 40]
+
+
+def test_lengths_missing_a_median_are_refused_naming_the_file(tmp_path):
+    lengths = tmp_path / "lengths.json"
+    lengths.write_text(json.dumps({"instance": 7, "definition": 10, "output": 2}))
+    with pytest.raises(ValueError, match=r"lengths\.json has no 'definition_two_positives'"):
+        benchmark_main(
+            ["--parts", "memory", "--sni-lengths", str(lengths), "--output-dir", str(tmp_path)]
+        )
