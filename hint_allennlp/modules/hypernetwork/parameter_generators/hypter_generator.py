@@ -1,4 +1,5 @@
-from typing import Dict
+import logging
+from typing import Any, Dict
 
 import torch
 from torch import nn
@@ -11,6 +12,8 @@ from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator
 from hint_allennlp.modules.peft.adapter import ADAPTER
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 from hint_allennlp.modules.peft.t5_layers import attention_slot_count
+
+logger = logging.getLogger(__name__)
 
 
 @ParameterGenerator.register("hypter")
@@ -29,6 +32,10 @@ class HypterGenerator(ParameterGenerator):
     outputs for the D cross-attention blocks are made and dropped, so that the generator has the
     reference's size (at T5-XL with a = 8: 5.15B parameters, against 3.44B for E + D outputs),
     which the FLOPs metric charges (`hint_allennlp.cost.flops`, N').
+
+    Archives of the earlier `hypter`, whose MLPs made outputs for the E + D read blocks only, still
+    load: their MLP output weights are widened to all blocks on loading, zeros for the
+    cross-attention blocks that no adapter reads, so the model makes the same adapters as before.
 
     # Parameters
 
@@ -62,6 +69,34 @@ class HypterGenerator(ParameterGenerator):
                 for component in self.components
             }
         )
+        self.register_load_state_dict_pre_hook(self._widen_earlier_output_weights)
+
+    def _widen_earlier_output_weights(
+        self, module: nn.Module, state_dict: Dict[str, Any], prefix: str, *args: Any
+    ) -> None:
+        """
+        Rewrites, in the state dict being loaded, each MLP output weight of the earlier shape
+        [E + D blocks * n * size, d] as [E + 2D blocks * n * size, d]: its rows at the read blocks,
+        zeros at the others.
+        """
+        for component in self.components:
+            key = f"{prefix}mlps.{component.name}.output.weight"
+            weight = state_dict.get(key)
+            per_block = component.vectors_per_slot * component.vector_size
+            if weight is None or weight.size(0) != len(self.read_blocks) * per_block:
+                continue
+            widened = weight.new_zeros(self.generated_blocks, per_block, weight.size(1))
+            # [S * n * size, d] -> [S, n * size, d], placed at the read blocks
+            widened[self.read_blocks] = weight.view(len(self.read_blocks), per_block, -1)
+            state_dict[key] = widened.view(-1, weight.size(1))
+            logger.warning(
+                "%s has the earlier hypter shape (outputs for %d attention blocks); widened to "
+                "all %d, zeros for the cross-attention blocks no adapter reads: the adapters "
+                "made are unchanged.",
+                key,
+                len(self.read_blocks),
+                self.generated_blocks,
+            )
 
     def forward(
         self, instruction_states: torch.Tensor, instruction_mask: torch.Tensor

@@ -6,20 +6,24 @@ hyper_task_descriptions/modeling/hyper_network.py, `Hypernet`), on the tiny T5.
 import pytest
 import torch
 from allennlp.common.checks import ConfigurationError
-from transformers import T5Config, T5ForConditionalGeneration
+from torch import nn
+from transformers import T5ForConditionalGeneration
 from transformers.models.t5.modeling_t5 import T5LayerNorm
 
+from hint_allennlp.models.paper_variants import BACKBONES, PAPER_VARIANTS
 from hint_allennlp.modules.hypernetwork.parameter_generators import (
     CrossAttentionGenerator,
     HyperTuneGenerator,
     HypterGenerator,
     LearnedModules,
 )
+from hint_allennlp.modules.hypernetwork.parameter_generators.component_mlp import ComponentMLP
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 from tests import TINY_T5
 
 PREFIXES_ONLY = PeftConfig(prefix_length=3, use_adapters=False)
 ADAPTERS_ONLY = PeftConfig(adapter_size=4, use_prefixes=False)
+XL = BACKBONES["xl"]
 
 
 @pytest.fixture(scope="module")
@@ -149,20 +153,13 @@ def test_hypertune_all_slots_at_once_reads_16_decoder_outputs_per_vector(t5):
 def test_hypertune_all_slots_at_once_has_the_reference_size_at_t5_xl():
     """
     The "+ Decoder" generator at T5-XL (gins/hyper_xl.gin: emb_dim 2048, 32 heads of 64, mlp_dim
-    5120, 24 + 24 layers; P = 30): 16·2P embeddings, the hyper-decoder (24 cross-attentions and
-    gated feed-forwards, their norms, the final norm), and per prefix component a 16·d norm and the
-    MLP 16·d × d + d × (E + 2D)·h·k.
+    5120, 24 + 24 layers, as paper_variants.json's `xl`; its P = 30): 16·2P embeddings, the
+    hyper-decoder (24 cross-attentions and gated feed-forwards, their norms, the final norm), and
+    per prefix component a 16·d norm and the MLP 16·d × d + d × (E + 2D)·h·k.
     """
-    d_model, heads, d_kv, d_ff, layers, prefix = 2048, 32, 64, 5120, 24, 30
-    config = T5Config(
-        d_model=d_model,
-        num_heads=heads,
-        d_kv=d_kv,
-        d_ff=d_ff,
-        num_layers=layers,
-        num_decoder_layers=layers,
-        feed_forward_proj="gated-gelu",
-    )
+    config, prefix = XL.t5_config(), XL.prefix_length
+    d_model, heads, d_kv, d_ff = config.d_model, config.num_heads, config.d_kv, config.d_ff
+    layers = config.num_layers
     with torch.device("meta"):
         decoder = T5ForConditionalGeneration(config).decoder
         generator = HyperTuneGenerator(
@@ -235,16 +232,25 @@ def test_hypter_has_one_bias_free_mlp_per_component_type_covering_all_layers(t5)
 def test_hypter_has_the_size_of_the_reference_generator_at_t5_xl():
     """
     hyper_network.py `Hypernet.setup` with gins/hypter.gin at T5-XL (gins/hyper_xl.gin: emb_dim
-    2048, 24 + 24 layers) and a = 8: four `MlpBlock`s, each wi [d, d] and wo [d, output * (E + 2D)]
-    for outputs a·d (adapter_down, adapter_up), a (adapter_bias_down) and d (adapter_bias_up).
+    2048, 24 + 24 layers, as paper_variants.json's `xl`) and Hypter's a = 8: four `MlpBlock`s, each
+    wi [d, d] and wo [d, output * (E + 2D)] for outputs a·d (adapter_down, adapter_up), a
+    (adapter_bias_down) and d (adapter_bias_up).
     """
-    d_model, a, blocks = 2048, 8, 24 + 2 * 24
-    reference = 4 * d_model * d_model + d_model * blocks * (2 * a * d_model + a + d_model)
-    config = T5Config(d_model=d_model, num_layers=24, num_decoder_layers=24, num_heads=32, d_kv=64)
+    config, a = XL.t5_config(), PAPER_VARIANTS["hypter"].fixed_peft["adapter_size"]
+    d_model, encoder_layers, decoder_layers = (
+        config.d_model,
+        config.num_layers,
+        config.num_decoder_layers,
+    )
+    mlp_hidden = 4 * d_model * d_model
+    outputs_per_block = 2 * a * d_model + a + d_model
+    reference = mlp_hidden + d_model * (encoder_layers + 2 * decoder_layers) * outputs_per_block
     with torch.device("meta"):
         generator = HypterGenerator(config, PeftConfig(adapter_size=a, use_prefixes=False))
     assert sum(parameter.numel() for parameter in generator.parameters()) == reference
-    assert reference == 5_151_784_960  # the number the class docstring gives, 5.15B
+    # The figures the class docstring and docs/fidelity.md give: 5.15B, and 3.44B for E + D outputs.
+    read_blocks_only = mlp_hidden + d_model * (encoder_layers + decoder_layers) * outputs_per_block
+    assert (round(reference / 1e9, 2), round(read_blocks_only / 1e9, 2)) == (5.15, 3.44)
 
 
 def test_hypter_adapters_are_those_of_the_encoder_and_decoder_self_attention_blocks(t5):
@@ -264,6 +270,47 @@ def test_hypter_adapters_are_those_of_the_encoder_and_decoder_self_attention_blo
     assert (encoder_layers, t5.config.num_decoder_layers) == (2, 2)
     read = [0, 1, encoder_layers, encoder_layers + 2]
     torch.testing.assert_close(modules["adapter_up_bias"], per_block[:, read])
+
+
+def test_hypter_archives_of_the_earlier_shape_load_and_make_the_same_adapters(t5, caplog):
+    """
+    The earlier `hypter` made outputs for the E + D read blocks only: per component
+    `ComponentMLP(d, S * n * size)`, its output read as [B, S * n, size]. Such weights, loaded into
+    today's generator (here inside a parent module, as in a model's state dict), make the same
+    adapters.
+    """
+    torch.manual_seed(0)
+    earlier = {
+        component.name: ComponentMLP(
+            t5.config.d_model, component.num_vectors * component.vector_size, 0.0, False
+        ).eval()
+        for component in ADAPTERS_ONLY.components(t5.config)
+    }
+    states, mask = _instruction(t5)
+    pooled = (states * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
+    components = {component.name: component for component in ADAPTERS_ONLY.components(t5.config)}
+    with torch.no_grad():
+        expected = {
+            name: components[name].arrange(
+                mlp(pooled).view(2, components[name].num_vectors, components[name].vector_size),
+                t5.config.num_heads,
+            )
+            for name, mlp in earlier.items()
+        }
+    parent = nn.ModuleDict({"generator": HypterGenerator(t5.config, ADAPTERS_ONLY).eval()})
+    parent.load_state_dict(
+        {
+            f"generator.mlps.{name}.{key}": value
+            for name, mlp in earlier.items()
+            for key, value in mlp.state_dict().items()
+        }
+    )
+    assert "earlier hypter shape" in caplog.text
+    with torch.no_grad():
+        modules = parent["generator"](states, mask)
+    assert modules.keys() == expected.keys()
+    for name, tensor in expected.items():
+        torch.testing.assert_close(modules[name], tensor)
 
 
 def test_hypter_reads_the_mean_of_the_unpadded_instruction(t5):
