@@ -102,46 +102,42 @@ class HyperTuneGenerator(ParameterGenerator):
     ) -> None:
         super().__init__(t5_config, peft)
         components = peft.components(t5_config)
+        self.components = components
         self.all_slots_at_once = all_slots_at_once
         d_model = t5_config.d_model
         # Registered in this order (embeddings, hyper-decoder, norms, MLPs) in both forms: the
         # state dict's order, and the order of the initialisation's draws.
-        if not all_slots_at_once:
-            self.embeddings = component_embeddings(components, d_model)
-            self.hyper_decoder = HyperDecoder(t5_decoder)
-            self.component_norms = nn.ModuleDict(
-                {
-                    component.name: T5LayerNorm(d_model, eps=t5_config.layer_norm_epsilon)
-                    for component in components
-                }
+        if all_slots_at_once:
+            queries = QUERIES_PER_VECTOR * sum(c.vectors_per_slot for c in components)
+            self.embeddings = nn.Parameter(
+                variance_scaling_(torch.empty(queries, d_model), d_model, truncated=False)
             )
-            self.mlps = ComponentMLPs(components, t5_config, mlp_dropout, peft.start_as_plain_t5)
-            return
-        self.components = components
-        queries = QUERIES_PER_VECTOR * sum(component.vectors_per_slot for component in components)
-        self.embeddings = nn.Parameter(
-            variance_scaling_(torch.empty(queries, d_model), d_model, truncated=False)
-        )
+        else:
+            self.embeddings = component_embeddings(components, d_model)
         self.hyper_decoder = HyperDecoder(t5_decoder)
-        input_size = QUERIES_PER_VECTOR * d_model
+        # What a component's norm and MLP read: one decoder output, or a vector's 16 side by side.
+        input_size = QUERIES_PER_VECTOR * d_model if all_slots_at_once else d_model
         self.component_norms = nn.ModuleDict(
             {
                 component.name: T5LayerNorm(input_size, eps=t5_config.layer_norm_epsilon)
                 for component in components
             }
         )
-        self.mlps = nn.ModuleDict(
-            {
-                component.name: ComponentMLP(
-                    d_model,
-                    component.num_slots * component.vector_size,
-                    mlp_dropout,
-                    zero_init=peft.start_as_plain_t5 and component.zero_init,
-                    input_size=input_size,
-                )
-                for component in components
-            }
-        )
+        if all_slots_at_once:
+            self.mlps = nn.ModuleDict(
+                {
+                    component.name: ComponentMLP(
+                        d_model,
+                        component.num_slots * component.vector_size,
+                        mlp_dropout,
+                        zero_init=peft.start_as_plain_t5 and component.zero_init,
+                        input_size=input_size,
+                    )
+                    for component in components
+                }
+            )
+        else:
+            self.mlps = ComponentMLPs(components, t5_config, mlp_dropout, peft.start_as_plain_t5)
 
     def forward(
         self, instruction_states: torch.Tensor, instruction_mask: torch.Tensor
