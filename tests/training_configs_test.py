@@ -18,6 +18,7 @@ from allennlp.data import Vocabulary
 from allennlp.models import Model
 
 from hint_allennlp.data.instruction_suite import build_suite, write_suite
+from hint_allennlp.models.paper_variants import BACKBONES, PAPER_VARIANTS
 from tests import PROJECT_ROOT
 
 CONFIGS_ROOT = PROJECT_ROOT / "training_configs"
@@ -346,3 +347,12 @@ def test_docs_fidelity_lists_every_sni_and_pretraining_experiment():
     assert named <= set(EXPERIMENTS), sorted(named - set(EXPERIMENTS))
     paper_experiments = {name for name in EXPERIMENTS if name.startswith(("sni/", "pretraining/"))}
     assert paper_experiments <= named, sorted(paper_experiments - named)
+
+
+@pytest.mark.parametrize("variant", PAPER_VARIANTS.values(), ids=list(PAPER_VARIANTS))
+def test_every_model_of_the_paper_has_its_def_config(variant):
+    """Each variant of paper_variants.json runs as `sni/def/<its name>.jsonnet`."""
+    config = evaluate(f"sni/def/{variant.name}.jsonnet")
+    arguments = variant.model_arguments(**BACKBONES["base"].module_sizes())
+    assert {key: config["model"].get(key) for key in arguments} == arguments
+    assert config["dataset_reader"]["instruction_format"] == variant.instruction_format
