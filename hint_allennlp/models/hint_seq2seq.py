@@ -18,6 +18,9 @@ from hint_allennlp.metrics import InferenceFlops, RankClassificationAccuracy
 from hint_allennlp.models.paper_variants import labels_by_instruction_format
 from hint_allennlp.modules.hypernetwork.hypernetwork import Hypernetwork
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
+from hint_allennlp.modules.hypernetwork.train_only_hypernetwork import (
+    freeze_all_but_hypernetwork,
+)
 from hint_allennlp.modules.large_models.checkpointing import (
     enable_gradient_checkpointing,
     refuse_hf_gradient_checkpointing,
@@ -78,6 +81,10 @@ class HintSeq2Seq(Model):
         Let the decoder attend to the encoded instruction as well as to the encoded input.
     separate_instruction_encoder : `bool`, optional (default = `False`)
         Encode instructions with a copy of the T5 encoder instead of the T5 encoder itself.
+    train_only_hypernetwork : `bool`, optional (default = `False`)
+        Freeze the underlying T5 (`requires_grad` off): only the generator and a separate
+        instruction encoder train, as the authors' `gins/train_only_hnet.gin`
+        (`modules/hypernetwork/train_only_hypernetwork.py`).
     dropout : `float`, optional (default = `None`)
         The dropout rate of T5 (its `dropout_rate`) and of the generator's attention, as the
         reference's single `dropout_rate`: 0.1 when finetuning, 0.0 in hypernetwork pretraining
@@ -122,6 +129,7 @@ class HintSeq2Seq(Model):
         peft: Optional[PeftConfig] = None,
         instruction_fusion: bool = True,
         separate_instruction_encoder: bool = False,
+        train_only_hypernetwork: bool = False,
         dropout: Optional[float] = None,
         beam_size: int = 1,
         max_decoding_steps: int = 64,
@@ -140,6 +148,7 @@ class HintSeq2Seq(Model):
         self.model_name = model_name
         overrides = {"dropout_rate": dropout} if dropout is not None else {}
         self.t5 = T5ForConditionalGeneration.from_pretrained(model_name, **overrides)
+        t5_checkpoint_parameters = list(self.t5.parameters())  # before injection adds any
         self.tokenizer = cached_transformers.get_tokenizer(model_name)
         self.peft = peft or PeftConfig()
         self.instruction_fusion = instruction_fusion
@@ -201,6 +210,8 @@ class HintSeq2Seq(Model):
         )
         if initializer is not None:
             initializer(self)
+        if train_only_hypernetwork:
+            freeze_all_but_hypernetwork(self, t5_checkpoint_parameters, self.hypernetwork)
 
     @in_mixed_precision
     def forward(  # type: ignore
