@@ -20,6 +20,12 @@ Each module kind names and documents its keys and shapes in its own file (`adapt
 | `instruction_states` | [Bm, t, d_model] (the encoded instruction) |
 | `instruction_mask` | [Bm, t] (bool) |
 
+A decoder-only model keeps an instruction's keys and values in the same structure
+(`modules/serving/instruction_key_values.py`): `instruction_mask` and `past_keys`, `past_values`
+[Bm, t, layers, kv_heads, head_dim]. Every tensor of `INSTRUCTION_LENGTH_KEYS` has the
+instruction's length as its dimension 1: padded there when instructions are batched, trimmed there
+to the real length when one is kept.
+
 Parameters gathered per example (`index_select`, `repeat_interleave`) remember the parameters they
 were gathered from, one row per distinct instruction, and which row each example took
 (`distinct_instructions`): instruction fusion projects each distinct instruction once
@@ -30,6 +36,8 @@ from contextlib import contextmanager
 from typing import Dict, Iterator, Optional, Tuple
 
 import torch
+
+INSTRUCTION_LENGTH_KEYS = ("instruction_states", "instruction_mask", "past_keys", "past_values")
 
 
 class TaskParameters:
@@ -114,8 +122,9 @@ class TaskParameters:
             return self
         length = int(self.tensors["instruction_mask"].sum())
         trimmed = dict(self.tensors)
-        trimmed["instruction_states"] = trimmed["instruction_states"][:, :length]
-        trimmed["instruction_mask"] = trimmed["instruction_mask"][:, :length]
+        for key in INSTRUCTION_LENGTH_KEYS:
+            if key in trimmed:
+                trimmed[key] = trimmed[key][:, :length]
         return TaskParameters(trimmed)
 
     @staticmethod
@@ -126,7 +135,7 @@ class TaskParameters:
         concatenated = {}
         for key in parts[0].tensors:
             tensors = [part[key] for part in parts]
-            if key in ("instruction_states", "instruction_mask"):
+            if key in INSTRUCTION_LENGTH_KEYS:
                 length = max(tensor.size(1) for tensor in tensors)
                 tensors = [_pad_dim1(tensor, length) for tensor in tensors]
             concatenated[key] = torch.cat(tensors)
