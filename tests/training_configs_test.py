@@ -25,6 +25,14 @@ EXPERIMENTS = sorted(
     path.relative_to(CONFIGS_ROOT).as_posix() for path in CONFIGS_ROOT.rglob("*.jsonnet")
 )
 SNI_EXPERIMENTS = [name for name in EXPERIMENTS if name.startswith("sni/")]
+# The decoder-only baselines of Table 1 (appendix D's recipe, not the T5 models').
+DECODER_ONLY_EXPERIMENTS = {
+    name: model_name
+    for architecture, model_name in (("gpt2_xl", "gpt2-xl"), ("opt_13b", "facebook/opt-13b"))
+    for name in SNI_EXPERIMENTS
+    if name.endswith(f"/{architecture}.jsonnet")
+}
+T5_SNI_EXPERIMENTS = [name for name in SNI_EXPERIMENTS if name not in DECODER_ONLY_EXPERIMENTS]
 
 
 def evaluate(experiment: str, settings: str = "{}") -> dict:
@@ -77,7 +85,7 @@ def test_defaults_evaluate_through_allennlp():
     assert params["model"]["model_name"] == "google/t5-base-lm-adapt"
 
 
-@pytest.mark.parametrize("experiment", SNI_EXPERIMENTS)
+@pytest.mark.parametrize("experiment", T5_SNI_EXPERIMENTS)
 def test_sni_experiments_use_the_paper_recipe(experiment):
     config = evaluate(experiment)
     reader, trainer = config["dataset_reader"], config["trainer"]
@@ -101,6 +109,51 @@ def test_sni_experiments_use_the_paper_recipe(experiment):
     assert batches * examples_per_batch == 1000 * 1024
     assert batches / trainer["num_gradient_accumulation_steps"] == 1000
     assert config["evaluate_on_test"] and "validation_data_path" not in config
+
+
+@pytest.mark.parametrize("experiment", sorted(DECODER_ONLY_EXPERIMENTS))
+def test_decoder_only_experiments_use_appendix_d(experiment):
+    """
+    Paper appendix D: full finetuning, AdamW, linear warmup (1,000 steps) and decay, batch 32,
+    learning rate of {1e-5, 2e-5, 5e-5} (2e-5 here), {3, 5, 10} epochs (5 here); the loss over the
+    target and EOS is the model's (tests/models/instruction_causal_lm_test.py).
+    """
+    config = evaluate(experiment)
+    reader, trainer, model = config["dataset_reader"], config["trainer"], config["model"]
+    assert model["type"] == "instruction_causal_lm"
+    assert model["model_name"] == reader["model_name"] == DECODER_ONLY_EXPERIMENTS[experiment]
+    assert (reader["instruction_format"], reader["sequence_layout"]) == (
+        "tk_instruct_prefix",
+        "decoder_only",
+    )
+    assert reader["num_positive_examples"] == (2 if experiment.startswith("sni/def_2pos/") else 0)
+    assert trainer["optimizer"]["type"] == "adamw" and trainer["optimizer"]["lr"] == 2e-5
+    assert trainer["learning_rate_scheduler"] == {
+        "type": "linear_with_warmup",
+        "warmup_steps": 1000,
+    }
+    assert trainer["num_epochs"] == 5 and "batches_per_epoch" not in config["data_loader"]
+    examples_per_step = (
+        config["data_loader"]["batch_size"] * trainer["num_gradient_accumulation_steps"]
+    )
+    assert examples_per_step == 32
+    # bf16 and HF's gradient checkpointing; OPT-13B sharded with FSDP2 over several devices.
+    assert model["mixed_precision"] == "bf16" and model["gradient_checkpointing"]
+    # The prompt and the target fit GPT-2's 1,024 and OPT's 2,048 positions.
+    positions = 1024 if "gpt2" in experiment else 2048
+    assert (
+        sum(reader[f"max_{part}_tokens"] for part in ("instruction", "source", "target"))
+        == positions
+    )
+    assert model["max_decoding_steps"] == reader["max_target_tokens"]
+    assert config["evaluate_on_test"] and "validation_data_path" not in config
+
+
+def test_opt_13b_is_sharded_over_devices():
+    config = evaluate("sni/def/opt_13b.jsonnet", "{cuda_devices: [0, 1, 2, 3], batch_size: 4}")
+    assert config["distributed"]["ddp_accelerator"] == {"type": "torch_fsdp"}
+    assert config["trainer"]["optimizer"]["type"] == "adamw"
+    assert config["trainer"]["num_gradient_accumulation_steps"] == 2  # 4 x 4 x 2 = 32
 
 
 # Generated adapter bottleneck and prefix length per backbone (the authors' configs).
