@@ -128,7 +128,9 @@ class InstructionCausalLM(InstructionModel):
         self._max_positions: Optional[int] = getattr(
             self.lm.config, "max_position_embeddings", None
         )
-        self._generation_config = GenerationConfig(
+        # What every `generate` call of the model runs with (not the checkpoint's, which may
+        # sample): greedy or beam search, stopping at EOS.
+        self.generation_config = GenerationConfig(
             num_beams=beam_size,
             max_new_tokens=max_decoding_steps,
             do_sample=False,
@@ -349,20 +351,20 @@ class InstructionCausalLM(InstructionModel):
             # HF's generate takes the whole sequence and runs only what the cache lacks: the
             # cached positions get pad ids, never read.
             past, past_mask = self._past_for_rows(
-                prefix, batch_size, self._generation_config.num_beams
+                prefix, batch_size, self.generation_config.num_beams
             )
-            past_mask = past_mask[:: self._generation_config.num_beams]  # [B, T]
+            past_mask = past_mask[:: self.generation_config.num_beams]  # [B, T]
             ids = torch.cat([torch.full_like(past_mask, self._pad_id), ids], dim=1)
             mask = torch.cat([past_mask.bool(), mask], dim=1)
             kwargs["past_key_values"] = past
         self._check_length(
-            int(mask.sum(1).max()) + self._generation_config.max_new_tokens,
+            int(mask.sum(1).max()) + self.generation_config.max_new_tokens,
             "prompt and max_decoding_steps",
         )
         generated = self.lm.generate(
             input_ids=ids,
             attention_mask=mask.long(),
-            generation_config=self._generation_config,
+            generation_config=self.generation_config,
             **kwargs,
         )
         predictions = generated[:, ids.size(1) :]  # [B, L], what follows the prompt

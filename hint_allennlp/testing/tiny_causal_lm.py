@@ -11,6 +11,7 @@ order), so every machine builds the same files.
 
     python -m hint_allennlp.testing.tiny_causal_lm gpt2 fixtures/tiny-gpt2
     python -m hint_allennlp.testing.tiny_causal_lm opt fixtures/tiny-opt
+    python -m hint_allennlp.testing.tiny_causal_lm gpt2 --demo output/demo/gpt2  # DEMO_SHAPE
 
 What the two families do differently, and the fixtures keep:
 
@@ -44,6 +45,10 @@ VOCABULARY_SIZE = 2000
 GPT2_END_OF_TEXT = "<|endoftext|>"
 OPT_SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>")
 TINY_SHAPE = dict(hidden_size=64, layers=2, heads=4)
+# The decoder-only model beside the demo's T5 (training_configs/demo/gpt2.jsonnet): as wide, and
+# as many layers as give it about the demo T5's weights outside the embeddings (8 x 49k against
+# the T5's 4 encoder and 2 decoder layers, 0.38M).
+DEMO_SHAPE = dict(hidden_size=64, layers=8, heads=4)
 
 
 def training_texts() -> List[str]:
@@ -184,8 +189,12 @@ def main() -> None:
     parser.add_argument("family", choices=sorted(BUILDERS))
     parser.add_argument("output_dir", help="where to write the checkpoint")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--demo", action="store_true", help="the demo's shape (DEMO_SHAPE) instead of the tiny one"
+    )
     args = parser.parse_args()
-    checkpoint = build_tiny_causal_lm(args.family, args.output_dir, args.seed)
+    shape = DEMO_SHAPE if args.demo else {}
+    checkpoint = build_tiny_causal_lm(args.family, args.output_dir, args.seed, **shape)
     print(f"Tiny {args.family} written to {checkpoint}")
 
 

@@ -165,7 +165,7 @@ def test_generation_follows_the_prompt_and_stops_at_eos(family):
     output = run(model, [instance])
     prompt = torch.tensor([sequence_ids(instance, "instruction_tokens", "source_tokens")])
     expected = model.lm.generate(
-        prompt, attention_mask=torch.ones_like(prompt), generation_config=model._generation_config
+        prompt, attention_mask=torch.ones_like(prompt), generation_config=model.generation_config
     )[:, prompt.size(1) :]
     assert torch.equal(output["predictions"], expected)
     # Forced to end at once, the model generates EOS alone and decodes it to nothing.
