@@ -7,7 +7,8 @@ OPT (BOS `</s>` prepended), and the model side's refusal of the other layout.
 import pytest
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
-from allennlp.data import DatasetReader
+from allennlp.data import Batch, DatasetReader, Vocabulary
+from allennlp.models import Model
 from transformers import AutoTokenizer
 
 from hint_allennlp.data.sequence_layout import check_batch_layout
@@ -132,3 +133,18 @@ def test_unknown_layout_is_refused():
         DatasetReader.from_params(
             Params({"type": "sni", "model_name": str(TINY_GPT2), "sequence_layout": "causal"})
         )
+
+
+def test_hint_seq2seq_refuses_instances_read_for_a_decoder_only_model():
+    params = Params.from_file(str(FIXTURES_ROOT / "configs" / "hint_seq2seq.jsonnet"))
+    reader_params = params.pop("dataset_reader")
+    reader_params["sequence_layout"] = "decoder_only"
+    reader = DatasetReader.from_params(reader_params)
+    instances = list(reader.read(str(SNI_FIXTURES / "tasks" / "task1146_country_capital.json")))
+    # T5's input no longer ends in </s> in that layout: the model would read another sequence.
+    assert instances[0]["source_tokens"].tokens[-1].text != "</s>"
+    batch = Batch(instances[:2])
+    batch.index_instances(Vocabulary())
+    model = Model.from_params(vocab=Vocabulary(), params=params.pop("model"))
+    with pytest.raises(ConfigurationError, match="`sequence_layout: 'encoder_decoder'`"):
+        model(**batch.as_tensor_dict())

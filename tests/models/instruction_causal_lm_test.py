@@ -298,3 +298,39 @@ def test_an_encoder_decoder_checkpoint_is_refused(tiny_t5_checkpoint):
             vocab=Vocabulary(),
             params=Params({"type": "instruction_causal_lm", "model_name": str(tiny_t5_checkpoint)}),
         )
+
+
+def gradients(model, instances):
+    batch = Batch(instances)
+    batch.index_instances(Vocabulary())
+    model.train()
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    model.zero_grad()
+    loss = model(**batch.as_tensor_dict())["loss"]
+    loss.backward()
+    return loss, {name: p.grad.clone() for name, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("family", CHECKPOINTS)
+def test_hf_gradient_checkpointing_gives_the_same_gradients(family):
+    reader, model = build(family)
+    instances = read(reader)
+    loss, expected = gradients(model, instances)
+    _, checkpointed = build(family, gradient_checkpointing=True)
+    checkpointed_loss, actual = gradients(checkpointed, instances)
+    torch.testing.assert_close(checkpointed_loss, loss, atol=1e-6, rtol=0)
+    for name, gradient in expected.items():
+        torch.testing.assert_close(actual[name], gradient, atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_bf16_trains_and_generates_on_the_cpu():
+    reader, model = build("gpt2", mixed_precision="bf16")
+    instances = read(reader)
+    loss, grads = gradients(model, instances)
+    assert torch.isfinite(loss) and all(torch.isfinite(g).all() for g in grads.values())
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # autocast, float32 weights
+    model.eval()
+    output = run(model, instances)
+    assert len(output["predicted_text"]) == len(instances)
