@@ -6,3 +6,17 @@ TINY_T5 = FIXTURES_ROOT / "tiny-t5"
 TINY_GPT2 = FIXTURES_ROOT / "tiny-gpt2"
 TINY_OPT = FIXTURES_ROOT / "tiny-opt"
 SNI_FIXTURES = FIXTURES_ROOT / "sni"
+
+
+def run_allennlp(*arguments: str) -> None:
+    """
+    The `allennlp` command line (its argument parser and commands) in this process, for checks
+    that need no fresh process.
+    """
+    import sys
+    from unittest import mock
+
+    from allennlp.commands import main
+
+    with mock.patch.object(sys, "argv", ["allennlp", *arguments]):
+        main(prog="allennlp")

@@ -17,6 +17,7 @@ from allennlp.data import Vocabulary
 from allennlp.models import Model
 
 from hint_allennlp.data.instruction_suite import build_suite, write_suite
+from hint_allennlp.models.paper_variants import DECODER_ONLY_BACKBONES
 from tests import PROJECT_ROOT
 
 CONFIGS_ROOT = PROJECT_ROOT / "training_configs"
@@ -27,10 +28,10 @@ EXPERIMENTS = sorted(
 SNI_EXPERIMENTS = [name for name in EXPERIMENTS if name.startswith("sni/")]
 # The decoder-only baselines of Table 1 (appendix D's recipe, not the T5 models').
 DECODER_ONLY_EXPERIMENTS = {
-    name: model_name
-    for architecture, model_name in (("gpt2_xl", "gpt2-xl"), ("opt_13b", "facebook/opt-13b"))
+    name: DECODER_ONLY_BACKBONES[backbone].model_name
+    for backbone in ("gpt2_xl", "opt_13b")
     for name in SNI_EXPERIMENTS
-    if name.endswith(f"/{architecture}.jsonnet")
+    if name.endswith(f"/{backbone}.jsonnet")
 }
 T5_SNI_EXPERIMENTS = [name for name in SNI_EXPERIMENTS if name not in DECODER_ONLY_EXPERIMENTS]
 

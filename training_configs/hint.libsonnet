@@ -13,30 +13,17 @@
 // `allennlp train ... -o '{"trainer.num_epochs": 2}'`; settings that several keys derive from
 // (backbone, devices, batch sizes, data folders) belong in `settings`.
 
-// Paper §4 and the authors' configs (allenai/hyper-task-descriptions): T5 v1.1 LM-adapt checkpoints and the adapter bottleneck `a` and prefix length `P`
-// generated for each. `tiny` is the test and demo checkpoint (d_model 64, built by `make`).
-local backbones = {
-  small: { model_name: 'google/t5-small-lm-adapt', adapter_size: 8, prefix_length: 7 },
-  base: { model_name: 'google/t5-base-lm-adapt', adapter_size: 64, prefix_length: 30 },
-  large: { model_name: 'google/t5-large-lm-adapt', adapter_size: 8, prefix_length: 7 },
-  xl: { model_name: 'google/t5-xl-lm-adapt', adapter_size: 512, prefix_length: 30 },
-  xxl: { model_name: 'google/t5-xxl-lm-adapt', adapter_size: 512, prefix_length: 30 },
-  tiny: { model_name: 'fixtures/tiny-t5', adapter_size: 4, prefix_length: 3 },
-};
+// The paper's backbones (each checkpoint and the adapter bottleneck `a` and prefix length `P`
+// generated for it) and its models as settings of `hint_seq2seq`: one table, which Python reads too
+// (hint_allennlp/models/paper_variants.py).
+local paper = import '../hint_allennlp/models/paper_variants.json';
+local backbones = paper.backbones;
 
 // The decoder-only baselines' checkpoints (paper Table 1, appendix D) and the reader's length limits
-// for each: the prompt (instruction part and query part) and the target together must fit the
-// model's positions (GPT-2: 1,024; OPT: 2,048), where T5's relative positions had no such bound.
-// `tiny` names the tiny checkpoint of the same architecture (what `tiny_cpu`'s backbone 'tiny'
-// gives these experiments; built by `make`).
-local gpt2_lengths = { max_instruction_tokens: 512, max_source_tokens: 256, max_target_tokens: 256 };
-local opt_lengths = { max_instruction_tokens: 1024, max_source_tokens: 768, max_target_tokens: 256 };
-local decoder_only_backbones = {
-  gpt2_xl: { model_name: 'gpt2-xl', lengths: gpt2_lengths, tiny: 'tiny_gpt2' },
-  opt_13b: { model_name: 'facebook/opt-13b', lengths: opt_lengths, tiny: 'tiny_opt' },
-  tiny_gpt2: { model_name: 'fixtures/tiny-gpt2', lengths: gpt2_lengths },
-  tiny_opt: { model_name: 'fixtures/tiny-opt', lengths: opt_lengths },
-};
+// for each (prompt and target must fit GPT-2's 1,024 and OPT's 2,048 positions, where T5's relative
+// positions had no such bound), from the same table; `tiny` names the tiny checkpoint of the same
+// architecture (what `tiny_cpu`'s backbone 'tiny' gives these experiments).
+local decoder_only_backbones = paper.decoder_only_backbones;
 
 // Every setting there is; a key not listed here is rejected (a typo would otherwise be ignored).
 local defaults = {
@@ -84,8 +71,8 @@ local defaults = {
   // A `model.tar.gz` or `best.th` of the same model, e.g. from pretraining, to start from.
   pretrained_weights: null,
   // Memory (docs/training_large_models.md). Recompute each T5 block in backward instead of keeping
-  // its activations: same gradients, about a third more compute, activations ~30x smaller at the
-  // paper's lengths. bf16 autocast in training, evaluation and generation, float32 weights (fp16
+  // its activations: same gradients, about a third more compute, activations an order of magnitude
+  // smaller at the paper's lengths. bf16 autocast in training, evaluation and generation, float32 weights (fp16
   // is refused: T5 v1.1 overflows it). xl and xxl default to both (`backbone_memory` below).
   gradient_checkpointing: false,
   bf16: false,
@@ -93,7 +80,7 @@ local defaults = {
   // finetuning rate). Hypernetwork pretraining uses 0.0, as the reference's gins/pretrain.gin.
   dropout: null,
   // Rank of the generated LoRA updates on q and v in the LoRA ablation (Table 5: 128 and 512).
-  lora_rank: 128,
+  lora_rank: paper.module_sizes.lora_rank,
 
   // Decoder-only recipe only: linear learning-rate warmup before the linear decay.
   warmup_steps: 1000,
@@ -104,64 +91,20 @@ local defaults = {
   tensorboard: true,
 };
 
-// The paper's Tables 1, 5 and 6: each model of the paper as the SNI reader's instruction format plus
-// `hint_seq2seq` keys. The table of record is hint_allennlp/models/paper_variants.py, which these must
-// match (tests/models/paper_variants_test.py).
-local generated_modules(s) = { adapter_size: s.adapter_size, prefix_length: s.prefix_length };
+// Each model of the paper (Tables 1, 5 and 6) as the reader's instruction format plus
+// `hint_seq2seq` keys, its `peft` completed by the settings it takes the sizes from.
 local models = {
-  hint(s): {
-    instruction_format: 'hint',
-    model: { parameter_generator: { type: 'cross_attention' }, peft: generated_modules(s), instruction_fusion: true },
-  },
-  hint_without_fusion(s): {
-    instruction_format: 'hint',
-    model: { parameter_generator: { type: 'cross_attention' }, peft: generated_modules(s), instruction_fusion: false },
-  },
-  // Table 5's LoRA row: HINT without fusion generating LoRA on q and v (alpha 1) instead of
-  // adapters and prefixes.
-  hint_without_fusion_lora(s): {
-    instruction_format: 'hint',
-    model: {
-      parameter_generator: { type: 'cross_attention' },
-      peft: { use_adapters: false, use_prefixes: false, use_lora: true, lora_rank: s.lora_rank },
-      instruction_fusion: false,
-    },
-  },
-  hint_without_peft_generation(s): {
-    instruction_format: 'hint',
-    model: { parameter_generator: null, instruction_fusion: true },
-  },
-  // Adapters of a = 8 whatever the backbone, from a separate instruction encoder, as Ye and Ren (2021).
-  hypter(s): {
-    instruction_format: 'hint',
-    model: {
-      parameter_generator: { type: 'hypter' },
-      peft: { adapter_size: 8, use_prefixes: false },
-      separate_instruction_encoder: true,
-      instruction_fusion: false,
-    },
-  },
-  hypertune(s): {
-    instruction_format: 'hint',
-    model: {
-      parameter_generator: { type: 'hypertune' },
-      peft: { prefix_length: s.prefix_length, use_adapters: false },
-      instruction_fusion: false,
-    },
-  },
-  tk_instruct(s): {
-    instruction_format: 'tk_instruct',
-    model: { parameter_generator: null, instruction_fusion: false },
-  },
-  // Ordinary learned adapters and prefixes of the backbone's sizes.
-  tk_instruct_peft(s): {
-    instruction_format: 'tk_instruct',
-    model: { parameter_generator: { type: 'learned' }, peft: generated_modules(s), instruction_fusion: false },
-  },
-  no_instruct(s): {
-    instruction_format: 'no_instruct',
-    model: { parameter_generator: null, instruction_fusion: false },
-  },
+  [name]: function(s)
+    local variant = paper.variants[name];
+    {
+      instruction_format: variant.instruction_format,
+      model: variant.model + (
+        if std.objectHas(variant, 'peft')
+        then { peft: variant.peft + { [key]: s[key] for key in variant.peft_from_settings } }
+        else {}
+      ),
+    }
+  for name in std.objectFields(paper.variants)
 };
 
 // The decoder-only baselines' optimisation (paper appendix D): AdamW at 2e-5 (of the swept 1e-5,
@@ -181,9 +124,9 @@ local adafactor = {
 };
 
 // What fits 80 GB GPUs at the paper's lengths and 8 examples per device, by the table in
-// docs/training_large_models.md: xl with DDP needs checkpointing (42.7 GB fixed + 8 x 1.7 GB), xxl
-// also needs its weights, gradients and optimizer state sharded over 8 devices (FSDP: 19.9 GB
-// fixed + 8 x 3.3 GB; with DDP they alone are 163 GB).
+// docs/training_large_models.md (the memory plan's tests check these settings against it):
+// xl with DDP needs checkpointing, xxl also needs its weights, gradients and optimizer state
+// sharded over the devices (FSDP).
 local backbone_memory = {
   xl: { gradient_checkpointing: true, bf16: true },
   xxl: { gradient_checkpointing: true, bf16: true, fsdp: true },

@@ -15,6 +15,7 @@ from allennlp.common.testing import ModelTestCase
 from allennlp.data import Batch, DatasetReader, Vocabulary
 from allennlp.models import Model
 
+from hint_allennlp.cost.memory import key_value_cache_bytes
 from hint_allennlp.modules.serving.instruction_key_values import kept_bytes
 from tests import FIXTURES_ROOT, SNI_FIXTURES, TINY_GPT2, TINY_OPT
 
@@ -267,6 +268,10 @@ def test_compiled_instruction_is_appendix_c_key_value_cache(family):
         "past_keys": 4 * values // 2,
         "past_values": 4 * values // 2,
     }
+    bytes_held = kept_bytes(kept)
+    assert bytes_held["past_keys"] + bytes_held["past_values"] == key_value_cache_bytes(
+        config, length
+    )
     run(model, [instance])
     assert key in model.task_parameter_cache
 

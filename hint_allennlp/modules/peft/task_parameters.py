@@ -37,7 +37,22 @@ from typing import Dict, Iterator, Optional, Tuple
 
 import torch
 
-INSTRUCTION_LENGTH_KEYS = ("instruction_states", "instruction_mask", "past_keys", "past_values")
+# The encoded instruction's keys (the table above): what the hypernetwork keeps for fusion.
+INSTRUCTION_STATES = "instruction_states"
+INSTRUCTION_MASK = "instruction_mask"
+ENCODED_INSTRUCTION_KEYS = (INSTRUCTION_STATES, INSTRUCTION_MASK)
+# A decoder-only model's keys and values of the instruction (`instruction_key_values.py`).
+PAST_KEYS, PAST_VALUES = "past_keys", "past_values"
+# The tensors with the instruction's length as their dimension 1 (the instruction's mask says
+# which positions are real): padded when tasks are stacked, trimmed when one is kept.
+INSTRUCTION_LENGTH_KEYS = ENCODED_INSTRUCTION_KEYS + (PAST_KEYS, PAST_VALUES)
+
+
+def encoded_instruction_tensors(
+    states: torch.Tensor, mask: torch.Tensor
+) -> Dict[str, torch.Tensor]:
+    """The `TaskParameters` tensors of an encoded instruction [Bm, t, d] with its mask [Bm, t]."""
+    return {INSTRUCTION_STATES: states, INSTRUCTION_MASK: mask}
 
 
 class TaskParameters:
@@ -76,6 +91,13 @@ class TaskParameters:
 
     def items(self) -> Iterator[Tuple[str, torch.Tensor]]:
         return iter(self.tensors.items())
+
+    @property
+    def encoded_instruction(self) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+        """(states [Bm, t, d], mask [Bm, t] bool) of the encoded instruction, None without one."""
+        if INSTRUCTION_STATES not in self.tensors:
+            return None
+        return self.tensors[INSTRUCTION_STATES], self.tensors[INSTRUCTION_MASK]
 
     def at_slot(self, keys: Tuple[str, ...], slot: int) -> Optional[Tuple[torch.Tensor, ...]]:
         """
@@ -118,9 +140,9 @@ class TaskParameters:
         """
         Batch-size-1 parameters with the encoded instruction cut to its real length (for caching).
         """
-        if "instruction_mask" not in self.tensors:
+        if INSTRUCTION_MASK not in self.tensors:
             return self
-        length = int(self.tensors["instruction_mask"].sum())
+        length = int(self.tensors[INSTRUCTION_MASK].sum())
         trimmed = dict(self.tensors)
         for key in INSTRUCTION_LENGTH_KEYS:
             if key in trimmed:

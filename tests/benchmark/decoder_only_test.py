@@ -1,5 +1,5 @@
 """
-The decoder-only side-by-side (`hint_allennlp/benchmarks/decoder_only.py`) in one tiny run, with
+The decoder-only side-by-side (`benchmark/decoder_only.py`) in one tiny run, with
 no timing assertions: what it compares, its FLOPs and its memory check.
 """
 
@@ -8,13 +8,13 @@ import json
 import torch
 from transformers import GPT2LMHeadModel, T5ForConditionalGeneration
 
-from hint_allennlp.benchmarks.decoder_only import (
+from benchmark.decoder_only import (
     SETTINGS,
     main,
     matched_gpt2_config,
     total_parameters,
 )
-from hint_allennlp.benchmarks.models import MODEL_SHAPES
+from benchmark.models import MODEL_SHAPES
 from hint_allennlp.testing.tiny_t5 import tiny_t5_config
 
 

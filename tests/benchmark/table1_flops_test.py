@@ -1,5 +1,5 @@
 """
-Table 1's "Rel. FLOPs" in the paper's convention (`hint_allennlp/benchmarks/table1_flops.py`):
+Table 1's "Rel. FLOPs" in the paper's convention (`benchmark/table1_flops.py`):
 the rows that follow from the paper's own formulas alone come out as the paper prints them, OPT-13B
 is named as not reproducible, and docs/benchmarks.md shows the table the module makes.
 """
@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import OPTConfig, OPTForCausalLM
 
-from hint_allennlp.benchmarks.table1_flops import (
+from benchmark.table1_flops import (
     EXAMPLES,
     INSTANCE,
     OUTPUT,

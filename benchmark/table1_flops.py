@@ -2,7 +2,7 @@
 Table 1's "Rel. FLOPs" column in the paper's own convention, for every row this project has,
 beside the paper's figures:
 
-    python -m hint_allennlp.benchmarks.table1_flops
+    python -m benchmark.table1_flops
 
 The paper's convention (§3.3, appendix C.1 and D; Table 1's caption): one task of n = 100
 examples at Table 7's median SNI lengths (instance i = 44, instruction t = 69 'Def' / 197
@@ -30,9 +30,8 @@ import torch
 from allennlp.common import Lazy, Params
 from transformers import T5ForConditionalGeneration
 
-from hint_allennlp.benchmarks.memory_plan import BACKBONES, t5_config
 from hint_allennlp.cost.flops import ParameterCounts
-from hint_allennlp.models.paper_variants import PAPER_VARIANTS
+from hint_allennlp.models.paper_variants import BACKBONES, PAPER_VARIANTS
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 
@@ -95,16 +94,10 @@ def variant_sizes(variant: str, backbone: str) -> Sizes:
     """The nominal N, and N' and A as this project's `hint_seq2seq` has them on the backbone."""
     if variant in DECODER_ONLY:
         return Sizes(NOMINAL_SIZES[backbone])
-    paper_variant = PAPER_VARIANTS[variant]
-    shape = BACKBONES[backbone]
-    arguments = paper_variant.model_arguments(
-        adapter_size=shape["adapter_size"],
-        prefix_length=shape["prefix_length"],
-        lora_rank=128,  # no LoRA row in Table 1
-    )
+    arguments = PAPER_VARIANTS[variant].model_arguments(**BACKBONES[backbone].module_sizes())
     if arguments["parameter_generator"] is None:
         return Sizes(NOMINAL_SIZES[backbone])
-    config, peft = t5_config(backbone), PeftConfig(**arguments["peft"])
+    config, peft = BACKBONES[backbone].t5_config(), PeftConfig(**arguments["peft"])
     with torch.device("meta"):  # shapes only: an 11B generator costs no memory
         decoder = T5ForConditionalGeneration(config).decoder
         generator = Lazy(

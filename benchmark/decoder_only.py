@@ -14,10 +14,10 @@ total parameter count closest to the T5's (`matched_gpt2_config`). One task of `
 examples at SNI's 'Def + 2 Pos.' median lengths (paper Table 7: instruction 197 tokens, input 44),
 random ids, in one batch; each setting generates exactly `output` tokens (EOS switched off), for
 each of `outputs`. Reported: wall and CPU time per task (median over interleaved rounds,
-`benchmarks/timing.py`), analytic FLOPs (`hint_allennlp/cost/flops.py`), and the bytes held per
+`benchmark/timing.py`), analytic FLOPs (`hint_allennlp/cost/flops.py`), and the bytes held per
 cached task, measured (every tensor of what the model keeps) against appendix C's formulas.
 
-    python -m hint_allennlp.benchmarks.decoder_only --models small --output-dir benchmark_output
+    python -m benchmark.decoder_only --models small --output-dir benchmark_output
 """
 
 import argparse
@@ -36,10 +36,11 @@ from allennlp.data import Vocabulary
 from allennlp.models import Model
 from transformers import GPT2Config, GPT2LMHeadModel, T5Config, T5ForConditionalGeneration
 
-from hint_allennlp.benchmarks.inference import SniShape, random_sequences, text_field
-from hint_allennlp.benchmarks.models import MODEL_SHAPES, build_checkpoint, build_model
-from hint_allennlp.benchmarks.timing import Measurement, interleaved, paired_ratio
-from hint_allennlp.cost.flops import TaskLengths, cached_task_bytes, inference_flops
+from benchmark.inference import SniShape, random_sequences, text_field
+from benchmark.models import MODEL_SHAPES, build_checkpoint, build_model
+from benchmark.timing import Measurement, interleaved, paired_ratio
+from hint_allennlp.cost.flops import TaskLengths, inference_flops
+from hint_allennlp.cost.memory import cached_task_bytes, key_value_cache_bytes
 from hint_allennlp.testing.tiny_causal_lm import FIXTURES
 
 SETTINGS = ("hint_cached", "decoder_only_cached", "decoder_only", "tk_instruct")
@@ -254,9 +255,8 @@ def cached_task_memory(t5_checkpoint: Path, gpt2_checkpoint: Path, length: int) 
             exact = cached_task_bytes(config, peft, length) + length  # + the mask's bytes
             formula = "d·s + 2·a·l·d + 2·P·l·h·k"
         else:
-            config = gpt2.lm.config
             # appendix C.2: 2·l·h·k·s (a key and a value per head, layer and token)
-            appendix_c = BYTES_PER_VALUE * 2 * config.n_layer * config.n_embd * length
+            appendix_c = key_value_cache_bytes(gpt2.lm.config, length, BYTES_PER_VALUE)
             exact = appendix_c + length  # + the mask's bytes
             formula = "2·l·h·k·s"
         rows.append(MemoryRow(name, measured, exact, appendix_c, formula))
@@ -356,7 +356,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    command = "python -m hint_allennlp.benchmarks.decoder_only " + " ".join(sys.argv[1:])
+    command = "python -m benchmark.decoder_only " + " ".join(sys.argv[1:])
     shape = SniShape(examples=args.examples)
     outputs = [int(value) for value in args.outputs.split(",")]
     sections = [
