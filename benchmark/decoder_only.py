@@ -330,7 +330,7 @@ def report(
         "",
         f"Bytes held per cached task (instruction {shape.definition_two_positives} tokens, "
         "float32), measured (every tensor the model keeps) against this project's exact count "
-        "(`cost/flops.py`, plus 1 byte per token of mask) and the paper's appendix C.2 formula:",
+        "(`cost/memory.py`, plus 1 byte per token of mask) and the paper's appendix C.2 formula:",
         "",
         "| model | measured MiB | exact MiB | appendix C MiB | appendix C formula "
         "| measured / appendix C |",
