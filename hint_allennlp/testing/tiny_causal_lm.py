@@ -46,8 +46,8 @@ GPT2_END_OF_TEXT = "<|endoftext|>"
 OPT_SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>")
 TINY_SHAPE = dict(hidden_size=64, layers=2, heads=4)
 # The decoder-only model beside the demo's T5 (training_configs/demo/gpt2.jsonnet): as wide, and
-# as many layers as give it about the demo T5's weights outside the embeddings (8 x 49k against
-# the T5's 4 encoder and 2 decoder layers, 0.38M).
+# as many layers as give it about the demo T5's weights outside the embeddings and the LM head
+# (tested).
 DEMO_SHAPE = dict(hidden_size=64, layers=8, heads=4)
 
 

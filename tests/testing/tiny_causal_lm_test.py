@@ -3,9 +3,17 @@ import filecmp
 import pytest
 import torch
 from allennlp.data.tokenizers import PretrainedTransformerTokenizer
-from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2Tokenizer
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GPT2Config,
+    GPT2LMHeadModel,
+    GPT2Tokenizer,
+)
 
-from hint_allennlp.testing.tiny_causal_lm import build_tiny_causal_lm
+from hint_allennlp.cost.flops import DecoderOnlyCounts, ParameterCounts
+from hint_allennlp.testing.tiny_causal_lm import DEMO_SHAPE, build_tiny_causal_lm
+from hint_allennlp.testing.tiny_t5 import DEMO_T5, tiny_t5_config
 from tests import SNI_FIXTURES, TINY_GPT2, TINY_OPT
 
 TEXT = (SNI_FIXTURES / "tasks" / "task1146_country_capital.json").read_text()[:2000] + " héllo 😀"
@@ -73,3 +81,17 @@ def test_build_is_deterministic(family, tmp_path):
     original = AutoModelForCausalLM.from_pretrained(CHECKPOINTS[family]).state_dict()
     for name, weight in AutoModelForCausalLM.from_pretrained(rebuilt).state_dict().items():
         assert torch.equal(weight, original[name]), name
+
+
+def test_the_demo_shape_has_about_the_demo_t5s_weights_outside_the_embeddings():
+    t5 = ParameterCounts.from_t5_config(tiny_t5_config(**DEMO_T5))
+    t5_weights = t5.encoder + t5.cross_attention_key_value + t5.decoder - 64 * 32128
+    gpt2 = GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=2001,
+            n_embd=DEMO_SHAPE["hidden_size"],
+            n_layer=DEMO_SHAPE["layers"],
+            n_head=DEMO_SHAPE["heads"],
+        )
+    )
+    assert abs(DecoderOnlyCounts.from_model(gpt2).layers / t5_weights - 1) < 0.1
