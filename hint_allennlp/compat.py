@@ -2,17 +2,23 @@
 Makes the standard AllenNLP 2.10.1 pieces work on the stack this plugin supports (Python 3.11,
 torch 2.x, transformers 4.46-4.49). AllenNLP's last release predates these versions; each fix below
 names the break it repairs and is tested in `tests/compat_test.py`. One more makes `allennlp
-predict` report faults in this plugin's input instead of losing lines. Importing `hint_allennlp`
-applies them all, once.
+predict` report faults in this plugin's input instead of losing lines, and one makes `allennlp
+train` refuse trainer keys that AllenNLP's trainer would ignore. Importing `hint_allennlp` applies
+them all, once.
 """
 
+import difflib
 import functools
 import logging
 import sys
+from typing import Any, Dict
 
 from allennlp.commands import predict as predict_command
 from allennlp.common import cached_transformers
+from allennlp.common.checks import ConfigurationError
 from allennlp.common.file_utils import cached_path, open_compressed
+from allennlp.common.from_params import infer_method_params
+from allennlp.training import GradientDescentTrainer, Trainer
 from transformers.generation.utils import GenerationMixin
 
 logger = logging.getLogger(__name__)
@@ -138,11 +144,69 @@ def _let_predictors_read_their_whole_input() -> None:
     manager.run = run_and_report
 
 
+def _refuse_unknown_trainer_keys() -> None:
+    """
+    AllenNLP's `GradientDescentTrainer` takes `**kwargs` (to accept the old name
+    `run_sanity_checks`) and ignores whatever else it gets, so a misspelled key such as
+    `trainer.num_epoch` trains with the default instead, without a word. `allennlp train` (any
+    `train_model` call) now refuses a key of that trainer's config that its constructor does not
+    take, naming the key and the nearest known ones, before anything is created or read.
+    """
+    from allennlp.commands import train
+
+    train_model = train.train_model
+    if getattr(train_model, "_hint_trainer_keys_checked", False):
+        return
+
+    @functools.wraps(train_model)
+    def train_model_with_known_trainer_keys(params, *args, **kwargs):
+        refuse_unknown_trainer_keys(params.as_dict(quiet=True).get("trainer", {}))
+        return train_model(params, *args, **kwargs)
+
+    train_model_with_known_trainer_keys._hint_trainer_keys_checked = True  # type: ignore[attr-defined]
+    train.train_model = train_model_with_known_trainer_keys
+
+
+def refuse_unknown_trainer_keys(trainer_config: Dict[str, Any]) -> None:
+    """
+    Raises `ConfigurationError` for keys of a trainer built by `GradientDescentTrainer`'s
+    `from_partial_objects` (the default `gradient_descent` and its subclasses) that it does not
+    take; other trainers refuse unknown keys themselves or take them on purpose.
+    """
+    trainer_class, constructor_name = Trainer.resolve_class_name(
+        trainer_config.get("type", Trainer.default_implementation)
+    )
+    constructor = getattr(trainer_class, constructor_name or "__init__")
+    if (
+        getattr(constructor, "__func__", None)
+        is not GradientDescentTrainer.from_partial_objects.__func__
+    ):
+        return
+    known = {
+        name
+        for name, parameter in infer_method_params(trainer_class, constructor).items()
+        if parameter.kind is not parameter.VAR_KEYWORD and name != "self"
+    } | {"type", "run_sanity_checks"}  # the old name that the trainer's **kwargs are for
+    unknown = sorted(set(trainer_config) - known)
+    if unknown:
+        suggestions = "; ".join(
+            f"{key!r}: did you mean {' or '.join(map(repr, nearest))}?"
+            for key in unknown
+            if (nearest := difflib.get_close_matches(key, sorted(known), n=2))
+        )
+        raise ConfigurationError(
+            f"Unknown trainer key(s) {unknown}"
+            + (f" ({suggestions})" if suggestions else "")
+            + f": {trainer_class.__name__} takes **kwargs and would ignore them."
+        )
+
+
 def apply_all() -> None:
     _drop_add_special_tokens_kwarg()
     _keep_encoder_mask_in_generate()
     _archive_on_the_primary_node_only()
     _let_predictors_read_their_whole_input()
+    _refuse_unknown_trainer_keys()
 
 
 apply_all()
