@@ -221,7 +221,9 @@ local training(s, streamed=false) =
       num_gradient_accumulation_steps: accumulation,
       [if num_workers == 1 then 'cuda_device']: s.cuda_devices[0],
       // exact_resume: `--recover` reproduces the uninterrupted run (random-number states checkpointed).
-      callbacks: [{ type: 'exact_resume' }] + (if s.tensorboard then [{ type: 'tensorboard' }] else []),
+      // stop_on_non_finite: a diverged run stops, naming the step, before non-finite weights are saved.
+      callbacks: [{ type: 'exact_resume' }, { type: 'stop_on_non_finite' }]
+                 + (if s.tensorboard then [{ type: 'tensorboard' }] else []),
     },
     [if num_workers > 1 then 'distributed']: {
       cuda_devices: s.cuda_devices,
