@@ -5,8 +5,9 @@
 local hint = import '../hint.libsonnet';
 {
   settings: hint.tiny_cpu {
-    model_name: 'output/demo/t5',
-    sni_dir: 'output/demo/suite',
+    // Below the repository, from any directory (what demo.sh writes).
+    model_name: hint.repository_path('output/demo/t5'),
+    sni_dir: hint.repository_path('output/demo/suite'),
     max_instances_per_task: 300,
     optimizer_steps: 600,
     examples_per_step: 64,

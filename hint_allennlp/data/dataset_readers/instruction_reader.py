@@ -27,6 +27,7 @@ from allennlp.data.tokenizers import PretrainedTransformerTokenizer, Tokenizer
 
 from hint_allennlp.data.file_reading import DataFormatError
 from hint_allennlp.data.instruction_inputs import gold_choice_index
+from hint_allennlp.modules.backbone import tokenizer_name
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,9 @@ class InstructionReader(DatasetReader):
         Shared by all text fields. Default: `{"tokens": PretrainedTransformerIndexer(model_name)}`.
     model_name : `str`, optional (default = `None`)
         A HuggingFace model name or path, used to build whichever of `tokenizer` and
-        `token_indexers` is not given. Required unless both are given.
+        `token_indexers` is not given. Required unless both are given. When AllenNLP loads an
+        archive that carries the model's copy of this checkpoint's tokenizer (`backbone/`), the
+        copy is used (`hint_allennlp/modules/backbone.py`).
     max_instruction_tokens : `int`, optional (default = `1024`)
         Hypernetwork inputs are truncated to this many tokens, keeping the final `</s>`.
     max_source_tokens : `int`, optional (default = `1024`)
@@ -123,6 +126,9 @@ class InstructionReader(DatasetReader):
                 "Give `model_name`, or both `tokenizer` and `token_indexers` "
                 "(e.g. type pretrained_transformer with the T5 model name)."
             )
+        if tokenizer is None or token_indexers is None:
+            # The copy an archive carries when AllenNLP loads one (`modules/backbone.py`).
+            model_name = tokenizer_name(model_name, serialization_dir)  # type: ignore[arg-type]
         self._tokenizer = tokenizer or PretrainedTransformerTokenizer(model_name)  # type: ignore
         self._token_indexers = token_indexers or {
             "tokens": PretrainedTransformerIndexer(model_name)  # type: ignore
