@@ -32,6 +32,8 @@ from hint_allennlp.modules.backbone import tokenizer_name
 logger = logging.getLogger(__name__)
 
 TEXT_FIELD_NAMES = ("source_tokens", "instruction_tokens", "target_tokens")
+# How many distinct texts `_tokenize` keeps the tokens of (it starts afresh when full).
+TOKENIZED_TEXTS_KEPT = 4096
 # The key under which a HF tokenizer remembers that it gave its sequence length warning.
 HF_LENGTH_WARNING = "sequence-length-is-longer-than-the-specified-maximum"
 
@@ -138,6 +140,14 @@ class InstructionReader(DatasetReader):
             # ... will result in indexing errors"). T5 has relative positions, so no error follows,
             # and the limits that apply are this reader's, reported per file by `log_counts`.
             self._tokenizer.tokenizer.deprecation_warnings[HF_LENGTH_WARNING] = True
+        self._tokenized: Dict[str, TokenizedText] = {}
+        # A PretrainedTransformerTokenizer as built from `model_name` gives one token per id of its
+        # HF tokenizer's `encode`, special tokens included (no `max_length`).
+        self._counts_hf_ids = (
+            isinstance(self._tokenizer, PretrainedTransformerTokenizer)
+            and self._tokenizer._add_special_tokens
+            and self._tokenizer._max_length is None
+        )
         # Truncation keeps these (T5: `</s>`) at the end of every sequence.
         self._end_tokens: List[Token] = (
             list(self._tokenizer.single_sequence_end_tokens)
@@ -163,9 +173,21 @@ class InstructionReader(DatasetReader):
                 choice_field.token_indexers = self._token_indexers
 
     def _tokenize(self, text: str) -> TokenizedText:
-        return TokenizedText(text, self._tokenizer.tokenize(text))
+        """
+        A task's instruction (and often its targets) is the same text for thousands of instances:
+        each text is tokenized once while it is in a bounded cache (the tokens are never changed).
+        """
+        tokenized = self._tokenized.get(text)
+        if tokenized is None:
+            if len(self._tokenized) >= TOKENIZED_TEXTS_KEPT:
+                self._tokenized.clear()
+            tokenized = self._tokenized[text] = TokenizedText(text, self._tokenizer.tokenize(text))
+        return tokenized
 
     def _count_tokens(self, text: str) -> int:
+        if self._counts_hf_ids:
+            # The same count without building AllenNLP's Token objects (most of the time).
+            return len(self._tokenizer.tokenizer.encode(text))  # type: ignore[attr-defined]
         return len(self._tokenizer.tokenize(text))
 
     def _ends_with_end_tokens(self, tokens: Sequence[Token]) -> bool:
