@@ -129,8 +129,9 @@ def load_backbone(
     `from_pretrained(model_name, **config_overrides)` applies them):
 
     - inside `loading_archive()`, when `serialization_dir` holds a copy of `model_name`'s files:
-      built from the copied config, float32, its weights left uninitialised (the archive's state
-      dict replaces all of them), in eval mode like `from_pretrained`'s;
+      built from the copied config in torch's default dtype (float32, as `from_pretrained`
+      loads), its weights left uninitialised (the archive's state dict replaces all of them),
+      tied and in eval mode as `from_pretrained` leaves them;
     - otherwise `model_class.from_pretrained` of the checked `model_name`.
     """
     saved = saved_backbone(model_name, serialization_dir) if _loading_archive.get() else None
