@@ -11,7 +11,12 @@ from allennlp.commands.train import train_model_from_file
 
 from hint_allennlp.training.stop_on_non_finite import NonFiniteTrainingError
 from tests import FIXTURES_ROOT
-from tests.commands.train_test import TIMEOUT, start_training, write_experiment
+from tests.commands.train_test import (
+    DISTRIBUTED_SETTINGS,
+    TIMEOUT,
+    start_training,
+    write_experiment,
+)
 
 
 def test_a_run_whose_weights_diverge_stops_before_they_are_saved(tmp_path):
@@ -63,3 +68,28 @@ def test_a_non_finite_loss_stops_the_run_at_its_batch_before_the_backward_pass(t
             overrides=json.dumps(overrides),
         )
     assert not list((tmp_path / "run").glob("*.th"))
+
+
+def test_sharded_workers_stop_together_before_any_shard_is_saved(tmp_path):
+    # FSDP2 on two CPU workers (gloo): each checks its own shards and the loss of its own batches;
+    # the verdict is summed, so both stop at the same point instead of one waiting for the other.
+    settings = (
+        f"{{cuda_devices: [-1, -1], fsdp: true}} + {DISTRIBUTED_SETTINGS} "
+        "+ {optimizer_steps: 2, num_epochs: 1}"
+    )
+    experiment = write_experiment(tmp_path / "experiment.jsonnet", settings)
+    serialization_dir, output = tmp_path / "run", tmp_path / "output.txt"
+    overrides = json.dumps({"trainer.optimizer.lr": 1e6})
+    process = start_training(experiment, serialization_dir, output, "-o", overrides)
+    process.wait(timeout=TIMEOUT)
+    log = output.read_text()
+    assert process.returncode != 0, log[-3000:]
+    # The issue's run, sharded: both steps' losses are finite, the weights after the second are
+    # not. Each worker's shards are checked and the flags summed, so both raise (the first to do
+    # so ends the run: torch.multiprocessing tears the other down).
+    assert (
+        "NonFiniteTrainingError: Training stopped at the end of epoch 0 (after optimizer step 2)"
+        in log
+    ), log[-3000:]
+    assert "weight tensors are not finite (t5.shared.weight" in log
+    assert not list(serialization_dir.glob("*.th")) and not list(serialization_dir.glob("*.tar.gz"))
