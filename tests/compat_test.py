@@ -1,7 +1,9 @@
 """Each fix in `hint_allennlp.compat` has a test here that fails without it."""
 
+import pytest
 import torch
 from allennlp.common import cached_transformers
+from allennlp.common.checks import ConfigurationError
 from allennlp.data import Token
 from allennlp.data.token_indexers import PretrainedTransformerIndexer
 from allennlp.data.tokenizers import PretrainedTransformerTokenizer
@@ -9,6 +11,7 @@ from allennlp.data.vocabulary import Vocabulary
 from transformers import T5ForConditionalGeneration
 
 import hint_allennlp  # noqa: F401  (the compat fixes and the registered components)
+from hint_allennlp.compat import refuse_unknown_trainer_keys
 from tests import TINY_T5
 
 
@@ -60,3 +63,13 @@ def test_generate_keeps_the_encoder_mask_of_a_padded_batch():
         )
         alone = t5.generate(input_ids=input_ids[1:, :6], max_new_tokens=8, do_sample=False)
     assert batch[1, : alone.size(1)].tolist() == alone[0].tolist()
+
+
+def test_trainer_keys_that_the_trainer_would_ignore_are_refused():
+    # GradientDescentTrainer takes **kwargs and drops what it does not know.
+    refuse_unknown_trainer_keys({"num_epochs": 2, "optimizer": {"type": "adam"}, "patience": 3})
+    refuse_unknown_trainer_keys({"run_sanity_checks": False})  # the old name the kwargs are for
+    with pytest.raises(ConfigurationError, match=r"\['num_epoch'\].*did you mean 'num_epochs'"):
+        refuse_unknown_trainer_keys({"num_epoch": 2})
+    # Other trainers refuse unknown keys themselves (or take them on purpose).
+    refuse_unknown_trainer_keys({"type": "no_op", "anything": 1})
