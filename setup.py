@@ -10,7 +10,10 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
-    packages=find_packages(exclude=["tests", "tests.*"]),
+    # benchmark/ (beside the package) runs from a checkout only: not installed.
+    packages=find_packages(exclude=["tests", "tests.*", "benchmark", "benchmark.*"]),
+    # The paper's variants and backbones, which training_configs/hint.libsonnet imports too.
+    package_data={"hint_allennlp": ["models/paper_variants.json"]},
     python_requires=">=3.10",
     install_requires=["allennlp==2.10.1", "allennlp-models==2.10.1"],
 )

@@ -1,18 +1,31 @@
 """
 Makes the standard AllenNLP 2.10.1 pieces work on the stack this plugin supports (Python 3.11,
-torch 2.x, transformers 4.46-4.49). AllenNLP's last release predates these versions; each fix below
-names the break it repairs and is tested in `tests/compat_test.py`. One more makes `allennlp
-predict` report faults in this plugin's input instead of losing lines, and one makes `allennlp
-train` refuse trainer keys that AllenNLP's trainer would ignore. Importing `hint_allennlp` applies
-them all, once.
+torch 2.x, transformers 4.46-4.49). AllenNLP's last release predates these versions; each patch
+below names the break it repairs and the versions it is for, says whether this stack has the break
+(`needed`: from the versions, or by trying the behaviour), and is tested in `tests/compat_test.py`.
+One more makes `allennlp predict` report faults in this plugin's input instead of losing lines,
+two check the arguments of `allennlp predict` and `allennlp evaluate` before the model loads, and
+one makes `allennlp train` refuse trainer keys that AllenNLP's trainer would ignore. Importing
+`hint_allennlp` applies those needed, once.
+
+A patch is a function registered with `@patch(versions, needed)`; `apply_all` runs them in the
+order they are defined.
 """
 
 import difflib
 import functools
+import inspect
 import logging
+import os
 import sys
-from typing import Any, Dict
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
+import allennlp.version
+import torch
+import transformers
+from allennlp.commands import evaluate as evaluate_command
 from allennlp.commands import predict as predict_command
 from allennlp.common import cached_transformers
 from allennlp.common.checks import ConfigurationError
@@ -24,7 +37,76 @@ from transformers.generation.utils import GenerationMixin
 logger = logging.getLogger(__name__)
 
 
-def _drop_add_special_tokens_kwarg() -> None:
+@dataclass(frozen=True)
+class Patch:
+    """
+    name : the function that applies it.
+    versions : the versions it is for.
+    needed : whether the stack in use has the break it repairs (False once it is applied).
+    apply : applies it.
+    """
+
+    name: str
+    versions: str
+    needed: Callable[[], bool]
+    apply: Callable[[], None]
+
+
+PATCHES: Dict[str, Patch] = {}
+
+
+def patch(versions: str, needed: Callable[[], bool]) -> Callable:
+    """Registers the decorated function as the patch that applies the fix."""
+
+    def register(apply: Callable[[], None]) -> Callable[[], None]:
+        PATCHES[apply.__name__] = Patch(apply.__name__, versions, needed, apply)
+        return apply
+
+    return register
+
+
+def apply_all() -> List[str]:
+    """Applies every patch this stack needs; returns their names."""
+    applied = []
+    for registered in PATCHES.values():
+        if registered.needed():
+            registered.apply()
+            applied.append(registered.name)
+    return applied
+
+
+def _release(version: str) -> Tuple[int, ...]:
+    """The leading numbers of a version string: "4.50.0.dev0" -> (4, 50, 0)."""
+    numbers = []
+    for part in version.split("."):
+        if not part.isdigit():
+            break
+        numbers.append(int(part))
+    return tuple(numbers)
+
+
+def _mark(wrapper: Callable) -> Callable:
+    """Marks `wrapper` as this module's, so that a patch is not applied twice."""
+    wrapper._hint_compat = True  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _is_marked(function: Callable) -> bool:
+    return getattr(function, "_hint_compat", False)
+
+
+def _allennlp_2_10_1() -> bool:
+    return allennlp.version.VERSION == "2.10.1"
+
+
+def _tokenizers_refuse_method_kwargs() -> bool:
+    return _release(transformers.__version__) >= (4, 42) and not _is_marked(
+        cached_transformers.get_tokenizer
+    )
+
+
+@patch("AllenNLP 2.10.1 with transformers >= 4.42", needed=_tokenizers_refuse_method_kwargs)
+def drop_add_special_tokens_kwarg() -> None:
     """
     `PretrainedTransformerTokenizer` (and through it `PretrainedTransformerIndexer`) asks
     `cached_transformers.get_tokenizer(name, add_special_tokens=False, ...)`.
@@ -34,19 +116,48 @@ def _drop_add_special_tokens_kwarg() -> None:
     is dropped before it reaches HF.
     """
     get_tokenizer = cached_transformers.get_tokenizer
-    if getattr(get_tokenizer, "_hint_compat", False):
-        return
 
+    @_mark
     @functools.wraps(get_tokenizer)
     def get_tokenizer_without_method_kwargs(model_name: str, **kwargs):
         kwargs.pop("add_special_tokens", None)
         return get_tokenizer(model_name, **kwargs)
 
-    get_tokenizer_without_method_kwargs._hint_compat = True  # type: ignore[attr-defined]
     cached_transformers.get_tokenizer = get_tokenizer_without_method_kwargs
 
 
-def _keep_encoder_mask_in_generate() -> None:
+def generate_drops_the_encoder_mask(prepare_inputs: Optional[Callable] = None) -> bool:
+    """
+    Whether `prepare_inputs` (`GenerationMixin.prepare_inputs_for_generation` by default) leaves out
+    the encoder's mask of an encoder-decoder model, tried on a stand-in for one. If the stand-in no
+    longer suffices (a later transformers), the patch is taken as needed: it only adds a missing
+    mask.
+    """
+    prepare_inputs = prepare_inputs or GenerationMixin.prepare_inputs_for_generation
+
+    class EncoderDecoder:
+        _supports_cache_class = False
+        config = SimpleNamespace(is_encoder_decoder=True)
+
+        def forward(self, decoder_input_ids=None, attention_mask=None):
+            """The signature `prepare_inputs_for_generation` inspects."""
+
+    try:
+        model_inputs = prepare_inputs(
+            EncoderDecoder(),
+            torch.zeros(1, 1, dtype=torch.long),
+            attention_mask=torch.ones(1, 3, dtype=torch.long),
+        )
+    except Exception:  # noqa: BLE001 (any failure of the stand-in: apply the patch)
+        return True
+    return "attention_mask" not in model_inputs
+
+
+@patch(
+    "transformers 4.49 (huggingface/transformers#36293, fixed in 4.50)",
+    needed=generate_drops_the_encoder_mask,
+)
+def keep_encoder_mask_in_generate() -> None:
     """
     transformers 4.49's `GenerationMixin.prepare_inputs_for_generation` takes the encoder's
     `attention_mask` as a parameter and, for encoder-decoder models, never passes it on: `generate`
@@ -56,9 +167,8 @@ def _keep_encoder_mask_in_generate() -> None:
     nothing.
     """
     prepare_inputs = GenerationMixin.prepare_inputs_for_generation
-    if getattr(prepare_inputs, "_hint_compat", False):
-        return
 
+    @_mark
     @functools.wraps(prepare_inputs)
     def prepare_inputs_with_encoder_mask(self, *args, attention_mask=None, **kwargs):
         model_inputs = prepare_inputs(self, *args, attention_mask=attention_mask, **kwargs)
@@ -66,11 +176,17 @@ def _keep_encoder_mask_in_generate() -> None:
             model_inputs.setdefault("attention_mask", attention_mask)
         return model_inputs
 
-    prepare_inputs_with_encoder_mask._hint_compat = True  # type: ignore[attr-defined]
     GenerationMixin.prepare_inputs_for_generation = prepare_inputs_with_encoder_mask
 
 
-def _archive_on_the_primary_node_only() -> None:
+def _every_node_archives() -> bool:
+    from allennlp.commands import train
+
+    return _allennlp_2_10_1() and not _is_marked(train.train_model)
+
+
+@patch("AllenNLP 2.10.1", needed=_every_node_archives)
+def archive_on_the_primary_node_only() -> None:
     """
     `allennlp train --node-rank 1` (any node but the primary, node 0) trains, then archives
     `best.th` from its own serialization directory, which only the primary writes: the run ends in
@@ -81,9 +197,8 @@ def _archive_on_the_primary_node_only() -> None:
     from allennlp.commands import train
 
     train_model = train.train_model
-    if getattr(train_model, "_hint_compat", False):
-        return
 
+    @_mark
     @functools.wraps(train_model)
     def train_model_archiving_on_node_0(*args, node_rank: int = 0, **kwargs):
         if node_rank == 0:
@@ -103,11 +218,15 @@ def _archive_on_the_primary_node_only() -> None:
         finally:
             train.archive_model = archive_model
 
-    train_model_archiving_on_node_0._hint_compat = True  # type: ignore[attr-defined]
     train.train_model = train_model_archiving_on_node_0
 
 
-def _let_predictors_read_their_whole_input() -> None:
+def _predict_reads_text_lines() -> bool:
+    return _allennlp_2_10_1() and not _is_marked(predict_command._PredictManager._get_json_data)
+
+
+@patch("AllenNLP 2.10.1", needed=_predict_reads_text_lines)
+def let_predictors_read_their_whole_input() -> None:
     """
     `allennlp predict` reads its input file as text and hands a predictor one non-blank line at a
     time: bytes that are not UTF-8 raise a bare `UnicodeDecodeError` from inside the loop (ending
@@ -118,10 +237,9 @@ def _let_predictors_read_their_whole_input() -> None:
     before.
     """
     manager = predict_command._PredictManager
-    if getattr(manager._get_json_data, "_hint_compat", False):
-        return
     get_json_data, run = manager._get_json_data, manager.run
 
+    @_mark
     @functools.wraps(get_json_data)
     def get_json_data_from_predictor(self):
         if not hasattr(self._predictor, "read_json_input"):
@@ -139,12 +257,113 @@ def _let_predictors_read_their_whole_input() -> None:
         if self._dataset_reader is None and hasattr(self._predictor, "report_input"):
             self._predictor.report_input(self._input_file)
 
-    get_json_data_from_predictor._hint_compat = True  # type: ignore[attr-defined]
     manager._get_json_data = get_json_data_from_predictor
     manager.run = run_and_report
 
 
-def _refuse_unknown_trainer_keys() -> None:
+def check_cuda_device(cuda_device: int) -> None:
+    """
+    Refuses a `--cuda-device` that this machine does not have, in the words of the option. AllenNLP
+    2.10.1's `check_for_gpu` tells the user to override `trainer.cuda_device`, a training setting
+    (`allennlp predict`), and a command that loads the model onto the device first fails in torch
+    with "Found no NVIDIA driver on your system" (`allennlp evaluate`, `allennlp hint-compile`).
+    """
+    available = torch.cuda.device_count()
+    if cuda_device < available:
+        return
+    having = (
+        "this machine has no CUDA device"
+        if available == 0
+        else f"this machine has {available} CUDA devices, 0 to {available - 1}"
+    )
+    raise ConfigurationError(
+        f"--cuda-device {cuda_device}: {having}; --cuda-device -1 (the default) runs on the CPU."
+    )
+
+
+def _predict_loads_the_model_first() -> bool:
+    return _allennlp_2_10_1() and not _is_marked(predict_command._get_predictor)
+
+
+@patch("AllenNLP 2.10.1", needed=_predict_loads_the_model_first)
+def check_predict_arguments_before_loading_the_model() -> None:
+    """
+    AllenNLP 2.10.1's `allennlp predict` loads the model before it uses its other arguments, and
+    then `--batch-size 0` writes no line and exits 0 (`lazy_groups_of` makes no group of size 0),
+    a negative batch size ends in a raw `islice` ValueError, `--cuda-device 0` without CUDA is
+    refused with advice to override `trainer.cuda_device`, an input file that is a directory ends
+    in a raw `IsADirectoryError`, and an existing `--output-file` is overwritten without a word.
+    These are checked first (`_predict` calls `_get_predictor(args)` before anything else), and an
+    overwritten output file is logged.
+    """
+    get_predictor = predict_command._get_predictor
+
+    @_mark
+    @functools.wraps(get_predictor)
+    def get_predictor_after_checking_the_arguments(args):
+        if args.batch_size < 1:
+            raise ConfigurationError(f"--batch-size must be at least 1, not {args.batch_size}.")
+        check_cuda_device(args.cuda_device)
+        if not args.use_dataset_reader and os.path.isdir(args.input_file):
+            raise ConfigurationError(
+                f"{args.input_file} is a directory: `allennlp predict` reads one input file (e.g. "
+                "JSON lines, or an SNI task file), or with --use-dataset-reader what the archive's "
+                "dataset reader reads (e.g. a directory of SNI task files)."
+            )
+        if args.output_file is not None and os.path.isdir(args.output_file):
+            raise ConfigurationError(f"--output-file {args.output_file} is a directory.")
+        if args.output_file is not None and os.path.exists(args.output_file):
+            logger.warning("Overwriting %s (the --output-file exists).", args.output_file)
+        return get_predictor(args)
+
+    predict_command._get_predictor = get_predictor_after_checking_the_arguments
+
+
+def _evaluate_loads_the_model_first() -> bool:
+    return _allennlp_2_10_1() and not _is_marked(evaluate_command.evaluate_from_archive)
+
+
+@patch("AllenNLP 2.10.1", needed=_evaluate_loads_the_model_first)
+def check_evaluate_device_before_loading_the_model() -> None:
+    """
+    AllenNLP 2.10.1's `allennlp evaluate --cuda-device 0` on a machine without CUDA loads the
+    archive onto the device first and ends in torch's raw `RuntimeError: Found no NVIDIA driver`;
+    the device is checked (`check_cuda_device`) before `evaluate_from_archive` loads anything.
+    """
+    evaluate_from_archive = evaluate_command.evaluate_from_archive
+    signature = inspect.signature(evaluate_from_archive)
+
+    @_mark
+    @functools.wraps(evaluate_from_archive)
+    def evaluate_from_archive_after_checking_the_device(*args, **kwargs):
+        arguments = signature.bind(*args, **kwargs)
+        arguments.apply_defaults()
+        check_cuda_device(arguments.arguments["cuda_device"])
+        return evaluate_from_archive(*args, **kwargs)
+
+    evaluate_command.evaluate_from_archive = evaluate_from_archive_after_checking_the_device
+
+
+# Its own mark: `train_model` is wrapped by two patches.
+TRAINER_KEYS_CHECKED = "_hint_trainer_keys_checked"
+
+
+def _trainer_ignores_unknown_keys() -> bool:
+    from allennlp.commands import train
+
+    takes_any_key = any(
+        parameter.kind is parameter.VAR_KEYWORD
+        for parameter in inspect.signature(
+            GradientDescentTrainer.from_partial_objects
+        ).parameters.values()
+    )
+    return takes_any_key and not getattr(train.train_model, TRAINER_KEYS_CHECKED, False)
+
+
+@patch(
+    "AllenNLP 2.10.1 (GradientDescentTrainer takes **kwargs)", needed=_trainer_ignores_unknown_keys
+)
+def refuse_trainer_keys_the_trainer_would_ignore() -> None:
     """
     AllenNLP's `GradientDescentTrainer` takes `**kwargs` (to accept the old name
     `run_sanity_checks`) and ignores whatever else it gets, so a misspelled key such as
@@ -155,15 +374,13 @@ def _refuse_unknown_trainer_keys() -> None:
     from allennlp.commands import train
 
     train_model = train.train_model
-    if getattr(train_model, "_hint_trainer_keys_checked", False):
-        return
 
     @functools.wraps(train_model)
     def train_model_with_known_trainer_keys(params, *args, **kwargs):
         refuse_unknown_trainer_keys(params.as_dict(quiet=True).get("trainer", {}))
         return train_model(params, *args, **kwargs)
 
-    train_model_with_known_trainer_keys._hint_trainer_keys_checked = True  # type: ignore[attr-defined]
+    setattr(train_model_with_known_trainer_keys, TRAINER_KEYS_CHECKED, True)
     train.train_model = train_model_with_known_trainer_keys
 
 
@@ -199,14 +416,6 @@ def refuse_unknown_trainer_keys(trainer_config: Dict[str, Any]) -> None:
             + (f" ({suggestions})" if suggestions else "")
             + f": {trainer_class.__name__} takes **kwargs and would ignore them."
         )
-
-
-def apply_all() -> None:
-    _drop_add_special_tokens_kwarg()
-    _keep_encoder_mask_in_generate()
-    _archive_on_the_primary_node_only()
-    _let_predictors_read_their_whole_input()
-    _refuse_unknown_trainer_keys()
 
 
 apply_all()

@@ -4,3 +4,17 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES_ROOT = PROJECT_ROOT / "fixtures"
 TINY_T5 = FIXTURES_ROOT / "tiny-t5"
 SNI_FIXTURES = FIXTURES_ROOT / "sni"
+
+
+def run_allennlp(*arguments: str) -> None:
+    """
+    The `allennlp` command line (its argument parser and commands) in this process, for checks
+    that need no fresh process.
+    """
+    import sys
+    from unittest import mock
+
+    from allennlp.commands import main
+
+    with mock.patch.object(sys, "argv", ["allennlp", *arguments]):
+        main(prog="allennlp")

@@ -1,18 +1,73 @@
-"""Each fix in `hint_allennlp.compat` has a test here that fails without it."""
+"""
+Each patch in `hint_allennlp.compat` has a test here that fails without it, and one that it is
+needed on the stack in use and switches itself off where the break is absent.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
-from allennlp.common import cached_transformers
+import transformers
+from allennlp.commands import predict, train
+from allennlp.common import Params, cached_transformers
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import Token
 from allennlp.data.token_indexers import PretrainedTransformerIndexer
 from allennlp.data.tokenizers import PretrainedTransformerTokenizer
 from allennlp.data.vocabulary import Vocabulary
 from transformers import T5ForConditionalGeneration
+from transformers.generation.utils import GenerationMixin
 
 import hint_allennlp  # noqa: F401  (the compat fixes and the registered components)
-from hint_allennlp.compat import refuse_unknown_trainer_keys
-from tests import TINY_T5
+from hint_allennlp import compat
+from tests import TINY_T5, run_allennlp
+
+
+def test_every_patch_is_needed_on_this_stack_and_applied_once():
+    assert list(compat.PATCHES) == [
+        "drop_add_special_tokens_kwarg",
+        "keep_encoder_mask_in_generate",
+        "archive_on_the_primary_node_only",
+        "let_predictors_read_their_whole_input",
+        "check_predict_arguments_before_loading_the_model",
+        "check_evaluate_device_before_loading_the_model",
+        "refuse_trainer_keys_the_trainer_would_ignore",
+    ]
+    assert all(registered.versions for registered in compat.PATCHES.values())
+    # Applied when hint_allennlp was imported: none is needed again.
+    assert compat.apply_all() == []
+
+
+@pytest.mark.parametrize(
+    "name, stack",
+    [
+        ("drop_add_special_tokens_kwarg", {"transformers": "4.41.2"}),
+        ("archive_on_the_primary_node_only", {"allennlp": "2.9.3"}),
+        ("let_predictors_read_their_whole_input", {"allennlp": "2.9.3"}),
+        ("check_predict_arguments_before_loading_the_model", {"allennlp": "2.9.3"}),
+        ("check_evaluate_device_before_loading_the_model", {"allennlp": "2.9.3"}),
+    ],
+)
+def test_a_patch_for_other_versions_is_not_applied(name, stack, monkeypatch):
+    if "transformers" in stack:
+        monkeypatch.setattr(transformers, "__version__", stack["transformers"])
+    if "allennlp" in stack:
+        monkeypatch.setattr(compat.allennlp.version, "VERSION", stack["allennlp"])
+    monkeypatch.setattr(compat, "_is_marked", lambda function: False)  # as if not applied yet
+    assert not compat.PATCHES[name].needed()
+
+
+def test_the_generate_patch_is_needed_where_the_mask_is_dropped():
+    patched = GenerationMixin.prepare_inputs_for_generation
+    assert compat.generate_drops_the_encoder_mask(patched.__wrapped__)  # transformers 4.49's own
+    assert not compat.generate_drops_the_encoder_mask(patched)
+
+    def keeps_the_mask(self, input_ids, attention_mask=None, **kwargs):
+        return {"decoder_input_ids": input_ids, "attention_mask": attention_mask}
+
+    assert not compat.generate_drops_the_encoder_mask(keeps_the_mask)
 
 
 def test_get_tokenizer_accepts_add_special_tokens_kwarg():
@@ -65,11 +120,138 @@ def test_generate_keeps_the_encoder_mask_of_a_padded_batch():
     assert batch[1, : alone.size(1)].tolist() == alone[0].tolist()
 
 
+def test_only_the_primary_node_archives(tmp_path, monkeypatch):
+    archived = []
+
+    def archive_model(directory, **_):
+        archived.append(directory)
+
+    monkeypatch.setattr(train, "_train_worker", lambda **kwargs: None)  # no training
+    monkeypatch.setattr(train, "archive_model", archive_model)
+    for node_rank in (1, 0):
+        train.train_model(Params({}), str(tmp_path / f"node{node_rank}"), node_rank=node_rank)
+    assert archived == [str(tmp_path / "node0")]
+    assert train.archive_model is archive_model  # put back after node 1's run
+
+
+class WholeInputPredictor:
+    """What `let_predictors_read_their_whole_input` looks for in a predictor."""
+
+    _dataset_reader = None
+
+    def __init__(self):
+        self.received, self.reported = [], []
+
+    def read_json_input(self, raw_lines, source):
+        for number, line in enumerate(raw_lines, start=1):
+            self.received.append(line)
+            yield {"number": number}
+
+    def report_input(self, source):
+        self.reported.append(source)
+
+
+def test_a_predictor_gets_its_whole_input_undecoded_and_its_end(tmp_path, monkeypatch):
+    input_file = tmp_path / "input.jsonl"
+    input_file.write_bytes(b'{"input": "a"}\n\n\xff\xfe not UTF-8\n')
+    predictor = WholeInputPredictor()
+    manager = predict._PredictManager(predictor, str(input_file), None, 8, False, False)
+    monkeypatch.setattr(manager, "_predict_json", lambda batch: [{} for _ in batch])
+    monkeypatch.setattr(manager, "_maybe_print_to_console_and_file", lambda *_: None)
+    manager.run()
+    # blank lines keep their place; bytes that are not UTF-8 reach the predictor as they are
+    assert predictor.received == [b'{"input": "a"}\n', b"\n", b"\xff\xfe not UTF-8\n"]
+    assert predictor.reported == [str(input_file)]
+
+
+# The checks of command-line arguments come before the model loads: these commands name an archive
+# that does not exist, so an error about it would mean that the model was loaded first.
+NO_ARCHIVE = "no-such-model.tar.gz"
+ALLENNLP = str(Path(sys.executable).parent / "allennlp")
+# A device this machine does not have (0 on a machine without CUDA).
+MISSING_CUDA_DEVICE = str(torch.cuda.device_count())
+
+
+@pytest.mark.parametrize("batch_size", ["0", "-3"])
+def test_predict_refuses_a_batch_size_below_one(tmp_path, batch_size):
+    """`--batch-size 0` used to write no line and exit 0; -3 ended in a raw islice error."""
+    (tmp_path / "in.jsonl").write_text('{"instruction": "Copy.", "input": "a"}\n')
+    with pytest.raises(
+        ConfigurationError, match=f"--batch-size must be at least 1, not {batch_size}"
+    ):
+        run_allennlp("predict", NO_ARCHIVE, str(tmp_path / "in.jsonl"), "--batch-size", batch_size)
+
+
+def test_predict_refuses_a_directory_as_its_input_file(tmp_path):
+    """It used to end in a raw IsADirectoryError; with the archive's reader a directory is input."""
+    with pytest.raises(ConfigurationError, match="is a directory: `allennlp predict` reads one"):
+        run_allennlp("predict", NO_ARCHIVE, str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=NO_ARCHIVE):
+        run_allennlp("predict", NO_ARCHIVE, str(tmp_path), "--use-dataset-reader")
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_a_missing_cuda_device_is_refused_in_the_words_of_the_option(tmp_path, command):
+    """
+    predict used to advise overriding `trainer.cuda_device`, a training setting; evaluate loaded
+    the model onto the device and failed in torch ("Found no NVIDIA driver").
+    """
+    (tmp_path / "in.jsonl").write_text("{}\n")
+    with pytest.raises(ConfigurationError) as refused:
+        run_allennlp(
+            command, NO_ARCHIVE, str(tmp_path / "in.jsonl"), "--cuda-device", MISSING_CUDA_DEVICE
+        )
+    message = str(refused.value)
+    assert message.startswith(f"--cuda-device {MISSING_CUDA_DEVICE}: this machine has")
+    assert "--cuda-device -1 (the default) runs on the CPU" in message
+    assert "trainer.cuda_device" not in message
+
+
+def test_the_argument_checks_apply_to_the_real_command_line(tmp_path):
+    """
+    The `allennlp` program imports the plugin after parsing its arguments: the checks must still
+    run first. From a folder of the user's own, as a user runs it.
+    """
+    (tmp_path / ".allennlp_plugins").write_text("hint_allennlp\n")
+    (tmp_path / "in.jsonl").write_text('{"instruction": "Copy.", "input": "a"}\n')
+    for arguments, message in [
+        (["predict", "--batch-size", "0"], "--batch-size must be at least 1, not 0"),
+        (
+            ["evaluate", "--cuda-device", MISSING_CUDA_DEVICE],
+            f"--cuda-device {MISSING_CUDA_DEVICE}: this machine has",
+        ),
+    ]:
+        command, *options = arguments
+        result = subprocess.run(
+            [ALLENNLP, command, NO_ARCHIVE, "in.jsonl", *options],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 1, result.stderr[-3000:]
+        assert f"ConfigurationError: {message}" in result.stderr, result.stderr[-3000:]
+
+
 def test_trainer_keys_that_the_trainer_would_ignore_are_refused():
     # GradientDescentTrainer takes **kwargs and drops what it does not know.
-    refuse_unknown_trainer_keys({"num_epochs": 2, "optimizer": {"type": "adam"}, "patience": 3})
-    refuse_unknown_trainer_keys({"run_sanity_checks": False})  # the old name the kwargs are for
+    compat.refuse_unknown_trainer_keys({"num_epochs": 2, "optimizer": {"type": "adam"}})
+    compat.refuse_unknown_trainer_keys({"run_sanity_checks": False})  # what its kwargs are for
     with pytest.raises(ConfigurationError, match=r"\['num_epoch'\].*did you mean 'num_epochs'"):
-        refuse_unknown_trainer_keys({"num_epoch": 2})
+        compat.refuse_unknown_trainer_keys({"num_epoch": 2})
     # Other trainers refuse unknown keys themselves (or take them on purpose).
-    refuse_unknown_trainer_keys({"type": "no_op", "anything": 1})
+    compat.refuse_unknown_trainer_keys({"type": "no_op", "anything": 1})
+
+
+def test_the_trainer_key_patch_is_needed_only_where_the_trainer_takes_any_key(monkeypatch):
+    needed = compat.PATCHES["refuse_trainer_keys_the_trainer_would_ignore"].needed
+    monkeypatch.setattr(train, "train_model", train.train_model.__wrapped__)  # as if not applied
+    assert needed()
+
+    class StrictTrainer:
+        @classmethod
+        def from_partial_objects(cls, model, num_epochs: int = 20):
+            """A trainer that refuses unknown keys itself."""
+
+    monkeypatch.setattr(compat, "GradientDescentTrainer", StrictTrainer)
+    assert not needed()

@@ -28,16 +28,12 @@ local repository_path(relative) =
   );
   (if std.startsWith(std.thisFile, '/') then '/' else '') + (if folded == [] then '.' else std.join('/', folded));
 
-// Paper §4 and the authors' configs (allenai/hyper-task-descriptions): T5 v1.1 LM-adapt checkpoints and the adapter bottleneck `a` and prefix length `P`
-// generated for each. `tiny` is the test and demo checkpoint (d_model 64, built by `make`).
-local backbones = {
-  small: { model_name: 'google/t5-small-lm-adapt', adapter_size: 8, prefix_length: 7 },
-  base: { model_name: 'google/t5-base-lm-adapt', adapter_size: 64, prefix_length: 30 },
-  large: { model_name: 'google/t5-large-lm-adapt', adapter_size: 8, prefix_length: 7 },
-  xl: { model_name: 'google/t5-xl-lm-adapt', adapter_size: 512, prefix_length: 30 },
-  xxl: { model_name: 'google/t5-xxl-lm-adapt', adapter_size: 512, prefix_length: 30 },
-  tiny: { model_name: repository_path('fixtures/tiny-t5'), adapter_size: 4, prefix_length: 3 },
-};
+// The paper's backbones (each checkpoint and the adapter bottleneck `a` and prefix length `P`
+// generated for it) and its models as settings of `hint_seq2seq`: one table, which Python reads too
+// (hint_allennlp/models/paper_variants.py).
+local paper = import '../hint_allennlp/models/paper_variants.json';
+// The tiny checkpoint is a folder of this repository: named from wherever `allennlp` runs.
+local backbones = paper.backbones { tiny+: { model_name: repository_path(super.model_name) } };
 
 // Every setting there is; a key not listed here is rejected (a typo would otherwise be ignored).
 local defaults = {
@@ -85,8 +81,8 @@ local defaults = {
   // A `model.tar.gz` or `best.th` of the same model, e.g. from pretraining, to start from.
   pretrained_weights: null,
   // Memory (docs/training_large_models.md). Recompute each T5 block in backward instead of keeping
-  // its activations: same gradients, about a third more compute, activations ~30x smaller at the
-  // paper's lengths. bf16 autocast in training, evaluation and generation, float32 weights (fp16
+  // its activations: same gradients, about a third more compute, activations an order of magnitude
+  // smaller at the paper's lengths. bf16 autocast in training, evaluation and generation, float32 weights (fp16
   // is refused: T5 v1.1 overflows it). xl and xxl default to both (`backbone_memory` below).
   gradient_checkpointing: false,
   bf16: false,
@@ -94,7 +90,7 @@ local defaults = {
   // finetuning rate). Hypernetwork pretraining uses 0.0, as the reference's gins/pretrain.gin.
   dropout: null,
   // Rank of the generated LoRA updates on q and v in the LoRA ablation (Table 5: 128 and 512).
-  lora_rank: 128,
+  lora_rank: paper.module_sizes.lora_rank,
 
   // Evaluation of the final model on the test split (the paper evaluates the last checkpoint).
   eval_batch_size: 32,
@@ -102,64 +98,20 @@ local defaults = {
   tensorboard: true,
 };
 
-// The paper's Tables 1, 5 and 6: each model of the paper as the SNI reader's instruction format plus
-// `hint_seq2seq` keys. The table of record is hint_allennlp/models/paper_variants.py, which these must
-// match (tests/models/paper_variants_test.py).
-local generated_modules(s) = { adapter_size: s.adapter_size, prefix_length: s.prefix_length };
+// Each model of the paper (Tables 1, 5 and 6) as the reader's instruction format plus
+// `hint_seq2seq` keys, its `peft` completed by the settings it takes the sizes from.
 local models = {
-  hint(s): {
-    instruction_format: 'hint',
-    model: { parameter_generator: { type: 'cross_attention' }, peft: generated_modules(s), instruction_fusion: true },
-  },
-  hint_without_fusion(s): {
-    instruction_format: 'hint',
-    model: { parameter_generator: { type: 'cross_attention' }, peft: generated_modules(s), instruction_fusion: false },
-  },
-  // Table 5's LoRA row: HINT without fusion generating LoRA on q and v (alpha 1) instead of
-  // adapters and prefixes.
-  hint_without_fusion_lora(s): {
-    instruction_format: 'hint',
-    model: {
-      parameter_generator: { type: 'cross_attention' },
-      peft: { use_adapters: false, use_prefixes: false, use_lora: true, lora_rank: s.lora_rank },
-      instruction_fusion: false,
-    },
-  },
-  hint_without_peft_generation(s): {
-    instruction_format: 'hint',
-    model: { parameter_generator: null, instruction_fusion: true },
-  },
-  // Adapters of a = 8 whatever the backbone, from a separate instruction encoder, as Ye and Ren (2021).
-  hypter(s): {
-    instruction_format: 'hint',
-    model: {
-      parameter_generator: { type: 'hypter' },
-      peft: { adapter_size: 8, use_prefixes: false },
-      separate_instruction_encoder: true,
-      instruction_fusion: false,
-    },
-  },
-  hypertune(s): {
-    instruction_format: 'hint',
-    model: {
-      parameter_generator: { type: 'hypertune' },
-      peft: { prefix_length: s.prefix_length, use_adapters: false },
-      instruction_fusion: false,
-    },
-  },
-  tk_instruct(s): {
-    instruction_format: 'tk_instruct',
-    model: { parameter_generator: null, instruction_fusion: false },
-  },
-  // Ordinary learned adapters and prefixes of the backbone's sizes.
-  tk_instruct_peft(s): {
-    instruction_format: 'tk_instruct',
-    model: { parameter_generator: { type: 'learned' }, peft: generated_modules(s), instruction_fusion: false },
-  },
-  no_instruct(s): {
-    instruction_format: 'no_instruct',
-    model: { parameter_generator: null, instruction_fusion: false },
-  },
+  [name]: function(s)
+    local variant = paper.variants[name];
+    {
+      instruction_format: variant.instruction_format,
+      model: variant.model + (
+        if std.objectHas(variant, 'peft')
+        then { peft: variant.peft + { [key]: s[key] for key in variant.peft_from_settings } }
+        else {}
+      ),
+    }
+  for name in std.objectFields(paper.variants)
 };
 
 // HF `Adafactor(lr=1e-3, relative_step=False, scale_parameter=True, warmup_init=False)`, constant.
@@ -172,9 +124,9 @@ local adafactor = {
 };
 
 // What fits 80 GB GPUs at the paper's lengths and 8 examples per device, by the table in
-// docs/training_large_models.md: xl with DDP needs checkpointing (42.7 GB fixed + 8 x 1.7 GB), xxl
-// also needs its weights, gradients and optimizer state sharded over 8 devices (FSDP: 19.9 GB
-// fixed + 8 x 3.3 GB; with DDP they alone are 163 GB).
+// docs/training_large_models.md (the memory plan's tests check these settings against it):
+// xl with DDP needs checkpointing, xxl also needs its weights, gradients and optimizer state
+// sharded over the devices (FSDP).
 local backbone_memory = {
   xl: { gradient_checkpointing: true, bf16: true },
   xxl: { gradient_checkpointing: true, bf16: true, fsdp: true },

@@ -1,4 +1,3 @@
-from hint_allennlp.commands.benchmark import HintBenchmark
 from hint_allennlp.commands.compile_tasks import CompileTasks
 from hint_allennlp.commands.make_suite import MakeSuite
 from hint_allennlp.commands.registered import ListRegistered

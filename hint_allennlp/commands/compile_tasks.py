@@ -16,6 +16,7 @@ from allennlp.data import Batch
 from allennlp.models.archival import load_archive
 from allennlp.nn import util
 
+from hint_allennlp.compat import check_cuda_device
 from hint_allennlp.data.instruction_inputs import read_task_instructions
 from hint_allennlp.modules.serving.compiled_task import CompiledTask, model_fingerprint
 
@@ -60,6 +61,13 @@ def compile_tasks(
     cuda_device: int = -1,
     overrides: str = "",
 ) -> None:
+    # Everything that can be checked without the model is, before it loads.
+    if Path(output_dir).exists() and not Path(output_dir).is_dir():
+        raise ConfigurationError(f"--output-dir {output_dir} is a file, not a directory")
+    check_cuda_device(cuda_device)
+    tasks = list(read_task_instructions(instructions))
+    if not tasks:
+        raise ConfigurationError(f"{instructions}: no instructions to compile")
     archive = load_archive(archive_file, cuda_device=cuda_device, overrides=overrides)
     model, reader = archive.model.eval(), archive.validation_dataset_reader
     if getattr(model, "hypernetwork", None) is None or not model.hypernetwork.reads_instruction:
@@ -68,9 +76,6 @@ def compile_tasks(
         )
     fingerprint = model_fingerprint(model)
     Path(output_dir).mkdir(parents=True, exist_ok=True)
-    tasks = list(read_task_instructions(instructions))
-    if not tasks:
-        raise ConfigurationError(f"{instructions}: no instructions to compile")
     for task, instruction in Tqdm.tqdm(tasks, desc="compiling tasks"):
         instance = reader.text_to_instance(input="", task=task, **instruction.reader_arguments())
         reader.apply_token_indexers(instance)

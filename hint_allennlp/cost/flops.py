@@ -1,5 +1,6 @@
 """
-Analytic inference compute and cache memory of HINT and its baselines (paper §3.3 and appendix C).
+Analytic inference compute of HINT and its baselines (paper §3.3 and appendix C); the memory of a
+cached task is `memory.py`.
 
 FLOPs convention: a multiply-add is 2 FLOPs, as in `torch.utils.flop_counter.FlopCounterMode` (a
 matmul of m×k by k×n is 2·m·n·k) and in Kaplan et al.'s "2N per token". A token costs 2 FLOPs for
@@ -173,43 +174,23 @@ def inference_flops(
     return 2 * (t * per_instruction_token + lengths.examples * per_example)
 
 
+def instruction_handling(
+    reads_instruction: bool, instruction_fusion: bool, instruction_format: Optional[str] = None
+) -> str:
+    """
+    Which of `INSTRUCTION_HANDLINGS` applies to a model that reads `instruction_tokens` or not,
+    with or without fusion, fed by a reader in `instruction_format`. A model that reads no
+    instruction tokens gets the instruction inside its input ("concatenated"), unless its reader
+    leaves it out (the 'no_instruct' format: "omitted"); None counts the reader as putting it there.
+    """
+    if reads_instruction:
+        return "hypernetwork_with_fusion" if instruction_fusion else "hypernetwork"
+    return "omitted" if instruction_format == "no_instruct" else "concatenated"
+
+
 def check_instruction_handling(instruction_handling: str) -> None:
     if instruction_handling not in INSTRUCTION_HANDLINGS:
         raise ConfigurationError(
             f"instruction_handling must be one of {INSTRUCTION_HANDLINGS}, "
             f"got {instruction_handling!r}"
         )
-
-
-def cached_task_bytes(
-    config: T5Config,
-    peft_config: Optional["PeftConfig"],
-    instruction_length: int,
-    keeps_encoded_instruction: bool = True,
-    bytes_per_value: int = 4,
-) -> int:
-    """
-    Memory to keep one task's generated modules for reuse (paper appendix C.2): the encoded
-    instruction (d_model values per token, kept only for fusion), an adapter per encoder and decoder
-    layer (down and up projections 2·a·d and their biases a + d), P prefix keys and P values per
-    attention block (encoder self-attention, decoder self- and cross-attention: 2·P·heads·d_kv) and,
-    if enabled, LoRA's A and B on the projections `lora_projections` names (q and v by default) of
-    each attention block (r·(d_model + heads·d_kv) each), sizes that each kind's components give
-    (`ModuleKind.values_per_stack`). The paper's ds + 2·a·l·d + 2·P·l·h·k leaves out the biases and
-    does not say which layers.
-
-    # Parameters
-
-    config : `T5Config`
-    peft_config : `PeftConfig`, optional
-        The generated modules; `None` for none (HINT − PEFT generation keeps only the instruction).
-    instruction_length : `int`
-        t, the instruction's tokens.
-    keeps_encoded_instruction : `bool`, optional (default = `True`)
-        Whether the encoded instruction is kept (needed only for instruction fusion).
-    bytes_per_value : `int`, optional (default = `4`)
-        4 for float32, 2 for bfloat16 or float16.
-    """
-    counts = ParameterCounts.from_t5_config(config, peft_config)
-    encoded_instruction = config.d_model * instruction_length if keeps_encoded_instruction else 0
-    return bytes_per_value * (encoded_instruction + counts.encoder_modules + counts.decoder_modules)

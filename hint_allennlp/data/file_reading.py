@@ -4,8 +4,11 @@ JSON lines) and say what is wrong.
 
 Files are read as bytes and decoded one line (or one file) at a time, so that a byte sequence that
 is not UTF-8 is reported where it is rather than wherever the text decoder's buffer happened to end.
+A UTF-8 byte-order mark at the start of a file (some editors write one) is accepted and removed
+(`without_byte_order_mark`), by every reader, the predictor and `allennlp hint-compile` alike.
 """
 
+import codecs
 import glob
 import gzip
 import json
@@ -59,11 +62,23 @@ def _open_binary(path: Path) -> BinaryIO:
     return open(path, "rb")
 
 
+def without_byte_order_mark(start_of_file: bytes) -> bytes:
+    """The first bytes of a file (its first line, or all of it) without a UTF-8 byte-order mark."""
+    return start_of_file.removeprefix(codecs.BOM_UTF8)
+
+
 def iter_lines(path: Path) -> Iterator[Tuple[int, bytes]]:
-    """Yields `(line_number, raw_line)` for every line, blank ones included, numbered from 1."""
+    """
+    Yields `(line_number, raw_line)` for every line, blank ones included, numbered from 1 (the
+    first without a byte-order mark).
+    """
     try:
         with _open_binary(path) as file:
-            yield from enumerate(file, start=1)
+            for line_number, raw_line in enumerate(file, start=1):
+                yield (
+                    line_number,
+                    (without_byte_order_mark(raw_line) if line_number == 1 else raw_line),
+                )
     except (gzip.BadGzipFile, EOFError, zlib.error) as error:
         raise DataFormatError(f"{path}: not a readable gzip file ({error}).") from None
 
@@ -106,7 +121,7 @@ def parse_json_line(raw: bytes, path: Path, line_number: int) -> Dict[str, Any]:
 def read_json_file(path: Path) -> Any:
     """A whole file holding one JSON value."""
     with open(path, "rb") as file:
-        text = decode_utf8(file.read(), str(path))
+        text = decode_utf8(without_byte_order_mark(file.read()), str(path))
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:

@@ -15,6 +15,8 @@ Data to train or evaluate on must have outputs, and its ids and task names must 
 prediction request needs no outputs and gets its `id` back as given, whatever JSON value it is.
 """
 
+import json
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
@@ -105,8 +107,37 @@ class SniInstance:
 
 
 def is_sni_task(record: Any) -> bool:
-    """An SNI task object, not an instruction record: it has both `Definition` and `Instances`."""
-    return isinstance(record, dict) and "Definition" in record and "Instances" in record
+    """
+    Meant as an SNI task object, not an instruction record: it has `Definition` or `Instances`
+    and no `input` (which an instruction record always has), so that a task object lacking one of
+    the two is refused by `sni_task_from_record` naming the missing key.
+    """
+    return (
+        isinstance(record, dict)
+        and ("Definition" in record or "Instances" in record)
+        and "input" not in record
+    )
+
+
+def repeated_ids_message(task: SniTask) -> Optional[str]:
+    """
+    A warning when instances of the task share an id (predictions and per-instance results are
+    told apart by id), with how many repeat an earlier instance's id; None when all differ.
+    """
+    counts = Counter(
+        json.dumps(entry["id"], sort_keys=True)
+        for entry in task.instances
+        if isinstance(entry, dict) and entry.get("id") is not None
+    )
+    repeats = {key: count for key, count in counts.items() if count > 1}
+    if not repeats:
+        return None
+    example, count = next(iter(repeats.items()))
+    return (
+        f"{task.location}: instances with the id of an earlier instance of the task: "
+        f"{sum(repeats.values()) - len(repeats)} (e.g. {example} is the id of {count}); ids "
+        "should be unique."
+    )
 
 
 def sni_task_name(path: Path) -> str:
@@ -315,23 +346,42 @@ def read_task_instructions(location: str) -> Iterator[Tuple[str, TaskInstruction
     The tasks that `allennlp hint-compile` reads, each with its instruction: from SNI task files
     (a file, directory or glob), from JSON lines with a non-empty string `task` and an instruction
     (`request_instruction`), or from text lines `task<TAB>instruction`. Blank lines are skipped.
+    A task named again with the same instruction is read once; with another instruction it is
+    refused, naming both places (each task compiles to one file, `<task>.hint.pt`).
     """
+    first_seen: Dict[str, Tuple[TaskInstruction, str]] = {}
+    for task, instruction, task_location in _tasks_to_compile(location):
+        if task in first_seen:
+            first_instruction, first_location = first_seen[task]
+            if instruction != first_instruction:
+                raise DataFormatError(
+                    f"{task_location}: task {task!r} has another instruction at {first_location}; "
+                    "a task has one instruction (rename one of them)."
+                )
+            continue
+        first_seen[task] = (instruction, task_location)
+        yield task, instruction
+
+
+def _tasks_to_compile(location: str) -> Iterator[Tuple[str, TaskInstruction, str]]:
+    """`(task, instruction, where it is)` for every task of `read_task_instructions`'s input."""
     path = Path(location)
     if path.suffix in (".jsonl", ".txt") and path.is_file():
         for _, line_number, raw_line in iter_nonblank_lines([path]):
             line_location = f"{path}, line {line_number}"
             if path.suffix == ".txt":
-                yield _tab_separated_task(decode_utf8(raw_line, line_location), line_location)
+                task, instruction = _tab_separated_task(
+                    decode_utf8(raw_line, line_location), line_location
+                )
             else:
                 record = parse_json_line(raw_line, path, line_number)
-                yield (
-                    _task_to_compile(record, line_location),
-                    request_instruction(record, line_location),
-                )
+                task = _task_to_compile(record, line_location)
+                instruction = request_instruction(record, line_location)
+            yield task, instruction, line_location
         return
     for task_path in expand_file_path(location, suffixes=(".json",)):
-        task = load_sni_task(task_path)
-        yield task.name, task.instruction
+        sni_task = load_sni_task(task_path)
+        yield sni_task.name, sni_task.instruction, sni_task.location
 
 
 def _task_to_compile(record: Mapping[str, Any], location: str) -> str:

@@ -13,7 +13,7 @@ from allennlp.training.metrics import Metric
 from transformers import T5ForConditionalGeneration
 from transformers.modeling_outputs import BaseModelOutput
 
-from hint_allennlp.cost.flops import ParameterCounts
+from hint_allennlp.cost.flops import ParameterCounts, instruction_handling
 from hint_allennlp.metrics import InferenceFlops, RankClassificationAccuracy
 from hint_allennlp.models.paper_variants import labels_by_instruction_format
 from hint_allennlp.modules.backbone import (
@@ -167,10 +167,6 @@ class HintSeq2Seq(Model):
             if parameter_generator is not None
             else None
         )
-        if generator is not None and not self.peft.any_enabled:
-            raise ConfigurationError(
-                "A parameter_generator needs at least one of adapters, prefixes, LoRA in peft"
-            )
         self.hypernetwork: Optional[Hypernetwork] = None
         if generator is not None or instruction_fusion:
             # Built before injection, so that a separate instruction encoder is a plain copy.
@@ -304,15 +300,18 @@ class HintSeq2Seq(Model):
         return output
 
     @property
+    def reads_instruction(self) -> bool:
+        """Whether the model takes `instruction_tokens` (a hypernetwork that encodes them)."""
+        return self.hypernetwork is not None and self.hypernetwork.reads_instruction
+
+    @property
     def instruction_handling(self) -> str:
         """
-        How the instruction reaches the model, in the terms of `hint_allennlp.cost.flops`:
-        "concatenated" for a model that reads no `instruction_tokens` (whatever its reader puts in
-        its input; `paper_variants.reader_instruction_handling` adds the reader's part).
+        How the instruction reaches the model, in the terms of `hint_allennlp.cost.flops`
+        (`instruction_handling`): "concatenated" for a model that reads no `instruction_tokens`,
+        whatever its reader puts in its input.
         """
-        if self.hypernetwork is None or not self.hypernetwork.reads_instruction:
-            return "concatenated"
-        return "hypernetwork_with_fusion" if self.instruction_fusion else "hypernetwork"
+        return instruction_handling(self.reads_instruction, self.instruction_fusion)
 
     def task_parameters(
         self, instruction_tokens: Optional[TextFieldTensors]

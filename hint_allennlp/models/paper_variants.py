@@ -1,193 +1,195 @@
 """
-The models of the paper (Tables 1, 5 and 6) as settings of `hint_seq2seq`, in one table that the
-model's reader check, the benchmarks, the tests and docs/model.md follow.
-`training_configs/hint.libsonnet` keeps its own `models` (jsonnet cannot import Python);
-`tests/models/paper_variants_test.py` checks that they agree.
+The models of the paper (Tables 1, 5 and 6) as settings of `hint_seq2seq`, and the backbones they
+are trained on, as `paper_variants.json` beside this file holds them: the one table that
+`training_configs/hint.libsonnet` imports and that the model's reader check, the benchmarks, the
+analytic memory plan, the tests and docs/model.md follow. Here each entry is checked once, when the
+file is read, and what follows from it is derived: which module kinds a variant generates (from
+`PeftConfig`), how it handles the instruction (`cost.flops.instruction_handling`).
 """
 
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+import copy
+import json
+from dataclasses import dataclass, field, fields
+from importlib import resources
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-# The generated-module kinds a `PeftConfig` enables: adapters and prefixes by default, LoRA on
-# request.
-GENERATED_BY_DEFAULT = ("adapters", "prefixes")
+from allennlp.common.checks import ConfigurationError
+from transformers import T5Config
+
+from hint_allennlp.cost.flops import instruction_handling
+from hint_allennlp.data.dataset_readers.task_instruction_reader import INSTRUCTION_FORMATS
+from hint_allennlp.modules.hypernetwork.hypernetwork import reads_instruction
+from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
+from hint_allennlp.modules.peft.peft_config import MODULE_KINDS, PeftConfig
+
+DATA_FILE = "paper_variants.json"
+VARIANT_KEYS = {"label", "paper", "instruction_format", "model", "peft", "peft_from_settings"}
+BACKBONE_KEYS = {"model_name", "adapter_size", "prefix_length", "shape"}
 
 
 @dataclass(frozen=True)
 class PaperVariant:
     """
-    One model of the paper.
+    One model of the paper: an entry of `paper_variants.json`'s `variants`.
 
-    name : its key in `PAPER_VARIANTS`, in hint.libsonnet's `models` and in the benchmarks.
+    name : its key there, in the benchmarks and the configs' model argument.
     label : its name in tables.
-    parameter_generator : the registered generator (`hint_seq2seq`'s `parameter_generator` type),
-        None for no generated modules.
-    instruction_fusion, separate_instruction_encoder : those `hint_seq2seq` arguments.
-    instruction_format : the reader's `instruction_format`.
-    instruction_handling : how the instruction reaches the model, in the terms of
-        `hint_allennlp.cost.flops` (`reader_instruction_handling` of the model's own).
     paper : what it is and where the paper has it.
-    generated : the module kinds generated, empty without a generator.
-    fixed_adapter_size : the adapter size whatever the backbone (Hypter's, as Ye and Ren, 2021).
+    instruction_format : the reader's `instruction_format`.
+    model : its `hint_seq2seq` arguments other than `peft` (at least `parameter_generator`, None
+        for no generated modules, and `instruction_fusion`).
+    peft : its `PeftConfig` keys, None without a generator.
+    peft_from_settings : the `PeftConfig` keys taken from the experiment's settings (the sizes that
+        follow the backbone: `adapter_size`, `prefix_length`; and `lora_rank`).
     """
 
     name: str
     label: str
-    parameter_generator: Optional[str]
-    instruction_fusion: bool
-    instruction_format: str
-    instruction_handling: str
     paper: str
-    generated: Tuple[str, ...] = ()
-    separate_instruction_encoder: bool = False
-    fixed_adapter_size: Optional[int] = None
+    instruction_format: str
+    model: Mapping[str, Any]
+    peft: Optional[Mapping[str, Any]] = None
+    peft_from_settings: Tuple[str, ...] = ()
 
-    def model_arguments(
-        self, adapter_size: int, prefix_length: int, lora_rank: int
-    ) -> Dict[str, Any]:
+    @property
+    def parameter_generator(self) -> Optional[str]:
+        """The registered generator's name, None for no generated modules."""
+        generator = self.model["parameter_generator"]
+        return generator["type"] if generator is not None else None
+
+    @property
+    def instruction_fusion(self) -> bool:
+        return self.model["instruction_fusion"]
+
+    @property
+    def generated(self) -> Tuple[str, ...]:
+        """The module kinds generated (`ModuleKind.name`), empty without a generator."""
+        if self.peft is None:
+            return ()
+        return tuple(kind.name for kind in PeftConfig(**self.peft).enabled_kinds())
+
+    @property
+    def fixed_peft(self) -> Dict[str, Any]:
+        """The `PeftConfig` sizes fixed whatever the backbone (Hypter's a = 8, as Ye and Ren)."""
+        flags = {kind.enabled_field for kind in MODULE_KINDS}
+        return {key: value for key, value in (self.peft or {}).items() if key not in flags}
+
+    @property
+    def instruction_handling(self) -> str:
+        """How the instruction reaches this model, in the terms of `hint_allennlp.cost.flops`."""
+        generator = (
+            ParameterGenerator.by_name(self.parameter_generator)
+            if self.parameter_generator is not None
+            else None
+        )
+        return instruction_handling(
+            reads_instruction(generator, self.instruction_fusion),
+            self.instruction_fusion,
+            self.instruction_format,
+        )
+
+    def model_arguments(self, **settings: Any) -> Dict[str, Any]:
         """
-        The `hint_seq2seq` arguments of this variant (as hint.libsonnet's `models` writes them) on a
-        backbone whose generated modules have these sizes.
+        The `hint_seq2seq` arguments of this variant, as training_configs/hint.libsonnet writes
+        them, with the `peft_from_settings` keys taken from `settings` (e.g. `adapter_size=8,
+        prefix_length=7, lora_rank=128`; other keys are not used).
         """
-        arguments: Dict[str, Any] = {
-            "parameter_generator": {"type": self.parameter_generator}
-            if self.parameter_generator
-            else None,
-            "instruction_fusion": self.instruction_fusion,
-        }
-        if self.parameter_generator is not None:
-            arguments["peft"] = self._peft(adapter_size, prefix_length, lora_rank)
-        if self.separate_instruction_encoder:
-            arguments["separate_instruction_encoder"] = True
+        arguments = copy.deepcopy(dict(self.model))
+        if self.peft is not None:
+            missing = [key for key in self.peft_from_settings if key not in settings]
+            if missing:
+                raise ValueError(f"The paper variant {self.name!r} needs the settings {missing}")
+            arguments["peft"] = {
+                **self.peft,
+                **{key: settings[key] for key in self.peft_from_settings},
+            }
         return arguments
 
-    def _peft(self, adapter_size: int, prefix_length: int, lora_rank: int) -> Dict[str, Any]:
-        """
-        The `PeftConfig` keys: the sizes of what is generated, what is on by default turned off.
-        """
-        peft: Dict[str, Any] = {}
-        if "adapters" in self.generated:
-            peft["adapter_size"] = self.fixed_adapter_size or adapter_size
-        if "prefixes" in self.generated:
-            peft["prefix_length"] = prefix_length
-        if "lora" in self.generated:
-            peft.update(use_lora=True, lora_rank=lora_rank)
-        peft.update(
-            {f"use_{kind}": False for kind in GENERATED_BY_DEFAULT if kind not in self.generated}
-        )
-        return peft
+
+@dataclass(frozen=True)
+class Backbone:
+    """
+    One backbone of `paper_variants.json`: the checkpoint, the sizes of the modules generated for
+    it, and its shape (None for the tiny test checkpoint, whose shape is `testing.tiny_t5`'s).
+    """
+
+    name: str
+    model_name: str
+    adapter_size: int
+    prefix_length: int
+    shape: Optional[Mapping[str, int]] = None
+    shared: Mapping[str, Any] = field(default_factory=dict)
+
+    def module_sizes(self) -> Dict[str, int]:
+        """The settings a variant's `peft_from_settings` read, at this backbone's sizes."""
+        return {
+            "adapter_size": self.adapter_size,
+            "prefix_length": self.prefix_length,
+            **MODULE_SIZES,
+        }
+
+    def t5_config_overrides(self) -> Dict[str, Any]:
+        """`T5Config` arguments of this backbone's shape (as many decoder as encoder layers)."""
+        if self.shape is None:
+            raise ValueError(f"The backbone {self.name!r} has no shape in {DATA_FILE}")
+        return {**self.shared, **self.shape, "num_decoder_layers": self.shape["num_layers"]}
+
+    def t5_config(self) -> T5Config:
+        return T5Config(**self.t5_config_overrides())
 
 
+def _read_table() -> Dict[str, Any]:
+    with resources.files(__package__).joinpath(DATA_FILE).open(encoding="utf-8") as file:
+        return json.load(file)
+
+
+def _variant(name: str, entry: Dict[str, Any]) -> PaperVariant:
+    """The entry `name` of the file's `variants`, checked."""
+    where = f"{DATA_FILE}, variants.{name}"
+    unknown = set(entry) - VARIANT_KEYS
+    if unknown:
+        raise ConfigurationError(f"{where}: unknown keys {sorted(unknown)}")
+    model = entry["model"]
+    for key in ("parameter_generator", "instruction_fusion"):
+        if key not in model:
+            raise ConfigurationError(f"{where}.model must give {key}")
+    if entry["instruction_format"] not in INSTRUCTION_FORMATS:
+        raise ConfigurationError(f"{where}.instruction_format must be one of {INSTRUCTION_FORMATS}")
+    has_generator = model["parameter_generator"] is not None
+    if ("peft" in entry) != has_generator:
+        raise ConfigurationError(f"{where}: `peft` goes with a parameter_generator, and only there")
+    peft_fields = {config_field.name for config_field in fields(PeftConfig)}
+    unknown = (set(entry.get("peft", {})) | set(entry.get("peft_from_settings", ()))) - peft_fields
+    if unknown:
+        raise ConfigurationError(f"{where}: {sorted(unknown)} are not PeftConfig fields")
+    return PaperVariant(
+        name=name,
+        label=entry["label"],
+        paper=entry["paper"],
+        instruction_format=entry["instruction_format"],
+        model=model,
+        peft=entry.get("peft"),
+        peft_from_settings=tuple(entry.get("peft_from_settings", ())),
+    )
+
+
+def _backbone(name: str, entry: Dict[str, Any], shared: Dict[str, Any]) -> Backbone:
+    unknown = set(entry) - BACKBONE_KEYS
+    if unknown:
+        raise ConfigurationError(f"{DATA_FILE}, backbones.{name}: unknown keys {sorted(unknown)}")
+    return Backbone(name=name, shared=shared, **entry)
+
+
+PAPER_TABLE: Dict[str, Any] = _read_table()
 PAPER_VARIANTS: Dict[str, PaperVariant] = {
-    variant.name: variant
-    for variant in (
-        PaperVariant(
-            "hint",
-            "HINT",
-            "cross_attention",
-            instruction_fusion=True,
-            instruction_format="hint",
-            instruction_handling="hypernetwork_with_fusion",
-            paper="generated adapters + prefixes and instruction fusion (Tables 1–2)",
-            generated=("adapters", "prefixes"),
-        ),
-        PaperVariant(
-            "hint_without_fusion",
-            "HINT − fusion",
-            "cross_attention",
-            instruction_fusion=False,
-            instruction_format="hint",
-            instruction_handling="hypernetwork",
-            paper='generated modules only (Table 6 "− Instr. Fus.", Table 5 "Adapters + Prefixes")',
-            generated=("adapters", "prefixes"),
-        ),
-        PaperVariant(
-            "hint_without_fusion_lora",
-            "HINT − fusion, LoRA",
-            "cross_attention",
-            instruction_fusion=False,
-            instruction_format="hint",
-            instruction_handling="hypernetwork",
-            paper='generated LoRA `x A B · 1/r` on q and v, r = 128 or 512 (Table 5 "LoRA")',
-            generated=("lora",),
-        ),
-        PaperVariant(
-            "hint_without_peft_generation",
-            "HINT − PEFT generation",
-            None,
-            instruction_fusion=True,
-            instruction_format="hint",
-            instruction_handling="hypernetwork_with_fusion",
-            paper='instruction fusion only (Table 6 "− PEFT Gen.")',
-        ),
-        PaperVariant(
-            "hypter",
-            "Hypter",
-            "hypter",
-            instruction_fusion=False,
-            instruction_format="hint",
-            instruction_handling="hypernetwork",
-            paper="mean-pooled instruction → one MLP per component type for all layers "
-            '(Table 1 "Hypter (our replication)")',
-            generated=("adapters",),
-            separate_instruction_encoder=True,
-            fixed_adapter_size=8,
-        ),
-        PaperVariant(
-            "hypertune",
-            "HyperTune-like",
-            "hypertune",
-            instruction_fusion=False,
-            instruction_format="hint",
-            instruction_handling="hypernetwork",
-            paper="generator = hyper-decoder initialised from the T5 decoder, no self-attention "
-            '(Table 6 "+ Decoder")',
-            generated=("prefixes",),
-        ),
-        PaperVariant(
-            "tk_instruct",
-            "Tk-Instruct",
-            None,
-            instruction_fusion=False,
-            instruction_format="tk_instruct",
-            instruction_handling="concatenated",
-            paper="plain T5, instruction concatenated to the input (Table 1)",
-        ),
-        PaperVariant(
-            "tk_instruct_peft",
-            "Tk-Instruct + PEFT",
-            "learned",
-            instruction_fusion=False,
-            instruction_format="tk_instruct",
-            instruction_handling="concatenated",
-            paper="that, plus adapters + prefixes made from learned embeddings by the generator "
-            'MLPs (Table 1 "Tk-Instruct + PEFT")',
-            generated=("adapters", "prefixes"),
-        ),
-        PaperVariant(
-            "no_instruct",
-            "No-Instruct",
-            None,
-            instruction_fusion=False,
-            instruction_format="no_instruct",
-            instruction_handling="omitted",
-            paper="plain T5 on the input alone (Table 1)",
-        ),
-    )
+    name: _variant(name, entry) for name, entry in PAPER_TABLE["variants"].items()
 }
-
-
-def reader_instruction_handling(model_handling: str, instruction_format: str) -> str:
-    """
-    How the instruction reaches a model whose own handling is `model_handling`
-    (`HintSeq2Seq.instruction_handling`) from a reader in `instruction_format`: a model that reads
-    the instruction inside its input gets none from a reader in the 'no_instruct' format.
-    """
-    return (
-        "omitted"
-        if model_handling == "concatenated" and instruction_format == "no_instruct"
-        else model_handling
-    )
+# Sizes of generated modules that do not follow the backbone.
+MODULE_SIZES: Dict[str, int] = PAPER_TABLE["module_sizes"]
+BACKBONES: Dict[str, Backbone] = {
+    name: _backbone(name, entry, PAPER_TABLE["t5_v1_1"])
+    for name, entry in PAPER_TABLE["backbones"].items()
+}
 
 
 def labels_by_instruction_format() -> Dict[str, List[str]]:

@@ -1,6 +1,8 @@
 import glob
 import json
 import logging
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
@@ -10,10 +12,12 @@ from allennlp.data import DatasetReader, Instance
 from allennlp.models import Model
 from allennlp.predictors.predictor import Predictor
 
+from hint_allennlp.data.file_reading import DataFormatError
 from hint_allennlp.data.instruction_inputs import (
     TaskInstruction,
     is_sni_task,
     prediction_request_from_record,
+    repeated_ids_message,
     requested_task,
     sni_instance_from_record,
     sni_task_from_record,
@@ -44,11 +48,16 @@ class HintInstructionPredictor(Predictor):
     Each is checked by `hint_allennlp.data.instruction_inputs` (`prediction_request_from_record`,
     `sni_task_from_record`, `sni_instance_from_record` with `request=True`).
 
-    Output lines: `{"task", "id", "input", "prediction"}`, plus `"references"` when known; a line
-    that cannot be used gives `{"line", "error"}` (its physical line) and the other lines are still
-    predicted: every input line or task instance gives exactly one output line. Tasks
-    repeat cheaply: the model keeps the generated modules of recent instructions (its task-module
-    cache), and compiled tasks never run the hypernetwork.
+    Output lines: `{"line", "task", "id", "input", "prediction"}`, plus `"instance"` (its index)
+    for an instance of an SNI task object and `"references"` when known; `line` is the physical
+    line the input starts on (null for `--use-dataset-reader`, whose instances come from the
+    reader). A line that cannot be used gives `{"line", "error"}` (an instance of an SNI task:
+    `{"line", "task", "instance", "error"}`) and the other lines are still predicted: every input
+    line or task instance gives exactly one output line, and each instance is predicted alone,
+    whatever the others are (with or without `output`). Once the whole input is predicted, a
+    summary is logged (lines read, lines predicted and failed); an input with nothing to predict
+    is refused. Tasks repeat cheaply: the model keeps the generated modules of recent instructions
+    (its task-module cache), and compiled tasks never run the hypernetwork.
 
     # Parameters
 
@@ -63,6 +72,9 @@ class HintInstructionPredictor(Predictor):
         Overrides the model's `task_module_cache_size` (0 turns the cache off).
     batch_size : `int`, optional (default = `32`)
         Batch size for the instances of an SNI task object.
+    fail_on_error : `bool`, optional (default = `False`)
+        After writing every output line, raise a `DataFormatError` (`allennlp predict` exits with
+        a non-zero status) when any of them is an error.
     """
 
     def __init__(
@@ -73,6 +85,7 @@ class HintInstructionPredictor(Predictor):
         compiled_tasks: Optional[Union[str, List[str]]] = None,
         cache_size: Optional[int] = None,
         batch_size: int = 32,
+        fail_on_error: bool = False,
     ) -> None:
         super().__init__(model, dataset_reader, frozen)
         if not hasattr(dataset_reader, "text_to_instance") or not hasattr(
@@ -83,10 +96,15 @@ class HintInstructionPredictor(Predictor):
             )
         if cache_size is not None:
             model.task_parameter_cache.max_size = cache_size
+        if batch_size < 1:
+            raise ConfigurationError(f"batch_size must be at least 1, not {batch_size}")
         self._batch_size = batch_size
+        self._fail_on_error = fail_on_error
         self._compiled_instructions: Dict[str, TaskInstruction] = {}
         self._line_number = 0
         self._instance_count = 0
+        # Of the input being read: "lines", "inputs" (JSON values), "predicted" and "failed".
+        self._summary: Counter = Counter()
         if compiled_tasks:
             self._load_compiled_tasks(
                 [compiled_tasks] if isinstance(compiled_tasks, str) else compiled_tasks
@@ -120,15 +138,43 @@ class HintInstructionPredictor(Predictor):
         """
         self._dataset_reader.reset_counts()
         self._instance_count = 0
-        for item in json_input_items(raw_lines):
+        self._summary.clear()
+
+        def counted(lines: Iterable[bytes]) -> Iterator[bytes]:
+            for raw_line in lines:
+                self._summary["lines"] += 1
+                yield raw_line
+
+        for item in json_input_items(counted(raw_lines)):
             yield {**item, "source": source}
 
     def report_input(self, source: str) -> None:
         """
-        Logs what the reader shortened or left out in the whole input, once (after
-        `read_json_input`).
+        Once the whole input is predicted (after `read_json_input`): logs what the reader shortened
+        or left out and the summary of the input; refuses an input with nothing to predict, and
+        with `fail_on_error`, one that gave error lines.
         """
         self._dataset_reader.log_counts(source, self._instance_count)
+        lines, inputs = self._summary["lines"], self._summary["inputs"]
+        predicted, failed = self._summary["predicted"], self._summary["failed"]
+        if inputs == 0:
+            raise DataFormatError(
+                f"{source}: nothing to predict: "
+                + (f"its {lines} lines are blank." if lines else "the input is empty.")
+            )
+        (logger.warning if failed else logger.info)(
+            "%s: %d input lines read; %d output lines predicted, %d failed "
+            '(lines with an "error").',
+            source,
+            lines,
+            predicted,
+            failed,
+        )
+        if failed and self._fail_on_error:
+            raise DataFormatError(
+                f"{source}: {failed} of {predicted + failed} output lines failed (the predictor's "
+                'fail_on_error is set); each has an "error" naming its input line.'
+            )
 
     def dump_line(self, outputs: JsonDict) -> str:
         return "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in outputs["lines"])
@@ -137,10 +183,19 @@ class HintInstructionPredictor(Predictor):
         return self.predict_batch_instance([instance])[0]
 
     def predict_batch_instance(self, instances: List[Instance]) -> List[JsonDict]:
-        """Used by `--use-dataset-reader`: each instance's output line, as `dump_line` takes it."""
-        return [{"lines": [line]} for line in self._predict_lines(instances)]
+        """
+        Used by `--use-dataset-reader`: each instance's output line, as `dump_line` takes it (its
+        `line` is null: the reader does not say where an instance comes from).
+        """
+        return [{"lines": [{"line": None, **line}]} for line in self._predict_lines(instances)]
 
     def _predict_lines(self, instances: List[Instance]) -> List[JsonDict]:
+        """The output lines of the instances, without the keys that say where each comes from."""
+        for instance in instances:
+            # A prediction needs no target. Without it, instances with and without one (SNI
+            # instances with and without `output`, instruction records) batch together, which
+            # AllenNLP refuses for instances with different fields, and no loss is computed.
+            instance.fields.pop("target_tokens", None)
         outputs = super().predict_batch_instance(instances)
         return [self._output_line(instance, output) for instance, output in zip(instances, outputs)]
 
@@ -149,33 +204,36 @@ class HintInstructionPredictor(Predictor):
 
     def predict_batch_json(self, inputs: List[JsonDict]) -> List[JsonDict]:
         """One output per input item, holding its output lines: one per instance, or its error."""
-        lines: List[List[Optional[JsonDict]]] = []
+        lines: List[List[JsonDict]] = []
         slots: List[Tuple[int, int]] = []  # (item, position in its lines) of each instance
-        instances: List[Instance] = []
+        pending: List[_Pending] = []
         for index, item in enumerate(inputs):
             try:
                 entries = self._item_entries(item)
             except (ValueError, ConfigurationError) as error:
                 entries = [{"line": item.get("line"), "error": str(error)}]
-            item_lines: List[Optional[JsonDict]] = []
+            item_lines: List[JsonDict] = []
             for entry in entries:
-                if isinstance(entry, Instance):
+                if isinstance(entry, _Pending):
                     slots.append((index, len(item_lines)))
-                    instances.append(entry)
-                    item_lines.append(None)  # filled in with its prediction below
-                else:
-                    item_lines.append(entry)
+                    pending.append(entry)
+                item_lines.append(entry.where if isinstance(entry, _Pending) else entry)
             lines.append(item_lines)
-        self._instance_count += len(instances)
-        for start in range(0, len(instances), self._batch_size):
-            chunk = instances[start : start + self._batch_size]
-            for (owner, position), line in zip(
-                slots[start : start + self._batch_size], self._predict_lines(chunk)
+        self._instance_count += len(pending)
+        for start in range(0, len(pending), self._batch_size):
+            chunk = pending[start : start + self._batch_size]
+            predicted = self._predict_lines([entry.instance for entry in chunk])
+            for (owner, position), entry, line in zip(
+                slots[start : start + self._batch_size], chunk, predicted
             ):
-                lines[owner][position] = line
+                lines[owner][position] = {**entry.where, **line}
+        self._summary["inputs"] += len(inputs)
+        for item_lines in lines:
+            for line in item_lines:
+                self._summary["failed" if "error" in line else "predicted"] += 1
         return [{"lines": item_lines} for item_lines in lines]
 
-    def _item_entries(self, item: JsonDict) -> List[Union[Instance, JsonDict]]:
+    def _item_entries(self, item: JsonDict) -> List[Union["_Pending", JsonDict]]:
         """The item's instances, or for an SNI task instance that cannot be used, its error line."""
         source = item.get("source")
         location = (
@@ -190,7 +248,7 @@ class HintInstructionPredictor(Predictor):
             raise ValueError(f"{location}: expected a JSON object, found {type(record).__name__}")
         if is_sni_task(record):
             return self._sni_task_entries(record, item.get("line"), location, source)
-        return [self._json_to_instance(record, location)]
+        return [_Pending({"line": item.get("line")}, self._json_to_instance(record, location))]
 
     def _json_to_instance(self, record: JsonDict, location: str = "input") -> Instance:  # type: ignore[override]
         request = prediction_request_from_record(record, location)
@@ -214,7 +272,7 @@ class HintInstructionPredictor(Predictor):
 
     def _sni_task_entries(
         self, record: JsonDict, line: Optional[int], location: str, source: Optional[str]
-    ) -> List[Union[Instance, JsonDict]]:
+    ) -> List[Union["_Pending", JsonDict]]:
         # Named like the SNI reader names tasks (the file name without ".json"), unless it says
         # otherwise.
         name_path = Path(
@@ -222,7 +280,12 @@ class HintInstructionPredictor(Predictor):
             or (source if source not in (None, "-") else "sni_task")
         )
         task = sni_task_from_record(record, sni_task_name(name_path), location)
-        entries: List[Union[Instance, JsonDict]] = []
+        if not task.instances:
+            raise DataFormatError(f"{location}: 'Instances' is empty: nothing to predict.")
+        repeated_ids = repeated_ids_message(task)
+        if repeated_ids is not None:
+            logger.warning(repeated_ids)
+        entries: List[Union[_Pending, JsonDict]] = []
         for number, entry in enumerate(task.instances):
             try:
                 sni_instance = sni_instance_from_record(
@@ -241,7 +304,7 @@ class HintInstructionPredictor(Predictor):
                 )
                 continue
             self._dataset_reader.apply_token_indexers(instance)
-            entries.append(instance)
+            entries.append(_Pending({"line": line, "instance": number}, instance))
         return entries
 
     @staticmethod
@@ -256,6 +319,14 @@ class HintInstructionPredictor(Predictor):
         if metadata["references"]:
             line["references"] = metadata["references"]
         return line
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """An instance to predict, and the keys of its output line that say where it comes from."""
+
+    where: JsonDict  # {"line"}; for an instance of an SNI task object, {"line", "instance"}
+    instance: Instance
 
 
 def _compiled_task_paths(locations: List[str]) -> List[Path]:

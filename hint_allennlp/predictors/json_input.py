@@ -12,14 +12,17 @@ that one, so every later line is still read on its own. A value still open at th
 are decoded one at a time, so bytes that are not UTF-8 are an error of their own line only.
 """
 
-import codecs
 import json
 import re
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional, Tuple
 
-from hint_allennlp.data.file_reading import DataFormatError, decode_utf8
+from hint_allennlp.data.file_reading import (
+    DataFormatError,
+    decode_utf8,
+    without_byte_order_mark,
+)
 
 # JSON strings on one line (escapes included), removed before counting brackets.
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
@@ -34,8 +37,7 @@ class _Line:
 
 def _decode(number: int, raw: bytes) -> _Line:
     if number == 1:
-        # A byte-order mark may start the first line of a file saved by some editors.
-        raw = raw.removeprefix(codecs.BOM_UTF8)
+        raw = without_byte_order_mark(raw)
     try:
         return _Line(number, decode_utf8(raw, f"line {number}"))
     except DataFormatError as error:

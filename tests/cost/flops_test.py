@@ -7,14 +7,15 @@ from transformers import T5ForConditionalGeneration
 from hint_allennlp.cost.flops import (
     ParameterCounts,
     TaskLengths,
-    cached_task_bytes,
     inference_flops,
+    instruction_handling,
 )
+from hint_allennlp.models.paper_variants import BACKBONES
 from hint_allennlp.modules.peft.injection import inject_task_modules
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
 from hint_allennlp.testing.tiny_t5 import tiny_t5_config
-from tests import TINY_T5
+from tests import PROJECT_ROOT, TINY_T5
 
 # The tiny T5: d_model 64, 4 heads × d_kv 16 = 64, gated d_ff 128, 2 + 2 layers, vocabulary 32128.
 # Encoder layer: q, k, v, o 4·64·64 = 16384 and feed-forward 3·64·128 = 24576, so E = 2·40960.
@@ -171,47 +172,27 @@ def test_reduces_to_the_papers_formulas(instruction_handling, parameters, paper_
     assert inference_flops(instruction_handling, parameters, PAPER_LENGTHS) == paper_flops
 
 
+@pytest.mark.parametrize(
+    "reads_instruction, instruction_fusion, instruction_format, handling",
+    [
+        (True, True, "hint", "hypernetwork_with_fusion"),
+        (True, False, "hint", "hypernetwork"),
+        (False, False, "tk_instruct", "concatenated"),
+        (False, False, None, "concatenated"),  # the model alone: whatever its input holds
+        (False, False, "no_instruct", "omitted"),
+    ],
+)
+def test_the_handling_follows_the_model_and_its_reader(
+    reads_instruction, instruction_fusion, instruction_format, handling
+):
+    assert instruction_handling(reads_instruction, instruction_fusion, instruction_format) == (
+        handling
+    )
+
+
 def test_unknown_instruction_handling():
     with pytest.raises(ConfigurationError):
         inference_flops("prepended", TINY_COUNTS, PAPER_LENGTHS)
-
-
-@pytest.mark.parametrize(
-    "peft_config, keeps_encoded_instruction, bytes_per_value, expected_bytes",
-    [
-        # encoded instruction 64·10 = 640; adapters (2·8·64 + 8 + 64)·4 layers = 4384;
-        # prefixes 2·7·64 = 896 per attention block, 2 + 2·2 = 6 blocks: 5376.
-        (PeftConfig(adapter_size=8, prefix_length=7), True, 4, 4 * (640 + 4384 + 5376)),
-        (PeftConfig(adapter_size=8, prefix_length=7), False, 2, 2 * (4384 + 5376)),
-        # LoRA rank 4 on q and v (the default): 2·4·(64 + 64) = 1024 per block, 6 blocks.
-        (
-            PeftConfig(use_adapters=False, use_prefixes=False, use_lora=True, lora_rank=4),
-            False,
-            4,
-            4 * 6144,
-        ),
-        # ... and on q, k, v, o: 4·4·(64 + 64) = 2048 per block.
-        (
-            PeftConfig(
-                use_adapters=False,
-                use_prefixes=False,
-                use_lora=True,
-                lora_rank=4,
-                lora_projections=("q", "k", "v", "o"),
-            ),
-            False,
-            4,
-            4 * 12288,
-        ),
-        (None, True, 4, 4 * 640),
-    ],
-)
-def test_cached_task_bytes(peft_config, keeps_encoded_instruction, bytes_per_value, expected_bytes):
-    config = tiny_t5_config()
-    assert (
-        cached_task_bytes(config, peft_config, 10, keeps_encoded_instruction, bytes_per_value)
-        == expected_bytes
-    )
 
 
 def test_module_counts_follow_the_cached_modules():
@@ -220,3 +201,40 @@ def test_module_counts_follow_the_cached_modules():
     )
     # encoder: 2 layers × (adapter 1096 + one prefix block 896); decoder: 2 × (1096 + 2·896)
     assert (counts.encoder_modules, counts.decoder_modules, counts.generator) == (3984, 5776, 123)
+
+
+def halves(counts: ParameterCounts) -> ParameterCounts:
+    """The paper's form of `counts`: every token meets half of N, N' and A (as HALVES above)."""
+    weights = counts.encoder + counts.cross_attention_key_value + counts.decoder
+    modules = counts.encoder_modules + counts.decoder_modules
+    return ParameterCounts(
+        weights / 2, 0, weights / 2, counts.generator / 2, modules / 2, modules / 2
+    )
+
+
+def test_docs_metrics_md_holds_the_t5_xl_table_the_code_makes():
+    xl = BACKBONES["xl"]
+    config = xl.t5_config()
+    plain = ParameterCounts.from_t5_config(config)
+    generated = ParameterCounts.from_t5_config(
+        config, PeftConfig(adapter_size=xl.adapter_size, prefix_length=xl.prefix_length)
+    )
+    rows = [f"n = 100, adapters a = {xl.adapter_size} and prefixes P = {xl.prefix_length}, N' = 0,"]
+    for setting, instruction in (("Def", 69), ("Def + 2 Pos.", 197)):
+        lengths = TaskLengths(instruction=instruction, instance=44, output=1, examples=100)
+        for index, (label, handling, counts) in enumerate(
+            [
+                ("No-Instruct", "omitted", plain),
+                ("HINT − fusion", "hypernetwork", generated),
+                ("HINT", "hypernetwork_with_fusion", generated),
+            ]
+        ):
+            ours, papers = (
+                inference_flops(handling, form(counts), lengths)
+                / inference_flops("concatenated", form(plain), lengths)
+                for form in (lambda counts: counts, halves)
+            )
+            name = f"{setting} (t = {instruction})" if index == 0 else setting
+            rows.append(f"| {name} | {label} | {ours:.3f} | {papers:.3f} |")
+    text = (PROJECT_ROOT / "docs" / "metrics.md").read_text()
+    assert [row for row in rows if row not in text] == []

@@ -8,7 +8,10 @@ from hint_allennlp.data.file_reading import (
     expand_file_path,
     iter_lines,
     iter_nonblank_lines,
+    read_json_file,
 )
+
+BYTE_ORDER_MARK = b"\xef\xbb\xbf"
 
 
 def test_expand_file_path_forms(tmp_path):
@@ -48,3 +51,12 @@ def test_truncated_gzip_is_a_data_error(tmp_path):
     path.write_bytes(gzip.compress(b'{"text": "a"}\n' * 100)[:30])
     with pytest.raises(DataFormatError, match="not a readable gzip file"):
         list(iter_lines(path))
+
+
+def test_a_byte_order_mark_at_the_start_of_a_file_is_accepted(tmp_path):
+    """The one rule for every reader, the predictor and hint-compile (some editors write one)."""
+    lines, value = tmp_path / "lines.jsonl", tmp_path / "value.json"
+    lines.write_bytes(BYTE_ORDER_MARK + b'{"a": 1}\n{"a": 2}\n')
+    value.write_bytes(BYTE_ORDER_MARK + b'{\n  "a": 1\n}\n')
+    assert list(iter_lines(lines)) == [(1, b'{"a": 1}\n'), (2, b'{"a": 2}\n')]
+    assert read_json_file(value) == {"a": 1}

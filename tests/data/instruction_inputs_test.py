@@ -70,11 +70,10 @@ def test_an_sni_task_object_its_name_and_language():
         == "C."
     )
     assert sni_task_name(COUNTRY_CAPITAL) == "task1146_country_capital"
-    assert (
-        is_sni_task(SNI_TASK)
-        and not is_sni_task({"Definition": ["x"]})
-        and not is_sni_task([SNI_TASK])
-    )
+    # Meant as a task (no "input"), so a task lacking one of its two keys is refused naming it.
+    assert is_sni_task(SNI_TASK) and is_sni_task({"Definition": ["x"]})
+    assert is_sni_task(without(SNI_TASK, "Definition"))
+    assert not is_sni_task({"Definition": ["x"], "input": "y"}) and not is_sni_task([SNI_TASK])
 
 
 def without(record, key):
@@ -370,3 +369,55 @@ def test_every_fault_of_a_task_to_compile_names_file_line_and_field(
 def test_gold_choice_index():
     assert gold_choice_index(["yes", " no "], ["no"]) == 1
     assert gold_choice_index(["yes", "no"], ["maybe"]) is None
+
+
+def test_a_task_named_twice_is_compiled_once_or_refused_if_its_instructions_differ(tmp_path):
+    """Each task compiles to one file: the second instruction used to replace the first."""
+    text = tmp_path / "tasks.txt"
+    text.write_text("a\tDo A.\nb\tDo B.\na\tDo A.\n")
+    assert [task for task, _ in read_task_instructions(str(text))] == ["a", "b"]
+    text.write_text("a\tDo A.\nb\tDo B.\na\tDo something else.\n")
+    with pytest.raises(
+        DataFormatError,
+        match=r"tasks.txt, line 3: task 'a' has another instruction at .*tasks.txt, line 1",
+    ):
+        list(read_task_instructions(str(text)))
+    lines = tmp_path / "tasks.jsonl"
+    lines.write_text(
+        json.dumps({"task": "a", "instruction": "Do A."})
+        + "\n"
+        + json.dumps(
+            {
+                "task": "a",
+                "instruction": "Do A.",
+                "positive_examples": [{"input": "x", "output": "y"}],
+            }
+        )
+        + "\n"
+    )
+    with pytest.raises(DataFormatError, match=r"line 2: task 'a' has another instruction"):
+        list(read_task_instructions(str(lines)))
+    # Two SNI task files of the same name, in two directories.
+    for folder, definition in (("one", "Name the capital."), ("two", "Name the country.")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "capitals.json").write_text(
+            json.dumps({**SNI_TASK, "Definition": [definition]})
+        )
+    with pytest.raises(
+        DataFormatError,
+        match=r"two/capitals.json: task 'capitals' has another instruction at .*one/capitals.json",
+    ):
+        list(read_task_instructions(str(tmp_path / "*" / "capitals.json")))
+
+
+@pytest.mark.parametrize("suffix", [".json", ".jsonl", ".txt"])
+def test_a_task_to_compile_may_start_with_a_byte_order_mark(tmp_path, suffix):
+    content = {
+        ".json": json.dumps(SNI_TASK),
+        ".jsonl": json.dumps({"task": "capitals", "instruction": "Name the capital."}),
+        ".txt": "capitals\tName the capital.",
+    }[suffix]
+    path = tmp_path / f"capitals{suffix}"
+    path.write_bytes(b"\xef\xbb\xbf" + content.encode() + b"\n")
+    [(task, instruction)] = list(read_task_instructions(str(path)))
+    assert task == "capitals" and instruction.definition == "Name the capital."

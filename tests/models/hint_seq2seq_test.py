@@ -8,12 +8,9 @@ from allennlp.common.testing import ModelTestCase
 from allennlp.data import Batch, DatasetReader, Vocabulary
 from allennlp.models import Model
 
+from hint_allennlp.cost.flops import instruction_handling
 from hint_allennlp.evaluation.per_instance_serializer import PerInstanceSerializer
-from hint_allennlp.models.paper_variants import (
-    PAPER_VARIANTS,
-    PaperVariant,
-    reader_instruction_handling,
-)
+from hint_allennlp.models.paper_variants import PAPER_VARIANTS, PaperVariant
 from tests import FIXTURES_ROOT, TINY_T5
 
 EXPERIMENT = FIXTURES_ROOT / "configs" / "hint_seq2seq.jsonnet"
@@ -234,9 +231,9 @@ def test_a_model_that_reads_no_instruction_refuses_instruction_tokens(overrides)
 @pytest.mark.parametrize("variant", PAPER_VARIANTS.values(), ids=list(PAPER_VARIANTS))
 def test_each_paper_variant_handles_the_instruction_as_the_table_says(variant):
     model = _fixture_model(**variant.model_arguments(**FIXTURE_MODULE_SIZES))
-    assert reader_instruction_handling(model.instruction_handling, variant.instruction_format) == (
-        variant.instruction_handling
-    )
+    assert instruction_handling(
+        model.reads_instruction, model.instruction_fusion, variant.instruction_format
+    ) == (variant.instruction_handling)
     generates = model.hypernetwork is not None and model.hypernetwork.generator is not None
     kinds = {
         "adapters": model.peft.use_adapters,

@@ -1,15 +1,17 @@
 """
-`hint_allennlp/models/paper_variants.py` is the one table of the paper's models: the jsonnet
-configs' `models` and the table in docs/model.md are checked against it here.
+`hint_allennlp/models/paper_variants.json` is the one table of the paper's models and backbones:
+training_configs/hint.libsonnet and `paper_variants.py` each turn a variant into `hint_seq2seq`
+arguments, checked equal here, and the table in docs/model.md is checked against it.
 """
 
 import json
-import re
 
 import _jsonnet
 import pytest
+from allennlp.common.checks import ConfigurationError
 
-from hint_allennlp.models.paper_variants import PAPER_VARIANTS, PaperVariant
+from hint_allennlp.models import paper_variants
+from hint_allennlp.models.paper_variants import BACKBONES, PAPER_VARIANTS, PaperVariant
 from tests import PROJECT_ROOT
 
 LIBSONNET = PROJECT_ROOT / "training_configs" / "hint.libsonnet"
@@ -25,19 +27,6 @@ SHARED_MODEL_KEYS = {
 }
 
 
-def jsonnet_models():
-    """The names in hint.libsonnet's `local models = { name(s): ..., }`."""
-    text = LIBSONNET.read_text()
-    block = text[
-        text.index("local models = {") : text.index("\n};", text.index("local models = {"))
-    ]
-    return re.findall(r"^  (\w+)\(s\): \{", block, flags=re.MULTILINE)
-
-
-def test_the_jsonnet_has_every_variant_and_no_other():
-    assert jsonnet_models() == list(PAPER_VARIANTS)
-
-
 @pytest.mark.parametrize("variant", PAPER_VARIANTS.values(), ids=list(PAPER_VARIANTS))
 def test_the_jsonnet_variant_has_the_tables_arguments_and_reader_format(variant):
     snippet = f'(import "{LIBSONNET}").sni("{variant.name}", 0, {json.dumps(MODULE_SIZES)})'
@@ -47,13 +36,44 @@ def test_the_jsonnet_variant_has_the_tables_arguments_and_reader_format(variant)
     assert config["dataset_reader"]["instruction_format"] == variant.instruction_format
 
 
+@pytest.mark.parametrize("backbone", BACKBONES.values(), ids=list(BACKBONES))
+def test_the_jsonnet_backbone_takes_the_tables_checkpoint_and_sizes(backbone):
+    snippet = f'(import "{LIBSONNET}").sni("hint", 0, {{backbone: "{backbone.name}"}})'
+    config = json.loads(_jsonnet.evaluate_snippet("backbone", snippet))
+    # The tiny checkpoint is a folder of this repository, named from wherever the config is read
+    # (here by its absolute path).
+    expected = (
+        PROJECT_ROOT / backbone.model_name if backbone.name == "tiny" else backbone.model_name
+    )
+    assert config["model"]["model_name"] == str(expected)
+    sizes = backbone.module_sizes()
+    assert config["model"]["peft"] == {key: sizes[key] for key in ("adapter_size", "prefix_length")}
+
+
+def test_an_entry_with_an_unknown_key_is_refused_naming_it():
+    entry = {
+        "label": "HINT",
+        "paper": "",
+        "instruction_format": "hint",
+        "model": {"parameter_generator": {"type": "cross_attention"}, "instruction_fusion": True},
+        "peft": {"adapter_sise": 8},
+        "peft_from_settings": [],
+    }
+    with pytest.raises(ConfigurationError, match=r"variants\.typo: \['adapter_sise'\]"):
+        paper_variants._variant("typo", entry)
+    with pytest.raises(ConfigurationError, match="peft` goes with a parameter_generator"):
+        paper_variants._variant(
+            "typo", {**entry, "model": {**entry["model"], "parameter_generator": None}}
+        )
+
+
 def markdown_row(variant: PaperVariant) -> str:
     generator = f"`{variant.parameter_generator}`" if variant.parameter_generator else "null"
-    if variant.separate_instruction_encoder:
+    if variant.model.get("separate_instruction_encoder"):
         generator += " + `separate_instruction_encoder`"
     generated = ", ".join(variant.generated) or "–"
-    if variant.fixed_adapter_size:
-        generated += f" (a = {variant.fixed_adapter_size})"
+    if variant.fixed_peft:
+        generated += " (" + ", ".join(f"{k} = {v}" for k, v in variant.fixed_peft.items()) + ")"
     cells = [
         variant.label,
         f"`{variant.name}`",
@@ -78,4 +98,22 @@ def test_docs_model_md_shows_the_table():
     )
     assert table in (PROJECT_ROOT / "docs" / "model.md").read_text(), (
         f"docs/model.md should have:\n{table}"
+    )
+
+
+def test_docs_training_md_shows_the_backbones():
+    table = "\n".join(
+        [
+            "| backbone | checkpoint | adapters a (`adapter_size`) "
+            "| prefixes P (`prefix_length`) |",
+            "|---|---|---|---|",
+        ]
+        + [
+            f"| `{backbone.name}` | `{backbone.model_name}` | {backbone.adapter_size} "
+            f"| {backbone.prefix_length} |"
+            for backbone in BACKBONES.values()
+        ]
+    )
+    assert table in (PROJECT_ROOT / "docs" / "training.md").read_text(), (
+        f"docs/training.md should have:\n{table}"
     )

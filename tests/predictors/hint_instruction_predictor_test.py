@@ -11,7 +11,8 @@ from allennlp.models.archival import load_archive
 from allennlp.predictors import Predictor
 
 from hint_allennlp.commands.compile_tasks import compile_tasks
-from tests import FIXTURES_ROOT, PROJECT_ROOT
+from hint_allennlp.data.file_reading import DataFormatError
+from tests import FIXTURES_ROOT, PROJECT_ROOT, run_allennlp
 
 ALLENNLP = str(Path(sys.executable).parent / "allennlp")
 SNI_TASK = FIXTURES_ROOT / "sni" / "tasks" / "task1146_country_capital.json"
@@ -68,15 +69,20 @@ def many_inputs(repeats=5):
 
 
 def predictions(predictor_, items, batch_size=3):
+    """The output lines of the items (as lines 1, 2, ...), without their `line`."""
     lines = []
     for start in range(0, len(items), batch_size):
         batch = [
-            {"line": start + n, "record": item}
+            {"line": start + n + 1, "record": item}
             for n, item in enumerate(items[start : start + batch_size])
         ]
         for output in predictor_.predict_batch_json(batch):
-            lines += output["lines"]
+            lines += [without_line(line) for line in output["lines"]]
     return lines
+
+
+def without_line(output_line):
+    return {key: value for key, value in output_line.items() if key != "line"}
 
 
 def test_hypernetwork_runs_once_per_distinct_instruction(trained_archive):
@@ -174,6 +180,92 @@ def test_bad_lines_get_an_error_and_the_others_their_predictions(trained_archive
     assert "'input' must be a string" in results[2]["error"]
     assert "not valid JSON" in results[3]["error"]
     assert "expected a JSON object" in results[4]["error"]
+    assert [result["line"] for result in results] == [1, 2, 3, 4, 5, 6]
+
+
+def test_an_sni_task_object_lacking_definition_or_instances_is_refused_naming_the_key(
+    trained_archive,
+):
+    """Both used to be read as instruction records: "missing key 'input'"."""
+    predictor_ = predictor(trained_archive)
+    for record, key in [
+        ({"Instances": [{"input": "a", "output": "a"}]}, "Definition"),
+        ({"Definition": ["Copy the input."], "Positive Examples": []}, "Instances"),
+    ]:
+        output = predictor_.predict_json({"record": record, "line": 3, "source": "t.json"})
+        assert output["lines"] == [{"line": 3, "error": f"t.json, line 3: missing key {key!r}."}]
+
+
+def test_instances_with_and_without_outputs_are_predicted_in_one_batch(trained_archive):
+    """
+    Targets are optional per instance: an SNI instance without `output` (or an instruction
+    record) batched with ones that have one used to abort the whole input ("non-homogeneous
+    Instances"), giving no line at all.
+    """
+    task = json.loads(SNI_TASK.read_text())
+    instances = task["Instances"][:4]
+    instances[1] = without_key(instances[1], "output")
+    instances[2] = {**instances[2], "output": []}
+    inputs = [
+        {"record": {**task, "Instances": instances}, "line": 1},
+        {"record": {"instruction": "Copy the input.", "input": "a b"}, "line": 2},
+    ]
+    predictor_ = predictor(trained_archive)
+    sni_lines, (json_line,) = [output["lines"] for output in predictor_.predict_batch_json(inputs)]
+    assert [line["instance"] for line in sni_lines] == [0, 1, 2, 3]
+    assert [line.get("references") for line in sni_lines] == [
+        instances[0]["output"],
+        None,
+        None,
+        instances[3]["output"],
+    ]
+    assert all(isinstance(line["prediction"], str) for line in sni_lines + [json_line])
+
+
+def without_key(record, key):
+    return {name: value for name, value in record.items() if name != key}
+
+
+def test_fail_on_error_makes_failed_lines_a_failure_once_all_are_written(trained_archive, tmp_path):
+    input_file, output_file = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    input_file.write_text('{"instruction": "Copy the input.", "input": "a"}\n\n{"input": 1}\n')
+    with pytest.raises(
+        DataFormatError,
+        match=r"in.jsonl: 1 of 2 output lines failed \(the predictor's fail_on_error",
+    ):
+        run_allennlp(
+            "predict",
+            str(trained_archive),
+            str(input_file),
+            "--output-file",
+            str(output_file),
+            "--silent",
+            "--predictor-args",
+            '{"fail_on_error": true}',
+        )
+    written = [json.loads(line) for line in output_file.read_text().splitlines()]
+    assert [line["line"] for line in written] == [1, 3]
+    assert "prediction" in written[0] and "error" in written[1]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(b"", "the input is empty"), (b"\n  \n\n", "its 3 lines are blank")],
+    ids=["empty", "blank lines"],
+)
+def test_an_input_with_nothing_to_predict_is_refused(trained_archive, tmp_path, content, message):
+    """An empty SNI task file used to give an empty output and exit 0; the reader refuses it."""
+    input_file = tmp_path / "task_empty.json"
+    input_file.write_bytes(content)
+    with pytest.raises(DataFormatError, match=f"task_empty.json: nothing to predict: {message}"):
+        run_allennlp(
+            "predict",
+            str(trained_archive),
+            str(input_file),
+            "--output-file",
+            str(tmp_path / "out.jsonl"),
+            "--silent",
+        )
 
 
 def test_allennlp_predict_on_an_sni_task_file_and_on_json_lines(trained_archive, tmp_path):
@@ -197,6 +289,7 @@ def test_output_lines_keep_missing_ids_as_null(trained_archive):
     )
     (line,) = output["lines"]
     assert line["id"] is None and line["task"] == "" and isinstance(line["prediction"], str)
+    assert line["line"] == 1
 
 
 def test_allennlp_predict_with_the_dataset_reader(trained_archive, tmp_path):
@@ -205,18 +298,73 @@ def test_allennlp_predict_with_the_dataset_reader(trained_archive, tmp_path):
     # The archive's reader keeps 2 instances per task (the fixture experiment's setting).
     assert [line["task"] for line in lines] == [SNI_TASK.stem] * 2
     assert all(isinstance(line["prediction"], str) and line["references"] for line in lines)
+    # The reader does not say where an instance comes from.
+    assert all(line["line"] is None for line in lines)
+
+
+def predicted(id_, references=None, instance=None):
+    """An expected output line with a prediction (`instance`: of an SNI task object)."""
+    return {"id": id_, "references": references, "instance": instance}
+
+
+def failed(text, instance=None):
+    """An expected error line, whose error holds `text`."""
+    return {"error": text, "instance": instance}
+
+
+def sni_task_line(physical):
+    """
+    One-line SNI task objects of every kind with what each gives: instances with and without
+    outputs (predicted each on its own, targets optional) and a bad one; repeated ids (predicted,
+    with a warning); a missing Definition or Instances (named, as the reader names them); no
+    instances.
+    """
+    copy = ["Copy the input."]
+    return [
+        (
+            {
+                "Definition": copy,
+                "Instances": [
+                    {"id": f"S{physical}-0", "input": "red sky", "output": ["red sky"]},
+                    {"id": f"S{physical}-1", "input": "blue sea"},
+                    {"id": f"S{physical}-2", "input": "sea", "output": None},
+                    {"id": f"S{physical}-3", "input": 42, "output": "42"},
+                ],
+            },
+            [
+                predicted(f"S{physical}-0", ["red sky"], instance=0),
+                predicted(f"S{physical}-1", instance=1),
+                predicted(f"S{physical}-2", instance=2),
+                failed("Instances[3]: 'input' must be a string", instance=3),
+            ],
+        ),
+        (
+            {
+                "Definition": copy,
+                "Instances": [
+                    {"id": "R", "input": "red", "output": "red"},
+                    {"id": "R", "input": "blue"},
+                ],
+            },
+            [predicted("R", ["red"], instance=0), predicted("R", instance=1)],
+        ),
+        ({"Instances": [{"input": "red"}]}, [failed("missing key 'Definition'.")]),
+        ({"Definition": copy, "Positive Examples": []}, [failed("missing key 'Instances'.")]),
+        ({"Definition": copy, "Instances": []}, [failed("'Instances' is empty")]),
+    ]
 
 
 def fault_injection_input(line_pairs=110):
     """
-    A predict input mixing good JSON lines (each with its physical line as id) with every kind of
-    bad line of issue 14 and blank lines. Returns the bytes and, per physical line, "good", "bad"
-    or "blank".
+    A predict input mixing good JSON lines (each with its physical line as id), every kind of bad
+    line, one-line SNI task objects good and bad (`sni_task_line`) and blank lines; the file
+    starts with a UTF-8 byte-order mark. Returns the bytes, each physical line's kind ("good",
+    "bad", "sni" or "blank") and the output lines each must give (`predicted`, `failed`).
     """
     bad_lines = [
-        b"{",  # item 1: used to swallow every later line
+        b"{",  # used to swallow every later line
         b'{"instruction": "Copy the input.", "input": "truncated"',
-        b'{"instruction": "Copy the input.", "input": "caf\xe9 \xff"}',  # item 4: not UTF-8
+        b'{"instruction": "Copy the input.", "input": "caf\xe9 \xff"}',  # not UTF-8
         b"not json at all",
         b"[1, 2, 3]",
         b'{"input": "no instruction, no compiled task"}',
@@ -225,9 +373,9 @@ def fault_injection_input(line_pairs=110):
         b'{"instruction": "Copy the input.", "input": "x"} trailing',
     ]
     rng = random.Random(0)
-    lines, kinds = [], []
+    lines, kinds, expected = [], [], []
     for _ in range(line_pairs):
-        for kind in rng.choices(["good", "bad", "blank"], weights=[4, 5, 1], k=2):
+        for kind in rng.choices(["good", "bad", "sni", "blank"], weights=[4, 5, 1, 1], k=2):
             physical = len(lines) + 1
             if kind == "good":
                 words = " ".join(
@@ -238,33 +386,58 @@ def fault_injection_input(line_pairs=110):
                     words = "very " * 1100
                 record = {"instruction": "Copy the input.", "input": words, "id": f"L{physical}"}
                 lines.append(json.dumps(record).encode())
+                outputs = [predicted(f"L{physical}")]
             elif kind == "bad":
                 lines.append(rng.choice(bad_lines))
+                outputs = [failed(f"line {physical}:")]
+            elif kind == "sni":
+                record, outputs = rng.choice(sni_task_line(physical))
+                lines.append(json.dumps(record).encode())
             else:
                 lines.append(rng.choice([b"", b"   "]))
+                outputs = []
             kinds.append(kind)
-    return b"\n".join(lines) + b"\n", kinds
+            expected.append(outputs)
+    return b"\xef\xbb\xbf" + b"\n".join(lines) + b"\n", kinds, expected
 
 
 def test_allennlp_predict_on_a_fault_injected_input_loses_no_line(trained_archive, tmp_path):
     """
-    Issue 14: every non-blank input line gives exactly one output line, in order; every good line is
-    predicted; every bad line's error names its physical line; blank lines give none.
+    Every non-blank input line gives its output lines (one, or one per instance of an SNI task
+    object), in order, each with its physical `line`; every good line and instance is predicted,
+    each on its own; every bad one's error names its line; blank lines give none. The summary
+    counts them, and an existing output file is overwritten with a word.
     """
-    data, kinds = fault_injection_input()
-    assert len(kinds) >= 200 and kinds.count("bad") >= 50 and kinds.count("good") >= 50
+    data, kinds, expected = fault_injection_input()
+    # The figures that docs/data_and_prediction.md gives.
+    kind_counts = [kinds.count(kind) for kind in ("good", "bad", "sni", "blank")]
+    assert len(kinds) == 220 and kind_counts == [75, 106, 25, 14]
+    assert kinds[0] != "blank"  # the byte-order mark starts a JSON value
     input_file, output_file = tmp_path / "mixed.jsonl", tmp_path / "mixed.predictions.jsonl"
     input_file.write_bytes(data)
+    output_file.write_text("an earlier run's output\n")
     outputs, stderr = allennlp_predict(
         trained_archive, input_file, output_file, "--batch-size", "32"
     )
-    expected = [(physical, kind) for physical, kind in enumerate(kinds, start=1) if kind != "blank"]
-    assert len(outputs) == len(expected)
-    for (physical, kind), output in zip(expected, outputs):
-        if kind == "good":
-            assert output["id"] == f"L{physical}" and isinstance(output["prediction"], str)
+    expected_lines = [
+        (physical, want) for physical, wanted in enumerate(expected, start=1) for want in wanted
+    ]
+    assert len(outputs) == len(expected_lines)
+    for (physical, want), output in zip(expected_lines, outputs):
+        assert output["line"] == physical and output.get("instance") == want["instance"], output
+        if "error" in want:
+            assert want["error"] in output["error"] and "prediction" not in output, output
         else:
-            assert output["line"] == physical and f"line {physical}:" in output["error"], output
+            assert output["id"] == want["id"] and isinstance(output["prediction"], str), output
+            assert output.get("references") == want["references"], output
+    failures = sum("error" in want for _, want in expected_lines)
+    assert (len(outputs), failures) == (233, 125)
+    assert (
+        f"{input_file}: 220 input lines read; {len(outputs) - failures} output lines predicted, "
+        f'{failures} failed (lines with an "error").'
+    ) in stderr
+    assert f"Overwriting {output_file} (the --output-file exists)." in stderr
+    assert "instances with the id of an earlier instance of the task: 1" in stderr
     # Truncation is reported once, with its limit; HF's "> 512 ... indexing errors" is not shown.
     assert stderr.count("truncated to max_source_tokens = 1024 tokens: 1") == 1
     assert "indexing errors" not in stderr
@@ -285,3 +458,9 @@ def test_a_damaged_compiled_task_is_refused_naming_the_file(trained_archive, tmp
     ) as refused:
         predictor(trained_archive, compiled_tasks=[str(tmp_path)])
     assert str(path) in str(refused.value)
+
+
+def test_a_batch_size_below_one_is_refused(trained_archive):
+    """The batch size of an SNI task object's instances, as `--batch-size` is of the input's."""
+    with pytest.raises(ConfigurationError, match="batch_size must be at least 1, not 0"):
+        predictor(trained_archive, batch_size=0)

@@ -1,13 +1,18 @@
 import logging
 from pathlib import Path
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import DatasetReader, Instance
 
 from hint_allennlp.data.dataset_readers.task_instruction_reader import TaskInstructionReader
 from hint_allennlp.data.file_reading import decode_utf8, expand_file_path, iter_lines
-from hint_allennlp.data.instruction_inputs import SniTask, load_sni_task, sni_instance_from_record
+from hint_allennlp.data.instruction_inputs import (
+    SniTask,
+    load_sni_task,
+    repeated_ids_message,
+    sni_instance_from_record,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -19,7 +24,8 @@ class SuperNaturalInstructionsReader(TaskInstructionReader):
     Examples`, `Negative Examples`, `Instances`, ...). The `file_path` given to `read` is one of:
 
     - a split file (`*.txt`, one task name per line, as SNI's `splits/default/train_tasks.txt`),
-      whose tasks are looked up in `tasks_dir`;
+      whose tasks are looked up in `tasks_dir`; a task listed twice is refused (its instances
+      would count twice);
     - a single task file (`*.json`);
     - a directory (all its `*.json` files);
     - a glob pattern (e.g. `data/tasks/task1*.json`).
@@ -28,7 +34,8 @@ class SuperNaturalInstructionsReader(TaskInstructionReader):
     in file order. Each instance becomes one `Instance` (fields: see `InstructionReader`); its task
     name is the file name without `.json`. An instance whose `output` is an empty list is skipped:
     each is named in a warning and their number is in the file's summary. Any other malformed
-    instance is refused with an error naming the file and instance.
+    instance is refused with an error naming the file and instance. Instances of a task that share
+    an id are read, with a warning counting them.
 
     # Parameters
 
@@ -39,7 +46,8 @@ class SuperNaturalInstructionsReader(TaskInstructionReader):
         SNI's test tasks put their evaluation instances first, as Tk-Instruct assumes.
     english_only : `bool`, optional (default = `True`)
         Skip tasks whose `Input_language`, `Output_language` and `Instruction_language` are not all
-        exactly `["English"]` (a missing list counts as not English).
+        exactly `["English"]` (a missing list counts as not English). A read whose tasks are all
+        skipped so is refused, naming the file and this setting.
     instruction_format, num_positive_examples, num_negative_examples, add_explanations, seed
         As in `TaskInstructionReader`.
     tokenizer, token_indexers, model_name, max_*_tokens, answer_choices
@@ -71,7 +79,7 @@ class SuperNaturalInstructionsReader(TaskInstructionReader):
             self._instruction_format,
         )
         # Every process walks all tasks (cheap) and builds instances only for its own shard.
-        for task, index, record in self.shard_iterable(self._task_instances(task_paths)):
+        for task, index, record in self.shard_iterable(self._task_instances(file_path, task_paths)):
             instance = self._instance_from_record(task, index, record)
             if instance is not None:
                 yield instance
@@ -88,7 +96,7 @@ class SuperNaturalInstructionsReader(TaskInstructionReader):
                 f"{split_path} is a split file (task names); set the reader's `tasks_dir` to the "
                 "directory holding the task files."
             )
-        task_paths = []
+        lines_of_tasks: Dict[Path, int] = {}  # each task's file, and the line naming it
         for line_number, raw_line in iter_lines(split_path):
             name = decode_utf8(raw_line, f"{split_path}, line {line_number}").strip()
             if not name:
@@ -99,18 +107,31 @@ class SuperNaturalInstructionsReader(TaskInstructionReader):
                     f"{split_path}, line {line_number}: task {name!r} has no file {task_path} "
                     f"(tasks_dir = {self._tasks_dir})."
                 )
-            task_paths.append(task_path)
-        if not task_paths:
+            if task_path in lines_of_tasks:
+                # Read twice, its instances would count twice in training and evaluation.
+                raise ConfigurationError(
+                    f"{split_path}, line {line_number}: task {name!r} is already listed on line "
+                    f"{lines_of_tasks[task_path]}; list each task once."
+                )
+            lines_of_tasks[task_path] = line_number
+        if not lines_of_tasks:
             raise ConfigurationError(f"The split file {split_path} names no tasks.")
-        return task_paths
+        return list(lines_of_tasks)
 
-    def _task_instances(self, task_paths: List[Path]) -> Iterator[Tuple[SniTask, int, Any]]:
+    def _task_instances(
+        self, file_path: str, task_paths: List[Path]
+    ) -> Iterator[Tuple[SniTask, int, Any]]:
+        non_english = 0
         for task_path in task_paths:
             task = load_sni_task(task_path)
             if self._english_only and not task.is_english:
                 logger.info("Skipping %s: not an English task.", task.name)
                 self._counts["non-English tasks skipped"] += 1
+                non_english += 1
                 continue
+            repeated_ids = repeated_ids_message(task)
+            if repeated_ids is not None:
+                logger.warning(repeated_ids)
             kept = len(task.instances)
             if self._max_instances_per_task is not None and kept > self._max_instances_per_task:
                 kept = self._max_instances_per_task
@@ -119,6 +140,15 @@ class SuperNaturalInstructionsReader(TaskInstructionReader):
                 )
             for index in range(kept):
                 yield task, index, task.instances[index]
+        if non_english == len(task_paths):
+            # Nothing to read is an error here rather than an empty dataset further on (an
+            # evaluation scoring nothing, a training loop's bare StopIteration).
+            raise ConfigurationError(
+                f"{file_path}: none of its {non_english} tasks is English (their Input_language, "
+                'Output_language and Instruction_language are not all ["English"]), so with '
+                "the reader's `english_only: true` there is nothing to read; set `english_only: "
+                "false` to read them."
+            )
 
     def _instance_from_record(self, task: SniTask, index: int, record: Any) -> Optional[Instance]:
         """The instance, or None for one that has no output (skipped, named and counted)."""

@@ -1,13 +1,17 @@
 import copy
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Type, Union
 
 import torch
 from torch import nn
 from transformers.models.t5.modeling_t5 import T5Stack
 
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
-from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
+from hint_allennlp.modules.peft.task_parameters import (
+    ActiveTaskParameters,
+    TaskParameters,
+    encoded_instruction_tensors,
+)
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,17 @@ class ModuleReference:
     """
 
     module: nn.Module
+
+
+def reads_instruction(
+    generator: Union[None, ParameterGenerator, Type[ParameterGenerator]],
+    keep_instruction_states: bool,
+) -> bool:
+    """
+    Whether a hypernetwork with `generator` (an instance or its class; None for none) encodes the
+    instruction: for fusion (`keep_instruction_states`), or for a generator that reads it.
+    """
+    return keep_instruction_states or (generator is not None and generator.reads_instruction)
 
 
 class Hypernetwork(nn.Module):
@@ -65,9 +80,7 @@ class Hypernetwork(nn.Module):
 
     @property
     def reads_instruction(self) -> bool:
-        return self.keep_instruction_states or (
-            self.generator is not None and self.generator.reads_instruction
-        )
+        return reads_instruction(self.generator, self.keep_instruction_states)
 
     def forward(
         self, instruction_ids: Optional[torch.Tensor], instruction_mask: Optional[torch.Tensor]
@@ -87,6 +100,5 @@ class Hypernetwork(nn.Module):
             ).last_hidden_state  # [B, t, d]
         tensors = self.generator(states, instruction_mask) if self.generator is not None else {}
         if self.keep_instruction_states:
-            tensors["instruction_states"] = states
-            tensors["instruction_mask"] = instruction_mask
+            tensors.update(encoded_instruction_tensors(states, instruction_mask))
         return TaskParameters(tensors)

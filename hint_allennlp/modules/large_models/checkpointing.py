@@ -18,6 +18,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 from transformers.models.t5.modeling_t5 import T5Block, T5Stack
 
+from hint_allennlp.modules.hf_t5_internals import block_cache
 from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters
 
 
@@ -39,10 +40,7 @@ class CheckpointedT5Block(T5Block):
 
     def forward(self, *args, **kwargs):
         # A key/value cache (generation) would be written twice; evaluation keeps no activations.
-        if (
-            not (self.training and torch.is_grad_enabled())
-            or kwargs.get("past_key_value") is not None
-        ):
+        if not (self.training and torch.is_grad_enabled()) or block_cache(kwargs) is not None:
             return super().forward(*args, **kwargs)
         return checkpoint(
             self._forward_with_modules, self.active.current, *args, use_reentrant=False, **kwargs

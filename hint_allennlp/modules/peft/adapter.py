@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from transformers import T5Config, T5ForConditionalGeneration
 from transformers.models.t5.modeling_t5 import T5LayerFF
 
+from hint_allennlp.modules.hf_t5_internals import feed_forward_with_its_input
 from hint_allennlp.modules.peft.module_kind import Component, ModuleKind, check_at_least_one
 from hint_allennlp.modules.peft.t5_layers import ffn_layers, ffn_slot_count
 from hint_allennlp.modules.peft.task_parameters import (
@@ -66,8 +67,7 @@ class AdapterT5LayerFF(T5LayerFF):
         return layer
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        normed = self.layer_norm(hidden_states)
-        output = hidden_states + self.dropout(self.DenseReluDense(normed))
+        output, normed = feed_forward_with_its_input(self, hidden_states)
         parameters = self.active.current
         # (down [Bm, d, a], down_bias [Bm, a], up [Bm, a, d], up_bias [Bm, d]) or None
         adapter = (
@@ -85,9 +85,8 @@ class AdapterT5LayerFF(T5LayerFF):
 
 class Adapter(ModuleKind):
     config_class = AdapterConfig
-
-    def enabled(self, config: AdapterConfig) -> bool:
-        return config.use_adapters
+    name = "adapters"
+    enabled_field = "use_adapters"
 
     def check(self, config: AdapterConfig) -> None:
         check_at_least_one(config, "adapter_size")

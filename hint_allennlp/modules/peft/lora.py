@@ -111,9 +111,8 @@ class LoraLinear(nn.Linear):
 
 class Lora(ModuleKind):
     config_class = LoraConfig
-
-    def enabled(self, config: LoraConfig) -> bool:
-        return config.use_lora
+    name = "lora"
+    enabled_field = "use_lora"
 
     def check(self, config: LoraConfig) -> None:
         """Also makes `lora_projections` a tuple (a config gives a list)."""

@@ -71,12 +71,17 @@ class ModuleKind:
     it switches to layers that read them (`inject`), and its size (`values_per_stack`), from which
     its FLOPs and the memory of a cached task follow (`hint_allennlp.cost.flops`). Each kind reads
     its tensors from the active `TaskParameters` in its own layer class, beside its kind.
+
+    name : what the kind is called in tables and messages ("adapters", "prefixes", "lora").
+    enabled_field : its `PeftConfig` field that switches it on (`use_adapters`, ...).
     """
 
     config_class: type
+    name: str
+    enabled_field: str
 
     def enabled(self, config: "PeftConfig") -> bool:
-        raise NotImplementedError
+        return getattr(config, self.enabled_field)
 
     def check(self, config: "PeftConfig") -> None:
         """Raises `ConfigurationError` for invalid fields of this kind (enabled or not)."""

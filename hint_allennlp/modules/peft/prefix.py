@@ -16,10 +16,12 @@ from transformers import T5Config, T5ForConditionalGeneration
 from hint_allennlp.modules.peft.module_kind import Component, ModuleKind, check_at_least_one
 from hint_allennlp.modules.peft.t5_layers import attention_layers, attention_slot_count
 from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters
-from hint_allennlp.modules.peft.task_vector_attention import PREFIX_KEYS, TaskVectorT5Attention
+from hint_allennlp.modules.peft.task_vector_attention import TaskVectorT5Attention
 
 if TYPE_CHECKING:
     from hint_allennlp.modules.peft.peft_config import PeftConfig
+
+PREFIX_KEYS = ("prefix_key", "prefix_value")
 
 
 @dataclass
@@ -41,9 +43,8 @@ class PrefixConfig:
 
 class Prefix(ModuleKind):
     config_class = PrefixConfig
-
-    def enabled(self, config: PrefixConfig) -> bool:
-        return config.use_prefixes
+    name = "prefixes"
+    enabled_field = "use_prefixes"
 
     def check(self, config: PrefixConfig) -> None:
         check_at_least_one(config, "prefix_length")
@@ -66,7 +67,7 @@ class Prefix(ModuleKind):
         """
         for slot, attention in attention_layers(t5):
             TaskVectorT5Attention.convert(attention, active).add_prefixes(
-                slot, gated=config.start_as_plain_t5
+                PREFIX_KEYS, slot, gated=config.start_as_plain_t5
             )
 
 

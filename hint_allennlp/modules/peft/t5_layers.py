@@ -7,6 +7,12 @@ from typing import Iterator, Tuple
 from transformers import T5Config, T5ForConditionalGeneration
 from transformers.models.t5.modeling_t5 import T5Attention, T5LayerFF
 
+from hint_allennlp.modules.hf_t5_internals import (
+    cross_attention,
+    feed_forward_layer,
+    self_attention,
+)
+
 
 def ffn_slot_count(config: T5Config) -> int:
     return config.num_layers + config.num_decoder_layers
@@ -20,7 +26,7 @@ def ffn_layers(t5: T5ForConditionalGeneration) -> Iterator[Tuple[int, T5LayerFF]
     """(slot, feed-forward layer): encoder layers first, then decoder layers."""
     blocks = list(t5.encoder.block) + list(t5.decoder.block)
     for slot, block in enumerate(blocks):
-        yield slot, block.layer[-1]
+        yield slot, feed_forward_layer(block)
 
 
 def attention_layers(t5: T5ForConditionalGeneration) -> Iterator[Tuple[int, T5Attention]]:
@@ -29,15 +35,15 @@ def attention_layers(t5: T5ForConditionalGeneration) -> Iterator[Tuple[int, T5At
     """
     slot = 0
     for block in t5.encoder.block:
-        yield slot, block.layer[0].SelfAttention
+        yield slot, self_attention(block)
         slot += 1
     for block in t5.decoder.block:
-        yield slot, block.layer[0].SelfAttention
-        yield slot + 1, block.layer[1].EncDecAttention
+        yield slot, self_attention(block)
+        yield slot + 1, cross_attention(block)
         slot += 2
 
 
 def cross_attentions(t5: T5ForConditionalGeneration) -> Iterator[Tuple[int, T5Attention]]:
     """(decoder layer, its cross-attention)."""
     for layer, block in enumerate(t5.decoder.block):
-        yield layer, block.layer[1].EncDecAttention
+        yield layer, cross_attention(block)

@@ -31,6 +31,19 @@ from typing import Dict, Iterator, Optional, Tuple
 
 import torch
 
+# The encoded instruction's keys (the table above): what the hypernetwork keeps for fusion, and the
+# only tensors with a length of their own, padded when tasks are stacked.
+INSTRUCTION_STATES = "instruction_states"
+INSTRUCTION_MASK = "instruction_mask"
+ENCODED_INSTRUCTION_KEYS = (INSTRUCTION_STATES, INSTRUCTION_MASK)
+
+
+def encoded_instruction_tensors(
+    states: torch.Tensor, mask: torch.Tensor
+) -> Dict[str, torch.Tensor]:
+    """The `TaskParameters` tensors of an encoded instruction [Bm, t, d] with its mask [Bm, t]."""
+    return {INSTRUCTION_STATES: states, INSTRUCTION_MASK: mask}
+
 
 class TaskParameters:
     """
@@ -68,6 +81,13 @@ class TaskParameters:
 
     def items(self) -> Iterator[Tuple[str, torch.Tensor]]:
         return iter(self.tensors.items())
+
+    @property
+    def encoded_instruction(self) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
+        """(states [Bm, t, d], mask [Bm, t] bool) of the encoded instruction, None without one."""
+        if INSTRUCTION_STATES not in self.tensors:
+            return None
+        return self.tensors[INSTRUCTION_STATES], self.tensors[INSTRUCTION_MASK]
 
     def at_slot(self, keys: Tuple[str, ...], slot: int) -> Optional[Tuple[torch.Tensor, ...]]:
         """
@@ -110,12 +130,12 @@ class TaskParameters:
         """
         Batch-size-1 parameters with the encoded instruction cut to its real length (for caching).
         """
-        if "instruction_mask" not in self.tensors:
+        if self.encoded_instruction is None:
             return self
-        length = int(self.tensors["instruction_mask"].sum())
+        length = int(self.encoded_instruction[1].sum())
         trimmed = dict(self.tensors)
-        trimmed["instruction_states"] = trimmed["instruction_states"][:, :length]
-        trimmed["instruction_mask"] = trimmed["instruction_mask"][:, :length]
+        for key in ENCODED_INSTRUCTION_KEYS:
+            trimmed[key] = trimmed[key][:, :length]
         return TaskParameters(trimmed)
 
     @staticmethod
@@ -126,7 +146,7 @@ class TaskParameters:
         concatenated = {}
         for key in parts[0].tensors:
             tensors = [part[key] for part in parts]
-            if key in ("instruction_states", "instruction_mask"):
+            if key in ENCODED_INSTRUCTION_KEYS:
                 length = max(tensor.size(1) for tensor in tensors)
                 tensors = [_pad_dim1(tensor, length) for tensor in tensors]
             concatenated[key] = torch.cat(tensors)

@@ -82,10 +82,16 @@ class CompiledTask:
         """
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:
+        except OSError:
+            raise  # a file that cannot be opened: the error names it
+        except Exception:
+            # torch's message advises loading with `weights_only=False`, which runs whatever code
+            # the file holds: it is neither repeated nor chained.
             raise ConfigurationError(
-                f"{path}: not a readable compiled task file ({error}); compile the task again"
-            ) from error
+                f"{path}: not a compiled task file (damaged, not written by torch.save, or holding "
+                "Python objects other than tensors and plain data, which are never loaded: loading "
+                "them could run code); compile the task again with `allennlp hint-compile`"
+            ) from None
         if (
             not isinstance(saved, dict)
             or saved.get("format_version") != COMPILED_TASK_FORMAT_VERSION

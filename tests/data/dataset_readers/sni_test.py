@@ -340,3 +340,60 @@ def test_truncation_is_reported_with_its_limit_and_hf_length_warning_is_not_show
     )
     # transformers logs to stderr through its own handler.
     assert "indexing errors" not in caplog.text + capfd.readouterr().err
+
+
+def test_split_file_listing_a_task_twice_is_refused_naming_both_lines(tmp_path):
+    """Read twice, the task's instances would count twice in training and in evaluation."""
+    split = tmp_path / "split.txt"
+    split.write_text(
+        "task1146_country_capital\ntask1508_wordnet_antonyms\n\ntask1146_country_capital.json\n"
+    )
+    with pytest.raises(
+        ConfigurationError,
+        match=r"split.txt, line 4: task 'task1146_country_capital.json' is already listed on "
+        r"line 1; list each task once",
+    ):
+        list(make_reader().read(str(split)))
+
+
+def test_a_split_of_tasks_that_are_all_skipped_as_not_english_is_refused(tmp_path):
+    """It used to read nothing: `allennlp train` then ended in a bare StopIteration."""
+    for name in ("task_french", "task_spanish"):
+        write_task(tmp_path / f"{name}.json", Input_language=["French"])
+    split = tmp_path / "split.txt"
+    split.write_text("task_french\ntask_spanish\n")
+    reader = SuperNaturalInstructionsReader(model_name=str(TINY_T5), tasks_dir=str(tmp_path))
+    with pytest.raises(
+        ConfigurationError, match=r"split.txt: none of its 2 tasks is English.*english_only: false"
+    ):
+        list(reader.read(str(split)))
+    assert len(list(make_reader(english_only=False).read(str(tmp_path / "task_french.json")))) == 20
+
+
+def test_instances_sharing_an_id_are_read_with_a_warning_that_counts_them(tmp_path, caplog):
+    task = json.loads(COUNTRY_CAPITAL.read_text())
+    instances = task["Instances"][:5]
+    for index in (2, 3):
+        instances[index] = {**instances[index], "id": instances[0]["id"]}
+    instances[4] = {**instances[4], "id": instances[1]["id"]}
+    task_path = write_task(tmp_path / "task_repeated_ids.json", Instances=instances)
+    with caplog.at_level(logging.WARNING):
+        assert len(list(make_reader().read(str(task_path)))) == 5
+    assert (
+        f"{task_path}: instances with the id of an earlier instance of the task: 3 "
+        f'(e.g. "{instances[0]["id"]}" is the id of 3)'
+    ) in caplog.text
+    caplog.clear()
+    list(make_reader().read(str(COUNTRY_CAPITAL)))
+    assert "the id of an earlier instance" not in caplog.text
+
+
+def test_a_byte_order_mark_starting_a_task_file_or_a_split_file_is_accepted(tmp_path):
+    """Some editors start UTF-8 files with one; the predictor and hint-compile accept it too."""
+    (tmp_path / "task_bom.json").write_bytes(b"\xef\xbb\xbf" + COUNTRY_CAPITAL.read_bytes())
+    (tmp_path / "split.txt").write_bytes(b"\xef\xbb\xbftask_bom\n")
+    reader = SuperNaturalInstructionsReader(model_name=str(TINY_T5), tasks_dir=str(tmp_path))
+    from_file = list(reader.read(str(tmp_path / "task_bom.json")))
+    from_split = list(reader.read(str(tmp_path / "split.txt")))
+    assert len(from_file) == len(from_split) == 20
+    assert from_file[0]["metadata"]["input"] == "Albania"

@@ -5,9 +5,9 @@ import torch
 from allennlp.common.checks import ConfigurationError
 from allennlp.models.archival import load_archive
 
-from hint_allennlp.benchmarks.inference import random_sequences, text_field
-from hint_allennlp.benchmarks.models import build_checkpoint, build_model
-from hint_allennlp.benchmarks.training import TrainingShape
+from benchmark.inference import random_sequences, text_field
+from benchmark.models import build_checkpoint, build_model
+from benchmark.training import TrainingShape
 from hint_allennlp.testing.tiny_t5 import build_tiny_t5
 from tests.modules.large_models.checkpointing_test import build
 

@@ -9,6 +9,7 @@ from transformers import T5Config
 from transformers.models.t5.modeling_t5 import T5Attention
 from transformers.optimization import Adafactor
 
+from hint_allennlp.modules.peft.prefix import PREFIX_KEYS
 from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
 from hint_allennlp.modules.peft.task_vector_attention import TaskVectorT5Attention
 from tests import TINY_T5
@@ -21,7 +22,7 @@ def _attention(gated: bool, seed: int = 0):
     torch.manual_seed(seed)
     attention = T5Attention(CONFIG, has_relative_attention_bias=True).eval()  # no attention dropout
     active = ActiveTaskParameters()
-    TaskVectorT5Attention.convert(attention, active).add_prefixes(0, gated=gated)
+    TaskVectorT5Attention.convert(attention, active).add_prefixes(PREFIX_KEYS, 0, gated=gated)
     shape = (1, 1, CONFIG.num_heads, PREFIX_LENGTH, CONFIG.d_kv)  # [Bm, slots, H, P, d_kv]
     modules = TaskParameters({"prefix_key": torch.randn(shape), "prefix_value": torch.randn(shape)})
     hidden_states = torch.randn(2, 7, CONFIG.d_model)
@@ -106,7 +107,7 @@ def test_open_gate_is_ordinary_prefix_attention():
 def test_prefixes_and_fusion_each_convert_the_attention_and_keep_the_others_vectors():
     attention = T5Attention(CONFIG, has_relative_attention_bias=False)
     active = ActiveTaskParameters()
-    TaskVectorT5Attention.convert(attention, active).add_prefixes(3, gated=True)
+    TaskVectorT5Attention.convert(attention, active).add_prefixes(PREFIX_KEYS, 3, gated=True)
     gate = attention.prefix_gate
     assert (
         TaskVectorT5Attention.convert(attention, active) is attention

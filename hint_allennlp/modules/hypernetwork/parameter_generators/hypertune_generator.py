@@ -2,17 +2,22 @@ import copy
 from typing import Dict
 
 import torch
-from allennlp.common.checks import ConfigurationError
 from torch import nn
 from transformers import T5Config
 from transformers.models.t5.modeling_t5 import T5LayerNorm, T5Stack
 
+from hint_allennlp.modules.hf_t5_internals import (
+    cross_attend,
+    cross_attention_layer,
+    feed_forward_layer,
+)
 from hint_allennlp.modules.hypernetwork.parameter_generators.component_mlp import ComponentMLPs
 from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import (
     ParameterGenerator,
     component_embeddings,
 )
 from hint_allennlp.modules.peft.peft_config import PeftConfig
+from hint_allennlp.modules.peft.prefix import PREFIX
 
 
 class HyperDecoder(nn.Module):
@@ -26,10 +31,10 @@ class HyperDecoder(nn.Module):
     def __init__(self, decoder: T5Stack) -> None:
         super().__init__()
         self.cross_attentions = nn.ModuleList(
-            copy.deepcopy(block.layer[1]) for block in decoder.block
+            copy.deepcopy(cross_attention_layer(block)) for block in decoder.block
         )
         self.feed_forwards = nn.ModuleList(
-            copy.deepcopy(block.layer[-1]) for block in decoder.block
+            copy.deepcopy(feed_forward_layer(block)) for block in decoder.block
         )
         self.final_layer_norm = copy.deepcopy(decoder.final_layer_norm)
         self.dropout = copy.deepcopy(decoder.dropout)
@@ -41,13 +46,7 @@ class HyperDecoder(nn.Module):
         # [B, t] -> [B, 1, 1, t]: 0 where attended, the dtype's minimum on padding, as HF masks
         additive_mask = (~mask[:, None, None, :]).to(hidden.dtype) * torch.finfo(hidden.dtype).min
         for cross_attention, feed_forward in zip(self.cross_attentions, self.feed_forwards):
-            hidden = cross_attention(
-                hidden,
-                key_value_states=states,
-                attention_mask=additive_mask,
-                query_length=hidden.size(1),
-            )[0]
-            hidden = feed_forward(hidden)
+            hidden = feed_forward(cross_attend(cross_attention, hidden, states, additive_mask))
         return self.dropout(self.final_layer_norm(hidden))
 
 
@@ -72,14 +71,12 @@ class HyperTuneGenerator(ParameterGenerator):
         Dropout inside the component MLPs.
     """
 
+    supported_kinds = (PREFIX,)
+
     def __init__(
         self, t5_config: T5Config, peft: PeftConfig, t5_decoder: T5Stack, mlp_dropout: float = 0.0
     ) -> None:
         super().__init__(t5_config, peft)
-        if peft.use_adapters or peft.use_lora or not peft.use_prefixes:
-            raise ConfigurationError(
-                "The hypertune generator makes prefixes only: set use_prefixes and unset the others"
-            )
         components = peft.components(t5_config)
         self.embeddings = component_embeddings(components, t5_config.d_model)
         self.hyper_decoder = HyperDecoder(t5_decoder)

@@ -1,7 +1,6 @@
 from typing import Dict
 
 import torch
-from allennlp.common.checks import ConfigurationError
 from torch import nn
 from transformers import T5Config
 
@@ -9,6 +8,7 @@ from hint_allennlp.modules.hypernetwork.parameter_generators.component_mlp impor
 from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import (
     ParameterGenerator,
 )
+from hint_allennlp.modules.peft.adapter import ADAPTER
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 
 
@@ -31,12 +31,10 @@ class HypterGenerator(ParameterGenerator):
         Dropout inside the MLPs.
     """
 
+    supported_kinds = (ADAPTER,)
+
     def __init__(self, t5_config: T5Config, peft: PeftConfig, mlp_dropout: float = 0.0) -> None:
         super().__init__(t5_config, peft)
-        if peft.use_prefixes or peft.use_lora or not peft.use_adapters:
-            raise ConfigurationError(
-                "The hypter generator makes adapters only: set use_adapters and unset the others"
-            )
         self.components = peft.components(t5_config)
         self.mlps = nn.ModuleDict(
             {

@@ -6,15 +6,16 @@ A generator turns an encoded instruction into the tensors of a `TaskParameters`
 (`PeftConfig.components`, `Component` in `hint_allennlp/modules/peft/module_kind.py`).
 """
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from allennlp.common import Registrable
+from allennlp.common.checks import ConfigurationError
 from torch import nn
 from transformers import T5Config
 
-from hint_allennlp.modules.peft.module_kind import Component
-from hint_allennlp.modules.peft.peft_config import PeftConfig
+from hint_allennlp.modules.peft.module_kind import Component, ModuleKind
+from hint_allennlp.modules.peft.peft_config import MODULE_KINDS, PeftConfig
 
 # Standard deviation of a standard normal truncated to [-2, 2]: the correction that makes a
 # truncated draw have the variance asked for, as JAX's `variance_scaling(..., "truncated_normal")`
@@ -74,15 +75,43 @@ class ParameterGenerator(nn.Module, Registrable):
     `forward(instruction_states [B, t, d_model], instruction_mask [B, t] bool)` returns the
     `TaskParameters` tensors, each [B, ...] (or [1, ...] for modules that do not depend on the
     instruction). Generators whose `reads_instruction` is False are called with `None, None`.
+    `supported_kinds` are the module kinds a generator can make (every kind unless it says
+    otherwise): it refuses a `peft` that enables another kind, or none of them.
     """
 
     default_implementation = "cross_attention"
     reads_instruction = True
+    supported_kinds: Tuple[ModuleKind, ...] = MODULE_KINDS
 
     def __init__(self, t5_config: T5Config, peft: PeftConfig) -> None:
         super().__init__()
+        self._check_kinds(peft)
         self.t5_config = t5_config
         self.peft = peft
+
+    def _check_kinds(self, peft: PeftConfig) -> None:
+        enabled = peft.enabled_kinds()
+        if enabled and all(kind in self.supported_kinds for kind in enabled):
+            return
+        name = next(
+            (
+                registered
+                for registered, (subclass, _) in Registrable._registry[ParameterGenerator].items()
+                if subclass is type(self)
+            ),
+            type(self).__name__,
+        )
+        supported = ", ".join(kind.name for kind in self.supported_kinds)
+        fields = ", ".join(kind.enabled_field for kind in self.supported_kinds)
+        if len(self.supported_kinds) < len(MODULE_KINDS):
+            enabled_names = ", ".join(kind.name for kind in enabled) or "none"
+            raise ConfigurationError(
+                f"The {name} generator makes {supported} only: set {fields} in peft and unset "
+                f"the others (enabled: {enabled_names})"
+            )
+        raise ConfigurationError(
+            f"The {name} generator needs at least one of {supported} in peft ({fields})"
+        )
 
     def forward(
         self, instruction_states: Optional[torch.Tensor], instruction_mask: Optional[torch.Tensor]

@@ -10,6 +10,7 @@ from transformers import T5ForConditionalGeneration
 from transformers.models.t5.modeling_t5 import T5LayerNorm
 
 from hint_allennlp.modules.hypernetwork.parameter_generators import (
+    CrossAttentionGenerator,
     HyperTuneGenerator,
     HypterGenerator,
     LearnedModules,
@@ -105,6 +106,24 @@ def test_hypertune_generates_prefixes_only(t5):
         HyperTuneGenerator(
             t5.config, PeftConfig(adapter_size=4, prefix_length=3), t5_decoder=t5.decoder
         )
+
+
+@pytest.mark.parametrize(
+    "peft, message",
+    [
+        # every kind it does not declare is refused, LoRA as much as prefixes
+        (PeftConfig(use_prefixes=False, use_lora=True), "adapters only.*enabled: adapters, lora"),
+        (PeftConfig(use_adapters=False, use_prefixes=False), "adapters only.*enabled: none"),
+    ],
+)
+def test_hypter_refuses_the_kinds_it_does_not_make(t5, peft, message):
+    with pytest.raises(ConfigurationError, match=message):
+        HypterGenerator(t5.config, peft)
+
+
+def test_a_generator_of_every_kind_refuses_a_peft_without_any(t5):
+    with pytest.raises(ConfigurationError, match="cross_attention generator needs at least one"):
+        CrossAttentionGenerator(t5.config, PeftConfig(use_adapters=False, use_prefixes=False))
 
 
 def test_hypter_has_one_bias_free_mlp_per_component_type_covering_all_layers(t5):

@@ -33,31 +33,17 @@ from typing import Dict, List
 import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
-from hint_allennlp.modules.hypernetwork.parameter_generators.cross_attention_generator import (
-    CrossAttentionGenerator,
-)
+from hint_allennlp.models.paper_variants import BACKBONES, PAPER_VARIANTS
+from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 
 GB = 1e9
 FLOAT32 = 4
 BF16 = 2
 
-# T5 v1.1 LM-adapt: gated GELU, untied embeddings, vocabulary 32128, d_kv 64, dropout 0.1, as many
-# decoder as encoder layers; `adapter_size` and `prefix_length` as training_configs/hint.libsonnet.
-BACKBONES: Dict[str, Dict[str, int]] = {
-    "base": dict(
-        d_model=768, d_ff=2048, num_layers=12, num_heads=12, adapter_size=64, prefix_length=30
-    ),
-    "large": dict(
-        d_model=1024, d_ff=2816, num_layers=24, num_heads=16, adapter_size=8, prefix_length=7
-    ),
-    "xl": dict(
-        d_model=2048, d_ff=5120, num_layers=24, num_heads=32, adapter_size=512, prefix_length=30
-    ),
-    "xxl": dict(
-        d_model=4096, d_ff=10240, num_layers=24, num_heads=64, adapter_size=512, prefix_length=30
-    ),
-}
+# The backbones planned (their shapes and module sizes: `models/paper_variants.json`) and the model.
+PLANNED_BACKBONES = ("base", "large", "xl", "xxl")
+PLANNED_VARIANT = PAPER_VARIANTS["hint"]
 
 
 @dataclass(frozen=True)
@@ -101,26 +87,13 @@ class Plan:
 
 
 def t5_config(backbone: str) -> T5Config:
-    shape = BACKBONES[backbone]
-    return T5Config(
-        vocab_size=32128,
-        d_model=shape["d_model"],
-        d_kv=64,
-        d_ff=shape["d_ff"],
-        num_layers=shape["num_layers"],
-        num_decoder_layers=shape["num_layers"],
-        num_heads=shape["num_heads"],
-        feed_forward_proj="gated-gelu",
-        tie_word_embeddings=False,
-    )
+    return BACKBONES[backbone].t5_config()
 
 
 def peft_config(backbone: str) -> PeftConfig:
-    """HINT's generated adapters and prefixes at the backbone's sizes."""
-    return PeftConfig(
-        adapter_size=BACKBONES[backbone]["adapter_size"],
-        prefix_length=BACKBONES[backbone]["prefix_length"],
-    )
+    """HINT's generated modules at the backbone's sizes."""
+    arguments = PLANNED_VARIANT.model_arguments(**BACKBONES[backbone].module_sizes())
+    return PeftConfig(**arguments["peft"])
 
 
 @functools.lru_cache(maxsize=None)
@@ -132,7 +105,7 @@ def parameter_shapes(backbone: str) -> Dict[str, List[torch.Size]]:
     config, peft = t5_config(backbone), peft_config(backbone)
     with torch.device("meta"):  # shapes only, no memory
         t5 = T5ForConditionalGeneration(config)
-        generator = CrossAttentionGenerator(config, peft)
+        generator = ParameterGenerator.by_name(PLANNED_VARIANT.parameter_generator)(config, peft)
     blocks = list(t5.encoder.block) + list(t5.decoder.block)
     in_blocks = {id(parameter) for block in blocks for parameter in block.parameters()}
     return {
@@ -168,9 +141,9 @@ def block_activation_bytes(
     Bytes one block saves for backward for one example of `tokens` tokens attending to `keys` keys
     (and, in the decoder, `cross_keys` in cross-attention; 0 in the encoder).
     """
-    shape = BACKBONES[backbone]
-    d, d_ff, heads = shape["d_model"], shape["d_ff"], shape["num_heads"]
-    inner = heads * 64
+    config = t5_config(backbone)
+    d, d_ff, heads = config.d_model, config.d_ff, config.num_heads
+    inner = heads * config.d_kv
     matmul = BF16 if bf16 else FLOAT32  # what autocast's matmuls return
 
     def attention(key_count: int) -> float:
@@ -182,7 +155,7 @@ def block_activation_bytes(
         return residual + projections + probabilities
 
     feed_forward = FLOAT32 * 2 * d + matmul * 4 * d_ff + d_ff  # wi_0, wi_1, GELU, dropout (+ mask)
-    adapter = matmul * 2 * shape["adapter_size"] if modules else 0
+    adapter = matmul * 2 * peft_config(backbone).adapter_size if modules else 0
     per_token = (
         attention(keys) + feed_forward + adapter + (attention(cross_keys) if cross_keys else 0)
     )
@@ -199,12 +172,12 @@ def plan(
 ) -> Plan:
     if strategy not in ("ddp", "fsdp"):
         raise ValueError(f"strategy is 'ddp' or 'fsdp', not {strategy!r}")
-    shape = BACKBONES[backbone]
+    config = t5_config(backbone)
     d, heads, layers, prefix = (
-        shape["d_model"],
-        shape["num_heads"],
-        shape["num_layers"],
-        shape["prefix_length"],
+        config.d_model,
+        config.num_heads,
+        config.num_layers,
+        peft_config(backbone).prefix_length,
     )
     units = parameter_shapes(backbone)
     everything = units["blocks"] + units["generator"] + units["root"]
@@ -240,7 +213,7 @@ def plan(
     shared = FLOAT32 * heads * (source**2 + instruction**2 + target**2) + FLOAT32 * source * d
     logits = (
         BF16 if bf16 else FLOAT32
-    ) * target * 32128 + 2 * FLOAT32 * target * 32128  # + loss's float32
+    ) * target * config.vocab_size + 2 * FLOAT32 * target * config.vocab_size  # + loss's float32
     if gradient_checkpointing:
         block_inputs = FLOAT32 * d * layers * (source + instruction + target)
         recomputed = max(encoder_block, instruction_block, decoder_block)
@@ -271,7 +244,7 @@ def markdown_table(device_gb: float = 80, devices: int = 8) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     rows = []
-    for backbone in BACKBONES:
+    for backbone in PLANNED_BACKBONES:
         for strategy in ("ddp", "fsdp"):
             for checkpointing in (False, True):
                 for bf16 in (False, True):
@@ -287,6 +260,26 @@ def markdown_table(device_gb: float = 80, devices: int = 8) -> str:
                         f"{row.fixed / GB:.1f} GB | {row.max_micro_batch(device_gb * GB)} |"
                     )
     return header + "\n".join(rows) + "\n"
+
+
+def summary_table(backbones=("xl", "xxl"), device_gb: float = 80, devices: int = 8) -> str:
+    """
+    The README's table: for the largest backbones, with checkpointing and bf16, the fixed memory
+    and the largest micro-batch under DDP and under FSDP.
+    """
+    lines = [
+        "| backbone | strategy (checkpointing + bf16) | fixed memory | largest micro-batch |",
+        "|---|---|---|---|",
+    ]
+    for backbone in backbones:
+        for strategy in ("ddp", "fsdp"):
+            row = plan(backbone, strategy, gradient_checkpointing=True, bf16=True, devices=devices)
+            micro_batch = row.max_micro_batch(device_gb * GB)
+            lines.append(
+                f"| {backbone} | {'DDP' if strategy == 'ddp' else f'FSDP on {devices} devices'} "
+                f"| {row.fixed / GB:.1f} GB | {micro_batch or 'does not fit'} |"
+            )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -13,9 +13,9 @@ from typing import Callable, Dict, Optional, Sequence
 import torch
 from transformers.optimization import Adafactor
 
-from hint_allennlp.benchmarks.inference import SniShape, random_sequences, text_field
-from hint_allennlp.benchmarks.models import build_model
-from hint_allennlp.benchmarks.timing import Measurement, interleaved, synchronizer
+from benchmark.inference import SniShape, random_sequences, text_field
+from benchmark.models import build_model
+from benchmark.timing import Measurement, interleaved, synchronizer
 
 TRAINING_SETTINGS = ("hint", "tk_instruct")
 

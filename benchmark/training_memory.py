@@ -23,11 +23,13 @@ from typing import List, Optional
 import torch
 from transformers.optimization import Adafactor
 
-from hint_allennlp.benchmarks.inference import random_sequences, text_field
-from hint_allennlp.benchmarks.models import build_model
-from hint_allennlp.benchmarks.training import TrainingShape
+from benchmark.inference import random_sequences, text_field
+from benchmark.models import build_model
+from benchmark.training import TrainingShape
 
 CONFIGURATIONS = ((False, None), (True, None), (False, "bf16"), (True, "bf16"))
+# Where `python -m benchmark.training_memory` finds this folder.
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -95,8 +97,8 @@ def measure(
         command = [
             sys.executable,
             "-m",
-            "hint_allennlp.benchmarks.training_memory",
-            str(checkpoint),
+            "benchmark.training_memory",
+            str(Path(checkpoint).resolve()),
             "--batch-size",
             str(shape.batch_size),
         ]
@@ -107,7 +109,7 @@ def measure(
         if threads:
             command += ["--threads", str(threads)]
         output = subprocess.run(
-            command, env=environment, check=True, capture_output=True, text=True
+            command, env=environment, cwd=PROJECT_ROOT, check=True, capture_output=True, text=True
         ).stdout
         results.append(StepMemory(**json.loads(output.strip().splitlines()[-1])))
     return results

@@ -1,6 +1,6 @@
 """
 What the benchmarks measure: random-weight T5 checkpoints of a few shapes, and the `hint_seq2seq`
-settings compared on them: the paper's models (`hint_allennlp/models/paper_variants.py`), HINT and
+settings compared on them: the paper's models (`hint_allennlp/models/paper_variants.json`), HINT and
 its floor also with the task already cached.
 """
 
@@ -14,23 +14,22 @@ from allennlp.data import Vocabulary
 from allennlp.models import Model
 
 from hint_allennlp.models.hint_seq2seq import HintSeq2Seq
-from hint_allennlp.models.paper_variants import PAPER_VARIANTS, PaperVariant
+from hint_allennlp.models.paper_variants import BACKBONES, PAPER_VARIANTS, PaperVariant
 from hint_allennlp.testing.tiny_t5 import build_tiny_t5
 
 # `build_tiny_t5` overrides (gated GELU, untied embeddings, vocabulary 32128 in every shape).
 MODEL_SHAPES: Dict[str, Dict[str, Any]] = {
-    # T5 v1.1 small (google/t5-small-lm-adapt): d_model 512, 8 + 8 layers, 6 heads of 64, d_ff 1024.
-    "small": dict(d_model=512, d_kv=64, d_ff=1024, num_layers=8, num_decoder_layers=8, num_heads=6),
-    # The test fixture (fixtures/tiny-t5): d_model 64, 2 + 2 layers, 4 heads of 16, d_ff 128.
+    # T5 v1.1 small (google/t5-small-lm-adapt), its shape as `paper_variants.json` has it.
+    "small": BACKBONES["small"].t5_config_overrides(),
+    # The test fixture (fixtures/tiny-t5): `hint_allennlp.testing.tiny_t5`'s shape.
     "tiny": {},
     # Between the two, small enough to train three models from a random start on CPU in minutes
     # (the generalisation run).
     "mini": dict(d_model=128, d_kv=32, d_ff=256, num_layers=2, num_decoder_layers=2, num_heads=4),
 }
 
-# Generated modules: the paper's setting for T5 small (adapter a = 8, prefix P = 7; LoRA rank 128 as
-# in Table 5), in every shape.
-GENERATED_MODULE_SIZES: Dict[str, int] = {"adapter_size": 8, "prefix_length": 7, "lora_rank": 128}
+# Generated modules: the paper's setting for T5 small (and Table 5's LoRA rank), in every shape.
+GENERATED_MODULE_SIZES: Dict[str, int] = BACKBONES["small"].module_sizes()
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from allennlp.data import TextFieldTensors
 
-from hint_allennlp.benchmarks.models import BENCHMARK_MODELS, build_model
-from hint_allennlp.benchmarks.timing import Measurement, interleaved, synchronizer
+from benchmark.models import BENCHMARK_MODELS, build_model
+from benchmark.timing import Measurement, interleaved, synchronizer
 from hint_allennlp.cost.flops import TaskLengths, inference_flops
 from hint_allennlp.models.hint_seq2seq import HintSeq2Seq
 

@@ -1,15 +1,15 @@
 """
 Memory to keep one task for reuse (paper §5.1, appendix C.2), float32:
 
-- HINT, analytic: `flops.cached_task_bytes` (encoded instruction d·t, adapters, prefixes);
+- HINT, analytic: `cost.memory.cached_task_bytes` (encoded instruction d·t, adapters, prefixes);
 - HINT, measured: the bytes of every tensor of the `TaskParameters` that the model keeps for the
   instruction (`compile_instruction`: what its task-module cache holds) (the same, plus the
   instruction mask, t bytes);
 - the instruction's keys and values in every decoder cross-attention, which fusion makes from the
-  encoded instruction in each forward pass and drops after it (caching them would cost this much);
-- decoder-only key/value cache of the same instruction: 2·l·t·d values (a key and a value per layer
-  per token), for a decoder-only model of comparable size: as many layers as the T5 has in all
-  (encoder + decoder) and the same width.
+  encoded instruction in each forward pass and drops after it
+  (`cost.memory.fused_instruction_bytes`);
+- decoder-only key/value cache of the same instruction, for a decoder-only model of comparable size
+  (`cost.memory.decoder_only_kv_cache_bytes`).
 """
 
 from dataclasses import asdict, dataclass
@@ -17,11 +17,13 @@ from typing import List, Optional, Sequence
 
 import torch
 
-from hint_allennlp.benchmarks.inference import SniShape, random_sequences, text_field
-from hint_allennlp.cost.flops import cached_task_bytes
+from benchmark.inference import SniShape, random_sequences, text_field
+from hint_allennlp.cost.memory import (
+    cached_task_bytes,
+    decoder_only_kv_cache_bytes,
+    fused_instruction_bytes,
+)
 from hint_allennlp.models.hint_seq2seq import HintSeq2Seq
-
-BYTES_PER_VALUE = 4
 
 
 @dataclass
@@ -42,7 +44,6 @@ def task_memory(
 ) -> List[MemoryRow]:
     shape = shape or SniShape()
     config = model.t5.config
-    layers = config.num_layers + config.num_decoder_layers
     generator = torch.Generator().manual_seed(2)
     rows = []
     for count in shots:
@@ -58,13 +59,8 @@ def task_memory(
                     config, model.peft, length, keeps_encoded_instruction=True
                 ),
                 hint_measured=measured,
-                decoder_only_kv_cache=BYTES_PER_VALUE * 2 * layers * length * config.d_model,
-                cross_attention_kv=BYTES_PER_VALUE
-                * 2
-                * config.num_decoder_layers
-                * length
-                * config.num_heads
-                * config.d_kv,
+                decoder_only_kv_cache=decoder_only_kv_cache_bytes(config, length),
+                cross_attention_kv=fused_instruction_bytes(config, length),
             )
         )
     return rows

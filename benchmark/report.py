@@ -1,23 +1,27 @@
-"""Markdown tables, the targets of issue 8, and the paper's Figure 4 (time against shots)."""
+"""
+Markdown tables, the targets (speed ratios HINT is to reach against Tk-Instruct, the floor and its
+own zero-shot cost), and the paper's Figure 4 (time against shots).
+"""
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from hint_allennlp.benchmarks.inference import InferenceRow
-from hint_allennlp.benchmarks.memory import MemoryRow
-from hint_allennlp.benchmarks.models import BENCHMARK_MODELS
-from hint_allennlp.benchmarks.timing import Measurement, paired_ratio
+from benchmark.inference import InferenceRow
+from benchmark.memory import MemoryRow
+from benchmark.models import BENCHMARK_MODELS
+from benchmark.timing import Measurement, paired_ratio
 
 GIGA = 1e9
 SETTINGS_ORDER = ("tk_instruct", "hint", "hint_cached", "floor")
 MEBI = 2**20
 
 
-@dataclass
+@dataclass(frozen=True)
 class Target:
     """
     A measured ratio against its bound: `ratio >= bound` or `ratio <= bound`, judged on wall time.
+    `name` says what is measured and where (model shape, device).
     """
 
     name: str
@@ -56,10 +60,13 @@ def _by_key(rows: Sequence[InferenceRow]) -> Dict:
     return {(row.setting, row.shots): row for row in rows}
 
 
-def inference_targets(rows: Sequence[InferenceRow], main_shots: int = 2) -> List[Target]:
+def inference_targets(
+    rows: Sequence[InferenceRow], scope: str, binding: bool, main_shots: int = 2
+) -> List[Target]:
     """
     HINT ≥ 5× faster than Tk-Instruct, within 1.15× of the floor (Def + 2 Pos.); 5 shots within
-    1.10× of 0.
+    1.10× of 0. `scope` (model shape and device) starts each name; `binding`: whether the targets
+    are set for it.
     """
     rows_by = _by_key(rows)
     targets = []
@@ -68,7 +75,14 @@ def inference_targets(rows: Sequence[InferenceRow], main_shots: int = 2) -> List
         if top in rows_by and bottom in rows_by:
             a, b = rows_by[top].measurement, rows_by[bottom].measurement
             targets.append(
-                Target(name, paired_ratio(a, b), paired_ratio(a, b, "cpu"), comparison, bound)
+                Target(
+                    f"{scope}: {name}",
+                    paired_ratio(a, b),
+                    paired_ratio(a, b, "cpu"),
+                    comparison,
+                    bound,
+                    binding,
+                )
             )
 
     ratio(
@@ -89,10 +103,11 @@ def inference_targets(rows: Sequence[InferenceRow], main_shots: int = 2) -> List
     return targets
 
 
-def training_target(measurements: Dict[str, Measurement]) -> Target:
+def training_target(measurements: Dict[str, Measurement], scope: str, binding: bool) -> Target:
+    """HINT's training step within 1.2× of Tk-Instruct's."""
     hint, tk_instruct = measurements["hint"], measurements["tk_instruct"]
     wall, cpu = paired_ratio(hint, tk_instruct), paired_ratio(hint, tk_instruct, "cpu")
-    return Target("HINT / Tk-Instruct training step", wall, cpu, "<=", 1.2)
+    return Target(f"{scope}: HINT / Tk-Instruct training step", wall, cpu, "<=", 1.2, binding)
 
 
 def targets_table(targets: Sequence[Target]) -> str:

@@ -1,8 +1,9 @@
 """
-`allennlp hint-benchmark`: the measured inference and training cost of HINT against its baselines
-(tables, the paper's Figure 4, the targets of issue 8), or with `--generalisation` the paper's
-Table 1 in miniature. The work is in `hint_allennlp/benchmarks/`; results and the exact commands are
-in docs/benchmarks.md.
+`python -m benchmark`, from the project's root: the measured inference and training cost of HINT
+against its baselines (tables, the paper's Figure 4, the targets), or with `--generalisation` the
+paper's Table 1 in miniature, or with `--training-memory` the measured memory of a training step.
+The parts are the modules of this folder; results and the exact commands are in
+docs/benchmarks.md.
 """
 
 import argparse
@@ -14,131 +15,121 @@ import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional, Sequence
 
 import torch
-from allennlp.commands.subcommand import Subcommand
+
+from benchmark.generalisation import GeneralisationSettings
 
 PARTS = ("inference", "training", "memory")
-# Issue 8 sets its targets for the T5 v1.1-small-sized model on CPU; elsewhere the ratios are
-# reported only.
-TARGETS_ARE_FOR = ("small", "cpu")
+# The targets are set for the T5 v1.1-small-sized model on CPU; elsewhere the same ratios are
+# reported for reference.
+TARGETS_SET_FOR = ("small", "cpu")
 
 
-@Subcommand.register("hint-benchmark")
-class HintBenchmark(Subcommand):
-    def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
-        description = (
-            "Benchmark HINT against Tk-Instruct and the floor: time, FLOPs, memory "
-            "(or --generalisation)."
-        )
-        subparser = parser.add_parser(self.name, description=description, help=description)
-        subparser.add_argument(
-            "--output-dir", default="benchmark_output", help="where results are written"
-        )
-        subparser.add_argument(
-            "--models",
-            default="small,tiny",
-            help="model shapes, comma-separated: small (T5 v1.1 small), tiny, mini",
-        )
-        subparser.add_argument(
-            "--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}"
-        )
-        subparser.add_argument(
-            "--shots", default="0,1,2,3,4,5", help="positive examples in the instruction"
-        )
-        subparser.add_argument("--examples", type=int, default=100, help="examples per task")
-        subparser.add_argument(
-            "--batch-size",
-            type=int,
-            default=None,
-            help="inference batch size (default: all examples of the task)",
-        )
-        subparser.add_argument("--repeats", type=int, default=3, help="timed rounds of inference")
-        subparser.add_argument(
-            "--warmup", type=int, default=1, help="untimed runs of every job first"
-        )
-        subparser.add_argument("--train-batch-size", type=int, default=16)
-        subparser.add_argument(
-            "--train-repeats", type=int, default=5, help="timed rounds of training steps"
-        )
-        subparser.add_argument(
-            "--devices",
-            default=None,
-            help="comma-separated torch devices (default: cpu, and cuda when available)",
-        )
-        subparser.add_argument(
-            "--threads", type=int, default=None, help="torch CPU threads (default: torch's)"
-        )
-        subparser.add_argument("--seed", type=int, default=0)
-        subparser.add_argument(
-            "--training-memory",
-            action="store_true",
-            help="peak CPU memory of one training step of the first of --models, with and without "
-            "gradient checkpointing and bf16, each in its own process (Linux); "
-            "batch --train-batch-size",
-        )
+def parser() -> argparse.ArgumentParser:
+    description = (
+        "Benchmark HINT against Tk-Instruct and the floor: time, FLOPs, memory "
+        "(or --generalisation)."
+    )
+    parser = argparse.ArgumentParser(prog="python -m benchmark", description=description)
+    parser.add_argument(
+        "--output-dir", default="benchmark_output", help="where results are written"
+    )
+    parser.add_argument(
+        "--models",
+        default="small,tiny",
+        help="model shapes, comma-separated: small (T5 v1.1 small), tiny, mini",
+    )
+    parser.add_argument(
+        "--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}"
+    )
+    parser.add_argument(
+        "--shots", default="0,1,2,3,4,5", help="positive examples in the instruction"
+    )
+    parser.add_argument("--examples", type=int, default=100, help="examples per task")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="inference batch size (default: all examples of the task)",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="timed rounds of inference")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs of every job first")
+    parser.add_argument("--train-batch-size", type=int, default=16)
+    parser.add_argument(
+        "--train-repeats", type=int, default=5, help="timed rounds of training steps"
+    )
+    parser.add_argument(
+        "--devices",
+        default=None,
+        help="comma-separated torch devices (default: cpu, and cuda when available)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--training-memory",
+        action="store_true",
+        help="peak CPU memory of one training step of the first of --models, with and without "
+        "gradient checkpointing and bf16, each in its own process (Linux); "
+        "batch --train-batch-size",
+    )
 
-        generalisation = subparser.add_argument_group(
-            "generalisation (the paper's Table 1 in miniature)"
-        )
-        generalisation.add_argument(
-            "--generalisation",
-            action="store_true",
-            help="train HINT, Tk-Instruct and No-Instruct; RougeL on the test tasks",
-        )
-        generalisation.add_argument(
-            "--sni-dir", default="fixtures/sni", help="holds tasks/ (SNI task files)"
-        )
-        generalisation.add_argument(
-            "--train-split", default=None, help="default: <sni-dir>/splits/train_tasks.txt"
-        )
-        generalisation.add_argument(
-            "--test-split", default=None, help="default: <sni-dir>/splits/test_tasks.txt"
-        )
-        generalisation.add_argument(
-            "--generalisation-model", default="mini", help="model shape to train"
-        )
-        generalisation.add_argument("--settings", default="hint,tk_instruct,no_instruct")
-        from hint_allennlp.benchmarks.generalisation import GeneralisationSettings
-
-        defaults = GeneralisationSettings()
-        generalisation.add_argument(
-            "--num-positive-examples", type=int, default=defaults.num_positive_examples
-        )
-        generalisation.add_argument("--epochs", type=int, default=defaults.epochs)
-        generalisation.add_argument(
-            "--train-instances-per-task", type=int, default=defaults.train_instances_per_task
-        )
-        generalisation.add_argument(
-            "--test-instances-per-task", type=int, default=defaults.test_instances_per_task
-        )
-        generalisation.add_argument(
-            "--max-input-tokens",
-            type=int,
-            default=defaults.max_input_tokens,
-            help="instruction and encoder input",
-        )
-        generalisation.add_argument(
-            "--max-target-tokens", type=int, default=defaults.max_target_tokens
-        )
-        generalisation.add_argument(
-            "--max-decoding-steps", type=int, default=defaults.max_decoding_steps
-        )
-        generalisation.add_argument("--eval-batch-size", type=int, default=defaults.eval_batch_size)
-        generalisation.add_argument("--lr", type=float, default=defaults.lr)
-        subparser.set_defaults(func=run_from_args)
-        return subparser
+    generalisation = parser.add_argument_group("generalisation (the paper's Table 1 in miniature)")
+    generalisation.add_argument(
+        "--generalisation",
+        action="store_true",
+        help="train HINT, Tk-Instruct and No-Instruct; RougeL on the test tasks",
+    )
+    generalisation.add_argument(
+        "--sni-dir", default="fixtures/sni", help="holds tasks/ (SNI task files)"
+    )
+    generalisation.add_argument(
+        "--train-split", default=None, help="default: <sni-dir>/splits/train_tasks.txt"
+    )
+    generalisation.add_argument(
+        "--test-split", default=None, help="default: <sni-dir>/splits/test_tasks.txt"
+    )
+    generalisation.add_argument(
+        "--generalisation-model", default="mini", help="model shape to train"
+    )
+    generalisation.add_argument("--settings", default="hint,tk_instruct,no_instruct")
+    defaults = GeneralisationSettings()
+    generalisation.add_argument(
+        "--num-positive-examples", type=int, default=defaults.num_positive_examples
+    )
+    generalisation.add_argument("--epochs", type=int, default=defaults.epochs)
+    generalisation.add_argument(
+        "--train-instances-per-task", type=int, default=defaults.train_instances_per_task
+    )
+    generalisation.add_argument(
+        "--test-instances-per-task", type=int, default=defaults.test_instances_per_task
+    )
+    generalisation.add_argument(
+        "--max-input-tokens",
+        type=int,
+        default=defaults.max_input_tokens,
+        help="instruction and encoder input",
+    )
+    generalisation.add_argument("--max-target-tokens", type=int, default=defaults.max_target_tokens)
+    generalisation.add_argument(
+        "--max-decoding-steps", type=int, default=defaults.max_decoding_steps
+    )
+    generalisation.add_argument("--eval-batch-size", type=int, default=defaults.eval_batch_size)
+    generalisation.add_argument("--lr", type=float, default=defaults.lr)
+    return parser
 
 
-def run_from_args(args: argparse.Namespace) -> None:
+def main(arguments: Optional[Sequence[str]] = None) -> None:
+    arguments = sys.argv[1:] if arguments is None else list(arguments)
+    args = parser().parse_args(arguments)
+    command = "python -m benchmark " + " ".join(shlex.quote(argument) for argument in arguments)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    command = "allennlp hint-benchmark " + " ".join(
-        shlex.quote(argument) for argument in sys.argv[2:]
-    )
     if args.generalisation:
         run_generalisation_mode(args, output_dir, command)
     elif args.training_memory:
@@ -179,11 +170,11 @@ def _csv(text: str) -> List[str]:
 
 
 def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str) -> None:
-    from hint_allennlp.benchmarks import report
-    from hint_allennlp.benchmarks.inference import SniShape, benchmark_inference
-    from hint_allennlp.benchmarks.memory import task_memory
-    from hint_allennlp.benchmarks.models import build_checkpoint, build_model
-    from hint_allennlp.benchmarks.training import TrainingShape, benchmark_training
+    from benchmark import report
+    from benchmark.inference import SniShape, benchmark_inference
+    from benchmark.memory import task_memory
+    from benchmark.models import build_checkpoint, build_model
+    from benchmark.training import TrainingShape, benchmark_training
 
     parts = _csv(args.parts)
     unknown = set(parts) - set(PARTS)
@@ -223,10 +214,9 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
                         log=lambda message: log(f"  inference {message}"),
                     )
                     rows_by_device[device] = rows
-                    targets = report.inference_targets(rows)
-                    for target in targets:
-                        target.name = f"{model_shape}, {device}: {target.name}"
-                        target.binding = (model_shape, device) == TARGETS_ARE_FOR
+                    targets = report.inference_targets(
+                        rows, f"{model_shape}, {device}", (model_shape, device) == TARGETS_SET_FOR
+                    )
                     all_targets += targets
                     model_results[f"inference_{device}"] = [row.to_json() for row in rows]
                     model_results[f"targets_{device}"] = [target.to_json() for target in targets]
@@ -263,9 +253,11 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
                         shape=training_shape,
                         log=lambda message: log(f"  training {message}"),
                     )
-                    target = report.training_target(measurements)
-                    target.name = f"{model_shape}, {device}: {target.name}"
-                    target.binding = (model_shape, device) == TARGETS_ARE_FOR
+                    target = report.training_target(
+                        measurements,
+                        f"{model_shape}, {device}",
+                        (model_shape, device) == TARGETS_SET_FOR,
+                    )
                     all_targets.append(target)
                     model_results[f"training_{device}"] = {
                         k: m.to_json() for k, m in measurements.items()
@@ -300,7 +292,7 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
             f"Command: `{command}`\n",
             f"Machine: {machine_line}\n",
             "## Targets\n",
-            f"Set for `{TARGETS_ARE_FOR[0]}` on {TARGETS_ARE_FOR[1]}, judged on wall time; "
+            f"Set for `{TARGETS_SET_FOR[0]}` on {TARGETS_SET_FOR[1]}, judged on wall time; "
             "the same ratios elsewhere are for reference. Each ratio is the median of per-round "
             "ratios.\n",
             report.targets_table(all_targets) + "\n" if all_targets else "(none measured)\n",
@@ -313,12 +305,12 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
 
 
 def run_generalisation_mode(args: argparse.Namespace, output_dir: Path, command: str) -> None:
-    from hint_allennlp.benchmarks.generalisation import (
+    from benchmark.generalisation import (
         GeneralisationSettings,
         generalisation_table,
         run_generalisation,
     )
-    from hint_allennlp.benchmarks.models import build_checkpoint
+    from benchmark.models import build_checkpoint
 
     sni_dir = Path(args.sni_dir)
     settings = GeneralisationSettings(
@@ -358,9 +350,9 @@ def run_generalisation_mode(args: argparse.Namespace, output_dir: Path, command:
 
 
 def run_training_memory_mode(args: argparse.Namespace, output_dir: Path, command: str) -> None:
-    from hint_allennlp.benchmarks.models import build_checkpoint
-    from hint_allennlp.benchmarks.training import TrainingShape
-    from hint_allennlp.benchmarks.training_memory import markdown_table, measure
+    from benchmark.models import build_checkpoint
+    from benchmark.training import TrainingShape
+    from benchmark.training_memory import markdown_table, measure
 
     shape_name = _csv(args.models)[0]
     shape = TrainingShape(batch_size=args.train_batch_size)
@@ -390,3 +382,7 @@ def write_table(path: Path, title: str, command: str, setup: str, table: str, da
     )
     path.with_suffix(".json").write_text(json.dumps({"command": command, **data}, indent=2))
     log(f"results written to {path}.md and {path.name}.json")
+
+
+if __name__ == "__main__":
+    main()

@@ -4,19 +4,21 @@ import _jsonnet
 import pytest
 import torch
 
-from hint_allennlp.benchmarks.memory_plan import (
+from hint_allennlp.cost.training_memory import (
     GB,
+    PLANNED_BACKBONES,
     Lengths,
     adafactor_values,
     generated_module_values,
     markdown_table,
     plan,
+    summary_table,
 )
 from tests import PROJECT_ROOT
 
 
-def test_xl_generated_modules_are_counted_as_the_issue_counts_them():
-    # Issue 12: at XL with a = 512 one example's generated adapters are 2·a·d·48 ≈ 101 M values.
+def test_xl_generated_modules_are_counted_per_example():
+    # At XL with a = 512 one example's generated adapters are 2·a·d·48 ≈ 101 M values (the docs).
     adapters = 48 * (2 * 512 * 2048 + 512 + 2048)  # with their biases
     prefixes = 3 * 24 * 2 * 30 * 32 * 64  # P = 30 in 24 encoder + 48 decoder attentions
     fusion = 24 * 2 * 1024 * 32 * 64  # the instruction's keys and values in 24 cross-attentions
@@ -76,3 +78,19 @@ def test_large_backbone_configs_default_to_settings_that_fit_80_gb(backbone):
 
 def test_the_docs_hold_the_table_the_code_makes():
     assert markdown_table() in (PROJECT_ROOT / "docs" / "training_large_models.md").read_text()
+
+
+def test_the_readme_holds_the_summary_the_code_makes():
+    assert summary_table() in (PROJECT_ROOT / "README.md").read_text()
+
+
+def test_the_docs_state_the_shrink_of_activations_the_plan_makes():
+    factors = [
+        plan(backbone, strategy, False, bf16).activations_per_example
+        / plan(backbone, strategy, True, bf16).activations_per_example
+        for backbone in PLANNED_BACKBONES
+        for strategy in ("ddp", "fsdp")
+        for bf16 in (False, True)
+    ]
+    phrase = f"they shrink {min(factors):.0f}- to {max(factors):.0f}-fold"
+    assert phrase in (PROJECT_ROOT / "docs" / "training_large_models.md").read_text()

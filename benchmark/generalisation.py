@@ -20,9 +20,13 @@ from allennlp.data import DatasetReader
 from allennlp.data.data_loaders import MultiProcessDataLoader
 from allennlp.training.util import evaluate
 
-from hint_allennlp.benchmarks.models import BENCHMARK_MODELS, model_params
-from hint_allennlp.cost.flops import ParameterCounts, TaskLengths, inference_flops
-from hint_allennlp.models.paper_variants import reader_instruction_handling
+from benchmark.models import BENCHMARK_MODELS, model_params
+from hint_allennlp.cost.flops import (
+    ParameterCounts,
+    TaskLengths,
+    inference_flops,
+    instruction_handling,
+)
 
 
 @dataclass
@@ -173,8 +177,10 @@ def run_generalisation(
         eval_seconds = time.perf_counter() - start
 
         counts = model.parameter_counts
-        handling = reader_instruction_handling(
-            model.instruction_handling, BENCHMARK_MODELS[setting].variant.instruction_format
+        handling = instruction_handling(
+            model.reads_instruction,
+            model.instruction_fusion,
+            BENCHMARK_MODELS[setting].variant.instruction_format,
         )
         flops[setting] = sum(inference_flops(handling, counts, task) for task in lengths.values())
         results[setting] = (metrics, train_seconds, eval_seconds)

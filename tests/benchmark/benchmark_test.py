@@ -1,25 +1,22 @@
 """
-Smoke tests of `allennlp hint-benchmark` on the tiny model with minimal repeats:
+Smoke tests of `python -m benchmark` on the tiny model with minimal repeats:
 no timing assertions.
 """
 
 import json
-import sys
 
 import pytest
-from allennlp.commands import main
 from allennlp.models.archival import load_archive
 
-import hint_allennlp.commands.benchmark  # noqa: F401  (registers hint-benchmark)
-from hint_allennlp.benchmarks.inference import SniShape
-from hint_allennlp.benchmarks.report import Target
-from hint_allennlp.benchmarks.timing import Measurement, interleaved, paired_ratio
-from tests import SNI_FIXTURES
+from benchmark.__main__ import main
+from benchmark.inference import SniShape
+from benchmark.report import Target
+from benchmark.timing import Measurement, interleaved, paired_ratio
+from tests import PROJECT_ROOT, SNI_FIXTURES
 
 
 def run_command(monkeypatch, *arguments: str) -> None:
-    monkeypatch.setattr(sys, "argv", ["allennlp", "hint-benchmark", *arguments])
-    main(prog="allennlp")
+    main(arguments)
 
 
 def test_cost_benchmarks_write_tables_figure_and_targets(tmp_path, monkeypatch):
@@ -113,3 +110,23 @@ def test_ratios_are_taken_round_by_round():
 )
 def test_targets_are_judged_on_wall_time(target, verdict):
     assert target.verdict == verdict
+
+
+def _recorded_ratio(table: str, row: str, column: int) -> float:
+    """A wall-time ratio of docs/benchmarks.md's results: `column` of the table row `row`."""
+    line = next(line for line in table.splitlines() if line.startswith(f"| {row} |"))
+    return float(line.split("|")[column + 1].split()[0])
+
+
+def test_the_readme_quotes_the_recorded_results():
+    results = (PROJECT_ROOT / "docs" / "benchmarks.md").read_text()
+    faster = _recorded_ratio(results, "small, cpu: Tk-Instruct / HINT time, 2 shots", 1)
+    floor = _recorded_ratio(results, "small, cpu: HINT / floor time, 2 shots", 1)
+    shots = _recorded_ratio(results, "small, cpu: HINT time, 5 shots / 0 shots", 1)
+    at_five = _recorded_ratio(results, "5", 6)  # the small model's inference table comes first
+    paragraph = " ".join((PROJECT_ROOT / "README.md").read_text().split())
+    assert (
+        f"HINT is {faster:.1f}× faster than Tk-Instruct ({at_five:.0f}× at 5 shots) and within "
+        f"{floor:.2f}× of the floor" in paragraph
+    )
+    assert f"5 shots cost {shots:.2f}× of 0 shots" in paragraph

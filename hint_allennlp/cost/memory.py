@@ -1,0 +1,77 @@
+"""
+Analytic memory of what is kept for a task at inference (paper §5.1, appendix C.2), and of what a
+decoder-only model would keep instead. The memory of training is `training_memory.py`.
+"""
+
+from typing import TYPE_CHECKING, Optional
+
+from transformers import T5Config
+
+from hint_allennlp.cost.flops import ParameterCounts
+
+if TYPE_CHECKING:  # only its `values_per_stack` is used: this module needs no torch
+    from hint_allennlp.modules.peft.peft_config import PeftConfig
+
+
+def cached_task_bytes(
+    config: T5Config,
+    peft_config: Optional["PeftConfig"],
+    instruction_length: int,
+    keeps_encoded_instruction: bool = True,
+    bytes_per_value: int = 4,
+) -> int:
+    """
+    Memory to keep one task's generated modules for reuse (paper appendix C.2): the encoded
+    instruction (d_model values per token, kept only for fusion), an adapter per encoder and decoder
+    layer (down and up projections 2·a·d and their biases a + d), P prefix keys and P values per
+    attention block (encoder self-attention, decoder self- and cross-attention: 2·P·heads·d_kv) and,
+    if enabled, LoRA's A and B on the projections `lora_projections` names (q and v by default) of
+    each attention block (r·(d_model + heads·d_kv) each), sizes that each kind's components give
+    (`ModuleKind.values_per_stack`). The paper's ds + 2·a·l·d + 2·P·l·h·k leaves out the biases and
+    does not say which layers.
+
+    # Parameters
+
+    config : `T5Config`
+    peft_config : `PeftConfig`, optional
+        The generated modules; `None` for none (HINT − PEFT generation keeps only the instruction).
+    instruction_length : `int`
+        t, the instruction's tokens.
+    keeps_encoded_instruction : `bool`, optional (default = `True`)
+        Whether the encoded instruction is kept (needed only for instruction fusion).
+    bytes_per_value : `int`, optional (default = `4`)
+        4 for float32, 2 for bfloat16 or float16.
+    """
+    counts = ParameterCounts.from_t5_config(config, peft_config)
+    encoded_instruction = config.d_model * instruction_length if keeps_encoded_instruction else 0
+    return bytes_per_value * (encoded_instruction + counts.encoder_modules + counts.decoder_modules)
+
+
+def fused_instruction_bytes(
+    config: T5Config, instruction_length: int, bytes_per_value: int = 4
+) -> int:
+    """
+    The instruction's keys and values in every decoder cross-attention, 2·t·heads·d_kv per decoder
+    layer: what instruction fusion makes from the encoded instruction in each forward pass and
+    drops after it (caching them would cost this much).
+    """
+    return (
+        bytes_per_value
+        * 2
+        * config.num_decoder_layers
+        * instruction_length
+        * config.num_heads
+        * config.d_kv
+    )
+
+
+def decoder_only_kv_cache_bytes(
+    config: T5Config, instruction_length: int, bytes_per_value: int = 4
+) -> int:
+    """
+    The key/value cache of the same instruction in a decoder-only model of comparable size: as many
+    layers as the T5 has in all (encoder + decoder), the same width, a key and a value of d_model
+    per layer per token (2·l·t·d values).
+    """
+    layers = config.num_layers + config.num_decoder_layers
+    return bytes_per_value * 2 * layers * instruction_length * config.d_model

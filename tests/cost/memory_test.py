@@ -1,0 +1,68 @@
+import pytest
+
+from hint_allennlp.cost.memory import (
+    cached_task_bytes,
+    decoder_only_kv_cache_bytes,
+    fused_instruction_bytes,
+)
+from hint_allennlp.models.paper_variants import BACKBONES
+from hint_allennlp.modules.peft.peft_config import PeftConfig
+from hint_allennlp.testing.tiny_t5 import tiny_t5_config
+from tests import PROJECT_ROOT
+
+
+@pytest.mark.parametrize(
+    "peft_config, keeps_encoded_instruction, bytes_per_value, expected_bytes",
+    [
+        # encoded instruction 64·10 = 640; adapters (2·8·64 + 8 + 64)·4 layers = 4384;
+        # prefixes 2·7·64 = 896 per attention block, 2 + 2·2 = 6 blocks: 5376.
+        (PeftConfig(adapter_size=8, prefix_length=7), True, 4, 4 * (640 + 4384 + 5376)),
+        (PeftConfig(adapter_size=8, prefix_length=7), False, 2, 2 * (4384 + 5376)),
+        # LoRA rank 4 on q and v (the default): 2·4·(64 + 64) = 1024 per block, 6 blocks.
+        (
+            PeftConfig(use_adapters=False, use_prefixes=False, use_lora=True, lora_rank=4),
+            False,
+            4,
+            4 * 6144,
+        ),
+        # ... and on q, k, v, o: 4·4·(64 + 64) = 2048 per block.
+        (
+            PeftConfig(
+                use_adapters=False,
+                use_prefixes=False,
+                use_lora=True,
+                lora_rank=4,
+                lora_projections=("q", "k", "v", "o"),
+            ),
+            False,
+            4,
+            4 * 12288,
+        ),
+        (None, True, 4, 4 * 640),
+    ],
+)
+def test_cached_task_bytes(peft_config, keeps_encoded_instruction, bytes_per_value, expected_bytes):
+    config = tiny_t5_config()
+    assert (
+        cached_task_bytes(config, peft_config, 10, keeps_encoded_instruction, bytes_per_value)
+        == expected_bytes
+    )
+
+
+def test_key_value_caches_of_an_instruction():
+    config = tiny_t5_config()  # 2 + 2 layers, d_model 64, 4 heads of 16
+    # a key and a value of d_model per layer per token, 4 layers
+    assert decoder_only_kv_cache_bytes(config, 10) == 4 * 2 * 4 * 10 * 64
+    # a key and a value of 4 · 16 per decoder layer per token, 2 decoder layers
+    assert fused_instruction_bytes(config, 10, bytes_per_value=2) == 2 * 2 * 2 * 10 * 4 * 16
+
+
+def test_the_docs_state_the_cached_task_of_t5_xl_the_code_counts():
+    xl = BACKBONES["xl"]
+    peft = PeftConfig(adapter_size=xl.adapter_size, prefix_length=xl.prefix_length)
+    megabytes = cached_task_bytes(xl.t5_config(), peft, 69) / 1e6
+    statement = (
+        f"T5-XL with a = {xl.adapter_size}, P = {xl.prefix_length}, t = 69:\n"
+        f"{megabytes:.0f} MB in float32"
+    )
+    assert statement in (PROJECT_ROOT / "docs" / "metrics.md").read_text()
