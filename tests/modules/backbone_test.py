@@ -17,7 +17,7 @@ from allennlp.predictors import Predictor
 from transformers import T5ForConditionalGeneration
 
 from hint_allennlp.modules.backbone import check_model_name
-from tests import PROJECT_ROOT, TINY_T5
+from tests import TINY_T5
 from tests.user_folder import PREDICT_INPUT, allennlp
 
 
@@ -109,16 +109,17 @@ def test_a_missing_local_model_name_fails_at_once_naming_the_path_and_the_folder
 
 
 @pytest.mark.parametrize(
-    "model_name, in_folder",
+    "model_name",
     [
-        ("output/demo/t5", PROJECT_ROOT),  # more than one "/": no hub name
-        ("./my_t5", PROJECT_ROOT),
-        ("/nowhere/my_t5", PROJECT_ROOT),
-        ("fixtures/no-such-t5", PROJECT_ROOT),  # fixtures/ is here: meant as a path
+        "output/demo/t5",  # more than one "/": no hub name
+        "./my_t5",
+        "/nowhere/my_t5",
+        "fixtures/no-such-t5",  # fixtures/ is there: meant as a path
     ],
 )
-def test_local_paths_that_do_not_exist_are_refused(model_name, in_folder, monkeypatch):
-    monkeypatch.chdir(in_folder)
+def test_local_paths_that_do_not_exist_are_refused(model_name, tmp_path, monkeypatch):
+    (tmp_path / "fixtures").mkdir()
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigurationError, match=f"model_name '{model_name}' is a local path"):
         check_model_name(model_name)
 
