@@ -8,6 +8,7 @@ hyperparameters, which the tiny setting replaces, are checked on the configs as 
 import itertools
 import json
 import os
+import re
 from pathlib import Path
 
 import _jsonnet
@@ -20,6 +21,7 @@ from allennlp.data import Vocabulary
 from allennlp.models import Model
 
 from hint_allennlp.data.instruction_suite import build_suite, write_suite
+from hint_allennlp.models.paper_variants import BACKBONES, PAPER_VARIANTS
 from tests import PROJECT_ROOT
 
 CONFIGS_ROOT = PROJECT_ROOT / "training_configs"
@@ -135,7 +137,9 @@ def test_sni_experiments_use_the_paper_recipe(experiment):
         256,
     ]
     assert reader["max_instances_per_task"] == 100
-    assert reader["num_positive_examples"] == (2 if experiment.startswith("sni/def_2pos/") else 0)
+    # sni/def/ is 'Def'; sni/def_<k>pos/ 'Def + k Pos.'
+    setting = experiment.split("/")[1]
+    assert reader["num_positive_examples"] == (0 if setting == "def" else int(setting[4:-3]))
     # 1,000 optimizer steps of 1,024 examples, in checkpointed epochs.
     batches = trainer["num_epochs"] * config["data_loader"]["batches_per_epoch"]
     examples_per_batch = config["data_loader"]["batch_size"]
@@ -263,10 +267,11 @@ def test_table5_lora_config():
     scripts/nat_int/ni_train_only_lora_no_fid{_smaller,}.sh of the reference: no fusion, LoRA only,
     `lora_ranks="(128,None,128,None)"` / `"(512,None,512,None)"`.
     """
-    for rank in (128, 512):
-        model = evaluate("sni/def/hint_without_fusion_lora.jsonnet", f"{{lora_rank: {rank}}}")[
-            "model"
-        ]
+    for experiment, rank in (
+        ("hint_without_fusion_lora", 128),
+        ("hint_without_fusion_lora_512", 512),
+    ):
+        model = evaluate(f"sni/def/{experiment}.jsonnet")["model"]
         assert model["instruction_fusion"] is False
         assert model["peft"] == {
             "use_adapters": False,
@@ -274,3 +279,120 @@ def test_table5_lora_config():
             "use_lora": True,
             "lora_rank": rank,
         }
+
+
+def test_the_shot_sweep_has_every_count_for_hint_and_tk_instruct():
+    """The paper's Figure 3 (centre): 'Def + k Pos.' for k = 0 ... 5."""
+    for k in range(6):
+        folder = "def" if k == 0 else f"def_{k}pos"
+        for model, instruction_format in (("hint", "hint"), ("tk_instruct", "tk_instruct")):
+            reader = evaluate(f"sni/{folder}/{model}.jsonnet")["dataset_reader"]
+            assert (reader["num_positive_examples"], reader["instruction_format"]) == (
+                k,
+                instruction_format,
+            )
+
+
+PRETRAINING_EXPERIMENTS = [name for name in EXPERIMENTS if name.startswith("pretraining/")]
+
+
+@pytest.mark.parametrize("experiment", PRETRAINING_EXPERIMENTS)
+def test_pretraining_experiments_use_the_papers_recipe(experiment):
+    """
+    gins/pretrain.gin and gins/pretrain_4part.gin: `TASK_FEATURE_LENGTHS` 512 for inputs,
+    hyper_inputs and targets, `DROPOUT_RATE = 0.0`; 10,000 steps of 1,024 (Tables 4 and 6). CACLM's
+    configs split in 4 parts (c4/c4_registry_4part.py), the others in 3 (c4/c4_registry.py).
+    """
+    config = evaluate(experiment)
+    reader = config["dataset_reader"]
+    assert reader["parts"] == (4 if experiment.endswith("_caclm.jsonnet") else 3)
+    assert reader["chunk_length"] == 512
+    assert [reader[f"max_{part}_tokens"] for part in ("instruction", "source", "target")] == [
+        512,
+        512,
+        512,
+    ]
+    assert config["model"]["dropout"] == 0.0
+    batches = config["trainer"]["num_epochs"] * config["data_loader"]["batches_per_epoch"]
+    assert batches * config["data_loader"]["batch_size"] == 10000 * 1024
+    # Each pretrains the model its SNI config finetunes: the same hint_seq2seq keys.
+    finetuned = experiment.replace("pretraining/", "sni/def/").replace("_c4", "")
+    finetuned = finetuned.replace("_caclm", "")
+    sni_model = evaluate(finetuned)["model"]
+    assert {
+        k: v for k, v in config["model"].items() if k not in ("dropout", "max_decoding_steps")
+    } == {k: v for k, v in sni_model.items() if k != "max_decoding_steps"}
+
+
+def test_hypertune_is_run_as_the_authors_ran_it():
+    """
+    scripts/nat_int/ni_train_htune.sh and scripts/pretraining/pretrain_htune.sh: gins/hypertune.gin
+    (`layer_embedding_method = "decoder"`, prefixes only, no fusion; with it `Hypernet.setup` builds
+    a separate `hyper_encoder`, restored from the T5 encoder by hypertune.gin's assignment map) and
+    gins/train_only_hnet.gin; the pretraining is CACLM's (gins/pretrain_4part.gin).
+    """
+    for experiment in ("sni/def/hypertune.jsonnet", "sni/def_2pos/hypertune.jsonnet"):
+        model = evaluate(experiment)["model"]
+        assert model["parameter_generator"] == {"type": "hypertune"}
+        assert model["separate_instruction_encoder"] and model["train_only_hypernetwork"]
+        assert model["instruction_fusion"] is False
+        assert model["peft"] == {"prefix_length": 30, "use_adapters": False}
+    assert evaluate("pretraining/hypertune_caclm.jsonnet")["dataset_reader"]["parts"] == 4
+    # The setting turns the freezing off (or on for any other model).
+    assert not evaluate("sni/def/hypertune.jsonnet", "{train_only_hypernetwork: false}")["model"][
+        "train_only_hypernetwork"
+    ]
+    assert evaluate("sni/def/hint.jsonnet", "{train_only_hypernetwork: true}")["model"][
+        "train_only_hypernetwork"
+    ]
+
+
+def test_table6_decoder_row_is_hint_with_the_decoder_generator():
+    """
+    gins/hypertune_embed.gin and hypertune_full_train.gin (scripts/nat_int/
+    ni_train_pretrained_our_decoder.sh, scripts/pretraining/pretrain_our_decoder.sh):
+    `layer_embedding_method = "decoder"`, `per_layer_hnet = True`, `use_fusion_in_decoder = True`,
+    prefixes only; every parameter trains.
+    """
+    model = evaluate("sni/def/hint_decoder_generator.jsonnet")["model"]
+    assert model["parameter_generator"] == {"type": "hypertune", "all_slots_at_once": True}
+    assert model["instruction_fusion"] is True
+    assert model["peft"] == {"prefix_length": 30, "use_adapters": False}
+    assert "train_only_hypernetwork" not in model and "separate_instruction_encoder" not in model
+
+
+def test_table5_single_module_configs():
+    """
+    scripts/nat_int/ni_train_only_adapter_no_fid.sh (`use_prefix=False`),
+    ni_train_only_prefix_no_fid.sh (`use_adapter=False`), ni_train_pretrained_just_prefix.sh
+    (`num_prefix_tokens=512`), all with `use_fusion_in_decoder=False`, on T5-XL (a = 512, P = 30).
+    """
+    expected = {
+        "hint_without_fusion_adapters": {"adapter_size": 512, "use_prefixes": False},
+        "hint_without_fusion_prefixes": {"prefix_length": 30, "use_adapters": False},
+        "hint_without_fusion_prefixes_512": {"prefix_length": 512, "use_adapters": False},
+    }
+    for name, peft in expected.items():
+        model = evaluate(f"sni/def/{name}.jsonnet", "{backbone: 'xl'}")["model"]
+        assert model["instruction_fusion"] is False
+        assert model["parameter_generator"] == {"type": "cross_attention"}
+        assert model["peft"] == peft
+
+
+def test_docs_fidelity_lists_every_sni_and_pretraining_experiment():
+    """docs/fidelity.md's table of the paper's rows names configs that exist, and all of them."""
+    text = (PROJECT_ROOT / "docs" / "fidelity.md").read_text()
+    rows = text[text.index("## Every row of the paper") : text.index("## What is left alone")]
+    named = set(re.findall(r"`((?:sni|pretraining)/[\w/]+\.jsonnet)`", rows))
+    assert named <= set(EXPERIMENTS), sorted(named - set(EXPERIMENTS))
+    paper_experiments = {name for name in EXPERIMENTS if name.startswith(("sni/", "pretraining/"))}
+    assert paper_experiments <= named, sorted(paper_experiments - named)
+
+
+@pytest.mark.parametrize("variant", PAPER_VARIANTS.values(), ids=list(PAPER_VARIANTS))
+def test_every_model_of_the_paper_has_its_def_config(variant):
+    """Each variant of paper_variants.json runs as `sni/def/<its name>.jsonnet`."""
+    config = evaluate(f"sni/def/{variant.name}.jsonnet")
+    arguments = variant.model_arguments(**BACKBONES["base"].module_sizes())
+    assert {key: config["model"].get(key) for key in arguments} == arguments
+    assert config["dataset_reader"]["instruction_format"] == variant.instruction_format

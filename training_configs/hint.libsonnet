@@ -91,6 +91,9 @@ local defaults = {
   dropout: null,
   // Rank of the generated LoRA updates on q and v in the LoRA ablation (Table 5: 128 and 512).
   lora_rank: paper.module_sizes.lora_rank,
+  // Freeze the underlying T5, training only the hypernetwork (the authors' train_only_hnet.gin);
+  // null keeps the model's own (true for `hypertune`, false for the others).
+  train_only_hypernetwork: null,
 
   // Evaluation of the final model on the test split (the paper evaluates the last checkpoint).
   eval_batch_size: 32,
@@ -157,7 +160,9 @@ local hint_seq2seq(model, s) = {
   [if s.pretrained_weights != null then 'initializer']: {
     regexes: [['.*', { type: 'pretrained', weights_file_path: s.pretrained_weights }]],
   },
-} + model;
+} + model + (
+  if s.train_only_hypernetwork != null then { train_only_hypernetwork: s.train_only_hypernetwork } else {}
+);
 
 // The keys every recipe shares: data loading, trainer, devices. `streamed` data (C4, P3) is read
 // lazily and shuffled in a buffer instead of being held in memory whole.
@@ -269,15 +274,24 @@ local final_evaluation(s, test_data_path) = {
       model: hint_seq2seq(models[model](s).model, s),
     } + training(s, streamed=true) + final_evaluation(s, s.p3_test_data),
 
-  // Hypernetwork pretraining (paper §3.3): chunks of up to 512 T5 pieces of raw text split into
-  // hypernetwork input, encoder input and target; 10,000 steps of 1,024 chunks (the paper uses
-  // 7,000 for the 11B model), all parameters trained, without dropout (gins/pretrain.gin).
-  pretraining(model, settings={})::
-    local s = settings_with({ optimizer_steps: 10000, dropout: 0.0 }, settings);
+  // Hypernetwork pretraining: chunks of up to 512 T5 pieces of raw text split into hypernetwork
+  // input, encoder input and target; `parts` 3 is the paper's scheme (§3.3, 'Ours' in Table 4), 4
+  // is CACLM (Table 4; the hypernetwork reads the text around the encoder's part and the target).
+  // 10,000 steps of 1,024 chunks (Tables 4 and 6; the paper uses 7,000 for the 11B model), at most
+  // 512 tokens in each part, without dropout (gins/pretrain.gin, gins/pretrain_4part.gin).
+  pretraining(model, parts=3, settings={})::
+    local s = settings_with({
+      optimizer_steps: 10000,
+      dropout: 0.0,
+      max_instruction_tokens: 512,
+      max_source_tokens: 512,
+      max_target_tokens: 512,
+    }, settings);
     {
       dataset_reader: reader_keys(s) {
         type: 'hypernetwork_pretraining',
         chunk_length: s.chunk_length,
+        parts: parts,
       },
       train_data_path: s.pretraining_data,
       model: hint_seq2seq(models[model](s).model, s),

@@ -152,7 +152,7 @@ def inference_flops(
     instruction_handling : `str`
         How the model gets the instruction: "concatenated" to every input (Tk-Instruct, also with
         learned PEFT modules), "omitted" (No-Instruct), "hypernetwork": encoded once per task into
-        modules (HINT − fusion, Hypter, HyperTune-like), or "hypernetwork_with_fusion": that, and
+        modules (HINT − fusion, Hypter, HyperTune), or "hypernetwork_with_fusion": that, and
         the encoded instruction is also attended by the decoder (HINT, HINT − PEFT generation).
     parameters : `ParameterCounts`
     lengths : `TaskLengths`

@@ -24,6 +24,9 @@ from hint_allennlp.modules.backbone import (
 )
 from hint_allennlp.modules.hypernetwork.hypernetwork import Hypernetwork
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
+from hint_allennlp.modules.hypernetwork.train_only_hypernetwork import (
+    freeze_all_but_hypernetwork,
+)
 from hint_allennlp.modules.large_models.checkpointing import (
     enable_gradient_checkpointing,
     refuse_hf_gradient_checkpointing,
@@ -85,6 +88,10 @@ class HintSeq2Seq(Model):
         Let the decoder attend to the encoded instruction as well as to the encoded input.
     separate_instruction_encoder : `bool`, optional (default = `False`)
         Encode instructions with a copy of the T5 encoder instead of the T5 encoder itself.
+    train_only_hypernetwork : `bool`, optional (default = `False`)
+        Freeze the underlying T5 (`requires_grad` off): only the generator and a separate
+        instruction encoder train, as the authors' `gins/train_only_hnet.gin`
+        (`modules/hypernetwork/train_only_hypernetwork.py`).
     dropout : `float`, optional (default = `None`)
         The dropout rate of T5 (its `dropout_rate`) and of the generator's attention, as the
         reference's single `dropout_rate`: 0.1 when finetuning, 0.0 in hypernetwork pretraining
@@ -130,6 +137,7 @@ class HintSeq2Seq(Model):
         peft: Optional[PeftConfig] = None,
         instruction_fusion: bool = True,
         separate_instruction_encoder: bool = False,
+        train_only_hypernetwork: bool = False,
         dropout: Optional[float] = None,
         beam_size: int = 1,
         max_decoding_steps: int = 64,
@@ -151,6 +159,7 @@ class HintSeq2Seq(Model):
         self.t5 = load_backbone(
             T5ForConditionalGeneration, model_name, serialization_dir, **overrides
         )
+        t5_checkpoint_parameters = list(self.t5.parameters())  # before injection adds any
         self.tokenizer = load_tokenizer(model_name, serialization_dir)
         save_backbone(model_name, self.t5, self.tokenizer, serialization_dir)
         self.peft = peft or PeftConfig()
@@ -213,6 +222,8 @@ class HintSeq2Seq(Model):
         )
         if initializer is not None:
             initializer(self)
+        if train_only_hypernetwork:
+            freeze_all_but_hypernetwork(self, t5_checkpoint_parameters, self.hypernetwork)
 
     @classmethod
     def _load(cls, config, serialization_dir, weights_file=None, cuda_device=-1) -> "Model":
