@@ -5,8 +5,11 @@ through the model in training and in evaluation. No config can rot unnoticed. Th
 hyperparameters, which the tiny setting replaces, are checked on the configs as they are.
 """
 
+import itertools
 import json
+import os
 import re
+from pathlib import Path
 
 import _jsonnet
 import pytest
@@ -39,9 +42,19 @@ def evaluate(experiment: str, settings: str = "{}") -> dict:
     return json.loads(_jsonnet.evaluate_snippet("experiment", snippet))
 
 
+def build_train_loop(config: dict, serialization_dir) -> TrainModel:
+    """What `allennlp train` builds from `config`, in `serialization_dir`."""
+    # `train_model`'s own key, which it takes before TrainModel: the archive carries the model's
+    # copy of the T5's config and tokenizer.
+    assert config.pop("include_in_archive") == ["backbone"]
+    return TrainModel.from_params(
+        params=Params(config), serialization_dir=str(serialization_dir), local_rank=0
+    )
+
+
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_runs_on_the_tiny_checkpoint(experiment, tmp_path, monkeypatch):
-    monkeypatch.chdir(PROJECT_ROOT)  # the tiny setting names fixtures relative to the repository
+    monkeypatch.chdir(tmp_path)  # the tiny setting names the fixtures from any directory
     # A few instances and decoding steps keep this fast; everything else is the config's. (The
     # first four fixture prompts are the P3 ones with answer choices and a target: see below.)
     settings = "max_decoding_steps: 2"
@@ -52,9 +65,8 @@ def test_experiment_runs_on_the_tiny_checkpoint(experiment, tmp_path, monkeypatc
         settings += f', sni_dir: "{tmp_path / "suite"}"'
     config = evaluate(experiment, f"hint.tiny_cpu {{{settings}}}")
     readers = [key for key in ("dataset_reader", "validation_dataset_reader") if key in config]
-    params = Params(with_overrides(config, {f"{reader}.max_instances": 4 for reader in readers}))
-    train_loop = TrainModel.from_params(
-        params=params, serialization_dir=str(tmp_path), local_rank=0
+    train_loop = build_train_loop(
+        with_overrides(config, {f"{reader}.max_instances": 4 for reader in readers}), tmp_path
     )
     model = train_loop.model
 
@@ -71,6 +83,35 @@ def test_experiment_runs_on_the_tiny_checkpoint(experiment, tmp_path, monkeypatc
         metrics = model.get_metrics(reset=True)
         assert "relative_flops" in metrics
         assert ("accuracy" if experiment.startswith("p3/") else "rougeL") in metrics
+
+
+@pytest.mark.parametrize("working_directory", ["user_folder", "config_folder"])
+def test_the_tiny_and_demo_configs_name_the_repository_s_files_from_any_directory(
+    working_directory, tmp_path, monkeypatch
+):
+    # AllenNLP reads a config by the path it is given; the configs name their files relative to it.
+    experiments = {
+        CONFIGS_ROOT / "tiny" / "hint_def_2pos.jsonnet": PROJECT_ROOT / "fixtures",
+        PROJECT_ROOT / "fixtures" / "configs" / "hint_seq2seq.jsonnet": PROJECT_ROOT / "fixtures",
+        CONFIGS_ROOT / "demo" / "hint.jsonnet": PROJECT_ROOT / "output" / "demo",
+    }
+    for experiment, files_root in experiments.items():
+        folder = tmp_path if working_directory == "user_folder" else experiment.parent
+        monkeypatch.chdir(folder)
+        config = Params.from_file(os.path.relpath(experiment, folder)).as_dict()
+        for path in (
+            config["model"]["model_name"],
+            config["dataset_reader"]["model_name"],
+            config["dataset_reader"]["tasks_dir"],
+            config["train_data_path"],
+        ):
+            # Relative, as given, and folded: `..` only at the start.
+            steps = path.split("/")
+            ups = len(steps) - len(list(itertools.dropwhile(lambda step: step == "..", steps)))
+            assert not os.path.isabs(path) and "." not in steps and ".." not in steps[ups:], path
+            assert Path(path).resolve().is_relative_to(files_root), (experiment, path)
+            if files_root.name == "fixtures":
+                assert Path(path).exists(), (experiment, path)
 
 
 def test_defaults_evaluate_through_allennlp():
@@ -206,9 +247,8 @@ def test_p3_trains_on_tasks_with_and_without_answer_choices(tmp_path, monkeypatc
         "p3/hint_joint.jsonnet", "hint.tiny_cpu {batch_size: 8, examples_per_step: 8}"
     )
     # The first five fixture prompts: four with answer choices, one generation task without.
-    params = Params(with_overrides(config, {"dataset_reader.max_instances": 5}))
-    train_loop = TrainModel.from_params(
-        params=params, serialization_dir=str(tmp_path), local_rank=0
+    train_loop = build_train_loop(
+        with_overrides(config, {"dataset_reader.max_instances": 5}), tmp_path
     )
     train_loop.model.train()
     assert torch.isfinite(train_loop.model(**next(iter(train_loop.trainer.data_loader)))["loss"])

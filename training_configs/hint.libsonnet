@@ -12,11 +12,28 @@
 // `allennlp train ... -o '{"trainer.num_epochs": 2}'`; settings that several keys derive from
 // (backbone, devices, batch sizes, data folders) belong in `settings`.
 
+// A path below this repository's root from whatever directory `allennlp` runs in: `std.thisFile` is
+// this file's path as the config that imports it names it (relative to the working directory or
+// absolute), with `a/..` steps folded away.
+local repository_path(relative) =
+  local this_file = std.split(std.thisFile, '/');
+  local steps = this_file[:std.length(this_file) - 1] + ['..'] + std.split(relative, '/');
+  local folded = std.foldl(
+    function(kept, step)
+      if step == '' || step == '.' then kept
+      else if step == '..' && kept != [] && kept[std.length(kept) - 1] != '..' then kept[:std.length(kept) - 1]
+      else kept + [step],
+    steps,
+    []
+  );
+  (if std.startsWith(std.thisFile, '/') then '/' else '') + (if folded == [] then '.' else std.join('/', folded));
+
 // The paper's backbones (each checkpoint and the adapter bottleneck `a` and prefix length `P`
 // generated for it) and its models as settings of `hint_seq2seq`: one table, which Python reads too
 // (hint_allennlp/models/paper_variants.py).
 local paper = import '../hint_allennlp/models/paper_variants.json';
-local backbones = paper.backbones;
+// The tiny checkpoint is a folder of this repository: named from wherever `allennlp` runs.
+local backbones = paper.backbones { tiny+: { model_name: repository_path(super.model_name) } };
 
 // Every setting there is; a key not listed here is rejected (a typo would otherwise be ignored).
 local defaults = {
@@ -170,6 +187,9 @@ local training(s, streamed=false) =
       [if streamed then 'max_instances_in_memory']: 10 * s.examples_per_step,
     },
     validation_data_loader: { batch_size: s.eval_batch_size, shuffle: false },
+    // The model's copy of the backbone's config and tokenizer: the archive loads without
+    // `model_name` (hint_allennlp/modules/backbone.py).
+    include_in_archive: ['backbone'],
     trainer: {
       num_epochs: s.num_epochs,
       // The same Adafactor, with its state sharded like the parameters.
@@ -177,7 +197,9 @@ local training(s, streamed=false) =
       num_gradient_accumulation_steps: accumulation,
       [if num_workers == 1 then 'cuda_device']: s.cuda_devices[0],
       // exact_resume: `--recover` reproduces the uninterrupted run (random-number states checkpointed).
-      callbacks: [{ type: 'exact_resume' }] + (if s.tensorboard then [{ type: 'tensorboard' }] else []),
+      // stop_on_non_finite: a diverged run stops, naming the step, before non-finite weights are saved.
+      callbacks: [{ type: 'exact_resume' }, { type: 'stop_on_non_finite' }]
+                 + (if s.tensorboard then [{ type: 'tensorboard' }] else []),
     },
     [if num_workers > 1 then 'distributed']: {
       cuda_devices: s.cuda_devices,
@@ -198,14 +220,17 @@ local final_evaluation(s, test_data_path) = {
 };
 
 {
-  // The tiny checkpoint and the fixtures on the CPU: the demo trains with it in a few minutes, the
-  // tests with shorter runs.
+  // A path below this repository, e.g. for configs of your own that read its fixtures.
+  repository_path:: repository_path,
+
+  // The tiny checkpoint and the fixtures on the CPU (paths below this repository, so from any
+  // directory): the demo trains with it in a few minutes, the tests with shorter runs.
   tiny_cpu: {
     backbone: 'tiny',
-    sni_dir: 'fixtures/sni',
-    p3_train_data: 'fixtures/p3/prompts.jsonl',
-    p3_test_data: 'fixtures/p3/test_prompts.jsonl',  // answer choices only: scored by rank classification
-    pretraining_data: 'fixtures/pretraining/c4-sample.json.gz',
+    sni_dir: repository_path('fixtures/sni'),
+    p3_train_data: repository_path('fixtures/p3/prompts.jsonl'),
+    p3_test_data: repository_path('fixtures/p3/test_prompts.jsonl'),  // answer choices only: scored by rank classification
+    pretraining_data: repository_path('fixtures/pretraining/c4-sample.json.gz'),
     chunk_length: 64,  // the fixture documents are short
     optimizer_steps: 600,
     examples_per_step: 8,

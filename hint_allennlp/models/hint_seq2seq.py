@@ -2,7 +2,7 @@ import logging
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
-from allennlp.common import Lazy, cached_transformers
+from allennlp.common import Lazy
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import TextFieldTensors, Vocabulary
 from allennlp.models import Model
@@ -16,6 +16,12 @@ from transformers.modeling_outputs import BaseModelOutput
 from hint_allennlp.cost.flops import ParameterCounts, instruction_handling
 from hint_allennlp.metrics import InferenceFlops, RankClassificationAccuracy
 from hint_allennlp.models.paper_variants import labels_by_instruction_format
+from hint_allennlp.modules.backbone import (
+    load_backbone,
+    load_tokenizer,
+    loading_archive,
+    save_backbone,
+)
 from hint_allennlp.modules.hypernetwork.hypernetwork import Hypernetwork
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
 from hint_allennlp.modules.hypernetwork.train_only_hypernetwork import (
@@ -72,7 +78,8 @@ class HintSeq2Seq(Model):
         Unused (the T5 vocabulary is the checkpoint's), as in allennlp-models' T5.
     model_name : `str`
         A HuggingFace T5-family checkpoint, by hub name or local path (t5, T5 v1.1 / LM-adapt,
-        flan-t5).
+        flan-t5). A run keeps a copy of its config and tokenizer (`backbone/`), which the configs'
+        archives carry: an archive loads without it (`hint_allennlp/modules/backbone.py`).
     parameter_generator : `Lazy[ParameterGenerator]`, optional (default = `None`)
         What generates the modules; `None` for no generated modules.
     peft : `PeftConfig`, optional (default = `PeftConfig()`)
@@ -114,7 +121,8 @@ class HintSeq2Seq(Model):
     regularizer : `RegularizerApplicator`, optional
         A penalty added to the training loss by AllenNLP's trainer; passed on to `Model`.
     serialization_dir : `str`, optional
-        The run's directory, given by AllenNLP; passed on to `Model`.
+        The run's directory, given by AllenNLP (the archive's extracted folder when it loads one);
+        passed on to `Model`. Training saves the T5's config and tokenizer to `backbone/` there.
     ddp_accelerator : `DdpAccelerator`, optional
         Given by AllenNLP in distributed training; passed on to `Model`.
     """
@@ -147,9 +155,13 @@ class HintSeq2Seq(Model):
         self.mixed_precision = mixed_precision
         self.model_name = model_name
         overrides = {"dropout_rate": dropout} if dropout is not None else {}
-        self.t5 = T5ForConditionalGeneration.from_pretrained(model_name, **overrides)
+        # From the archive's copy of the T5's config when AllenNLP loads an archive (`_load`).
+        self.t5 = load_backbone(
+            T5ForConditionalGeneration, model_name, serialization_dir, **overrides
+        )
         t5_checkpoint_parameters = list(self.t5.parameters())  # before injection adds any
-        self.tokenizer = cached_transformers.get_tokenizer(model_name)
+        self.tokenizer = load_tokenizer(model_name, serialization_dir)
+        save_backbone(model_name, self.t5, self.tokenizer, serialization_dir)
         self.peft = peft or PeftConfig()
         self.instruction_fusion = instruction_fusion
         self._beam_size = beam_size
@@ -212,6 +224,12 @@ class HintSeq2Seq(Model):
             initializer(self)
         if train_only_hypernetwork:
             freeze_all_but_hypernetwork(self, t5_checkpoint_parameters, self.hypernetwork)
+
+    @classmethod
+    def _load(cls, config, serialization_dir, weights_file=None, cuda_device=-1) -> "Model":
+        # The archive's weights follow: the T5 is built from the archive's copy of its config.
+        with loading_archive():
+            return super()._load(config, serialization_dir, weights_file, cuda_device)
 
     @in_mixed_precision
     def forward(  # type: ignore
