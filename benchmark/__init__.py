@@ -7,6 +7,8 @@ part of the installed package.
 - `models`: the random-weight T5s that are measured (T5 v1.1-small-sized, the tiny fixture's shape
   and `mini`) and the settings compared on them.
 - `timing`: interleaved repeats, wall and CPU time, paired ratios.
+- `sni_lengths`: SNI's median lengths (the paper's Table 7), and their measurement on an SNI folder
+  (`python -m benchmark.sni_lengths`), which `--sni-lengths` reads.
 - `inference`: 100 examples of one task at SNI median lengths for 0..5 shots: HINT, Tk-Instruct and
   the floor; analytic FLOPs beside the times.
 - `training`: time per optimizer step, HINT against Tk-Instruct.

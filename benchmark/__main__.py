@@ -15,11 +15,14 @@ import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
 import torch
 
 from benchmark.generalisation import GeneralisationSettings
+
+if TYPE_CHECKING:
+    from benchmark.inference import SniShape
 
 PARTS = ("inference", "training", "memory")
 # The targets are set for the T5 v1.1-small-sized model on CPU; elsewhere the same ratios are
@@ -48,6 +51,12 @@ def parser() -> argparse.ArgumentParser:
         "--shots", default="0,1,2,3,4,5", help="positive examples in the instruction"
     )
     parser.add_argument("--examples", type=int, default=100, help="examples per task")
+    parser.add_argument(
+        "--sni-lengths",
+        default=None,
+        help="JSON of SNI median lengths from python -m benchmark.sni_lengths --output "
+        "(default: the paper's Table 7)",
+    )
     parser.add_argument(
         "--batch-size",
         type=int,
@@ -169,9 +178,25 @@ def _csv(text: str) -> List[str]:
     return [item.strip() for item in text.split(",") if item.strip()]
 
 
+def sni_shape(args: argparse.Namespace) -> "SniShape":
+    """The SNI lengths of `--sni-lengths`, or the paper's; `--examples` examples per task."""
+    from benchmark.inference import SniShape
+
+    if args.sni_lengths is None:
+        return SniShape(examples=args.examples)
+    medians = json.loads(Path(args.sni_lengths).read_text())
+    try:
+        return SniShape.from_medians(medians, args.examples)
+    except KeyError as missing:
+        raise ValueError(
+            f"{args.sni_lengths} has no {missing}: --sni-lengths takes the JSON that "
+            "python -m benchmark.sni_lengths --output writes"
+        ) from None
+
+
 def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str) -> None:
     from benchmark import report
-    from benchmark.inference import SniShape, benchmark_inference
+    from benchmark.inference import benchmark_inference
     from benchmark.memory import task_memory
     from benchmark.models import build_checkpoint, build_model
     from benchmark.training import TrainingShape, benchmark_training
@@ -186,8 +211,8 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
         if args.devices
         else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     )
-    shape = SniShape(examples=args.examples)
-    training_shape = TrainingShape(batch_size=args.train_batch_size)
+    shape = sni_shape(args)
+    training_shape = TrainingShape.of_sni(shape, args.train_batch_size)
     machine = machine_description()
     results: Dict = {"command": command, "machine": machine, "models": {}}
     sections: List[str] = []
@@ -355,7 +380,7 @@ def run_training_memory_mode(args: argparse.Namespace, output_dir: Path, command
     from benchmark.training_memory import markdown_table, measure
 
     shape_name = _csv(args.models)[0]
-    shape = TrainingShape(batch_size=args.train_batch_size)
+    shape = TrainingShape.of_sni(sni_shape(args), args.train_batch_size)
     with tempfile.TemporaryDirectory() as directory:
         results = measure(
             build_checkpoint(shape_name, directory, seed=args.seed), shape, args.threads

@@ -1,8 +1,8 @@
 """
-Inference cost of one task: its `examples` examples at SNI median lengths (paper Table 7: instance
-44, definition 69, definition + 2 positive examples 197, output 1 token), for 0..5 shots, the
-instruction growing by (197 − 69) / 2 = 64 tokens per shot. Token ids are random (no tokenizer: the
-cost depends on lengths only), every instruction and instance ends in EOS, nothing is padded.
+Inference cost of one task: its `examples` examples at SNI median lengths (`SniShape`: the paper's
+Table 7, or those `sni_lengths` measures), for 0..5 shots, the instruction growing by half the
+difference between 'Def + 2 Pos.' and 'Def' per shot. Token ids are random (no tokenizer: the cost
+depends on lengths only), every instruction and instance ends in EOS, nothing is padded.
 
 What is timed is the model's own evaluation forward (`HintSeq2Seq.forward` without a target, in eval
 mode, under `torch.no_grad`) over the task's batches: greedy generation of `output + 1` tokens (the
@@ -29,6 +29,7 @@ import torch
 from allennlp.data import TextFieldTensors
 
 from benchmark.models import BENCHMARK_MODELS, build_model
+from benchmark.sni_lengths import PAPER_TABLE_7
 from benchmark.timing import Measurement, interleaved, synchronizer
 from hint_allennlp.cost.flops import TaskLengths, inference_flops
 from hint_allennlp.models.hint_seq2seq import HintSeq2Seq
@@ -41,13 +42,28 @@ LAST_WORD_ID = 32000  # the SentencePiece vocabulary; ids above are T5's sentine
 
 @dataclass(frozen=True)
 class SniShape:
-    """Median SNI lengths in T5 tokens (paper Table 7) and the examples per task."""
+    """
+    Median SNI lengths in T5 tokens and the examples per task. The defaults are the paper's
+    (`sni_lengths.PAPER_TABLE_7`); `from_medians` takes those that `sni_lengths` measures on an SNI
+    folder.
+    """
 
-    instance: int = 44
-    definition: int = 69
-    definition_two_positives: int = 197
-    output: int = 1
+    instance: int = PAPER_TABLE_7["instance"]
+    definition: int = PAPER_TABLE_7["definition"]
+    definition_two_positives: int = PAPER_TABLE_7["definition_two_positives"]
+    output: int = PAPER_TABLE_7["output"]
     examples: int = 100
+
+    @classmethod
+    def from_medians(cls, medians: Dict[str, int], examples: int = 100) -> "SniShape":
+        """The lengths of `python -m benchmark.sni_lengths --output`'s JSON (other keys ignored)."""
+        return cls(
+            instance=medians["instance"],
+            definition=medians["definition"],
+            definition_two_positives=medians["definition_two_positives"],
+            output=medians["output"],
+            examples=examples,
+        )
 
     def instruction_length(self, shots: int) -> int:
         """Definition + `shots` positive examples, inter- / extrapolated from 0 and 2 shots."""

@@ -1,10 +1,11 @@
 """
 Training cost: one optimizer step (forward with loss, backward, Adafactor step) of HINT and of
-Tk-Instruct on the same SNI-shaped batch, 'Def + 2 Pos.': instruction 197 tokens, instance 44,
-target 3, random ids. Every example of the batch has its own instruction, as in a shuffled
-multi-task training set: HINT's hypernetwork runs on every example (nothing to deduplicate), while
-Tk-Instruct reads instruction and instance concatenated. Optimizer as the paper (§4):
-HF Adafactor, constant lr 1e-3, relative_step False, scale_parameter True, warmup_init False.
+Tk-Instruct on the same SNI-shaped batch, 'Def + 2 Pos.' (`TrainingShape`: the instruction and
+instance lengths of `inference.SniShape`), target 3, random ids. Every example of the batch has its
+own instruction, as in a shuffled multi-task training set: HINT's hypernetwork runs on every
+example (nothing to deduplicate), while Tk-Instruct reads instruction and instance concatenated.
+Optimizer as the paper (§4): HF Adafactor, constant lr 1e-3, relative_step False, scale_parameter
+True, warmup_init False.
 """
 
 from dataclasses import dataclass
@@ -28,6 +29,15 @@ class TrainingShape:
     instance: int = SniShape.instance
     target: int = 3
     batch_size: int = 16
+
+    @classmethod
+    def of_sni(cls, shape: SniShape, batch_size: int) -> "TrainingShape":
+        """A batch of `batch_size` with `shape`'s 'Def + 2 Pos.' instruction and its instance."""
+        return cls(
+            instruction=shape.definition_two_positives,
+            instance=shape.instance,
+            batch_size=batch_size,
+        )
 
 
 def training_step(model, inputs: Dict, optimizer: torch.optim.Optimizer) -> Callable[[], None]:

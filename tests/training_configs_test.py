@@ -5,7 +5,11 @@ through the model in training and in evaluation. No config can rot unnoticed. Th
 hyperparameters, which the tiny setting replaces, are checked on the configs as they are.
 """
 
+import itertools
 import json
+import os
+import re
+from pathlib import Path
 
 import _jsonnet
 import pytest
@@ -17,7 +21,11 @@ from allennlp.data import Vocabulary
 from allennlp.models import Model
 
 from hint_allennlp.data.instruction_suite import build_suite, write_suite
-from hint_allennlp.models.paper_variants import DECODER_ONLY_BACKBONES
+from hint_allennlp.models.paper_variants import (
+    BACKBONES,
+    DECODER_ONLY_BACKBONES,
+    PAPER_VARIANTS,
+)
 from tests import PROJECT_ROOT
 
 CONFIGS_ROOT = PROJECT_ROOT / "training_configs"
@@ -46,9 +54,19 @@ def evaluate(experiment: str, settings: str = "{}") -> dict:
     return json.loads(_jsonnet.evaluate_snippet("experiment", snippet))
 
 
+def build_train_loop(config: dict, serialization_dir) -> TrainModel:
+    """What `allennlp train` builds from `config`, in `serialization_dir`."""
+    # `train_model`'s own key, which it takes before TrainModel: the archive carries the model's
+    # copy of the T5's config and tokenizer.
+    assert config.pop("include_in_archive") == ["backbone"]
+    return TrainModel.from_params(
+        params=Params(config), serialization_dir=str(serialization_dir), local_rank=0
+    )
+
+
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_runs_on_the_tiny_checkpoint(experiment, tmp_path, monkeypatch):
-    monkeypatch.chdir(PROJECT_ROOT)  # the tiny setting names fixtures relative to the repository
+    monkeypatch.chdir(tmp_path)  # the tiny setting names the fixtures from any directory
     # A few instances and decoding steps keep this fast; everything else is the config's. (The
     # first four fixture prompts are the P3 ones with answer choices and a target: see below.)
     settings = "max_decoding_steps: 2"
@@ -59,9 +77,8 @@ def test_experiment_runs_on_the_tiny_checkpoint(experiment, tmp_path, monkeypatc
         settings += f', sni_dir: "{tmp_path / "suite"}"'
     config = evaluate(experiment, f"hint.tiny_cpu {{{settings}}}")
     readers = [key for key in ("dataset_reader", "validation_dataset_reader") if key in config]
-    params = Params(with_overrides(config, {f"{reader}.max_instances": 4 for reader in readers}))
-    train_loop = TrainModel.from_params(
-        params=params, serialization_dir=str(tmp_path), local_rank=0
+    train_loop = build_train_loop(
+        with_overrides(config, {f"{reader}.max_instances": 4 for reader in readers}), tmp_path
     )
     model = train_loop.model
 
@@ -78,6 +95,35 @@ def test_experiment_runs_on_the_tiny_checkpoint(experiment, tmp_path, monkeypatc
         metrics = model.get_metrics(reset=True)
         assert "relative_flops" in metrics
         assert ("accuracy" if experiment.startswith("p3/") else "rougeL") in metrics
+
+
+@pytest.mark.parametrize("working_directory", ["user_folder", "config_folder"])
+def test_the_tiny_and_demo_configs_name_the_repository_s_files_from_any_directory(
+    working_directory, tmp_path, monkeypatch
+):
+    # AllenNLP reads a config by the path it is given; the configs name their files relative to it.
+    experiments = {
+        CONFIGS_ROOT / "tiny" / "hint_def_2pos.jsonnet": PROJECT_ROOT / "fixtures",
+        PROJECT_ROOT / "fixtures" / "configs" / "hint_seq2seq.jsonnet": PROJECT_ROOT / "fixtures",
+        CONFIGS_ROOT / "demo" / "hint.jsonnet": PROJECT_ROOT / "output" / "demo",
+    }
+    for experiment, files_root in experiments.items():
+        folder = tmp_path if working_directory == "user_folder" else experiment.parent
+        monkeypatch.chdir(folder)
+        config = Params.from_file(os.path.relpath(experiment, folder)).as_dict()
+        for path in (
+            config["model"]["model_name"],
+            config["dataset_reader"]["model_name"],
+            config["dataset_reader"]["tasks_dir"],
+            config["train_data_path"],
+        ):
+            # Relative, as given, and folded: `..` only at the start.
+            steps = path.split("/")
+            ups = len(steps) - len(list(itertools.dropwhile(lambda step: step == "..", steps)))
+            assert not os.path.isabs(path) and "." not in steps and ".." not in steps[ups:], path
+            assert Path(path).resolve().is_relative_to(files_root), (experiment, path)
+            if files_root.name == "fixtures":
+                assert Path(path).exists(), (experiment, path)
 
 
 def test_defaults_evaluate_through_allennlp():
@@ -103,7 +149,9 @@ def test_sni_experiments_use_the_paper_recipe(experiment):
         256,
     ]
     assert reader["max_instances_per_task"] == 100
-    assert reader["num_positive_examples"] == (2 if experiment.startswith("sni/def_2pos/") else 0)
+    # sni/def/ is 'Def'; sni/def_<k>pos/ 'Def + k Pos.'
+    setting = experiment.split("/")[1]
+    assert reader["num_positive_examples"] == (0 if setting == "def" else int(setting[4:-3]))
     # 1,000 optimizer steps of 1,024 examples, in checkpointed epochs.
     batches = trainer["num_epochs"] * config["data_loader"]["batches_per_epoch"]
     examples_per_batch = config["data_loader"]["batch_size"]
@@ -256,9 +304,8 @@ def test_p3_trains_on_tasks_with_and_without_answer_choices(tmp_path, monkeypatc
         "p3/hint_joint.jsonnet", "hint.tiny_cpu {batch_size: 8, examples_per_step: 8}"
     )
     # The first five fixture prompts: four with answer choices, one generation task without.
-    params = Params(with_overrides(config, {"dataset_reader.max_instances": 5}))
-    train_loop = TrainModel.from_params(
-        params=params, serialization_dir=str(tmp_path), local_rank=0
+    train_loop = build_train_loop(
+        with_overrides(config, {"dataset_reader.max_instances": 5}), tmp_path
     )
     train_loop.model.train()
     assert torch.isfinite(train_loop.model(**next(iter(train_loop.trainer.data_loader)))["loss"])
@@ -277,10 +324,11 @@ def test_table5_lora_config():
     scripts/nat_int/ni_train_only_lora_no_fid{_smaller,}.sh of the reference: no fusion, LoRA only,
     `lora_ranks="(128,None,128,None)"` / `"(512,None,512,None)"`.
     """
-    for rank in (128, 512):
-        model = evaluate("sni/def/hint_without_fusion_lora.jsonnet", f"{{lora_rank: {rank}}}")[
-            "model"
-        ]
+    for experiment, rank in (
+        ("hint_without_fusion_lora", 128),
+        ("hint_without_fusion_lora_512", 512),
+    ):
+        model = evaluate(f"sni/def/{experiment}.jsonnet")["model"]
         assert model["instruction_fusion"] is False
         assert model["peft"] == {
             "use_adapters": False,
@@ -288,3 +336,120 @@ def test_table5_lora_config():
             "use_lora": True,
             "lora_rank": rank,
         }
+
+
+def test_the_shot_sweep_has_every_count_for_hint_and_tk_instruct():
+    """The paper's Figure 3 (centre): 'Def + k Pos.' for k = 0 ... 5."""
+    for k in range(6):
+        folder = "def" if k == 0 else f"def_{k}pos"
+        for model, instruction_format in (("hint", "hint"), ("tk_instruct", "tk_instruct")):
+            reader = evaluate(f"sni/{folder}/{model}.jsonnet")["dataset_reader"]
+            assert (reader["num_positive_examples"], reader["instruction_format"]) == (
+                k,
+                instruction_format,
+            )
+
+
+PRETRAINING_EXPERIMENTS = [name for name in EXPERIMENTS if name.startswith("pretraining/")]
+
+
+@pytest.mark.parametrize("experiment", PRETRAINING_EXPERIMENTS)
+def test_pretraining_experiments_use_the_papers_recipe(experiment):
+    """
+    gins/pretrain.gin and gins/pretrain_4part.gin: `TASK_FEATURE_LENGTHS` 512 for inputs,
+    hyper_inputs and targets, `DROPOUT_RATE = 0.0`; 10,000 steps of 1,024 (Tables 4 and 6). CACLM's
+    configs split in 4 parts (c4/c4_registry_4part.py), the others in 3 (c4/c4_registry.py).
+    """
+    config = evaluate(experiment)
+    reader = config["dataset_reader"]
+    assert reader["parts"] == (4 if experiment.endswith("_caclm.jsonnet") else 3)
+    assert reader["chunk_length"] == 512
+    assert [reader[f"max_{part}_tokens"] for part in ("instruction", "source", "target")] == [
+        512,
+        512,
+        512,
+    ]
+    assert config["model"]["dropout"] == 0.0
+    batches = config["trainer"]["num_epochs"] * config["data_loader"]["batches_per_epoch"]
+    assert batches * config["data_loader"]["batch_size"] == 10000 * 1024
+    # Each pretrains the model its SNI config finetunes: the same hint_seq2seq keys.
+    finetuned = experiment.replace("pretraining/", "sni/def/").replace("_c4", "")
+    finetuned = finetuned.replace("_caclm", "")
+    sni_model = evaluate(finetuned)["model"]
+    assert {
+        k: v for k, v in config["model"].items() if k not in ("dropout", "max_decoding_steps")
+    } == {k: v for k, v in sni_model.items() if k != "max_decoding_steps"}
+
+
+def test_hypertune_is_run_as_the_authors_ran_it():
+    """
+    scripts/nat_int/ni_train_htune.sh and scripts/pretraining/pretrain_htune.sh: gins/hypertune.gin
+    (`layer_embedding_method = "decoder"`, prefixes only, no fusion; with it `Hypernet.setup` builds
+    a separate `hyper_encoder`, restored from the T5 encoder by hypertune.gin's assignment map) and
+    gins/train_only_hnet.gin; the pretraining is CACLM's (gins/pretrain_4part.gin).
+    """
+    for experiment in ("sni/def/hypertune.jsonnet", "sni/def_2pos/hypertune.jsonnet"):
+        model = evaluate(experiment)["model"]
+        assert model["parameter_generator"] == {"type": "hypertune"}
+        assert model["separate_instruction_encoder"] and model["train_only_hypernetwork"]
+        assert model["instruction_fusion"] is False
+        assert model["peft"] == {"prefix_length": 30, "use_adapters": False}
+    assert evaluate("pretraining/hypertune_caclm.jsonnet")["dataset_reader"]["parts"] == 4
+    # The setting turns the freezing off (or on for any other model).
+    assert not evaluate("sni/def/hypertune.jsonnet", "{train_only_hypernetwork: false}")["model"][
+        "train_only_hypernetwork"
+    ]
+    assert evaluate("sni/def/hint.jsonnet", "{train_only_hypernetwork: true}")["model"][
+        "train_only_hypernetwork"
+    ]
+
+
+def test_table6_decoder_row_is_hint_with_the_decoder_generator():
+    """
+    gins/hypertune_embed.gin and hypertune_full_train.gin (scripts/nat_int/
+    ni_train_pretrained_our_decoder.sh, scripts/pretraining/pretrain_our_decoder.sh):
+    `layer_embedding_method = "decoder"`, `per_layer_hnet = True`, `use_fusion_in_decoder = True`,
+    prefixes only; every parameter trains.
+    """
+    model = evaluate("sni/def/hint_decoder_generator.jsonnet")["model"]
+    assert model["parameter_generator"] == {"type": "hypertune", "all_slots_at_once": True}
+    assert model["instruction_fusion"] is True
+    assert model["peft"] == {"prefix_length": 30, "use_adapters": False}
+    assert "train_only_hypernetwork" not in model and "separate_instruction_encoder" not in model
+
+
+def test_table5_single_module_configs():
+    """
+    scripts/nat_int/ni_train_only_adapter_no_fid.sh (`use_prefix=False`),
+    ni_train_only_prefix_no_fid.sh (`use_adapter=False`), ni_train_pretrained_just_prefix.sh
+    (`num_prefix_tokens=512`), all with `use_fusion_in_decoder=False`, on T5-XL (a = 512, P = 30).
+    """
+    expected = {
+        "hint_without_fusion_adapters": {"adapter_size": 512, "use_prefixes": False},
+        "hint_without_fusion_prefixes": {"prefix_length": 30, "use_adapters": False},
+        "hint_without_fusion_prefixes_512": {"prefix_length": 512, "use_adapters": False},
+    }
+    for name, peft in expected.items():
+        model = evaluate(f"sni/def/{name}.jsonnet", "{backbone: 'xl'}")["model"]
+        assert model["instruction_fusion"] is False
+        assert model["parameter_generator"] == {"type": "cross_attention"}
+        assert model["peft"] == peft
+
+
+def test_docs_fidelity_lists_every_sni_and_pretraining_experiment():
+    """docs/fidelity.md's table of the paper's rows names configs that exist, and all of them."""
+    text = (PROJECT_ROOT / "docs" / "fidelity.md").read_text()
+    rows = text[text.index("## Every row of the paper") : text.index("## What is left alone")]
+    named = set(re.findall(r"`((?:sni|pretraining)/[\w/]+\.jsonnet)`", rows))
+    assert named <= set(EXPERIMENTS), sorted(named - set(EXPERIMENTS))
+    paper_experiments = {name for name in EXPERIMENTS if name.startswith(("sni/", "pretraining/"))}
+    assert paper_experiments <= named, sorted(paper_experiments - named)
+
+
+@pytest.mark.parametrize("variant", PAPER_VARIANTS.values(), ids=list(PAPER_VARIANTS))
+def test_every_model_of_the_paper_has_its_def_config(variant):
+    """Each variant of paper_variants.json runs as `sni/def/<its name>.jsonnet`."""
+    config = evaluate(f"sni/def/{variant.name}.jsonnet")
+    arguments = variant.model_arguments(**BACKBONES["base"].module_sizes())
+    assert {key: config["model"].get(key) for key in arguments} == arguments
+    assert config["dataset_reader"]["instruction_format"] == variant.instruction_format

@@ -13,17 +13,37 @@
 // `allennlp train ... -o '{"trainer.num_epochs": 2}'`; settings that several keys derive from
 // (backbone, devices, batch sizes, data folders) belong in `settings`.
 
+// A path below this repository's root from whatever directory `allennlp` runs in: `std.thisFile` is
+// this file's path as the config that imports it names it (relative to the working directory or
+// absolute), with `a/..` steps folded away.
+local repository_path(relative) =
+  local this_file = std.split(std.thisFile, '/');
+  local steps = this_file[:std.length(this_file) - 1] + ['..'] + std.split(relative, '/');
+  local folded = std.foldl(
+    function(kept, step)
+      if step == '' || step == '.' then kept
+      else if step == '..' && kept != [] && kept[std.length(kept) - 1] != '..' then kept[:std.length(kept) - 1]
+      else kept + [step],
+    steps,
+    []
+  );
+  (if std.startsWith(std.thisFile, '/') then '/' else '') + (if folded == [] then '.' else std.join('/', folded));
+
 // The paper's backbones (each checkpoint and the adapter bottleneck `a` and prefix length `P`
 // generated for it) and its models as settings of `hint_seq2seq`: one table, which Python reads too
 // (hint_allennlp/models/paper_variants.py).
 local paper = import '../hint_allennlp/models/paper_variants.json';
-local backbones = paper.backbones;
+// The tiny checkpoint is a folder of this repository: named from wherever `allennlp` runs.
+local backbones = paper.backbones { tiny+: { model_name: repository_path(super.model_name) } };
 
 // The decoder-only baselines' checkpoints (paper Table 1, appendix D) and the reader's length limits
 // for each (prompt and target must fit GPT-2's 1,024 and OPT's 2,048 positions, where T5's relative
 // positions had no such bound), from the same table; `tiny` names the tiny checkpoint of the same
 // architecture (what `tiny_cpu`'s backbone 'tiny' gives these experiments).
-local decoder_only_backbones = paper.decoder_only_backbones;
+local decoder_only_backbones = paper.decoder_only_backbones {
+  [name]+: { model_name: repository_path(super.model_name) }
+  for name in ['tiny_gpt2', 'tiny_opt']
+};
 
 // Every setting there is; a key not listed here is rejected (a typo would otherwise be ignored).
 local defaults = {
@@ -81,6 +101,9 @@ local defaults = {
   dropout: null,
   // Rank of the generated LoRA updates on q and v in the LoRA ablation (Table 5: 128 and 512).
   lora_rank: paper.module_sizes.lora_rank,
+  // Freeze the underlying T5, training only the hypernetwork (the authors' train_only_hnet.gin);
+  // null keeps the model's own (true for `hypertune`, false for the others).
+  train_only_hypernetwork: null,
 
   // Decoder-only recipe only: linear learning-rate warmup before the linear decay.
   warmup_steps: 1000,
@@ -161,7 +184,9 @@ local hint_seq2seq(model, s) = {
   [if s.pretrained_weights != null then 'initializer']: {
     regexes: [['.*', { type: 'pretrained', weights_file_path: s.pretrained_weights }]],
   },
-} + model;
+} + model + (
+  if s.train_only_hypernetwork != null then { train_only_hypernetwork: s.train_only_hypernetwork } else {}
+);
 
 // The keys every recipe shares: data loading, trainer, devices. `streamed` data (C4, P3) is read
 // lazily and shuffled in a buffer instead of being held in memory whole. The T5 recipes train
@@ -188,6 +213,9 @@ local training(s, streamed=false, whole_epochs=false) =
       [if streamed then 'max_instances_in_memory']: 10 * s.examples_per_step,
     },
     validation_data_loader: { batch_size: s.eval_batch_size, shuffle: false },
+    // The model's copy of the backbone's config and tokenizer: the archive loads without
+    // `model_name` (hint_allennlp/modules/backbone.py).
+    include_in_archive: ['backbone'],
     trainer: {
       num_epochs: s.num_epochs,
       // The same Adafactor, with its state sharded like the parameters.
@@ -200,7 +228,9 @@ local training(s, streamed=false, whole_epochs=false) =
       num_gradient_accumulation_steps: accumulation,
       [if num_workers == 1 then 'cuda_device']: s.cuda_devices[0],
       // exact_resume: `--recover` reproduces the uninterrupted run (random-number states checkpointed).
-      callbacks: [{ type: 'exact_resume' }] + (if s.tensorboard then [{ type: 'tensorboard' }] else []),
+      // stop_on_non_finite: a diverged run stops, naming the step, before non-finite weights are saved.
+      callbacks: [{ type: 'exact_resume' }, { type: 'stop_on_non_finite' }]
+                 + (if s.tensorboard then [{ type: 'tensorboard' }] else []),
     },
     [if num_workers > 1 then 'distributed']: {
       cuda_devices: s.cuda_devices,
@@ -221,14 +251,17 @@ local final_evaluation(s, test_data_path) = {
 };
 
 {
-  // The tiny checkpoint and the fixtures on the CPU: the demo trains with it in a few minutes, the
-  // tests with shorter runs.
+  // A path below this repository, e.g. for configs of your own that read its fixtures.
+  repository_path:: repository_path,
+
+  // The tiny checkpoint and the fixtures on the CPU (paths below this repository, so from any
+  // directory): the demo trains with it in a few minutes, the tests with shorter runs.
   tiny_cpu: {
     backbone: 'tiny',
-    sni_dir: 'fixtures/sni',
-    p3_train_data: 'fixtures/p3/prompts.jsonl',
-    p3_test_data: 'fixtures/p3/test_prompts.jsonl',  // answer choices only: scored by rank classification
-    pretraining_data: 'fixtures/pretraining/c4-sample.json.gz',
+    sni_dir: repository_path('fixtures/sni'),
+    p3_train_data: repository_path('fixtures/p3/prompts.jsonl'),
+    p3_test_data: repository_path('fixtures/p3/test_prompts.jsonl'),  // answer choices only: scored by rank classification
+    pretraining_data: repository_path('fixtures/pretraining/c4-sample.json.gz'),
     chunk_length: 64,  // the fixture documents are short
     optimizer_steps: 600,
     examples_per_step: 8,
@@ -310,15 +343,24 @@ local final_evaluation(s, test_data_path) = {
       model: hint_seq2seq(models[model](s).model, s),
     } + training(s, streamed=true) + final_evaluation(s, s.p3_test_data),
 
-  // Hypernetwork pretraining (paper §3.3): chunks of up to 512 T5 pieces of raw text split into
-  // hypernetwork input, encoder input and target; 10,000 steps of 1,024 chunks (the paper uses
-  // 7,000 for the 11B model), all parameters trained, without dropout (gins/pretrain.gin).
-  pretraining(model, settings={})::
-    local s = settings_with({ optimizer_steps: 10000, dropout: 0.0 }, settings);
+  // Hypernetwork pretraining: chunks of up to 512 T5 pieces of raw text split into hypernetwork
+  // input, encoder input and target; `parts` 3 is the paper's scheme (§3.3, 'Ours' in Table 4), 4
+  // is CACLM (Table 4; the hypernetwork reads the text around the encoder's part and the target).
+  // 10,000 steps of 1,024 chunks (Tables 4 and 6; the paper uses 7,000 for the 11B model), at most
+  // 512 tokens in each part, without dropout (gins/pretrain.gin, gins/pretrain_4part.gin).
+  pretraining(model, parts=3, settings={})::
+    local s = settings_with({
+      optimizer_steps: 10000,
+      dropout: 0.0,
+      max_instruction_tokens: 512,
+      max_source_tokens: 512,
+      max_target_tokens: 512,
+    }, settings);
     {
       dataset_reader: reader_keys(s) {
         type: 'hypernetwork_pretraining',
         chunk_length: s.chunk_length,
+        parts: parts,
       },
       train_data_path: s.pretraining_data,
       model: hint_seq2seq(models[model](s).model, s),

@@ -231,7 +231,7 @@ def inference_flops(
         How the model gets the instruction: "concatenated" to every input (Tk-Instruct, also with
         learned PEFT modules; a decoder-only model without cache), "omitted" (No-Instruct),
         "hypernetwork": encoded once per task into modules (HINT − fusion, Hypter,
-        HyperTune-like), "hypernetwork_with_fusion": that, and the encoded instruction is also
+        HyperTune), "hypernetwork_with_fusion": that, and the encoded instruction is also
         attended by the decoder (HINT, HINT − PEFT generation), or "key_value_cached": a
         decoder-only model runs the instruction once per task and keeps its keys and values.
     parameters : `ParameterCounts` (T5) or `DecoderOnlyCounts`

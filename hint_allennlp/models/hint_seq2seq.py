@@ -2,7 +2,7 @@ import logging
 from typing import Any, Dict, List, Optional
 
 import torch
-from allennlp.common import Lazy, cached_transformers
+from allennlp.common import Lazy
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import TextFieldTensors, Vocabulary
 from allennlp.models import Model
@@ -16,8 +16,16 @@ from transformers.modeling_outputs import BaseModelOutput
 from hint_allennlp.cost.flops import ParameterCounts, instruction_handling
 from hint_allennlp.models.instruction_model import InstructionModel
 from hint_allennlp.models.paper_variants import labels_by_instruction_format
+from hint_allennlp.modules.backbone import (
+    load_backbone,
+    load_tokenizer,
+    save_backbone,
+)
 from hint_allennlp.modules.hypernetwork.hypernetwork import Hypernetwork
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
+from hint_allennlp.modules.hypernetwork.train_only_hypernetwork import (
+    freeze_all_but_hypernetwork,
+)
 from hint_allennlp.modules.large_models.checkpointing import (
     enable_gradient_checkpointing,
     refuse_hf_gradient_checkpointing,
@@ -64,7 +72,8 @@ class HintSeq2Seq(InstructionModel):
         Unused (the T5 vocabulary is the checkpoint's), as in allennlp-models' T5.
     model_name : `str`
         A HuggingFace T5-family checkpoint, by hub name or local path (t5, T5 v1.1 / LM-adapt,
-        flan-t5).
+        flan-t5). A run keeps a copy of its config and tokenizer (`backbone/`), which the configs'
+        archives carry: an archive loads without it (`hint_allennlp/modules/backbone.py`).
     parameter_generator : `Lazy[ParameterGenerator]`, optional (default = `None`)
         What generates the modules; `None` for no generated modules.
     peft : `PeftConfig`, optional (default = `PeftConfig()`)
@@ -73,6 +82,10 @@ class HintSeq2Seq(InstructionModel):
         Let the decoder attend to the encoded instruction as well as to the encoded input.
     separate_instruction_encoder : `bool`, optional (default = `False`)
         Encode instructions with a copy of the T5 encoder instead of the T5 encoder itself.
+    train_only_hypernetwork : `bool`, optional (default = `False`)
+        Freeze the underlying T5 (`requires_grad` off): only the generator and a separate
+        instruction encoder train, as the authors' `gins/train_only_hnet.gin`
+        (`modules/hypernetwork/train_only_hypernetwork.py`).
     dropout : `float`, optional (default = `None`)
         The dropout rate of T5 (its `dropout_rate`) and of the generator's attention, as the
         reference's single `dropout_rate`: 0.1 when finetuning, 0.0 in hypernetwork pretraining
@@ -102,7 +115,8 @@ class HintSeq2Seq(InstructionModel):
     regularizer : `RegularizerApplicator`, optional
         A penalty added to the training loss by AllenNLP's trainer; passed on to `Model`.
     serialization_dir : `str`, optional
-        The run's directory, given by AllenNLP; passed on to `Model`.
+        The run's directory, given by AllenNLP (the archive's extracted folder when it loads one);
+        passed on to `Model`. Training saves the T5's config and tokenizer to `backbone/` there.
     ddp_accelerator : `DdpAccelerator`, optional
         Given by AllenNLP in distributed training; passed on to `Model`.
     """
@@ -118,6 +132,7 @@ class HintSeq2Seq(InstructionModel):
         peft: Optional[PeftConfig] = None,
         instruction_fusion: bool = True,
         separate_instruction_encoder: bool = False,
+        train_only_hypernetwork: bool = False,
         dropout: Optional[float] = None,
         beam_size: int = 1,
         max_decoding_steps: int = 64,
@@ -137,8 +152,13 @@ class HintSeq2Seq(InstructionModel):
         self.mixed_precision = mixed_precision
         self.model_name = model_name
         overrides = {"dropout_rate": dropout} if dropout is not None else {}
-        self.t5 = T5ForConditionalGeneration.from_pretrained(model_name, **overrides)
-        self.tokenizer = cached_transformers.get_tokenizer(model_name)
+        # From the archive's copy of the T5's config when AllenNLP loads an archive (`_load`).
+        self.t5 = load_backbone(
+            T5ForConditionalGeneration, model_name, serialization_dir, **overrides
+        )
+        t5_checkpoint_parameters = list(self.t5.parameters())  # before injection adds any
+        self.tokenizer = load_tokenizer(model_name, serialization_dir)
+        save_backbone(model_name, self.t5, self.tokenizer, serialization_dir)
         self.peft = peft or PeftConfig()
         self.instruction_fusion = instruction_fusion
         self._beam_size = beam_size
@@ -190,6 +210,8 @@ class HintSeq2Seq(InstructionModel):
         )
         if initializer is not None:
             initializer(self)
+        if train_only_hypernetwork:
+            freeze_all_but_hypernetwork(self, t5_checkpoint_parameters, self.hypernetwork)
 
     @in_mixed_precision
     def forward(  # type: ignore

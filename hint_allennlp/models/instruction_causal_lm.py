@@ -2,7 +2,6 @@ import logging
 from typing import Any, Dict, List, Optional
 
 import torch
-from allennlp.common import cached_transformers
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import TextFieldTensors, Vocabulary
 from allennlp.models import Model
@@ -14,6 +13,12 @@ from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
 
 from hint_allennlp.cost.flops import DecoderOnlyCounts
 from hint_allennlp.models.instruction_model import InstructionModel
+from hint_allennlp.modules.backbone import (
+    config_source,
+    load_backbone,
+    load_tokenizer,
+    save_backbone,
+)
 from hint_allennlp.modules.large_models.mixed_precision import (
     check_mixed_precision,
     in_mixed_precision,
@@ -110,12 +115,14 @@ class InstructionCausalLM(InstructionModel):
         check_mixed_precision(mixed_precision)
         self.mixed_precision = mixed_precision
         self.model_name = model_name
-        if AutoConfig.from_pretrained(model_name).is_encoder_decoder:
+        if AutoConfig.from_pretrained(config_source(model_name, serialization_dir)).is_encoder_decoder:
             raise ConfigurationError(
                 f"{model_name} is an encoder-decoder model: use the `hint_seq2seq` model for it"
             )
-        self.lm = AutoModelForCausalLM.from_pretrained(model_name)
-        self.tokenizer = cached_transformers.get_tokenizer(model_name)
+        # From the archive's copy of the checkpoint's config when AllenNLP loads an archive.
+        self.lm = load_backbone(AutoModelForCausalLM, model_name, serialization_dir)
+        self.tokenizer = load_tokenizer(model_name, serialization_dir)
+        save_backbone(model_name, self.lm, self.tokenizer, serialization_dir)
         eos = self.lm.generation_config.eos_token_id
         if eos is None:
             eos = self.tokenizer.eos_token_id

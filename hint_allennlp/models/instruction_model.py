@@ -18,6 +18,7 @@ from allennlp.training.metrics import Metric
 
 from hint_allennlp.data.sequence_layout import check_batch_layout
 from hint_allennlp.metrics import InferenceFlops, RankClassificationAccuracy
+from hint_allennlp.modules.backbone import loading_archive
 from hint_allennlp.modules.peft.task_parameters import TaskParameters
 from hint_allennlp.modules.serving.task_parameter_cache import TaskParameterCache, instruction_key
 
@@ -68,6 +69,12 @@ class InstructionModel(Model):
         self._metric = metric if metric is not None else Metric.by_name("instruction_metrics")()
         self._choice_accuracy = RankClassificationAccuracy()
         self._has_choices = False
+
+    @classmethod
+    def _load(cls, config, serialization_dir, weights_file=None, cuda_device=-1) -> "Model":
+        # The archive's weights follow: the backbone is built from the archive's copy of its config.
+        with loading_archive():
+            return super()._load(config, serialization_dir, weights_file, cuda_device)
 
     @property
     def instruction_handling(self) -> str:

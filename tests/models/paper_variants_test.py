@@ -40,7 +40,12 @@ def test_the_jsonnet_variant_has_the_tables_arguments_and_reader_format(variant)
 def test_the_jsonnet_backbone_takes_the_tables_checkpoint_and_sizes(backbone):
     snippet = f'(import "{LIBSONNET}").sni("hint", 0, {{backbone: "{backbone.name}"}})'
     config = json.loads(_jsonnet.evaluate_snippet("backbone", snippet))
-    assert config["model"]["model_name"] == backbone.model_name
+    # The tiny checkpoint is a folder of this repository, named from wherever the config is read
+    # (here by its absolute path).
+    expected = (
+        PROJECT_ROOT / backbone.model_name if backbone.name == "tiny" else backbone.model_name
+    )
+    assert config["model"]["model_name"] == str(expected)
     sizes = backbone.module_sizes()
     assert config["model"]["peft"] == {key: sizes[key] for key in ("adapter_size", "prefix_length")}
 
@@ -62,10 +67,33 @@ def test_an_entry_with_an_unknown_key_is_refused_naming_it():
         )
 
 
+# The letters of Table 5's rows ("Adapters (a = 512)", "Prefixes (l = 512)", "LoRA (r = 512)").
+TABLE_5_SYMBOLS = {"adapter_size": "a", "prefix_length": "l", "lora_rank": "r"}
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [variant for variant in PAPER_VARIANTS.values() if "Table 5" in variant.paper],
+    ids=lambda variant: variant.name,
+)
+def test_a_table_5_row_of_fixed_size_is_the_size_its_paper_row_names(variant):
+    for key, value in variant.fixed_peft.items():
+        assert f"{TABLE_5_SYMBOLS[key]} = {value})" in variant.paper, (key, value)
+
+
 def markdown_row(variant: PaperVariant) -> str:
     generator = f"`{variant.parameter_generator}`" if variant.parameter_generator else "null"
-    if variant.model.get("separate_instruction_encoder"):
-        generator += " + `separate_instruction_encoder`"
+    options = {
+        key: value
+        for key, value in (variant.model["parameter_generator"] or {}).items()
+        if key != "type"
+    }
+    if options:
+        generator += " (`" + ", ".join(f"{k}: {json.dumps(v)}" for k, v in options.items()) + "`)"
+    # The model's other keys (the separate instruction encoder, the frozen T5), in the file's order.
+    for key, value in variant.model.items():
+        if key not in ("parameter_generator", "instruction_fusion"):
+            generator += f" + `{key}`" if value is True else f" + `{key}: {json.dumps(value)}`"
     generated = ", ".join(variant.generated) or "–"
     if variant.fixed_peft:
         generated += " (" + ", ".join(f"{k} = {v}" for k, v in variant.fixed_peft.items()) + ")"

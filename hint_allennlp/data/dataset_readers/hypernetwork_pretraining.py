@@ -23,26 +23,36 @@ logger = logging.getLogger(__name__)
 TEXT_SUFFIXES = (".txt", ".txt.gz")
 JSON_LINES_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz")
 TEXT_DOCUMENT_UNITS = ("line", "paragraph")
-# s1 ~ U[1, L-2) and s2 ~ U[s1, L-2) need L - 2 > 1.
-MIN_CHUNK_PIECES = 4
+# For each number of parts, the margins m_i of the split points: s_1 ~ U[1, L - m_1) and
+# s_i ~ U[s_(i-1), L - m_i), integers, upper bounds excluded. 3 parts: the authors'
+# `c4/c4_registry.py` (gins/pretrain.gin); 4 parts (CACLM): `c4/c4_registry_4part.py`
+# (gins/pretrain_4part.gin). The margins never grow, so every range after the first is non-empty
+# when the first is: L - m_1 > 1.
+SPLIT_POINT_MARGINS = {3: (2, 2), 4: (4, 3, 2)}
 PRETRAINING_TASK = "hypernetwork_pretraining"
 
 
 @DatasetReader.register("hypernetwork_pretraining")
 class HypernetworkPretrainingReader(InstructionReader):
     """
-    Hypernetwork pretraining over raw text (HINT paper §3.3). Each document is tokenized, cut into
-    consecutive chunks of up to `chunk_length` pieces, and each chunk of length L is split at
-    s1 ~ U[1, L-2) and s2 ~ U[s1, L-2) (integers, upper bounds excluded):
+    Hypernetwork pretraining over raw text. Each document is tokenized and cut into consecutive
+    chunks of up to `chunk_length` pieces; each chunk t of length L is split into `parts`, each
+    part followed by the tokenizer's end token (T5: `</s>`):
 
-    - pieces [:s1] → `instruction_tokens` (hypernetwork),
-    - pieces [s1:s2] → `source_tokens` (encoder; only `</s>` when s1 == s2),
-    - pieces [s2:] → `target_tokens` (and the single reference),
+    - 3 parts (HINT's scheme, paper §3.3; the authors' `c4/c4_registry.py`): s1 ~ U[1, L-2),
+      s2 ~ U[s1, L-2) (integers, upper bounds excluded); t[:s1] → `instruction_tokens`
+      (hypernetwork), t[s1:s2] → `source_tokens` (encoder; only `</s>` when s1 == s2), t[s2:] →
+      `target_tokens` (and the single reference).
+    - 4 parts (CACLM, Phang et al., 2022, the paper's Table 4; the authors'
+      `c4/c4_registry_4part.py`): s1 ~ U[1, L-4), s2 ~ U[s1, L-3), s3 ~ U[s2, L-2); the
+      hypernetwork reads t[:s1] `</s>` t[s3:] (the text around the rest), the encoder t[s1:s2] and
+      the target is t[s2:s3]. As in the authors' code, t[:s1] has at least 1 piece and t[s3:] at
+      least 3, while t[s1:s2] and t[s2:s3] may be empty (then only `</s>`).
 
-    each followed by the tokenizer's end token (T5: `</s>`). A chunk shorter than 4 pieces (the
-    last one of a document, or a very short document) cannot be split so and is skipped and
-    counted. The split points depend only on `seed`, the document (file name and line) and the
-    chunk's position, so they are the same in every run and whatever the number of workers.
+    A chunk too short to be split so (under 4 pieces for 3 parts, 6 for 4: the last one of a
+    document, or a very short document) is skipped and counted. The split points depend only on
+    `seed`, the document (file name and line) and the chunk's position, so they are the same in
+    every run and whatever the number of workers.
 
     `file_path` is a file, a directory or a glob pattern; files are read by their names:
     `.txt` / `.txt.gz` are plain text (documents as set by `text_document_unit`), `.jsonl`, `.json`
@@ -52,7 +62,9 @@ class HypernetworkPretrainingReader(InstructionReader):
     # Parameters
 
     chunk_length : `int`, optional (default = `512`)
-        The most T5 pieces in a chunk (before the three end tokens are added).
+        The most T5 pieces in a chunk (before the end tokens are added).
+    parts : `int`, optional (default = `3`)
+        3 for HINT's split, 4 for CACLM's (above).
     text_document_unit : `str`, optional (default = `"line"`)
         In `.txt` files, `"line"`: every non-blank line is a document; `"paragraph"`: runs of
         non-blank lines separated by blank lines are documents.
@@ -67,6 +79,7 @@ class HypernetworkPretrainingReader(InstructionReader):
     def __init__(
         self,
         chunk_length: int = 512,
+        parts: int = 3,
         text_document_unit: str = "line",
         seed: int = 0,
         **kwargs,
@@ -76,8 +89,17 @@ class HypernetworkPretrainingReader(InstructionReader):
             raise ConfigurationError(
                 "hypernetwork_pretraining needs a pretrained_transformer tokenizer."
             )
-        if chunk_length < MIN_CHUNK_PIECES:
-            raise ConfigurationError(f"chunk_length must be at least {MIN_CHUNK_PIECES}.")
+        if parts not in SPLIT_POINT_MARGINS:
+            raise ConfigurationError(
+                f"parts must be one of {sorted(SPLIT_POINT_MARGINS)} "
+                f"(3: HINT's pretraining, 4: CACLM), not {parts!r}."
+            )
+        self._margins = SPLIT_POINT_MARGINS[parts]
+        self._min_chunk_pieces = self._margins[0] + 2
+        if chunk_length < self._min_chunk_pieces:
+            raise ConfigurationError(
+                f"chunk_length must be at least {self._min_chunk_pieces} for {parts} parts."
+            )
         if text_document_unit not in TEXT_DOCUMENT_UNITS:
             raise ConfigurationError(
                 f"text_document_unit must be one of {TEXT_DOCUMENT_UNITS}, "
@@ -116,22 +138,30 @@ class HypernetworkPretrainingReader(InstructionReader):
                 yield from iter_nonblank_lines([path])
 
     def text_to_instances(self, text: str, document_id: str) -> Iterator[Instance]:
-        """The instances of one document (one per chunk of at least 4 pieces)."""
+        """The instances of one document (one per chunk long enough to be split)."""
         pieces = self._tokenizer.tokenize(text)
         if self._ends_with_end_tokens(pieces):
             pieces = pieces[: len(pieces) - len(self._end_tokens)]
         # An empty document still makes one (empty, hence skipped and counted) chunk.
         for chunk_index, start in enumerate(range(0, max(len(pieces), 1), self._chunk_length)):
             chunk = pieces[start : start + self._chunk_length]
-            if len(chunk) < MIN_CHUNK_PIECES:
-                self._counts[f"chunks shorter than {MIN_CHUNK_PIECES} pieces skipped"] += 1
+            if len(chunk) < self._min_chunk_pieces:
+                self._counts[f"chunks shorter than {self._min_chunk_pieces} pieces skipped"] += 1
                 continue
             rng = random.Random(f"{self._seed}\t{document_id}\t{chunk_index}")
-            split_1 = rng.randrange(1, len(chunk) - 2)
-            split_2 = rng.randrange(split_1, len(chunk) - 2)
-            instruction = self._with_end_tokens(chunk[:split_1])
-            source = self._with_end_tokens(chunk[split_1:split_2])
-            target = self._with_end_tokens(chunk[split_2:])
+            splits: List[int] = []  # s_1 ~ U[1, L - m_1), then s_i ~ U[s_(i-1), L - m_i)
+            for margin in self._margins:
+                splits.append(rng.randrange(splits[-1] if splits else 1, len(chunk) - margin))
+            if len(splits) == 2:
+                s1, s2 = splits
+                instruction_pieces, target_pieces = chunk[:s1], chunk[s2:]
+            else:  # CACLM: the hypernetwork reads what surrounds the encoder's part and the target
+                s1, s2, s3 = splits
+                instruction_pieces = chunk[:s1] + self._end_tokens + chunk[s3:]
+                target_pieces = chunk[s2:s3]
+            instruction = self._with_end_tokens(instruction_pieces)
+            source = self._with_end_tokens(chunk[s1:s2])
+            target = self._with_end_tokens(target_pieces)
             yield self._make_instance(
                 source,
                 instruction=instruction,

@@ -31,10 +31,13 @@ from allennlp.data.tokenizers import PretrainedTransformerTokenizer, Tokenizer
 from hint_allennlp.data import sequence_layout as layout
 from hint_allennlp.data.file_reading import DataFormatError
 from hint_allennlp.data.instruction_inputs import gold_choice_index
+from hint_allennlp.modules.backbone import config_source
 
 logger = logging.getLogger(__name__)
 
 TEXT_FIELD_NAMES = ("source_tokens", "instruction_tokens", "target_tokens")
+# How many distinct texts `_tokenize` keeps the tokens of (it starts afresh when full).
+TOKENIZED_TEXTS_KEPT = 4096
 # The key under which a HF tokenizer remembers that it gave its sequence length warning.
 HF_LENGTH_WARNING = "sequence-length-is-longer-than-the-specified-maximum"
 
@@ -79,7 +82,9 @@ class InstructionReader(DatasetReader):
         Shared by all text fields. Default: `{"tokens": PretrainedTransformerIndexer(model_name)}`.
     model_name : `str`, optional (default = `None`)
         A HuggingFace model name or path, used to build whichever of `tokenizer` and
-        `token_indexers` is not given. Required unless both are given.
+        `token_indexers` is not given. Required unless both are given. When AllenNLP loads an
+        archive that carries the model's copy of this checkpoint's tokenizer (`backbone/`), the
+        copy is used (`hint_allennlp/modules/backbone.py`).
     max_instruction_tokens : `int`, optional (default = `1024`)
         Hypernetwork inputs are truncated to this many tokens, keeping the final `</s>`.
     max_source_tokens : `int`, optional (default = `1024`)
@@ -133,6 +138,9 @@ class InstructionReader(DatasetReader):
                 "Give `model_name`, or both `tokenizer` and `token_indexers` "
                 "(e.g. type pretrained_transformer with the T5 model name)."
             )
+        if tokenizer is None or token_indexers is None:
+            # The copy an archive carries when AllenNLP loads one (`modules/backbone.py`).
+            model_name = config_source(model_name, serialization_dir)  # type: ignore[arg-type]
         self._tokenizer = tokenizer or PretrainedTransformerTokenizer(model_name)  # type: ignore
         self._token_indexers = token_indexers or {
             "tokens": PretrainedTransformerIndexer(model_name)  # type: ignore
@@ -144,9 +152,17 @@ class InstructionReader(DatasetReader):
             self._tokenizer.tokenizer.deprecation_warnings[HF_LENGTH_WARNING] = True
         layout.check_sequence_layout(sequence_layout)
         self._sequence_layout = sequence_layout
+        self._tokenized: Dict[str, TokenizedText] = {}
+        # A PretrainedTransformerTokenizer as built from `model_name` gives one token per id of its
+        # HF tokenizer's `encode`, special tokens included (no `max_length`).
+        pretrained = isinstance(self._tokenizer, PretrainedTransformerTokenizer)
+        self._counts_hf_ids = (
+            pretrained
+            and self._tokenizer._add_special_tokens
+            and self._tokenizer._max_length is None
+        )
         # What the tokenizer puts around a sequence (T5: `</s>` at the end; OPT: `</s>` at the
         # start) and its EOS, from which `sequence_layout` makes each field's tokens.
-        pretrained = isinstance(self._tokenizer, PretrainedTransformerTokenizer)
         self._start_tokens: List[Token] = (
             list(self._tokenizer.single_sequence_start_tokens) if pretrained else []
         )
@@ -183,9 +199,21 @@ class InstructionReader(DatasetReader):
                 choice_field.token_indexers = self._token_indexers
 
     def _tokenize(self, text: str) -> TokenizedText:
-        return TokenizedText(text, self._tokenizer.tokenize(text))
+        """
+        A task's instruction (and often its targets) is the same text for thousands of instances:
+        each text is tokenized once while it is in a bounded cache (the tokens are never changed).
+        """
+        tokenized = self._tokenized.get(text)
+        if tokenized is None:
+            if len(self._tokenized) >= TOKENIZED_TEXTS_KEPT:
+                self._tokenized.clear()
+            tokenized = self._tokenized[text] = TokenizedText(text, self._tokenizer.tokenize(text))
+        return tokenized
 
     def _count_tokens(self, text: str) -> int:
+        if self._counts_hf_ids:
+            # The same count without building AllenNLP's Token objects (most of the time).
+            return len(self._tokenizer.tokenizer.encode(text))  # type: ignore[attr-defined]
         return len(self._tokenizer.tokenize(text))
 
     def _ends_with_end_tokens(self, tokens: Sequence[Token]) -> bool:

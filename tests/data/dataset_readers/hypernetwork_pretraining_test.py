@@ -1,6 +1,7 @@
 import gzip
 import json
 import logging
+import random
 
 import pytest
 from allennlp.common.checks import ConfigurationError
@@ -160,3 +161,77 @@ def test_gzip_of_text_and_unknown_suffix(tmp_path):
     (tmp_path / "docs.csv").write_text("one two three four five\n")
     with pytest.raises(ConfigurationError, match="cannot tell the format"):
         list(make_reader().read(str(tmp_path / "docs.csv")))
+
+
+# CACLM, the 4-part split of allenai/hyper-task-descriptions `c4/c4_registry_4part.py`
+# (`pack_hypertune`, used by gins/pretrain_4part.gin), on a prefix-LM segment t of length L:
+#   split_point_1 ~ U[1, L - 4), split_point_2 ~ U[split_point_1, L - 3),
+#   split_point_3 ~ U[split_point_2, L - 2)    (tf.random.stateless_uniform, maxval excluded)
+#   hyper_inputs = t[:s1] + [1] + t[s3:],  inputs = t[s1:s2],  targets = t[s2:s3]
+# where 1 is T5's EOS, and `seqio.preprocessors.append_eos` then ends each of the three in EOS.
+# So t[:s1] has at least 1 piece and t[s3:] at least 3, while t[s1:s2] (s1 == s2) and t[s2:s3]
+# (s2 == s3) may be empty.
+TWELVE_WORDS = "one two three four five six seven eight nine eleven twelve thirteen"
+
+
+def caclm_splits(instance):
+    """(s1, s2, s3) and the four parts a, b, c, d of one 4-part instance."""
+    hypernetwork = [token.text for token in instance["instruction_tokens"].tokens]
+    assert hypernetwork.count("</s>") == 2 and hypernetwork[-1] == "</s>"
+    s1 = hypernetwork.index("</s>")
+    a, d = hypernetwork[:s1], hypernetwork[s1 + 1 : -1]
+    b, c = pieces(instance["source_tokens"]), pieces(instance["target_tokens"])
+    s2 = s1 + len(b)
+    return (s1, s2, s2 + len(c)), (a, b, c, d)
+
+
+def test_caclm_gives_the_hypernetwork_the_text_around_encoder_input_and_target():
+    chunk = document_pieces(TWELVE_WORDS)
+    assert len(chunk) == 12  # one piece per word
+    reader = make_reader(chunk_length=12, parts=4)
+    seen = [set(), set(), set()]
+    empty_encoder_input = empty_target = False
+    for document in range(3000):  # s1 = s2 = s3 = 1 has probability 1 / (7 · 8 · 9)
+        [instance] = reader.text_to_instances(TWELVE_WORDS, f"doc{document}")
+        (s1, s2, s3), (a, b, c, d) = caclm_splits(instance)
+        # The hypernetwork: t[:s1] </s> t[s3:] </s>; the encoder: t[s1:s2] </s>; the target:
+        # t[s2:s3] </s>.
+        assert (a, b, c, d) == (chunk[:s1], chunk[s1:s2], chunk[s2:s3], chunk[s3:])
+        assert [t.text for t in instance["source_tokens"].tokens][-1] == "</s>"
+        assert [t.text for t in instance["target_tokens"].tokens][-1] == "</s>"
+        assert 1 <= s1 < 12 - 4 and s1 <= s2 < 12 - 3 and s2 <= s3 < 12 - 2
+        assert len(a) >= 1 and len(d) >= 3
+        for values, split in zip(seen, (s1, s2, s3)):
+            values.add(split)
+        empty_encoder_input |= not b
+        empty_target |= not c
+        assert instance["metadata"]["references"] == [
+            reader._tokenizer.tokenizer.convert_tokens_to_string(c)
+        ]
+    # Every split point takes every value its range allows, and the middle parts can be empty.
+    assert seen == [set(range(1, 8)), set(range(1, 9)), set(range(1, 10))]
+    assert empty_encoder_input and empty_target
+
+
+def test_caclm_needs_six_pieces_and_three_parts_stay_the_default(caplog):
+    reader = make_reader(chunk_length=6, parts=4)
+    # L = 6: s1 = 1 (the only value in [1, 2)), s2 in [1, 3), s3 in [s2, 4).
+    for document in range(20):
+        [instance] = reader.text_to_instances("one two three four five six", f"doc{document}")
+        (s1, s2, s3), _ = caclm_splits(instance)
+        assert s1 == 1 and 1 <= s2 <= 2 and s2 <= s3 <= 3
+    with caplog.at_level(logging.WARNING):
+        assert list(make_reader(parts=4).read(str(DOCUMENTS_TXT)))
+    assert "chunks shorter than 6 pieces skipped" in caplog.text
+    # The default is HINT's 3-part split, its points drawn as they were before CACLM existed: in
+    # that order from the chunk's own generator, seeded by seed, document and chunk position.
+    [three_parts] = make_reader(chunk_length=12).text_to_instances(TWELVE_WORDS, "doc")
+    rng = random.Random("0\tdoc\t0")
+    s1 = rng.randrange(1, 10)
+    s2 = rng.randrange(s1, 10)
+    assert len(pieces(three_parts["instruction_tokens"])) == s1
+    assert len(pieces(three_parts["source_tokens"])) == s2 - s1
+    with pytest.raises(ConfigurationError, match="parts must be one of"):
+        make_reader(parts=5)
+    with pytest.raises(ConfigurationError, match="at least 6 for 4 parts"):
+        make_reader(chunk_length=5, parts=4)

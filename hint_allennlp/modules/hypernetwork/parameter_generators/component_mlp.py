@@ -1,4 +1,4 @@
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 from torch import nn
@@ -13,19 +13,28 @@ from hint_allennlp.modules.peft.module_kind import Component
 class ComponentMLP(nn.Module):
     """
     The two-layer MLP that turns a mixed embedding into one generated vector, shared across layers
-    (one per component type): Linear(d -> d, no bias) -> GELU (tanh) -> dropout -> Linear(d -> out,
-    no bias). Outputs are divided by sqrt(d_model), as in the reference implementation.
+    (one per component type): Linear(in -> d, no bias) -> GELU (tanh) -> dropout -> Linear(d ->
+    out, no bias), `in` being d_model unless `input_size` says otherwise. Outputs are divided by
+    sqrt(in), as in the reference implementation (`generate_parameter`: `/ sqrt(inputs.shape[-1])`).
     """
 
-    def __init__(self, d_model: int, output_size: int, dropout: float, zero_init: bool) -> None:
+    def __init__(
+        self,
+        d_model: int,
+        output_size: int,
+        dropout: float,
+        zero_init: bool,
+        input_size: Optional[int] = None,
+    ) -> None:
         super().__init__()
-        self.hidden = nn.Linear(d_model, d_model, bias=False)
+        input_size = input_size or d_model
+        self.hidden = nn.Linear(input_size, d_model, bias=False)
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(d_model, output_size, bias=False)
         init_variance_preserving(self, truncated=True)
         if zero_init:
             nn.init.zeros_(self.output.weight)
-        self.scale = d_model**-0.5
+        self.scale = input_size**-0.5
 
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
         hidden = self.dropout(nn.functional.gelu(self.hidden(embeddings), approximate="tanh"))

@@ -11,10 +11,14 @@ from hint_allennlp.modules.hf_t5_internals import (
     cross_attention_layer,
     feed_forward_layer,
 )
-from hint_allennlp.modules.hypernetwork.parameter_generators.component_mlp import ComponentMLPs
+from hint_allennlp.modules.hypernetwork.parameter_generators.component_mlp import (
+    ComponentMLP,
+    ComponentMLPs,
+)
 from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import (
     ParameterGenerator,
     component_embeddings,
+    variance_scaling_,
 )
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 from hint_allennlp.modules.peft.prefix import PREFIX
@@ -50,14 +54,27 @@ class HyperDecoder(nn.Module):
         return self.dropout(self.final_layer_norm(hidden))
 
 
+# With `all_slots_at_once`, the learned queries per generated vector of one slot: the reference's
+# `layer_embed_components = 16` under `per_layer_hnet` (`Hypernet.setup`).
+QUERIES_PER_VECTOR = 16
+
+
 @ParameterGenerator.register("hypertune")
 class HyperTuneGenerator(ParameterGenerator):
     """
-    The HyperTune-like baseline ("+ Decoder" in the paper's Table 6; Phang et al., 2022), as the
-    reference builds it (`gins/hypertune.gin`, `layer_embedding_method = "decoder"`): the learned
-    embeddings pass through a `HyperDecoder` of the T5 decoder's depth, initialised from the
-    pretrained decoder's weights, then through a layer norm per generated component and the
-    component MLPs. Prefixes only, as the paper's baseline.
+    The decoder generator of HyperTune (Phang et al., 2022) as the reference builds it
+    (`layer_embedding_method = "decoder"`): learned queries pass through a `HyperDecoder` of the T5
+    decoder's depth, initialised from the pretrained decoder's weights, then through a layer norm
+    per generated component and the component MLPs. Prefixes only, as the paper's runs.
+
+    - `all_slots_at_once: false` (`gins/hypertune.gin`, the paper's Table 1 "HyperTune"): one
+      query per generated vector of every slot; each MLP output is one vector.
+    - `all_slots_at_once: true` (`per_layer_hnet = True` in `gins/hypertune_embed.gin` and
+      `gins/hypertune_full_train.gin`, Table 6 "+ Decoder"): 16 queries per vector of a slot,
+      shared by all slots. The hyper-decoder's 16 outputs for a vector are put side by side
+      (16·d_model, the reference's reshape of [B, 16·C, d] to [B, 1, C, 16·d]), layer-normed, and
+      the component's MLP (16·d_model → d_model → slots × vector size, outputs divided by
+      sqrt(16·d_model)) makes that vector for every slot at once.
 
     # Parameters
 
@@ -67,6 +84,8 @@ class HyperTuneGenerator(ParameterGenerator):
         Supplied by the model; only prefixes are supported.
     t5_decoder : `T5Stack`
         Supplied by the model: the pretrained T5 decoder the hyper-decoder starts from.
+    all_slots_at_once : `bool`, optional (default = `False`)
+        As above.
     mlp_dropout : `float`, optional (default = `0.0`)
         Dropout inside the component MLPs.
     """
@@ -74,19 +93,51 @@ class HyperTuneGenerator(ParameterGenerator):
     supported_kinds = (PREFIX,)
 
     def __init__(
-        self, t5_config: T5Config, peft: PeftConfig, t5_decoder: T5Stack, mlp_dropout: float = 0.0
+        self,
+        t5_config: T5Config,
+        peft: PeftConfig,
+        t5_decoder: T5Stack,
+        all_slots_at_once: bool = False,
+        mlp_dropout: float = 0.0,
     ) -> None:
         super().__init__(t5_config, peft)
         components = peft.components(t5_config)
-        self.embeddings = component_embeddings(components, t5_config.d_model)
+        self.components = components
+        self.all_slots_at_once = all_slots_at_once
+        d_model = t5_config.d_model
+        # Registered in this order (embeddings, hyper-decoder, norms, MLPs) in both forms: the
+        # state dict's order, and the order of the initialisation's draws.
+        if all_slots_at_once:
+            queries = QUERIES_PER_VECTOR * sum(c.vectors_per_slot for c in components)
+            self.embeddings = nn.Parameter(
+                variance_scaling_(torch.empty(queries, d_model), d_model, truncated=False)
+            )
+        else:
+            self.embeddings = component_embeddings(components, d_model)
         self.hyper_decoder = HyperDecoder(t5_decoder)
+        # What a component's norm and MLP read: one decoder output, or a vector's 16 side by side.
+        input_size = QUERIES_PER_VECTOR * d_model if all_slots_at_once else d_model
         self.component_norms = nn.ModuleDict(
             {
-                component.name: T5LayerNorm(t5_config.d_model, eps=t5_config.layer_norm_epsilon)
+                component.name: T5LayerNorm(input_size, eps=t5_config.layer_norm_epsilon)
                 for component in components
             }
         )
-        self.mlps = ComponentMLPs(components, t5_config, mlp_dropout, peft.start_as_plain_t5)
+        if all_slots_at_once:
+            self.mlps = nn.ModuleDict(
+                {
+                    component.name: ComponentMLP(
+                        d_model,
+                        component.num_slots * component.vector_size,
+                        mlp_dropout,
+                        zero_init=peft.start_as_plain_t5 and component.zero_init,
+                        input_size=input_size,
+                    )
+                    for component in components
+                }
+            )
+        else:
+            self.mlps = ComponentMLPs(components, t5_config, mlp_dropout, peft.start_as_plain_t5)
 
     def forward(
         self, instruction_states: torch.Tensor, instruction_mask: torch.Tensor
@@ -94,8 +145,22 @@ class HyperTuneGenerator(ParameterGenerator):
         mixed = self.hyper_decoder(
             self.embeddings.unsqueeze(0), instruction_states, instruction_mask
         )  # [B, Q, d]
-        normed = [
-            self.component_norms[component.name](chunk)
-            for component, chunk in zip(self.mlps.components, self.mlps.split(mixed))
-        ]
-        return self.mlps(torch.cat(normed, dim=1))
+        if not self.all_slots_at_once:
+            normed = [
+                self.component_norms[component.name](chunk)
+                for component, chunk in zip(self.mlps.components, self.mlps.split(mixed))
+            ]
+            return self.mlps(torch.cat(normed, dim=1))
+        batch_size = mixed.size(0)
+        # [B, 16 * n_total, d] -> [B, n_total, 16 * d]: each vector's 16 outputs side by side
+        per_vector = mixed.reshape(batch_size, -1, QUERIES_PER_VECTOR * mixed.size(-1))
+        chunks = per_vector.split([component.vectors_per_slot for component in self.components], 1)
+        tensors = {}
+        for component, chunk in zip(self.components, chunks):
+            # [B, n, S * size] -> [B, S * n, size], read in the reference's order -> the layout
+            generated = self.mlps[component.name](self.component_norms[component.name](chunk))
+            tensors[component.name] = component.arrange(
+                generated.reshape(batch_size, component.num_vectors, component.vector_size),
+                self.t5_config.num_heads,
+            )
+        return tensors

@@ -1,4 +1,5 @@
-from typing import Dict
+import logging
+from typing import Any, Dict
 
 import torch
 from torch import nn
@@ -10,6 +11,9 @@ from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator
 )
 from hint_allennlp.modules.peft.adapter import ADAPTER
 from hint_allennlp.modules.peft.peft_config import PeftConfig
+from hint_allennlp.modules.peft.t5_layers import attention_slot_count
+
+logger = logging.getLogger(__name__)
 
 
 @ParameterGenerator.register("hypter")
@@ -20,6 +24,18 @@ class HypterGenerator(ParameterGenerator):
     goes through one `ComponentMLP` per component type (hidden d_model, no bias, output divided by
     sqrt(d_model)) whose output is that component for every layer at once. Adapters only; the
     paper's baseline uses a = 8, a separate instruction encoder and no fusion.
+
+    As in the reference (`hyper_network.py`, `Hypernet.setup`: with `per_layer_hnet` each MLP's
+    output is multiplied by `num_encoder_layers + 2 * num_decoder_layers`), each MLP makes an
+    adapter for all E + 2D attention blocks, of which the adapters read E + D: encoder layer i the
+    i-th, decoder layer j its self-attention block's (E + 2j, `HyperDecoder`'s `v[:, lyr]`). The
+    outputs for the D cross-attention blocks are made and dropped, so that the generator has the
+    reference's size (at T5-XL with a = 8: 5.15B parameters, against 3.44B for E + D outputs),
+    which the FLOPs metric charges (`hint_allennlp.cost.flops`, N').
+
+    Archives of the earlier `hypter`, whose MLPs made outputs for the E + D read blocks only, still
+    load: their MLP output weights are widened to all blocks on loading, zeros for the
+    cross-attention blocks that no adapter reads, so the model makes the same adapters as before.
 
     # Parameters
 
@@ -36,17 +52,51 @@ class HypterGenerator(ParameterGenerator):
     def __init__(self, t5_config: T5Config, peft: PeftConfig, mlp_dropout: float = 0.0) -> None:
         super().__init__(t5_config, peft)
         self.components = peft.components(t5_config)
+        # The attention blocks whose adapters the feed-forward slots read (`task_parameters.py`).
+        encoder_layers, decoder_layers = t5_config.num_layers, t5_config.num_decoder_layers
+        self.read_blocks = list(range(encoder_layers)) + [
+            encoder_layers + 2 * layer for layer in range(decoder_layers)
+        ]
+        self.generated_blocks = attention_slot_count(t5_config)
         self.mlps = nn.ModuleDict(
             {
                 component.name: ComponentMLP(
                     t5_config.d_model,
-                    component.num_vectors * component.vector_size,
+                    self.generated_blocks * component.vectors_per_slot * component.vector_size,
                     mlp_dropout,
                     zero_init=peft.start_as_plain_t5 and component.zero_init,
                 )
                 for component in self.components
             }
         )
+        self.register_load_state_dict_pre_hook(self._widen_earlier_output_weights)
+
+    def _widen_earlier_output_weights(
+        self, module: nn.Module, state_dict: Dict[str, Any], prefix: str, *args: Any
+    ) -> None:
+        """
+        Rewrites, in the state dict being loaded, each MLP output weight of the earlier shape
+        [E + D blocks * n * size, d] as [E + 2D blocks * n * size, d]: its rows at the read blocks,
+        zeros at the others.
+        """
+        for component in self.components:
+            key = f"{prefix}mlps.{component.name}.output.weight"
+            weight = state_dict.get(key)
+            per_block = component.vectors_per_slot * component.vector_size
+            if weight is None or weight.size(0) != len(self.read_blocks) * per_block:
+                continue
+            widened = weight.new_zeros(self.generated_blocks, per_block, weight.size(1))
+            # [S * n * size, d] -> [S, n * size, d], placed at the read blocks
+            widened[self.read_blocks] = weight.view(len(self.read_blocks), per_block, -1)
+            state_dict[key] = widened.view(-1, weight.size(1))
+            logger.warning(
+                "%s has the earlier hypter shape (outputs for %d attention blocks); widened to "
+                "all %d, zeros for the cross-attention blocks no adapter reads: the adapters "
+                "made are unchanged.",
+                key,
+                len(self.read_blocks),
+                self.generated_blocks,
+            )
 
     def forward(
         self, instruction_states: torch.Tensor, instruction_mask: torch.Tensor
@@ -54,13 +104,16 @@ class HypterGenerator(ParameterGenerator):
         mask = instruction_mask.unsqueeze(-1).to(instruction_states.dtype)  # [B, t, 1]
         pooled = (instruction_states * mask).sum(1) / mask.sum(1).clamp(min=1)  # [B, d]
         batch_size = pooled.size(0)
-        return {
-            # [B, S * n * size] -> [B, S * n, size] -> the component's layout
-            component.name: component.arrange(
-                self.mlps[component.name](pooled).view(
-                    batch_size, component.num_vectors, component.vector_size
-                ),
+        tensors = {}
+        for component in self.components:
+            # [B, blocks * n * size] -> [B, blocks, n, size] -> the read slots [B, S, n, size]
+            per_block = self.mlps[component.name](pooled).view(
+                batch_size, self.generated_blocks, component.vectors_per_slot, -1
+            )
+            read = per_block[:, self.read_blocks]
+            # [B, S * n, size] -> the component's layout
+            tensors[component.name] = component.arrange(
+                read.reshape(batch_size, component.num_vectors, component.vector_size),
                 self.t5_config.num_heads,
             )
-            for component in self.components
-        }
+        return tensors

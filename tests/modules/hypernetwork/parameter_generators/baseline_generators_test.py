@@ -6,20 +6,24 @@ hyper_task_descriptions/modeling/hyper_network.py, `Hypernet`), on the tiny T5.
 import pytest
 import torch
 from allennlp.common.checks import ConfigurationError
+from torch import nn
 from transformers import T5ForConditionalGeneration
 from transformers.models.t5.modeling_t5 import T5LayerNorm
 
+from hint_allennlp.models.paper_variants import BACKBONES, PAPER_VARIANTS
 from hint_allennlp.modules.hypernetwork.parameter_generators import (
     CrossAttentionGenerator,
     HyperTuneGenerator,
     HypterGenerator,
     LearnedModules,
 )
+from hint_allennlp.modules.hypernetwork.parameter_generators.component_mlp import ComponentMLP
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 from tests import TINY_T5
 
 PREFIXES_ONLY = PeftConfig(prefix_length=3, use_adapters=False)
 ADAPTERS_ONLY = PeftConfig(adapter_size=4, use_prefixes=False)
+XL = BACKBONES["xl"]
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +105,78 @@ def test_hypertune_prefixes_pass_through_a_layer_norm_per_component(t5):
     assert modules["prefix_key"].shape == (2, 6, t5.config.num_heads, 3, t5.config.d_kv)
 
 
+def test_hypertune_all_slots_at_once_reads_16_decoder_outputs_per_vector(t5):
+    """
+    gins/hypertune_embed.gin / hypertune_full_train.gin (`per_layer_hnet = True`,
+    `layer_embedding_method = "decoder"`), hyper_network.py: `layer_embed_components = 16`, times
+    `num_components` (2P here) learned embeddings through the hyper-decoder;
+    `sum_embeds.reshape(bsz, 1, num_components, -1)` puts each component vector's 16 outputs side
+    by side; per component a LayerNorm over 16·d and `MlpBlock(intermediate_dim=emb_dim,
+    output_dim=out * (E + 2D))`, divided by sqrt(16·d).
+    """
+    generator = HyperTuneGenerator(
+        t5.config, PREFIXES_ONLY, t5_decoder=t5.decoder, all_slots_at_once=True
+    ).eval()
+    d_model, slots = t5.config.d_model, t5.config.num_layers + 2 * t5.config.num_decoder_layers
+    inner = t5.config.num_heads * t5.config.d_kv
+    assert generator.embeddings.shape == (16 * 2 * 3, d_model)
+    for name in ("prefix_key", "prefix_value"):
+        mlp = generator.mlps[name]
+        assert (mlp.hidden.in_features, mlp.hidden.out_features) == (16 * d_model, d_model)
+        assert mlp.output.out_features == slots * inner
+        assert generator.component_norms[name].weight.shape == (16 * d_model,)
+        assert mlp.scale == (16 * d_model) ** -0.5
+    seen = {}
+    hooks = [
+        module.register_forward_hook(
+            lambda module, inputs, output, name=name: seen.__setitem__(name, (inputs[0], output))
+        )
+        for name, module in [("decoder", generator.hyper_decoder), *generator.mlps.items()]
+    ]
+    states, mask = _instruction(t5)
+    with torch.no_grad():
+        modules = generator(states, mask)
+    for hook in hooks:
+        hook.remove()
+    decoded = seen["decoder"][1]  # [B, 16 * 2P, d]
+    # prefix_value's third vector (the 6th of 2P = 6) reads decoder outputs 16 * 5 ... 16 * 5 + 15
+    value_inputs, value_outputs = seen["prefix_value"]
+    expected = generator.component_norms["prefix_value"](decoded[:, 80:96].reshape(2, 16 * d_model))
+    torch.testing.assert_close(value_inputs[:, 2], expected)
+    # One MLP output is that vector for every slot, in the reference's order: [P][S][inner] read
+    # as [S][P][inner].
+    assert modules["prefix_value"].shape == (2, slots, t5.config.num_heads, 3, t5.config.d_kv)
+    flat = value_outputs.reshape(2, slots, 3, t5.config.num_heads, t5.config.d_kv)
+    torch.testing.assert_close(modules["prefix_value"], flat.permute(0, 1, 3, 2, 4))
+
+
+def test_hypertune_all_slots_at_once_has_the_reference_size_at_t5_xl():
+    """
+    The "+ Decoder" generator at T5-XL (gins/hyper_xl.gin: emb_dim 2048, 32 heads of 64, mlp_dim
+    5120, 24 + 24 layers, as paper_variants.json's `xl`; its P = 30): 16·2P embeddings, the
+    hyper-decoder (24 cross-attentions and gated feed-forwards, their norms, the final norm), and
+    per prefix component a 16·d norm and the MLP 16·d × d + d × (E + 2D)·h·k.
+    """
+    config, prefix = XL.t5_config(), XL.prefix_length
+    d_model, heads, d_kv, d_ff = config.d_model, config.num_heads, config.d_kv, config.d_ff
+    layers = config.num_layers
+    with torch.device("meta"):
+        decoder = T5ForConditionalGeneration(config).decoder
+        generator = HyperTuneGenerator(
+            config,
+            PeftConfig(prefix_length=prefix, use_adapters=False),
+            decoder,
+            all_slots_at_once=True,
+        )
+    hyper_decoder = (
+        layers * (4 * d_model * heads * d_kv + 3 * d_model * d_ff + 2 * d_model) + d_model
+    )
+    per_component = 16 * d_model + 16 * d_model * d_model + d_model * 3 * layers * heads * d_kv
+    reference = 16 * 2 * prefix * d_model + hyper_decoder + 2 * per_component
+    assert sum(parameter.numel() for parameter in generator.parameters()) == reference
+    assert round(reference / 1e9, 2) == 1.90  # docs/fidelity.md
+
+
 def test_hypertune_generates_prefixes_only(t5):
     with pytest.raises(ConfigurationError, match="prefixes only"):
         HyperTuneGenerator(
@@ -134,7 +210,8 @@ def test_hypter_has_one_bias_free_mlp_per_component_type_covering_all_layers(t5)
     input the mean-pooled encoded instruction).
     """
     generator = HypterGenerator(t5.config, ADAPTERS_ONLY)
-    d_model, slots = t5.config.d_model, t5.config.num_layers + t5.config.num_decoder_layers
+    # With per_layer_hnet the output is for every attention block: E + 2D of them.
+    d_model, slots = t5.config.d_model, t5.config.num_layers + 2 * t5.config.num_decoder_layers
     assert set(generator.mlps) == {
         "adapter_down",
         "adapter_up",
@@ -150,6 +227,90 @@ def test_hypter_has_one_bias_free_mlp_per_component_type_covering_all_layers(t5)
     }
     assert all(mlp.hidden.out_features == d_model for mlp in generator.mlps.values())
     assert all(parameter.dim() == 2 for parameter in generator.parameters())  # no biases
+
+
+def test_hypter_has_the_size_of_the_reference_generator_at_t5_xl():
+    """
+    hyper_network.py `Hypernet.setup` with gins/hypter.gin at T5-XL (gins/hyper_xl.gin: emb_dim
+    2048, 24 + 24 layers, as paper_variants.json's `xl`) and Hypter's a = 8: four `MlpBlock`s, each
+    wi [d, d] and wo [d, output * (E + 2D)] for outputs a·d (adapter_down, adapter_up), a
+    (adapter_bias_down) and d (adapter_bias_up).
+    """
+    config, a = XL.t5_config(), PAPER_VARIANTS["hypter"].fixed_peft["adapter_size"]
+    d_model, encoder_layers, decoder_layers = (
+        config.d_model,
+        config.num_layers,
+        config.num_decoder_layers,
+    )
+    mlp_hidden = 4 * d_model * d_model
+    outputs_per_block = 2 * a * d_model + a + d_model
+    reference = mlp_hidden + d_model * (encoder_layers + 2 * decoder_layers) * outputs_per_block
+    with torch.device("meta"):
+        generator = HypterGenerator(config, PeftConfig(adapter_size=a, use_prefixes=False))
+    assert sum(parameter.numel() for parameter in generator.parameters()) == reference
+    # The figures the class docstring and docs/fidelity.md give: 5.15B, and 3.44B for E + D outputs.
+    read_blocks_only = mlp_hidden + d_model * (encoder_layers + decoder_layers) * outputs_per_block
+    assert (round(reference / 1e9, 2), round(read_blocks_only / 1e9, 2)) == (5.15, 3.44)
+
+
+def test_hypter_adapters_are_those_of_the_encoder_and_decoder_self_attention_blocks(t5):
+    """
+    hyper_network.py `HyperDecoder`: decoder layer j reads the adapters at `v[:, lyr]`, lyr = E + 2j
+    (its self-attention block), the encoder's layer i at i; the cross-attention blocks' are unused.
+    """
+    generator = HypterGenerator(t5.config, ADAPTERS_ONLY).eval()
+    states, mask = _instruction(t5)
+    encoder_layers = t5.config.num_layers
+    with torch.no_grad():
+        modules = generator(states, mask)
+        pooled = (states * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
+        # adapter_up_bias: one d_model vector per block, so the MLP's output [B, blocks * d]
+        per_block = generator.mlps["adapter_up_bias"](pooled).view(2, -1, t5.config.d_model)
+    assert per_block.size(1) == encoder_layers + 2 * t5.config.num_decoder_layers
+    assert (encoder_layers, t5.config.num_decoder_layers) == (2, 2)
+    read = [0, 1, encoder_layers, encoder_layers + 2]
+    torch.testing.assert_close(modules["adapter_up_bias"], per_block[:, read])
+
+
+def test_hypter_archives_of_the_earlier_shape_load_and_make_the_same_adapters(t5, caplog):
+    """
+    The earlier `hypter` made outputs for the E + D read blocks only: per component
+    `ComponentMLP(d, S * n * size)`, its output read as [B, S * n, size]. Such weights, loaded into
+    today's generator (here inside a parent module, as in a model's state dict), make the same
+    adapters.
+    """
+    torch.manual_seed(0)
+    earlier = {
+        component.name: ComponentMLP(
+            t5.config.d_model, component.num_vectors * component.vector_size, 0.0, False
+        ).eval()
+        for component in ADAPTERS_ONLY.components(t5.config)
+    }
+    states, mask = _instruction(t5)
+    pooled = (states * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
+    components = {component.name: component for component in ADAPTERS_ONLY.components(t5.config)}
+    with torch.no_grad():
+        expected = {
+            name: components[name].arrange(
+                mlp(pooled).view(2, components[name].num_vectors, components[name].vector_size),
+                t5.config.num_heads,
+            )
+            for name, mlp in earlier.items()
+        }
+    parent = nn.ModuleDict({"generator": HypterGenerator(t5.config, ADAPTERS_ONLY).eval()})
+    parent.load_state_dict(
+        {
+            f"generator.mlps.{name}.{key}": value
+            for name, mlp in earlier.items()
+            for key, value in mlp.state_dict().items()
+        }
+    )
+    assert "earlier hypter shape" in caplog.text
+    with torch.no_grad():
+        modules = parent["generator"](states, mask)
+    assert modules.keys() == expected.keys()
+    for name, tensor in expected.items():
+        torch.testing.assert_close(modules[name], tensor)
 
 
 def test_hypter_reads_the_mean_of_the_unpadded_instruction(t5):

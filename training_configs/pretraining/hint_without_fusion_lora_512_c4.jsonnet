@@ -1,0 +1,5 @@
+// Pretraining for Table 5 'LoRA (r = 512)' on C4 with the paper's scheme (the authors'
+// scripts/pretraining/pretrain_only_lora_no_fid.sh). Then sni/def/hint_without_fusion_lora_512.jsonnet
+// with `pretrained_weights`.
+local hint = import '../hint.libsonnet';
+function(settings={}) hint.pretraining('hint_without_fusion_lora_512', parts=3, settings=settings)

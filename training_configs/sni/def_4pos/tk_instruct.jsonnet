@@ -1,0 +1,4 @@
+// Tk-Instruct; SNI 'Def + 4 Pos.' (the definition and 4 positive examples). Paper: Figure 3
+// (centre), RougeL against FLOPs for 0 to 5 positive examples (0: sni/def/, 2: sni/def_2pos/).
+local hint = import '../../hint.libsonnet';
+function(settings={}) hint.sni('tk_instruct', positive_examples=4, settings=settings)
