@@ -5,7 +5,11 @@ Listed in `.allennlp_plugins`, this package is imported with a plain import, so 
 module that registers something.
 """
 
-# First, before any other module of the plugin: repairs AllenNLP on today's stack.
+# First, before any other module of the plugin: the dependencies' noise silenced, then AllenNLP
+# repaired on today's stack.
+from hint_allennlp import dependency_warnings  # noqa: F401
+
+# isort: split
 from hint_allennlp import compat  # noqa: F401
 
 # isort: split

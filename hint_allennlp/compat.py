@@ -3,14 +3,16 @@ Makes the standard AllenNLP 2.10.1 pieces work on the stack this plugin supports
 torch 2.x, transformers 4.46-4.49). AllenNLP's last release predates these versions; each patch
 below names the break it repairs and the versions it is for, says whether this stack has the break
 (`needed`: from the versions, or by trying the behaviour), and is tested in `tests/compat_test.py`.
-One more makes `allennlp predict` report faults in this plugin's input instead of losing lines, and
-two check the arguments of `allennlp predict` and `allennlp evaluate` before the model loads.
-Importing `hint_allennlp` applies those needed, once.
+One more makes `allennlp predict` report faults in this plugin's input instead of losing lines,
+two check the arguments of `allennlp predict` and `allennlp evaluate` before the model loads, and
+one makes `allennlp train` refuse trainer keys that AllenNLP's trainer would ignore. Importing
+`hint_allennlp` applies those needed, once.
 
 A patch is a function registered with `@patch(versions, needed)`; `apply_all` runs them in the
 order they are defined.
 """
 
+import difflib
 import functools
 import inspect
 import logging
@@ -18,7 +20,7 @@ import os
 import sys
 from dataclasses import dataclass
 from types import SimpleNamespace
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import allennlp.version
 import torch
@@ -28,6 +30,8 @@ from allennlp.commands import predict as predict_command
 from allennlp.common import cached_transformers
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.file_utils import cached_path, open_compressed
+from allennlp.common.from_params import infer_method_params
+from allennlp.training import GradientDescentTrainer, Trainer
 from transformers.generation.utils import GenerationMixin
 
 logger = logging.getLogger(__name__)
@@ -338,6 +342,80 @@ def check_evaluate_device_before_loading_the_model() -> None:
         return evaluate_from_archive(*args, **kwargs)
 
     evaluate_command.evaluate_from_archive = evaluate_from_archive_after_checking_the_device
+
+
+# Its own mark: `train_model` is wrapped by two patches.
+TRAINER_KEYS_CHECKED = "_hint_trainer_keys_checked"
+
+
+def _trainer_ignores_unknown_keys() -> bool:
+    from allennlp.commands import train
+
+    takes_any_key = any(
+        parameter.kind is parameter.VAR_KEYWORD
+        for parameter in inspect.signature(
+            GradientDescentTrainer.from_partial_objects
+        ).parameters.values()
+    )
+    return takes_any_key and not getattr(train.train_model, TRAINER_KEYS_CHECKED, False)
+
+
+@patch(
+    "AllenNLP 2.10.1 (GradientDescentTrainer takes **kwargs)", needed=_trainer_ignores_unknown_keys
+)
+def refuse_trainer_keys_the_trainer_would_ignore() -> None:
+    """
+    AllenNLP's `GradientDescentTrainer` takes `**kwargs` (to accept the old name
+    `run_sanity_checks`) and ignores whatever else it gets, so a misspelled key such as
+    `trainer.num_epoch` trains with the default instead, without a word. `allennlp train` (any
+    `train_model` call) now refuses a key of that trainer's config that its constructor does not
+    take, naming the key and the nearest known ones, before anything is created or read.
+    """
+    from allennlp.commands import train
+
+    train_model = train.train_model
+
+    @functools.wraps(train_model)
+    def train_model_with_known_trainer_keys(params, *args, **kwargs):
+        refuse_unknown_trainer_keys(params.as_dict(quiet=True).get("trainer", {}))
+        return train_model(params, *args, **kwargs)
+
+    setattr(train_model_with_known_trainer_keys, TRAINER_KEYS_CHECKED, True)
+    train.train_model = train_model_with_known_trainer_keys
+
+
+def refuse_unknown_trainer_keys(trainer_config: Dict[str, Any]) -> None:
+    """
+    Raises `ConfigurationError` for keys of a trainer built by `GradientDescentTrainer`'s
+    `from_partial_objects` (the default `gradient_descent` and its subclasses) that it does not
+    take; other trainers refuse unknown keys themselves or take them on purpose.
+    """
+    trainer_class, constructor_name = Trainer.resolve_class_name(
+        trainer_config.get("type", Trainer.default_implementation)
+    )
+    constructor = getattr(trainer_class, constructor_name or "__init__")
+    if (
+        getattr(constructor, "__func__", None)
+        is not GradientDescentTrainer.from_partial_objects.__func__
+    ):
+        return
+    known = {
+        name
+        for name, parameter in infer_method_params(trainer_class, constructor).items()
+        if parameter.kind is not parameter.VAR_KEYWORD and name != "self"
+    } | {"type", "run_sanity_checks"}  # the old name that the trainer's **kwargs are for
+    unknown = sorted(set(trainer_config) - known)
+    if unknown:
+        suggestions = "; ".join(
+            f"{key!r}: did you mean {' or '.join(map(repr, nearest))}?"
+            for key in unknown
+            if (nearest := difflib.get_close_matches(key, sorted(known), n=2))
+        )
+        raise ConfigurationError(
+            f"Unknown trainer key(s) {unknown}"
+            + (f" ({suggestions})" if suggestions else "")
+            + f": {trainer_class.__name__} takes **kwargs and would ignore them."
+        )
 
 
 apply_all()

@@ -4,9 +4,9 @@
 # training_configs/demo/ (docs/demo.md):
 #   1. `allennlp hint-make-suite`: an instruction suite written as SNI task files, where only the
 #      instruction decides the answer; and the demo's randomly initialised T5;
-#   2. `allennlp train` HINT, Tk-Instruct and No-Instruct on it, side by side (the final models are
-#      evaluated on the unseen tasks), and `allennlp evaluate` each on the training tasks' held-out
-#      inputs; meanwhile a short HINT run on the fixture SNI tasks, the real format end to end;
+#   2. `allennlp train` HINT, Tk-Instruct and No-Instruct on it, side by side (each final model is
+#      scored on the training tasks' held-out inputs as validation and on the unseen tasks as
+#      test); meanwhile a short HINT run on the fixture SNI tasks, the real format end to end;
 #   3. `allennlp predict` on the unseen task files with each model, at 0 and 2 positive examples,
 #      timed;
 #   4. the side-by-side table and a plot of quality against inference cost.

@@ -122,10 +122,13 @@ def setup_sentence(output: Path) -> str:
     trainer, loader = config["trainer"], config["data_loader"]
     accumulation = trainer["num_gradient_accumulation_steps"]
     steps = trainer["num_epochs"] * loader["batches_per_epoch"] // accumulation
+    dropout = config["model"].get("dropout")
     return (
         f"Each model: the demo's T5 ({output}/t5, d_model 64, randomly initialised), trained for "
         f"{steps} steps of {loader['batch_size'] * accumulation} examples (Adafactor, lr "
-        f"{trainer['optimizer']['lr']}) on 12 training tasks, 'Def + 2 Pos.'."
+        f"{trainer['optimizer']['lr']}, "
+        + ("the T5's dropout" if dropout is None else f"dropout {dropout}")
+        + ") on 12 training tasks, 'Def + 2 Pos.'."
     )
 
 

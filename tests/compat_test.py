@@ -33,6 +33,7 @@ def test_every_patch_is_needed_on_this_stack_and_applied_once():
         "let_predictors_read_their_whole_input",
         "check_predict_arguments_before_loading_the_model",
         "check_evaluate_device_before_loading_the_model",
+        "refuse_trainer_keys_the_trainer_would_ignore",
     ]
     assert all(registered.versions for registered in compat.PATCHES.values())
     # Applied when hint_allennlp was imported: none is needed again.
@@ -230,3 +231,27 @@ def test_the_argument_checks_apply_to_the_real_command_line(tmp_path):
         )
         assert result.returncode == 1, result.stderr[-3000:]
         assert f"ConfigurationError: {message}" in result.stderr, result.stderr[-3000:]
+
+
+def test_trainer_keys_that_the_trainer_would_ignore_are_refused():
+    # GradientDescentTrainer takes **kwargs and drops what it does not know.
+    compat.refuse_unknown_trainer_keys({"num_epochs": 2, "optimizer": {"type": "adam"}})
+    compat.refuse_unknown_trainer_keys({"run_sanity_checks": False})  # what its kwargs are for
+    with pytest.raises(ConfigurationError, match=r"\['num_epoch'\].*did you mean 'num_epochs'"):
+        compat.refuse_unknown_trainer_keys({"num_epoch": 2})
+    # Other trainers refuse unknown keys themselves (or take them on purpose).
+    compat.refuse_unknown_trainer_keys({"type": "no_op", "anything": 1})
+
+
+def test_the_trainer_key_patch_is_needed_only_where_the_trainer_takes_any_key(monkeypatch):
+    needed = compat.PATCHES["refuse_trainer_keys_the_trainer_would_ignore"].needed
+    monkeypatch.setattr(train, "train_model", train.train_model.__wrapped__)  # as if not applied
+    assert needed()
+
+    class StrictTrainer:
+        @classmethod
+        def from_partial_objects(cls, model, num_epochs: int = 20):
+            """A trainer that refuses unknown keys itself."""
+
+    monkeypatch.setattr(compat, "GradientDescentTrainer", StrictTrainer)
+    assert not needed()

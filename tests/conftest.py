@@ -5,8 +5,9 @@ import pytest
 import torch
 from allennlp.commands.train import train_model_from_file
 
+from hint_allennlp.testing.tiny_causal_lm import build_tiny_causal_lm
 from hint_allennlp.testing.tiny_t5 import build_tiny_t5
-from tests import FIXTURES_ROOT, TINY_T5
+from tests import FIXTURES_ROOT, PROJECT_ROOT, TINY_GPT2, TINY_OPT, TINY_T5
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -17,6 +18,15 @@ def tiny_t5_checkpoint():
     if not (TINY_T5 / "config.json").exists():
         build_tiny_t5(TINY_T5)
     return TINY_T5
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tiny_causal_lm_checkpoints():
+    """The tiny GPT-2 and OPT, built like the tiny T5 (`make`, or here when tests run alone)."""
+    for family, checkpoint in (("gpt2", TINY_GPT2), ("opt", TINY_OPT)):
+        if not (checkpoint / "config.json").exists():
+            build_tiny_causal_lm(family, checkpoint)
+    return TINY_GPT2, TINY_OPT
 
 
 @pytest.fixture(scope="session")
@@ -73,3 +83,41 @@ def two_worker_ddp_run(tmp_path_factory, tiny_t5_without_dropout):
         f"+ {DISTRIBUTED_SETTINGS}"
     )
     return train(tmp_path_factory.mktemp("ddp"), settings)
+
+
+@pytest.fixture(scope="session")
+def run_in_a_user_folder(tmp_path_factory, tiny_t5_checkpoint):
+    """
+    `allennlp train` as a user runs it from a folder of their own (the plugin by
+    `--include-package`), with a config that names a copy of the tiny T5 by a path relative to that
+    folder; then `allennlp predict` there on a fixture task, and the T5's folder is deleted.
+    """
+    from tests.user_folder import PREDICT_INPUT, UserRun, allennlp
+
+    folder = tmp_path_factory.mktemp("user_folder")
+    shutil.copytree(tiny_t5_checkpoint, folder / "my_t5")
+    (folder / "experiment.jsonnet").write_text(
+        f'local hint = import "{PROJECT_ROOT / "training_configs" / "hint.libsonnet"}";\n'
+        f'(import "{PROJECT_ROOT / "training_configs" / "sni" / "def_2pos" / "hint.jsonnet"}")'
+        "(hint.tiny_cpu { model_name: 'my_t5', max_decoding_steps: 2, optimizer_steps: 4, "
+        "num_epochs: 1, examples_per_step: 8 })\n"
+    )
+    train = allennlp(folder, "train", "experiment.jsonnet", "-s", "run")
+    archive = folder / "run" / "model.tar.gz"
+    predict = allennlp(
+        folder,
+        "predict",
+        str(archive),
+        str(PREDICT_INPUT),
+        "--output-file",
+        "predictions.jsonl",
+        "--silent",
+    )
+    shutil.rmtree(folder / "my_t5")
+    return UserRun(
+        folder=folder,
+        archive=archive,
+        predictions=(folder / "predictions.jsonl").read_text(),
+        train_output=train.stdout + train.stderr,
+        predict_output=predict.stdout + predict.stderr,
+    )

@@ -52,7 +52,11 @@ def fake_demo_output(output: Path) -> None:
             )
             (output / f"{name}.end").write_text(str(LOADED_AT + 3 + shots))
     trainer = {"num_epochs": 1, "num_gradient_accumulation_steps": 1, "optimizer": {"lr": 0.02}}
-    config = {"trainer": trainer, "data_loader": {"batches_per_epoch": 600, "batch_size": 64}}
+    config = {
+        "trainer": trainer,
+        "data_loader": {"batches_per_epoch": 600, "batch_size": 64},
+        "model": {"dropout": 0.0},
+    }
     write_json(output / "hint" / "config.json", config)
     write_json(
         output / "fixture_sni" / "metrics.json", {"test_rougeL": 0.1, "test_exact_match": 0.0}
@@ -95,7 +99,7 @@ def test_summary_computes_the_table_from_the_demo_output(tmp_path):
         "| HINT | 100.0 | 100.0 | 1.0 | 40.0 | 0.29 | 1.50 | 2.50 |"
         in (output / "table.md").read_text()
     )
-    assert "600 steps of 64 examples" in run.stdout
+    assert "600 steps of 64 examples (Adafactor, lr 0.02, dropout 0.0)" in run.stdout
     assert "Wall time: 3 min 50 s" in run.stdout
     assert "task_b" in run.stdout  # the first prediction of each task
     assert (output / "quality_vs_cost.png").stat().st_size > 0
@@ -109,7 +113,10 @@ def test_demo_configs_score_seen_tasks_as_validation_and_unseen_as_test():
         config = Params.from_file(
             str(PROJECT_ROOT / "training_configs" / "demo" / f"{model}.jsonnet")
         )
-        assert config["validation_data_path"] == "output/demo/suite/held_out_inputs"
-        assert config["test_data_path"] == "output/demo/suite/splits/test_tasks.txt"
+        # What demo.sh writes, below the repository from wherever the config is read.
+        suite = PROJECT_ROOT / "output" / "demo" / "suite"
+        assert Path(config["validation_data_path"]) == suite / "held_out_inputs"
+        assert Path(config["test_data_path"]) == suite / "splits" / "test_tasks.txt"
+        assert config["model"]["dropout"] == 0.0
         assert config["evaluate_on_test"] is True
         assert config["trainer"]["num_epochs"] == 1  # no model selection on validation

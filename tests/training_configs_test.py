@@ -5,8 +5,11 @@ through the model in training and in evaluation. No config can rot unnoticed. Th
 hyperparameters, which the tiny setting replaces, are checked on the configs as they are.
 """
 
+import itertools
 import json
+import os
 import re
+from pathlib import Path
 
 import _jsonnet
 import pytest
@@ -18,7 +21,11 @@ from allennlp.data import Vocabulary
 from allennlp.models import Model
 
 from hint_allennlp.data.instruction_suite import build_suite, write_suite
-from hint_allennlp.models.paper_variants import BACKBONES, PAPER_VARIANTS
+from hint_allennlp.models.paper_variants import (
+    BACKBONES,
+    DECODER_ONLY_BACKBONES,
+    PAPER_VARIANTS,
+)
 from tests import PROJECT_ROOT
 
 CONFIGS_ROOT = PROJECT_ROOT / "training_configs"
@@ -27,6 +34,14 @@ EXPERIMENTS = sorted(
     path.relative_to(CONFIGS_ROOT).as_posix() for path in CONFIGS_ROOT.rglob("*.jsonnet")
 )
 SNI_EXPERIMENTS = [name for name in EXPERIMENTS if name.startswith("sni/")]
+# The decoder-only baselines of Table 1 (appendix D's recipe, not the T5 models').
+DECODER_ONLY_EXPERIMENTS = {
+    name: DECODER_ONLY_BACKBONES[backbone].model_name
+    for backbone in ("gpt2_xl", "opt_13b")
+    for name in SNI_EXPERIMENTS
+    if name.endswith(f"/{backbone}.jsonnet")
+}
+T5_SNI_EXPERIMENTS = [name for name in SNI_EXPERIMENTS if name not in DECODER_ONLY_EXPERIMENTS]
 
 
 def evaluate(experiment: str, settings: str = "{}") -> dict:
@@ -39,9 +54,19 @@ def evaluate(experiment: str, settings: str = "{}") -> dict:
     return json.loads(_jsonnet.evaluate_snippet("experiment", snippet))
 
 
+def build_train_loop(config: dict, serialization_dir) -> TrainModel:
+    """What `allennlp train` builds from `config`, in `serialization_dir`."""
+    # `train_model`'s own key, which it takes before TrainModel: the archive carries the model's
+    # copy of the T5's config and tokenizer.
+    assert config.pop("include_in_archive") == ["backbone"]
+    return TrainModel.from_params(
+        params=Params(config), serialization_dir=str(serialization_dir), local_rank=0
+    )
+
+
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_runs_on_the_tiny_checkpoint(experiment, tmp_path, monkeypatch):
-    monkeypatch.chdir(PROJECT_ROOT)  # the tiny setting names fixtures relative to the repository
+    monkeypatch.chdir(tmp_path)  # the tiny setting names the fixtures from any directory
     # A few instances and decoding steps keep this fast; everything else is the config's. (The
     # first four fixture prompts are the P3 ones with answer choices and a target: see below.)
     settings = "max_decoding_steps: 2"
@@ -52,9 +77,8 @@ def test_experiment_runs_on_the_tiny_checkpoint(experiment, tmp_path, monkeypatc
         settings += f', sni_dir: "{tmp_path / "suite"}"'
     config = evaluate(experiment, f"hint.tiny_cpu {{{settings}}}")
     readers = [key for key in ("dataset_reader", "validation_dataset_reader") if key in config]
-    params = Params(with_overrides(config, {f"{reader}.max_instances": 4 for reader in readers}))
-    train_loop = TrainModel.from_params(
-        params=params, serialization_dir=str(tmp_path), local_rank=0
+    train_loop = build_train_loop(
+        with_overrides(config, {f"{reader}.max_instances": 4 for reader in readers}), tmp_path
     )
     model = train_loop.model
 
@@ -73,13 +97,42 @@ def test_experiment_runs_on_the_tiny_checkpoint(experiment, tmp_path, monkeypatc
         assert ("accuracy" if experiment.startswith("p3/") else "rougeL") in metrics
 
 
+@pytest.mark.parametrize("working_directory", ["user_folder", "config_folder"])
+def test_the_tiny_and_demo_configs_name_the_repository_s_files_from_any_directory(
+    working_directory, tmp_path, monkeypatch
+):
+    # AllenNLP reads a config by the path it is given; the configs name their files relative to it.
+    experiments = {
+        CONFIGS_ROOT / "tiny" / "hint_def_2pos.jsonnet": PROJECT_ROOT / "fixtures",
+        PROJECT_ROOT / "fixtures" / "configs" / "hint_seq2seq.jsonnet": PROJECT_ROOT / "fixtures",
+        CONFIGS_ROOT / "demo" / "hint.jsonnet": PROJECT_ROOT / "output" / "demo",
+    }
+    for experiment, files_root in experiments.items():
+        folder = tmp_path if working_directory == "user_folder" else experiment.parent
+        monkeypatch.chdir(folder)
+        config = Params.from_file(os.path.relpath(experiment, folder)).as_dict()
+        for path in (
+            config["model"]["model_name"],
+            config["dataset_reader"]["model_name"],
+            config["dataset_reader"]["tasks_dir"],
+            config["train_data_path"],
+        ):
+            # Relative, as given, and folded: `..` only at the start.
+            steps = path.split("/")
+            ups = len(steps) - len(list(itertools.dropwhile(lambda step: step == "..", steps)))
+            assert not os.path.isabs(path) and "." not in steps and ".." not in steps[ups:], path
+            assert Path(path).resolve().is_relative_to(files_root), (experiment, path)
+            if files_root.name == "fixtures":
+                assert Path(path).exists(), (experiment, path)
+
+
 def test_defaults_evaluate_through_allennlp():
     # AllenNLP calls an experiment's top-level function with its default settings.
     params = Params.from_file(str(CONFIGS_ROOT / "sni/def/hint.jsonnet"))
     assert params["model"]["model_name"] == "google/t5-base-lm-adapt"
 
 
-@pytest.mark.parametrize("experiment", SNI_EXPERIMENTS)
+@pytest.mark.parametrize("experiment", T5_SNI_EXPERIMENTS)
 def test_sni_experiments_use_the_paper_recipe(experiment):
     config = evaluate(experiment)
     reader, trainer = config["dataset_reader"], config["trainer"]
@@ -105,6 +158,51 @@ def test_sni_experiments_use_the_paper_recipe(experiment):
     assert batches * examples_per_batch == 1000 * 1024
     assert batches / trainer["num_gradient_accumulation_steps"] == 1000
     assert config["evaluate_on_test"] and "validation_data_path" not in config
+
+
+@pytest.mark.parametrize("experiment", sorted(DECODER_ONLY_EXPERIMENTS))
+def test_decoder_only_experiments_use_appendix_d(experiment):
+    """
+    Paper appendix D: full finetuning, AdamW, linear warmup (1,000 steps) and decay, batch 32,
+    learning rate of {1e-5, 2e-5, 5e-5} (2e-5 here), {3, 5, 10} epochs (5 here); the loss over the
+    target and EOS is the model's (tests/models/instruction_causal_lm_test.py).
+    """
+    config = evaluate(experiment)
+    reader, trainer, model = config["dataset_reader"], config["trainer"], config["model"]
+    assert model["type"] == "instruction_causal_lm"
+    assert model["model_name"] == reader["model_name"] == DECODER_ONLY_EXPERIMENTS[experiment]
+    assert (reader["instruction_format"], reader["sequence_layout"]) == (
+        "tk_instruct_prefix",
+        "decoder_only",
+    )
+    assert reader["num_positive_examples"] == (2 if experiment.startswith("sni/def_2pos/") else 0)
+    assert trainer["optimizer"]["type"] == "adamw" and trainer["optimizer"]["lr"] == 2e-5
+    assert trainer["learning_rate_scheduler"] == {
+        "type": "linear_with_warmup",
+        "warmup_steps": 1000,
+    }
+    assert trainer["num_epochs"] == 5 and "batches_per_epoch" not in config["data_loader"]
+    examples_per_step = (
+        config["data_loader"]["batch_size"] * trainer["num_gradient_accumulation_steps"]
+    )
+    assert examples_per_step == 32
+    # bf16 and HF's gradient checkpointing; OPT-13B sharded with FSDP2 over several devices.
+    assert model["mixed_precision"] == "bf16" and model["gradient_checkpointing"]
+    # The prompt and the target fit GPT-2's 1,024 and OPT's 2,048 positions.
+    positions = 1024 if "gpt2" in experiment else 2048
+    assert (
+        sum(reader[f"max_{part}_tokens"] for part in ("instruction", "source", "target"))
+        == positions
+    )
+    assert model["max_decoding_steps"] == reader["max_target_tokens"]
+    assert config["evaluate_on_test"] and "validation_data_path" not in config
+
+
+def test_opt_13b_is_sharded_over_devices():
+    config = evaluate("sni/def/opt_13b.jsonnet", "{cuda_devices: [0, 1, 2, 3], batch_size: 4}")
+    assert config["distributed"]["ddp_accelerator"] == {"type": "torch_fsdp"}
+    assert config["trainer"]["optimizer"]["type"] == "adamw"
+    assert config["trainer"]["num_gradient_accumulation_steps"] == 2  # 4 x 4 x 2 = 32
 
 
 # Generated adapter bottleneck and prefix length per backbone (the authors' configs).
@@ -206,9 +304,8 @@ def test_p3_trains_on_tasks_with_and_without_answer_choices(tmp_path, monkeypatc
         "p3/hint_joint.jsonnet", "hint.tiny_cpu {batch_size: 8, examples_per_step: 8}"
     )
     # The first five fixture prompts: four with answer choices, one generation task without.
-    params = Params(with_overrides(config, {"dataset_reader.max_instances": 5}))
-    train_loop = TrainModel.from_params(
-        params=params, serialization_dir=str(tmp_path), local_rank=0
+    train_loop = build_train_loop(
+        with_overrides(config, {"dataset_reader.max_instances": 5}), tmp_path
     )
     train_loop.model.train()
     assert torch.isfinite(train_loop.model(**next(iter(train_loop.trainer.data_loader)))["loss"])

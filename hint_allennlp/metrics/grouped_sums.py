@@ -1,9 +1,12 @@
+import logging
 import re
 from typing import Dict, List, NamedTuple, Optional, Sequence, TypeVar
 
 import torch.distributed as dist
 from allennlp.common.util import is_distributed
 from allennlp.training.metrics.metric import Metric
+
+logger = logging.getLogger(__name__)
 
 # The group of all instances: its metrics are reported under the bare value name.
 ALL_INSTANCES = ""
@@ -89,18 +92,43 @@ class GroupedSums:
             for group, totals in self._totals.items()
         }
 
-    def averages(self) -> Dict[str, float]:
+    def averages(self, per_group: bool = True) -> Dict[str, float]:
         """
         The mean of each value over each group, keyed `<value name>` for all instances (0.0 before
-        any instance, so that the key always exists, e.g. for a trainer's `validation_metric`) and
-        `<value name>_<group>` for every task and category seen.
+        any instance, so that the key always exists, e.g. for a trainer's `validation_metric`) and,
+        with `per_group`, `<value name>_<group>` for every task and category seen.
         """
         averages = {name: 0.0 for name in self.value_names}
         for group, (count, sums) in self.totals.items():
+            if group != ALL_INSTANCES and not per_group:
+                continue
             for name, value_sum in sums.items():
                 key = name if group == ALL_INSTANCES else f"{name}_{group}"
                 averages[key] = value_sum / count
         return averages
+
+    def table(self) -> str:
+        """
+        Every group's count and averages, one line each (all instances first, then the groups by
+        name), aligned for a log.
+        """
+        rows = [
+            [
+                group or "all",
+                str(count),
+                *(f"{value_sum / count:.2f}" for value_sum in sums.values()),
+            ]
+            for group, (count, sums) in sorted(self.totals.items())
+        ]
+        header = ["task or category", "instances", *self.value_names]
+        widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
+        return "\n".join(
+            "  ".join(
+                cell.ljust(width) if column == 0 else cell.rjust(width)
+                for column, (cell, width) in enumerate(zip(row, widths))
+            )
+            for row in [header, *rows]
+        )
 
     def reset(self) -> None:
         self._totals = {}
@@ -110,6 +138,12 @@ class GroupedAveragesMetric(Metric):
     """
     A metric whose state is one `GroupedSums`: subclasses `add` per-instance values to `_sums` in
     their `__call__`; it reports their averages (`GroupedSums.averages`), on every worker alike.
+
+    While an evaluation runs (`get_metric()`, which AllenNLP's trainer and `allennlp evaluate`
+    call after every batch for their progress line) only the averages over all instances: a key per
+    task and category would make that line kilobytes long. At the end (`get_metric(reset=True)`:
+    what `metrics.json`, `allennlp evaluate --output-file` and the trainer's epoch metrics get) the
+    per-task and per-category averages too, under the same keys, and their table is logged.
     """
 
     supports_distributed = True
@@ -118,9 +152,12 @@ class GroupedAveragesMetric(Metric):
         self._sums = GroupedSums(value_names)
 
     def get_metric(self, reset: bool = False) -> Dict[str, float]:
+        if not reset:
+            return self._sums.averages(per_group=False)
         metrics = self._sums.averages()
-        if reset:
-            self.reset()
+        if len(self._sums.totals) > 1:
+            logger.info("%s per task and category:\n%s", type(self).__name__, self._sums.table())
+        self.reset()
         return metrics
 
     def reset(self) -> None:

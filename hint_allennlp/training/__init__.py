@@ -1,1 +1,2 @@
 from hint_allennlp.training.exact_resume import ExactResumeCallback
+from hint_allennlp.training.stop_on_non_finite import StopOnNonFiniteCallback

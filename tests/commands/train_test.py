@@ -206,3 +206,17 @@ def test_two_nodes_train_what_one_node_of_two_workers_trains(
     assert (tmp_path / "node0" / "model.tar.gz").exists()
     assert not (tmp_path / "node1" / "model.tar.gz").exists()
     assert "model.tar.gz is written by node 0" in outputs[1]
+
+
+def test_a_misspelled_trainer_key_is_refused_before_the_run_starts(tmp_path):
+    # AllenNLP's trainer takes **kwargs: `num_epoch` used to train the default 20 epochs silently.
+    experiment = write_experiment(tmp_path / "experiment.jsonnet", "{}")
+    serialization_dir, output = tmp_path / "run", tmp_path / "output.txt"
+    process = start_training(
+        experiment, serialization_dir, output, "-o", json.dumps({"trainer.num_epoch": 1})
+    )
+    process.wait(timeout=TIMEOUT)
+    log = output.read_text()
+    assert process.returncode != 0, log[-3000:]
+    assert "Unknown trainer key(s) ['num_epoch'] ('num_epoch': did you mean 'num_epochs'?)" in log
+    assert not serialization_dir.exists()  # refused before anything was created

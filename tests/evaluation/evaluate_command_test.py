@@ -39,6 +39,12 @@ def test_evaluate_reports_metrics_and_writes_one_line_per_instance(trained_archi
     assert {"rougeL", "exact_match", "rougeL_word_analogy", "flops", "relative_flops"} <= set(
         metrics
     )
+    # The progress line shows the overall figures only (per task and category, SNI's test split
+    # made it kilobytes long); the per-task table is logged at the end.
+    progress = [line for line in result.stderr.splitlines() if " ||" in line]
+    assert progress and all("rougeL: " in line for line in progress), result.stderr[-3000:]
+    assert not any("rougeL_" in line or "exact_match_" in line for line in progress)
+    assert "InstructionMetrics per task and category:" in result.stderr
     assert 0 < metrics["relative_flops"] < 1  # HINT reads the instruction once for the task
 
     lines = [json.loads(line) for line in predictions_file.read_text().splitlines()]

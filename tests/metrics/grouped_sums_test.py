@@ -67,6 +67,30 @@ def test_an_instance_counts_once_per_group():
     assert sums.totals["other"].count == 2
 
 
+def test_running_figures_are_over_all_instances_and_the_final_ones_per_group_too(caplog):
+    # AllenNLP shows `get_metric()` after every batch on its progress line, and writes
+    # `get_metric(reset=True)` to metrics.json: the per-group keys only there, named as always.
+    metric = RankClassificationAccuracy()
+    metric([0, 1, 1], [0, 0, 1], tasks=["rte", "rte", "copa"], categories=[["NLI"], ["NLI"], []])
+    assert metric.get_metric() == {"accuracy": pytest.approx(200 / 3)}
+    with caplog.at_level("INFO", logger="hint_allennlp.metrics.grouped_sums"):
+        final = metric.get_metric(reset=True)
+    assert final == {
+        "accuracy": pytest.approx(200 / 3),
+        "accuracy_rte": 50.0,
+        "accuracy_nli": 50.0,
+        "accuracy_copa": 100.0,
+    }
+    [record] = caplog.records
+    assert record.getMessage().splitlines()[1:] == [
+        "task or category  instances  accuracy",
+        "all                       3     66.67",
+        "copa                      1    100.00",
+        "nli                       2     50.00",
+        "rte                       2     50.00",
+    ]
+
+
 def test_empty_names_are_no_group():
     sums = GroupedSums(("score",))
     sums.add([[4.0], [2.0]], tasks=["", "qa"], categories=[[""], []])
@@ -82,7 +106,11 @@ def feed_metrics(batches):
         instruction_metrics(predictions, references, tasks, categories)
         accuracy(predicted, gold, tasks, categories, [groups[:1] for groups in categories])
         flops(tasks, t, i, o)
-    return {**instruction_metrics.get_metric(), **accuracy.get_metric(), **flops.get_metric()}
+    return {
+        **instruction_metrics.get_metric(reset=True),
+        **accuracy.get_metric(reset=True),
+        **flops.get_metric(reset=True),
+    }
 
 
 def _worker(rank: int, port: int, output_dir: str) -> None:

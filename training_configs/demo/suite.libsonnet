@@ -5,14 +5,19 @@
 local hint = import '../hint.libsonnet';
 {
   settings: hint.tiny_cpu {
-    model_name: 'output/demo/t5',
-    sni_dir: 'output/demo/suite',
+    // Below the repository, from any directory (what demo.sh writes).
+    model_name: hint.repository_path('output/demo/t5'),
+    sni_dir: hint.repository_path('output/demo/suite'),
     max_instances_per_task: 300,
     optimizer_steps: 600,
     examples_per_step: 64,
     batch_size: 64,
     num_epochs: 1,
     eval_batch_size: 50,
+    // No dropout, as the paper's hypernetwork pretraining (gins/pretrain.gin): the demo trains from
+    // random weights, where the checkpoint's 0.1 is no help, and drawing its masks was a third of
+    // Tk-Instruct's training time on the CPU (the attention weights over its long inputs).
+    dropout: 0.0,
     // The longest answer is two words and the end of the sequence: 3 pieces.
     max_decoding_steps: 4,
   },

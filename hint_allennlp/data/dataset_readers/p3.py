@@ -240,7 +240,7 @@ class P3Reader(InstructionReader):
 
     def _count_pieces(self, text: str) -> int:
         """Tokens of `text` without the tokenizer's end tokens (seqio counts without EOS)."""
-        tokens = self._tokenizer.tokenize(text)
+        tokens = self._tokenize(text).tokens  # a task's shots recur: cached
         return len(tokens) - (len(self._end_tokens) if self._ends_with_end_tokens(tokens) else 0)
 
 

@@ -8,6 +8,7 @@ ablation).
 | `lora_{p}_b` | [Bm, E + 2D, r, out_features] |
 """
 
+import logging
 from dataclasses import dataclass
 from typing import List, Tuple
 
@@ -19,6 +20,8 @@ from transformers import T5Config, T5ForConditionalGeneration
 from hint_allennlp.modules.peft.module_kind import Component, ModuleKind, check_at_least_one
 from hint_allennlp.modules.peft.t5_layers import attention_layers, attention_slot_count
 from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, per_example_matmul
+
+logger = logging.getLogger(__name__)
 
 LORA_PROJECTIONS = ("q", "k", "v", "o")
 
@@ -38,7 +41,8 @@ class LoraConfig:
     lora_rank : `int`, optional (default = `128`)
         Rank `r` of the LoRA updates (an ablation in the paper, Table 5, with r = 128 and 512: the
         reference's scripts `ni_train_only_lora_no_fid_smaller.sh` and
-        `ni_train_only_lora_no_fid.sh`).
+        `ni_train_only_lora_no_fid.sh`). A rank above min(d_model, heads x d_kv) is warned of when
+        the model is built: the update cannot have that rank.
     lora_projections : `Tuple[str, ...]`, optional (default = `("q", "v")`)
         The attention projections that get a LoRA update, of "q", "k", "v", "o"; the reference's
         `lora_ranks=(r, None, r, None)` updates the query and value projections only.
@@ -148,6 +152,7 @@ class Lora(ModuleKind):
     def inject(
         self, t5: T5ForConditionalGeneration, config: LoraConfig, active: ActiveTaskParameters
     ) -> None:
+        warn_of_unusable_rank(t5.config, config)
         for slot, attention in attention_layers(t5):
             for projection in config.lora_projections:
                 LoraLinear.convert(
@@ -156,3 +161,28 @@ class Lora(ModuleKind):
 
 
 LORA = Lora()
+
+
+def warn_of_unusable_rank(t5_config: T5Config, config: LoraConfig) -> None:
+    """
+    Warns when `lora_rank` exceeds the rank that an update of the projections can have. Not refused:
+    the model computes what it is asked to (the tiny test T5 runs the paper's r = 128), but the
+    rank above the bound only costs.
+    """
+    d_model, inner = t5_config.d_model, t5_config.num_heads * t5_config.d_kv
+    bound = min(d_model, inner)
+    if config.lora_rank > bound:
+        logger.warning(
+            "lora_rank %d is larger than LoRA can use on this T5 (d_model %d, heads x d_kv %d): "
+            "the update x A B of a %d -> %d projection has rank at most %d, so the ranks above %d "
+            "add parameters and compute but nothing the update can express, and the scale "
+            "lora_alpha / lora_rank makes the update smaller than at rank %d.",
+            config.lora_rank,
+            d_model,
+            inner,
+            d_model,
+            inner,
+            bound,
+            bound,
+            bound,
+        )

@@ -16,7 +16,15 @@ from hint_allennlp.data.dataset_readers import SuperNaturalInstructionsReader
 from tests import FIXTURES_ROOT, SNI_FIXTURES, TINY_T5
 
 MODEL_NAME = str(TINY_T5)
-METADATA_KEYS = {"task", "categories", "references", "instruction", "input", "id"}
+METADATA_KEYS = {
+    "task",
+    "categories",
+    "references",
+    "instruction",
+    "input",
+    "id",
+    "sequence_layout",
+}
 
 # One row per reader set-up: (registered name, extra constructor arguments, fixture read,
 # whether the instances have an instruction field).
@@ -197,3 +205,17 @@ def test_sampled_targets_do_not_depend_on_sharding(tmp_path):
     for worker_id in range(3):
         sharded.update(targets(read_as_worker(reader, tmp_path, worker_id, 3)))
     assert sharded == whole
+
+
+def test_tokens_are_counted_and_kept_as_the_tokenizer_gives_them():
+    # Counting goes around AllenNLP's Token objects and repeated texts are tokenized once: the
+    # same counts and tokens as the tokenizer's, whatever the text.
+    reader = SuperNaturalInstructionsReader(model_name=MODEL_NAME)
+    texts = [
+        json.loads(path.read_text())["Definition"][0] for path in (SNI_FIXTURES / "tasks").iterdir()
+    ] + ["", "  two  spaces ", "ünïcödé and 12,345 numbers", "x" * 300]
+    for text in texts:
+        expected = reader._tokenizer.tokenize(text)
+        assert reader._count_tokens(text) == len(expected)
+        assert reader._tokenize(text).tokens == expected
+        assert reader._tokenize(text) is reader._tokenize(text)

@@ -63,3 +63,20 @@ def test_lora_projections_are_checked():
         PeftConfig(use_lora=True, lora_projections=("q", "x"))
     with pytest.raises(ConfigurationError, match="lora_projections"):
         PeftConfig(use_lora=True, lora_projections=())
+
+
+def test_a_rank_larger_than_the_projections_allow_is_warned_of(caplog):
+    # The tiny T5: d_model 64, 4 heads x d_kv 16; an update of a 64 -> 64 projection has rank <= 64.
+    lora_only = {"use_adapters": False, "use_prefixes": False, "use_lora": True}
+    with caplog.at_level("WARNING", logger="hint_allennlp.modules.peft.lora"):
+        inject_task_modules(
+            plain_t5(), PeftConfig(**lora_only, lora_rank=64), ActiveTaskParameters()
+        )
+    assert caplog.records == []
+    with caplog.at_level("WARNING", logger="hint_allennlp.modules.peft.lora"):
+        inject_task_modules(
+            plain_t5(), PeftConfig(**lora_only, lora_rank=128), ActiveTaskParameters()
+        )
+    [record] = caplog.records
+    assert "lora_rank 128 is larger than LoRA can use" in record.getMessage()
+    assert "has rank at most 64" in record.getMessage()
