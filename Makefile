@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TINY_T5 := fixtures/tiny-t5/config.json
+TINY_CAUSAL_LMS := fixtures/tiny-gpt2/config.json fixtures/tiny-opt/config.json
 
 .PHONY: demo test lint install
 
@@ -28,13 +29,16 @@ $(STAMP): requirements.txt setup.py
 $(TINY_T5): $(STAMP) hint_allennlp/testing/tiny_t5.py
 	$(BIN)/python -m hint_allennlp.testing.tiny_t5 fixtures/tiny-t5
 
+$(TINY_CAUSAL_LMS): fixtures/tiny-%/config.json: $(STAMP) hint_allennlp/testing/tiny_causal_lm.py
+	$(BIN)/python -m hint_allennlp.testing.tiny_causal_lm $* fixtures/tiny-$*
+
 # The style check (ruff.toml: ruff's formatter and linter, 100 columns), then the tests.
 lint: $(STAMP)
 	$(BIN)/ruff format --check --quiet .
 	$(BIN)/ruff check --quiet .
 
-test: lint $(TINY_T5)
+test: lint $(TINY_T5) $(TINY_CAUSAL_LMS)
 	$(BIN)/python -m pytest -q tests
 
-demo: $(STAMP) $(TINY_T5)
+demo: $(STAMP) $(TINY_T5) $(TINY_CAUSAL_LMS)
 	PATH=$(abspath $(BIN)):$$PATH bash scripts/demo.sh

@@ -18,5 +18,9 @@ part of the installed package.
   `hint_allennlp.cost.training_memory`).
 - `generalisation`: the paper's Table 1 in miniature (train from a random start, RougeL on held-out
   tasks).
+- `table1_flops`: Table 1's "Rel. FLOPs" column in the paper's convention, beside the paper's
+  figures (`python -m benchmark.table1_flops`).
+- `decoder_only`: HINT against a decoder-only model with and without its instruction key/value
+  cache, and Tk-Instruct, at matched parameter counts (`python -m benchmark.decoder_only`).
 - `report`: markdown tables, the targets, the figure.
 """

@@ -3,6 +3,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES_ROOT = PROJECT_ROOT / "fixtures"
 TINY_T5 = FIXTURES_ROOT / "tiny-t5"
+TINY_GPT2 = FIXTURES_ROOT / "tiny-gpt2"
+TINY_OPT = FIXTURES_ROOT / "tiny-opt"
 SNI_FIXTURES = FIXTURES_ROOT / "sni"
 
 

@@ -13,13 +13,14 @@ from allennlp.models import Model
 from allennlp.nn import RegularizerApplicator
 
 import hint_allennlp  # noqa: F401  (the registered components)
-from tests import TINY_T5
+from tests import TINY_GPT2, TINY_T5
 
 
 @pytest.mark.parametrize(
     "base, config",
     [
         (Model, {"type": "hint_seq2seq", "model_name": str(TINY_T5), "foo_bar": 1}),
+        (Model, {"type": "instruction_causal_lm", "model_name": str(TINY_GPT2), "foo_bar": 1}),
         (DatasetReader, {"type": "sni", "model_name": str(TINY_T5), "foo_bar": 1}),
         (DatasetReader, {"type": "instruction_jsonl", "model_name": str(TINY_T5), "foo_bar": 1}),
         (DatasetReader, {"type": "p3", "model_name": str(TINY_T5), "foo_bar": 1}),

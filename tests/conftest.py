@@ -5,8 +5,9 @@ import pytest
 import torch
 from allennlp.commands.train import train_model_from_file
 
+from hint_allennlp.testing.tiny_causal_lm import build_tiny_causal_lm
 from hint_allennlp.testing.tiny_t5 import build_tiny_t5
-from tests import FIXTURES_ROOT, PROJECT_ROOT, TINY_T5
+from tests import FIXTURES_ROOT, PROJECT_ROOT, TINY_GPT2, TINY_OPT, TINY_T5
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -17,6 +18,15 @@ def tiny_t5_checkpoint():
     if not (TINY_T5 / "config.json").exists():
         build_tiny_t5(TINY_T5)
     return TINY_T5
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tiny_causal_lm_checkpoints():
+    """The tiny GPT-2 and OPT, built like the tiny T5 (`make`, or here when tests run alone)."""
+    for family, checkpoint in (("gpt2", TINY_GPT2), ("opt", TINY_OPT)):
+        if not (checkpoint / "config.json").exists():
+            build_tiny_causal_lm(family, checkpoint)
+    return TINY_GPT2, TINY_OPT
 
 
 @pytest.fixture(scope="session")

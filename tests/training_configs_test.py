@@ -21,7 +21,11 @@ from allennlp.data import Vocabulary
 from allennlp.models import Model
 
 from hint_allennlp.data.instruction_suite import build_suite, write_suite
-from hint_allennlp.models.paper_variants import BACKBONES, PAPER_VARIANTS
+from hint_allennlp.models.paper_variants import (
+    BACKBONES,
+    DECODER_ONLY_BACKBONES,
+    PAPER_VARIANTS,
+)
 from tests import PROJECT_ROOT
 
 CONFIGS_ROOT = PROJECT_ROOT / "training_configs"
@@ -30,6 +34,14 @@ EXPERIMENTS = sorted(
     path.relative_to(CONFIGS_ROOT).as_posix() for path in CONFIGS_ROOT.rglob("*.jsonnet")
 )
 SNI_EXPERIMENTS = [name for name in EXPERIMENTS if name.startswith("sni/")]
+# The decoder-only baselines of Table 1 (appendix D's recipe, not the T5 models').
+DECODER_ONLY_EXPERIMENTS = {
+    name: DECODER_ONLY_BACKBONES[backbone].model_name
+    for backbone in ("gpt2_xl", "opt_13b")
+    for name in SNI_EXPERIMENTS
+    if name.endswith(f"/{backbone}.jsonnet")
+}
+T5_SNI_EXPERIMENTS = [name for name in SNI_EXPERIMENTS if name not in DECODER_ONLY_EXPERIMENTS]
 
 
 def evaluate(experiment: str, settings: str = "{}") -> dict:
@@ -120,7 +132,7 @@ def test_defaults_evaluate_through_allennlp():
     assert params["model"]["model_name"] == "google/t5-base-lm-adapt"
 
 
-@pytest.mark.parametrize("experiment", SNI_EXPERIMENTS)
+@pytest.mark.parametrize("experiment", T5_SNI_EXPERIMENTS)
 def test_sni_experiments_use_the_paper_recipe(experiment):
     config = evaluate(experiment)
     reader, trainer = config["dataset_reader"], config["trainer"]
@@ -146,6 +158,51 @@ def test_sni_experiments_use_the_paper_recipe(experiment):
     assert batches * examples_per_batch == 1000 * 1024
     assert batches / trainer["num_gradient_accumulation_steps"] == 1000
     assert config["evaluate_on_test"] and "validation_data_path" not in config
+
+
+@pytest.mark.parametrize("experiment", sorted(DECODER_ONLY_EXPERIMENTS))
+def test_decoder_only_experiments_use_appendix_d(experiment):
+    """
+    Paper appendix D: full finetuning, AdamW, linear warmup (1,000 steps) and decay, batch 32,
+    learning rate of {1e-5, 2e-5, 5e-5} (2e-5 here), {3, 5, 10} epochs (5 here); the loss over the
+    target and EOS is the model's (tests/models/instruction_causal_lm_test.py).
+    """
+    config = evaluate(experiment)
+    reader, trainer, model = config["dataset_reader"], config["trainer"], config["model"]
+    assert model["type"] == "instruction_causal_lm"
+    assert model["model_name"] == reader["model_name"] == DECODER_ONLY_EXPERIMENTS[experiment]
+    assert (reader["instruction_format"], reader["sequence_layout"]) == (
+        "tk_instruct_prefix",
+        "decoder_only",
+    )
+    assert reader["num_positive_examples"] == (2 if experiment.startswith("sni/def_2pos/") else 0)
+    assert trainer["optimizer"]["type"] == "adamw" and trainer["optimizer"]["lr"] == 2e-5
+    assert trainer["learning_rate_scheduler"] == {
+        "type": "linear_with_warmup",
+        "warmup_steps": 1000,
+    }
+    assert trainer["num_epochs"] == 5 and "batches_per_epoch" not in config["data_loader"]
+    examples_per_step = (
+        config["data_loader"]["batch_size"] * trainer["num_gradient_accumulation_steps"]
+    )
+    assert examples_per_step == 32
+    # bf16 and HF's gradient checkpointing; OPT-13B sharded with FSDP2 over several devices.
+    assert model["mixed_precision"] == "bf16" and model["gradient_checkpointing"]
+    # The prompt and the target fit GPT-2's 1,024 and OPT's 2,048 positions.
+    positions = 1024 if "gpt2" in experiment else 2048
+    assert (
+        sum(reader[f"max_{part}_tokens"] for part in ("instruction", "source", "target"))
+        == positions
+    )
+    assert model["max_decoding_steps"] == reader["max_target_tokens"]
+    assert config["evaluate_on_test"] and "validation_data_path" not in config
+
+
+def test_opt_13b_is_sharded_over_devices():
+    config = evaluate("sni/def/opt_13b.jsonnet", "{cuda_devices: [0, 1, 2, 3], batch_size: 4}")
+    assert config["distributed"]["ddp_accelerator"] == {"type": "torch_fsdp"}
+    assert config["trainer"]["optimizer"]["type"] == "adamw"
+    assert config["trainer"]["num_gradient_accumulation_steps"] == 2  # 4 x 4 x 2 = 32
 
 
 # Generated adapter bottleneck and prefix length per backbone (the authors' configs).
@@ -216,6 +273,11 @@ def test_nodes_keep_the_examples_per_step_and_name_the_primary():
 def test_bad_settings_are_refused(settings, message):
     with pytest.raises(RuntimeError, match=message):
         evaluate("sni/def/hint.jsonnet", settings)
+
+
+def test_the_decoder_only_recipe_refuses_the_t5s_dropout_setting():
+    with pytest.raises(RuntimeError, match="dropout is a setting of the T5 recipes"):
+        evaluate("sni/def/gpt2_xl.jsonnet", "{dropout: 0.0}")
 
 
 def test_sni_model_starts_from_pretrained_weights(tmp_path, monkeypatch):

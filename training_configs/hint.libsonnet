@@ -1,5 +1,6 @@
 // What every experiment in training_configs/ shares: the backbones, the models of the paper as
-// settings of `hint_seq2seq`, the paper's optimisation, and one function per training recipe.
+// settings of `hint_seq2seq`, the paper's optimisation, and one function per training recipe (the
+// decoder-only baselines of Table 1, `instruction_causal_lm`, have their own backbones and recipe).
 //
 // An experiment file is a function of `settings` with a default, so `allennlp train` runs it as it
 // is (AllenNLP calls a top-level function with its defaults). To change settings, call it from a
@@ -34,6 +35,15 @@ local repository_path(relative) =
 local paper = import '../hint_allennlp/models/paper_variants.json';
 // The tiny checkpoint is a folder of this repository: named from wherever `allennlp` runs.
 local backbones = paper.backbones { tiny+: { model_name: repository_path(super.model_name) } };
+
+// The decoder-only baselines' checkpoints (paper Table 1, appendix D) and the reader's length limits
+// for each (prompt and target must fit GPT-2's 1,024 and OPT's 2,048 positions, where T5's relative
+// positions had no such bound), from the same table; `tiny` names the tiny checkpoint of the same
+// architecture (what `tiny_cpu`'s backbone 'tiny' gives these experiments).
+local decoder_only_backbones = paper.decoder_only_backbones {
+  [name]+: { model_name: repository_path(super.model_name) }
+  for name in ['tiny_gpt2', 'tiny_opt']
+};
 
 // Every setting there is; a key not listed here is rejected (a typo would otherwise be ignored).
 local defaults = {
@@ -95,6 +105,9 @@ local defaults = {
   // null keeps the model's own (true for `hypertune`, false for the others).
   train_only_hypernetwork: null,
 
+  // Decoder-only recipe only: linear learning-rate warmup before the linear decay.
+  warmup_steps: 1000,
+
   // Evaluation of the final model on the test split (the paper evaluates the last checkpoint).
   eval_batch_size: 32,
   max_decoding_steps: self.max_target_tokens,
@@ -117,6 +130,13 @@ local models = {
   for name in std.objectFields(paper.variants)
 };
 
+// The decoder-only baselines' optimisation (paper appendix D): AdamW at 2e-5 (of the swept 1e-5,
+// 2e-5, 5e-5; the paper reports the best and does not say which), linear warmup over 1,000 steps
+// and linear decay to 0, batches of 32, 5 epochs (of the swept 3, 5, 10). Weight decay, betas and
+// epsilon are not given: HF Trainer's defaults (0, (0.9, 0.999), 1e-8).
+local adamw = { type: 'adamw', lr: 2e-5, betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0.0 };
+local decoder_only_recipe = { examples_per_step: 32, num_epochs: 5, warmup_steps: 1000 };
+
 // HF `Adafactor(lr=1e-3, relative_step=False, scale_parameter=True, warmup_init=False)`, constant.
 local adafactor = {
   type: 'huggingface_adafactor',
@@ -133,6 +153,10 @@ local adafactor = {
 local backbone_memory = {
   xl: { gradient_checkpointing: true, bf16: true },
   xxl: { gradient_checkpointing: true, bf16: true, fsdp: true },
+  // AdamW keeps two float32 moments per parameter: OPT-13B's weights, gradients and moments are
+  // 208 GB, sharded over the devices; GPT-2 XL's 25 GB fit one device.
+  gpt2_xl: { gradient_checkpointing: true, bf16: true },
+  opt_13b: { gradient_checkpointing: true, bf16: true, fsdp: true },
 };
 
 local settings_with(recipe_defaults, settings) =
@@ -165,8 +189,10 @@ local hint_seq2seq(model, s) = {
 );
 
 // The keys every recipe shares: data loading, trainer, devices. `streamed` data (C4, P3) is read
-// lazily and shuffled in a buffer instead of being held in memory whole.
-local training(s, streamed=false) =
+// lazily and shuffled in a buffer instead of being held in memory whole. The T5 recipes train
+// `optimizer_steps` steps in `num_epochs` checkpointed parts; `whole_epochs` (the decoder-only
+// recipe) trains `num_epochs` passes over the data with AdamW and a linear warmup and decay.
+local training(s, streamed=false, whole_epochs=false) =
   local num_devices = std.length(s.cuda_devices);
   local num_workers = num_devices * s.num_nodes;
   local examples_per_round = s.batch_size * num_workers;
@@ -175,15 +201,15 @@ local training(s, streamed=false) =
          % [s.examples_per_step, examples_per_round];
   assert s.num_nodes == 1 || s.primary_port != null :
          'num_nodes (%d) > 1 needs primary_port: the port of the primary node, the same on every node.' % s.num_nodes;
-  assert s.optimizer_steps % s.num_epochs == 0 :
+  assert whole_epochs || s.optimizer_steps % s.num_epochs == 0 :
          'optimizer_steps (%d) must be a multiple of num_epochs (%d).' % [s.optimizer_steps, s.num_epochs];
   local accumulation = s.examples_per_step / examples_per_round;
   {
-    vocabulary: { type: 'empty' },  // T5's vocabulary comes with the checkpoint
+    vocabulary: { type: 'empty' },  // the vocabulary comes with the checkpoint
     data_loader: {
       batch_size: s.batch_size,
       shuffle: true,
-      batches_per_epoch: s.optimizer_steps / s.num_epochs * accumulation,
+      [if !whole_epochs then 'batches_per_epoch']: s.optimizer_steps / s.num_epochs * accumulation,
       [if streamed then 'max_instances_in_memory']: 10 * s.examples_per_step,
     },
     validation_data_loader: { batch_size: s.eval_batch_size, shuffle: false },
@@ -193,7 +219,12 @@ local training(s, streamed=false) =
     trainer: {
       num_epochs: s.num_epochs,
       // The same Adafactor, with its state sharded like the parameters.
-      optimizer: adafactor + (if s.fsdp then { type: 'sharded_adafactor' } else {}),
+      optimizer: if whole_epochs then adamw
+      else adafactor + (if s.fsdp then { type: 'sharded_adafactor' } else {}),
+      [if whole_epochs then 'learning_rate_scheduler']: {
+        type: 'linear_with_warmup',
+        warmup_steps: s.warmup_steps,
+      },
       num_gradient_accumulation_steps: accumulation,
       [if num_workers == 1 then 'cuda_device']: s.cuda_devices[0],
       // exact_resume: `--recover` reproduces the uninterrupted run (random-number states checkpointed).
@@ -259,6 +290,46 @@ local final_evaluation(s, test_data_path) = {
       train_data_path: s.sni_splits_dir + '/train_tasks.txt',
       model: hint_seq2seq(chosen.model, s),
     } + training(s) + final_evaluation(s, s.sni_splits_dir + '/test_tasks.txt'),
+
+  // The decoder-only baselines of Table 1 on Super-NaturalInstructions (paper appendix D):
+  // `instruction_causal_lm` on `backbone` (a key of `decoder_only_backbones`: 'gpt2_xl',
+  // 'opt_13b'), fully finetuned on the Tk-Instruct prompt (split after the instruction, so that
+  // evaluation caches the instruction's keys and values once per task), loss over the target and
+  // EOS, then the final model is evaluated on the test tasks. Settings as for `sni`; the backbone
+  // setting 'tiny' (`tiny_cpu`) is the tiny checkpoint of the backbone's architecture.
+  sni_decoder_only(backbone, positive_examples, settings={})::
+    local chosen = std.get(settings, 'backbone', backbone);
+    local name = if chosen == 'tiny' then decoder_only_backbones[backbone].tiny else chosen;
+    assert std.objectHas(decoder_only_backbones, name) :
+           'backbone %s is not a decoder-only backbone: one of %s.' % [name, std.objectFields(decoder_only_backbones)];
+    local picked = decoder_only_backbones[name];
+    local s = settings_with(
+      decoder_only_recipe + picked.lengths + { model_name: picked.model_name },
+      settings { backbone: name }
+    );
+    assert s.dropout == null :
+           'dropout is a setting of the T5 recipes: instruction_causal_lm keeps its checkpoint\'s (set it in the checkpoint\'s config).';
+    {
+      dataset_reader: reader_keys(s) {
+        type: 'sni',
+        tasks_dir: s.sni_dir + '/tasks',
+        instruction_format: 'tk_instruct_prefix',
+        sequence_layout: 'decoder_only',
+        num_positive_examples: positive_examples,
+        max_instances_per_task: s.max_instances_per_task,
+      },
+      train_data_path: s.sni_splits_dir + '/train_tasks.txt',
+      model: {
+        type: 'instruction_causal_lm',
+        model_name: s.model_name,
+        max_decoding_steps: s.max_decoding_steps,
+        gradient_checkpointing: s.gradient_checkpointing,
+        mixed_precision: if s.bf16 then 'bf16' else null,
+        [if s.pretrained_weights != null then 'initializer']: {
+          regexes: [['.*', { type: 'pretrained', weights_file_path: s.pretrained_weights }]],
+        },
+      },
+    } + training(s, whole_epochs=true) + final_evaluation(s, s.sni_splits_dir + '/test_tasks.txt'),
 
   // P3 / T0 (paper §4): 10,000 steps of 2,048 examples, hypernetwork input up to 512 tokens; the
   // test tasks are scored by rank classification (accuracy). What the hypernetwork and the encoder

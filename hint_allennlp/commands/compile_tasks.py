@@ -2,7 +2,7 @@
 `allennlp hint-compile ARCHIVE INSTRUCTIONS --output-dir DIR`: runs the hypernetwork of a trained
 model once per task and writes one small file per task with its generated modules and encoded
 instruction (`hint_allennlp.modules.serving.compiled_task`), for `hint_instruction`'s
-`compiled_tasks`.
+`compiled_tasks`; for a decoder-only model, the keys and values of the task's instruction.
 """
 
 import argparse
@@ -70,15 +70,22 @@ def compile_tasks(
         raise ConfigurationError(f"{instructions}: no instructions to compile")
     archive = load_archive(archive_file, cuda_device=cuda_device, overrides=overrides)
     model, reader = archive.model.eval(), archive.validation_dataset_reader
-    if getattr(model, "hypernetwork", None) is None or not model.hypernetwork.reads_instruction:
+    if not getattr(model, "compiles_instructions", False):
         raise ConfigurationError(
-            f"{archive_file}: this model has no hypernetwork reading instructions to compile"
+            f"{archive_file}: this model keeps nothing per instruction to compile (no hypernetwork "
+            "reading instructions, no instruction key/value cache)"
         )
     fingerprint = model_fingerprint(model)
     Path(output_dir).mkdir(parents=True, exist_ok=True)
     for task, instruction in Tqdm.tqdm(tasks, desc="compiling tasks"):
         instance = reader.text_to_instance(input="", task=task, **instruction.reader_arguments())
         reader.apply_token_indexers(instance)
+        if "instruction_tokens" not in instance:
+            raise ConfigurationError(
+                f"{archive_file}: its reader gives the instruction inside the input, not on its "
+                "own: nothing to compile (a causal LM needs instruction_format "
+                "'tk_instruct_prefix')"
+            )
         batch = Batch([instance])
         batch.index_instances(model.vocab)
         instruction_tokens = util.move_to_device(

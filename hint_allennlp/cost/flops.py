@@ -39,10 +39,30 @@ projects the t encoded instruction vectors to keys and values, 2·t·X, once per
 projecting them for every example, as concatenating them to each example's encoder output does,
 would cost 2·n·t·X, ~20% of the per-example cost for T5-XL on SNI). Incremental decoding is counted
 as a forward over o output tokens.
+
+A decoder-only model (`DecoderOnlyCounts`: W the weights of its layers, met by every token it
+runs; H the LM head, met by every position whose next-token distribution is used; A the sum over
+layers of heads × head size) runs the prompt of P = t + i tokens and the o − 1 generated tokens it
+feeds back, S = P + o − 1 tokens, causally: the token at position p attends p + 1 keys, and each
+(query, key) pair costs 4·A FLOPs (scores and weighted sum; here the attention term is counted,
+since caching changes what attends to what). The LM head runs at the prompt's last position and at
+each token fed back, o times (HF's generate also runs it over the whole prompt, whose
+distributions are unused: not counted). For n examples of one task:
+
+    concatenated (no cache):   n·[2·W·S + 2·H·o + 4·A·S(S+1)/2]
+    omitted (input alone):     the same with t = 0
+    key_value_cached:          2·W·t + 4·A·t(t+1)/2
+                               + n·[2·W·(S − t) + 2·H·o + 4·A·(S(S+1) − t(t+1))/2]
+
+(the instruction's keys and values are made once per task; every input still attends to them).
+This is Kaplan et al.'s 2N per token (N = W, the non-embedding weights, met by every token) plus
+their attention term, with each token's own context length; the paper's Table 1 charges GPT-2 XL
+2N per token with N all 1.5B parameters and the instruction once per task (its "Rel. FLOPs" come
+out of that to the rounding: `benchmark/table1_flops.py`).
 """
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Optional, Union
 
 from allennlp.common import FromParams
 from allennlp.common.checks import ConfigurationError
@@ -51,7 +71,13 @@ from transformers import T5Config
 if TYPE_CHECKING:  # only its `values_per_stack` is used: this module needs no torch
     from hint_allennlp.modules.peft.peft_config import PeftConfig
 
-INSTRUCTION_HANDLINGS = ("concatenated", "omitted", "hypernetwork", "hypernetwork_with_fusion")
+INSTRUCTION_HANDLINGS = (
+    "concatenated",
+    "omitted",
+    "hypernetwork",
+    "hypernetwork_with_fusion",
+    "key_value_cached",
+)
 
 
 @dataclass(frozen=True)
@@ -115,6 +141,56 @@ class ParameterCounts(FromParams):
             decoder_modules=decoder_modules,
         )
 
+    def reference(self) -> "ParameterCounts":
+        """What `relative_flops` divides by: Tk-Instruct on this T5 (no modules, no generator)."""
+        return ParameterCounts(self.encoder, self.cross_attention_key_value, self.decoder)
+
+
+@dataclass(frozen=True)
+class DecoderOnlyCounts(FromParams):
+    """
+    The weights of a decoder-only model by what they process (formulas in the module docstring).
+    `from_model` counts them on a HF causal LM.
+
+    # Parameters
+
+    layers : `int`
+        W: the weights of every layer's matrix multiplications (attention and feed-forward
+        projections, any input or output projection), met by every token the model runs.
+    lm_head : `int`
+        H: the output projection, met by every position whose next-token distribution is used.
+    attention : `int`, optional (default = `0`)
+        A: heads × head size, summed over the layers; a (query, key) pair costs 4·A FLOPs.
+    """
+
+    layers: int
+    lm_head: int
+    attention: int = 0
+
+    @classmethod
+    def from_model(cls, model) -> "DecoderOnlyCounts":
+        """
+        The counts of a HF causal LM (`PreTrainedModel`; on the meta device for a model too large
+        to build): the weight of every `nn.Linear` and GPT-2 `Conv1D` but the LM head.
+        """
+        from torch import nn
+        from transformers.pytorch_utils import Conv1D
+
+        head = model.get_output_embeddings()
+        layers = sum(
+            module.weight.numel()
+            for module in model.modules()
+            if isinstance(module, (nn.Linear, Conv1D)) and module is not head
+        )
+        config = model.config
+        heads = config.num_attention_heads
+        head_size = getattr(config, "head_dim", None) or config.hidden_size // heads
+        return cls(layers, head.weight.numel(), config.num_hidden_layers * heads * head_size)
+
+    def reference(self) -> "DecoderOnlyCounts":
+        """What `relative_flops` divides by: the same model reading the instruction every time."""
+        return self
+
 
 @dataclass(frozen=True)
 class TaskLengths:
@@ -142,7 +218,9 @@ class TaskLengths:
 
 
 def inference_flops(
-    instruction_handling: str, parameters: ParameterCounts, lengths: TaskLengths
+    instruction_handling: str,
+    parameters: Union[ParameterCounts, "DecoderOnlyCounts"],
+    lengths: TaskLengths,
 ) -> float:
     """
     FLOPs to run one task's `lengths.examples` examples (formulas in this module's docstring).
@@ -151,13 +229,19 @@ def inference_flops(
 
     instruction_handling : `str`
         How the model gets the instruction: "concatenated" to every input (Tk-Instruct, also with
-        learned PEFT modules), "omitted" (No-Instruct), "hypernetwork": encoded once per task into
-        modules (HINT − fusion, Hypter, HyperTune), or "hypernetwork_with_fusion": that, and
-        the encoded instruction is also attended by the decoder (HINT, HINT − PEFT generation).
-    parameters : `ParameterCounts`
+        learned PEFT modules; a decoder-only model without cache), "omitted" (No-Instruct),
+        "hypernetwork": encoded once per task into modules (HINT − fusion, Hypter,
+        HyperTune), "hypernetwork_with_fusion": that, and the encoded instruction is also
+        attended by the decoder (HINT, HINT − PEFT generation), or "key_value_cached": a
+        decoder-only model runs the instruction once per task and keeps its keys and values.
+    parameters : `ParameterCounts` (T5) or `DecoderOnlyCounts`
     lengths : `TaskLengths`
     """
     check_instruction_handling(instruction_handling)
+    if isinstance(parameters, DecoderOnlyCounts):
+        return _decoder_only_flops(instruction_handling, parameters, lengths)
+    if instruction_handling == "key_value_cached":
+        raise ConfigurationError("key_value_cached is the handling of decoder-only models")
     per_input_token = (
         parameters.encoder + parameters.cross_attention_key_value + parameters.encoder_modules
     )
@@ -172,6 +256,30 @@ def inference_flops(
     if instruction_handling == "hypernetwork_with_fusion":
         per_instruction_token += parameters.cross_attention_key_value
     return 2 * (t * per_instruction_token + lengths.examples * per_example)
+
+
+def _decoder_only_flops(
+    instruction_handling: str, parameters: DecoderOnlyCounts, lengths: TaskLengths
+) -> float:
+    if instruction_handling not in ("concatenated", "omitted", "key_value_cached"):
+        raise ConfigurationError(
+            f"A decoder-only model has no {instruction_handling!r}: it reads the instruction "
+            "concatenated, from its key/value cache, or not at all (omitted)"
+        )
+    t = 0 if instruction_handling == "omitted" else lengths.instruction
+    sequence = t + lengths.instance + lengths.output - 1  # S: the tokens run, causally
+    cached = t if instruction_handling == "key_value_cached" else 0
+
+    def attention_pairs(length: float) -> float:  # tokens 0..length-1, each attending p + 1 keys
+        return length * (length + 1) / 2
+
+    per_example = (
+        2 * parameters.layers * (sequence - cached)
+        + 2 * parameters.lm_head * lengths.output
+        + 4 * parameters.attention * (attention_pairs(sequence) - attention_pairs(cached))
+    )
+    once = 2 * parameters.layers * cached + 4 * parameters.attention * attention_pairs(cached)
+    return once + lengths.examples * per_example
 
 
 def instruction_handling(

@@ -75,3 +75,24 @@ def decoder_only_kv_cache_bytes(
     """
     layers = config.num_layers + config.num_decoder_layers
     return bytes_per_value * 2 * layers * instruction_length * config.d_model
+
+
+def key_value_cache_bytes(config, instruction_length: int, bytes_per_value: int = 4) -> int:
+    """
+    What a decoder-only model (`instruction_causal_lm`) keeps for an instruction of t tokens:
+    appendix C.2's 2·l·h·k·t values, a key and a value of every key/value head in every layer for
+    each token, from the model's HF config (`num_hidden_layers`, `num_key_value_heads` where the
+    model shares them between query heads, else `num_attention_heads`, and the head size). The
+    model also keeps the instruction's mask, t bytes.
+    """
+    heads = config.num_attention_heads
+    key_value_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_size = getattr(config, "head_dim", None) or config.hidden_size // heads
+    return (
+        bytes_per_value
+        * 2
+        * config.num_hidden_layers
+        * key_value_heads
+        * head_size
+        * instruction_length
+    )

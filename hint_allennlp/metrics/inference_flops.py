@@ -1,8 +1,9 @@
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Union
 
 from allennlp.training.metrics.metric import Metric
 
 from hint_allennlp.cost.flops import (
+    DecoderOnlyCounts,
     ParameterCounts,
     TaskLengths,
     check_instruction_handling,
@@ -20,8 +21,9 @@ class InferenceFlops(Metric):
 
     - `flops`: FLOPs of the configured model on these examples;
     - `relative_flops`: `flops` over what Tk-Instruct with the same T5 (no modules, no generator)
-      spends on the same examples, with the instruction concatenated to every input. The paper's
-      Table 1 instead divides by base-size Tk-Instruct.
+      spends on the same examples, with the instruction concatenated to every input (for a
+      decoder-only model: the same model without its key/value cache). The paper's Table 1 instead
+      divides by base-size Tk-Instruct.
 
     A task's examples are one group however the batches split them; if its instruction length
     varies, the hypernetwork is charged the mean length once. Under distributed training all workers
@@ -29,9 +31,10 @@ class InferenceFlops(Metric):
 
     # Parameters
 
-    parameters : `ParameterCounts`
+    parameters : `ParameterCounts` or `DecoderOnlyCounts`
         The model's weights by what they process; usually
-        `ParameterCounts.from_t5_config(t5.config, peft_config, generator=N')`.
+        `ParameterCounts.from_t5_config(t5.config, peft_config, generator=N')`, or
+        `DecoderOnlyCounts.from_model(causal_lm)`.
     instruction_handling : `str`, optional (default = `"hypernetwork_with_fusion"`)
         How the model gets the instruction; see `hint_allennlp.cost.flops.inference_flops`.
     """
@@ -39,16 +42,14 @@ class InferenceFlops(Metric):
     supports_distributed = True
 
     def __init__(
-        self, parameters: ParameterCounts, instruction_handling: str = "hypernetwork_with_fusion"
+        self,
+        parameters: Union[ParameterCounts, DecoderOnlyCounts],
+        instruction_handling: str = "hypernetwork_with_fusion",
     ) -> None:
         check_instruction_handling(instruction_handling)
         self.parameters = parameters
         self.instruction_handling = instruction_handling
-        self._tk_instruct_parameters = ParameterCounts(
-            encoder=parameters.encoder,
-            cross_attention_key_value=parameters.cross_attention_key_value,
-            decoder=parameters.decoder,
-        )
+        self._tk_instruct_parameters = parameters.reference()
         self._lengths = GroupedSums(("instruction", "instance", "output"))
 
     def __call__(  # type: ignore[override]

@@ -1,1 +1,2 @@
 from hint_allennlp.models.hint_seq2seq import HintSeq2Seq
+from hint_allennlp.models.instruction_causal_lm import InstructionCausalLM

@@ -1,5 +1,5 @@
 import logging
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import torch
 from allennlp.common import Lazy
@@ -14,12 +14,11 @@ from transformers import T5ForConditionalGeneration
 from transformers.modeling_outputs import BaseModelOutput
 
 from hint_allennlp.cost.flops import ParameterCounts, instruction_handling
-from hint_allennlp.metrics import InferenceFlops, RankClassificationAccuracy
+from hint_allennlp.models.instruction_model import InstructionModel
 from hint_allennlp.models.paper_variants import labels_by_instruction_format
 from hint_allennlp.modules.backbone import (
     load_backbone,
     load_tokenizer,
-    loading_archive,
     save_backbone,
 )
 from hint_allennlp.modules.hypernetwork.hypernetwork import Hypernetwork
@@ -39,13 +38,12 @@ from hint_allennlp.modules.large_models.mixed_precision import (
 from hint_allennlp.modules.peft.injection import inject_task_modules
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
-from hint_allennlp.modules.serving.task_parameter_cache import TaskParameterCache, instruction_key
 
 logger = logging.getLogger(__name__)
 
 
 @Model.register("hint_seq2seq")
-class HintSeq2Seq(Model):
+class HintSeq2Seq(InstructionModel):
     """
     HINT (Ivison et al., 2023) on a HuggingFace T5, and every baseline of the paper as a setting of
     the same model:
@@ -63,14 +61,10 @@ class HintSeq2Seq(Model):
     reads no instruction (Tk-Instruct, Tk-Instruct + PEFT, No-Instruct) refuses
     `instruction_tokens`, which would otherwise be dropped without a word.
 
-    Output dict: `loss` (when a target is given); in evaluation also `predictions`, token ids [B, L]
-    (generated, or for instances with answer choices the chosen choice's, padded), and
-    `predicted_text`; for answer choices also `choice_scores` [B, C] and `predicted_choice`, the
-    chosen index [B]. Metrics are updated only in evaluation: those of `metric` (RougeL and exact
-    match by default), `accuracy` for answer choices, and the analytic `flops` of what was evaluated
-    with `relative_flops` against Tk-Instruct on the same examples (`hint_allennlp.cost.flops`; 1 by
-    construction for models that get the instruction inside their input, whose instruction length
-    they cannot see).
+    Output dict and metrics: `InstructionModel`'s; `relative_flops` is against Tk-Instruct on the
+    same examples (`hint_allennlp.cost.flops`; 1 by construction for models that get the
+    instruction inside their input, whose instruction length they cannot see). It reads sequences
+    in the `encoder_decoder` layout (`hint_allennlp/data/sequence_layout.py`).
 
     # Parameters
 
@@ -128,6 +122,7 @@ class HintSeq2Seq(Model):
     """
 
     default_predictor = "hint_instruction"
+    sequence_layout = "encoder_decoder"
 
     def __init__(
         self,
@@ -150,7 +145,9 @@ class HintSeq2Seq(Model):
         serialization_dir: Optional[str] = None,
         ddp_accelerator: Optional[DdpAccelerator] = None,
     ) -> None:
-        super().__init__(vocab, regularizer, serialization_dir, ddp_accelerator)
+        super().__init__(
+            vocab, metric, task_module_cache_size, regularizer, serialization_dir, ddp_accelerator
+        )
         check_mixed_precision(mixed_precision)
         self.mixed_precision = mixed_precision
         self.model_name = model_name
@@ -201,35 +198,20 @@ class HintSeq2Seq(Model):
             enable_gradient_checkpointing(self, self.active_parameters)
         # Checked at every training step for HF's checkpointing switch (see `forward`).
         self._t5_stacks = t5_stacks(self)
-        self.task_parameter_cache = TaskParameterCache(task_module_cache_size)
-
-        if metric is None:
-            metric = Metric.by_name("instruction_metrics")()
-        self._metric = metric
-        self._choice_accuracy = RankClassificationAccuracy()
-        self._has_choices = False
         # The weights each kind of token meets, generator included (`hint_allennlp.cost.flops`).
-        self.parameter_counts = ParameterCounts.from_t5_config(
-            self.t5.config,
-            self.peft if generator is not None else None,
-            generator=sum(p.numel() for p in generator.parameters())
-            if generator is not None
-            else 0,
-        )
-        self._flops = InferenceFlops(
-            self.parameter_counts,
-            instruction_handling=self.instruction_handling,
+        self._track_flops(
+            ParameterCounts.from_t5_config(
+                self.t5.config,
+                self.peft if generator is not None else None,
+                generator=sum(p.numel() for p in generator.parameters())
+                if generator is not None
+                else 0,
+            )
         )
         if initializer is not None:
             initializer(self)
         if train_only_hypernetwork:
             freeze_all_but_hypernetwork(self, t5_checkpoint_parameters, self.hypernetwork)
-
-    @classmethod
-    def _load(cls, config, serialization_dir, weights_file=None, cuda_device=-1) -> "Model":
-        # The archive's weights follow: the T5 is built from the archive's copy of its config.
-        with loading_archive():
-            return super()._load(config, serialization_dir, weights_file, cuda_device)
 
     @in_mixed_precision
     def forward(  # type: ignore
@@ -257,6 +239,7 @@ class HintSeq2Seq(Model):
         """
         if self.training:
             refuse_hf_gradient_checkpointing(self._t5_stacks)
+        self._check_sequence_layout(metadata)
         if instruction_tokens is not None and self.instruction_handling == "concatenated":
             formats = "; ".join(
                 f"'{instruction_format}' for {', '.join(labels)}"
@@ -324,6 +307,10 @@ class HintSeq2Seq(Model):
         """
         return instruction_handling(self.reads_instruction, self.instruction_fusion)
 
+    @property
+    def compiles_instructions(self) -> bool:
+        return self.reads_instruction
+
     def task_parameters(
         self, instruction_tokens: Optional[TextFieldTensors]
     ) -> Optional[TaskParameters]:
@@ -343,69 +330,12 @@ class HintSeq2Seq(Model):
                 "This model reads instructions: give it `instruction_tokens` "
                 "(a reader with instruction_format 'hint')"
             )
-        instruction_ids = get_token_ids_from_text_field_tensors(instruction_tokens)  # [B, t]
-        instruction_mask = get_text_field_mask(instruction_tokens)  # [B, t]
-        distinct_ids, inverse = torch.unique(instruction_ids, dim=0, return_inverse=True)
-        batch_size, num_distinct = instruction_ids.size(0), distinct_ids.size(0)
-        # The first example of each distinct instruction: [num_distinct]
-        first = torch.full((num_distinct,), batch_size, dtype=torch.long, device=inverse.device)
-        first = first.scatter_reduce(
-            0, inverse, torch.arange(batch_size, device=inverse.device), reduce="amin"
-        )
-        modules = self._distinct_task_parameters(instruction_ids[first], instruction_mask[first])
-        return modules if num_distinct == 1 else modules.index_select(inverse)
+        return self._task_parameters_per_example(instruction_tokens)
 
-    def _distinct_task_parameters(
+    def _make_task_parameters(
         self, instruction_ids: torch.Tensor, instruction_mask: torch.Tensor
     ) -> TaskParameters:
-        """
-        The hypernetwork's output for distinct instructions [U, t], through the cache in evaluation.
-        """
-        if self.training or not self.task_parameter_cache.enabled:
-            return self.hypernetwork(instruction_ids, instruction_mask)
-        keys = [
-            instruction_key(ids[mask.bool()])
-            for ids, mask in zip(instruction_ids, instruction_mask)
-        ]
-        rows = {key: self.task_parameter_cache.get(key) for key in keys}
-        missing = [index for index, key in enumerate(keys) if rows[key] is None]
-        if missing:
-            computed = self.hypernetwork(instruction_ids[missing], instruction_mask[missing])
-            for position, index in enumerate(missing):
-                row = computed.index_select(torch.tensor([position], device=instruction_ids.device))
-                rows[keys[index]] = _to_keep(row)
-                self.task_parameter_cache.put(keys[index], rows[keys[index]])
-        return TaskParameters.concatenate([rows[key] for key in keys])
-
-    def compile_instruction(
-        self, instruction_tokens: TextFieldTensors
-    ) -> Tuple[str, TaskParameters]:
-        """
-        One instruction [1, t] -> its `instruction_key` and what the model keeps for it: the modules
-        the task-module cache holds and `allennlp hint-compile` saves (batch size 1, no padding).
-        """
-        instruction_ids = get_token_ids_from_text_field_tensors(instruction_tokens)  # [1, t]
-        instruction_mask = get_text_field_mask(instruction_tokens)  # [1, t]
-        if instruction_ids.size(0) != 1:
-            raise ValueError(
-                f"compile_instruction takes one instruction, got {instruction_ids.size(0)}"
-            )
-        with torch.no_grad():
-            modules = self.hypernetwork(instruction_ids, instruction_mask)
-        return instruction_key(instruction_ids[0][instruction_mask[0]]), _to_keep(modules)
-
-    def train(self, mode: bool = True) -> "HintSeq2Seq":
-        # Cached modules were made with the current weights; training changes them.
-        if mode:
-            self.task_parameter_cache.clear()
-        return super().train(mode)
-
-    @staticmethod
-    def _labels(target_tokens: TextFieldTensors) -> torch.Tensor:
-        """Target ids with pad positions set to -100, which the loss ignores: [..., o]."""
-        target_ids = get_token_ids_from_text_field_tensors(target_tokens)
-        target_mask = get_text_field_mask(target_tokens, num_wrapping_dims=target_ids.dim() - 2)
-        return target_ids.masked_fill(~target_mask, -100)
+        return self.hypernetwork(instruction_ids, instruction_mask)
 
     def _generate(
         self,
@@ -454,79 +384,5 @@ class HintSeq2Seq(Model):
                 labels=flat_labels,
                 use_cache=False,
             ).logits  # [B * C, c, V]
-        token_log_probs = (
-            logits.log_softmax(-1).gather(-1, flat_labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-        )
-        token_mask = flat_labels != -100
-        scores = (token_log_probs * token_mask).sum(-1).view(batch_size, num_choices)  # [B, C]
-        # Padding choices (instances with fewer choices) have no tokens: never predicted.
-        scores = scores.masked_fill(
-            ~token_mask.view(batch_size, num_choices, -1).any(-1), float("-inf")
-        )
-        predicted_choice = scores.argmax(-1)  # [B]
-        choice_ids = get_token_ids_from_text_field_tensors(answer_choices)  # [B, C, c]
-        chosen_ids = choice_ids[
-            torch.arange(batch_size, device=choice_ids.device), predicted_choice
-        ]  # [B, c]
-        # `predictions` are token ids as in generation; the index is `predicted_choice`.
-        output: Dict[str, Any] = {
-            "choice_scores": scores,
-            "predicted_choice": predicted_choice,
-            "predictions": chosen_ids,
-        }
-        if metadata is not None:
-            output["predicted_text"] = [
-                meta["answer_choices"][index]
-                for meta, index in zip(metadata, predicted_choice.tolist())
-            ]
-        return output
-
-    def _update_metrics(
-        self,
-        output: Dict[str, Any],
-        metadata: List[Dict[str, Any]],
-        instruction_lengths: torch.Tensor,
-        input_lengths: torch.Tensor,
-        output_lengths: torch.Tensor,
-    ) -> None:
-        """
-        Every metric is called on every evaluation batch, with empty lists if need be: under
-        distributed evaluation each call gathers from all workers, so no worker may skip one.
-        """
-        tasks = [meta.get("task") or "unnamed_task" for meta in metadata]
-        scored = [index for index, meta in enumerate(metadata) if meta.get("references")]
-        self._metric(
-            [output["predicted_text"][index] for index in scored],
-            [metadata[index]["references"] for index in scored],
-            tasks=[tasks[index] for index in scored],
-            categories=[metadata[index].get("categories") or [] for index in scored],
-        )
-        if "choice_scores" in output:
-            chosen = [
-                index for index, meta in enumerate(metadata) if meta.get("gold_choice") is not None
-            ]
-            self._has_choices = True
-            self._choice_accuracy(
-                [output["predicted_choice"][index].item() for index in chosen],
-                [metadata[index]["gold_choice"] for index in chosen],
-                tasks=[tasks[index] for index in chosen],
-                categories=[metadata[index].get("categories") or [] for index in chosen],
-            )
-        self._flops(
-            tasks, instruction_lengths.tolist(), input_lengths.tolist(), output_lengths.tolist()
-        )
-
-    def get_metrics(self, reset: bool = False) -> Dict[str, float]:
-        if self.training:
-            # Nothing is measured in training: no zeros on the trainer's progress bar and logs.
-            return {}
-        metrics = dict(self._metric.get_metric(reset=reset))
-        if self._has_choices:
-            metrics.update(self._choice_accuracy.get_metric(reset=reset))
-        metrics.update(self._flops.get_metric(reset=reset))
-        return metrics
-
-
-def _to_keep(modules: TaskParameters) -> TaskParameters:
-    """One instruction's modules as they are kept across batches: without gradient or padding."""
-    return modules.map(torch.Tensor.detach).without_instruction_padding()
+        token_log_probs = self._token_log_probs(logits, flat_labels)  # [B * C, c]
+        return self._choice_output(answer_choices, token_log_probs, metadata)

@@ -12,7 +12,7 @@ AllenNLP loads an archive it hands the model and the readers the extracted folde
 - the model, loaded by `Model.load` inside `loading_archive()` (a model's `_load` enters it),
   builds the backbone from the saved config without reading the pretrained weights, which the
   archive's weights replace anyway (`load_backbone`; for a 3B T5 that spares reading 12 GB);
-- the readers and the model take the tokenizer from the saved copy (`tokenizer_name`).
+- the readers and the model take the tokenizer from the saved copy (`config_source`).
 
 So neither the original `model_name` (a path relative to where the run was started, or a hub name
 on a machine without a network) is needed again. An archive without the folder (written before it
@@ -101,10 +101,11 @@ def check_model_name(model_name: str) -> str:
     )
 
 
-def tokenizer_name(model_name: str, serialization_dir: Optional[str] = None) -> str:
+def config_source(model_name: str, serialization_dir: Optional[str] = None) -> str:
     """
-    What to build `model_name`'s tokenizer from: the copy in `serialization_dir` (an archive's
-    extracted folder, or the run's own) if it has one, else `model_name` (checked).
+    What to read `model_name`'s config and build its tokenizer from: the copy in
+    `serialization_dir` (an archive's extracted folder, or the run's own) if it has one, else
+    `model_name` (checked).
     """
     saved = saved_backbone(model_name, serialization_dir)
     return str(saved) if saved is not None else check_model_name(model_name)
@@ -113,8 +114,8 @@ def tokenizer_name(model_name: str, serialization_dir: Optional[str] = None) -> 
 def load_tokenizer(
     model_name: str, serialization_dir: Optional[str] = None
 ) -> PreTrainedTokenizerBase:
-    """`model_name`'s tokenizer, through AllenNLP's cache, from `tokenizer_name`."""
-    return cached_transformers.get_tokenizer(tokenizer_name(model_name, serialization_dir))
+    """`model_name`'s tokenizer, through AllenNLP's cache, from `config_source`."""
+    return cached_transformers.get_tokenizer(config_source(model_name, serialization_dir))
 
 
 def load_backbone(
@@ -162,7 +163,7 @@ def save_backbone(
     serialization_dir: Optional[str],
 ) -> None:
     """
-    Saves what `load_backbone` and `tokenizer_name` need to rebuild `model_name` from
+    Saves what `load_backbone` and `config_source` need to rebuild `model_name` from
     `serialization_dir`: the checkpoint's config as published (without the model's overrides,
     which its config applies again), the backbone's generation config and the tokenizer's files.
     Only when building a model for training (not inside `loading_archive()`), for an existing

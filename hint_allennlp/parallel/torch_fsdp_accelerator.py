@@ -1,7 +1,7 @@
 """
 PyTorch's FSDP2 (`torch.distributed.fsdp.fully_shard`) as an AllenNLP `DdpAccelerator`: parameters,
-gradients and optimizer state are sharded over the workers; each T5 block and the parameter
-generator is gathered only for its own forward and backward.
+gradients and optimizer state are sharded over the workers; each transformer block (of T5, or of a
+decoder-only model) and the parameter generator is gathered only for its own forward and backward.
 """
 
 import os
@@ -16,7 +16,7 @@ from torch.distributed.device_mesh import init_device_mesh
 from torch.distributed.fsdp import fully_shard
 from torch.distributed.tensor import DTensor
 from torch.nn.utils import clip_grad_norm_
-from transformers.models.t5.modeling_t5 import T5Block
+from transformers import PreTrainedModel
 
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
 
@@ -24,6 +24,27 @@ from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGen
 # tensor, so that the files can be put together without a process group.
 SHARDED_SHAPES = "sharded_shapes"
 LOCAL_STATE = "local_state"
+
+
+def sharding_units(model: torch.nn.Module) -> List[torch.nn.Module]:
+    """
+    The modules each sharded as one unit: the blocks that HF says must not be split over devices
+    (`_no_split_modules` of every HF model inside: `T5Block`, `GPT2Block`, `OPTDecoderLayer`,
+    `LlamaDecoderLayer`, ...) and every `ParameterGenerator`.
+    """
+    block_names = {
+        name
+        for module in model.modules()
+        if isinstance(module, PreTrainedModel)
+        for name in (module._no_split_modules or [])
+    }
+    # Along the class's bases: a block whose class was switched in place (`CheckpointedT5Block`).
+    return [
+        module
+        for module in model.modules()
+        if any(cls.__name__ in block_names for cls in type(module).__mro__)
+        or isinstance(module, ParameterGenerator)
+    ]
 
 
 class TorchFsdpWrappedModel(DdpWrappedModel):
@@ -103,9 +124,10 @@ class TorchFsdpWrappedModel(DdpWrappedModel):
 class TorchFsdpAccelerator(DdpAccelerator):
     """
     Shards the model with PyTorch's FSDP2 over all workers (gloo on CPU, NCCL on GPUs): each
-    `T5Block` (of the T5 and of a separate instruction encoder) and each `ParameterGenerator` is its
-    own unit, gathered for its forward and backward and freed after them; the rest (embeddings,
-    final layer norms) belongs to the model itself, the root unit. Gradients are averaged over the
+    transformer block (`sharding_units`: a `T5Block` of the T5 and of a separate instruction
+    encoder, a decoder-only model's layer) and each `ParameterGenerator` is its own unit, gathered
+    for its forward and backward and freed after them; the rest (embeddings, final layer norms)
+    belongs to the model itself, the root unit. Gradients are averaged over the
     workers as under DDP, so training computes what DDP computes.
 
     In a config: `distributed: {cuda_devices: [...], ddp_accelerator: {type: "torch_fsdp"}}`
@@ -139,12 +161,7 @@ class TorchFsdpAccelerator(DdpAccelerator):
         if not on_cpu:
             model = model.cuda(self.cuda_device)
         mesh = init_device_mesh("cpu" if on_cpu else "cuda", (dist.get_world_size(),))
-        units = [
-            module
-            for module in model.modules()
-            if isinstance(module, (T5Block, ParameterGenerator))
-        ]
-        for unit in units:
+        for unit in sharding_units(model):
             fully_shard(unit, mesh=mesh, reshard_after_forward=self.reshard_after_forward)
         fully_shard(model, mesh=mesh, reshard_after_forward=self.reshard_after_forward)
         return model, TorchFsdpWrappedModel(

@@ -7,6 +7,7 @@ at once.
 import io
 import json
 import os
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -14,10 +15,11 @@ import pytest
 from allennlp.common.checks import ConfigurationError
 from allennlp.models.archival import load_archive
 from allennlp.predictors import Predictor
-from transformers import T5ForConditionalGeneration
+from allennlp.commands.train import train_model_from_file
+from transformers import AutoModelForCausalLM, T5ForConditionalGeneration
 
 from hint_allennlp.modules.backbone import check_model_name
-from tests import TINY_T5
+from tests import FIXTURES_ROOT, TINY_GPT2, TINY_T5
 from tests.user_folder import PREDICT_INPUT, allennlp
 
 
@@ -80,6 +82,33 @@ def without_backbone(archive: Path, output: Path, **config_changes) -> Path:
 def predictions(archive: Path) -> list:
     predictor = Predictor.from_archive(load_archive(archive), "hint_instruction")
     return predictor.predict_batch_json(json.loads(PREDICT_INPUT.read_text())["Instances"][:2])
+
+
+def test_a_decoder_only_archive_predicts_the_same_once_its_checkpoint_is_gone(
+    tmp_path, monkeypatch
+):
+    checkpoint = tmp_path / "my_gpt2"
+    shutil.copytree(TINY_GPT2, checkpoint)
+    monkeypatch.chdir(FIXTURES_ROOT.parent)  # the fixture config's data paths
+    overrides = json.dumps(
+        {"dataset_reader.model_name": str(checkpoint), "model.model_name": str(checkpoint)}
+    )
+    train_model_from_file(
+        FIXTURES_ROOT / "configs" / "instruction_causal_lm.jsonnet",
+        tmp_path / "run",
+        overrides=overrides,
+    )
+    archive = tmp_path / "run" / "model.tar.gz"
+    with tarfile.open(archive) as opened:
+        assert {"backbone/config.json", "backbone/tokenizer.json"} <= set(opened.getnames())
+    before = predictions(archive)
+    shutil.rmtree(checkpoint)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("from_pretrained was called")
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", refuse)
+    assert predictions(archive) == before
 
 
 def test_an_old_archive_loads_its_t5_from_model_name(trained_archive, tmp_path, monkeypatch):

@@ -1,17 +1,20 @@
 """
 The base of every reader in this package: it owns the tokenizer, the token indexers, the length
 limits and the one function that turns texts into an `Instance` with the fields that the
-`hint_seq2seq` model reads.
+`hint_seq2seq` and `instruction_causal_lm` models read.
 
-Fields (the contract with the model):
+Fields (the contract with the model; which special tokens each carries, and how they are padded:
+`hint_allennlp/data/sequence_layout.py`):
 
-- `source_tokens`: encoder input, always present.
-- `instruction_tokens`: hypernetwork input, present only when the instance has an instruction part.
+- `source_tokens`: encoder input (decoder-only: the prompt's part after the instruction, or the
+  whole prompt), always present.
+- `instruction_tokens`: hypernetwork input (decoder-only: the prompt's first part), present only
+  when the instance has an instruction part.
 - `target_tokens`: the target, absent when the instance has none (e.g. at prediction time).
 - `answer_choices`: `ListField[TextField]`, the choices in the target tokenization, only when the
   data has answer choices.
-- `metadata`: `{"task", "categories", "references", "instruction", "input", "id"}` plus
-  `"answer_choices"` and `"gold_choice"` when the data has answer choices.
+- `metadata`: `{"task", "categories", "references", "instruction", "input", "id",
+  "sequence_layout"}` plus `"answer_choices"` and `"gold_choice"` when the data has answer choices.
 """
 
 import logging
@@ -25,9 +28,10 @@ from allennlp.data.fields import Field, ListField, MetadataField, TextField
 from allennlp.data.token_indexers import PretrainedTransformerIndexer, TokenIndexer
 from allennlp.data.tokenizers import PretrainedTransformerTokenizer, Tokenizer
 
+from hint_allennlp.data import sequence_layout as layout
 from hint_allennlp.data.file_reading import DataFormatError
 from hint_allennlp.data.instruction_inputs import gold_choice_index
-from hint_allennlp.modules.backbone import tokenizer_name
+from hint_allennlp.modules.backbone import config_source
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +90,12 @@ class InstructionReader(DatasetReader):
     max_source_tokens : `int`, optional (default = `1024`)
         Encoder inputs are truncated to this many tokens, keeping the final `</s>`.
     max_target_tokens : `int`, optional (default = `256`)
-        Targets and answer choices are truncated to this many tokens, keeping the final `</s>`.
+        Targets and answer choices are truncated to this many tokens, keeping the final `</s>`
+        (decoder-only: EOS).
+    sequence_layout : `str`, optional (default = `"encoder_decoder"`)
+        Which special tokens each field carries: `"encoder_decoder"` for `hint_seq2seq`,
+        `"decoder_only"` for `instruction_causal_lm` (`hint_allennlp/data/sequence_layout.py`).
+        The models refuse instances read in the other layout.
     answer_choices : `bool`, optional (default = `True`)
         Give instances with answer choices their `answer_choices` field (rank classification).
         AllenNLP batches only instances with the same fields, so a file that mixes instances with
@@ -105,6 +114,7 @@ class InstructionReader(DatasetReader):
         max_source_tokens: int = 1024,
         max_target_tokens: int = 256,
         answer_choices: bool = True,
+        sequence_layout: str = "encoder_decoder",
         max_instances: Optional[int] = None,
         serialization_dir: Optional[str] = None,
         **unknown_keys,
@@ -130,7 +140,7 @@ class InstructionReader(DatasetReader):
             )
         if tokenizer is None or token_indexers is None:
             # The copy an archive carries when AllenNLP loads one (`modules/backbone.py`).
-            model_name = tokenizer_name(model_name, serialization_dir)  # type: ignore[arg-type]
+            model_name = config_source(model_name, serialization_dir)  # type: ignore[arg-type]
         self._tokenizer = tokenizer or PretrainedTransformerTokenizer(model_name)  # type: ignore
         self._token_indexers = token_indexers or {
             "tokens": PretrainedTransformerIndexer(model_name)  # type: ignore
@@ -140,20 +150,36 @@ class InstructionReader(DatasetReader):
             # ... will result in indexing errors"). T5 has relative positions, so no error follows,
             # and the limits that apply are this reader's, reported per file by `log_counts`.
             self._tokenizer.tokenizer.deprecation_warnings[HF_LENGTH_WARNING] = True
+        layout.check_sequence_layout(sequence_layout)
+        self._sequence_layout = sequence_layout
         self._tokenized: Dict[str, TokenizedText] = {}
         # A PretrainedTransformerTokenizer as built from `model_name` gives one token per id of its
         # HF tokenizer's `encode`, special tokens included (no `max_length`).
+        pretrained = isinstance(self._tokenizer, PretrainedTransformerTokenizer)
         self._counts_hf_ids = (
-            isinstance(self._tokenizer, PretrainedTransformerTokenizer)
+            pretrained
             and self._tokenizer._add_special_tokens
             and self._tokenizer._max_length is None
         )
-        # Truncation keeps these (T5: `</s>`) at the end of every sequence.
-        self._end_tokens: List[Token] = (
-            list(self._tokenizer.single_sequence_end_tokens)
-            if isinstance(self._tokenizer, PretrainedTransformerTokenizer)
-            else []
+        # What the tokenizer puts around a sequence (T5: `</s>` at the end; OPT: `</s>` at the
+        # start) and its EOS, from which `sequence_layout` makes each field's tokens.
+        self._start_tokens: List[Token] = (
+            list(self._tokenizer.single_sequence_start_tokens) if pretrained else []
         )
+        self._end_tokens: List[Token] = (
+            list(self._tokenizer.single_sequence_end_tokens) if pretrained else []
+        )
+        hf_tokenizer = self._tokenizer.tokenizer if pretrained else None
+        self._eos_token: Optional[Token] = (
+            Token(hf_tokenizer.eos_token, text_id=hf_tokenizer.eos_token_id, type_id=0)
+            if hf_tokenizer is not None and hf_tokenizer.eos_token is not None
+            else None
+        )
+        if sequence_layout == "decoder_only" and self._eos_token is None:
+            raise ConfigurationError(
+                "sequence_layout 'decoder_only' ends every target with EOS: give a "
+                "pretrained_transformer tokenizer that has an EOS token."
+            )
         self._max_lengths = {
             "instruction_tokens": max_instruction_tokens,
             "source_tokens": max_source_tokens,
@@ -196,17 +222,33 @@ class InstructionReader(DatasetReader):
             token.text for token in self._end_tokens
         ]
 
-    def _truncate(self, tokens: List[Token], max_tokens: int, field_name: str) -> List[Token]:
+    def _truncate(
+        self, tokens: List[Token], max_tokens: int, field_name: str, role: str
+    ) -> List[Token]:
         if len(tokens) <= max_tokens:
             return tokens
         self._counts[f"{field_name} truncated to max_{field_name} = {max_tokens} tokens"] += 1
-        end_count = len(self._end_tokens) if self._ends_with_end_tokens(tokens) else 0
-        return tokens[: max_tokens - end_count] + tokens[len(tokens) - end_count :]
+        kept = layout.kept_end_tokens(
+            self._sequence_layout, role, self._end_tokens, self._eos_token
+        )
+        count = len(kept)
+        if count == 0 or [token.text for token in tokens[-count:]] != [t.text for t in kept]:
+            count = 0
+        return tokens[: max_tokens - count] + tokens[len(tokens) - count :]
 
-    def _text_field(self, text: TokenizedText, field_name: str) -> TextField:
+    def _text_field(self, text: TokenizedText, field_name: str, role: str) -> TextField:
+        """The field's tokens in the reader's `sequence_layout`, truncated."""
+        tokens = layout.field_tokens(
+            self._sequence_layout,
+            role,
+            text.tokens,
+            self._start_tokens,
+            self._end_tokens,
+            self._eos_token,
+        )
         # No indexers here: `apply_token_indexers` adds them, so that worker processes do not
         # pickle the (large) pretrained indexers along with every instance.
-        return TextField(self._truncate(text.tokens, self._max_lengths[field_name], field_name))
+        return TextField(self._truncate(tokens, self._max_lengths[field_name], field_name, role))
 
     def _make_instance(
         self,
@@ -221,11 +263,19 @@ class InstructionReader(DatasetReader):
         answer_choices: Optional[Sequence[str]] = None,
     ) -> Instance:
         """The one place the field contract (module docstring) is built."""
-        fields: Dict[str, Field] = {"source_tokens": self._text_field(source, "source_tokens")}
+        fields: Dict[str, Field] = {
+            "source_tokens": self._text_field(
+                source,
+                "source_tokens",
+                layout.PROMPT_START if instruction is None else layout.PROMPT_CONTINUATION,
+            )
+        }
         if instruction is not None:
-            fields["instruction_tokens"] = self._text_field(instruction, "instruction_tokens")
+            fields["instruction_tokens"] = self._text_field(
+                instruction, "instruction_tokens", layout.PROMPT_START
+            )
         if target is not None:
-            fields["target_tokens"] = self._text_field(target, "target_tokens")
+            fields["target_tokens"] = self._text_field(target, "target_tokens", layout.CONTINUATION)
         metadata = {
             "task": task,
             "categories": list(categories),
@@ -233,12 +283,13 @@ class InstructionReader(DatasetReader):
             "instruction": "" if instruction is None else instruction.text,
             "input": source.text,
             "id": instance_id,
+            layout.METADATA_KEY: self._sequence_layout,
         }
         if answer_choices and self._answer_choices_field:
             # Choices are scored as targets (rank classification), so they share its tokenization.
             fields["answer_choices"] = ListField(
                 [
-                    self._text_field(self._tokenize(choice), "target_tokens")
+                    self._text_field(self._tokenize(choice), "target_tokens", layout.CONTINUATION)
                     for choice in answer_choices
                 ]
             )

@@ -11,9 +11,9 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import Instance
 
 from hint_allennlp.data.dataset_readers.instruction_reader import InstructionReader
-from hint_allennlp.data.tk_format import Demonstration, build_tk_prompt
+from hint_allennlp.data.tk_format import Demonstration, build_tk_prompt, format_query
 
-INSTRUCTION_FORMATS = ("hint", "tk_instruct", "no_instruct")
+INSTRUCTION_FORMATS = ("hint", "tk_instruct", "tk_instruct_prefix", "no_instruct")
 
 
 class TaskInstructionReader(InstructionReader):
@@ -27,7 +27,13 @@ class TaskInstructionReader(InstructionReader):
         `"hint"`: the hypernetwork gets the Tk-Instruct-formatted definition and demonstrations
         (`instruction_tokens`), the encoder the raw instance input. `"tk_instruct"`: the encoder
         gets the full Tk-Instruct string (definition, demonstrations, instance input); no
-        instruction field. `"no_instruct"`: the encoder gets the raw input only; no instruction
+        instruction field. `"tk_instruct_prefix"`: the same Tk-Instruct string in two parts, its
+        instruction prefix (definition and demonstrations: what `"hint"` gives the
+        hypernetwork) as `instruction_tokens` and the rest ("Now complete the following example
+        -\\nInput: ...\\nOutput: ") as `source_tokens`; a decoder-only model reads them as one
+        prompt and can cache the prefix's keys and values once per task. The two parts are
+        tokenized separately (byte-level BPE may split their boundary differently from the
+        whole string's). `"no_instruct"`: the encoder gets the raw input only; no instruction
         field.
     num_positive_examples : `int`, optional (default = `2`)
         How many positive examples (at most) follow the definition; 0 gives the 'Def' setting.
@@ -98,10 +104,10 @@ class TaskInstructionReader(InstructionReader):
                     f"Task {task!r}: the {self._instruction_format!r} format needs a non-empty "
                     "instruction."
                 )
-            if self._instruction_format == "hint":
-                query_input, max_tokens = None, self._max_lengths["instruction_tokens"]
-            else:
+            if self._instruction_format == "tk_instruct":
                 query_input, max_tokens = input, self._max_lengths["source_tokens"]
+            else:
+                query_input, max_tokens = None, self._max_lengths["instruction_tokens"]
             prompt, left_out = build_tk_prompt(
                 instruction,
                 positive_examples[: self._num_positive_examples],
@@ -113,10 +119,12 @@ class TaskInstructionReader(InstructionReader):
             )
             if left_out:
                 self._counts["demonstrations left out (over the length limit)"] += left_out
-            if self._instruction_format == "hint":
-                instruction_text = prompt
-            else:
+            if self._instruction_format == "tk_instruct":
                 source_text = prompt
+            else:
+                instruction_text = prompt
+                if self._instruction_format == "tk_instruct_prefix":
+                    source_text = format_query(input)
         target = self._choose_reference(references, task, instance_id or input)
         return self._make_instance(
             self._tokenize(source_text),

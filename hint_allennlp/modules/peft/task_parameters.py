@@ -20,6 +20,12 @@ Each module kind names and documents its keys and shapes in its own file (`adapt
 | `instruction_states` | [Bm, t, d_model] (the encoded instruction) |
 | `instruction_mask` | [Bm, t] (bool) |
 
+A decoder-only model keeps an instruction's keys and values in the same structure
+(`modules/serving/instruction_key_values.py`): `instruction_mask` and `past_keys`, `past_values`
+[Bm, t, layers, kv_heads, head_dim]. Every tensor of `INSTRUCTION_LENGTH_KEYS` has the
+instruction's length as its dimension 1: padded there when instructions are batched, trimmed there
+to the real length when one is kept.
+
 Parameters gathered per example (`index_select`, `repeat_interleave`) remember the parameters they
 were gathered from, one row per distinct instruction, and which row each example took
 (`distinct_instructions`): instruction fusion projects each distinct instruction once
@@ -31,11 +37,15 @@ from typing import Dict, Iterator, Optional, Tuple
 
 import torch
 
-# The encoded instruction's keys (the table above): what the hypernetwork keeps for fusion, and the
-# only tensors with a length of their own, padded when tasks are stacked.
+# The encoded instruction's keys (the table above): what the hypernetwork keeps for fusion.
 INSTRUCTION_STATES = "instruction_states"
 INSTRUCTION_MASK = "instruction_mask"
 ENCODED_INSTRUCTION_KEYS = (INSTRUCTION_STATES, INSTRUCTION_MASK)
+# A decoder-only model's keys and values of the instruction (`instruction_key_values.py`).
+PAST_KEYS, PAST_VALUES = "past_keys", "past_values"
+# The tensors with the instruction's length as their dimension 1 (the instruction's mask says
+# which positions are real): padded when tasks are stacked, trimmed when one is kept.
+INSTRUCTION_LENGTH_KEYS = ENCODED_INSTRUCTION_KEYS + (PAST_KEYS, PAST_VALUES)
 
 
 def encoded_instruction_tensors(
@@ -130,12 +140,13 @@ class TaskParameters:
         """
         Batch-size-1 parameters with the encoded instruction cut to its real length (for caching).
         """
-        if self.encoded_instruction is None:
+        if INSTRUCTION_MASK not in self.tensors:
             return self
-        length = int(self.encoded_instruction[1].sum())
+        length = int(self.tensors[INSTRUCTION_MASK].sum())
         trimmed = dict(self.tensors)
-        for key in ENCODED_INSTRUCTION_KEYS:
-            trimmed[key] = trimmed[key][:, :length]
+        for key in INSTRUCTION_LENGTH_KEYS:
+            if key in trimmed:
+                trimmed[key] = trimmed[key][:, :length]
         return TaskParameters(trimmed)
 
     @staticmethod
@@ -146,7 +157,7 @@ class TaskParameters:
         concatenated = {}
         for key in parts[0].tensors:
             tensors = [part[key] for part in parts]
-            if key in ENCODED_INSTRUCTION_KEYS:
+            if key in INSTRUCTION_LENGTH_KEYS:
                 length = max(tensor.size(1) for tensor in tensors)
                 tensors = [_pad_dim1(tensor, length) for tensor in tensors]
             concatenated[key] = torch.cat(tensors)

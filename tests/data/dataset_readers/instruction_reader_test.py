@@ -16,7 +16,15 @@ from hint_allennlp.data.dataset_readers import SuperNaturalInstructionsReader
 from tests import FIXTURES_ROOT, SNI_FIXTURES, TINY_T5
 
 MODEL_NAME = str(TINY_T5)
-METADATA_KEYS = {"task", "categories", "references", "instruction", "input", "id"}
+METADATA_KEYS = {
+    "task",
+    "categories",
+    "references",
+    "instruction",
+    "input",
+    "id",
+    "sequence_layout",
+}
 
 # One row per reader set-up: (registered name, extra constructor arguments, fixture read,
 # whether the instances have an instruction field).

@@ -72,6 +72,7 @@ def test_hint_gives_the_hypernetwork_the_tk_string_without_the_query():
         "instruction": COUNTRY_CAPITAL_DEFINITION_AND_POSITIVES,
         "input": "Albania",
         "id": "task1146-07c79cd44f0247a48202ecd16eac2712",
+        "sequence_layout": "encoder_decoder",
     }
 
 

@@ -1,0 +1,278 @@
+"""
+What every instruction model of this package shares, once: the output dict, the metrics and when
+they are updated, rank classification of answer choices, the reader/model contract check, and
+what is kept per instruction (the task cache, `compile_instruction`). `hint_seq2seq` (T5, HINT and
+the paper's baselines) and `instruction_causal_lm` (decoder-only baselines) each hold only what
+differs: how they encode, score and generate.
+"""
+
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+from allennlp.data import TextFieldTensors, Vocabulary
+from allennlp.models import Model
+from allennlp.nn import RegularizerApplicator
+from allennlp.nn.parallel import DdpAccelerator
+from allennlp.nn.util import get_text_field_mask, get_token_ids_from_text_field_tensors
+from allennlp.training.metrics import Metric
+
+from hint_allennlp.data.sequence_layout import check_batch_layout
+from hint_allennlp.metrics import InferenceFlops, RankClassificationAccuracy
+from hint_allennlp.modules.backbone import loading_archive
+from hint_allennlp.modules.peft.task_parameters import TaskParameters
+from hint_allennlp.modules.serving.task_parameter_cache import TaskParameterCache, instruction_key
+
+
+class InstructionModel(Model):
+    """
+    Not registered itself: the base of `hint_seq2seq` and `instruction_causal_lm`.
+
+    Output dict (the contract every model keeps): `loss` when a target is given; in evaluation
+    also `predictions`, token ids [B, L] (generated, or for instances with answer choices the
+    chosen choice's, padded) and `predicted_text`; for answer choices also `choice_scores` [B, C]
+    (the sum of each choice's token log-probabilities, -inf for padding choices) and
+    `predicted_choice`, the chosen index [B]. Metrics are updated only in evaluation: those of
+    `metric` (RougeL and exact match by default) per task and category, `accuracy` for answer
+    choices, and the analytic `flops` of what was evaluated with `relative_flops`
+    (`hint_allennlp.metrics.InferenceFlops`); in training `get_metrics` is empty.
+
+    A subclass sets `sequence_layout` (`hint_allennlp/data/sequence_layout.py`), gives
+    `instruction_handling` and `compiles_instructions`, makes what it keeps per instruction in
+    `_make_task_parameters`, and calls `_track_flops` once its parameter counts are known.
+
+    # Parameters
+
+    vocab : `Vocabulary`
+    metric : `Metric`, optional (default = `instruction_metrics`)
+        Called in evaluation with the predicted texts, the references, tasks and categories.
+    task_module_cache_size : `int`
+        In evaluation, what the model made of this many recent instructions is kept
+        (`TaskParameterCache`), so a task's instruction is processed once, not once per batch (0
+        disables this).
+    regularizer, serialization_dir, ddp_accelerator
+        As in AllenNLP's `Model`.
+    """
+
+    sequence_layout: str
+
+    def __init__(
+        self,
+        vocab: Vocabulary,
+        metric: Optional[Metric],
+        task_module_cache_size: int,
+        regularizer: Optional[RegularizerApplicator] = None,
+        serialization_dir: Optional[str] = None,
+        ddp_accelerator: Optional[DdpAccelerator] = None,
+    ) -> None:
+        super().__init__(vocab, regularizer, serialization_dir, ddp_accelerator)
+        self.task_parameter_cache = TaskParameterCache(task_module_cache_size)
+        self._metric = metric if metric is not None else Metric.by_name("instruction_metrics")()
+        self._choice_accuracy = RankClassificationAccuracy()
+        self._has_choices = False
+
+    @classmethod
+    def _load(cls, config, serialization_dir, weights_file=None, cuda_device=-1) -> "Model":
+        # The archive's weights follow: the backbone is built from the archive's copy of its config.
+        with loading_archive():
+            return super()._load(config, serialization_dir, weights_file, cuda_device)
+
+    @property
+    def instruction_handling(self) -> str:
+        """How the instruction reaches the model, in the terms of `hint_allennlp.cost.flops`."""
+        raise NotImplementedError
+
+    @property
+    def compiles_instructions(self) -> bool:
+        """
+        Whether the model processes an instruction once and keeps the result (what
+        `compile_instruction` gives and `allennlp hint-compile` saves).
+        """
+        raise NotImplementedError
+
+    def _make_task_parameters(
+        self, instruction_ids: torch.Tensor, instruction_mask: torch.Tensor
+    ) -> TaskParameters:
+        """
+        What the model keeps for distinct instructions [U, t] (padded on the right), one row each.
+        """
+        raise NotImplementedError
+
+    def _track_flops(self, parameter_counts) -> None:
+        """The model's weights by what they process, for its `flops` metric; call it once."""
+        self.parameter_counts = parameter_counts
+        self._flops = InferenceFlops(
+            parameter_counts, instruction_handling=self.instruction_handling
+        )
+
+    def _check_sequence_layout(self, metadata: Optional[List[Dict[str, Any]]]) -> None:
+        check_batch_layout(self.sequence_layout, type(self).__name__, metadata)
+
+    # --- What is kept per instruction ---------------------------------------------------------
+
+    def _task_parameters_per_example(self, instruction_tokens: TextFieldTensors) -> TaskParameters:
+        """
+        `_make_task_parameters` once per distinct instruction in the batch (in evaluation, only
+        for instructions not in the task cache). When every example shares one instruction the
+        result keeps batch size 1, to be broadcast; otherwise it is gathered per example.
+        """
+        instruction_ids = get_token_ids_from_text_field_tensors(instruction_tokens)  # [B, t]
+        instruction_mask = get_text_field_mask(instruction_tokens)  # [B, t]
+        distinct_ids, inverse = torch.unique(instruction_ids, dim=0, return_inverse=True)
+        batch_size, num_distinct = instruction_ids.size(0), distinct_ids.size(0)
+        # The first example of each distinct instruction: [num_distinct]
+        first = torch.full((num_distinct,), batch_size, dtype=torch.long, device=inverse.device)
+        first = first.scatter_reduce(
+            0, inverse, torch.arange(batch_size, device=inverse.device), reduce="amin"
+        )
+        modules = self._distinct_task_parameters(instruction_ids[first], instruction_mask[first])
+        return modules if num_distinct == 1 else modules.index_select(inverse)
+
+    def _distinct_task_parameters(
+        self, instruction_ids: torch.Tensor, instruction_mask: torch.Tensor
+    ) -> TaskParameters:
+        """What is kept for distinct instructions [U, t], through the cache in evaluation."""
+        if self.training or not self.task_parameter_cache.enabled:
+            return self._make_task_parameters(instruction_ids, instruction_mask)
+        keys = [
+            instruction_key(ids[mask.bool()])
+            for ids, mask in zip(instruction_ids, instruction_mask)
+        ]
+        rows = {key: self.task_parameter_cache.get(key) for key in keys}
+        missing = [index for index, key in enumerate(keys) if rows[key] is None]
+        if missing:
+            computed = self._make_task_parameters(
+                instruction_ids[missing], instruction_mask[missing]
+            )
+            for position, index in enumerate(missing):
+                row = computed.index_select(torch.tensor([position], device=instruction_ids.device))
+                rows[keys[index]] = _to_keep(row)
+                self.task_parameter_cache.put(keys[index], rows[keys[index]])
+        return TaskParameters.concatenate([rows[key] for key in keys])
+
+    def compile_instruction(
+        self, instruction_tokens: TextFieldTensors
+    ) -> Tuple[str, TaskParameters]:
+        """
+        One instruction [1, t] -> its `instruction_key` and what the model keeps for it: what the
+        task cache holds and `allennlp hint-compile` saves (batch size 1, no padding).
+        """
+        instruction_ids = get_token_ids_from_text_field_tensors(instruction_tokens)  # [1, t]
+        instruction_mask = get_text_field_mask(instruction_tokens)  # [1, t]
+        if instruction_ids.size(0) != 1:
+            raise ValueError(
+                f"compile_instruction takes one instruction, got {instruction_ids.size(0)}"
+            )
+        with torch.no_grad():
+            modules = self._make_task_parameters(instruction_ids, instruction_mask)
+        return instruction_key(instruction_ids[0][instruction_mask[0]]), _to_keep(modules)
+
+    def train(self, mode: bool = True) -> "InstructionModel":
+        # What the cache holds was made with the current weights; training changes them.
+        if mode:
+            self.task_parameter_cache.clear()
+        return super().train(mode)
+
+    # --- Targets and answer choices -----------------------------------------------------------
+
+    @staticmethod
+    def _labels(target_tokens: TextFieldTensors) -> torch.Tensor:
+        """Target ids with pad positions set to -100, which the loss ignores: [..., o]."""
+        target_ids = get_token_ids_from_text_field_tensors(target_tokens)
+        target_mask = get_text_field_mask(target_tokens, num_wrapping_dims=target_ids.dim() - 2)
+        return target_ids.masked_fill(~target_mask, -100)
+
+    @staticmethod
+    def _token_log_probs(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """
+        The log-probability of each label under `logits` [..., c, V] (any value at -100): [..., c].
+        """
+        return logits.log_softmax(-1).gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+
+    def _choice_output(
+        self,
+        answer_choices: TextFieldTensors,
+        token_log_probs: torch.Tensor,
+        metadata: Optional[List[Dict[str, Any]]],
+    ) -> Dict[str, Any]:
+        """
+        Rank classification: each choice is scored by the sum of its tokens' log-probabilities
+        (`token_log_probs` [B * C, c], one row per choice in order, each token's under the
+        model) and the best one is predicted.
+        """
+        labels = self._labels(answer_choices)  # [B, C, c]
+        batch_size, num_choices, _ = labels.shape
+        token_mask = labels.view(batch_size * num_choices, -1) != -100  # [B * C, c]
+        scores = (token_log_probs * token_mask).sum(-1).view(batch_size, num_choices)  # [B, C]
+        # Padding choices (instances with fewer choices) have no tokens: never predicted.
+        scores = scores.masked_fill(
+            ~token_mask.view(batch_size, num_choices, -1).any(-1), float("-inf")
+        )
+        predicted_choice = scores.argmax(-1)  # [B]
+        choice_ids = get_token_ids_from_text_field_tensors(answer_choices)  # [B, C, c]
+        chosen_ids = choice_ids[
+            torch.arange(batch_size, device=choice_ids.device), predicted_choice
+        ]  # [B, c]
+        # `predictions` are token ids as in generation; the index is `predicted_choice`.
+        output: Dict[str, Any] = {
+            "choice_scores": scores,
+            "predicted_choice": predicted_choice,
+            "predictions": chosen_ids,
+        }
+        if metadata is not None:
+            output["predicted_text"] = [
+                meta["answer_choices"][index]
+                for meta, index in zip(metadata, predicted_choice.tolist())
+            ]
+        return output
+
+    # --- Metrics ------------------------------------------------------------------------------
+
+    def _update_metrics(
+        self,
+        output: Dict[str, Any],
+        metadata: List[Dict[str, Any]],
+        instruction_lengths: torch.Tensor,
+        input_lengths: torch.Tensor,
+        output_lengths: torch.Tensor,
+    ) -> None:
+        """
+        Every metric is called on every evaluation batch, with empty lists if need be: under
+        distributed evaluation each call gathers from all workers, so no worker may skip one.
+        """
+        tasks = [meta.get("task") or "unnamed_task" for meta in metadata]
+        scored = [index for index, meta in enumerate(metadata) if meta.get("references")]
+        self._metric(
+            [output["predicted_text"][index] for index in scored],
+            [metadata[index]["references"] for index in scored],
+            tasks=[tasks[index] for index in scored],
+            categories=[metadata[index].get("categories") or [] for index in scored],
+        )
+        if "choice_scores" in output:
+            chosen = [
+                index for index, meta in enumerate(metadata) if meta.get("gold_choice") is not None
+            ]
+            self._has_choices = True
+            self._choice_accuracy(
+                [output["predicted_choice"][index].item() for index in chosen],
+                [metadata[index]["gold_choice"] for index in chosen],
+                tasks=[tasks[index] for index in chosen],
+                categories=[metadata[index].get("categories") or [] for index in chosen],
+            )
+        self._flops(
+            tasks, instruction_lengths.tolist(), input_lengths.tolist(), output_lengths.tolist()
+        )
+
+    def get_metrics(self, reset: bool = False) -> Dict[str, float]:
+        if self.training:
+            # Nothing is measured in training: no zeros on the trainer's progress bar and logs.
+            return {}
+        metrics = dict(self._metric.get_metric(reset=reset))
+        if self._has_choices:
+            metrics.update(self._choice_accuracy.get_metric(reset=reset))
+        metrics.update(self._flops.get_metric(reset=reset))
+        return metrics
+
+
+def _to_keep(modules: TaskParameters) -> TaskParameters:
+    """One instruction's modules as they are kept across batches: without gradient or padding."""
+    return modules.map(torch.Tensor.detach).without_instruction_padding()

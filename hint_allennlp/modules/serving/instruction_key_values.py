@@ -1,0 +1,66 @@
+"""
+The keys and values of an instruction in every layer of a decoder-only HF model: as this package
+keeps them (in a `TaskParameters`, one row per instruction, so that the task cache, `index_select`
+per example and compiled-task files work as for HINT's generated modules) and as HF's models take
+them back. The one place that knows HF's cache formats (transformers 4.49: GPT-2 returns and takes
+a tuple of `(key, value)` per layer, each [B, kv_heads, t, head_dim]; models that set
+`_supports_cache_class` (OPT, Llama, Qwen) a `DynamicCache`, which converts from and to that
+tuple).
+
+Kept keys: `instruction_mask` [Bm, t] (bool), `past_keys` and `past_values`
+[Bm, t, layers, kv_heads, head_dim] (the instruction's length in dimension 1, as every
+`INSTRUCTION_LENGTH_KEYS` tensor, so that batching pads it and keeping trims it).
+"""
+
+from typing import Any, Dict, Tuple
+
+import torch
+from transformers import DynamicCache, PreTrainedModel
+
+from hint_allennlp.modules.peft.task_parameters import TaskParameters
+
+
+def as_layer_tuples(past_key_values: Any) -> Tuple[Tuple[torch.Tensor, torch.Tensor], ...]:
+    """HF's `past_key_values` (a `Cache` or the legacy tuple) as one (key, value) per layer."""
+    if hasattr(past_key_values, "to_legacy_cache"):
+        return past_key_values.to_legacy_cache()
+    return tuple(past_key_values)
+
+
+def instruction_key_values(past_key_values: Any, instruction_mask: torch.Tensor) -> TaskParameters:
+    """
+    What a forward pass over instructions [U, t] (padded on the right) returned as
+    `past_key_values`, as kept: `past_keys`, `past_values` [U, t, layers, kv_heads, head_dim].
+    """
+    layers = as_layer_tuples(past_key_values)
+    # each [U, kv_heads, t, head_dim] -> stacked [U, t, layers, kv_heads, head_dim]
+    keys = torch.stack([key for key, _ in layers], dim=1).permute(0, 3, 1, 2, 4)
+    values = torch.stack([value for _, value in layers], dim=1).permute(0, 3, 1, 2, 4)
+    return TaskParameters(
+        {
+            "instruction_mask": instruction_mask.bool(),
+            "past_keys": keys.contiguous(),
+            "past_values": values.contiguous(),
+        }
+    )
+
+
+def hf_past_key_values(model: PreTrainedModel, kept: TaskParameters) -> Any:
+    """
+    Kept keys and values [B, t, ...] as `model` takes `past_key_values` (a new object: HF's
+    generation extends the cache it is given in place).
+    """
+    keys, values = kept["past_keys"], kept["past_values"]
+    layers = tuple(
+        # [B, t, kv_heads, head_dim] -> [B, kv_heads, t, head_dim]
+        (keys[:, :, layer].transpose(1, 2), values[:, :, layer].transpose(1, 2))
+        for layer in range(keys.size(2))
+    )
+    if getattr(model, "_supports_cache_class", False):
+        return DynamicCache.from_legacy_cache(layers)
+    return layers
+
+
+def kept_bytes(kept: TaskParameters) -> Dict[str, int]:
+    """Bytes of each kept tensor."""
+    return {name: tensor.numel() * tensor.element_size() for name, tensor in kept.items()}
