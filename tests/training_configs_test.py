@@ -275,6 +275,11 @@ def test_bad_settings_are_refused(settings, message):
         evaluate("sni/def/hint.jsonnet", settings)
 
 
+def test_the_decoder_only_recipe_refuses_the_t5s_dropout_setting():
+    with pytest.raises(RuntimeError, match="dropout is a setting of the T5 recipes"):
+        evaluate("sni/def/gpt2_xl.jsonnet", "{dropout: 0.0}")
+
+
 def test_sni_model_starts_from_pretrained_weights(tmp_path, monkeypatch):
     monkeypatch.chdir(PROJECT_ROOT)
     pretrained = Model.from_params(

@@ -308,6 +308,8 @@ local final_evaluation(s, test_data_path) = {
       decoder_only_recipe + picked.lengths + { model_name: picked.model_name },
       settings { backbone: name }
     );
+    assert s.dropout == null :
+           'dropout is a setting of the T5 recipes: instruction_causal_lm keeps its checkpoint\'s (set it in the checkpoint\'s config).';
     {
       dataset_reader: reader_keys(s) {
         type: 'sni',

@@ -3,8 +3,14 @@
 // budget (600 steps of 64 examples) and appendix D's optimiser at the rate and warmup a random
 // start needs. Its checkpoint: `python -m hint_allennlp.testing.tiny_causal_lm gpt2 --demo
 // output/demo/gpt2`.
+local hint = import '../hint.libsonnet';
 local demo = import 'suite.libsonnet';
-local defaults = demo.settings { model_name: 'output/demo/gpt2', warmup_steps: 60 };
+// The checkpoint's dropout (GPT-2's 0.1): the demo's `dropout` setting is the T5's.
+local defaults = demo.settings {
+  model_name: hint.repository_path('output/demo/gpt2'),
+  warmup_steps: 60,
+  dropout: null,
+};
 function(settings=defaults)
   (import '../sni/def_2pos/gpt2_xl.jsonnet')(settings) {
     validation_data_path: settings.sni_dir + '/held_out_inputs',

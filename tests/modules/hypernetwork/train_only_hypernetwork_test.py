@@ -130,6 +130,7 @@ def test_frozen_weights_do_not_move_in_training(tmp_path):
             }
         ),
     )
+    params.pop("include_in_archive")  # what `allennlp train` takes before building the loop
     train_loop = TrainModel.from_params(
         params=params, serialization_dir=str(tmp_path), local_rank=0
     )
