@@ -77,7 +77,9 @@ class GroupedSums:
             names = list(categories[index]) if categories is not None else []
             if tasks is not None:
                 names.append(tasks[index])
-            groups = {ALL_INSTANCES, *(metric_key_suffix(name) for name in names if name)}
+            # In first-seen order (a set's would follow the hash seed: metrics keys in another
+            # order from run to run); an instance counts once per group.
+            groups = dict.fromkeys([ALL_INSTANCES, *(metric_key_suffix(name) for name in names if name)])
             for group in groups:
                 _accumulate(batch_totals, group, [1.0, *map(float, instance_values)])
         for worker_totals in gather_from_all_workers(batch_totals):
