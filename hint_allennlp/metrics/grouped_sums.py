@@ -79,7 +79,9 @@ class GroupedSums:
                 names.append(tasks[index])
             # In first-seen order (a set's would follow the hash seed: metrics keys in another
             # order from run to run); an instance counts once per group.
-            groups = dict.fromkeys([ALL_INSTANCES, *(metric_key_suffix(name) for name in names if name)])
+            groups = dict.fromkeys(
+                [ALL_INSTANCES, *(metric_key_suffix(name) for name in names if name)]
+            )
             for group in groups:
                 _accumulate(batch_totals, group, [1.0, *map(float, instance_values)])
         for worker_totals in gather_from_all_workers(batch_totals):

@@ -84,11 +84,14 @@ class RankClassificationAccuracy(GroupedAveragesMetric):
                         )
 
     def get_metric(self, reset: bool = False) -> Dict[str, float]:
-        metrics = self._sums.averages()
-        metrics.update(self._prompt_averages(metrics))
-        if reset:
-            self.reset()
-        return metrics
+        # Running figures (reset=False): `accuracy` and `prompt_averaged_accuracy` only, as the
+        # other metrics' running figures are over all instances only; final: every group's too.
+        prompt_averages = self._prompt_averages(self._sums.averages())
+        if not reset:
+            prompt_averages = {
+                key: value for key, value in prompt_averages.items() if key == PROMPT_AVERAGED
+            }
+        return {**super().get_metric(reset), **prompt_averages}
 
     def _prompt_averages(self, metrics: Dict[str, float]) -> Dict[str, float]:
         if not self._prompt_groups:

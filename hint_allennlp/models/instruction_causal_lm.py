@@ -115,7 +115,9 @@ class InstructionCausalLM(InstructionModel):
         check_mixed_precision(mixed_precision)
         self.mixed_precision = mixed_precision
         self.model_name = model_name
-        if AutoConfig.from_pretrained(config_source(model_name, serialization_dir)).is_encoder_decoder:
+        if AutoConfig.from_pretrained(
+            config_source(model_name, serialization_dir)
+        ).is_encoder_decoder:
             raise ConfigurationError(
                 f"{model_name} is an encoder-decoder model: use the `hint_seq2seq` model for it"
             )

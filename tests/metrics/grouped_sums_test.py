@@ -162,7 +162,8 @@ def test_the_order_of_the_metrics_keys_does_not_follow_the_hash_seed():
     program = (
         "from hint_allennlp.metrics.grouped_sums import GroupedSums\n"
         "sums = GroupedSums(['score'])\n"
-        "sums.add([[1.0], [0.0]], tasks=['task_b', 'task_a'], categories=[['z cat', 'a cat'], ['m']])\n"
+        "sums.add([[1.0], [0.0]], tasks=['task_b', 'task_a'],\n"
+        "         categories=[['z cat', 'a cat'], ['m']])\n"
         "print(list(sums.averages()))\n"
     )
     orders = {
