@@ -12,8 +12,16 @@ setup(
     license="Apache-2.0",
     # benchmark/ (beside the package) runs from a checkout only: not installed.
     packages=find_packages(exclude=["tests", "tests.*", "benchmark", "benchmark.*"]),
-    # The paper's variants and backbones, which training_configs/hint.libsonnet imports too.
-    package_data={"hint_allennlp": ["models/paper_variants.json"]},
+    package_data={
+        # The paper's variants and backbones, which training_configs/hint.libsonnet imports too.
+        "hint_allennlp": ["models/paper_variants.json"],
+        # promptsource's templates and the project's table of T0's datasets.
+        "hint_allennlp.data.p3": [
+            "resources/*.*",
+            "resources/LICENSE",
+            "resources/templates/**/*.yaml",
+        ],
+    },
     python_requires=">=3.10",
     install_requires=["allennlp==2.10.1", "allennlp-models==2.10.1"],
 )

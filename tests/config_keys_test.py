@@ -32,7 +32,7 @@ from tests import TINY_GPT2, TINY_T5
 )
 def test_an_unknown_key_of_a_plugin_component_names_the_key(base, config):
     """
-    Issue 14, item 7: `-o '{"model.foo_bar": 1}'` used to end in a raw TypeError
+    `-o '{"model.foo_bar": 1}'` used to end in a raw TypeError
     from Model.__init__.
     """
     with pytest.raises(ConfigurationError, match="Extra parameters passed to .*foo_bar"):

@@ -58,7 +58,8 @@ local defaults = {
   sni_dir: 'data/sni',
   sni_splits_dir: self.sni_dir + '/splits',
   max_instances_per_task: 100,
-  // P3 in the `p3` reader's JSON-lines format: a file, a folder of files or a glob.
+  // P3 in the `p3` reader's JSON-lines format (`allennlp hint-p3-prepare`): a file, a folder of
+  // files or a glob.
   p3_train_data: 'data/p3/train',
   p3_test_data: 'data/p3/test',
   // Raw text for hypernetwork pretraining, e.g. C4's json.gz files as they ship.
@@ -331,18 +332,30 @@ local final_evaluation(s, test_data_path) = {
       },
     } + training(s, whole_epochs=true) + final_evaluation(s, s.sni_splits_dir + '/test_tasks.txt'),
 
-  // P3 / T0 (paper §4): 10,000 steps of 2,048 examples, hypernetwork input up to 512 tokens; the
-  // test tasks are scored by rank classification (accuracy). What the hypernetwork and the encoder
-  // read is the p3 reader's `mode`, 'joint' or 'split'.
-  p3(model, mode, settings={})::
+  // P3 / T0 (paper §4): 10,000 steps of 2,048 examples, hypernetwork input up to 512 tokens (the
+  // authors' gins/t0_train.gin); the test tasks are scored by rank classification (accuracy and
+  // Table 10's averages over prompts). Data: `allennlp hint-p3-prepare` (docs/p3.md). The p3
+  // reader's `mode` says what the hypernetwork and the encoder read: 'joint' or 'split' for models
+  // with a hypernetwork, 'prompt_only' (T0) or 'no_prompt' for those without;
+  // `few_shot_placement` where the records' few-shot examples go ('hypernetwork' or 'input').
+  p3(model, mode, settings={}, few_shot_placement=null)::
     local s = settings_with({ optimizer_steps: 10000, examples_per_step: 2048, max_instruction_tokens: 512 }, settings);
+    local chosen = models[model](s);
+    local reads_instruction = chosen.instruction_format == 'hint';
+    assert reads_instruction == std.member(['joint', 'split'], mode) :
+           "p3 mode '%s' does not fit model '%s': 'joint' and 'split' are for models with a hypernetwork, 'prompt_only' and 'no_prompt' for models without." % [mode, model];
     {
       // Training mixes tasks with and without answer choices: targets only. The test tasks are
       // scored by their choices.
-      dataset_reader: reader_keys(s) { type: 'p3', mode: mode, answer_choices: false },
+      dataset_reader: reader_keys(s) {
+        type: 'p3',
+        mode: mode,
+        answer_choices: false,
+        [if few_shot_placement != null then 'few_shot_placement']: few_shot_placement,
+      },
       validation_dataset_reader: self.dataset_reader { answer_choices: true },
       train_data_path: s.p3_train_data,
-      model: hint_seq2seq(models[model](s).model, s),
+      model: hint_seq2seq(chosen.model, s),
     } + training(s, streamed=true) + final_evaluation(s, s.p3_test_data),
 
   // Hypernetwork pretraining: chunks of up to 512 T5 pieces of raw text split into hypernetwork

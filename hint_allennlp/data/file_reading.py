@@ -118,10 +118,15 @@ def parse_json_line(raw: bytes, path: Path, line_number: int) -> Dict[str, Any]:
     return record
 
 
+def read_text_file(path: Path) -> str:
+    """A whole UTF-8 text file, without its byte-order mark."""
+    with open(path, "rb") as file:
+        return decode_utf8(without_byte_order_mark(file.read()), str(path))
+
+
 def read_json_file(path: Path) -> Any:
     """A whole file holding one JSON value."""
-    with open(path, "rb") as file:
-        text = decode_utf8(without_byte_order_mark(file.read()), str(path))
+    text = read_text_file(path)
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:

@@ -1,6 +1,6 @@
 import logging
 import re
-from typing import Dict, List, NamedTuple, Optional, Sequence
+from typing import Dict, List, NamedTuple, Optional, Sequence, TypeVar
 
 import torch.distributed as dist
 from allennlp.common.util import is_distributed
@@ -10,6 +10,7 @@ logger = logging.getLogger(__name__)
 
 # The group of all instances: its metrics are reported under the bare value name.
 ALL_INSTANCES = ""
+T = TypeVar("T")
 
 
 def metric_key_suffix(group_name: str) -> str:
@@ -76,10 +77,14 @@ class GroupedSums:
             names = list(categories[index]) if categories is not None else []
             if tasks is not None:
                 names.append(tasks[index])
-            groups = {ALL_INSTANCES, *(metric_key_suffix(name) for name in names if name)}
+            # In first-seen order (a set's would follow the hash seed: metrics keys in another
+            # order from run to run); an instance counts once per group.
+            groups = dict.fromkeys(
+                [ALL_INSTANCES, *(metric_key_suffix(name) for name in names if name)]
+            )
             for group in groups:
                 _accumulate(batch_totals, group, [1.0, *map(float, instance_values)])
-        for worker_totals in _gather_from_all_workers(batch_totals):
+        for worker_totals in gather_from_all_workers(batch_totals):
             for group, totals in worker_totals.items():
                 _accumulate(self._totals, group, totals)
 
@@ -169,10 +174,13 @@ def _accumulate(totals: Dict[str, List[float]], group: str, addend: Sequence[flo
         current[position] += value
 
 
-def _gather_from_all_workers(batch_totals: Dict[str, List[float]]) -> List[Dict[str, List[float]]]:
-    """Every worker's batch totals, in rank order so that all workers add them up identically."""
+def gather_from_all_workers(value: T) -> List[T]:
+    """
+    Every worker's `value` (e.g. its batch totals), in rank order so that all workers combine them
+    identically; every worker must call this the same number of times.
+    """
     if not is_distributed():
-        return [batch_totals]
-    gathered: List[Dict[str, List[float]]] = [{} for _ in range(dist.get_world_size())]
-    dist.all_gather_object(gathered, batch_totals)
+        return [value]
+    gathered: List[T] = [None for _ in range(dist.get_world_size())]  # type: ignore[misc]
+    dist.all_gather_object(gathered, value)
     return gathered

@@ -235,7 +235,8 @@ class HintSeq2Seq(InstructionModel):
             Answer choices [B, C, c] for rank classification: each choice is scored by the sum of
             its token log-probabilities, in one batched forward pass, and the best one is predicted.
         metadata : `List[Dict[str, Any]]`, optional
-            Per instance: "references", "task", "categories", "answer_choices", "gold_choice".
+            Per instance: "references", "task", "categories", "answer_choices", "gold_choice", and
+            for P3 "prompt_groups" (what accuracy is averaged over prompts by, Table 10).
         """
         if self.training:
             refuse_hf_gradient_checkpointing(self._t5_stacks)

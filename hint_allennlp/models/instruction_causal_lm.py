@@ -115,7 +115,9 @@ class InstructionCausalLM(InstructionModel):
         check_mixed_precision(mixed_precision)
         self.mixed_precision = mixed_precision
         self.model_name = model_name
-        if AutoConfig.from_pretrained(config_source(model_name, serialization_dir)).is_encoder_decoder:
+        if AutoConfig.from_pretrained(
+            config_source(model_name, serialization_dir)
+        ).is_encoder_decoder:
             raise ConfigurationError(
                 f"{model_name} is an encoder-decoder model: use the `hint_seq2seq` model for it"
             )
@@ -182,7 +184,8 @@ class InstructionCausalLM(InstructionModel):
             Answer choices [B, C, c], each ending in EOS, for rank classification.
         metadata : `List[Dict[str, Any]]`, optional
             Per instance: "references", "task", "categories", "answer_choices", "gold_choice",
-            "sequence_layout".
+            "sequence_layout", and for P3 "prompt_groups" (what accuracy is averaged over prompts
+            by, Table 10).
         """
         self._check_sequence_layout(metadata)
         prompt = [

@@ -257,6 +257,7 @@ class InstructionModel(Model):
                 [metadata[index]["gold_choice"] for index in chosen],
                 tasks=[tasks[index] for index in chosen],
                 categories=[metadata[index].get("categories") or [] for index in chosen],
+                prompt_groups=[metadata[index].get("prompt_groups") or [] for index in chosen],
             )
         self._flops(
             tasks, instruction_lengths.tolist(), input_lengths.tolist(), output_lengths.tolist()

@@ -59,7 +59,15 @@ def training_texts() -> List[str]:
     """
     paths = sorted(
         path
-        for pattern in ("sni/tasks/*.json", "jsonl/*.jsonl", "p3/*.jsonl", "pretraining/*.txt")
+        for pattern in (
+            "sni/tasks/*.json",
+            "jsonl/*.jsonl",
+            # Named, not globbed: other P3 fixtures (e.g. promptsource's renders) would change the
+            # tokenizer, and so every tiny checkpoint, whenever one is added.
+            "p3/prompts.jsonl",
+            "p3/test_prompts.jsonl",
+            "pretraining/*.txt",
+        )
         for path in FIXTURES.glob(pattern)
     )
     words = [word for category in CATEGORIES.values() for word in category]

@@ -1,5 +1,8 @@
 import json
+import os
 import socket
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -104,7 +107,7 @@ def feed_metrics(batches):
         columns = list(zip(*batch)) or [[]] * 9
         predictions, references, tasks, categories, predicted, gold, t, i, o = map(list, columns)
         instruction_metrics(predictions, references, tasks, categories)
-        accuracy(predicted, gold, tasks, categories)
+        accuracy(predicted, gold, tasks, categories, [groups[:1] for groups in categories])
         flops(tasks, t, i, o)
     return {
         **instruction_metrics.get_metric(reset=True),
@@ -147,7 +150,30 @@ def test_every_worker_reports_the_global_metrics(tmp_path):
         "rougeL_task003_c",
         "exact_match_sentiment_analysis",
         "accuracy_task001_a",
+        "prompt_averaged_accuracy_misc",
+        "prompt_averaged_accuracy",
     } <= expected.keys()
     for rank in range(WORLD_SIZE):
         reported = json.loads((tmp_path / f"{rank}.json").read_text())
         assert reported == {key: pytest.approx(value) for key, value in expected.items()}
+
+
+def test_the_order_of_the_metrics_keys_does_not_follow_the_hash_seed():
+    program = (
+        "from hint_allennlp.metrics.grouped_sums import GroupedSums\n"
+        "sums = GroupedSums(['score'])\n"
+        "sums.add([[1.0], [0.0]], tasks=['task_b', 'task_a'],\n"
+        "         categories=[['z cat', 'a cat'], ['m']])\n"
+        "print(list(sums.averages()))\n"
+    )
+    orders = {
+        subprocess.run(
+            [sys.executable, "-c", program],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(orders) == 1, orders

@@ -104,7 +104,9 @@ def test_the_loss_is_the_targets_log_likelihood_alone(family):
     model.train()
     for module in model.modules():  # dropout off, the model in training mode otherwise
         if isinstance(module, torch.nn.Dropout):
-            module.p = 0.0
+            module.p = 0.0  # GPT-2's dropout modules
+        elif isinstance(getattr(module, "dropout", None), float):
+            module.dropout = 0.0  # OPT's layers call functional dropout with their rate
     logits = []
     handle = model.lm.get_output_embeddings().register_forward_hook(
         lambda module, inputs, output: logits.append(output) or output.retain_grad()

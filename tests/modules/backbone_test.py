@@ -12,10 +12,10 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from allennlp.commands.train import train_model_from_file
 from allennlp.common.checks import ConfigurationError
 from allennlp.models.archival import load_archive
 from allennlp.predictors import Predictor
-from allennlp.commands.train import train_model_from_file
 from transformers import AutoModelForCausalLM, T5ForConditionalGeneration
 
 from hint_allennlp.modules.backbone import check_model_name

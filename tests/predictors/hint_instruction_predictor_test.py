@@ -278,7 +278,7 @@ def test_allennlp_predict_on_an_sni_task_file_and_on_json_lines(trained_archive,
         assert len(lines) == expected_lines
         assert all("prediction" in line and line["task"] for line in lines)
         if input_file == SNI_TASK:
-            # Issue 14, item 9: named after the file, like the SNI reader names it (was "sni_task").
+            # Named after the file, like the SNI reader names it (was "sni_task").
             assert {line["task"] for line in lines} == {SNI_TASK.stem}
 
 
@@ -444,7 +444,7 @@ def test_allennlp_predict_on_a_fault_injected_input_loses_no_line(trained_archiv
 
 
 def test_a_damaged_compiled_task_is_refused_naming_the_file(trained_archive, tmp_path):
-    """Issue 14, item 3: 64 flipped bytes in a tensor of a compiled task used to load silently."""
+    """64 flipped bytes in a tensor of a compiled task used to load silently."""
     compile_tasks(str(trained_archive), str(SNI_TASK), str(tmp_path))
     (path,) = tmp_path.glob("*.hint.pt")
     largest = max(torch.load(path, weights_only=True)["tensors"].values(), key=torch.Tensor.numel)

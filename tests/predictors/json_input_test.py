@@ -1,5 +1,5 @@
 """
-How `allennlp predict`'s input is cut into JSON values: nothing merged, skipped or lost (issue 14).
+How `allennlp predict`'s input is cut into JSON values: nothing merged, skipped or lost.
 """
 
 import json

@@ -1,6 +1,5 @@
 """
-`allennlp train --recover` after SIGKILL reproduces the uninterrupted run exactly
-(issue 14, item 12).
+`allennlp train --recover` after SIGKILL reproduces the uninterrupted run exactly.
 """
 
 import json

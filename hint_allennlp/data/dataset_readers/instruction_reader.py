@@ -14,7 +14,9 @@ Fields (the contract with the model; which special tokens each carries, and how 
 - `answer_choices`: `ListField[TextField]`, the choices in the target tokenization, only when the
   data has answer choices.
 - `metadata`: `{"task", "categories", "references", "instruction", "input", "id",
-  "sequence_layout"}` plus `"answer_choices"` and `"gold_choice"` when the data has answer choices.
+  "sequence_layout"}` plus `"answer_choices"` and `"gold_choice"` when the data has answer choices,
+  and `"prompt_groups"` where the reader gives them (P3: what evaluation averages prompts over,
+  Table 10).
 """
 
 import logging
@@ -261,6 +263,7 @@ class InstructionReader(DatasetReader):
         categories: Sequence[str],
         instance_id: Optional[str],
         answer_choices: Optional[Sequence[str]] = None,
+        prompt_groups: Optional[Sequence[str]] = None,
     ) -> Instance:
         """The one place the field contract (module docstring) is built."""
         fields: Dict[str, Field] = {
@@ -296,6 +299,8 @@ class InstructionReader(DatasetReader):
         if answer_choices:
             metadata["answer_choices"] = list(answer_choices)
             metadata["gold_choice"] = gold_choice_index(answer_choices, references)
+        if prompt_groups is not None:
+            metadata["prompt_groups"] = list(prompt_groups)
         fields["metadata"] = MetadataField(metadata)
         return Instance(fields)
 

@@ -15,10 +15,20 @@ from hint_allennlp.data.file_reading import (
     parse_json_line,
 )
 from hint_allennlp.data.instruction_inputs import gold_choice_index
+from hint_allennlp.data.p3.few_shot import (
+    FEW_SHOT_PLACEMENTS,
+    MAX_INPUT_LENGTH,
+    Shot,
+    few_shot_text,
+    kept_shots,
+)
 
 logger = logging.getLogger(__name__)
 
-P3_MODES = ("joint", "split", "prompt_only")
+P3_MODES = ("joint", "split", "prompt_only", "no_prompt")
+# The modes whose encoder reads the instance's fields alone, and the modes without a hypernetwork.
+FIELDS_ONLY_MODES = ("split", "no_prompt")
+NO_INSTRUCTION_MODES = ("prompt_only", "no_prompt")
 PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 
 
@@ -35,30 +45,45 @@ def fill_template(template: str, values: Mapping[str, str]) -> str:
 class P3Reader(InstructionReader):
     """
     Reads P3-style prompted data (a promptsource template applied to a dataset example) from JSON
-    lines, one instance per line:
+    lines, one instance per line, as `allennlp hint-p3-prepare` writes them:
 
         {"task": "super_glue_rte_GPT_3_style",
          "template": "{{premise}}\\nQuestion: {{hypothesis}} True or False?",
          "fields": {"premise": "...", "hypothesis": "..."},
          "answer_choices": ["True", "False"],
-         "target": "True"}
+         "target": "True",
+         "categories": ["super_glue_rte"],
+         "edited_prompt": "[MASK]\\nQuestion: [MASK] True or False?"}
 
-    Required: `template` (text with `{{name}}` placeholders and no other template logic, so the
-    conditionals of promptsource templates must be resolved when the file is written) and `fields`
-    (an object of strings with a value for every placeholder). Optional: `task` (default: the file
-    name without its extension), `id`, `categories`, `answer_choices` (for rank classification;
-    `target` must be one of them), `target` (absent at prediction time).
+    Required: `template` (the prompt with `{{name}}` placeholders and no other template logic) and
+    `fields` (an object of strings with a value for every placeholder). Optional: `task` (default:
+    the file name without its extension), `id`, `categories` (P3: the dataset, then for ANLI the
+    round: evaluation averages prompts over them, Table 10), `answer_choices` (for rank
+    classification; `target` must be one of them), `target` (absent at prediction time),
+    `edited_prompt` (the hypernetwork's text: the authors' hand-edited prompt or the template with
+    every field as `[MASK]`, as `hint-p3-prepare` writes it), `shots` (few-shot examples, a list
+    of `{"input", "target"}`).
 
     `file_path` is a `.jsonl` file, a directory of them, or a glob pattern. Blank lines are skipped.
 
     # Parameters
 
     mode : `str`, optional (default = `"joint"`)
+        What the encoder and the hypernetwork read. The hypernetwork's text is `edited_prompt` when
+        the record has one, else derived from the template as said here.
         `"joint"`: the encoder gets the full prompt (template filled with the fields), the
         hypernetwork the template with each placeholder replaced by `[name]`. `"split"`: the
-        hypernetwork gets the template with the placeholders removed, the encoder only the field
-        values (in template order, one per line). `"prompt_only"`: the encoder gets the full prompt
-        and there is no instruction field (T0-style baselines).
+        encoder gets only the field values (in template order, one per line), the hypernetwork the
+        template with the placeholders removed. `"prompt_only"`: the encoder gets the full prompt
+        and there is no instruction field (T0). `"no_prompt"`: the encoder gets the field values
+        as in `"split"` and there is no instruction field (the paper's No Prompt).
+    few_shot_placement : `str`, optional (default = `None`)
+        Where a record's `shots` go, formatted as the authors do (`hint_allennlp.data.p3.few_shot`):
+        `"hypernetwork"` (HINT: before the hypernetwork's text) or `"input"` (T0: before the
+        encoder input). Records with shots are refused while it is not set.
+    max_few_shot_input_tokens : `int`, optional (default = `960`)
+        Shots are kept while their input and target tokens, summed, stay within this many tokens
+        minus the tokens of the instance's full prompt (the authors' pruning, FLAN's 1,024 - 64).
     tokenizer, token_indexers, model_name, max_*_tokens, answer_choices
         As in `InstructionReader`.
     max_instances, serialization_dir
@@ -68,12 +93,26 @@ class P3Reader(InstructionReader):
     def __init__(
         self,
         mode: str = "joint",
+        few_shot_placement: Optional[str] = None,
+        max_few_shot_input_tokens: int = MAX_INPUT_LENGTH,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
         if mode not in P3_MODES:
             raise ConfigurationError(f"mode must be one of {P3_MODES}, not {mode!r}.")
+        if few_shot_placement is not None and few_shot_placement not in FEW_SHOT_PLACEMENTS:
+            raise ConfigurationError(
+                f"few_shot_placement must be one of {FEW_SHOT_PLACEMENTS} or null, not "
+                f"{few_shot_placement!r}."
+            )
+        if few_shot_placement == "hypernetwork" and mode in NO_INSTRUCTION_MODES:
+            raise ConfigurationError(
+                f"mode {mode!r} has no hypernetwork text to put few-shot examples in; use "
+                "few_shot_placement 'input'."
+            )
         self._mode = mode
+        self._few_shot_placement = few_shot_placement
+        self._max_few_shot_input_tokens = max_few_shot_input_tokens
 
     def _read_instances(self, file_path: str) -> Iterator[Instance]:
         paths = expand_file_path(file_path, suffixes=(".jsonl",))
@@ -102,6 +141,8 @@ class P3Reader(InstructionReader):
                 or path.name.split(".")[0],
                 categories=get_string_list(record, "categories", location),
                 instance_id=get_string(record, "id", location, required=False),
+                edited_prompt=get_string(record, "edited_prompt", location, required=False),
+                shots=_shots(record, location) if "shots" in record else None,
             )
             try:
                 instance = self.text_to_instance(**arguments)  # type: ignore[arg-type]
@@ -118,11 +159,16 @@ class P3Reader(InstructionReader):
         task: str = "",
         categories: Optional[Sequence[str]] = None,
         instance_id: Optional[str] = None,
+        edited_prompt: Optional[str] = None,
+        shots: Optional[Sequence[Shot]] = None,
     ) -> Instance:
         """Raises `ValueError` when the template, fields, choices and target do not fit together."""
         field_names = template_field_names(template)
-        if not field_names:
-            raise ValueError("the template has no {{field}} placeholder.")
+        if not field_names and self._mode in FIELDS_ONLY_MODES:
+            raise ValueError(
+                f"the template has no {{{{field}}}} placeholder, and {self._mode!r} mode gives the "
+                "encoder the fields alone."
+            )
         if "" in field_names:
             raise ValueError("the template has an empty {{}} placeholder.")
         for name in field_names:
@@ -143,19 +189,22 @@ class P3Reader(InstructionReader):
             )
 
         prompt = fill_template(template, fields)
-        instruction: Optional[str]
-        if self._mode == "joint":
-            source = prompt
+        source = (
+            "\n".join(fields[name] for name in field_names)
+            if self._mode in FIELDS_ONLY_MODES
+            else prompt
+        )
+        instruction = None if self._mode in NO_INSTRUCTION_MODES else edited_prompt
+        if instruction is None and self._mode == "joint":
             instruction = fill_template(template, {name: f"[{name}]" for name in field_names})
-        elif self._mode == "split":
-            source = "\n".join(fields[name] for name in field_names)
+        elif instruction is None and self._mode == "split":
             instruction = fill_template(template, {name: "" for name in field_names}).strip()
             if not instruction:
                 raise ValueError(
                     "the template has no text besides its placeholders (empty instruction)."
                 )
-        else:
-            source, instruction = prompt, None
+        if shots:
+            source, instruction = self._with_shots(shots, prompt, source, instruction)
         return self._make_instance(
             self._tokenize(source),
             instruction=None if instruction is None else self._tokenize(instruction),
@@ -165,4 +214,45 @@ class P3Reader(InstructionReader):
             categories=categories or [],
             instance_id=instance_id,
             answer_choices=answer_choices,
+            # What evaluation averages this task's prompts over (Table 10), coarse to fine.
+            prompt_groups=categories or [],
         )
+
+    def _with_shots(
+        self, shots: Sequence[Shot], prompt: str, source: str, instruction: Optional[str]
+    ) -> tuple:
+        if self._few_shot_placement is None:
+            raise ValueError(
+                "the record has 'shots' but the reader's few_shot_placement is not set: set it to "
+                "'hypernetwork' (HINT) or 'input' (T0)."
+            )
+        kept = kept_shots(
+            shots, self._count_pieces, self._count_pieces(prompt), self._max_few_shot_input_tokens
+        )
+        if len(kept) < len(shots):
+            self._counts[
+                f"few-shot examples pruned past max_few_shot_input_tokens = "
+                f"{self._max_few_shot_input_tokens}"
+            ] += len(shots) - len(kept)
+        if self._few_shot_placement == "input":
+            return few_shot_text(kept, source).strip(), instruction
+        return source, few_shot_text(kept, instruction or "")
+
+    def _count_pieces(self, text: str) -> int:
+        """Tokens of `text` without the tokenizer's end tokens (seqio counts without EOS)."""
+        tokens = self._tokenize(text).tokens  # a task's shots recur: cached
+        return len(tokens) - (len(self._end_tokens) if self._ends_with_end_tokens(tokens) else 0)
+
+
+def _shots(record: Mapping[str, Any], location: str) -> List[Shot]:
+    shots = record["shots"]
+    if not isinstance(shots, list) or not all(
+        isinstance(shot, dict)
+        and isinstance(shot.get("input"), str)
+        and isinstance(shot.get("target"), str)
+        for shot in shots
+    ):
+        raise DataFormatError(
+            f"{location}: 'shots' must be a list of objects with string 'input' and 'target'."
+        )
+    return [Shot(shot["input"], shot["target"]) for shot in shots]

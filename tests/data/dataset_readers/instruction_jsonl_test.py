@@ -144,7 +144,7 @@ def test_bad_lines_name_the_file_line_and_fault(tmp_path, bad_line, message):
 
 def test_mixing_instances_with_and_without_answer_choices_is_refused_naming_file_and_setting():
     """
-    Issue 14, item 11: with the defaults, the fixture's mix of tasks with and without answer
+    With the defaults, the fixture's mix of tasks with and without answer
     choices used to be read and crash AllenNLP's batching with no file or setting named.
     """
     with pytest.raises(DataFormatError) as refused:

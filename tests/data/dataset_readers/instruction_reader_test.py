@@ -105,7 +105,8 @@ def test_field_contract(row):
         assert isinstance(fields["metadata"], MetadataField)
         metadata = fields["metadata"].metadata
         has_choices = "answer_choices" in fields
-        assert set(metadata) - {"answer_choices", "gold_choice"} == METADATA_KEYS
+        assert set(metadata) - {"answer_choices", "gold_choice", "prompt_groups"} == METADATA_KEYS
+        assert ("prompt_groups" in metadata) == (name == "p3")
         assert has_choices <= ("answer_choices" in metadata)
         assert isinstance(metadata["task"], str) and isinstance(metadata["input"], str)
         assert isinstance(metadata["categories"], list) and isinstance(metadata["references"], list)

@@ -36,6 +36,11 @@ def read(mode, **kwargs):
             "A man is playing a guitar on a small stage.\n"
             "Question: A person is playing an instrument. True or False?",
         ),
+        (
+            "no_prompt",
+            None,
+            "A man is playing a guitar on a small stage.\nA person is playing an instrument.",
+        ),
     ],
 )
 def test_modes(mode, expected_instruction, expected_source):
@@ -92,10 +97,6 @@ def test_generation_prompt_without_choices_and_unlabelled_prompt():
             {"template": "{{a}} and {{b}}", "fields": {"a": "x"}},
             "the template uses {{b}} but 'fields' has no 'b'",
         ),
-        (
-            {"template": "no placeholder", "fields": {"a": "x"}},
-            "the template has no {{field}} placeholder",
-        ),
         ({"template": "{{a}}", "fields": {"a": 3}}, "field 'a' must be a string"),
         ({"template": "{{a}}"}, "missing key 'fields'"),
         ({"fields": {"a": "x"}}, "missing key 'template'"),
@@ -118,6 +119,17 @@ def test_bad_lines_name_the_file_line_and_fault(tmp_path, record, message):
     assert f"{path}, line 1: {message}" in str(error.value)
 
 
+@pytest.mark.parametrize("mode", ["split", "no_prompt"])
+def test_modes_reading_the_fields_alone_need_fields(tmp_path, mode):
+    path = tmp_path / "prompts.jsonl"
+    path.write_text(json.dumps({"template": "no placeholder", "fields": {}}) + "\n")
+    with pytest.raises(DataFormatError, match="line 1: the template has no {{field}} placeholder"):
+        list(P3Reader(model_name=str(TINY_T5), mode=mode).read(str(path)))
+    # The modes that read the whole prompt do not.
+    (joint,) = P3Reader(model_name=str(TINY_T5)).read(str(path))
+    assert joint["metadata"]["input"] == joint["metadata"]["instruction"] == "no placeholder"
+
+
 def test_split_mode_needs_text_besides_the_placeholders(tmp_path):
     path = tmp_path / "prompts.jsonl"
     path.write_text(json.dumps({"template": "{{a}} {{b}}", "fields": {"a": "x", "b": "y"}}) + "\n")
@@ -130,3 +142,89 @@ def test_split_mode_needs_text_besides_the_placeholders(tmp_path):
 def test_unknown_mode():
     with pytest.raises(ConfigurationError, match="mode"):
         P3Reader(model_name=str(TINY_T5), mode="separate")
+
+
+RECORD = {
+    "task": "super_glue_rte_GPT_3_style",
+    "template": "{{premise}}\nQuestion: {{hypothesis}} True or False?",
+    "fields": {"premise": "The cat sleeps.", "hypothesis": "An animal rests."},
+    "answer_choices": ["True", "False"],
+    "target": "True",
+    "categories": ["super_glue_rte"],
+    "edited_prompt": "[MASK]\nQuestion: [MASK] True or False?",
+}
+PROMPT = "The cat sleeps.\nQuestion: An animal rests. True or False?"
+SHOTS = [
+    {"input": "The sun is up.\nQuestion: It is day. True or False?", "target": "True"},
+    {"input": "The road is dry.\nQuestion: It rained. True or False?", "target": "False"},
+]
+
+
+def read_record(tmp_path, record, **kwargs):
+    path = tmp_path / "prompts.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    (instance,) = P3Reader(model_name=str(TINY_T5), **kwargs).read(str(path))
+    return instance["metadata"]
+
+
+@pytest.mark.parametrize(
+    "mode, instruction, source",
+    [
+        ("joint", RECORD["edited_prompt"], PROMPT),
+        ("split", RECORD["edited_prompt"], "The cat sleeps.\nAn animal rests."),
+        ("prompt_only", "", PROMPT),
+        ("no_prompt", "", "The cat sleeps.\nAn animal rests."),
+    ],
+)
+def test_the_edited_prompt_is_the_hypernetwork_text(tmp_path, mode, instruction, source):
+    metadata = read_record(tmp_path, RECORD, mode=mode)
+    assert (metadata["instruction"], metadata["input"]) == (instruction, source)
+    # What evaluation averages prompts over (Table 10): the record's categories, coarse to fine.
+    assert metadata["prompt_groups"] == ["super_glue_rte"]
+
+
+def test_shots_before_the_hypernetwork_text(tmp_path):
+    # HINT: allenai/hyper-task-descriptions seqio_tasks/few_shot.py with `fewshot_hyper=True`.
+    metadata = read_record(
+        tmp_path, {**RECORD, "shots": SHOTS}, mode="split", few_shot_placement="hypernetwork"
+    )
+    assert metadata["instruction"] == (
+        "The sun is up.\nQuestion: It is day. True or False? Output: True\n\n"
+        "The road is dry.\nQuestion: It rained. True or False? Output: False\n\n"
+        " Definition: [MASK]\nQuestion: [MASK] True or False?"
+    )
+    assert metadata["input"] == "The cat sleeps.\nAn animal rests."
+
+
+def test_shots_before_the_input(tmp_path):
+    # T0: the shots go into the encoder input, which is then stripped (`remove_trailing_spaces`).
+    metadata = read_record(
+        tmp_path, {**RECORD, "shots": SHOTS[:1]}, mode="prompt_only", few_shot_placement="input"
+    )
+    assert metadata["input"] == (
+        "The sun is up.\nQuestion: It is day. True or False? Output: True\n\n Definition: " + PROMPT
+    )
+
+
+def test_shots_are_pruned_by_t5_tokens(tmp_path):
+    reader = P3Reader(model_name=str(TINY_T5))
+    pieces = len(reader._tokenizer.tokenize(PROMPT)) - 1  # without </s>
+    first = sum(len(reader._tokenizer.tokenize(SHOTS[0][key])) - 1 for key in ("input", "target"))
+    metadata = read_record(
+        tmp_path,
+        {**RECORD, "shots": SHOTS},
+        few_shot_placement="hypernetwork",
+        max_few_shot_input_tokens=pieces + first,  # room for the first shot only
+    )
+    assert metadata["instruction"].startswith(SHOTS[0]["input"] + " Output: True\n\n Definition: ")
+
+
+def test_shots_need_a_placement(tmp_path):
+    with pytest.raises(DataFormatError, match="line 1: the record has 'shots' but"):
+        read_record(tmp_path, {**RECORD, "shots": SHOTS})
+    with pytest.raises(DataFormatError, match="'shots' must be a list of objects"):
+        read_record(tmp_path, {**RECORD, "shots": ["x"]}, few_shot_placement="input")
+    with pytest.raises(ConfigurationError, match="no hypernetwork text"):
+        P3Reader(model_name=str(TINY_T5), mode="prompt_only", few_shot_placement="hypernetwork")
+    with pytest.raises(ConfigurationError, match="few_shot_placement must be one of"):
+        P3Reader(model_name=str(TINY_T5), few_shot_placement="encoder")

@@ -311,7 +311,7 @@ def test_text_to_instance_for_a_predictor():
 
 def test_an_instance_with_an_empty_output_list_is_skipped_named_and_counted(tmp_path, caplog):
     """
-    Issue 14, item 5: such an instance used to be read and crash training in batching, unnamed.
+    Such an instance used to be read and crash training in batching, unnamed.
     """
     task = json.loads(COUNTRY_CAPITAL.read_text())
     task["Instances"][3]["output"] = []
@@ -328,7 +328,7 @@ def test_an_instance_with_an_empty_output_list_is_skipped_named_and_counted(tmp_
 def test_truncation_is_reported_with_its_limit_and_hf_length_warning_is_not_shown(
     tmp_path, caplog, capfd
 ):
-    """Issue 14, item 6: HF's "> 512 ... indexing errors" warning named the wrong limit."""
+    """HF's "> 512 ... indexing errors" warning named the wrong limit."""
     task = json.loads(COUNTRY_CAPITAL.read_text())
     task["Instances"][0]["input"] = "very " * 700
     task_path = tmp_path / "task_long_input.json"

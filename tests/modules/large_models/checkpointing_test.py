@@ -72,7 +72,7 @@ def test_checkpointing_gives_the_loss_and_every_gradient_of_the_model_without_it
 
 
 def test_hf_gradient_checkpointing_is_refused():
-    # What issue 12 found: HF's checkpointing recomputes the blocks without the generated modules,
+    # HF's checkpointing recomputes the blocks without the generated modules,
     # a different loss surface with no gradient for the generator. It must not run.
     model, inputs = build("hint")
     model.t5.gradient_checkpointing_enable()

@@ -1,0 +1,150 @@
+"""
+`allennlp hint-p3-prepare --mixture t0_train|t0_eval --data-dir DIR --output FILE`: renders the T0
+datasets, exported from HF `datasets` into DIR, with promptsource 0.2.3's templates into the `p3`
+reader's records (`hint_allennlp.data.p3`): the training mixture sampled by the T0 caps and
+shuffled, or every held-out task's validation split. `--list-tasks` prints the mixture's tasks and
+caps without reading data. `--edited-prompts` is the authors' `all_edited_prompts.txt` (from a clone
+of allenai/hyper-task-descriptions); without it the hypernetwork's text is each record's template
+with every field as `[MASK]`. `--datasets-csv` is t-zero's `t0/datasets.csv`, read instead of this
+project's table of T0's datasets and checked against it.
+"""
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Optional, Sequence
+
+from allennlp.commands.subcommand import Subcommand
+from allennlp.common.checks import ConfigurationError
+
+from hint_allennlp.data.p3.edited_prompts import MASK
+from hint_allennlp.data.p3.preparation import MixturePreparation
+from hint_allennlp.data.p3.resources import TEMPLATES_DIR
+from hint_allennlp.data.p3.t0_mixture import MIXTURES, T0Task, mixture_tasks, total_cap
+
+logger = logging.getLogger(__name__)
+
+
+@Subcommand.register("hint-p3-prepare")
+class PrepareP3(Subcommand):
+    def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
+        description = (
+            "Render T0's training mixture or held-out evaluation from exported datasets into the "
+            "p3 reader's JSON lines."
+        )
+        subparser = parser.add_parser(self.name, description=description, help=description)
+        subparser.add_argument("--mixture", choices=MIXTURES, required=True)
+        subparser.add_argument(
+            "--data-dir",
+            type=Path,
+            help="the exported splits: DIR/<dataset>[/<subset>]/<split>.jsonl or .parquet",
+        )
+        subparser.add_argument("--output", type=Path, help="the JSON-lines file to write")
+        subparser.add_argument(
+            "--num-examples",
+            type=int,
+            help="t0_train: how many examples to write (optimizer steps x examples per step)",
+        )
+        subparser.add_argument("--shots", type=int, default=0, help="few-shot examples per record")
+        subparser.add_argument("--seed", type=int, default=0)
+        subparser.add_argument(
+            "--datasets",
+            nargs="+",
+            metavar="DATASET",
+            help="only these datasets of the mixture, as folders: super_glue/rte, anli, ...",
+        )
+        subparser.add_argument(
+            "--list-tasks",
+            action="store_true",
+            help="print the mixture's tasks, splits and caps and Σ cap, without reading data",
+        )
+        subparser.add_argument(
+            "--templates-dir",
+            type=Path,
+            default=TEMPLATES_DIR,
+            help="a promptsource templates/ folder (default: promptsource 0.2.3's, shipped)",
+        )
+        subparser.add_argument(
+            "--datasets-csv",
+            type=Path,
+            help="t-zero's t0/datasets.csv, read instead of this project's table of T0's datasets "
+            "(differences are logged)",
+        )
+        subparser.add_argument(
+            "--edited-prompts",
+            type=Path,
+            help="the authors' hand-edited hypernetwork prompts: "
+            "hyper_task_descriptions/seqio_tasks/all_edited_prompts.txt of a clone of "
+            f"allenai/hyper-task-descriptions (default: each template with its fields as {MASK})",
+        )
+        subparser.set_defaults(func=prepare_p3_from_args)
+        return subparser
+
+
+def prepare_p3_from_args(args: argparse.Namespace) -> None:
+    for option, path in [
+        ("--templates-dir", args.templates_dir),
+        ("--datasets-csv", args.datasets_csv),
+        ("--edited-prompts", args.edited_prompts),
+    ]:
+        if path is not None and not path.exists():
+            raise ConfigurationError(f"{option} {path} does not exist.")
+    tasks = mixture_tasks(
+        args.mixture, args.datasets, args.templates_dir, args.datasets_csv, args.edited_prompts
+    )
+    datasets_count = len({task.dataset.folder for task in tasks})
+    if args.list_tasks:
+        for task in tasks:
+            print(f"{task.name}\t{task.dataset.folder}/{task.split}\t{task.cap}")
+        cap = f"; Σ cap = {total_cap(tasks):,}" if args.mixture == "t0_train" else ""
+        print(f"{len(tasks)} tasks of {datasets_count} datasets{cap}")
+        return
+    if args.data_dir is None or args.output is None:
+        raise ConfigurationError("--data-dir and --output are needed (or --list-tasks).")
+    if args.mixture == "t0_train" and not args.num_examples:
+        raise ConfigurationError("t0_train needs --num-examples (optimizer steps x batch size).")
+    _warn_of_template_prompts(tasks, args.edited_prompts)
+    preparation = MixturePreparation(tasks, args.data_dir, args.shots, args.seed)
+    try:
+        if args.mixture == "t0_train":
+            report = preparation.write_training(args.output, args.num_examples)
+        else:
+            report = preparation.write_evaluation(args.output)
+    finally:
+        preparation.close()
+    print(
+        f"{report.written:,} records of {len(tasks)} tasks ({datasets_count} datasets) written "
+        f"to {args.output}."
+    )
+    template_prompts = report.template_prompts_line()
+    if template_prompts:
+        print(template_prompts)
+    if report.counts:
+        print("Not written or changed, per task (with the first places):")
+        for line in report.lines():
+            print("  " + line)
+            logger.warning(line)
+
+
+def _warn_of_template_prompts(tasks: Sequence[T0Task], edited_prompts: Optional[Path]) -> None:
+    """One warning for the tasks whose hypernetwork text will be their template's."""
+    if edited_prompts is None:
+        logger.warning(
+            "No --edited-prompts: the hypernetwork's text of every record is its template with "
+            "every field as %s, not the authors' hand-edited prompt. For the authors' prompts, "
+            "pass --edited-prompts hyper_task_descriptions/seqio_tasks/all_edited_prompts.txt of "
+            "a clone of allenai/hyper-task-descriptions.",
+            MASK,
+        )
+        return
+    missing = [task.name for task in tasks if task.edited_prompt is None]
+    if missing:
+        logger.warning(
+            "%s has no edited prompt for %d of the %d tasks, whose hypernetwork text is their "
+            "template with every field as %s: %s",
+            edited_prompts,
+            len(missing),
+            len(tasks),
+            MASK,
+            ", ".join(missing),
+        )

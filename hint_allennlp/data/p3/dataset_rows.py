@@ -1,0 +1,97 @@
+"""
+The rows of a dataset split as the user exported them with HF `datasets`
+(`load_dataset(...)[split].to_json(path)` or `.to_parquet(path)`): JSON lines or parquet with the
+dataset's own column names, read by index so that a mixture can draw rows in any order without
+holding a split in memory. No hub access: the files are the only source.
+
+Layout: `<data_dir>/<dataset>/<subset>/<split>.jsonl` (or `.parquet`), and
+`<data_dir>/<dataset>/<split>.*` for datasets without a subset, e.g.
+`data/super_glue/rte/validation.jsonl`, `data/anli/dev_r1.jsonl`.
+"""
+
+from array import array
+from pathlib import Path
+from typing import Any, Dict, List
+
+from allennlp.common.checks import ConfigurationError
+
+from hint_allennlp.data.file_reading import parse_json_line, without_byte_order_mark
+
+SPLIT_SUFFIXES = (".jsonl", ".parquet")
+
+
+def split_file(data_dir: Path, folder: str, split: str) -> Path:
+    """The exported file of `folder`'s `split`; a `ConfigurationError` says how to export it."""
+    candidates = [data_dir / folder / f"{split}{suffix}" for suffix in SPLIT_SUFFIXES]
+    found = [path for path in candidates if path.is_file()]
+    if len(found) > 1:
+        raise ConfigurationError(f"Both {found[0]} and {found[1]} exist; keep one.")
+    if not found:
+        name, _, subset = folder.partition("/")
+        arguments = f'"{name}", "{subset}"' if subset else f'"{name}"'
+        raise ConfigurationError(
+            f"No {split!r} split of {folder}: expected {candidates[0]} (or .parquet). Export it "
+            f"with `datasets.load_dataset({arguments})[{split!r}].to_json({str(candidates[0])!r})`."
+        )
+    return found[0]
+
+
+def remove_hyphens(example: Dict[str, Any]) -> Dict[str, Any]:
+    """promptsource's `removeHyphen`: `-` in column names becomes `_`, as templates name them."""
+    return {key.replace("-", "_"): value for key, value in example.items()}
+
+
+class DatasetRows:
+    """
+    One split's rows, by index from 0 (blank lines of a JSON-lines file are not rows).
+
+    # Parameters
+
+    path : `Path`
+        A `.jsonl` file of JSON objects, one per line, or a `.parquet` file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._parquet = path.name.endswith(".parquet")
+        if self._parquet:
+            import pyarrow.parquet  # only parquet needs it (a dependency of `datasets`)
+
+            self._table = pyarrow.parquet.read_table(path, memory_map=True)
+            self._length = self._table.num_rows
+        else:
+            # Where each row starts and its line number: rows are read again by seeking.
+            self._offsets, self._line_numbers = array("q"), array("q")
+            offset = 0
+            with open(path, "rb") as file:
+                for line_number, line in enumerate(file, start=1):
+                    if line.strip():
+                        self._offsets.append(offset)
+                        self._line_numbers.append(line_number)
+                    offset += len(line)
+            self._length = len(self._offsets)
+            self._file = open(path, "rb")
+
+    def __len__(self) -> int:
+        return self._length
+
+    def location(self, index: int) -> str:
+        if self._parquet:
+            return f"{self.path}, row {index}"
+        return f"{self.path}, line {self._line_numbers[index]}"
+
+    def example(self, index: int) -> Dict[str, Any]:
+        """Row `index` with promptsource's column names; `DataFormatError` for a malformed row."""
+        if self._parquet:
+            rows: List[Dict[str, Any]] = self._table.slice(index, 1).to_pylist()
+            return remove_hyphens(rows[0])
+        self._file.seek(self._offsets[index])
+        line_number = self._line_numbers[index]
+        raw_line = self._file.readline()
+        if line_number == 1:
+            raw_line = without_byte_order_mark(raw_line)
+        return remove_hyphens(parse_json_line(raw_line, self.path, line_number))
+
+    def close(self) -> None:
+        if not self._parquet:
+            self._file.close()

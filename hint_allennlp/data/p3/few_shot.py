@@ -1,0 +1,55 @@
+"""
+P3 few-shot text as the authors build it (allenai/hyper-task-descriptions, HEAD fd86a43:
+`hyper_task_descriptions/seqio_tasks/few_shot.py`, registered in `my_t0_tasks.py` with FLAN's
+settings `x_y_delimiter=""`, `inputs_prefix=""`, `targets_prefix=" Output: "`,
+`example_separator="\\n\\n"`, `prune_exemplars=True`, `max_input_length=960`).
+
+- `fewshot_preprocessor`: each shot is `inputs_prefix + input` then `targets_prefix + target +
+  example_separator`, the shots joined without a separator, then `" Definition: "` and the text the
+  shots are added to (the hypernetwork's text for HINT, the encoder input for T0).
+- `prune_fewshot_examples_by_length`: shots are kept while the running sum of their input and target
+  tokens (T5 pieces, no EOS) stays within `max_input_length` minus the instance input's tokens.
+- `remove_trailing_spaces` strips the encoder input, so shots placed there are stripped; the
+  hypernetwork's text is not (with every shot pruned it starts with the space of " Definition: ").
+"""
+
+from typing import Callable, List, NamedTuple, Sequence
+
+FEW_SHOT_PLACEMENTS = ("hypernetwork", "input")
+INPUTS_PREFIX = ""
+TARGETS_PREFIX = " Output: "
+EXAMPLE_SEPARATOR = "\n\n"
+DEFINITION_SEPARATOR = " Definition: "
+MAX_INPUT_LENGTH = 960  # "saving 64 for separators, like FLAN"
+
+
+class Shot(NamedTuple):
+    input: str
+    target: str
+
+
+def kept_shots(
+    shots: Sequence[Shot],
+    count_tokens: Callable[[str], int],
+    instance_input_tokens: int,
+    max_input_length: int = MAX_INPUT_LENGTH,
+) -> List[Shot]:
+    """The leading shots whose input and target tokens, summed, fit the budget."""
+    budget = max_input_length - instance_input_tokens
+    kept: List[Shot] = []
+    total = 0
+    for shot in shots:
+        total += count_tokens(shot.input) + count_tokens(shot.target)
+        if total > budget:
+            break
+        kept.append(shot)
+    return kept
+
+
+def few_shot_text(shots: Sequence[Shot], text: str) -> str:
+    """The shots, then " Definition: " and `text`."""
+    examples = "".join(
+        f"{INPUTS_PREFIX}{shot.input}{TARGETS_PREFIX}{shot.target}{EXAMPLE_SEPARATOR}"
+        for shot in shots
+    )
+    return examples + DEFINITION_SEPARATOR + text
