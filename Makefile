@@ -38,7 +38,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check --quiet .
 
 test: lint $(TINY_T5) $(TINY_CAUSAL_LMS)
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup tests
 
 demo: $(STAMP) $(TINY_T5) $(TINY_CAUSAL_LMS)
 	PATH=$(abspath $(BIN)):$$PATH bash scripts/demo.sh

@@ -1,31 +1,42 @@
 import json
+import os
 import shutil
 
 import pytest
 import torch
 from allennlp.commands.train import train_model_from_file
+from filelock import FileLock
 
 from hint_allennlp.testing.tiny_causal_lm import build_tiny_causal_lm
 from hint_allennlp.testing.tiny_t5 import build_tiny_t5
 from tests import FIXTURES_ROOT, PROJECT_ROOT, TINY_GPT2, TINY_OPT, TINY_T5
 
+# Under `pytest -n 2` (the Makefile's test) each test process, and what it starts, computes on one
+# thread: two processes of two threads each on two cores ran every test at half speed.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def tiny_t5_checkpoint():
     """
-    The tiny checkpoint is built, deterministically, by `make`; build it here when tests run alone.
+    The tiny checkpoint is built, deterministically, by `make`; build it here when tests run alone
+    (once: the lock keeps a second test process from building it at the same time).
     """
-    if not (TINY_T5 / "config.json").exists():
-        build_tiny_t5(TINY_T5)
+    with FileLock(str(FIXTURES_ROOT / ".tiny-checkpoints.lock")):
+        if not (TINY_T5 / "config.json").exists():
+            build_tiny_t5(TINY_T5)
     return TINY_T5
 
 
 @pytest.fixture(scope="session", autouse=True)
-def tiny_causal_lm_checkpoints():
+def tiny_causal_lm_checkpoints(tiny_t5_checkpoint):
     """The tiny GPT-2 and OPT, built like the tiny T5 (`make`, or here when tests run alone)."""
-    for family, checkpoint in (("gpt2", TINY_GPT2), ("opt", TINY_OPT)):
-        if not (checkpoint / "config.json").exists():
-            build_tiny_causal_lm(family, checkpoint)
+    with FileLock(str(FIXTURES_ROOT / ".tiny-checkpoints.lock")):
+        for family, checkpoint in (("gpt2", TINY_GPT2), ("opt", TINY_OPT)):
+            if not (checkpoint / "config.json").exists():
+                build_tiny_causal_lm(family, checkpoint)
     return TINY_GPT2, TINY_OPT
 
 

@@ -19,6 +19,10 @@ from allennlp.models.archival import load_archive
 from tests import FIXTURES_ROOT, PROJECT_ROOT
 from tests.commands.train_test import epoch_losses, start_training, succeed
 
+# Several processes on the default port: the distributed tests run one after another, on one
+# test process (`pytest -n 2 --dist loadgroup`, the Makefile's test).
+pytestmark = pytest.mark.xdist_group("distributed")
+
 ALLENNLP = str(Path(sys.executable).parent / "allennlp")
 LIBSONNET = PROJECT_ROOT / "training_configs" / "hint.libsonnet"
 EXPERIMENTS = {

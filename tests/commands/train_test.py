@@ -14,9 +14,14 @@ import time
 from pathlib import Path
 from typing import Optional
 
+import pytest
 import torch
 
 from tests import PROJECT_ROOT
+
+# Several processes on the default port: the distributed tests run one after another, on one
+# test process (`pytest -n 2 --dist loadgroup`, the Makefile's test).
+pytestmark = pytest.mark.xdist_group("distributed")
 
 ALLENNLP = str(Path(sys.executable).parent / "allennlp")
 HINT_EXPERIMENT = PROJECT_ROOT / "training_configs" / "sni" / "def_2pos" / "hint.jsonnet"

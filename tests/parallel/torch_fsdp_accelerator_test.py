@@ -32,6 +32,10 @@ from tests.commands.train_test import (
     write_experiment,
 )
 
+# Several processes on the default port: the distributed tests run one after another, on one
+# test process (`pytest -n 2 --dist loadgroup`, the Makefile's test).
+pytestmark = pytest.mark.xdist_group("distributed")
+
 
 def fsdp_settings(checkpoint, devices="[-1, -1]") -> str:
     return (

@@ -18,6 +18,10 @@ from tests.commands.train_test import (
     write_experiment,
 )
 
+# Several processes on the default port: the distributed tests run one after another, on one
+# test process (`pytest -n 2 --dist loadgroup`, the Makefile's test).
+pytestmark = pytest.mark.xdist_group("distributed")
+
 
 def test_a_run_whose_weights_diverge_stops_before_they_are_saved(tmp_path):
     # Adafactor at 1e6: both steps' losses are finite, the weights after the second are not.
