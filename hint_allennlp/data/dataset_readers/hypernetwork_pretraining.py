@@ -70,7 +70,7 @@ class HypernetworkPretrainingReader(InstructionReader):
         non-blank lines separated by blank lines are documents.
     seed : `int`, optional (default = `0`)
         Seeds the split points.
-    tokenizer, token_indexers, model_name, max_*_tokens, answer_choices
+    tokenizer, token_indexers, model_name, max_*_tokens, answer_choices, sequence_layout
         As in `InstructionReader`; the tokenizer must be a `PretrainedTransformerTokenizer`.
     max_instances, serialization_dir
         As in AllenNLP's `DatasetReader`.

@@ -84,7 +84,7 @@ class P3Reader(InstructionReader):
     max_few_shot_input_tokens : `int`, optional (default = `960`)
         Shots are kept while their input and target tokens, summed, stay within this many tokens
         minus the tokens of the instance's full prompt (the authors' pruning, FLAN's 1,024 - 64).
-    tokenizer, token_indexers, model_name, max_*_tokens, answer_choices
+    tokenizer, token_indexers, model_name, max_*_tokens, answer_choices, sequence_layout
         As in `InstructionReader`.
     max_instances, serialization_dir
         As in AllenNLP's `DatasetReader`.

@@ -50,7 +50,7 @@ class SuperNaturalInstructionsReader(TaskInstructionReader):
         skipped so is refused, naming the file and this setting.
     instruction_format, num_positive_examples, num_negative_examples, add_explanations, seed
         As in `TaskInstructionReader`.
-    tokenizer, token_indexers, model_name, max_*_tokens, answer_choices
+    tokenizer, token_indexers, model_name, max_*_tokens, answer_choices, sequence_layout
         As in `InstructionReader`.
     max_instances, serialization_dir
         As in AllenNLP's `DatasetReader`.

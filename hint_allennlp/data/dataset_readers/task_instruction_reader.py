@@ -45,7 +45,7 @@ class TaskInstructionReader(InstructionReader):
         Seeds the choice of the target among several references. The choice depends only on the
         seed, the task and the instance (its id, or its input when it has none), so it does not
         change with the number of workers or the reading order.
-    tokenizer, token_indexers, model_name, max_*_tokens, answer_choices
+    tokenizer, token_indexers, model_name, max_*_tokens, answer_choices, sequence_layout
         As in `InstructionReader`.
     max_instances, serialization_dir
         As in AllenNLP's `DatasetReader`.
