@@ -12,6 +12,7 @@ from hint_allennlp.cost.flops import instruction_handling
 from hint_allennlp.evaluation.per_instance_serializer import PerInstanceSerializer
 from hint_allennlp.models.paper_variants import PAPER_VARIANTS, PaperVariant
 from tests import FIXTURES_ROOT, TINY_T5
+from tests.models.output_contract import check_output_contract
 
 EXPERIMENT = FIXTURES_ROOT / "configs" / "hint_seq2seq.jsonnet"
 SNI_TEST_SPLIT = FIXTURES_ROOT / "sni" / "splits" / "test_tasks.txt"
@@ -77,15 +78,7 @@ class TestHintSeq2Seq(ModelTestCase):
         )
 
     def test_output_dict_contract(self):
-        self.model.eval()
-        with torch.no_grad():
-            output = self.model(**self.dataset.as_tensor_dict())
-        assert set(output) == {"loss", "predictions", "predicted_text"}
-        assert len(output["predicted_text"]) == len(self.instances)
-        metrics = self.model.get_metrics(reset=True)
-        assert {"rougeL", "exact_match"} <= set(metrics)
-        self.model.train()
-        assert self.model.get_metrics() == {}  # metrics are of evaluation only
+        check_output_contract(self)
 
     def test_generation_in_a_padded_mixed_task_batch_equals_each_example_alone(self):
         self.model.eval()

@@ -18,6 +18,7 @@ from allennlp.models import Model
 from hint_allennlp.cost.memory import key_value_cache_bytes
 from hint_allennlp.modules.serving.instruction_key_values import kept_bytes
 from tests import FIXTURES_ROOT, SNI_FIXTURES, TINY_GPT2, TINY_OPT
+from tests.models.output_contract import check_output_contract
 
 EXPERIMENT = FIXTURES_ROOT / "configs" / "instruction_causal_lm.jsonnet"
 CHECKPOINTS = {"gpt2": TINY_GPT2, "opt": TINY_OPT}
@@ -78,16 +79,8 @@ class TestInstructionCausalLM(ModelTestCase):
         self.ensure_model_can_train_save_and_load(EXPERIMENT, overrides=overrides(family))
 
     def test_output_dict_contract(self):
-        self.model.eval()
-        with torch.no_grad():
-            output = self.model(**self.dataset.as_tensor_dict())
-        assert set(output) == {"loss", "predictions", "predicted_text"}
-        assert len(output["predicted_text"]) == len(self.instances)
-        metrics = self.model.get_metrics(reset=True)
-        assert {"rougeL", "exact_match", "flops", "relative_flops"} <= set(metrics)
+        metrics = check_output_contract(self)
         assert 0 < metrics["relative_flops"] < 1  # the instruction was cached
-        self.model.train()
-        assert self.model.get_metrics() == {}
 
 
 @pytest.mark.parametrize("family", CHECKPOINTS)
