@@ -16,11 +16,6 @@ from transformers.modeling_outputs import BaseModelOutput
 from hint_allennlp.cost.flops import ParameterCounts, instruction_handling
 from hint_allennlp.models.instruction_model import InstructionModel
 from hint_allennlp.models.paper_variants import labels_by_instruction_format
-from hint_allennlp.modules.backbone import (
-    load_backbone,
-    load_tokenizer,
-    save_backbone,
-)
 from hint_allennlp.modules.hypernetwork.hypernetwork import Hypernetwork
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
 from hint_allennlp.modules.hypernetwork.train_only_hypernetwork import (
@@ -32,7 +27,6 @@ from hint_allennlp.modules.large_models.checkpointing import (
     t5_stacks,
 )
 from hint_allennlp.modules.large_models.mixed_precision import (
-    check_mixed_precision,
     in_mixed_precision,
 )
 from hint_allennlp.modules.peft.injection import inject_task_modules
@@ -146,19 +140,18 @@ class HintSeq2Seq(InstructionModel):
         ddp_accelerator: Optional[DdpAccelerator] = None,
     ) -> None:
         super().__init__(
-            vocab, metric, task_module_cache_size, regularizer, serialization_dir, ddp_accelerator
+            vocab,
+            model_name,
+            metric,
+            task_module_cache_size,
+            mixed_precision,
+            regularizer,
+            serialization_dir,
+            ddp_accelerator,
         )
-        check_mixed_precision(mixed_precision)
-        self.mixed_precision = mixed_precision
-        self.model_name = model_name
         overrides = {"dropout_rate": dropout} if dropout is not None else {}
-        # From the archive's copy of the T5's config when AllenNLP loads an archive (`_load`).
-        self.t5 = load_backbone(
-            T5ForConditionalGeneration, model_name, serialization_dir, **overrides
-        )
+        self.t5 = self._load_backbone(T5ForConditionalGeneration, serialization_dir, **overrides)
         t5_checkpoint_parameters = list(self.t5.parameters())  # before injection adds any
-        self.tokenizer = load_tokenizer(model_name, serialization_dir)
-        save_backbone(model_name, self.t5, self.tokenizer, serialization_dir)
         self.peft = peft or PeftConfig()
         self.instruction_fusion = instruction_fusion
         self._beam_size = beam_size

@@ -15,12 +15,8 @@ from hint_allennlp.cost.flops import DecoderOnlyCounts
 from hint_allennlp.models.instruction_model import InstructionModel
 from hint_allennlp.modules.backbone import (
     config_source,
-    load_backbone,
-    load_tokenizer,
-    save_backbone,
 )
 from hint_allennlp.modules.large_models.mixed_precision import (
-    check_mixed_precision,
     in_mixed_precision,
 )
 from hint_allennlp.modules.peft.task_parameters import TaskParameters
@@ -110,21 +106,22 @@ class InstructionCausalLM(InstructionModel):
         ddp_accelerator: Optional[DdpAccelerator] = None,
     ) -> None:
         super().__init__(
-            vocab, metric, task_module_cache_size, regularizer, serialization_dir, ddp_accelerator
+            vocab,
+            model_name,
+            metric,
+            task_module_cache_size,
+            mixed_precision,
+            regularizer,
+            serialization_dir,
+            ddp_accelerator,
         )
-        check_mixed_precision(mixed_precision)
-        self.mixed_precision = mixed_precision
-        self.model_name = model_name
         if AutoConfig.from_pretrained(
             config_source(model_name, serialization_dir)
         ).is_encoder_decoder:
             raise ConfigurationError(
                 f"{model_name} is an encoder-decoder model: use the `hint_seq2seq` model for it"
             )
-        # From the archive's copy of the checkpoint's config when AllenNLP loads an archive.
-        self.lm = load_backbone(AutoModelForCausalLM, model_name, serialization_dir)
-        self.tokenizer = load_tokenizer(model_name, serialization_dir)
-        save_backbone(model_name, self.lm, self.tokenizer, serialization_dir)
+        self.lm = self._load_backbone(AutoModelForCausalLM, serialization_dir)
         eos = self.lm.generation_config.eos_token_id
         if eos is None:
             eos = self.tokenizer.eos_token_id

@@ -15,10 +15,17 @@ from allennlp.nn import RegularizerApplicator
 from allennlp.nn.parallel import DdpAccelerator
 from allennlp.nn.util import get_text_field_mask, get_token_ids_from_text_field_tensors
 from allennlp.training.metrics import Metric
+from transformers import PreTrainedModel
 
 from hint_allennlp.data.sequence_layout import check_batch_layout
 from hint_allennlp.metrics import InferenceFlops, RankClassificationAccuracy
-from hint_allennlp.modules.backbone import loading_archive
+from hint_allennlp.modules.backbone import (
+    load_backbone,
+    load_tokenizer,
+    loading_archive,
+    save_backbone,
+)
+from hint_allennlp.modules.large_models.mixed_precision import check_mixed_precision
 from hint_allennlp.modules.peft.task_parameters import TaskParameters
 from hint_allennlp.modules.serving.task_parameter_cache import TaskParameterCache, instruction_key
 
@@ -38,17 +45,22 @@ class InstructionModel(Model):
 
     A subclass sets `sequence_layout` (`hint_allennlp/data/sequence_layout.py`), gives
     `instruction_handling` and `compiles_instructions`, makes what it keeps per instruction in
-    `_make_task_parameters`, and calls `_track_flops` once its parameter counts are known.
+    `_make_task_parameters`, builds its backbone with `_load_backbone`, and calls `_track_flops`
+    once its parameter counts are known.
 
     # Parameters
 
     vocab : `Vocabulary`
+    model_name : `str`
+        The backbone, by hub name or local path (`_load_backbone` loads it).
     metric : `Metric`, optional (default = `instruction_metrics`)
         Called in evaluation with the predicted texts, the references, tasks and categories.
     task_module_cache_size : `int`
         In evaluation, what the model made of this many recent instructions is kept
         (`TaskParameterCache`), so a task's instruction is processed once, not once per batch (0
         disables this).
+    mixed_precision : `str`, optional
+        `"bf16"` or `None` (checked here; `modules/large_models/mixed_precision.py`).
     regularizer, serialization_dir, ddp_accelerator
         As in AllenNLP's `Model`.
     """
@@ -58,13 +70,18 @@ class InstructionModel(Model):
     def __init__(
         self,
         vocab: Vocabulary,
+        model_name: str,
         metric: Optional[Metric],
         task_module_cache_size: int,
+        mixed_precision: Optional[str],
         regularizer: Optional[RegularizerApplicator] = None,
         serialization_dir: Optional[str] = None,
         ddp_accelerator: Optional[DdpAccelerator] = None,
     ) -> None:
         super().__init__(vocab, regularizer, serialization_dir, ddp_accelerator)
+        check_mixed_precision(mixed_precision)
+        self.mixed_precision = mixed_precision
+        self.model_name = model_name
         self.task_parameter_cache = TaskParameterCache(task_module_cache_size)
         self._metric = metric if metric is not None else Metric.by_name("instruction_metrics")()
         self._choice_accuracy = RankClassificationAccuracy()
@@ -75,6 +92,21 @@ class InstructionModel(Model):
         # The archive's weights follow: the backbone is built from the archive's copy of its config.
         with loading_archive():
             return super()._load(config, serialization_dir, weights_file, cuda_device)
+
+    def _load_backbone(
+        self, model_class: type, serialization_dir: Optional[str], **config_overrides
+    ) -> PreTrainedModel:
+        """
+        `model_name`'s backbone, and its tokenizer as `self.tokenizer`: from the archive's copy of
+        their files when AllenNLP loads an archive (`_load`), else from `model_name`, the copy then
+        saved to the run's `serialization_dir` (`hint_allennlp/modules/backbone.py`).
+        """
+        backbone = load_backbone(
+            model_class, self.model_name, serialization_dir, **config_overrides
+        )
+        self.tokenizer = load_tokenizer(self.model_name, serialization_dir)
+        save_backbone(self.model_name, backbone, self.tokenizer, serialization_dir)
+        return backbone
 
     @property
     def instruction_handling(self) -> str:
