@@ -17,7 +17,7 @@ from hint_allennlp.data.p3.preparation import MixturePreparation
 from hint_allennlp.data.p3.t0_mixture import mixture_tasks
 from tests import FIXTURES_ROOT, PROJECT_ROOT
 from tests.data.p3.edited_prompts_test import EDITED_PROMPTS
-from tests.training_configs_test import EXPERIMENTS, evaluate
+from tests.training_configs_test import EXPERIMENTS, PAPER_ADAFACTOR, evaluate
 
 CONFIGS_ROOT = PROJECT_ROOT / "training_configs"
 DATASETS = FIXTURES_ROOT / "p3" / "datasets"
@@ -130,13 +130,7 @@ def test_p3_experiments_use_the_paper_recipe(experiment):
         placement,
     )
     assert config["validation_dataset_reader"] == {**reader, "answer_choices": True}
-    assert trainer["optimizer"] == {
-        "type": "huggingface_adafactor",
-        "lr": 1e-3,
-        "relative_step": False,
-        "scale_parameter": True,
-        "warmup_init": False,
-    }
+    assert trainer["optimizer"] == PAPER_ADAFACTOR
     # gins/t0_train.gin: inputs 1,024, hyper_inputs 512, targets 256; 2,048 examples per step,
     # for 10,000 steps (appendix E's T0 replication: 20,000).
     assert [reader[f"max_{part}_tokens"] for part in ("instruction", "source", "target")] == [
