@@ -116,15 +116,17 @@ local defaults = {
 };
 
 // Each model of the paper (Tables 1, 5 and 6) as the reader's instruction format plus
-// `hint_seq2seq` keys, its `peft` completed by the settings it takes the sizes from.
+// `hint_seq2seq` keys, its `peft` completed by its sizes on the backbone (`peft_by_backbone`) and
+// the settings it takes the sizes from.
 local models = {
   [name]: function(s)
     local variant = paper.variants[name];
+    local by_backbone = std.get(std.get(variant, 'peft_by_backbone', {}), s.backbone, {});
     {
       instruction_format: variant.instruction_format,
       model: variant.model + (
         if std.objectHas(variant, 'peft')
-        then { peft: variant.peft + { [key]: s[key] for key in variant.peft_from_settings } }
+        then { peft: variant.peft + by_backbone + { [key]: s[key] for key in variant.peft_from_settings } }
         else {}
       ),
     }

@@ -229,28 +229,48 @@ def test_hypter_has_one_bias_free_mlp_per_component_type_covering_all_layers(t5)
     assert all(parameter.dim() == 2 for parameter in generator.parameters())  # no biases
 
 
-def test_hypter_has_the_size_of_the_reference_generator_at_t5_xl():
+def hypter_reference_size(backbone: str, adapter_size: int) -> int:
     """
-    hyper_network.py `Hypernet.setup` with gins/hypter.gin at T5-XL (gins/hyper_xl.gin: emb_dim
-    2048, 24 + 24 layers, as paper_variants.json's `xl`) and Hypter's a = 8: four `MlpBlock`s, each
-    wi [d, d] and wo [d, output * (E + 2D)] for outputs a·d (adapter_down, adapter_up), a
+    hyper_network.py `Hypernet.setup` with gins/hypter.gin (gins/hyper_xl.gin, hyper_xxl.gin: the
+    backbone's emb_dim and 24 + 24 layers, as paper_variants.json's shapes): four `MlpBlock`s,
+    each wi [d, d] and wo [d, output * (E + 2D)] for outputs a·d (adapter_down, adapter_up), a
     (adapter_bias_down) and d (adapter_bias_up).
     """
-    config, a = XL.t5_config(), PAPER_VARIANTS["hypter"].fixed_peft["adapter_size"]
-    d_model, encoder_layers, decoder_layers = (
-        config.d_model,
-        config.num_layers,
-        config.num_decoder_layers,
+    config = BACKBONES[backbone].t5_config()
+    d_model, blocks = config.d_model, config.num_layers + 2 * config.num_decoder_layers
+    return 4 * d_model * d_model + d_model * blocks * (
+        2 * adapter_size * d_model + adapter_size + d_model
     )
-    mlp_hidden = 4 * d_model * d_model
-    outputs_per_block = 2 * a * d_model + a + d_model
-    reference = mlp_hidden + d_model * (encoder_layers + 2 * decoder_layers) * outputs_per_block
+
+
+@pytest.mark.parametrize(
+    "backbone, adapter_size, billions",
+    # a = 8 in gins/hypter.gin, which the base and 3B runs keep; at 11B the authors' runs set
+    # adapter_size=1 (scripts/nat_int/ni_train_hypter.sh from commit c829835, after 4 and 2).
+    [("base", 8, 0.36), ("xl", 8, 5.15), ("xxl", 1, 3.69)],
+)
+def test_hypter_has_the_adapter_size_and_the_size_of_the_reference_generator(
+    backbone, adapter_size, billions
+):
+    variant = PAPER_VARIANTS["hypter"]
+    peft = PeftConfig(**variant.model_arguments(**BACKBONES[backbone].module_sizes())["peft"])
+    assert peft.adapter_size == adapter_size
     with torch.device("meta"):
-        generator = HypterGenerator(config, PeftConfig(adapter_size=a, use_prefixes=False))
-    assert sum(parameter.numel() for parameter in generator.parameters()) == reference
-    # The figures the class docstring and docs/fidelity.md give: 5.15B, and 3.44B for E + D outputs.
-    read_blocks_only = mlp_hidden + d_model * (encoder_layers + decoder_layers) * outputs_per_block
-    assert (round(reference / 1e9, 2), round(read_blocks_only / 1e9, 2)) == (5.15, 3.44)
+        generator = HypterGenerator(BACKBONES[backbone].t5_config(), peft)
+    size = sum(parameter.numel() for parameter in generator.parameters())
+    assert size == hypter_reference_size(backbone, adapter_size)
+    # The figures the class docstring and docs/fidelity.md give.
+    assert round(size / 1e9, 2) == billions
+
+
+def test_hypter_figures_in_the_docs():
+    # At T5-XL, outputs for the E + D read blocks only would be 3.44B (against 5.15B); at 11B, the
+    # a = 8 of the smaller backbones would make 20.6B (against 3.69B).
+    config = XL.t5_config()
+    d_model, layers = config.d_model, config.num_layers + config.num_decoder_layers
+    read_blocks_only = 4 * d_model * d_model + d_model * layers * (2 * 8 * d_model + 8 + d_model)
+    assert round(read_blocks_only / 1e9, 2) == 3.44
+    assert round(hypter_reference_size("xxl", 8) / 1e9, 1) == 20.6
 
 
 def test_hypter_adapters_are_those_of_the_encoder_and_decoder_self_attention_blocks(t5):
