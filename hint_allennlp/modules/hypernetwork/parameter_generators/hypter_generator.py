@@ -47,12 +47,26 @@ class HypterGenerator(ParameterGenerator):
         Supplied by the model; only adapters are supported.
     mlp_dropout : `float`, optional (default = `0.0`)
         Dropout inside the MLPs.
+    pretrained_instruction_encoder : `bool`, optional (default = `False`)
+        With the model's `separate_instruction_encoder`, whether that encoder starts as a copy of
+        the T5 encoder (True) or, as the authors ran Hypter, as new layers (initialised as T5
+        initialises them) that read T5's own token embeddings, one weight for both (False):
+        `gins/ni_train.gin` includes `restore_pretrained.gin`, which restores no `.*hyper.*`
+        weight, `gins/hypter.gin` maps none back, and the hyper-encoder embeds with T5's
+        `shared_embedding`.
     """
 
     supported_kinds = (ADAPTER,)
 
-    def __init__(self, t5_config: T5Config, peft: PeftConfig, mlp_dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        t5_config: T5Config,
+        peft: PeftConfig,
+        mlp_dropout: float = 0.0,
+        pretrained_instruction_encoder: bool = False,
+    ) -> None:
         super().__init__(t5_config, peft)
+        self.pretrained_instruction_encoder = pretrained_instruction_encoder
         self.components = peft.components(t5_config)
         # The attention blocks whose adapters the feed-forward slots read (`task_parameters.py`).
         encoder_layers, decoder_layers = t5_config.num_layers, t5_config.num_decoder_layers
