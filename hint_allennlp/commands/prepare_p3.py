@@ -19,7 +19,11 @@ from allennlp.common.checks import ConfigurationError
 
 from hint_allennlp.data.p3.edited_prompts import MASK
 from hint_allennlp.data.p3.preparation import MixturePreparation
-from hint_allennlp.data.p3.resources import TEMPLATES_DIR
+from hint_allennlp.data.p3.promptsource_distribution import (
+    PROMPTSOURCE_VERSION,
+    PromptsourceTemplates,
+    fetch_sdist,
+)
 from hint_allennlp.data.p3.t0_mixture import MIXTURES, T0Task, mixture_tasks, total_cap
 
 logger = logging.getLogger(__name__)
@@ -33,7 +37,13 @@ class PrepareP3(Subcommand):
             "p3 reader's JSON lines."
         )
         subparser = parser.add_parser(self.name, description=description, help=description)
-        subparser.add_argument("--mixture", choices=MIXTURES, required=True)
+        subparser.add_argument(
+            "--fetch-templates",
+            action="store_true",
+            help=f"download promptsource {PROMPTSOURCE_VERSION}'s source archive (its templates) "
+            "into the cache, checking its SHA-256, and exit; done already by `make templates`",
+        )
+        subparser.add_argument("--mixture", choices=MIXTURES)
         subparser.add_argument(
             "--data-dir",
             type=Path,
@@ -59,10 +69,11 @@ class PrepareP3(Subcommand):
             help="print the mixture's tasks, splits and caps and Σ cap, without reading data",
         )
         subparser.add_argument(
-            "--templates-dir",
+            "--templates",
             type=Path,
-            default=TEMPLATES_DIR,
-            help="a promptsource templates/ folder (default: promptsource 0.2.3's, shipped)",
+            help="promptsource's templates: its source archive (.tar.gz), an unpacked promptsource "
+            "or its promptsource/templates/ folder (default: promptsource "
+            f"{PROMPTSOURCE_VERSION}'s archive, fetched by --fetch-templates)",
         )
         subparser.add_argument(
             "--datasets-csv",
@@ -82,15 +93,21 @@ class PrepareP3(Subcommand):
 
 
 def prepare_p3_from_args(args: argparse.Namespace) -> None:
+    if args.fetch_templates:
+        print(f"promptsource {PROMPTSOURCE_VERSION}'s templates: {fetch_sdist()}")
+        return
+    if args.mixture is None:
+        raise ConfigurationError(f"--mixture is needed: one of {', '.join(MIXTURES)}.")
     for option, path in [
-        ("--templates-dir", args.templates_dir),
+        ("--templates", args.templates),
         ("--datasets-csv", args.datasets_csv),
         ("--edited-prompts", args.edited_prompts),
     ]:
         if path is not None and not path.exists():
             raise ConfigurationError(f"{option} {path} does not exist.")
+    templates = None if args.templates is None else PromptsourceTemplates(args.templates)
     tasks = mixture_tasks(
-        args.mixture, args.datasets, args.templates_dir, args.datasets_csv, args.edited_prompts
+        args.mixture, args.datasets, templates, args.datasets_csv, args.edited_prompts
     )
     datasets_count = len({task.dataset.folder for task in tasks})
     if args.list_tasks:

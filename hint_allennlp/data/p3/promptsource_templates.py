@@ -35,14 +35,11 @@ import random
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 import jinja2
 import yaml
 from jinja2 import nodes
-
-from hint_allennlp.data.file_reading import DataFormatError, read_text_file
 
 # promptsource/templates.py: `TEXT_VAR_LENGTH`, `Template.pipe_protector`.
 TEXT_VAR_LENGTH = 2048
@@ -190,18 +187,21 @@ _TemplatesLoader.add_constructor("!Template", _construct_mapping)
 _TemplatesLoader.add_constructor("!TemplateMetadata", _construct_mapping)
 
 
-def read_templates(path: Path) -> List[PromptTemplate]:
-    """The templates of a `templates.yaml`, by name as promptsource's `all_template_names`."""
+def parse_templates(text: str, source: str) -> List[PromptTemplate]:
+    """
+    The templates of a `templates.yaml`'s text, by name as promptsource's `all_template_names`;
+    `source` (where the text was read) is named in messages.
+    """
     try:
-        document = yaml.load(read_text_file(path), Loader=_TemplatesLoader)
-    except (OSError, DataFormatError, yaml.YAMLError) as error:
-        raise PromptTemplateError(f"{path}: not a readable templates file ({error}).") from None
+        document = yaml.load(text, Loader=_TemplatesLoader)
+    except yaml.YAMLError as error:
+        raise PromptTemplateError(f"{source}: not a readable templates file ({error}).") from None
     if not isinstance(document, dict) or not isinstance(document.get("templates"), dict):
-        raise PromptTemplateError(f"{path}: expected a mapping with 'dataset' and 'templates'.")
+        raise PromptTemplateError(f"{source}: expected a mapping with 'dataset' and 'templates'.")
     templates = []
     for key, entry in document["templates"].items():
         if not isinstance(entry, dict) or not isinstance(entry.get("jinja"), str):
-            raise PromptTemplateError(f"{path}: template {key!r} has no 'jinja' string.")
+            raise PromptTemplateError(f"{source}: template {key!r} has no 'jinja' string.")
         metadata = entry.get("metadata") or {}
         templates.append(
             PromptTemplate(
@@ -215,7 +215,7 @@ def read_templates(path: Path) -> List[PromptTemplate]:
                 choices_in_prompt=metadata.get("choices_in_prompt"),
                 metrics=tuple(metadata.get("metrics") or ()),
                 reference=entry.get("reference") or "",
-                source=str(path),
+                source=source,
             )
         )
     return sorted(templates, key=lambda template: template.name)

@@ -8,6 +8,7 @@ import codecs
 import json
 import shutil
 from collections import Counter
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -19,12 +20,11 @@ from hint_allennlp.data.p3.preparation import NO_LABEL, MixturePreparation, allo
 from hint_allennlp.data.p3.t0_mixture import mixture_tasks
 from tests import FIXTURES_ROOT
 from tests.data.p3.edited_prompts_test import EDITED_PROMPTS
-from tests.data.p3.promptsource_templates_test import EXPECTED
+from tests.data.p3.promptsource_reference import promptsource_render
+from tests.data.p3.promptsource_templates_test import fixture_row
 from tests.data.p3.t0_mixture_test import FIXTURE_EVALUATION, FIXTURE_TRAINING
 
 DATASETS = FIXTURES_ROOT / "p3" / "datasets"
-# promptsource's render of each fixture row by its seed, "0/<task>/<split>/<row>".
-PROMPTSOURCE = {entry["seed"]: entry for entry in EXPECTED}
 
 
 def prepare(
@@ -44,9 +44,28 @@ def prepare(
     return records, report
 
 
+@lru_cache(maxsize=None)
+def fixture_tasks() -> dict:
+    tasks = mixture_tasks("t0_train", FIXTURE_TRAINING) + mixture_tasks(
+        "t0_eval", FIXTURE_EVALUATION
+    )
+    return {task.name: task for task in tasks}
+
+
+def promptsource_render_of(example_id: str) -> tuple:
+    """promptsource's own `(parts, answer_choices)` of a record's row, with its seed."""
+    name, split, row = example_id.split("/")[:3]
+    task = fixture_tasks()[name]
+    example = fixture_row(task.dataset.folder, split, int(row))
+    parts, choices, error = promptsource_render(
+        task.dataset.folder, task.template.name, example, f"0/{name}/{split}/{row}"
+    )
+    assert error is None, error
+    return parts, choices
+
+
 def promptsource_parts(example_id: str) -> list:
-    task, split, row = example_id.split("/")[:3]
-    return PROMPTSOURCE[f"0/{task}/{split}/{row}"]["parts"]
+    return promptsource_render_of(example_id)[0]
 
 
 def test_allocate_splits_in_proportion_to_the_caps():
@@ -63,7 +82,7 @@ def test_evaluation_records_render_as_promptsource(tmp_path):
         prompt, target = promptsource_parts(record["id"])
         assert fill_template(record["template"], record["fields"]) == prompt
         assert record["target"] == target
-        assert record["answer_choices"] == PROMPTSOURCE["0/" + record["id"]]["answer_choices"]
+        assert record["answer_choices"] == promptsource_render_of(record["id"])[1]
         assert record["target"] in record["answer_choices"]
         # No edited prompts given: the hypernetwork's text is the template's, counted.
         assert record["edited_prompt"] == template_prompt(record["template"])
