@@ -17,6 +17,7 @@ from typing import Optional, Sequence
 from allennlp.commands.subcommand import Subcommand
 from allennlp.common.checks import ConfigurationError
 
+from hint_allennlp.data.p3.dataset_rows import column_mappings as known_column_mappings
 from hint_allennlp.data.p3.edited_prompts import MASK
 from hint_allennlp.data.p3.preparation import MixturePreparation
 from hint_allennlp.data.p3.promptsource_distribution import (
@@ -76,6 +77,20 @@ class PrepareP3(Subcommand):
             f"{PROMPTSOURCE_VERSION}'s archive, fetched by --fetch-templates)",
         )
         subparser.add_argument(
+            "--allow-missing",
+            action="store_true",
+            help="write the mixture even if a split is empty or no record of a dataset is written "
+            "(each is reported by name)",
+        )
+        subparser.add_argument(
+            "--map-columns",
+            nargs="+",
+            default=[],
+            metavar="DATASET",
+            help="map these datasets from the column layout of today's `datasets` to the one "
+            "promptsource 0.2.3's templates read (known: trec; docs/p3.md)",
+        )
+        subparser.add_argument(
             "--datasets-csv",
             type=Path,
             help="t-zero's t0/datasets.csv, read instead of this project's table of T0's datasets "
@@ -118,10 +133,32 @@ def prepare_p3_from_args(args: argparse.Namespace) -> None:
         return
     if args.data_dir is None or args.output is None:
         raise ConfigurationError("--data-dir and --output are needed (or --list-tasks).")
-    if args.mixture == "t0_train" and not args.num_examples:
-        raise ConfigurationError("t0_train needs --num-examples (optimizer steps x batch size).")
+    _check_num_examples(args.mixture, args.num_examples)
+    _check_output(args.output)
+    mappings = known_column_mappings()
+    unknown = sorted(set(args.map_columns) - set(mappings))
+    if unknown:
+        raise ConfigurationError(
+            f"--map-columns {' '.join(unknown)}: no known mapping; known: {sorted(mappings)}."
+        )
     _warn_of_template_prompts(tasks, args.edited_prompts)
-    preparation = MixturePreparation(tasks, args.data_dir, args.shots, args.seed)
+    preparation = MixturePreparation(
+        tasks,
+        args.data_dir,
+        args.shots,
+        args.seed,
+        allow_missing=args.allow_missing,
+        column_mappings={folder: mappings[folder] for folder in args.map_columns},
+    )
+    inputs = preparation.input_files() + [
+        path for path in (args.templates, args.datasets_csv, args.edited_prompts) if path
+    ]
+    for path in inputs:
+        if args.output.exists() and path.exists() and args.output.samefile(path):
+            raise ConfigurationError(
+                f"--output {args.output} is also an input ({path}): writing it would empty it "
+                "before it is read. Give another --output."
+            )
     try:
         if args.mixture == "t0_train":
             report = preparation.write_training(args.output, args.num_examples)
@@ -136,11 +173,48 @@ def prepare_p3_from_args(args: argparse.Namespace) -> None:
     template_prompts = report.template_prompts_line()
     if template_prompts:
         print(template_prompts)
+    for what, names in [
+        ("dataset", preparation.empty_datasets()),
+        ("task", preparation.empty_tasks()),
+    ]:
+        if names:
+            line = (
+                f"No record was written of {len(names)} {what}{'' if len(names) == 1 else 's'}: "
+                + ", ".join(names)
+            )
+            print(line)
+            logger.warning(line)
     if report.counts:
         print("Not written or changed, per task (with the first places):")
         for line in report.lines():
             print("  " + line)
             logger.warning(line)
+
+
+def _check_num_examples(mixture: str, num_examples: Optional[int]) -> None:
+    if mixture == "t0_train" and num_examples is None:
+        raise ConfigurationError("t0_train needs --num-examples (optimizer steps x batch size).")
+    if mixture == "t0_train" and num_examples <= 0:
+        raise ConfigurationError(f"--num-examples must be 1 or more, not {num_examples}.")
+    if mixture == "t0_eval" and num_examples is not None:
+        raise ConfigurationError(
+            "--num-examples is for t0_train: t0_eval writes every row of the evaluation splits."
+        )
+
+
+def _check_output(output: Path) -> None:
+    """An --output that cannot be written is refused before anything is read."""
+    if output.is_dir():
+        raise ConfigurationError(
+            f"--output {output} is a folder; give the JSON-lines file to write."
+        )
+    for parent in output.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigurationError(
+                    f"--output {output} cannot be written: {parent} is a file, not a folder."
+                )
+            break
 
 
 def _warn_of_template_prompts(tasks: Sequence[T0Task], edited_prompts: Optional[Path]) -> None:

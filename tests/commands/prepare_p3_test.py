@@ -49,7 +49,7 @@ def test_the_evaluation_mixture(tmp_path, monkeypatch, capsys, caplog):
     assert caplog.text.count(TEMPLATE_PROMPTS_WARNING) == 1
     assert "30 records of 12 task(s) have as hypernetwork text their template" in printed
     assert (
-        "super_glue_copa__What_could_happen_next_C1_or_C2_: 2 rows that render to other than "
+        "super_glue_copa__What_could_happen_next_C1_or_C2_: 2 rows rendered to other than "
         "'prompt ||| target' (dropped by the authors): "
         f"{DATASETS}/super_glue/copa/validation.jsonl, line 2 (1 part(s))"
     ) in printed

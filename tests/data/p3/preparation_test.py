@@ -125,11 +125,11 @@ def test_records_carry_the_edited_prompt_of_their_task(tmp_path):
 
 def test_what_the_authors_drop_is_counted_with_its_place(tmp_path):
     _, report = prepare("t0_eval", ["super_glue/copa"], tmp_path / "test.jsonl")
-    reason = "rows that render to other than 'prompt ||| target' (dropped by the authors)"
+    reason = "rendered to other than 'prompt ||| target' (dropped by the authors)"
     validation = DATASETS / "super_glue" / "copa" / "validation.jsonl"
     # The template asks "what happened next" only of `effect` rows; rows 2 and 3 are `cause`.
     task = "super_glue_copa__What_could_happen_next_C1_or_C2_"
-    assert report.counts[task, reason] == 2
+    assert report.count(task, reason) == 2
     assert report.places(task, reason) == [
         f"{validation}, line 2 (1 part(s))",
         f"{validation}, line 3 (1 part(s))",
@@ -137,8 +137,8 @@ def test_what_the_authors_drop_is_counted_with_its_place(tmp_path):
     assert sum(report.counts.values()) == 6
     # 3 examples of each of the 6 templates: more than the 2 rows that render, so every row is seen.
     _, report = prepare("t0_train", ["multi_news"], tmp_path / "train.jsonl", num_examples=18)
-    empty = "multi_news rows with an empty document (dropped by the authors)"
-    assert report.counts["multi_news_summarize", empty] == 1
+    empty = "had an empty document (dropped by the authors)"
+    assert report.count("multi_news_summarize", empty) == 1
     assert report.places("multi_news_summarize", empty) == [
         f"{DATASETS / 'multi_news' / 'train.jsonl'}, line 3"
     ]
@@ -191,17 +191,18 @@ def test_bad_rows_are_counted_by_file_and_line(tmp_path):
         "\n".join([lines[0], "{not json", "", json.dumps(broken)]) + "\n"
     )
     records, report = prepare("t0_eval", ["hellaswag"], tmp_path / "test.jsonl", tmp_path)
-    # Row 0 under each of the 4 templates, and the broken row under the one whose choices are
-    # fixed: there `{{ endings[0] }}` of None is undefined and prints nothing, as in promptsource.
-    assert len(records) == 5
+    # Row 0 under each of the 4 templates. The row with null endings is not rendered (promptsource
+    # would print nothing for `{{ endings[0] }}` of None, or fail on `endings | join`).
+    assert len(records) == 4
     path = folder / "validation.jsonl"
     task = "hellaswag_complete_first_then"
-    assert report.places(task, "malformed rows") == [
+    assert report.places(task, "could not be read") == [
         f"{path}, line 2 (malformed JSON (Expecting property name enclosed in double quotes at "
         "column 2).)"
     ]
-    (failure,) = report.places(task, "rows the template fails on")
-    assert failure.startswith(f"{path}, line 4 (TypeError:")
+    lacking = "lacked a field that the template reads, or had it null"
+    assert report.places(task, lacking) == [f"{path}, line 4 (endings)"]
+    assert report.count("hellaswag_complete_first_then", lacking) == 1
 
 
 def test_a_missing_split_says_how_to_export_it(tmp_path):
@@ -232,8 +233,8 @@ def test_too_few_rows_for_the_shots_are_reported(tmp_path):
     shutil.copytree(DATASETS / "super_glue" / "copa", tmp_path / "super_glue" / "copa")
     _, report = prepare("t0_eval", ["super_glue/copa"], tmp_path / "test.jsonl", tmp_path, shots=3)
     # "why C1 or C2" renders only `effect` rows: 2 of the 3 train rows.
-    reason = "rows with fewer than 3 few-shot examples available"
-    assert report.counts["super_glue_copa__why_C1_or_C2", reason] == 2
+    reason = "had fewer than 3 few-shot examples available"
+    assert report.count("super_glue_copa__why_C1_or_C2", reason) == 2
 
 
 def test_a_byte_order_mark_starting_an_export_is_accepted(tmp_path):
