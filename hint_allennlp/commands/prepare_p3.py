@@ -32,6 +32,10 @@ logger = logging.getLogger(__name__)
 
 @Subcommand.register("hint-p3-prepare")
 class PrepareP3(Subcommand):
+    # Everything it needs is imported by this module: AllenNLP's second walk over the plugins
+    # (seconds, on every run) is not needed.
+    requires_plugins = False
+
     def add_subparser(self, parser: argparse._SubParsersAction) -> argparse.ArgumentParser:
         description = (
             "Render T0's training mixture or held-out evaluation from exported datasets into the "
