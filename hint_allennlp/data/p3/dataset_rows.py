@@ -25,6 +25,11 @@ from hint_allennlp.data.file_reading import (
 from hint_allennlp.data.p3.resources import COLUMN_MAPPINGS
 
 SPLIT_SUFFIXES = (".jsonl", ".parquet")
+# Datasets whose files `datasets` cannot download: where to get them.
+MANUAL_DOWNLOADS = {
+    "story_cloze": "request its CSV files with the form at "
+    "https://cs.rochester.edu/nlp/rocstories/ and give their folder as data_dir."
+}
 
 
 def split_file(data_dir: Path, folder: str, split: str) -> Path:
@@ -36,9 +41,14 @@ def split_file(data_dir: Path, folder: str, split: str) -> Path:
     if not found:
         name, _, subset = folder.partition("/")
         arguments = f'"{name}", "{subset}"' if subset else f'"{name}"'
+        manual = ""
+        if name in MANUAL_DOWNLOADS:
+            arguments += ', data_dir="<folder with its files>"'
+            manual = f" {name} is not downloaded by `datasets`: {MANUAL_DOWNLOADS[name]}"
         raise ConfigurationError(
             f"No {split!r} split of {folder}: expected {candidates[0]} (or .parquet). Export it "
             f"with `datasets.load_dataset({arguments})[{split!r}].to_json({str(candidates[0])!r})`."
+            + manual
         )
     return found[0]
 

@@ -208,6 +208,13 @@ def test_bad_rows_are_counted_by_file_and_line(tmp_path):
 def test_a_missing_split_says_how_to_export_it(tmp_path):
     with pytest.raises(ConfigurationError, match=r"load_dataset\(\"super_glue\", \"rte\"\)"):
         prepare("t0_eval", ["super_glue/rte"], tmp_path / "test.jsonl", tmp_path)
+    # StoryCloze's files are not downloaded by `datasets`.
+    with pytest.raises(ConfigurationError) as error:
+        prepare("t0_eval", ["story_cloze/2016"], tmp_path / "test.jsonl", tmp_path)
+    assert 'load_dataset("story_cloze", "2016", data_dir="<folder with its files>")' in str(
+        error.value
+    )
+    assert "https://cs.rochester.edu/nlp/rocstories/" in str(error.value)
 
 
 def test_shots_are_other_rows_of_the_same_template(tmp_path):
