@@ -133,7 +133,7 @@ def prepare_p3_from_args(args: argparse.Namespace) -> None:
         for task in tasks:
             print(f"{task.name}\t{task.dataset.folder}/{task.split}\t{task.cap}")
         cap = f"; Σ cap = {total_cap(tasks):,}" if args.mixture == "t0_train" else ""
-        print(f"{len(tasks)} tasks of {datasets_count} datasets{cap}")
+        print(f"{_count(len(tasks), 'task')} of {_count(datasets_count, 'dataset')}{cap}")
         return
     if args.data_dir is None or args.output is None:
         raise ConfigurationError("--data-dir and --output are needed (or --list-tasks).")
@@ -171,7 +171,8 @@ def prepare_p3_from_args(args: argparse.Namespace) -> None:
     finally:
         preparation.close()
     print(
-        f"{report.written:,} records of {len(tasks)} tasks ({datasets_count} datasets) written "
+        f"{_count(report.written, 'record')} of {_count(len(tasks), 'task')} "
+        f"({_count(datasets_count, 'dataset')}) written "
         f"to {args.output}."
     )
     template_prompts = report.template_prompts_line()
@@ -182,10 +183,7 @@ def prepare_p3_from_args(args: argparse.Namespace) -> None:
         ("task", preparation.empty_tasks()),
     ]:
         if names:
-            line = (
-                f"No record was written of {len(names)} {what}{'' if len(names) == 1 else 's'}: "
-                + ", ".join(names)
-            )
+            line = f"No record was written of {_count(len(names), what)}: " + ", ".join(names)
             print(line)
             logger.warning(line)
     if report.counts:
@@ -193,6 +191,10 @@ def prepare_p3_from_args(args: argparse.Namespace) -> None:
         for line in report.lines():
             print("  " + line)
             logger.warning(line)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def _check_num_examples(mixture: str, num_examples: Optional[int]) -> None:

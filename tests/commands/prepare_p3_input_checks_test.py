@@ -222,7 +222,7 @@ def test_unreadable_exports(user_folder, capsys):
     arguments += ["--output", "train.jsonl", "--num-examples", "9"]
     prepare(*arguments)
     printed = capsys.readouterr().out
-    assert "9 records of 9 tasks (1 datasets) written" in printed
+    assert "9 records of 9 tasks (1 dataset) written" in printed
     # (reported by the tasks that drew it)
     assert (
         ": 1 row could not be read: "

@@ -44,7 +44,7 @@ def test_the_evaluation_mixture(tmp_path, monkeypatch, capsys, caplog):
     records = [json.loads(line) for line in output.read_text().splitlines()]
     assert len(records) == 30 and all(len(record["shots"]) == 1 for record in records)
     printed = capsys.readouterr().out
-    assert "30 records of 12 tasks (1 datasets) written" in printed
+    assert "30 records of 12 tasks (1 dataset) written" in printed
     # Without the authors' prompts: warned once, counted in the report.
     assert caplog.text.count(TEMPLATE_PROMPTS_WARNING) == 1
     assert "30 records of 12 task(s) have as hypernetwork text their template" in printed
@@ -99,7 +99,7 @@ def test_listing_a_mixture(monkeypatch, capsys):
     run(monkeypatch, "--mixture", "t0_eval", "--list-tasks", "--datasets", "anli")
     lines = capsys.readouterr().out.splitlines()
     assert "anli_GPT_3_style_r3\tanli/dev_r3\t0" in lines
-    assert lines[-1] == "45 tasks of 1 datasets"
+    assert lines[-1] == "45 tasks of 1 dataset"
 
 
 def test_a_missing_file_option_is_named(tmp_path, monkeypatch):
