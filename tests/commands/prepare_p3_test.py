@@ -12,6 +12,7 @@ from allennlp.commands import main
 from allennlp.common.checks import ConfigurationError
 
 import hint_allennlp.commands.prepare_p3  # noqa: F401  (registers hint-p3-prepare)
+from hint_allennlp.data.p3.promptsource_distribution import cached_sdist
 from tests import FIXTURES_ROOT, PROJECT_ROOT
 from tests.data.p3.edited_prompts_test import EDITED_PROMPTS
 from tests.data.p3.t0_mixture_test import DATASETS_CSV
@@ -96,10 +97,12 @@ def test_listing_a_mixture(monkeypatch, capsys):
     assert lines[-1] == "313 tasks of 38 datasets; Σ cap = 17,277,798"
     # docs/p3.md quotes the line.
     assert f"    {lines[-1]}\n" in (PROJECT_ROOT / "docs" / "p3.md").read_text()
-    run(monkeypatch, "--mixture", "t0_eval", "--list-tasks", "--datasets", "anli")
-    lines = capsys.readouterr().out.splitlines()
-    assert "anli_GPT_3_style_r3\tanli/dev_r3\t0" in lines
-    assert lines[-1] == "45 tasks of 1 dataset"
+    # The default templates are those of the cached archive; --templates names one.
+    for templates in [[], ["--templates", cached_sdist()]]:
+        run(monkeypatch, "--mixture", "t0_eval", "--list-tasks", "--datasets", "anli", *templates)
+        lines = capsys.readouterr().out.splitlines()
+        assert "anli_GPT_3_style_r3\tanli/dev_r3\t0" in lines
+        assert lines[-1] == "45 tasks of 1 dataset"
 
 
 def test_a_missing_file_option_is_named(tmp_path, monkeypatch):
