@@ -6,28 +6,40 @@ the paper's baselines) and `instruction_causal_lm` (decoder-only baselines) each
 differs: how they encode, score and generate.
 """
 
+import re
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
+from allennlp.common.checks import ConfigurationError
 from allennlp.data import TextFieldTensors, Vocabulary
 from allennlp.models import Model
-from allennlp.nn import RegularizerApplicator
+from allennlp.nn import InitializerApplicator, RegularizerApplicator
+from allennlp.nn.initializers import PretrainedModelInitializer
 from allennlp.nn.parallel import DdpAccelerator
 from allennlp.nn.util import get_text_field_mask, get_token_ids_from_text_field_tensors
 from allennlp.training.metrics import Metric
-from transformers import PreTrainedModel
+from transformers import AutoConfig, PreTrainedModel
 
 from hint_allennlp.data.sequence_layout import check_batch_layout
 from hint_allennlp.metrics import InferenceFlops, RankClassificationAccuracy
 from hint_allennlp.modules.backbone import (
+    config_source,
     load_backbone,
     load_tokenizer,
     loading_archive,
     save_backbone,
+    saved_model_name,
 )
 from hint_allennlp.modules.large_models.mixed_precision import check_mixed_precision
 from hint_allennlp.modules.peft.task_parameters import TaskParameters
 from hint_allennlp.modules.serving.task_parameter_cache import TaskParameterCache, instruction_key
+
+# The first weight of `load_state_dict`'s size mismatch message, with both shapes.
+SIZE_MISMATCH = re.compile(
+    r"size mismatch for (?P<name>\S+): copying a param with shape "
+    r"torch.Size\((?P<archived>\[[^\]]*\])\) from checkpoint, "
+    r"the shape in current model is torch.Size\((?P<built>\[[^\]]*\])\)"
+)
 
 
 class InstructionModel(Model):
@@ -91,7 +103,67 @@ class InstructionModel(Model):
     def _load(cls, config, serialization_dir, weights_file=None, cuda_device=-1) -> "Model":
         # The archive's weights follow: the backbone is built from the archive's copy of its config.
         with loading_archive():
-            return super()._load(config, serialization_dir, weights_file, cuda_device)
+            try:
+                return super()._load(config, serialization_dir, weights_file, cuda_device)
+            except RuntimeError as error:
+                mismatch = SIZE_MISMATCH.search(str(error))
+                if mismatch is None:
+                    raise
+                model_name = config.as_dict(quiet=True)["model"].get("model_name")
+                trained_with = saved_model_name(serialization_dir)
+                raise ConfigurationError(
+                    f"{serialization_dir}: the archive's weights are for a backbone of another "
+                    f"shape than model_name {model_name!r} builds: {mismatch['name']} is "
+                    f"{mismatch['archived']} in the archive and {mismatch['built']} "
+                    f"in the model ({str(error).count('size mismatch for')} weights differ). "
+                    f"The archive was trained with model_name {trained_with!r}: drop the "
+                    "model_name override (--overrides), or give a checkpoint of that shape."
+                ) from None
+
+    def _check_backbone_kind(self, serialization_dir: Optional[str]) -> None:
+        """
+        Refuses a `model_name` of the other kind than the model's `sequence_layout` reads: an
+        encoder-decoder (T5) for `instruction_causal_lm`, a decoder-only LM for `hint_seq2seq`.
+        """
+        config = AutoConfig.from_pretrained(config_source(self.model_name, serialization_dir))
+        if config.is_encoder_decoder == (self.sequence_layout == "encoder_decoder"):
+            return
+        if config.is_encoder_decoder:
+            raise ConfigurationError(
+                f"model_name {self.model_name!r} is an encoder-decoder model "
+                f"({config.model_type}): use the `hint_seq2seq` model for it"
+            )
+        raise ConfigurationError(
+            f"model_name {self.model_name!r} is a decoder-only model ({config.model_type}), and "
+            f"{type(self).__name__} (the HINT, Tk-Instruct and No-Instruct recipes) needs an "
+            "encoder-decoder backbone (T5). For a causal LM use the decoder-only recipe: model "
+            "`instruction_causal_lm` with the reader's instruction_format 'tk_instruct_prefix' "
+            "and sequence_layout 'decoder_only' (training_configs/sni/def_2pos/gpt2_xl.jsonnet, "
+            "whose `backbone` setting takes the checkpoint)."
+        )
+
+    def _initialize(self, initializer: InitializerApplicator) -> None:
+        """
+        Applies `initializer`; weights of another model given to its `pretrained` initializer
+        (the configs' `pretrained_weights`) are refused in words, not with the KeyError of the
+        first weight they lack.
+        """
+        try:
+            initializer(self)
+        except KeyError as missing:
+            loaded = [
+                name
+                for _, part in initializer._initializers
+                if isinstance(part, PretrainedModelInitializer)
+                for name in list(part.weights)[:2]
+            ]
+            raise ConfigurationError(
+                f"The `pretrained` initializer's weights_file_path (the configs' "
+                f"`pretrained_weights`) has no {missing.args[0]!r}, a weight of this "
+                f"{type(self).__name__}: its weights (such as {loaded}) are another model's. Give "
+                f"the weights of a run of this same model type and backbone ({type(self).__name__} "
+                f"on {self.model_name!r}), e.g. its model.tar.gz or best.th."
+            ) from None
 
     def _load_backbone(
         self, model_class: type, serialization_dir: Optional[str], **config_overrides
@@ -304,6 +376,19 @@ class InstructionModel(Model):
             metrics.update(self._choice_accuracy.get_metric(reset=reset))
         metrics.update(self._flops.get_metric(reset=reset))
         return metrics
+
+
+def check_generation_settings(beam_size: int, max_decoding_steps: int) -> None:
+    """Refuses generation settings that `generate` would fail on only once evaluation starts."""
+    if beam_size < 1:
+        raise ConfigurationError(
+            f"The model's beam_size must be at least 1 (1: greedy decoding), not {beam_size}."
+        )
+    if max_decoding_steps < 1:
+        raise ConfigurationError(
+            "The model's max_decoding_steps (the most tokens generated per prediction) must be "
+            f"at least 1, not {max_decoding_steps}."
+        )
 
 
 def _to_keep(modules: TaskParameters) -> TaskParameters:

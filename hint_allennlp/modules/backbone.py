@@ -64,16 +64,22 @@ def loading_archive() -> Iterator[None]:
         _loading_archive.reset(token)
 
 
-def saved_backbone(model_name: str, serialization_dir: Optional[str]) -> Optional[Path]:
-    """The folder in `serialization_dir` that holds a copy of `model_name`'s files, if any."""
+def saved_model_name(serialization_dir: Optional[str]) -> Optional[str]:
+    """The `model_name` whose files `serialization_dir`'s backbone folder is a copy of, if any."""
     if serialization_dir is None:
         return None
-    folder = Path(serialization_dir) / BACKBONE_DIR
     try:
-        source = json.loads((folder / SOURCE_FILE).read_text())
+        source = json.loads((Path(serialization_dir) / BACKBONE_DIR / SOURCE_FILE).read_text())
     except (OSError, ValueError):
         return None
-    return folder if source.get("model_name") == model_name else None
+    return source.get("model_name") if isinstance(source, dict) else None
+
+
+def saved_backbone(model_name: str, serialization_dir: Optional[str]) -> Optional[Path]:
+    """The folder in `serialization_dir` that holds a copy of `model_name`'s files, if any."""
+    if serialization_dir is None or saved_model_name(serialization_dir) != model_name:
+        return None
+    return Path(serialization_dir) / BACKBONE_DIR
 
 
 def check_model_name(model_name: str) -> str:
