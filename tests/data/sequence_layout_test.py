@@ -90,7 +90,8 @@ def test_the_two_prompt_parts_are_the_tk_instruct_string(family):
         CHECKPOINTS[family], {**arguments, "instruction_format": "tk_instruct_prefix"}, task
     )[0]
     whole = read(CHECKPOINTS[family], {**arguments, "instruction_format": "tk_instruct"}, task)[0]
-    assert split["metadata"]["input"] == format_query("Albania")
+    assert split["metadata"]["source"] == format_query("Albania")
+    assert split["metadata"]["input"] == whole["metadata"]["input"] == "Albania"
     prompt = ids(split["instruction_tokens"]) + ids(split["source_tokens"])
     assert tokenizer.decode(prompt, skip_special_tokens=True) == tokenizer.decode(
         ids(whole["source_tokens"]), skip_special_tokens=True

@@ -13,10 +13,12 @@ Fields (the contract with the model; which special tokens each carries, and how 
 - `target_tokens`: the target, absent when the instance has none (e.g. at prediction time).
 - `answer_choices`: `ListField[TextField]`, the choices in the target tokenization, only when the
   data has answer choices.
-- `metadata`: `{"task", "categories", "references", "instruction", "input", "id",
-  "sequence_layout"}` plus `"answer_choices"` and `"gold_choice"` when the data has answer choices,
-  and `"prompt_groups"` where the reader gives them (P3: what evaluation averages prompts over,
-  Table 10).
+- `metadata`: `{"task", "categories", "references", "instruction", "input", "source", "id",
+  "sequence_layout"}` plus `"answer_choices"` and `"gold_choice"` when the data has answer
+  choices, and `"prompt_groups"` where the reader gives them (P3: what evaluation averages prompts
+  over, Table 10). `input` is the instance's own input, as the data gives it, whatever prompt the
+  reader builds around it (what predictions report for every model); `source` is the text of
+  `source_tokens`.
 """
 
 import logging
@@ -264,8 +266,12 @@ class InstructionReader(DatasetReader):
         instance_id: Optional[str],
         answer_choices: Optional[Sequence[str]] = None,
         prompt_groups: Optional[Sequence[str]] = None,
+        instance_input: Optional[str] = None,
     ) -> Instance:
-        """The one place the field contract (module docstring) is built."""
+        """
+        The one place the field contract (module docstring) is built. `instance_input` is the
+        instance's own input when `source` is a prompt built around it (default: `source`'s text).
+        """
         fields: Dict[str, Field] = {
             "source_tokens": self._text_field(
                 source,
@@ -284,7 +290,8 @@ class InstructionReader(DatasetReader):
             "categories": list(categories),
             "references": list(references),
             "instruction": "" if instruction is None else instruction.text,
-            "input": source.text,
+            "input": source.text if instance_input is None else instance_input,
+            "source": source.text,
             "id": instance_id,
             layout.METADATA_KEY: self._sequence_layout,
         }

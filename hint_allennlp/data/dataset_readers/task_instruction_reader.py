@@ -135,6 +135,7 @@ class TaskInstructionReader(InstructionReader):
             categories=categories or [],
             instance_id=instance_id,
             answer_choices=answer_choices,
+            instance_input=input,
         )
 
     def _choose_reference(

@@ -80,17 +80,18 @@ class CompiledTask:
         Loads a compiled task, refusing a damaged file (its contents must match their checksum) and
         one from another format version or another model.
         """
+        with open(path, "rb"):
+            pass  # a file that cannot be opened: the error names it
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)
-        except OSError:
-            raise  # a file that cannot be opened: the error names it
         except Exception:
             # torch's message advises loading with `weights_only=False`, which runs whatever code
             # the file holds: it is neither repeated nor chained.
             raise ConfigurationError(
-                f"{path}: not a compiled task file (damaged, not written by torch.save, or holding "
-                "Python objects other than tensors and plain data, which are never loaded: loading "
-                "them could run code); compile the task again with `allennlp hint-compile`"
+                f"{path}: not a compiled task file (damaged, e.g. half-written; not written by "
+                "torch.save; or holding Python objects other than tensors and plain data, which "
+                "are never loaded: loading them could run code); compile the task again with "
+                "`allennlp hint-compile`"
             ) from None
         if (
             not isinstance(saved, dict)
