@@ -86,6 +86,12 @@ class InstructionCausalLM(InstructionModel):
 
     default_predictor = "hint_instruction"
     sequence_layout = "decoder_only"
+    refused_instruction_formats = {
+        "hint": "it leaves Tk-Instruct's query ('Now complete the following example - Input: ... "
+        "Output:') out of the prompt, so the model would learn and predict without it. Set "
+        "instruction_format 'tk_instruct_prefix' (the instruction's keys and values cached) or "
+        "'tk_instruct'."
+    }
 
     def __init__(
         self,

@@ -55,7 +55,8 @@ class InstructionModel(Model):
     choices, and the analytic `flops` of what was evaluated with `relative_flops`
     (`hint_allennlp.metrics.InferenceFlops`); in training `get_metrics` is empty.
 
-    A subclass sets `sequence_layout` (`hint_allennlp/data/sequence_layout.py`), gives
+    A subclass sets `sequence_layout` (`hint_allennlp/data/sequence_layout.py`) and the reader
+    formats it refuses (`refused_instruction_formats`), gives
     `instruction_handling` and `compiles_instructions`, makes what it keeps per instruction in
     `_make_task_parameters`, builds its backbone with `_load_backbone`, and calls `_track_flops`
     once its parameter counts are known.
@@ -78,6 +79,9 @@ class InstructionModel(Model):
     """
 
     sequence_layout: str
+    # Reader `instruction_format`s (recorded in each instance's metadata) that the model refuses,
+    # each with the reason and what to use instead.
+    refused_instruction_formats: Dict[str, str] = {}
 
     def __init__(
         self,
@@ -210,6 +214,31 @@ class InstructionModel(Model):
 
     def _check_sequence_layout(self, metadata: Optional[List[Dict[str, Any]]]) -> None:
         check_batch_layout(self.sequence_layout, type(self).__name__, metadata)
+        self._check_tokenizer(metadata)
+        formats = {meta.get("instruction_format") for meta in metadata or []}
+        for refused in sorted(formats & set(self.refused_instruction_formats)):
+            raise ConfigurationError(
+                f"{type(self).__name__} got instances read with the dataset reader's "
+                f"instruction_format {refused!r}: {self.refused_instruction_formats[refused]}"
+            )
+
+    def _check_tokenizer(self, metadata: Optional[List[Dict[str, Any]]]) -> None:
+        """Refuses token ids made by another tokenizer than the model's (its EOS or size differ)."""
+        own = getattr(self, "tokenizer", None)
+        read_with = next(
+            (meta["tokenizer"] for meta in metadata or [] if "tokenizer" in meta), None
+        )
+        if own is None or read_with is None:
+            return
+        if (read_with["eos_token_id"], read_with["size"]) == (own.eos_token_id, len(own)):
+            return
+        raise ConfigurationError(
+            f"{type(self).__name__} on {self.model_name!r} got token ids from another tokenizer: "
+            f"the dataset reader's is {read_with['name']!r} (EOS id {read_with['eos_token_id']}, "
+            f"{read_with['size']} tokens), the model's has EOS id {own.eos_token_id} and "
+            f"{len(own)} tokens. Set the reader's model_name to the model's, {self.model_name!r} "
+            "(or give it that model's tokenizer and token_indexers)."
+        )
 
     # --- What is kept per instruction ---------------------------------------------------------
 

@@ -1,3 +1,4 @@
+import json
 import logging
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
@@ -88,7 +89,28 @@ class SuperNaturalInstructionsReader(TaskInstructionReader):
         path = Path(file_path)
         if path.suffix == ".txt" and path.is_file():
             return self._tasks_in_split(path)
+        if path.is_file() and path.suffix != ".json":
+            raise ConfigurationError(self._not_sni_input_message(path))
         return expand_file_path(file_path, suffixes=(".json",))
+
+    def _not_sni_input_message(self, path: Path) -> str:
+        """Why `path` is not read, and the reader that reads JSON lines, as an override."""
+        reader = {
+            "type": "instruction_jsonl",
+            "model_name": self._model_name,
+            "instruction_format": self._instruction_format,
+            "num_positive_examples": self._num_positive_examples,
+            "sequence_layout": self._sequence_layout,
+            **{f"max_{name}": value for name, value in self._max_lengths.items()},
+        }
+        return (
+            f"{path}: the dataset reader is 'sni' (an archive's is its config's), which reads an "
+            "SNI task file (.json), a directory or glob of them, or a split file (.txt, one task "
+            f"name per line), not a {path.suffix or 'suffixless'} file. For JSON lines of "
+            '{"instruction", "input", "output"} records (docs/readers.md) use the '
+            "'instruction_jsonl' reader; for `allennlp evaluate` add --overrides "
+            f"'{json.dumps({'validation_dataset_reader': reader})}'"
+        )
 
     def _tasks_in_split(self, split_path: Path) -> List[Path]:
         if self._tasks_dir is None:
