@@ -30,9 +30,11 @@ def test_every_patch_is_needed_on_this_stack_and_applied_once():
         "drop_add_special_tokens_kwarg",
         "keep_encoder_mask_in_generate",
         "archive_on_the_primary_node_only",
+        "move_predictions_into_place_when_done",
         "let_predictors_read_their_whole_input",
         "check_predict_arguments_before_loading_the_model",
         "check_evaluate_device_before_loading_the_model",
+        "write_readable_evaluation_predictions",
         "refuse_trainer_keys_the_trainer_would_ignore",
     ]
     assert all(registered.versions for registered in compat.PATCHES.values())
@@ -48,6 +50,8 @@ def test_every_patch_is_needed_on_this_stack_and_applied_once():
         ("let_predictors_read_their_whole_input", {"allennlp": "2.9.3"}),
         ("check_predict_arguments_before_loading_the_model", {"allennlp": "2.9.3"}),
         ("check_evaluate_device_before_loading_the_model", {"allennlp": "2.9.3"}),
+        ("move_predictions_into_place_when_done", {"allennlp": "2.9.3"}),
+        ("write_readable_evaluation_predictions", {"allennlp": "2.9.3"}),
     ],
 )
 def test_a_patch_for_other_versions_is_not_applied(name, stack, monkeypatch):

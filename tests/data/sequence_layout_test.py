@@ -44,6 +44,10 @@ def read(checkpoint, arguments, path, **extra):
                 **arguments,
                 "model_name": str(checkpoint),
                 "sequence_layout": "decoder_only",
+                # Within the 1,024 positions of the tiny GPT-2 (checked when the reader is built).
+                "max_instruction_tokens": 512,
+                "max_source_tokens": 256,
+                "max_target_tokens": 256,
                 **extra,
             }
         )

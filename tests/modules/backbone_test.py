@@ -18,6 +18,7 @@ from allennlp.models.archival import load_archive
 from allennlp.predictors import Predictor
 from transformers import AutoModelForCausalLM, T5ForConditionalGeneration
 
+from hint_allennlp.modules import backbone
 from hint_allennlp.modules.backbone import check_model_name
 from tests import FIXTURES_ROOT, TINY_GPT2, TINY_T5
 from tests.user_folder import PREDICT_INPUT, allennlp
@@ -155,6 +156,10 @@ def test_local_paths_that_do_not_exist_are_refused(model_name, tmp_path, monkeyp
 
 def test_folders_and_hub_names_pass(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    # As where the hub answers (offline, uncached hub names are refused: below).
+    monkeypatch.setattr(backbone, "hub_reachable", lambda: True)
+    for variable in backbone.OFFLINE_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
     assert check_model_name(str(TINY_T5)) == str(TINY_T5)
     assert check_model_name(os.path.relpath(TINY_T5)) == os.path.relpath(TINY_T5)
     for hub_name in (

@@ -72,8 +72,11 @@ def test_hint_gives_the_hypernetwork_the_tk_string_without_the_query():
         "references": ["Tirana"],
         "instruction": COUNTRY_CAPITAL_DEFINITION_AND_POSITIVES,
         "input": "Albania",
+        "source": "Albania",
         "id": "task1146-07c79cd44f0247a48202ecd16eac2712",
         "sequence_layout": "encoder_decoder",
+        "tokenizer": {"name": str(TINY_T5), "eos_token_id": 1, "size": 32100},
+        "instruction_format": "hint",
     }
 
 
