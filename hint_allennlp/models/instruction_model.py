@@ -106,6 +106,8 @@ class InstructionModel(Model):
     @classmethod
     def _load(cls, config, serialization_dir, weights_file=None, cuda_device=-1) -> "Model":
         # The archive's weights follow: the backbone is built from the archive's copy of its config.
+        # Read first: building the model consumes its config.
+        model_name = config.as_dict(quiet=True).get("model", {}).get("model_name")
         with loading_archive():
             try:
                 return super()._load(config, serialization_dir, weights_file, cuda_device)
@@ -113,10 +115,9 @@ class InstructionModel(Model):
                 mismatch = SIZE_MISMATCH.search(str(error))
                 if mismatch is None:
                     raise
-                model_name = config.as_dict(quiet=True)["model"].get("model_name")
                 trained_with = saved_model_name(serialization_dir)
                 raise ConfigurationError(
-                    f"{serialization_dir}: the archive's weights are for a backbone of another "
+                    "The archive's weights are for a backbone of another "
                     f"shape than model_name {model_name!r} builds: {mismatch['name']} is "
                     f"{mismatch['archived']} in the archive and {mismatch['built']} "
                     f"in the model ({str(error).count('size mismatch for')} weights differ). "
