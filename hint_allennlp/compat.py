@@ -461,7 +461,8 @@ def refuse_trainer_keys_the_trainer_would_ignore() -> None:
     `train_model` call) now refuses a key of that trainer's config that its constructor does not
     take, naming the key and the nearest known ones, before anything is created or read. A
     `num_gradient_accumulation_steps` below 1, which the trainer divides by (a bare
-    ZeroDivisionError once the data is read), is refused then too.
+    ZeroDivisionError once the data is read), is refused then too, and so is a reader
+    `instruction_format` that this plugin's model refuses (`check_instruction_formats`).
     """
     from allennlp.commands import train
 
@@ -472,6 +473,10 @@ def refuse_trainer_keys_the_trainer_would_ignore() -> None:
         trainer_config = params.as_dict(quiet=True).get("trainer", {})
         refuse_unknown_trainer_keys(trainer_config)
         check_gradient_accumulation(trainer_config)
+        # The plugin's models, imported by now (this runs when `allennlp train` does).
+        from hint_allennlp.models.instruction_model import check_instruction_formats
+
+        check_instruction_formats(params.as_dict(quiet=True))
         return train_model(params, *args, **kwargs)
 
     setattr(train_model_with_known_trainer_keys, TRAINER_KEYS_CHECKED, True)

@@ -11,7 +11,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from allennlp.common.checks import ConfigurationError
-from allennlp.data import TextFieldTensors, Vocabulary
+from allennlp.common.from_params import infer_method_params
+from allennlp.data import DatasetReader, TextFieldTensors, Vocabulary
 from allennlp.models import Model
 from allennlp.nn import InitializerApplicator, RegularizerApplicator
 from allennlp.nn.initializers import PretrainedModelInitializer
@@ -406,6 +407,37 @@ class InstructionModel(Model):
             metrics.update(self._choice_accuracy.get_metric(reset=reset))
         metrics.update(self._flops.get_metric(reset=reset))
         return metrics
+
+
+def check_instruction_formats(config: Dict[str, Any]) -> None:
+    """
+    Refuses, before anything is built (`allennlp train`), an experiment whose model refuses the
+    `instruction_format` of its readers (`refused_instruction_formats`; given or by default),
+    which the model would otherwise refuse only at its first batch.
+    """
+    model_type = config.get("model", {}).get("type")
+    if model_type not in Model.list_available():
+        return
+    refused = getattr(Model.resolve_class_name(model_type)[0], "refused_instruction_formats", {})
+    for key in ("dataset_reader", "validation_dataset_reader"):
+        reader = config.get(key)
+        if not refused or not isinstance(reader, dict):
+            continue
+        if reader.get("type") not in DatasetReader.list_available():
+            continue
+        reader_class = DatasetReader.resolve_class_name(reader["type"])[0]
+        parameter = infer_method_params(reader_class, reader_class.__init__).get(
+            "instruction_format"
+        )
+        if parameter is None:
+            continue
+        instruction_format = reader.get("instruction_format", parameter.default)
+        if instruction_format in refused:
+            raise ConfigurationError(
+                f"{key}.instruction_format {instruction_format!r} (of reader type "
+                f"{reader['type']!r}) with model type {model_type!r}: "
+                + refused[instruction_format]
+            )
 
 
 def check_generation_settings(beam_size: int, max_decoding_steps: int) -> None:

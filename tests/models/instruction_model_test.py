@@ -130,8 +130,27 @@ def read_for_gpt2(**reader_settings):
     return batch.as_tensor_dict()
 
 
-def test_the_decoder_only_model_refuses_the_hint_format():
-    """It used to train without Tk-Instruct's query and without a word."""
+def test_the_decoder_only_model_refuses_the_hint_format(tmp_path, monkeypatch):
+    """
+    It used to train without Tk-Instruct's query and without a word: `allennlp train` refuses the
+    experiment before building anything, and the model refuses such a batch (evaluate, predict).
+    """
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigurationError) as refused:
+        run_allennlp(
+            "train",
+            str(FIXTURES_ROOT / "configs" / "instruction_causal_lm.jsonnet"),
+            "-s",
+            "run",
+            "--overrides",
+            json.dumps({"dataset_reader.instruction_format": "hint"}),
+        )
+    assert str(refused.value).startswith(
+        "dataset_reader.instruction_format 'hint' (of reader type 'sni') with model type "
+        "'instruction_causal_lm': it leaves Tk-Instruct's query ('Now complete the following "
+        "example - Input: ... Output:') out of the prompt"
+    )
+    assert not (tmp_path / "run").exists()
     model = build_model(**MODELS["instruction_causal_lm"])
     with pytest.raises(ConfigurationError) as refused:
         model(**read_for_gpt2(instruction_format="hint"))
