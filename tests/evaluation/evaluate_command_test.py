@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from allennlp.common.checks import ConfigurationError
 
+from hint_allennlp.data.file_reading import DataFormatError
 from tests import FIXTURES_ROOT, PROJECT_ROOT, run_allennlp
 
 ALLENNLP = str(Path(sys.executable).parent / "allennlp")
@@ -89,6 +90,10 @@ def test_json_lines_given_to_the_sni_reader_name_the_reader_that_reads_them(
     message = str(refused.value)
     assert message.startswith(f"{records}: the dataset reader is 'sni'")
     assert "not a .jsonl file" in message and "'instruction_jsonl' reader" in message
+    named_json = tmp_path / "file.json"  # the same lines in a file named like a task file
+    named_json.write_text(records.read_text())
+    with pytest.raises(DataFormatError, match="Extra data.*JSON lines.*'instruction_jsonl'"):
+        run_allennlp("evaluate", str(trained_archive), str(named_json))
     overrides = message.split("--overrides '", 1)[1].rstrip("'")
     metrics = tmp_path / "metrics.json"
     run_allennlp(
