@@ -460,3 +460,20 @@ def test_every_model_of_the_paper_has_its_def_config(variant):
     arguments = variant.model_arguments(**BACKBONES["base"].module_sizes())
     assert {key: config["model"].get(key) for key in arguments} == arguments
     assert config["dataset_reader"]["instruction_format"] == variant.instruction_format
+
+
+def test_an_unknown_backbone_is_refused_naming_the_setting_and_the_choices(tmp_path):
+    """`backbone: 'tiny_t5'` used to give jsonnet's "field does not exist: tiny_t5"."""
+    config = tmp_path / "experiment.jsonnet"
+    config.write_text(
+        f'local hint = import "{CONFIGS_ROOT / "hint.libsonnet"}";\n'
+        f'(import "{CONFIGS_ROOT / "sni/def_2pos/hint.jsonnet"}")'
+        "(hint.tiny_cpu { backbone: 'tiny_t5' })\n"
+    )
+    with pytest.raises(RuntimeError) as refused:
+        Params.from_file(str(config))
+    choices = json.dumps(sorted(BACKBONES), separators=(", ", ": "))
+    assert (
+        f"backbone 'tiny_t5' is not a backbone of this recipe: one of {choices} "
+        "(hint_allennlp/models/paper_variants.json)"
+    ) in str(refused.value)

@@ -176,10 +176,12 @@ local folder_of(path, folder) =
   else if std.length(parts) == 2 && parts[0] == '' then '/'
   else std.join('/', parts[:std.length(parts) - 1]);
 
-local settings_with(recipe_defaults, settings) =
+local settings_with(recipe_defaults, settings, choices=backbones) =
   local unknown = std.setDiff(std.objectFields(settings), std.objectFields(defaults));
   assert unknown == [] : 'Unknown settings %s; the settings are in training_configs/hint.libsonnet.' % [unknown];
   local backbone = if std.objectHas(settings, 'backbone') then settings.backbone else defaults.backbone;
+  assert std.objectHas(choices, backbone) :
+         "backbone '%s' is not a backbone of this recipe: one of %s (hint_allennlp/models/paper_variants.json); a checkpoint of your own goes in `model_name`." % [backbone, std.objectFields(choices)];
   defaults + std.get(backbone_memory, backbone, {}) + recipe_defaults + settings;
 
 // What every reader takes: the checkpoint (the reader builds T5's tokenizer and indexer from it)
@@ -326,7 +328,8 @@ local final_evaluation(s, test_data_path) = {
     local picked = decoder_only_backbones[name];
     local s = settings_with(
       decoder_only_recipe + picked.lengths + { model_name: picked.model_name },
-      settings { backbone: name }
+      settings { backbone: name },
+      decoder_only_backbones
     );
     assert s.dropout == null :
            'dropout is a setting of the T5 recipes: instruction_causal_lm keeps its checkpoint\'s (set it in the checkpoint\'s config).';

@@ -9,13 +9,10 @@ from allennlp.nn import InitializerApplicator, RegularizerApplicator
 from allennlp.nn.parallel import DdpAccelerator
 from allennlp.nn.util import get_text_field_mask, get_token_ids_from_text_field_tensors
 from allennlp.training.metrics import Metric
-from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
+from transformers import AutoModelForCausalLM, GenerationConfig
 
 from hint_allennlp.cost.flops import DecoderOnlyCounts
-from hint_allennlp.models.instruction_model import InstructionModel
-from hint_allennlp.modules.backbone import (
-    config_source,
-)
+from hint_allennlp.models.instruction_model import InstructionModel, check_generation_settings
 from hint_allennlp.modules.large_models.mixed_precision import (
     in_mixed_precision,
 )
@@ -89,6 +86,12 @@ class InstructionCausalLM(InstructionModel):
 
     default_predictor = "hint_instruction"
     sequence_layout = "decoder_only"
+    refused_instruction_formats = {
+        "hint": "it leaves Tk-Instruct's query ('Now complete the following example - Input: ... "
+        "Output:') out of the prompt, so the model would learn and predict without it. Set "
+        "instruction_format 'tk_instruct_prefix' (the instruction's keys and values cached) or "
+        "'tk_instruct'."
+    }
 
     def __init__(
         self,
@@ -115,12 +118,8 @@ class InstructionCausalLM(InstructionModel):
             serialization_dir,
             ddp_accelerator,
         )
-        if AutoConfig.from_pretrained(
-            config_source(model_name, serialization_dir)
-        ).is_encoder_decoder:
-            raise ConfigurationError(
-                f"{model_name} is an encoder-decoder model: use the `hint_seq2seq` model for it"
-            )
+        check_generation_settings(beam_size, max_decoding_steps)
+        self._check_backbone_kind(serialization_dir)
         self.lm = self._load_backbone(AutoModelForCausalLM, serialization_dir)
         eos = self.lm.generation_config.eos_token_id
         if eos is None:
@@ -149,7 +148,7 @@ class InstructionCausalLM(InstructionModel):
             )
         self._track_flops(DecoderOnlyCounts.from_model(self.lm))
         if initializer is not None:
-            initializer(self)
+            self._initialize(initializer)
 
     @property
     def instruction_handling(self) -> str:

@@ -6,28 +6,41 @@ the paper's baselines) and `instruction_causal_lm` (decoder-only baselines) each
 differs: how they encode, score and generate.
 """
 
+import re
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
-from allennlp.data import TextFieldTensors, Vocabulary
+from allennlp.common.checks import ConfigurationError
+from allennlp.common.from_params import infer_method_params
+from allennlp.data import DatasetReader, TextFieldTensors, Vocabulary
 from allennlp.models import Model
-from allennlp.nn import RegularizerApplicator
+from allennlp.nn import InitializerApplicator, RegularizerApplicator
+from allennlp.nn.initializers import PretrainedModelInitializer
 from allennlp.nn.parallel import DdpAccelerator
 from allennlp.nn.util import get_text_field_mask, get_token_ids_from_text_field_tensors
 from allennlp.training.metrics import Metric
-from transformers import PreTrainedModel
+from transformers import AutoConfig, PreTrainedModel
 
 from hint_allennlp.data.sequence_layout import check_batch_layout
 from hint_allennlp.metrics import InferenceFlops, RankClassificationAccuracy
 from hint_allennlp.modules.backbone import (
+    config_source,
     load_backbone,
     load_tokenizer,
     loading_archive,
     save_backbone,
+    saved_model_name,
 )
 from hint_allennlp.modules.large_models.mixed_precision import check_mixed_precision
 from hint_allennlp.modules.peft.task_parameters import TaskParameters
 from hint_allennlp.modules.serving.task_parameter_cache import TaskParameterCache, instruction_key
+
+# The first weight of `load_state_dict`'s size mismatch message, with both shapes.
+SIZE_MISMATCH = re.compile(
+    r"size mismatch for (?P<name>\S+): copying a param with shape "
+    r"torch.Size\((?P<archived>\[[^\]]*\])\) from checkpoint, "
+    r"the shape in current model is torch.Size\((?P<built>\[[^\]]*\])\)"
+)
 
 
 class InstructionModel(Model):
@@ -43,7 +56,8 @@ class InstructionModel(Model):
     choices, and the analytic `flops` of what was evaluated with `relative_flops`
     (`hint_allennlp.metrics.InferenceFlops`); in training `get_metrics` is empty.
 
-    A subclass sets `sequence_layout` (`hint_allennlp/data/sequence_layout.py`), gives
+    A subclass sets `sequence_layout` (`hint_allennlp/data/sequence_layout.py`) and the reader
+    formats it refuses (`refused_instruction_formats`), gives
     `instruction_handling` and `compiles_instructions`, makes what it keeps per instruction in
     `_make_task_parameters`, builds its backbone with `_load_backbone`, and calls `_track_flops`
     once its parameter counts are known.
@@ -66,6 +80,9 @@ class InstructionModel(Model):
     """
 
     sequence_layout: str
+    # Reader `instruction_format`s (recorded in each instance's metadata) that the model refuses,
+    # each with the reason and what to use instead.
+    refused_instruction_formats: Dict[str, str] = {}
 
     def __init__(
         self,
@@ -90,8 +107,69 @@ class InstructionModel(Model):
     @classmethod
     def _load(cls, config, serialization_dir, weights_file=None, cuda_device=-1) -> "Model":
         # The archive's weights follow: the backbone is built from the archive's copy of its config.
+        # Read first: building the model consumes its config.
+        model_name = config.as_dict(quiet=True).get("model", {}).get("model_name")
         with loading_archive():
-            return super()._load(config, serialization_dir, weights_file, cuda_device)
+            try:
+                return super()._load(config, serialization_dir, weights_file, cuda_device)
+            except RuntimeError as error:
+                mismatch = SIZE_MISMATCH.search(str(error))
+                if mismatch is None:
+                    raise
+                trained_with = saved_model_name(serialization_dir)
+                raise ConfigurationError(
+                    "The archive's weights are for a backbone of another "
+                    f"shape than model_name {model_name!r} builds: {mismatch['name']} is "
+                    f"{mismatch['archived']} in the archive and {mismatch['built']} "
+                    f"in the model ({str(error).count('size mismatch for')} weights differ). "
+                    f"The archive was trained with model_name {trained_with!r}: drop the "
+                    "model_name override (--overrides), or give a checkpoint of that shape."
+                ) from None
+
+    def _check_backbone_kind(self, serialization_dir: Optional[str]) -> None:
+        """
+        Refuses a `model_name` of the other kind than the model's `sequence_layout` reads: an
+        encoder-decoder (T5) for `instruction_causal_lm`, a decoder-only LM for `hint_seq2seq`.
+        """
+        config = AutoConfig.from_pretrained(config_source(self.model_name, serialization_dir))
+        if config.is_encoder_decoder == (self.sequence_layout == "encoder_decoder"):
+            return
+        if config.is_encoder_decoder:
+            raise ConfigurationError(
+                f"model_name {self.model_name!r} is an encoder-decoder model "
+                f"({config.model_type}): use the `hint_seq2seq` model for it"
+            )
+        raise ConfigurationError(
+            f"model_name {self.model_name!r} is a decoder-only model ({config.model_type}), and "
+            f"{type(self).__name__} (the HINT, Tk-Instruct and No-Instruct recipes) needs an "
+            "encoder-decoder backbone (T5). For a causal LM use the decoder-only recipe: model "
+            "`instruction_causal_lm` with the reader's instruction_format 'tk_instruct_prefix' "
+            "and sequence_layout 'decoder_only' (training_configs/sni/def_2pos/gpt2_xl.jsonnet, "
+            "whose `backbone` setting takes the checkpoint)."
+        )
+
+    def _initialize(self, initializer: InitializerApplicator) -> None:
+        """
+        Applies `initializer`; weights of another model given to its `pretrained` initializer
+        (the configs' `pretrained_weights`) are refused in words, not with the KeyError of the
+        first weight they lack.
+        """
+        try:
+            initializer(self)
+        except KeyError as missing:
+            loaded = [
+                name
+                for _, part in initializer._initializers
+                if isinstance(part, PretrainedModelInitializer)
+                for name in list(part.weights)[:2]
+            ]
+            raise ConfigurationError(
+                f"The `pretrained` initializer's weights_file_path (the configs' "
+                f"`pretrained_weights`) has no {missing.args[0]!r}, a weight of this "
+                f"{type(self).__name__}: its weights (such as {loaded}) are another model's. Give "
+                f"the weights of a run of this same model type and backbone ({type(self).__name__} "
+                f"on {self.model_name!r}), e.g. its model.tar.gz or best.th."
+            ) from None
 
     def _load_backbone(
         self, model_class: type, serialization_dir: Optional[str], **config_overrides
@@ -138,6 +216,31 @@ class InstructionModel(Model):
 
     def _check_sequence_layout(self, metadata: Optional[List[Dict[str, Any]]]) -> None:
         check_batch_layout(self.sequence_layout, type(self).__name__, metadata)
+        self._check_tokenizer(metadata)
+        formats = {meta.get("instruction_format") for meta in metadata or []}
+        for refused in sorted(formats & set(self.refused_instruction_formats)):
+            raise ConfigurationError(
+                f"{type(self).__name__} got instances read with the dataset reader's "
+                f"instruction_format {refused!r}: {self.refused_instruction_formats[refused]}"
+            )
+
+    def _check_tokenizer(self, metadata: Optional[List[Dict[str, Any]]]) -> None:
+        """Refuses token ids made by another tokenizer than the model's (its EOS or size differ)."""
+        own = getattr(self, "tokenizer", None)
+        read_with = next(
+            (meta["tokenizer"] for meta in metadata or [] if "tokenizer" in meta), None
+        )
+        if own is None or read_with is None:
+            return
+        if (read_with["eos_token_id"], read_with["size"]) == (own.eos_token_id, len(own)):
+            return
+        raise ConfigurationError(
+            f"{type(self).__name__} on {self.model_name!r} got token ids from another tokenizer: "
+            f"the dataset reader's is {read_with['name']!r} (EOS id {read_with['eos_token_id']}, "
+            f"{read_with['size']} tokens), the model's has EOS id {own.eos_token_id} and "
+            f"{len(own)} tokens. Set the reader's model_name to the model's, {self.model_name!r} "
+            "(or give it that model's tokenizer and token_indexers)."
+        )
 
     # --- What is kept per instruction ---------------------------------------------------------
 
@@ -304,6 +407,50 @@ class InstructionModel(Model):
             metrics.update(self._choice_accuracy.get_metric(reset=reset))
         metrics.update(self._flops.get_metric(reset=reset))
         return metrics
+
+
+def check_instruction_formats(config: Dict[str, Any]) -> None:
+    """
+    Refuses, before anything is built (`allennlp train`), an experiment whose model refuses the
+    `instruction_format` of its readers (`refused_instruction_formats`; given or by default),
+    which the model would otherwise refuse only at its first batch.
+    """
+    model_type = config.get("model", {}).get("type")
+    if model_type not in Model.list_available():
+        return
+    refused = getattr(Model.resolve_class_name(model_type)[0], "refused_instruction_formats", {})
+    for key in ("dataset_reader", "validation_dataset_reader"):
+        reader = config.get(key)
+        if not refused or not isinstance(reader, dict):
+            continue
+        if reader.get("type") not in DatasetReader.list_available():
+            continue
+        reader_class = DatasetReader.resolve_class_name(reader["type"])[0]
+        parameter = infer_method_params(reader_class, reader_class.__init__).get(
+            "instruction_format"
+        )
+        if parameter is None:
+            continue
+        instruction_format = reader.get("instruction_format", parameter.default)
+        if instruction_format in refused:
+            raise ConfigurationError(
+                f"{key}.instruction_format {instruction_format!r} (of reader type "
+                f"{reader['type']!r}) with model type {model_type!r}: "
+                + refused[instruction_format]
+            )
+
+
+def check_generation_settings(beam_size: int, max_decoding_steps: int) -> None:
+    """Refuses generation settings that `generate` would fail on only once evaluation starts."""
+    if beam_size < 1:
+        raise ConfigurationError(
+            f"The model's beam_size must be at least 1 (1: greedy decoding), not {beam_size}."
+        )
+    if max_decoding_steps < 1:
+        raise ConfigurationError(
+            "The model's max_decoding_steps (the most tokens generated per prediction) must be "
+            f"at least 1, not {max_decoding_steps}."
+        )
 
 
 def _to_keep(modules: TaskParameters) -> TaskParameters:

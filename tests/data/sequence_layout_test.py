@@ -44,6 +44,10 @@ def read(checkpoint, arguments, path, **extra):
                 **arguments,
                 "model_name": str(checkpoint),
                 "sequence_layout": "decoder_only",
+                # Within the 1,024 positions of the tiny GPT-2 (checked when the reader is built).
+                "max_instruction_tokens": 512,
+                "max_source_tokens": 256,
+                "max_target_tokens": 256,
                 **extra,
             }
         )
@@ -90,7 +94,8 @@ def test_the_two_prompt_parts_are_the_tk_instruct_string(family):
         CHECKPOINTS[family], {**arguments, "instruction_format": "tk_instruct_prefix"}, task
     )[0]
     whole = read(CHECKPOINTS[family], {**arguments, "instruction_format": "tk_instruct"}, task)[0]
-    assert split["metadata"]["input"] == format_query("Albania")
+    assert split["metadata"]["source"] == format_query("Albania")
+    assert split["metadata"]["input"] == whole["metadata"]["input"] == "Albania"
     prompt = ids(split["instruction_tokens"]) + ids(split["source_tokens"])
     assert tokenizer.decode(prompt, skip_special_tokens=True) == tokenizer.decode(
         ids(whole["source_tokens"]), skip_special_tokens=True
