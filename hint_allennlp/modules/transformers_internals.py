@@ -1,14 +1,16 @@
 """
-Everything this package knows of the inside of transformers' T5 (`transformers.models.t5.
-modeling_t5`), as it stands in transformers 4.46 to 4.49 (`TRANSFORMERS_VERSIONS`): where a
-`T5Block` keeps its attentions and feed-forward layer, the keyword a block gets its key/value cache
-by, `T5LayerFF.forward` and `T5Attention.forward` (with the cache API of 4.46 on:
-`EncoderDecoderCache`, `is_updated`, `layer_idx`, `cache_position`). The rest of the package only
-names HF's classes and calls them as HF documents them.
+Everything this package knows of the inside of transformers' models, in one module.
 
-`tests/modules/hf_t5_internals_test.py` runs each piece here against HF's own module (encoder self-,
-decoder self- with and without cache and decoder cross-attention, step by step) and checks that the
-lines of HF's source these follow are still there: after an upgrade it names the first that moved.
+T5 (`transformers.models.t5.modeling_t5`), as it stands in transformers 4.46 to 4.49
+(`TRANSFORMERS_VERSIONS`): where a `T5Block` keeps its attentions and feed-forward layer, the
+keyword a block gets its key/value cache by, `T5LayerFF.forward` and `T5Attention.forward` (with
+the cache API of 4.46 on: `EncoderDecoderCache`, `is_updated`, `layer_idx`, `cache_position`). The
+rest of the package only names HF's classes and calls them as HF documents them.
+
+`tests/modules/transformers_internals_test.py` runs each piece here against HF's own module
+(encoder self-, decoder self- with and without cache and decoder cross-attention, step by step)
+and checks that the lines of HF's source these follow are still there: after an upgrade it names
+the first that moved.
 """
 
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
