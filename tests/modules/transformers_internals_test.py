@@ -16,6 +16,8 @@ import transformers
 from packaging.specifiers import SpecifierSet
 from transformers import T5Config
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+from transformers.models.gpt2 import modeling_gpt2
+from transformers.models.opt import modeling_opt
 from transformers.models.t5 import modeling_t5
 from transformers.models.t5.modeling_t5 import T5Attention, T5Block, T5LayerFF
 
@@ -113,6 +115,32 @@ FOLLOWED_SOURCE = {
     ],
     # block_cache
     modeling_t5.T5Block.forward: ["past_key_value=None,"],
+    # attention_implementation: GPT-2 calls the registry, and builds masks by its own copy of
+    # the name
+    modeling_gpt2.GPT2Attention.forward: [
+        "attention_interface = ALL_ATTENTION_FUNCTIONS[self.config._attn_implementation]"
+    ],
+    modeling_gpt2.GPT2Model.__init__: ["self._attn_implementation = config._attn_implementation"],
+    # _opt_attention_forward: OPT's signature, projections and cache update
+    modeling_opt.OPTAttention.forward: [
+        "hidden_states: torch.Tensor,",
+        "past_key_value: Optional[Tuple[torch.Tensor]] = None,",
+        "attention_mask: Optional[torch.Tensor] = None,",
+        "layer_head_mask: Optional[torch.Tensor] = None,",
+        "output_attentions: bool = False,",
+        "position_ids: Optional[torch.Tensor] = None,",
+        "cache_position: Optional[torch.Tensor] = None,",
+        "query_states = self.q_proj(hidden_states) * self.scaling",
+        "key_states = self.k_proj(hidden_states)",
+        "value_states = self.v_proj(hidden_states)",
+        "key_states, value_states = past_key_value.update(",
+        "attn_output = self.out_proj(attn_output)",
+        "return attn_output, attn_probs, past_key_value",
+    ],
+    modeling_opt.OPTDecoderLayer.__init__: [
+        "self.self_attn = OPT_ATTENTION_CLASSES[config._attn_implementation](config=config, "
+        "layer_idx=layer_idx)"
+    ],
 }
 
 

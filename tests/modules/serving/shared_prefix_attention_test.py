@@ -13,7 +13,15 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
+from transformers import AutoModelForCausalLM, GPT2Config, LlamaConfig, OPTConfig, Qwen2Config
 
+from hint_allennlp.modules.serving.instruction_key_values import instruction_key_values
+from hint_allennlp.modules.serving.shared_prefix_attention import (
+    SHARED_PREFIX_ATTENTION,
+    SharedPrefix,
+    prefix_model_inputs,
+    shared_prefix,
+)
 from tests.models.instruction_causal_lm_test import CHECKPOINTS, build, run
 
 # Three tasks whose instructions differ in length; inputs of different lengths after them.
@@ -143,3 +151,51 @@ def test_no_copy_of_the_instruction_per_example(family):
     assert counts["shared"] == 0
     # Copied per example (and beam), the instruction shows up: this test sees what it looks for.
     assert counts["per_example"] > 0
+
+
+def tiny_causal_lm(family):
+    common = dict(vocab_size=101, hidden_size=32, num_hidden_layers=2, num_attention_heads=4)
+    configs = {
+        "gpt2": lambda: GPT2Config(vocab_size=101, n_embd=32, n_layer=2, n_head=4),
+        "opt": lambda: OPTConfig(**common, ffn_dim=64, word_embed_proj_dim=32),
+        # grouped-query attention: 2 key/value heads for 4 query heads
+        "llama": lambda: LlamaConfig(**common, intermediate_size=64, num_key_value_heads=2),
+        "qwen2": lambda: Qwen2Config(**common, intermediate_size=64, num_key_value_heads=2),
+    }
+    torch.manual_seed(0)
+    return AutoModelForCausalLM.from_config(configs[family]()).eval()
+
+
+@pytest.mark.parametrize("family", ["gpt2", "opt", "llama", "qwen2"])
+def test_the_entry_point_gives_the_logits_of_the_whole_sequence(family):
+    """
+    Rows continuing one of two prefixes of different lengths (right-padded, as kept), prompts
+    left-padded: the logits through `shared_prefix` are those of each row's whole sequence
+    [prefix, prompt] run without a cache, whatever the architecture's positions and heads.
+    """
+    model = tiny_causal_lm(family)
+    generator = torch.Generator().manual_seed(1)
+    prefix_lengths, prompt_lengths = [9, 5], [4, 7, 1, 6, 3]
+    task_index = torch.tensor([0, 1, 1, 0, 1])
+    prefix_ids = torch.randint(3, 100, (2, max(prefix_lengths)), generator=generator)
+    prefix_mask = torch.arange(prefix_ids.size(1)) < torch.tensor(prefix_lengths).unsqueeze(1)
+    with torch.no_grad():
+        past = model(
+            input_ids=prefix_ids, attention_mask=prefix_mask.long(), use_cache=True
+        ).past_key_values
+    prefix = SharedPrefix.from_kept(instruction_key_values(past, prefix_mask), task_index)
+
+    ids = torch.randint(3, 100, (5, max(prompt_lengths)), generator=generator)
+    mask = torch.arange(ids.size(1)).flip(0) < torch.tensor(prompt_lengths).unsqueeze(1)  # left
+    inputs = prefix_model_inputs(model, prefix, ids, mask, pad_id=0, for_generate=False)
+    positions = (inputs["attention_mask"].cumsum(1) - 1).clamp(min=0)[:, -ids.size(1) :]
+    with torch.no_grad(), shared_prefix(model, prefix):
+        shared = model(**inputs, position_ids=positions, use_cache=True).logits
+    assert model.config._attn_implementation != SHARED_PREFIX_ATTENTION  # restored
+    for row, task in enumerate(task_index.tolist()):
+        whole = torch.cat([prefix_ids[task, : prefix_lengths[task]], ids[row][mask[row]]])
+        with torch.no_grad():
+            expected = model(input_ids=whole.unsqueeze(0)).logits[0, -prompt_lengths[row] :]
+        torch.testing.assert_close(
+            shared[row, -prompt_lengths[row] :], expected, atol=1e-5, rtol=1e-5
+        )
