@@ -21,6 +21,7 @@ from allennlp.common.params import with_overrides
 from allennlp.data import DatasetReader, Vocabulary
 from allennlp.models import Model
 from allennlp.training.learning_rate_schedulers import LearningRateScheduler
+from transformers import OPTConfig, OPTForCausalLM
 
 from hint_allennlp.data.instruction_suite import build_suite, write_suite
 from hint_allennlp.models.paper_variants import (
@@ -510,3 +511,24 @@ def test_the_tiny_decoder_only_runs_reach_their_peak_learning_rate(experiment):
         scheduler.step_batch()
     assert max(rates) == pytest.approx(2e-5, rel=0.05)
     assert warmup_steps <= len(rates) / 5, len(rates)
+
+
+def test_the_opt_13b_memory_in_the_docs_is_its_shape_s():
+    """docs/training_large_models.md: OPT-13B's parameters and AdamW training state, per device."""
+    config = OPTConfig(
+        hidden_size=5120,
+        num_hidden_layers=40,
+        num_attention_heads=40,
+        ffn_dim=20480,
+        vocab_size=50272,
+        max_position_embeddings=2048,
+        word_embed_proj_dim=5120,
+    )  # facebook/opt-13b's config
+    with torch.device("meta"):
+        parameters = sum(p.numel() for p in OPTForCausalLM(config).parameters())
+    text = " ".join((PROJECT_ROOT / "docs" / "training_large_models.md").read_text().split())
+    devices = len(evaluate("sni/def/opt_13b.jsonnet")["distributed"]["cuda_devices"])
+    state = 16 * parameters  # float32 weights and gradients, AdamW's two float32 moments
+    assert f"OPT-13B's {parameters / 1e9:.2f} B parameters take {state / 1e9:.1f} GB" in text
+    assert f"{state / devices / 1e9:.1f} GB per device when sharded over {devices}" in text
+    assert f"bf16 copies ({2 * parameters / devices / 1e9:.1f} GB)" in text

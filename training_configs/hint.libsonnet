@@ -157,8 +157,8 @@ local backbone_memory = {
   xl: { gradient_checkpointing: true, bf16: true },
   xxl: { gradient_checkpointing: true, bf16: true, fsdp: true, cuda_devices: std.range(0, 7) },
   // AdamW keeps two float32 moments per parameter: OPT-13B's weights, gradients and moments are
-  // 208 GB, sharded over 8 devices (26 GB each; docs/training_large_models.md), 4 examples each
-  // (a step's 32); GPT-2 XL's 25 GB fit one device.
+  // sharded over 8 devices (docs/training_large_models.md), 4 examples each (a step's 32); GPT-2
+  // XL's fit one device.
   gpt2_xl: { gradient_checkpointing: true, bf16: true },
   opt_13b: {
     gradient_checkpointing: true,
