@@ -57,7 +57,9 @@ class InstructionCausalLM(InstructionModel):
     - Training: the loss is the mean negative log-likelihood of the target tokens and their EOS,
       as in Iyer et al. (2022), which the paper follows: prompt and padding positions predict
       nothing.
-    - Generation: greedy or beam search (HF's `generate`), which stops at EOS. The prompts of a
+    - Generation: greedy or beam search (HF's `generate`), which stops at EOS; `predicted_text`
+      without the leading whitespace that the reader moves from the prompt to the target
+      (`sequence_layout.move_trailing_whitespace`). The prompts of a
       batch are moved to the right end of their rows (left padding) and every position id is
       computed from the attention mask, so an example generates what it generates alone.
     - Rank classification: each answer choice is scored by the summed log-likelihood of its tokens
@@ -426,10 +428,9 @@ class InstructionCausalLM(InstructionModel):
         with context, logits_only_at(self.lm, None):
             generated = self.lm.generate(**inputs, generation_config=self.generation_config)
         predictions = generated[:, inputs["input_ids"].size(1) :]  # [B, L], what follows the prompt
-        return {
-            "predictions": predictions,
-            "predicted_text": self.tokenizer.batch_decode(predictions, skip_special_tokens=True),
-        }
+        texts = self.tokenizer.batch_decode(predictions, skip_special_tokens=True)
+        # Without the whitespace that the layout moved from the prompt's end to the targets'.
+        return {"predictions": predictions, "predicted_text": [text.lstrip() for text in texts]}
 
     def _generated_lengths(self, predictions: torch.Tensor) -> torch.Tensor:
         """Generated tokens up to and including the first EOS (all of them without one): [B]."""

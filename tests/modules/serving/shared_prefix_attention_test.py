@@ -22,7 +22,12 @@ from hint_allennlp.modules.serving.shared_prefix_attention import (
     prefix_model_inputs,
     shared_prefix,
 )
-from tests.models.instruction_causal_lm_test import CHECKPOINTS, build, run
+from tests.models.instruction_causal_lm_test import (
+    CHECKPOINTS,
+    PROMPTS_ENDING_IN_THEIR_INPUT,
+    build,
+    run,
+)
 
 # Three tasks whose instructions differ in length; inputs of different lengths after them.
 INSTRUCTIONS = {
@@ -73,7 +78,9 @@ def predictions_by_path(model, batch):
 @pytest.mark.parametrize("beam_size", [1, 3])
 @pytest.mark.parametrize("family", CHECKPOINTS)
 def test_shared_instruction_generates_as_the_uncached_model(family, beam_size):
-    reader, model = build(family, beam_size=beam_size, max_decoding_steps=4)
+    reader, model = build(
+        family, PROMPTS_ENDING_IN_THEIR_INPUT, beam_size=beam_size, max_decoding_steps=4
+    )
     every = instances(reader, max(BATCH_SIZES))
     for batch_size in BATCH_SIZES:
         outputs = predictions_by_path(model, every[:batch_size])
