@@ -169,8 +169,9 @@ def shared_prefix_attention(
     kv_heads, own_length, prefix_length = key.size(1), key.size(2), prefix.length
     groups = heads // kv_heads
     factor = attention_scaling(module, head_dim, scaling)
-    # Query heads sharing a key/value head: [R, H, q, d] -> [R, kv, G, q, d]
-    grouped = query.view(rows, kv_heads, groups, length, head_dim)
+    # Query heads sharing a key/value head: [R, H, q, d] -> [R, kv, G, q, d], scaled (fewer
+    # values than the scores)
+    grouped = query.reshape(rows, kv_heads, groups, length, head_dim) * factor
 
     layer = module.layer_idx
     prefix_scores = _per_prefix(
@@ -180,17 +181,15 @@ def shared_prefix_attention(
         lambda q, keys: torch.einsum("rkgqd,knd->rkgqn", q, keys),
     )  # [R, kv, G, q, T]
     own_scores = torch.einsum("rkgqd,rknd->rkgqn", grouped, key)  # [R, kv, G, q, n]
-    scores = torch.cat([prefix_scores, own_scores], dim=-1) * factor  # [R, kv, G, q, T + n]
-
-    # A key of the row's own is seen by the queries at or after it.
-    causal = torch.ones(length, own_length, dtype=torch.bool, device=query.device).tril(
-        own_length - length
-    )
-    visible = torch.cat(
-        [torch.ones(length, prefix_length, dtype=torch.bool, device=query.device), causal], dim=1
-    )  # [q, T + n]
+    scores = torch.cat([prefix_scores, own_scores], dim=-1)  # [R, kv, G, q, T + n]
     minimum = torch.finfo(scores.dtype).min
-    scores = scores.masked_fill(~visible, minimum)
+    if length > 1:
+        # A key of the row's own is seen by the queries at or after it (GPT-2's masks leave this
+        # to the attention).
+        hidden = torch.ones(length, own_length, dtype=torch.bool, device=query.device).triu(
+            own_length - length + 1
+        )  # [q, n]
+        scores[..., prefix_length:].masked_fill_(hidden, minimum)
     if attention_mask is None:  # the model saw no padding; the prefixes may have some
         attention_mask = torch.zeros(rows, 1, 1, prefix_length + own_length, dtype=scores.dtype)
         attention_mask[:, 0, 0, :prefix_length].masked_fill_(~prefix.row_mask(), minimum)
@@ -205,8 +204,8 @@ def shared_prefix_attention(
             "`prefix_model_inputs`."
         )
     # [R, 1, q or 1, T + n] -> [R, 1, 1, q or 1, T + n], over the query heads' groups
-    scores = scores + attention_mask.unsqueeze(2).to(scores.dtype)
-    weights = torch.softmax(scores.float(), dim=-1).to(value.dtype)
+    scores.add_(attention_mask.unsqueeze(2).to(scores.dtype))
+    weights = torch.softmax(scores, dim=-1, dtype=torch.float32).to(value.dtype)
     weights = torch.nn.functional.dropout(weights, p=dropout, training=module.training)
     if head_mask is not None:
         weights = weights * head_mask.view(-1, kv_heads, groups, 1, 1)[: weights.size(0)]
@@ -216,9 +215,9 @@ def shared_prefix_attention(
         prefix.task_index,
         prefix_weights,
         lambda w, values: torch.einsum("rkgqn,knd->rkgqd", w, values),
-    ) + torch.einsum("rkgqn,rknd->rkgqd", own_weights, value)  # [R, kv, G, q, d]
+    ).add_(torch.einsum("rkgqn,rknd->rkgqd", own_weights, value))  # [R, kv, G, q, d]
     # [R, kv, G, q, d] -> [R, q, H, d]
-    output = output.reshape(rows, heads, length, head_dim).transpose(1, 2).contiguous()
+    output = output.reshape(rows, heads, length, head_dim).transpose(1, 2)
     return output, weights.reshape(rows, heads, length, -1)
 
 
