@@ -343,6 +343,11 @@ def test_bf16_trains_and_generates_on_the_cpu():
     model.eval()
     output = run(model, instances)
     assert len(output["predicted_text"]) == len(instances)
+    # A compiled task holds its keys and values as the live cache does: in bf16.
+    batch = Batch(instances[:1])
+    batch.index_instances(Vocabulary())
+    _, kept = model.compile_instruction(batch.as_tensor_dict()["instruction_tokens"])
+    assert kept["past_keys"].dtype == kept["past_values"].dtype == torch.bfloat16
 
 
 def test_gpt2_runs_the_fused_gelu_with_the_same_logits():
