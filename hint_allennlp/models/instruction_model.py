@@ -250,6 +250,16 @@ class InstructionModel(Model):
         for instructions not in the task cache). When every example shares one instruction the
         result keeps batch size 1, to be broadcast; otherwise it is gathered per example.
         """
+        modules, inverse = self._task_parameters_per_instruction(instruction_tokens)
+        return modules if modules.batch_size == 1 else modules.index_select(inverse)
+
+    def _task_parameters_per_instruction(
+        self, instruction_tokens: TextFieldTensors
+    ) -> Tuple[TaskParameters, torch.Tensor]:
+        """
+        `_make_task_parameters` once per distinct instruction in the batch, [U] (in evaluation,
+        only for instructions not in the task cache), and each example's row there [B].
+        """
         instruction_ids = get_token_ids_from_text_field_tensors(instruction_tokens)  # [B, t]
         instruction_mask = get_text_field_mask(instruction_tokens)  # [B, t]
         distinct_ids, inverse = torch.unique(instruction_ids, dim=0, return_inverse=True)
@@ -260,7 +270,7 @@ class InstructionModel(Model):
             0, inverse, torch.arange(batch_size, device=inverse.device), reduce="amin"
         )
         modules = self._distinct_task_parameters(instruction_ids[first], instruction_mask[first])
-        return modules if num_distinct == 1 else modules.index_select(inverse)
+        return modules, inverse
 
     def _distinct_task_parameters(
         self, instruction_ids: torch.Tensor, instruction_mask: torch.Tensor

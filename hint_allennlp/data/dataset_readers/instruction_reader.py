@@ -22,6 +22,7 @@ Fields (the contract with the model; which special tokens each carries, and how 
   text of `source_tokens`.
 """
 
+import json
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -54,6 +55,14 @@ class TokenizedText:
 
     text: str
     tokens: List[Token]
+
+
+def is_byte_level_bpe(hf_tokenizer) -> bool:
+    """Whether a HF tokenizer pre-tokenizes bytes with spaces attached to the word after them."""
+    backend = getattr(hf_tokenizer, "backend_tokenizer", None)
+    return backend is not None and '"ByteLevel"' in json.dumps(
+        json.loads(backend.to_str()).get("pre_tokenizer")
+    )
 
 
 def mixed_answer_choices_message(
@@ -193,6 +202,14 @@ class InstructionReader(DatasetReader):
             if hf_tokenizer is not None
             else None
         )
+        # A byte-level BPE tokenizer attaches a space to the word after it: decoder-only fields
+        # then give the whole string's tokens only with their boundaries moved
+        # (`layout.move_trailing_whitespace`).
+        self._moves_whitespace = (
+            sequence_layout == "decoder_only"
+            and hf_tokenizer is not None
+            and is_byte_level_bpe(hf_tokenizer)
+        )
         if sequence_layout == "decoder_only" and self._eos_token is None:
             raise ConfigurationError(
                 "sequence_layout 'decoder_only' ends every target with EOS: give a "
@@ -310,6 +327,12 @@ class InstructionReader(DatasetReader):
         The one place the field contract (module docstring) is built. `instance_input` is the
         instance's own input when `source` is a prompt built around it (default: `source`'s text).
         """
+        original_source, original_instruction = source, instruction
+        choice_prefix = ""
+        if self._moves_whitespace:
+            instruction, source, target, choice_prefix = self._whitespace_moved(
+                instruction, source, target
+            )
         fields: Dict[str, Field] = {
             "source_tokens": self._text_field(
                 source,
@@ -327,8 +350,8 @@ class InstructionReader(DatasetReader):
             "task": task,
             "categories": list(categories),
             "references": list(references),
-            "instruction": "" if instruction is None else instruction.text,
-            "input": source.text if instance_input is None else instance_input,
+            "instruction": "" if original_instruction is None else original_instruction.text,
+            "input": original_source.text if instance_input is None else instance_input,
             "source": source.text,
             "id": instance_id,
             layout.METADATA_KEY: self._sequence_layout,
@@ -339,7 +362,9 @@ class InstructionReader(DatasetReader):
             # Choices are scored as targets (rank classification), so they share its tokenization.
             fields["answer_choices"] = ListField(
                 [
-                    self._text_field(self._tokenize(choice), "target_tokens", layout.CONTINUATION)
+                    self._text_field(
+                        self._tokenize(choice_prefix + choice), "target_tokens", layout.CONTINUATION
+                    )
                     for choice in answer_choices
                 ]
             )
@@ -350,6 +375,29 @@ class InstructionReader(DatasetReader):
             metadata["prompt_groups"] = list(prompt_groups)
         fields["metadata"] = MetadataField(metadata)
         return Instance(fields)
+
+    def _whitespace_moved(
+        self,
+        instruction: Optional[TokenizedText],
+        source: TokenizedText,
+        target: Optional[TokenizedText],
+    ) -> tuple:
+        """
+        Instruction, source and target with each one's trailing whitespace moved to the start of
+        the next (`layout.move_trailing_whitespace`), retokenized where that changed them, and
+        what the answer choices begin with (the prompt's trailing whitespace).
+        """
+        parts = (instruction, source, target)
+        prompt_texts = ["" if instruction is None else instruction.text, source.text]
+        texts = layout.move_trailing_whitespace(
+            prompt_texts + ["" if target is None else target.text]
+        )
+        moved = [
+            part if part is None or part.text == text else self._tokenize(text)
+            for part, text in zip(parts, texts)
+        ]
+        choice_prefix = layout.move_trailing_whitespace(prompt_texts + [""])[-1]
+        return (*moved, choice_prefix)
 
     def _read(self, file_path: str) -> Iterator[Instance]:
         self.reset_counts()

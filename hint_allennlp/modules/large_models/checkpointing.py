@@ -18,8 +18,8 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 from transformers.models.t5.modeling_t5 import T5Block, T5Stack
 
-from hint_allennlp.modules.hf_t5_internals import block_cache
 from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters
+from hint_allennlp.modules.transformers_internals import block_cache
 
 
 class CheckpointedT5Block(T5Block):

@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from transformers import T5Config, T5ForConditionalGeneration
 from transformers.models.t5.modeling_t5 import T5LayerFF
 
-from hint_allennlp.modules.hf_t5_internals import feed_forward_with_its_input
 from hint_allennlp.modules.peft.module_kind import Component, ModuleKind, check_at_least_one
 from hint_allennlp.modules.peft.t5_layers import ffn_layers, ffn_slot_count
 from hint_allennlp.modules.peft.task_parameters import (
@@ -25,6 +24,7 @@ from hint_allennlp.modules.peft.task_parameters import (
     per_example_bias,
     per_example_matmul,
 )
+from hint_allennlp.modules.transformers_internals import feed_forward_with_its_input
 
 ADAPTER_KEYS = ("adapter_down", "adapter_down_bias", "adapter_up", "adapter_up_bias")
 
