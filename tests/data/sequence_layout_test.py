@@ -115,7 +115,7 @@ def test_the_fields_are_the_whole_string_s_tokens(family, setup):
     tokenizer = AutoTokenizer.from_pretrained(CHECKPOINTS[family])
     for instance in read(CHECKPOINTS[family], *READERS[setup]):
         metadata = instance["metadata"]
-        prompt_text = metadata["instruction"] + metadata["input"]
+        prompt_text = metadata["instruction"] + metadata["source"]
         prompt = [
             token_id
             for name in ("instruction_tokens", "source_tokens")

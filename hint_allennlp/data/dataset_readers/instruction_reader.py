@@ -19,7 +19,7 @@ Fields (the contract with the model; which special tokens each carries, and how 
   answer choices, and `"prompt_groups"` where the reader gives them (P3: what evaluation averages
   prompts over, Table 10). `input` is the instance's own input, as the data gives it, whatever
   prompt the reader builds around it (what predictions report for every model); `source` is the
-  text of `source_tokens`.
+  text of `source_tokens` (before a byte-level BPE's whitespace moves between the fields).
 """
 
 import json
@@ -352,7 +352,7 @@ class InstructionReader(DatasetReader):
             "references": list(references),
             "instruction": "" if original_instruction is None else original_instruction.text,
             "input": original_source.text if instance_input is None else instance_input,
-            "source": source.text,
+            "source": original_source.text,
             "id": instance_id,
             layout.METADATA_KEY: self._sequence_layout,
         }
