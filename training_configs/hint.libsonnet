@@ -76,6 +76,10 @@ local defaults = {
   optimizer_steps: 1000,
   examples_per_step: 1024,
   batch_size: 8,
+  // Batches that mix all tasks (null), or of `tasks_per_batch` tasks x `batch_size /
+  // tasks_per_batch` examples each (the `task_grouped` batch sampler, docs/training.md): the
+  // hypernetwork then runs `tasks_per_batch` times per batch instead of `batch_size` times.
+  tasks_per_batch: null,
   num_epochs: 10,
   // -1 is the CPU; several devices train with PyTorch DDP (gloo on CPU, NCCL on GPUs).
   cuda_devices: [0],
@@ -205,11 +209,20 @@ local training(s, streamed=false, whole_epochs=false) =
   assert whole_epochs || s.optimizer_steps % s.num_epochs == 0 :
          'optimizer_steps (%d) must be a multiple of num_epochs (%d).' % [s.optimizer_steps, s.num_epochs];
   local accumulation = s.examples_per_step / examples_per_round;
+  assert s.tasks_per_batch == null || s.batch_size % s.tasks_per_batch == 0 :
+         'batch_size (%d) must be a multiple of tasks_per_batch (%d).' % [s.batch_size, s.tasks_per_batch];
   {
     vocabulary: { type: 'empty' },  // the vocabulary comes with the checkpoint
-    data_loader: {
-      batch_size: s.batch_size,
-      shuffle: true,
+    data_loader: (
+      if s.tasks_per_batch == null then { batch_size: s.batch_size, shuffle: true }
+      else {
+        batch_sampler: {
+          type: 'task_grouped',
+          tasks_per_batch: s.tasks_per_batch,
+          examples_per_task: s.batch_size / s.tasks_per_batch,
+        },
+      }
+    ) + {
       [if !whole_epochs then 'batches_per_epoch']: s.optimizer_steps / s.num_epochs * accumulation,
       [if streamed then 'max_instances_in_memory']: 10 * s.examples_per_step,
     },
