@@ -70,6 +70,12 @@ def parser() -> argparse.ArgumentParser:
         "--train-repeats", type=int, default=5, help="timed rounds of training steps"
     )
     parser.add_argument(
+        "--train-tasks-per-batch",
+        default="",
+        help="also time training steps on batches of this many tasks (comma-separated, e.g. "
+        "1,2,4; the task_grouped batch sampler's batches), beside mixed batches",
+    )
+    parser.add_argument(
         "--devices",
         default=None,
         help="comma-separated torch devices (default: cpu, and cuda when available)",
@@ -199,7 +205,7 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
     from benchmark.inference import benchmark_inference
     from benchmark.memory import task_memory
     from benchmark.models import build_checkpoint, build_model
-    from benchmark.training import TrainingShape, benchmark_training
+    from benchmark.training import TrainingShape, benchmark_training, training_step_flops
 
     parts = _csv(args.parts)
     unknown = set(parts) - set(PARTS)
@@ -212,6 +218,7 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
         else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     )
     shape = sni_shape(args)
+    tasks_per_batch = [int(count) for count in _csv(args.train_tasks_per_batch)]
     training_shape = TrainingShape.of_sni(shape, args.train_batch_size)
     machine = machine_description()
     results: Dict = {"command": command, "machine": machine, "models": {}}
@@ -277,6 +284,7 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
                         warmup=args.warmup,
                         shape=training_shape,
                         log=lambda message: log(f"  training {message}"),
+                        tasks_per_batch=tasks_per_batch,
                     )
                     target = report.training_target(
                         measurements,
@@ -298,6 +306,20 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
                         + report.training_table(measurements, batch)
                         + "\n"
                     )
+                    if tasks_per_batch:
+                        flops = training_step_flops(checkpoint, training_shape, tasks_per_batch)
+                        model_results[f"training_flops_{device}"] = flops
+                        sections.append(
+                            f"### Training, {device}: batches of g tasks "
+                            f"× {training_shape.batch_size} / g examples (`task_grouped`)\n\n"
+                            "Median seconds per step, wall (CPU); ratios are medians of "
+                            "per-round ratios; analytic FLOPs of the step "
+                            "(`hint_allennlp.cost.flops.training_flops`).\n\n"
+                            + report.grouped_training_table(
+                                measurements, flops, training_shape.batch_size, tasks_per_batch
+                            )
+                            + "\n"
+                        )
             if "memory" in parts:
                 rows = task_memory(build_model("hint", checkpoint), shots, shape)
                 model_results["memory"] = [row.to_json() for row in rows]

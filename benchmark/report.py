@@ -11,6 +11,7 @@ from benchmark.inference import InferenceRow
 from benchmark.memory import MemoryRow
 from benchmark.models import BENCHMARK_MODELS
 from benchmark.timing import Measurement, paired_ratio
+from benchmark.training import TRAINING_SETTINGS, job_key
 
 GIGA = 1e9
 SETTINGS_ORDER = ("tk_instruct", "hint", "hint_cached", "floor")
@@ -187,6 +188,37 @@ def training_table(measurements: Dict[str, Measurement], batch_description: str)
             f"({paired_ratio(hint, tk_instruct, 'cpu'):.2f}) |",
         ]
     )
+
+
+def grouped_training_table(
+    measurements: Dict[str, Measurement],
+    flops: Dict[str, float],
+    batch_size: int,
+    tasks_per_batch: Sequence[int],
+) -> str:
+    """
+    Seconds per training step on mixed batches and on batches of g tasks, HINT beside
+    Tk-Instruct, with each step's analytic FLOPs and the ratios to the mixed batch's.
+    """
+    lines = [
+        "| tasks per batch | HINT s/step | Tk-Instruct s/step | HINT / Tk-Instruct "
+        "| HINT / HINT mixed | HINT GFLOPs | Tk-Instruct GFLOPs | HINT / Tk-Instruct FLOPs |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for tasks in [None, *tasks_per_batch]:
+        hint, tk_instruct = (measurements[job_key(name, tasks)] for name in TRAINING_SETTINGS)
+        hint_flops, tk_flops = (flops[job_key(name, tasks)] for name in TRAINING_SETTINGS)
+        label = f"{batch_size} (mixed)" if tasks is None else str(tasks)
+        lines.append(
+            f"| {label} | {hint.median():.3f} ({hint.median('cpu'):.3f}) "
+            f"| {tk_instruct.median():.3f} ({tk_instruct.median('cpu'):.3f}) "
+            f"| {paired_ratio(hint, tk_instruct):.2f} "
+            f"({paired_ratio(hint, tk_instruct, 'cpu'):.2f}) "
+            f"| {paired_ratio(hint, measurements['hint']):.2f} "
+            f"({paired_ratio(hint, measurements['hint'], 'cpu'):.2f}) "
+            f"| {hint_flops / GIGA:.1f} | {tk_flops / GIGA:.1f} | {hint_flops / tk_flops:.2f} |"
+        )
+    return "\n".join(lines)
 
 
 def memory_table(rows: Sequence[MemoryRow]) -> str:

@@ -12,6 +12,7 @@ from benchmark.__main__ import main
 from benchmark.inference import SniShape
 from benchmark.report import Target
 from benchmark.timing import Measurement, interleaved, paired_ratio
+from benchmark.training import TRAINING_SETTINGS, job_key
 from tests import PROJECT_ROOT, SNI_FIXTURES
 
 
@@ -49,6 +50,31 @@ def test_cost_benchmarks_write_tables_figure_and_targets(tmp_path, monkeypatch):
     markdown = (tmp_path / "results.md").read_text()
     assert "Tk-Instruct / HINT" in markdown and "figure4_tiny.png" in markdown
     assert (tmp_path / "figure4_tiny.png").stat().st_size > 0
+
+
+def test_training_is_timed_on_mixed_and_task_grouped_batches(tmp_path, monkeypatch):
+    run_command(
+        monkeypatch,
+        "--models", "tiny",
+        "--parts", "training",
+        "--train-batch-size", "4",
+        "--train-tasks-per-batch", "1,2",
+        "--train-repeats", "1",
+        "--warmup", "0",
+        "--devices", "cpu",
+        "--output-dir", str(tmp_path),
+    )  # fmt: skip
+    tiny = json.loads((tmp_path / "results.json").read_text())["models"]["tiny"]
+    keys = {job_key(setting, tasks) for setting in TRAINING_SETTINGS for tasks in (None, 1, 2)}
+    assert set(tiny["training_cpu"]) == set(tiny["training_flops_cpu"]) == keys
+    flops = tiny["training_flops_cpu"]
+    # Tk-Instruct reads every example's instruction whatever the batch; HINT's hypernetwork runs
+    # once per task in the batch: 4, 2, 1 times.
+    assert flops["tk_instruct"] == flops[job_key("tk_instruct", 1)]
+    assert flops["hint"] > flops[job_key("hint", 2)] > flops[job_key("hint", 1)]
+    per_instruction = flops[job_key("hint", 2)] - flops[job_key("hint", 1)]
+    assert flops["hint"] - flops[job_key("hint", 1)] == pytest.approx(3 * per_instruction)
+    assert "batches of g tasks" in (tmp_path / "results.md").read_text()
 
 
 def test_generalisation_trains_and_evaluates_every_setting(tmp_path, monkeypatch):
