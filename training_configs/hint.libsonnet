@@ -68,6 +68,11 @@ local defaults = {
   max_instruction_tokens: 1024,
   max_source_tokens: 1024,
   max_target_tokens: 256,
+  // Many-shot instructions past `max_instruction_tokens` (SNI, docs/readers.md): null is the
+  // paper's single sequence; 'packed' or 'per_example' give the hypernetwork the definition and
+  // the examples in chunks of at most `max_instruction_tokens`, encoded one by one, and draw the
+  // examples beyond a task's positive ones from its instances.
+  instruction_chunking: null,
 
   // Optimisation, counted as the paper counts it: `optimizer_steps` steps of `examples_per_step`
   // examples. Each device runs batches of `batch_size` and accumulates gradients until the devices
@@ -300,6 +305,7 @@ local final_evaluation(s, test_data_path) = {
         instruction_format: chosen.instruction_format,
         num_positive_examples: positive_examples,
         max_instances_per_task: s.max_instances_per_task,
+        [if s.instruction_chunking != null then 'instruction_chunking']: s.instruction_chunking,
       },
       train_data_path: s.sni_splits_dir + '/train_tasks.txt',
       model: hint_seq2seq(chosen.model, s),
@@ -353,6 +359,8 @@ local final_evaluation(s, test_data_path) = {
   // `few_shot_placement` where the records' few-shot examples go ('hypernetwork' or 'input').
   p3(model, mode, settings={}, few_shot_placement=null)::
     local s = settings_with({ optimizer_steps: 10000, examples_per_step: 2048, max_instruction_tokens: 512 }, settings);
+    assert s.instruction_chunking == null :
+           'instruction_chunking is a setting of the SNI recipes: the p3 reader gives its few-shot examples as one sequence.';
     local chosen = models[model](s);
     local reads_instruction = chosen.instruction_format == 'hint';
     assert reads_instruction == std.member(['joint', 'split'], mode) :

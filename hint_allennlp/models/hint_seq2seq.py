@@ -14,7 +14,7 @@ from transformers import T5ForConditionalGeneration
 from transformers.modeling_outputs import BaseModelOutput
 
 from hint_allennlp.cost.flops import ParameterCounts, instruction_handling
-from hint_allennlp.models.instruction_model import InstructionModel
+from hint_allennlp.models.instruction_model import InstructionModel, instruction_token_mask
 from hint_allennlp.models.paper_variants import labels_by_instruction_format
 from hint_allennlp.modules.hypernetwork.hypernetwork import Hypernetwork
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
@@ -278,7 +278,7 @@ class HintSeq2Seq(InstructionModel):
                 output_lengths = (output["predictions"] != self.t5.config.pad_token_id).sum(1)
             if metadata is not None:
                 instruction_lengths = (
-                    get_text_field_mask(instruction_tokens).sum(1)
+                    instruction_token_mask(instruction_tokens).flatten(1).sum(1)
                     if instruction_tokens is not None
                     else torch.zeros_like(output_lengths)
                 )

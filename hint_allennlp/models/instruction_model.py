@@ -147,8 +147,9 @@ class InstructionModel(Model):
         for instructions not in the task cache). When every example shares one instruction the
         result keeps batch size 1, to be broadcast; otherwise it is gathered per example.
         """
-        instruction_ids = get_token_ids_from_text_field_tensors(instruction_tokens)  # [B, t]
-        instruction_mask = get_text_field_mask(instruction_tokens)  # [B, t]
+        # [B, t], or chunks [B, C, c] (`modules/hypernetwork/instruction_chunks.py`)
+        instruction_ids = get_token_ids_from_text_field_tensors(instruction_tokens)
+        instruction_mask = instruction_token_mask(instruction_tokens)
         distinct_ids, inverse = torch.unique(instruction_ids, dim=0, return_inverse=True)
         batch_size, num_distinct = instruction_ids.size(0), distinct_ids.size(0)
         # The first example of each distinct instruction: [num_distinct]
@@ -162,13 +163,13 @@ class InstructionModel(Model):
     def _distinct_task_parameters(
         self, instruction_ids: torch.Tensor, instruction_mask: torch.Tensor
     ) -> TaskParameters:
-        """What is kept for distinct instructions [U, t], through the cache in evaluation."""
+        """
+        What is kept for distinct instructions [U, t] (or chunks [U, C, c]), through the cache in
+        evaluation.
+        """
         if self.training or not self.task_parameter_cache.enabled:
             return self._make_task_parameters(instruction_ids, instruction_mask)
-        keys = [
-            instruction_key(ids[mask.bool()])
-            for ids, mask in zip(instruction_ids, instruction_mask)
-        ]
+        keys = [_cache_key(ids, mask) for ids, mask in zip(instruction_ids, instruction_mask)]
         rows = {key: self.task_parameter_cache.get(key) for key in keys}
         missing = [index for index, key in enumerate(keys) if rows[key] is None]
         if missing:
@@ -304,6 +305,27 @@ class InstructionModel(Model):
             metrics.update(self._choice_accuracy.get_metric(reset=reset))
         metrics.update(self._flops.get_metric(reset=reset))
         return metrics
+
+
+def instruction_token_mask(instruction_tokens: TextFieldTensors) -> torch.Tensor:
+    """The mask of an instruction [B, t], or of an instruction in chunks [B, C, c]."""
+    ids = get_token_ids_from_text_field_tensors(instruction_tokens)
+    return get_text_field_mask(instruction_tokens, num_wrapping_dims=ids.dim() - 2)
+
+
+def _cache_key(ids: torch.Tensor, mask: torch.Tensor) -> str:
+    """
+    The task cache's key of one instruction [t], or of one in chunks [C, c]: each chunk's tokens
+    followed by -1, which no token id is, so that where the chunks end is part of the key.
+    """
+    if ids.dim() == 1:
+        return instruction_key(ids[mask.bool()])
+    separator = ids.new_full((1,), -1)
+    return instruction_key(
+        torch.cat(
+            [part for chunk, real in zip(ids, mask.bool()) for part in (chunk[real], separator)]
+        )
+    )
 
 
 def _to_keep(modules: TaskParameters) -> TaskParameters:

@@ -9,20 +9,21 @@ Fields (the contract with the model; which special tokens each carries, and how 
 - `source_tokens`: encoder input (decoder-only: the prompt's part after the instruction, or the
   whole prompt), always present.
 - `instruction_tokens`: hypernetwork input (decoder-only: the prompt's first part), present only
-  when the instance has an instruction part.
+  when the instance has an instruction part; with `instruction_chunking` a `ListField` of
+  `TextField`s, its chunks.
 - `target_tokens`: the target, absent when the instance has none (e.g. at prediction time).
 - `answer_choices`: `ListField[TextField]`, the choices in the target tokenization, only when the
   data has answer choices.
 - `metadata`: `{"task", "categories", "references", "instruction", "input", "id",
   "sequence_layout"}` plus `"answer_choices"` and `"gold_choice"` when the data has answer choices,
   and `"prompt_groups"` where the reader gives them (P3: what evaluation averages prompts over,
-  Table 10).
+  Table 10); with `instruction_chunking`, `"instruction_chunks"` (how many).
 """
 
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence, Union
 
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import DatasetReader, Instance, Token
@@ -193,12 +194,12 @@ class InstructionReader(DatasetReader):
         self._counts: Counter = Counter()
 
     def apply_token_indexers(self, instance: Instance) -> None:
-        for name in TEXT_FIELD_NAMES:
-            if name in instance.fields:
-                instance.fields[name].token_indexers = self._token_indexers  # type: ignore
-        if "answer_choices" in instance.fields:
-            for choice_field in instance.fields["answer_choices"].field_list:  # type: ignore
-                choice_field.token_indexers = self._token_indexers
+        for name in (*TEXT_FIELD_NAMES, "answer_choices"):
+            field = instance.fields.get(name)
+            # A ListField (answer choices, an instruction in chunks) holds TextFields.
+            for text_field in field.field_list if isinstance(field, ListField) else [field]:
+                if text_field is not None:
+                    text_field.token_indexers = self._token_indexers  # type: ignore
 
     def _tokenize(self, text: str) -> TokenizedText:
         """
@@ -256,7 +257,7 @@ class InstructionReader(DatasetReader):
         self,
         source: TokenizedText,
         *,
-        instruction: Optional[TokenizedText],
+        instruction: Union[None, TokenizedText, Sequence[TokenizedText]],
         target: Optional[TokenizedText],
         references: Sequence[str],
         task: str,
@@ -265,7 +266,10 @@ class InstructionReader(DatasetReader):
         answer_choices: Optional[Sequence[str]] = None,
         prompt_groups: Optional[Sequence[str]] = None,
     ) -> Instance:
-        """The one place the field contract (module docstring) is built."""
+        """
+        The one place the field contract (module docstring) is built. An `instruction` in chunks
+        (the readers' `instruction_chunking`) becomes a `ListField` of `TextField`s.
+        """
         fields: Dict[str, Field] = {
             "source_tokens": self._text_field(
                 source,
@@ -273,9 +277,17 @@ class InstructionReader(DatasetReader):
                 layout.PROMPT_START if instruction is None else layout.PROMPT_CONTINUATION,
             )
         }
-        if instruction is not None:
+        chunks = [instruction] if isinstance(instruction, TokenizedText) else instruction
+        if isinstance(instruction, TokenizedText):
             fields["instruction_tokens"] = self._text_field(
                 instruction, "instruction_tokens", layout.PROMPT_START
+            )
+        elif instruction is not None:
+            fields["instruction_tokens"] = ListField(
+                [
+                    self._text_field(chunk, "instruction_tokens", layout.PROMPT_START)
+                    for chunk in instruction
+                ]
             )
         if target is not None:
             fields["target_tokens"] = self._text_field(target, "target_tokens", layout.CONTINUATION)
@@ -283,7 +295,7 @@ class InstructionReader(DatasetReader):
             "task": task,
             "categories": list(categories),
             "references": list(references),
-            "instruction": "" if instruction is None else instruction.text,
+            "instruction": "" if chunks is None else "".join(chunk.text for chunk in chunks),
             "input": source.text,
             "id": instance_id,
             layout.METADATA_KEY: self._sequence_layout,
@@ -301,6 +313,8 @@ class InstructionReader(DatasetReader):
             metadata["gold_choice"] = gold_choice_index(answer_choices, references)
         if prompt_groups is not None:
             metadata["prompt_groups"] = list(prompt_groups)
+        if chunks is not None and not isinstance(instruction, TokenizedText):
+            metadata["instruction_chunks"] = len(chunks)
         fields["metadata"] = MetadataField(metadata)
         return Instance(fields)
 
