@@ -64,6 +64,19 @@ def parser() -> argparse.ArgumentParser:
         help="inference batch size (default: all examples of the task)",
     )
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds of inference")
+    parser.add_argument(
+        "--inference-settings",
+        default="hint,hint_cached,floor,tk_instruct",
+        help="models timed in inference, comma-separated (also hint_without_fusion)",
+    )
+    parser.add_argument(
+        "--instruction-window",
+        type=int,
+        default=None,
+        help="many shots: instructions longer than this many tokens reach HINT in chunks of at "
+        "most this many (instruction_chunking), and Tk-Instruct runs only while instruction and "
+        "instance fit it (default: one sequence whatever its length)",
+    )
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs of every job first")
     parser.add_argument("--train-batch-size", type=int, default=16)
     parser.add_argument(
@@ -243,7 +256,9 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
                         warmup=args.warmup,
                         batch_size=args.batch_size or args.examples,
                         shape=shape,
+                        settings=_csv(args.inference_settings),
                         log=lambda message: log(f"  inference {message}"),
+                        instruction_window=args.instruction_window,
                     )
                     rows_by_device[device] = rows
                     targets = report.inference_targets(
@@ -253,6 +268,16 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
                     model_results[f"inference_{device}"] = [row.to_json() for row in rows]
                     model_results[f"targets_{device}"] = [target.to_json() for target in targets]
                     batch_size = args.batch_size or args.examples
+                    if args.instruction_window is not None:
+                        sections.append(
+                            f"### Many shots, {device}: one task of {shape.examples} examples, "
+                            f"window {args.instruction_window} tokens\n\n"
+                            "Instructions past the window reach HINT in chunks (`chunks`); "
+                            "Tk-Instruct only while instruction and instance fit the window. "
+                            "Median wall time; analytic FLOPs (`hint_allennlp/cost/flops.py`).\n\n"
+                            + report.many_shot_table(rows, shape.examples)
+                            + "\n"
+                        )
                     sections.append(
                         f"### Inference, {device}: one task of {shape.examples} examples "
                         f"(batches of {batch_size}), "
@@ -321,7 +346,9 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
                             + "\n"
                         )
             if "memory" in parts:
-                rows = task_memory(build_model("hint", checkpoint), shots, shape)
+                rows = task_memory(
+                    build_model("hint", checkpoint), shots, shape, args.instruction_window
+                )
                 model_results["memory"] = [row.to_json() for row in rows]
                 sections.append(
                     "### Memory of one cached task (float32)\n\n" + report.memory_table(rows) + "\n"

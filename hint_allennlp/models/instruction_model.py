@@ -186,18 +186,20 @@ class InstructionModel(Model):
         self, instruction_tokens: TextFieldTensors
     ) -> Tuple[str, TaskParameters]:
         """
-        One instruction [1, t] -> its `instruction_key` and what the model keeps for it: what the
-        task cache holds and `allennlp hint-compile` saves (batch size 1, no padding).
+        One instruction [1, t] (or [1, C, c] in chunks) -> its cache key and what the model keeps
+        for it: what the task cache holds and `allennlp hint-compile` saves (batch size 1, no
+        padding).
         """
-        instruction_ids = get_token_ids_from_text_field_tensors(instruction_tokens)  # [1, t]
-        instruction_mask = get_text_field_mask(instruction_tokens)  # [1, t]
+        # [1, t], or chunks [1, C, c]
+        instruction_ids = get_token_ids_from_text_field_tensors(instruction_tokens)
+        instruction_mask = instruction_token_mask(instruction_tokens)
         if instruction_ids.size(0) != 1:
             raise ValueError(
                 f"compile_instruction takes one instruction, got {instruction_ids.size(0)}"
             )
         with torch.no_grad():
             modules = self._make_task_parameters(instruction_ids, instruction_mask)
-        return instruction_key(instruction_ids[0][instruction_mask[0]]), _to_keep(modules)
+        return _cache_key(instruction_ids[0], instruction_mask[0]), _to_keep(modules)
 
     def train(self, mode: bool = True) -> "InstructionModel":
         # What the cache holds was made with the current weights; training changes them.
