@@ -58,6 +58,9 @@ local defaults = {
   sni_dir: 'data/sni',
   sni_splits_dir: self.sni_dir + '/splits',
   max_instances_per_task: 100,
+  // Read only the SNI tasks whose input, output and instruction languages are English, as the
+  // paper; false for a multilingual backbone (mT5: `model_name`, e.g. google/mt5-base).
+  english_only: true,
   // P3 in the `p3` reader's JSON-lines format (`allennlp hint-p3-prepare`): a file, a folder of
   // files or a glob.
   p3_train_data: 'data/p3/train',
@@ -305,6 +308,7 @@ local final_evaluation(s, test_data_path) = {
         instruction_format: chosen.instruction_format,
         num_positive_examples: positive_examples,
         max_instances_per_task: s.max_instances_per_task,
+        [if !s.english_only then 'english_only']: false,
         [if s.instruction_chunking != null then 'instruction_chunking']: s.instruction_chunking,
       },
       train_data_path: s.sni_splits_dir + '/train_tasks.txt',

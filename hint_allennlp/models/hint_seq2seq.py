@@ -35,6 +35,12 @@ from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, Tas
 
 logger = logging.getLogger(__name__)
 
+# The checkpoints whose layers are T5's, which `T5ForConditionalGeneration` runs with their weights
+# as they are (mT5 is T5 v1.1's architecture with a multilingual vocabulary; HF gives it copies of
+# T5's classes, which the module injection and checkpointing do not know). UMT5's per-layer
+# position biases are not T5's.
+T5_MODEL_TYPES = ("t5", "mt5")
+
 
 @Model.register("hint_seq2seq")
 class HintSeq2Seq(InstructionModel):
@@ -66,8 +72,9 @@ class HintSeq2Seq(InstructionModel):
         Unused (the T5 vocabulary is the checkpoint's), as in allennlp-models' T5.
     model_name : `str`
         A HuggingFace T5-family checkpoint, by hub name or local path (t5, T5 v1.1 / LM-adapt,
-        flan-t5). A run keeps a copy of its config and tokenizer (`backbone/`), which the configs'
-        archives carry: an archive loads without it (`hint_allennlp/modules/backbone.py`).
+        flan-t5, mT5: `T5_MODEL_TYPES`), run by `T5ForConditionalGeneration`. A run keeps a copy
+        of its config and tokenizer (`backbone/`), which the configs' archives carry: an archive
+        loads without it (`hint_allennlp/modules/backbone.py`).
     parameter_generator : `Lazy[ParameterGenerator]`, optional (default = `None`)
         What generates the modules; `None` for no generated modules.
     peft : `PeftConfig`, optional (default = `PeftConfig()`)
@@ -151,6 +158,12 @@ class HintSeq2Seq(InstructionModel):
         )
         overrides = {"dropout_rate": dropout} if dropout is not None else {}
         self.t5 = self._load_backbone(T5ForConditionalGeneration, serialization_dir, **overrides)
+        if self.t5.config.model_type not in T5_MODEL_TYPES:
+            raise ConfigurationError(
+                f"hint_seq2seq runs T5-family checkpoints (model_type one of {T5_MODEL_TYPES}: T5, "
+                f"T5 v1.1 / LM-adapted, flan-t5, mT5); model_name {model_name!r} is "
+                f"{self.t5.config.model_type!r}."
+            )
         t5_checkpoint_parameters = list(self.t5.parameters())  # before injection adds any
         self.peft = peft or PeftConfig()
         self.instruction_fusion = instruction_fusion
