@@ -151,9 +151,12 @@ def test_sni_experiments_use_the_paper_recipe(experiment):
         256,
     ]
     assert reader["max_instances_per_task"] == 100
-    # sni/def/ is 'Def'; sni/def_<k>pos/ 'Def + k Pos.'
+    # sni/def/ is 'Def'; sni/def_<k>pos/ 'Def + k Pos.'; sni/many_shot/ 32 shots, in chunks
     setting = experiment.split("/")[1]
-    assert reader["num_positive_examples"] == (0 if setting == "def" else int(setting[4:-3]))
+    named = {"def": 0, "many_shot": 32}
+    shots = named[setting] if setting in named else int(setting[4:-3])
+    assert reader["num_positive_examples"] == shots
+    assert reader.get("instruction_chunking") == ("packed" if setting == "many_shot" else None)
     # 1,000 optimizer steps of 1,024 examples, in checkpointed epochs.
     batches = trainer["num_epochs"] * config["data_loader"]["batches_per_epoch"]
     examples_per_batch = config["data_loader"]["batch_size"]
