@@ -33,7 +33,9 @@ SPIECE_MODEL = REPO_ROOT / "fixtures" / "t5-tokenizer" / "spiece.model"
 DEMO_T5 = dict(d_ff=256, num_layers=4, num_decoder_layers=2)
 
 
-def tiny_t5_config(config_class: Type[PretrainedConfig] = T5Config, **overrides) -> T5Config:
+def tiny_t5_config(
+    config_class: Type[PretrainedConfig] = T5Config, **overrides
+) -> PretrainedConfig:
     """
     A T5 v1.1 / LM-adapt shaped config (gated GELU, untied embeddings), scaled down; mT5's
     (`config_class` `MT5Config`) has the same shape.
