@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TINY_T5 := fixtures/tiny-t5/config.json
+TINY_MT5 := fixtures/tiny-mt5/config.json
 TINY_CAUSAL_LMS := fixtures/tiny-gpt2/config.json fixtures/tiny-opt/config.json
 TEMPLATES_STAMP := $(VENV)/.promptsource-templates
 
@@ -38,6 +39,9 @@ $(TEMPLATES_STAMP): $(STAMP)
 $(TINY_T5): $(STAMP) hint_allennlp/testing/tiny_t5.py
 	$(BIN)/python -m hint_allennlp.testing.tiny_t5 fixtures/tiny-t5
 
+$(TINY_MT5): $(STAMP) hint_allennlp/testing/tiny_mt5.py hint_allennlp/testing/tiny_t5.py fixtures/multilingual/text.txt
+	$(BIN)/python -m hint_allennlp.testing.tiny_mt5 fixtures/tiny-mt5
+
 $(TINY_CAUSAL_LMS): fixtures/tiny-%/config.json: $(STAMP) hint_allennlp/testing/tiny_causal_lm.py
 	$(BIN)/python -m hint_allennlp.testing.tiny_causal_lm $* fixtures/tiny-$*
 
@@ -46,7 +50,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check --quiet .
 	$(BIN)/ruff check --quiet .
 
-test: lint $(TEMPLATES_STAMP) $(TINY_T5) $(TINY_CAUSAL_LMS)
+test: lint $(TEMPLATES_STAMP) $(TINY_T5) $(TINY_MT5) $(TINY_CAUSAL_LMS)
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup tests
 
 demo: $(STAMP) $(TINY_T5) $(TINY_CAUSAL_LMS)

@@ -10,8 +10,10 @@ part of the installed package.
 - `sni_lengths`: SNI's median lengths (the paper's Table 7), and their measurement on an SNI folder
   (`python -m benchmark.sni_lengths`), which `--sni-lengths` reads.
 - `inference`: 100 examples of one task at SNI median lengths for 0..5 shots: HINT, Tk-Instruct and
-  the floor; analytic FLOPs beside the times.
-- `training`: time per optimizer step, HINT against Tk-Instruct.
+  the floor; analytic FLOPs beside the times; with `--instruction-window`, many shots past the
+  window in chunks.
+- `training`: time per optimizer step, HINT against Tk-Instruct, on mixed and on task-grouped
+  batches, with analytic training FLOPs.
 - `memory`: bytes of a cached task, analytic and measured, against a decoder-only key/value cache
   of the same instruction.
 - `training_memory`: measured peak memory of a training step (the analytic plan is
@@ -22,5 +24,7 @@ part of the installed package.
   figures (`python -m benchmark.table1_flops`).
 - `decoder_only`: HINT against a decoder-only model with and without its instruction key/value
   cache, and Tk-Instruct, at matched parameter counts (`python -m benchmark.decoder_only`).
+- `multilingual`: what T5's and the tiny mT5's vocabularies keep of a task in Russian
+  (`python -m benchmark.multilingual`).
 - `report`: markdown tables, the targets, the figure.
 """

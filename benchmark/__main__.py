@@ -64,10 +64,29 @@ def parser() -> argparse.ArgumentParser:
         help="inference batch size (default: all examples of the task)",
     )
     parser.add_argument("--repeats", type=int, default=3, help="timed rounds of inference")
+    parser.add_argument(
+        "--inference-settings",
+        default="hint,hint_cached,floor,tk_instruct",
+        help="models timed in inference, comma-separated (also hint_without_fusion)",
+    )
+    parser.add_argument(
+        "--instruction-window",
+        type=int,
+        default=None,
+        help="many shots: instructions longer than this many tokens reach HINT in chunks of at "
+        "most this many (instruction_chunking), and Tk-Instruct runs only while instruction and "
+        "instance fit it (default: one sequence whatever its length)",
+    )
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs of every job first")
     parser.add_argument("--train-batch-size", type=int, default=16)
     parser.add_argument(
         "--train-repeats", type=int, default=5, help="timed rounds of training steps"
+    )
+    parser.add_argument(
+        "--train-tasks-per-batch",
+        default="",
+        help="also time training steps on batches of this many tasks (comma-separated, e.g. "
+        "1,2,4; the task_grouped batch sampler's batches), beside mixed batches",
     )
     parser.add_argument(
         "--devices",
@@ -199,7 +218,7 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
     from benchmark.inference import benchmark_inference
     from benchmark.memory import task_memory
     from benchmark.models import build_checkpoint, build_model
-    from benchmark.training import TrainingShape, benchmark_training
+    from benchmark.training import TrainingShape, benchmark_training, training_step_flops
 
     parts = _csv(args.parts)
     unknown = set(parts) - set(PARTS)
@@ -212,6 +231,7 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
         else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     )
     shape = sni_shape(args)
+    tasks_per_batch = [int(count) for count in _csv(args.train_tasks_per_batch)]
     training_shape = TrainingShape.of_sni(shape, args.train_batch_size)
     machine = machine_description()
     results: Dict = {"command": command, "machine": machine, "models": {}}
@@ -236,7 +256,9 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
                         warmup=args.warmup,
                         batch_size=args.batch_size or args.examples,
                         shape=shape,
+                        settings=_csv(args.inference_settings),
                         log=lambda message: log(f"  inference {message}"),
+                        instruction_window=args.instruction_window,
                     )
                     rows_by_device[device] = rows
                     targets = report.inference_targets(
@@ -246,6 +268,16 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
                     model_results[f"inference_{device}"] = [row.to_json() for row in rows]
                     model_results[f"targets_{device}"] = [target.to_json() for target in targets]
                     batch_size = args.batch_size or args.examples
+                    if args.instruction_window is not None:
+                        sections.append(
+                            f"### Many shots, {device}: one task of {shape.examples} examples, "
+                            f"window {args.instruction_window} tokens\n\n"
+                            "Instructions past the window reach HINT in chunks (`chunks`); "
+                            "Tk-Instruct only while instruction and instance fit the window. "
+                            "Median wall time; analytic FLOPs (`hint_allennlp/cost/flops.py`).\n\n"
+                            + report.many_shot_table(rows, shape.examples)
+                            + "\n"
+                        )
                     sections.append(
                         f"### Inference, {device}: one task of {shape.examples} examples "
                         f"(batches of {batch_size}), "
@@ -277,6 +309,7 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
                         warmup=args.warmup,
                         shape=training_shape,
                         log=lambda message: log(f"  training {message}"),
+                        tasks_per_batch=tasks_per_batch,
                     )
                     target = report.training_target(
                         measurements,
@@ -298,8 +331,24 @@ def run_cost_benchmarks(args: argparse.Namespace, output_dir: Path, command: str
                         + report.training_table(measurements, batch)
                         + "\n"
                     )
+                    if tasks_per_batch:
+                        flops = training_step_flops(checkpoint, training_shape, tasks_per_batch)
+                        model_results[f"training_flops_{device}"] = flops
+                        sections.append(
+                            f"### Training, {device}: batches of g tasks "
+                            f"× {training_shape.batch_size} / g examples (`task_grouped`)\n\n"
+                            "Median seconds per step, wall (CPU); ratios are medians of "
+                            "per-round ratios; analytic FLOPs of the step "
+                            "(`hint_allennlp.cost.flops.training_flops`).\n\n"
+                            + report.grouped_training_table(
+                                measurements, flops, training_shape.batch_size, tasks_per_batch
+                            )
+                            + "\n"
+                        )
             if "memory" in parts:
-                rows = task_memory(build_model("hint", checkpoint), shots, shape)
+                rows = task_memory(
+                    build_model("hint", checkpoint), shots, shape, args.instruction_window
+                )
                 model_results["memory"] = [row.to_json() for row in rows]
                 sections.append(
                     "### Memory of one cached task (float32)\n\n" + report.memory_table(rows) + "\n"

@@ -20,6 +20,13 @@ many decoder steps whatever its random weights predict.
   modules (the cross-attention keys and values of the instruction are still made once per batch, as
   in HINT).
 - Tk-Instruct: plain T5 on instruction and instance concatenated (t + i input tokens).
+- HINT − fusion (`hint_without_fusion`, on request): HINT whose decoder does not attend to the
+  encoded instruction.
+
+With an `instruction_window` (many shots, past the encoder's window), an instruction longer than
+the window reaches HINT in chunks of at most the window, the definition and the shots packed in
+order (`instruction_chunk_lengths`, as the readers' `instruction_chunking: "packed"`), each
+encoded alone; Tk-Instruct is run only while instruction and instance fit the window together.
 """
 
 from dataclasses import asdict, dataclass
@@ -83,11 +90,45 @@ class SniShape:
         )
 
 
-def text_field(token_ids: torch.Tensor) -> TextFieldTensors:
-    """Token ids [B, n] as the `TextFieldTensors` that a pretrained-transformer indexer produces."""
-    return {
-        "tokens": {"token_ids": token_ids, "mask": torch.ones_like(token_ids, dtype=torch.bool)}
-    }
+def text_field(token_ids: torch.Tensor, mask: Optional[torch.Tensor] = None) -> TextFieldTensors:
+    """
+    Token ids [B, n] (or chunks [B, C, c]) as the `TextFieldTensors` that a pretrained-transformer
+    indexer produces; no padding unless `mask` says so.
+    """
+    if mask is None:
+        mask = torch.ones_like(token_ids, dtype=torch.bool)
+    return {"tokens": {"token_ids": token_ids, "mask": mask}}
+
+
+def instruction_chunk_lengths(shape: SniShape, shots: int, window: Optional[int]) -> List[int]:
+    """
+    The lengths of the chunks of an instruction of `shots` shots: the definition and each shot
+    (`shape`'s lengths) packed in order, a new chunk where the next shot would pass `window`; one
+    chunk without a window or when it fits.
+    """
+    total = shape.instruction_length(shots)
+    if window is None or total <= window:
+        return [total]
+    per_shot = (shape.definition_two_positives - shape.definition) / 2
+    chunks = [shape.definition]
+    for shot in range(shots):
+        # Rounded so that the chunks add up to `instruction_length`.
+        length = round(per_shot * (shot + 1)) - round(per_shot * shot)
+        if chunks[-1] + length <= window:
+            chunks[-1] += length
+        else:
+            chunks.append(length)
+    return chunks
+
+
+def chunked_instruction(lengths: Sequence[int], generator: torch.Generator) -> TextFieldTensors:
+    """One instruction [1, t] of `lengths` [t], or in chunks of `lengths` [1, C, max(lengths)]."""
+    if len(lengths) == 1:
+        return text_field(random_sequences(1, lengths[0], generator))
+    ids = torch.zeros(1, len(lengths), max(lengths), dtype=torch.long)
+    for index, length in enumerate(lengths):
+        ids[0, index, :length] = random_sequences(1, length, generator)[0]
+    return text_field(ids, ids != 0)
 
 
 def random_sequences(rows: int, length: int, generator: torch.Generator) -> torch.Tensor:
@@ -102,24 +143,37 @@ class TaskBatches:
     """One task's examples in batches, as HINT reads them and as Tk-Instruct reads them."""
 
     hint: List[Tuple[TextFieldTensors, TextFieldTensors]]  # (instance, instruction) per batch
-    tk_instruct: List[
-        Tuple[TextFieldTensors, None]
-    ]  # (instruction + instance, no instruction field)
-    instruction: TextFieldTensors  # [1, t]
+    # (instruction + instance, no instruction field) per batch; None past the window
+    tk_instruct: Optional[List[Tuple[TextFieldTensors, None]]]
+    instruction: TextFieldTensors  # [1, t], or chunks [1, C, c]
+    chunks: int
 
 
 def task_batches(
-    shape: SniShape, shots: int, batch_size: int, device: torch.device, generator: torch.Generator
+    shape: SniShape,
+    shots: int,
+    batch_size: int,
+    device: torch.device,
+    generator: torch.Generator,
+    window: Optional[int] = None,
 ) -> TaskBatches:
-    instruction = random_sequences(1, shape.instruction_length(shots), generator)  # [1, t]
+    lengths = instruction_chunk_lengths(shape, shots, window)
+    instruction = chunked_instruction(lengths, generator)["tokens"]  # [1, t] or [1, C, c]
     instances = random_sequences(shape.examples, shape.instance, generator)  # [n, i]
+    fits = window is None or sum(lengths) + shape.instance <= window
     hint, tk_instruct = [], []
     for start in range(0, shape.examples, batch_size):
         batch = instances[start : start + batch_size]
-        instructions = instruction.expand(batch.size(0), -1)
-        hint.append((text_field(batch.to(device)), text_field(instructions.to(device))))
-        tk_instruct.append((text_field(torch.cat([instructions, batch], dim=1).to(device)), None))
-    return TaskBatches(hint, tk_instruct, text_field(instruction.to(device)))
+        rows = (batch.size(0),) + (-1,) * (instruction["token_ids"].dim() - 1)
+        instructions = {
+            name: tensor.expand(*rows).to(device) for name, tensor in instruction.items()
+        }
+        hint.append((text_field(batch.to(device)), {"tokens": instructions}))
+        if fits:
+            concatenated = torch.cat([instruction["token_ids"].expand(*rows), batch], dim=1)
+            tk_instruct.append((text_field(concatenated.to(device)), None))
+    on_device = {name: tensor.to(device) for name, tensor in instruction.items()}
+    return TaskBatches(hint, tk_instruct if fits else None, {"tokens": on_device}, len(lengths))
 
 
 def run_batches(
@@ -153,6 +207,7 @@ class InferenceRow:
     setting: str
     measurement: Measurement
     flops: float
+    instruction_chunks: int = 1
 
     def to_json(self) -> Dict:
         return {
@@ -184,11 +239,13 @@ def benchmark_inference(
     shape: SniShape = SniShape(),
     settings: Sequence[str] = INFERENCE_SETTINGS,
     log: Optional[Callable[[str], None]] = None,
+    instruction_window: Optional[int] = None,
 ) -> List[InferenceRow]:
     """
     Times every (setting, shots) over `repeats` interleaved rounds. Order within a round: the fast
     settings for all shots first, Tk-Instruct (the slow one) last, so that the ratios between the
-    fast settings are taken between runs close in time.
+    fast settings are taken between runs close in time. With `instruction_window`, instructions
+    past it reach HINT in chunks and Tk-Instruct is left out where it does not fit (no row).
     """
     steps = shape.decoding_steps
     models = {
@@ -196,7 +253,10 @@ def benchmark_inference(
         for setting in settings
     }
     generator = torch.Generator().manual_seed(0)
-    tasks = {count: task_batches(shape, count, batch_size, device, generator) for count in shots}
+    tasks = {
+        count: task_batches(shape, count, batch_size, device, generator, instruction_window)
+        for count in shots
+    }
 
     def job(setting: str, count: int) -> Callable[[], None]:
         model, task = models[setting], tasks[count]
@@ -216,7 +276,12 @@ def benchmark_inference(
     order = [setting for setting in settings if setting != "tk_instruct"] + [
         setting for setting in settings if setting == "tk_instruct"
     ]
-    jobs = {(setting, count): job(setting, count) for setting in order for count in shots}
+    jobs = {
+        (setting, count): job(setting, count)
+        for setting in order
+        for count in shots
+        if setting != "tk_instruct" or tasks[count].tk_instruct is not None
+    }
     measurements = interleaved(jobs, repeats, warmup, synchronizer(device), log)
     return [
         InferenceRow(
@@ -225,7 +290,9 @@ def benchmark_inference(
             setting,
             measurements[(setting, count)],
             analytic_flops(setting, models[setting], shape.lengths(count)),
+            tasks[count].chunks,
         )
         for count in shots
         for setting in settings
+        if (setting, count) in jobs
     ]

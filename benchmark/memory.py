@@ -17,7 +17,7 @@ from typing import List, Optional, Sequence
 
 import torch
 
-from benchmark.inference import SniShape, random_sequences, text_field
+from benchmark.inference import SniShape, chunked_instruction, instruction_chunk_lengths
 from hint_allennlp.cost.memory import (
     cached_task_bytes,
     decoder_only_kv_cache_bytes,
@@ -40,16 +40,28 @@ class MemoryRow:
 
 
 def task_memory(
-    model: HintSeq2Seq, shots: Sequence[int], shape: Optional[SniShape] = None
+    model: HintSeq2Seq,
+    shots: Sequence[int],
+    shape: Optional[SniShape] = None,
+    instruction_window: Optional[int] = None,
 ) -> List[MemoryRow]:
+    """
+    The rows of `shots`; with `instruction_window`, instructions past it are read in chunks (as
+    `inference.task_batches` gives them), which changes nothing of what is kept: the encoded
+    instruction of all its t tokens, and the modules.
+    """
     shape = shape or SniShape()
     config = model.t5.config
     generator = torch.Generator().manual_seed(2)
     rows = []
     for count in shots:
         length = shape.instruction_length(count)
-        instruction = random_sequences(1, length, generator).to(next(model.parameters()).device)
-        _, modules = model.eval().compile_instruction(text_field(instruction))
+        instruction = chunked_instruction(
+            instruction_chunk_lengths(shape, count, instruction_window), generator
+        )
+        device = next(model.parameters()).device
+        on_device = {name: tensor.to(device) for name, tensor in instruction["tokens"].items()}
+        _, modules = model.eval().compile_instruction({"tokens": on_device})
         measured = sum(tensor.numel() * tensor.element_size() for _, tensor in modules.items())
         rows.append(
             MemoryRow(

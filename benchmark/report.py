@@ -11,9 +11,10 @@ from benchmark.inference import InferenceRow
 from benchmark.memory import MemoryRow
 from benchmark.models import BENCHMARK_MODELS
 from benchmark.timing import Measurement, paired_ratio
+from benchmark.training import TRAINING_SETTINGS, job_key
 
 GIGA = 1e9
-SETTINGS_ORDER = ("tk_instruct", "hint", "hint_cached", "floor")
+SETTINGS_ORDER = ("tk_instruct", "hint", "hint_without_fusion", "hint_cached", "floor")
 MEBI = 2**20
 
 
@@ -142,6 +143,9 @@ def inference_table(rows: Sequence[InferenceRow]) -> str:
         length = next(row.instruction_length for row in rows if row.shots == count)
         cells = [str(count), str(length)]
         for setting in settings:
+            if (setting, count) not in rows_by:  # Tk-Instruct past its window
+                cells.append("–")
+                continue
             measurement = rows_by[(setting, count)].measurement
             cells.append(f"{measurement.median():.2f} ({measurement.median('cpu'):.2f})")
         cells.append(_ratio_cell(rows_by, ("tk_instruct", count), ("hint", count)))
@@ -163,7 +167,8 @@ def flops_table(rows: Sequence[InferenceRow]) -> str:
     for count in shots:
         length = next(row.instruction_length for row in rows if row.shots == count)
         cells = [str(count), str(length)] + [
-            f"{rows_by[(s, count)].flops / GIGA:.3g}" for s in settings
+            f"{rows_by[(s, count)].flops / GIGA:.3g}" if (s, count) in rows_by else "–"
+            for s in settings
         ]
         if ("tk_instruct", count) in rows_by and ("hint", count) in rows_by:
             cells.append(
@@ -171,6 +176,39 @@ def flops_table(rows: Sequence[InferenceRow]) -> str:
             )
         else:
             cells.append("–")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def many_shot_table(rows: Sequence[InferenceRow], examples: int) -> str:
+    """
+    Per shot count: the instruction's tokens and chunks, and per setting the median seconds per
+    task and per example and the analytic FLOPs per task and per example.
+    """
+    rows_by = _by_key(rows)
+    shots = sorted({row.shots for row in rows})
+    settings = [s for s in SETTINGS_ORDER if any(row.setting == s for row in rows)]
+    header = ["shots", "t", "chunks"] + [
+        f"{BENCHMARK_MODELS[s].label} {unit}"
+        for s in settings
+        for unit in ("s/task", "ms/example", "GFLOPs/task", "GFLOPs/example")
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for count in shots:
+        first = next(row for row in rows if row.shots == count)
+        cells = [str(count), str(first.instruction_length), str(first.instruction_chunks)]
+        for setting in settings:
+            row = rows_by.get((setting, count))
+            if row is None:  # Tk-Instruct past its window
+                cells += ["–"] * 4
+                continue
+            seconds = row.measurement.median()
+            cells += [
+                f"{seconds:.2f}",
+                f"{1000 * seconds / examples:.1f}",
+                f"{row.flops / GIGA:.3g}",
+                f"{row.flops / examples / GIGA:.3g}",
+            ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -187,6 +225,37 @@ def training_table(measurements: Dict[str, Measurement], batch_description: str)
             f"({paired_ratio(hint, tk_instruct, 'cpu'):.2f}) |",
         ]
     )
+
+
+def grouped_training_table(
+    measurements: Dict[str, Measurement],
+    flops: Dict[str, float],
+    batch_size: int,
+    tasks_per_batch: Sequence[int],
+) -> str:
+    """
+    Seconds per training step on mixed batches and on batches of g tasks, HINT beside
+    Tk-Instruct, with each step's analytic FLOPs and the ratios to the mixed batch's.
+    """
+    lines = [
+        "| tasks per batch | HINT s/step | Tk-Instruct s/step | HINT / Tk-Instruct "
+        "| HINT / HINT mixed | HINT GFLOPs | Tk-Instruct GFLOPs | HINT / Tk-Instruct FLOPs |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for tasks in [None, *tasks_per_batch]:
+        hint, tk_instruct = (measurements[job_key(name, tasks)] for name in TRAINING_SETTINGS)
+        hint_flops, tk_flops = (flops[job_key(name, tasks)] for name in TRAINING_SETTINGS)
+        label = f"{batch_size} (mixed)" if tasks is None else str(tasks)
+        lines.append(
+            f"| {label} | {hint.median():.3f} ({hint.median('cpu'):.3f}) "
+            f"| {tk_instruct.median():.3f} ({tk_instruct.median('cpu'):.3f}) "
+            f"| {paired_ratio(hint, tk_instruct):.2f} "
+            f"({paired_ratio(hint, tk_instruct, 'cpu'):.2f}) "
+            f"| {paired_ratio(hint, measurements['hint']):.2f} "
+            f"({paired_ratio(hint, measurements['hint'], 'cpu'):.2f}) "
+            f"| {hint_flops / GIGA:.1f} | {tk_flops / GIGA:.1f} | {hint_flops / tk_flops:.2f} |"
+        )
+    return "\n".join(lines)
 
 
 def memory_table(rows: Sequence[MemoryRow]) -> str:
@@ -223,6 +292,7 @@ def plot_figure4(
     colours = {
         "tk_instruct": "tab:red",
         "hint": "tab:blue",
+        "hint_without_fusion": "tab:purple",
         "hint_cached": "tab:cyan",
         "floor": "tab:gray",
     }

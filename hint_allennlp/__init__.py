@@ -22,5 +22,5 @@ from hint_allennlp import (
     predictors,  # noqa: F401
     training,  # noqa: F401
 )
-from hint_allennlp.data import dataset_readers  # noqa: F401
+from hint_allennlp.data import dataset_readers, samplers  # noqa: F401
 from hint_allennlp.modules.hypernetwork import parameter_generators  # noqa: F401

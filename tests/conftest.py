@@ -8,8 +8,9 @@ from allennlp.commands.train import train_model_from_file
 from filelock import FileLock
 
 from hint_allennlp.testing.tiny_causal_lm import build_tiny_causal_lm
+from hint_allennlp.testing.tiny_mt5 import build_tiny_mt5
 from hint_allennlp.testing.tiny_t5 import build_tiny_t5
-from tests import FIXTURES_ROOT, PROJECT_ROOT, TINY_GPT2, TINY_OPT, TINY_T5
+from tests import FIXTURES_ROOT, PROJECT_ROOT, TINY_GPT2, TINY_MT5, TINY_OPT, TINY_T5
 
 # Under `pytest -n 2` (the Makefile's test) each test process, and what it starts, computes on one
 # thread: two processes of two threads each on two cores ran every test at half speed.
@@ -38,6 +39,15 @@ def tiny_causal_lm_checkpoints(tiny_t5_checkpoint):
             if not (checkpoint / "config.json").exists():
                 build_tiny_causal_lm(family, checkpoint)
     return TINY_GPT2, TINY_OPT
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tiny_mt5_checkpoint(tiny_t5_checkpoint):
+    """The tiny mT5 of the multilingual tests, built like the tiny T5 (`make`, or here)."""
+    with FileLock(str(FIXTURES_ROOT / ".tiny-checkpoints.lock")):
+        if not (TINY_MT5 / "config.json").exists():
+            build_tiny_mt5(TINY_MT5)
+    return TINY_MT5
 
 
 @pytest.fixture(scope="session")

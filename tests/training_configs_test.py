@@ -154,9 +154,12 @@ def test_sni_experiments_use_the_paper_recipe(experiment):
         256,
     ]
     assert reader["max_instances_per_task"] == 100
-    # sni/def/ is 'Def'; sni/def_<k>pos/ 'Def + k Pos.'
+    # sni/def/ is 'Def'; sni/def_<k>pos/ 'Def + k Pos.'; sni/many_shot/ 32 shots, in chunks
     setting = experiment.split("/")[1]
-    assert reader["num_positive_examples"] == (0 if setting == "def" else int(setting[4:-3]))
+    named = {"def": 0, "many_shot": 32}
+    shots = named[setting] if setting in named else int(setting[4:-3])
+    assert reader["num_positive_examples"] == shots
+    assert reader.get("instruction_chunking") == ("packed" if setting == "many_shot" else None)
     # 1,000 optimizer steps of 1,024 examples, in checkpointed epochs.
     batches = trainer["num_epochs"] * config["data_loader"]["batches_per_epoch"]
     examples_per_batch = config["data_loader"]["batch_size"]
@@ -295,6 +298,7 @@ def test_nodes_keep_the_examples_per_step_and_name_the_primary():
         ("{batch_size: 3}", "must be a multiple of batch_size x devices"),
         ("{num_epochs: 3}", "must be a multiple of num_epochs"),
         ("{num_nodes: 2}", "needs primary_port"),
+        ("{tasks_per_batch: 3}", "must be a multiple of tasks_per_batch"),
     ],
 )
 def test_bad_settings_are_refused(settings, message):
@@ -341,6 +345,28 @@ def test_p3_trains_on_tasks_with_and_without_answer_choices(tmp_path, monkeypatc
     )
     train_loop.model.train()
     assert torch.isfinite(train_loop.model(**next(iter(train_loop.trainer.data_loader)))["loss"])
+
+
+@pytest.mark.parametrize(
+    "experiment", ["sni/def_2pos/hint.jsonnet", "sni/def/gpt2_xl.jsonnet", "p3/hint_split.jsonnet"]
+)
+def test_tasks_per_batch_groups_every_recipe_s_batches(experiment, tmp_path, monkeypatch):
+    monkeypatch.chdir(PROJECT_ROOT)
+    default = evaluate(experiment, "hint.tiny_cpu")["data_loader"]
+    assert default["batch_size"] == 8 and default["shuffle"] and "batch_sampler" not in default
+    config = evaluate(experiment, "hint.tiny_cpu {tasks_per_batch: 2, batch_size: 4}")
+    assert config["data_loader"]["batch_sampler"] == {
+        "type": "task_grouped",
+        "tasks_per_batch": 2,
+        "examples_per_task": 2,
+    }
+    assert not {"batch_size", "shuffle"} & config["data_loader"].keys()
+    # (The first five fixture prompts of P3 all have a target.)
+    data_loader = build_train_loop(
+        with_overrides(config, {"dataset_reader.max_instances": 5}), tmp_path
+    ).trainer.data_loader
+    tasks = [meta["task"] for meta in next(iter(data_loader))["metadata"]]
+    assert len(tasks) == 4 and len(set(tasks)) <= 2
 
 
 def test_pretraining_runs_without_dropout():

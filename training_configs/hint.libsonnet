@@ -58,6 +58,9 @@ local defaults = {
   sni_dir: 'data/sni',
   sni_splits_dir: self.sni_dir + '/splits',
   max_instances_per_task: 100,
+  // Read only the SNI tasks whose input, output and instruction languages are English, as the
+  // paper; false for a multilingual backbone (mT5: `model_name`, e.g. google/mt5-base).
+  english_only: true,
   // P3 in the `p3` reader's JSON-lines format (`allennlp hint-p3-prepare`): a file, a folder of
   // files or a glob.
   p3_train_data: 'data/p3/train',
@@ -68,6 +71,11 @@ local defaults = {
   max_instruction_tokens: 1024,
   max_source_tokens: 1024,
   max_target_tokens: 256,
+  // Many-shot instructions past `max_instruction_tokens` (SNI, docs/readers.md): null is the
+  // paper's single sequence; 'packed' or 'per_example' give the hypernetwork the definition and
+  // the examples in chunks of at most `max_instruction_tokens`, encoded one by one, and draw the
+  // examples beyond a task's positive ones from its instances.
+  instruction_chunking: null,
 
   // Optimisation, counted as the paper counts it: `optimizer_steps` steps of `examples_per_step`
   // examples. Each device runs batches of `batch_size` and accumulates gradients until the devices
@@ -76,6 +84,10 @@ local defaults = {
   optimizer_steps: 1000,
   examples_per_step: 1024,
   batch_size: 8,
+  // Batches that mix all tasks (null), or of `tasks_per_batch` tasks x `batch_size /
+  // tasks_per_batch` examples each (the `task_grouped` batch sampler, docs/training.md): the
+  // hypernetwork then runs `tasks_per_batch` times per batch instead of `batch_size` times.
+  tasks_per_batch: null,
   num_epochs: 10,
   // -1 is the CPU; several devices train with PyTorch DDP (gloo on CPU, NCCL on GPUs).
   cuda_devices: [0],
@@ -235,11 +247,20 @@ local training(s, streamed=false, whole_epochs=false) =
          'fsdp shards over several devices, and cuda_devices %s x %d node(s) is one: without it the whole model, its gradients and optimizer state would sit on that device. Give several cuda_devices, or fsdp: false.'
          % [s.cuda_devices, s.num_nodes];
   local accumulation = s.examples_per_step / examples_per_round;
+  assert s.tasks_per_batch == null || s.batch_size % s.tasks_per_batch == 0 :
+         'batch_size (%d) must be a multiple of tasks_per_batch (%d).' % [s.batch_size, s.tasks_per_batch];
   {
     vocabulary: { type: 'empty' },  // the vocabulary comes with the checkpoint
-    data_loader: {
-      batch_size: s.batch_size,
-      shuffle: true,
+    data_loader: (
+      if s.tasks_per_batch == null then { batch_size: s.batch_size, shuffle: true }
+      else {
+        batch_sampler: {
+          type: 'task_grouped',
+          tasks_per_batch: s.tasks_per_batch,
+          examples_per_task: s.batch_size / s.tasks_per_batch,
+        },
+      }
+    ) + {
       [if !whole_epochs then 'batches_per_epoch']: s.optimizer_steps / s.num_epochs * accumulation,
       [if streamed then 'max_instances_in_memory']: 10 * s.examples_per_step,
     },
@@ -325,6 +346,8 @@ local final_evaluation(s, test_data_path) = {
         instruction_format: chosen.instruction_format,
         num_positive_examples: positive_examples,
         max_instances_per_task: s.max_instances_per_task,
+        [if !s.english_only then 'english_only']: false,
+        [if s.instruction_chunking != null then 'instruction_chunking']: s.instruction_chunking,
       },
       train_data_path: s.sni_splits_dir + '/train_tasks.txt',
       model: hint_seq2seq(chosen.model, s),
@@ -379,6 +402,8 @@ local final_evaluation(s, test_data_path) = {
   // `few_shot_placement` where the records' few-shot examples go ('hypernetwork' or 'input').
   p3(model, mode, settings={}, few_shot_placement=null)::
     local s = settings_with({ optimizer_steps: 10000, examples_per_step: 2048, max_instruction_tokens: 512 }, settings);
+    assert s.instruction_chunking == null :
+           'instruction_chunking is a setting of the SNI recipes: the p3 reader gives its few-shot examples as one sequence.';
     local chosen = models[model](s);
     local reads_instruction = chosen.instruction_format == 'hint';
     assert reads_instruction == std.member(['joint', 'split'], mode) :

@@ -258,6 +258,23 @@ def inference_flops(
     return 2 * (t * per_instruction_token + lengths.examples * per_example)
 
 
+def training_flops(
+    instruction_handling: str,
+    parameters: Union[ParameterCounts, "DecoderOnlyCounts"],
+    lengths: TaskLengths,
+    tasks: int,
+) -> float:
+    """
+    FLOPs of one training step on a batch of `tasks` tasks of `lengths.examples` examples each:
+    the forward pass, `inference_flops` of each task with its target as the output (teacher
+    forcing), and the backward pass, twice the forward (gradients of activations and of weights:
+    Kaplan et al.'s 6N per token). The instruction is charged once per task in the batch, as the
+    models run it once per distinct instruction: batches that mix as many tasks as examples pay it
+    for every example, batches of few tasks (the `task_grouped` sampler) once per task.
+    """
+    return 3 * tasks * inference_flops(instruction_handling, parameters, lengths)
+
+
 def _decoder_only_flops(
     instruction_handling: str, parameters: DecoderOnlyCounts, lengths: TaskLengths
 ) -> float:

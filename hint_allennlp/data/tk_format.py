@@ -11,7 +11,7 @@ written once for every reader that needs it. The full prompt for an instance is
 
 where every text is stripped and `[.]` appends a period only when the text does not already end in
 a character of `string.punctuation`. HINT gives the hypernetwork the same string without the final
-"Now complete ..." part.
+"Now complete ..." part, or that part in chunks (`build_tk_instruction_chunks`).
 """
 
 import string
@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple
 
 from hint_allennlp.data.file_reading import DataFormatError, get_string
+
+# How an instruction is cut into chunks that are encoded one by one (`build_tk_instruction_chunks`).
+INSTRUCTION_CHUNKINGS = ("packed", "per_example")
 
 
 @dataclass(frozen=True)
@@ -118,3 +121,40 @@ def build_tk_prompt(
         left_out += len(examples) - len(kept)
         prefix += "".join(kept)
     return prefix + suffix, left_out
+
+
+def build_tk_instruction_chunks(
+    definition: str,
+    positive_examples: Sequence[Demonstration],
+    negative_examples: Sequence[Demonstration],
+    *,
+    add_explanations: bool,
+    chunking: str,
+    count_tokens: Callable[[str], int],
+    max_tokens: int,
+) -> List[str]:
+    """
+    The instruction part of the Tk-Instruct string (definition and demonstrations, no query) in
+    chunks that the hypernetwork encodes one by one, each within `max_tokens`. `chunking`
+    "per_example": the definition, then each demonstration, a chunk each. "packed": the
+    definition and the demonstrations in order, a new chunk begun where the next demonstration
+    would take the current chunk past `max_tokens`; an instruction that fits is one chunk, the
+    text `build_tk_prompt` gives. No demonstration is left out; one that is over `max_tokens` on
+    its own is truncated (by the reader).
+    """
+    if chunking not in INSTRUCTION_CHUNKINGS:
+        raise ValueError(f"chunking must be one of {INSTRUCTION_CHUNKINGS}, not {chunking!r}")
+    pieces = [format_definition(definition)] + [
+        format_demonstration(kind, number, example, add_explanations)
+        for kind, examples in (("Positive", positive_examples), ("Negative", negative_examples))
+        for number, example in enumerate(examples, start=1)
+    ]
+    if chunking == "per_example":
+        return pieces
+    chunks = pieces[:1]
+    for piece in pieces[1:]:
+        if count_tokens(chunks[-1] + piece) <= max_tokens:
+            chunks[-1] += piece
+        else:
+            chunks.append(piece)
+    return chunks

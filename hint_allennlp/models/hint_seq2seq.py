@@ -14,7 +14,11 @@ from transformers import T5ForConditionalGeneration
 from transformers.modeling_outputs import BaseModelOutput
 
 from hint_allennlp.cost.flops import ParameterCounts, instruction_handling
-from hint_allennlp.models.instruction_model import InstructionModel, check_generation_settings
+from hint_allennlp.models.instruction_model import (
+    InstructionModel,
+    check_generation_settings,
+    instruction_token_mask,
+)
 from hint_allennlp.models.paper_variants import labels_by_instruction_format
 from hint_allennlp.modules.hypernetwork.hypernetwork import Hypernetwork
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
@@ -34,6 +38,12 @@ from hint_allennlp.modules.peft.peft_config import PeftConfig
 from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
 
 logger = logging.getLogger(__name__)
+
+# The checkpoints whose layers are T5's, which `T5ForConditionalGeneration` runs with their weights
+# as they are (mT5 is T5 v1.1's architecture with a multilingual vocabulary; HF gives it copies of
+# T5's classes, which the module injection and checkpointing do not know). UMT5's per-layer
+# position biases are not T5's.
+T5_MODEL_TYPES = ("t5", "mt5")
 
 
 @Model.register("hint_seq2seq")
@@ -66,8 +76,9 @@ class HintSeq2Seq(InstructionModel):
         Unused (the T5 vocabulary is the checkpoint's), as in allennlp-models' T5.
     model_name : `str`
         A HuggingFace T5-family checkpoint, by hub name or local path (t5, T5 v1.1 / LM-adapt,
-        flan-t5). A run keeps a copy of its config and tokenizer (`backbone/`), which the configs'
-        archives carry: an archive loads without it (`hint_allennlp/modules/backbone.py`).
+        flan-t5, mT5: `T5_MODEL_TYPES`), run by `T5ForConditionalGeneration`. A run keeps a copy
+        of its config and tokenizer (`backbone/`), which the configs' archives carry: an archive
+        loads without it (`hint_allennlp/modules/backbone.py`).
     parameter_generator : `Lazy[ParameterGenerator]`, optional (default = `None`)
         What generates the modules; `None` for no generated modules.
     peft : `PeftConfig`, optional (default = `PeftConfig()`)
@@ -155,6 +166,12 @@ class HintSeq2Seq(InstructionModel):
         self._check_backbone_kind(serialization_dir)
         overrides = {"dropout_rate": dropout} if dropout is not None else {}
         self.t5 = self._load_backbone(T5ForConditionalGeneration, serialization_dir, **overrides)
+        if self.t5.config.model_type not in T5_MODEL_TYPES:
+            raise ConfigurationError(
+                f"hint_seq2seq runs T5-family checkpoints (model_type one of {T5_MODEL_TYPES}: T5, "
+                f"T5 v1.1 / LM-adapted, flan-t5, mT5); model_name {model_name!r} is "
+                f"{self.t5.config.model_type!r}."
+            )
         t5_checkpoint_parameters = list(self.t5.parameters())  # before injection adds any
         self.peft = peft or PeftConfig()
         self.instruction_fusion = instruction_fusion
@@ -282,7 +299,7 @@ class HintSeq2Seq(InstructionModel):
                 output_lengths = (output["predictions"] != self.t5.config.pad_token_id).sum(1)
             if metadata is not None:
                 instruction_lengths = (
-                    get_text_field_mask(instruction_tokens).sum(1)
+                    instruction_token_mask(instruction_tokens).flatten(1).sum(1)
                     if instruction_tokens is not None
                     else torch.zeros_like(output_lengths)
                 )

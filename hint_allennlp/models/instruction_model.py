@@ -260,8 +260,9 @@ class InstructionModel(Model):
         `_make_task_parameters` once per distinct instruction in the batch, [U] (in evaluation,
         only for instructions not in the task cache), and each example's row there [B].
         """
-        instruction_ids = get_token_ids_from_text_field_tensors(instruction_tokens)  # [B, t]
-        instruction_mask = get_text_field_mask(instruction_tokens)  # [B, t]
+        # [B, t], or chunks [B, C, c] (`modules/hypernetwork/instruction_chunks.py`)
+        instruction_ids = get_token_ids_from_text_field_tensors(instruction_tokens)
+        instruction_mask = instruction_token_mask(instruction_tokens)
         distinct_ids, inverse = torch.unique(instruction_ids, dim=0, return_inverse=True)
         batch_size, num_distinct = instruction_ids.size(0), distinct_ids.size(0)
         # The first example of each distinct instruction: [num_distinct]
@@ -275,13 +276,13 @@ class InstructionModel(Model):
     def _distinct_task_parameters(
         self, instruction_ids: torch.Tensor, instruction_mask: torch.Tensor
     ) -> TaskParameters:
-        """What is kept for distinct instructions [U, t], through the cache in evaluation."""
+        """
+        What is kept for distinct instructions [U, t] (or chunks [U, C, c]), through the cache in
+        evaluation.
+        """
         if self.training or not self.task_parameter_cache.enabled:
             return self._make_task_parameters(instruction_ids, instruction_mask)
-        keys = [
-            instruction_key(ids[mask.bool()])
-            for ids, mask in zip(instruction_ids, instruction_mask)
-        ]
+        keys = [_cache_key(ids, mask) for ids, mask in zip(instruction_ids, instruction_mask)]
         rows = {key: self.task_parameter_cache.get(key) for key in keys}
         missing = [index for index, key in enumerate(keys) if rows[key] is None]
         if missing:
@@ -298,18 +299,20 @@ class InstructionModel(Model):
         self, instruction_tokens: TextFieldTensors
     ) -> Tuple[str, TaskParameters]:
         """
-        One instruction [1, t] -> its `instruction_key` and what the model keeps for it: what the
-        task cache holds and `allennlp hint-compile` saves (batch size 1, no padding).
+        One instruction [1, t] (or [1, C, c] in chunks) -> its cache key and what the model keeps
+        for it: what the task cache holds and `allennlp hint-compile` saves (batch size 1, no
+        padding).
         """
-        instruction_ids = get_token_ids_from_text_field_tensors(instruction_tokens)  # [1, t]
-        instruction_mask = get_text_field_mask(instruction_tokens)  # [1, t]
+        # [1, t], or chunks [1, C, c]
+        instruction_ids = get_token_ids_from_text_field_tensors(instruction_tokens)
+        instruction_mask = instruction_token_mask(instruction_tokens)
         if instruction_ids.size(0) != 1:
             raise ValueError(
                 f"compile_instruction takes one instruction, got {instruction_ids.size(0)}"
             )
         with torch.no_grad():
             modules = self._make_task_parameters(instruction_ids, instruction_mask)
-        return instruction_key(instruction_ids[0][instruction_mask[0]]), _to_keep(modules)
+        return _cache_key(instruction_ids[0], instruction_mask[0]), _to_keep(modules)
 
     def train(self, mode: bool = True) -> "InstructionModel":
         # What the cache holds was made with the current weights; training changes them.
@@ -461,6 +464,27 @@ def check_generation_settings(beam_size: int, max_decoding_steps: int) -> None:
             "The model's max_decoding_steps (the most tokens generated per prediction) must be "
             f"at least 1, not {max_decoding_steps}."
         )
+
+
+def instruction_token_mask(instruction_tokens: TextFieldTensors) -> torch.Tensor:
+    """The mask of an instruction [B, t], or of an instruction in chunks [B, C, c]."""
+    ids = get_token_ids_from_text_field_tensors(instruction_tokens)
+    return get_text_field_mask(instruction_tokens, num_wrapping_dims=ids.dim() - 2)
+
+
+def _cache_key(ids: torch.Tensor, mask: torch.Tensor) -> str:
+    """
+    The task cache's key of one instruction [t], or of one in chunks [C, c]: each chunk's tokens
+    followed by -1, which no token id is, so that where the chunks end is part of the key.
+    """
+    if ids.dim() == 1:
+        return instruction_key(ids[mask.bool()])
+    separator = ids.new_full((1,), -1)
+    return instruction_key(
+        torch.cat(
+            [part for chunk, real in zip(ids, mask.bool()) for part in (chunk[real], separator)]
+        )
+    )
 
 
 def _to_keep(modules: TaskParameters) -> TaskParameters:

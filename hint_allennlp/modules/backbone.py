@@ -218,7 +218,12 @@ def load_backbone(
                 model_name,
                 BACKBONE_DIR,
             )
-        return model_class.from_pretrained(check_model_name(model_name), **config_overrides)
+        # The checkpoint's own config class (e.g. mT5's `MT5Config` for
+        # `T5ForConditionalGeneration`, whose layers are T5's), rather than `model_class`'s config
+        # class reading it under another model type (which HF warns about).
+        checked = check_model_name(model_name)
+        config = AutoConfig.from_pretrained(checked, **config_overrides)
+        return model_class.from_pretrained(checked, config=config)
     config = AutoConfig.from_pretrained(saved, **config_overrides)
     build = getattr(model_class, "from_config", None) or model_class._from_config
     with no_init_weights():

@@ -13,9 +13,16 @@ import argparse
 import json
 import os
 from pathlib import Path
+from typing import Type
 
 import torch
-from transformers import T5Config, T5ForConditionalGeneration, T5Tokenizer, T5TokenizerFast
+from transformers import (
+    PretrainedConfig,
+    T5Config,
+    T5ForConditionalGeneration,
+    T5Tokenizer,
+    T5TokenizerFast,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SPIECE_MODEL = REPO_ROOT / "fixtures" / "t5-tokenizer" / "spiece.model"
@@ -26,8 +33,13 @@ SPIECE_MODEL = REPO_ROOT / "fixtures" / "t5-tokenizer" / "spiece.model"
 DEMO_T5 = dict(d_ff=256, num_layers=4, num_decoder_layers=2)
 
 
-def tiny_t5_config(**overrides) -> T5Config:
-    """A T5 v1.1 / LM-adapt shaped config (gated GELU, untied embeddings), scaled down."""
+def tiny_t5_config(
+    config_class: Type[PretrainedConfig] = T5Config, **overrides
+) -> PretrainedConfig:
+    """
+    A T5 v1.1 / LM-adapt shaped config (gated GELU, untied embeddings), scaled down; mT5's
+    (`config_class` `MT5Config`) has the same shape.
+    """
     settings = dict(
         vocab_size=32128,
         d_model=64,
@@ -46,7 +58,7 @@ def tiny_t5_config(**overrides) -> T5Config:
         eos_token_id=1,
     )
     settings.update(overrides)
-    return T5Config(**settings)
+    return config_class(**settings)
 
 
 def build_tiny_t5(output_dir: os.PathLike, seed: int = 0, **config_overrides) -> Path:

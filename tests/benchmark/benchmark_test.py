@@ -9,9 +9,10 @@ import pytest
 from allennlp.models.archival import load_archive
 
 from benchmark.__main__ import main
-from benchmark.inference import SniShape
+from benchmark.inference import SniShape, instruction_chunk_lengths
 from benchmark.report import Target
 from benchmark.timing import Measurement, interleaved, paired_ratio
+from benchmark.training import TRAINING_SETTINGS, job_key
 from tests import PROJECT_ROOT, SNI_FIXTURES
 
 
@@ -49,6 +50,70 @@ def test_cost_benchmarks_write_tables_figure_and_targets(tmp_path, monkeypatch):
     markdown = (tmp_path / "results.md").read_text()
     assert "Tk-Instruct / HINT" in markdown and "figure4_tiny.png" in markdown
     assert (tmp_path / "figure4_tiny.png").stat().st_size > 0
+
+
+def test_training_is_timed_on_mixed_and_task_grouped_batches(tmp_path, monkeypatch):
+    run_command(
+        monkeypatch,
+        "--models", "tiny",
+        "--parts", "training",
+        "--train-batch-size", "4",
+        "--train-tasks-per-batch", "1,2",
+        "--train-repeats", "1",
+        "--warmup", "0",
+        "--devices", "cpu",
+        "--output-dir", str(tmp_path),
+    )  # fmt: skip
+    tiny = json.loads((tmp_path / "results.json").read_text())["models"]["tiny"]
+    keys = {job_key(setting, tasks) for setting in TRAINING_SETTINGS for tasks in (None, 1, 2)}
+    assert set(tiny["training_cpu"]) == set(tiny["training_flops_cpu"]) == keys
+    flops = tiny["training_flops_cpu"]
+    # Tk-Instruct reads every example's instruction whatever the batch; HINT's hypernetwork runs
+    # once per task in the batch: 4, 2, 1 times.
+    assert flops["tk_instruct"] == flops[job_key("tk_instruct", 1)]
+    assert flops["hint"] > flops[job_key("hint", 2)] > flops[job_key("hint", 1)]
+    per_instruction = flops[job_key("hint", 2)] - flops[job_key("hint", 1)]
+    assert flops["hint"] - flops[job_key("hint", 1)] == pytest.approx(3 * per_instruction)
+    assert "batches of g tasks" in (tmp_path / "results.md").read_text()
+
+
+def test_many_shots_past_the_window_reach_hint_in_chunks(tmp_path, monkeypatch):
+    # A window of 300 tokens: 0 shots (69 tokens) and 2 (197) fit it with the instance (44), 5
+    # (389) is in 2 chunks and leaves Tk-Instruct out.
+    run_command(
+        monkeypatch,
+        "--models", "tiny",
+        "--parts", "inference,memory",
+        "--shots", "0,2,5",
+        "--instruction-window", "300",
+        "--inference-settings", "hint,hint_without_fusion,tk_instruct",
+        "--examples", "2",
+        "--repeats", "1",
+        "--warmup", "0",
+        "--devices", "cpu",
+        "--output-dir", str(tmp_path),
+    )  # fmt: skip
+    tiny = json.loads((tmp_path / "results.json").read_text())["models"]["tiny"]
+    rows = {(row["setting"], row["shots"]): row for row in tiny["inference_cpu"]}
+    assert set(rows) == {
+        *((setting, shots) for setting in ("hint", "hint_without_fusion") for shots in (0, 2, 5)),
+        ("tk_instruct", 0),
+        ("tk_instruct", 2),
+    }
+    assert [rows[("hint", shots)]["instruction_chunks"] for shots in (0, 2, 5)] == [1, 1, 2]
+    assert rows[("hint", 5)]["flops"] > rows[("hint_without_fusion", 5)]["flops"]
+    # What a task keeps grows with its tokens, chunked or not.
+    assert [row["instruction_length"] for row in tiny["memory"]] == [69, 197, 389]
+    assert tiny["memory"][2]["hint_measured"] > tiny["memory"][1]["hint_measured"]
+    assert "Many shots, cpu" in (tmp_path / "results.md").read_text()
+
+
+def test_instruction_chunk_lengths_pack_the_shots_within_the_window():
+    shape = SniShape()  # definition 69 tokens, 64 per shot
+    assert instruction_chunk_lengths(shape, 2, None) == [197]
+    assert instruction_chunk_lengths(shape, 2, 1024) == [197]
+    assert instruction_chunk_lengths(shape, 32, 1024) == [69 + 14 * 64, 16 * 64, 2 * 64]
+    assert sum(instruction_chunk_lengths(shape, 64, 1024)) == shape.instruction_length(64)
 
 
 def test_generalisation_trains_and_evaluates_every_setting(tmp_path, monkeypatch):

@@ -2,7 +2,7 @@ import pytest
 import torch
 from allennlp.common.checks import ConfigurationError
 from torch.utils.flop_counter import FlopCounterMode
-from transformers import T5ForConditionalGeneration
+from transformers import MT5ForConditionalGeneration, T5ForConditionalGeneration
 
 from hint_allennlp.cost.flops import (
     ParameterCounts,
@@ -36,9 +36,20 @@ def test_parameter_counts_by_hand():
 
 
 def test_parameter_counts_are_the_model_weights(tiny_t5):
+    assert ParameterCounts.from_t5_config(tiny_t5.config) == weights_by_kind(tiny_t5)
+
+
+def test_parameter_counts_are_an_mt5_s_weights(tiny_mt5_checkpoint):
+    """mT5 (its own config and model classes in HF) is counted from its config alike."""
+    mt5 = MT5ForConditionalGeneration.from_pretrained(tiny_mt5_checkpoint)
+    assert mt5.config.model_type == "mt5"
+    assert ParameterCounts.from_t5_config(mt5.config) == weights_by_kind(mt5)
+
+
+def weights_by_kind(model) -> ParameterCounts:
     """Every weight matrix of the model, sorted by which tokens it multiplies."""
     counts = {"encoder": 0, "cross_attention_key_value": 0, "decoder": 0}
-    for name, module in tiny_t5.named_modules():
+    for name, module in model.named_modules():
         if isinstance(module, torch.nn.Linear):
             if name.startswith("encoder."):
                 kind = "encoder"
@@ -47,7 +58,7 @@ def test_parameter_counts_are_the_model_weights(tiny_t5):
             else:
                 kind = "decoder"
             counts[kind] += module.weight.numel()
-    assert ParameterCounts.from_t5_config(tiny_t5.config) == ParameterCounts(**counts)
+    return ParameterCounts(**counts)
 
 
 # Short sequences: the analytic count leaves out the attention-score matmuls (4·s_query·s_key·64

@@ -9,7 +9,8 @@ Fields (the contract with the model; which special tokens each carries, and how 
 - `source_tokens`: encoder input (decoder-only: the prompt's part after the instruction, or the
   whole prompt), always present.
 - `instruction_tokens`: hypernetwork input (decoder-only: the prompt's first part), present only
-  when the instance has an instruction part.
+  when the instance has an instruction part; with `instruction_chunking` a `ListField` of
+  `TextField`s, its chunks.
 - `target_tokens`: the target, absent when the instance has none (e.g. at prediction time).
 - `answer_choices`: `ListField[TextField]`, the choices in the target tokenization, only when the
   data has answer choices.
@@ -19,14 +20,15 @@ Fields (the contract with the model; which special tokens each carries, and how 
   answer choices, and `"prompt_groups"` where the reader gives them (P3: what evaluation averages
   prompts over, Table 10). `input` is the instance's own input, as the data gives it, whatever
   prompt the reader builds around it (what predictions report for every model); `source` is the
-  text of `source_tokens` (before a byte-level BPE's whitespace moves between the fields).
+  text of `source_tokens` (before a byte-level BPE's whitespace moves between the fields). With
+  `instruction_chunking`, also `"instruction_chunks"` (how many).
 """
 
 import json
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from typing import Dict, Iterator, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence, Union
 
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import DatasetReader, Instance, Token
@@ -250,12 +252,12 @@ class InstructionReader(DatasetReader):
             )
 
     def apply_token_indexers(self, instance: Instance) -> None:
-        for name in TEXT_FIELD_NAMES:
-            if name in instance.fields:
-                instance.fields[name].token_indexers = self._token_indexers  # type: ignore
-        if "answer_choices" in instance.fields:
-            for choice_field in instance.fields["answer_choices"].field_list:  # type: ignore
-                choice_field.token_indexers = self._token_indexers
+        for name in (*TEXT_FIELD_NAMES, "answer_choices"):
+            field = instance.fields.get(name)
+            # A ListField (answer choices, an instruction in chunks) holds TextFields.
+            for text_field in field.field_list if isinstance(field, ListField) else [field]:
+                if text_field is not None:
+                    text_field.token_indexers = self._token_indexers  # type: ignore
 
     def _tokenize(self, text: str) -> TokenizedText:
         """
@@ -313,7 +315,7 @@ class InstructionReader(DatasetReader):
         self,
         source: TokenizedText,
         *,
-        instruction: Optional[TokenizedText],
+        instruction: Union[None, TokenizedText, Sequence[TokenizedText]],
         target: Optional[TokenizedText],
         references: Sequence[str],
         task: str,
@@ -324,12 +326,16 @@ class InstructionReader(DatasetReader):
         instance_input: Optional[str] = None,
     ) -> Instance:
         """
-        The one place the field contract (module docstring) is built. `instance_input` is the
-        instance's own input when `source` is a prompt built around it (default: `source`'s text).
+        The one place the field contract (module docstring) is built. An `instruction` in chunks
+        (the readers' `instruction_chunking`) becomes a `ListField` of `TextField`s.
+        `instance_input` is the instance's own input when `source` is a prompt built around it
+        (default: `source`'s text).
         """
-        original_source, original_instruction = source, instruction
+        original_source = source
+        original_chunks = [instruction] if isinstance(instruction, TokenizedText) else instruction
         choice_prefix = ""
         if self._moves_whitespace:
+            # Chunked instructions are read in the `hint` format only, never in this layout.
             instruction, source, target, choice_prefix = self._whitespace_moved(
                 instruction, source, target
             )
@@ -340,9 +346,17 @@ class InstructionReader(DatasetReader):
                 layout.PROMPT_START if instruction is None else layout.PROMPT_CONTINUATION,
             )
         }
-        if instruction is not None:
+        chunks = [instruction] if isinstance(instruction, TokenizedText) else instruction
+        if isinstance(instruction, TokenizedText):
             fields["instruction_tokens"] = self._text_field(
                 instruction, "instruction_tokens", layout.PROMPT_START
+            )
+        elif instruction is not None:
+            fields["instruction_tokens"] = ListField(
+                [
+                    self._text_field(chunk, "instruction_tokens", layout.PROMPT_START)
+                    for chunk in instruction
+                ]
             )
         if target is not None:
             fields["target_tokens"] = self._text_field(target, "target_tokens", layout.CONTINUATION)
@@ -350,7 +364,9 @@ class InstructionReader(DatasetReader):
             "task": task,
             "categories": list(categories),
             "references": list(references),
-            "instruction": "" if original_instruction is None else original_instruction.text,
+            "instruction": (
+                "" if original_chunks is None else "".join(chunk.text for chunk in original_chunks)
+            ),
             "input": original_source.text if instance_input is None else instance_input,
             "source": original_source.text,
             "id": instance_id,
@@ -373,6 +389,8 @@ class InstructionReader(DatasetReader):
             metadata["gold_choice"] = gold_choice_index(answer_choices, references)
         if prompt_groups is not None:
             metadata["prompt_groups"] = list(prompt_groups)
+        if chunks is not None and not isinstance(instruction, TokenizedText):
+            metadata["instruction_chunks"] = len(chunks)
         fields["metadata"] = MetadataField(metadata)
         return Instance(fields)
 

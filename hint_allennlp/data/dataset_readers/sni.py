@@ -1,5 +1,6 @@
 import json
 import logging
+import random
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -14,11 +15,13 @@ from hint_allennlp.data.file_reading import (
     iter_lines,
 )
 from hint_allennlp.data.instruction_inputs import (
+    SniInstance,
     SniTask,
     load_sni_task,
     repeated_ids_message,
     sni_instance_from_record,
 )
+from hint_allennlp.data.tk_format import Demonstration
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +57,11 @@ class SuperNaturalInstructionsReader(TaskInstructionReader):
         Skip tasks whose `Input_language`, `Output_language` and `Instruction_language` are not all
         exactly `["English"]` (a missing list counts as not English). A read whose tasks are all
         skipped so is refused, naming the file and this setting.
-    instruction_format, num_positive_examples, num_negative_examples, add_explanations, seed
-        As in `TaskInstructionReader`.
+    instruction_format, num_positive_examples, num_negative_examples, add_explanations, seed,
+    instruction_chunking
+        As in `TaskInstructionReader`. With `instruction_chunking`, `num_positive_examples`
+        beyond a task's positive examples are drawn from its instances (`_drawn_examples`), never
+        the instance being read.
     tokenizer, token_indexers, model_name, max_*_tokens, answer_choices, sequence_layout
         As in `InstructionReader`.
     max_instances, serialization_dir
@@ -197,10 +203,52 @@ class SuperNaturalInstructionsReader(TaskInstructionReader):
             logger.warning("Skipping %s (id %s): 'output' is an empty list.", location, instance.id)
             self._counts["instances skipped: 'output' is an empty list"] += 1
             return None
+        arguments = task.instruction.reader_arguments()
+        wanted = self._num_positive_examples - len(arguments["positive_examples"])
+        if self._instruction_chunking is not None and wanted > 0:
+            arguments["positive_examples"] = [
+                *arguments["positive_examples"],
+                *self._drawn_examples(task, index, instance, wanted),
+            ]
         return self.text_to_instance(
             input=instance.input,
             references=instance.references,
             task=task.name,
             instance_id=instance.id,
-            **task.instruction.reader_arguments(),
+            **arguments,
         )
+
+    def _drawn_examples(
+        self, task: SniTask, index: int, evaluated: SniInstance, count: int
+    ) -> List[Demonstration]:
+        """
+        `count` demonstrations beyond the task's positive examples (many-shot, with
+        `instruction_chunking`): the task's instances in an order seeded by the seed and the task
+        alone, each with its first reference as output, skipping the instance at `index` (the one
+        being read) and any with the same input, and any without an output. So every instance of a
+        task gets the same examples but those that are among them, which get the next in the
+        order instead. Fewer when the task has too few: counted, with the reason, in the read's
+        summary.
+        """
+        order = list(range(len(task.instances)))
+        random.Random(f"{self._seed}\texamples\t{task.name}").shuffle(order)
+        drawn: List[Demonstration] = []
+        for candidate_index in order:
+            if len(drawn) == count:
+                break
+            if candidate_index == index:
+                continue
+            candidate = sni_instance_from_record(
+                task.instances[candidate_index],
+                f"{task.location}, Instances[{candidate_index}]",
+            )
+            if candidate.references and candidate.input != evaluated.input:
+                drawn.append(Demonstration(candidate.input, candidate.references[0]))
+        if len(drawn) < count:
+            positives = len(task.instruction.positive_examples)
+            self._counts[
+                f"instructions with fewer than num_positive_examples={self._num_positive_examples} "
+                f"examples: the task has {positives} positive examples and {len(drawn)} other "
+                "instances with an output and another input"
+            ] += 1
+        return drawn

@@ -5,13 +5,19 @@ No-Instruct), the demonstrations, the seeded choice of one reference as the targ
 """
 
 import random
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Union
 
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import Instance
 
-from hint_allennlp.data.dataset_readers.instruction_reader import InstructionReader
-from hint_allennlp.data.tk_format import Demonstration, build_tk_prompt, format_query
+from hint_allennlp.data.dataset_readers.instruction_reader import InstructionReader, TokenizedText
+from hint_allennlp.data.tk_format import (
+    INSTRUCTION_CHUNKINGS,
+    Demonstration,
+    build_tk_instruction_chunks,
+    build_tk_prompt,
+    format_query,
+)
 
 INSTRUCTION_FORMATS = ("hint", "tk_instruct", "tk_instruct_prefix", "no_instruct")
 
@@ -41,6 +47,14 @@ class TaskInstructionReader(InstructionReader):
         How many negative examples (at most) follow the positive ones.
     add_explanations : `bool`, optional (default = `False`)
         Add each demonstration's explanation, when it has one.
+    instruction_chunking : `str`, optional (default = `None`)
+        Many-shot instructions past the hypernetwork's window: `None` is the paper's single
+        sequence (demonstrations that do not fit `max_instruction_tokens` are left out, counted);
+        `"packed"` or `"per_example"` give `instruction_tokens` as chunks of at most
+        `max_instruction_tokens` each (`tk_format.build_tk_instruction_chunks`), every
+        demonstration kept, which the hypernetwork encodes one by one and concatenates
+        (`modules/hypernetwork/instruction_chunks.py`). "hint" format only. The SNI reader then
+        also draws demonstrations beyond a task's positive examples from its instances.
     seed : `int`, optional (default = `0`)
         Seeds the choice of the target among several references. The choice depends only on the
         seed, the task and the instance (its id, or its input when it has none), so it does not
@@ -58,9 +72,19 @@ class TaskInstructionReader(InstructionReader):
         num_negative_examples: int = 0,
         add_explanations: bool = False,
         seed: int = 0,
+        instruction_chunking: Optional[str] = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
+        if instruction_chunking is not None and (
+            instruction_chunking not in INSTRUCTION_CHUNKINGS or instruction_format != "hint"
+        ):
+            raise ConfigurationError(
+                f"instruction_chunking must be null or one of {INSTRUCTION_CHUNKINGS} with "
+                "instruction_format 'hint' (the hypernetwork's input), not "
+                f"{instruction_chunking!r} with {instruction_format!r}."
+            )
+        self._instruction_chunking = instruction_chunking
         if instruction_format not in INSTRUCTION_FORMATS:
             raise ConfigurationError(
                 f"instruction_format must be one of {INSTRUCTION_FORMATS}, "
@@ -96,7 +120,7 @@ class TaskInstructionReader(InstructionReader):
         demonstrations are used.
         """
         references = list(references or [])
-        instruction_text: Optional[str] = None
+        instruction_part: Union[None, TokenizedText, List[TokenizedText]] = None
         source_text = input
         if self._instruction_format != "no_instruct":
             if instruction is None or not instruction.strip():
@@ -104,31 +128,45 @@ class TaskInstructionReader(InstructionReader):
                     f"Task {task!r}: the {self._instruction_format!r} format needs a non-empty "
                     "instruction."
                 )
-            if self._instruction_format == "tk_instruct":
-                query_input, max_tokens = input, self._max_lengths["source_tokens"]
+            positives = positive_examples[: self._num_positive_examples]
+            negatives = negative_examples[: self._num_negative_examples]
+            if self._instruction_chunking is not None:
+                chunks = build_tk_instruction_chunks(
+                    instruction,
+                    positives,
+                    negatives,
+                    add_explanations=self._add_explanations,
+                    chunking=self._instruction_chunking,
+                    count_tokens=self._count_tokens,
+                    max_tokens=self._max_lengths["instruction_tokens"],
+                )
+                instruction_part = [self._tokenize(chunk) for chunk in chunks]
             else:
-                query_input, max_tokens = None, self._max_lengths["instruction_tokens"]
-            prompt, left_out = build_tk_prompt(
-                instruction,
-                positive_examples[: self._num_positive_examples],
-                negative_examples[: self._num_negative_examples],
-                add_explanations=self._add_explanations,
-                query_input=query_input,
-                count_tokens=self._count_tokens,
-                max_tokens=max_tokens,
-            )
-            if left_out:
-                self._counts["demonstrations left out (over the length limit)"] += left_out
-            if self._instruction_format == "tk_instruct":
-                source_text = prompt
-            else:
-                instruction_text = prompt
-                if self._instruction_format == "tk_instruct_prefix":
-                    source_text = format_query(input)
+                if self._instruction_format == "tk_instruct":
+                    query_input, max_tokens = input, self._max_lengths["source_tokens"]
+                else:
+                    query_input, max_tokens = None, self._max_lengths["instruction_tokens"]
+                prompt, left_out = build_tk_prompt(
+                    instruction,
+                    positives,
+                    negatives,
+                    add_explanations=self._add_explanations,
+                    query_input=query_input,
+                    count_tokens=self._count_tokens,
+                    max_tokens=max_tokens,
+                )
+                if left_out:
+                    self._counts["demonstrations left out (over the length limit)"] += left_out
+                if self._instruction_format == "tk_instruct":
+                    source_text = prompt
+                else:
+                    instruction_part = self._tokenize(prompt)
+                    if self._instruction_format == "tk_instruct_prefix":
+                        source_text = format_query(input)
         target = self._choose_reference(references, task, instance_id or input)
         instance = self._make_instance(
             self._tokenize(source_text),
-            instruction=None if instruction_text is None else self._tokenize(instruction_text),
+            instruction=instruction_part,
             target=None if target is None else self._tokenize(target),
             references=references,
             task=task,

@@ -7,6 +7,7 @@ from allennlp.common.checks import ConfigurationError
 from torch import nn
 from transformers.models.t5.modeling_t5 import T5Stack
 
+from hint_allennlp.modules.hypernetwork.instruction_chunks import encode_in_chunks
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
 from hint_allennlp.modules.peft.task_parameters import (
     ActiveTaskParameters,
@@ -113,19 +114,26 @@ class Hypernetwork(nn.Module):
     def forward(
         self, instruction_ids: Optional[torch.Tensor], instruction_mask: Optional[torch.Tensor]
     ) -> TaskParameters:
-        """instruction_ids, instruction_mask [B, t] -> TaskParameters with batch B."""
+        """
+        instruction_ids, instruction_mask [B, t], or chunks [B, C, c] (`instruction_chunks`) ->
+        TaskParameters with batch B.
+        """
         if not self.reads_instruction:
             return TaskParameters(self.generator(None, None))
-        instruction_mask = instruction_mask.bool()
         with self.active.use(None):
             encoder = (
                 self.instruction_encoder
                 if self.instruction_encoder is not None
                 else self.shared_encoder.module
             )
-            states = encoder(
-                input_ids=instruction_ids, attention_mask=instruction_mask.long()
-            ).last_hidden_state  # [B, t, d]
+            # [B, t, d] and [B, t]; chunks are encoded one by one and concatenated
+            states, instruction_mask = encode_in_chunks(
+                lambda ids, mask: (
+                    encoder(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+                ),
+                instruction_ids,
+                instruction_mask.bool(),
+            )
         tensors = self.generator(states, instruction_mask) if self.generator is not None else {}
         if self.keep_instruction_states:
             tensors.update(encoded_instruction_tensors(states, instruction_mask))
