@@ -68,6 +68,8 @@ from allennlp.common import FromParams
 from allennlp.common.checks import ConfigurationError
 from transformers import T5Config
 
+from hint_allennlp.modules.backbones.shape import BackboneShape
+
 if TYPE_CHECKING:  # only its `values_per_stack` is used: this module needs no torch
     from hint_allennlp.modules.peft.peft_config import PeftConfig
 
@@ -127,7 +129,9 @@ class ParameterCounts(FromParams):
         attention = 4 * d_model * attention_width  # q, k, v, o
         feed_forward = (3 if config.is_gated_act else 2) * d_model * config.d_ff
         encoder_modules, decoder_modules = (
-            peft_config.values_per_stack(config) if peft_config is not None else (0, 0)
+            peft_config.values_per_stack(BackboneShape.from_config(config))
+            if peft_config is not None
+            else (0, 0)
         )
         return cls(
             encoder=config.num_layers * (attention + feed_forward),

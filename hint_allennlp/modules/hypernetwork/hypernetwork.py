@@ -4,7 +4,6 @@ from typing import Optional, Type, Union
 
 import torch
 from torch import nn
-from transformers.models.t5.modeling_t5 import T5Stack
 
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
 from hint_allennlp.modules.peft.task_parameters import (
@@ -40,16 +39,18 @@ class Hypernetwork(nn.Module):
     Reads an instruction once and returns what every input of its task needs: the generated modules
     and, for instruction fusion, the encoded instruction.
 
-    The instruction encoder (the HyperEncoder) is by default the underlying T5 encoder itself, run
-    with all generated modules switched off; it is then held by reference (`shared_encoder`), not
-    registered a second time, so its weights appear once in the state dict (under the T5). With
-    `separate_encoder` it is a copy of that encoder (`instruction_encoder`), initialised from the
-    same checkpoint and trained on its own.
+    The instruction encoder (the HyperEncoder) is by default the backbone's own (T5's encoder; a
+    decoder-only model's stack of blocks, its base model, whose last hidden states over the
+    instruction it gives), run with all generated modules switched off; it is then held by reference
+    (`shared_encoder`), not registered a second time, so its weights appear once in the state dict
+    (under the backbone). With `separate_encoder` it is a copy of that encoder
+    (`instruction_encoder`), initialised from the same checkpoint and trained on its own.
 
     # Parameters
 
-    encoder : `T5Stack`
-        The underlying T5 encoder (before module injection if `separate_encoder`).
+    encoder : `nn.Module`
+        The backbone's encoder, any HF module whose output has `last_hidden_state` (before module
+        injection if `separate_encoder`).
     active : `ActiveTaskParameters`
         The switch of the injected layers, turned off while the instruction is encoded.
     generator : `ParameterGenerator`, optional
@@ -61,14 +62,14 @@ class Hypernetwork(nn.Module):
 
     def __init__(
         self,
-        encoder: T5Stack,
+        encoder: nn.Module,
         active: ActiveTaskParameters,
         generator: Optional[ParameterGenerator],
         separate_encoder: bool,
         keep_instruction_states: bool,
     ) -> None:
         super().__init__()
-        self.instruction_encoder: Optional[T5Stack] = (
+        self.instruction_encoder: Optional[nn.Module] = (
             copy.deepcopy(encoder) if separate_encoder else None
         )
         self.shared_encoder: Optional[ModuleReference] = (

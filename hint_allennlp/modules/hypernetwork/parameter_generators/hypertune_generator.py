@@ -1,11 +1,12 @@
 import copy
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
+from allennlp.common.checks import ConfigurationError
 from torch import nn
-from transformers import T5Config
 from transformers.models.t5.modeling_t5 import T5LayerNorm, T5Stack
 
+from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.hf_t5_internals import (
     cross_attend,
     cross_attention_layer,
@@ -78,12 +79,13 @@ class HyperTuneGenerator(ParameterGenerator):
 
     # Parameters
 
-    t5_config : `T5Config`
+    shape : `BackboneShape`
         Supplied by the model.
     peft : `PeftConfig`
         Supplied by the model; only prefixes are supported.
-    t5_decoder : `T5Stack`
-        Supplied by the model: the pretrained T5 decoder the hyper-decoder starts from.
+    t5_decoder : `T5Stack`, optional
+        Supplied by the model: the pretrained T5 decoder the hyper-decoder starts from. A
+        decoder-only backbone has none, and is refused: HyperTune is T5's by design.
     all_slots_at_once : `bool`, optional (default = `False`)
         As above.
     mlp_dropout : `float`, optional (default = `0.0`)
@@ -94,17 +96,22 @@ class HyperTuneGenerator(ParameterGenerator):
 
     def __init__(
         self,
-        t5_config: T5Config,
+        shape: BackboneShape,
         peft: PeftConfig,
-        t5_decoder: T5Stack,
+        t5_decoder: Optional[T5Stack] = None,
         all_slots_at_once: bool = False,
         mlp_dropout: float = 0.0,
     ) -> None:
-        super().__init__(t5_config, peft)
-        components = peft.components(t5_config)
+        super().__init__(shape, peft)
+        if t5_decoder is None:
+            raise ConfigurationError(
+                f"The hypertune generator copies a T5 decoder; a {shape.model_type} backbone has "
+                "none: choose another parameter_generator (cross_attention, text_to_lora, ...)"
+            )
+        components = peft.components(shape)
         self.components = components
         self.all_slots_at_once = all_slots_at_once
-        d_model = t5_config.d_model
+        d_model = shape.d_model
         # Registered in this order (embeddings, hyper-decoder, norms, MLPs) in both forms: the
         # state dict's order, and the order of the initialisation's draws.
         if all_slots_at_once:
@@ -119,7 +126,7 @@ class HyperTuneGenerator(ParameterGenerator):
         input_size = QUERIES_PER_VECTOR * d_model if all_slots_at_once else d_model
         self.component_norms = nn.ModuleDict(
             {
-                component.name: T5LayerNorm(input_size, eps=t5_config.layer_norm_epsilon)
+                component.name: T5LayerNorm(input_size, eps=shape.layer_norm_eps)
                 for component in components
             }
         )
@@ -137,7 +144,7 @@ class HyperTuneGenerator(ParameterGenerator):
                 }
             )
         else:
-            self.mlps = ComponentMLPs(components, t5_config, mlp_dropout, peft.start_as_plain_t5)
+            self.mlps = ComponentMLPs(components, shape, mlp_dropout, peft.start_as_plain_t5)
 
     def forward(
         self, instruction_states: torch.Tensor, instruction_mask: torch.Tensor
@@ -161,6 +168,6 @@ class HyperTuneGenerator(ParameterGenerator):
             generated = self.mlps[component.name](self.component_norms[component.name](chunk))
             tensors[component.name] = component.arrange(
                 generated.reshape(batch_size, component.num_vectors, component.vector_size),
-                self.t5_config.num_heads,
+                self.shape.num_kv_heads,
             )
         return tensors

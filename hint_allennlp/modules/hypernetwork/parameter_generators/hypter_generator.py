@@ -3,15 +3,14 @@ from typing import Any, Dict
 
 import torch
 from torch import nn
-from transformers import T5Config
 
+from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.hypernetwork.parameter_generators.component_mlp import ComponentMLP
 from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import (
     ParameterGenerator,
 )
 from hint_allennlp.modules.peft.adapter import ADAPTER
 from hint_allennlp.modules.peft.peft_config import PeftConfig
-from hint_allennlp.modules.peft.t5_layers import attention_slot_count
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ class HypterGenerator(ParameterGenerator):
 
     # Parameters
 
-    t5_config : `T5Config`
+    shape : `BackboneShape`
         Supplied by the model.
     peft : `PeftConfig`
         Supplied by the model; only adapters are supported.
@@ -49,19 +48,16 @@ class HypterGenerator(ParameterGenerator):
 
     supported_kinds = (ADAPTER,)
 
-    def __init__(self, t5_config: T5Config, peft: PeftConfig, mlp_dropout: float = 0.0) -> None:
-        super().__init__(t5_config, peft)
-        self.components = peft.components(t5_config)
+    def __init__(self, shape: BackboneShape, peft: PeftConfig, mlp_dropout: float = 0.0) -> None:
+        super().__init__(shape, peft)
+        self.components = peft.components(shape)
         # The attention blocks whose adapters the feed-forward slots read (`task_parameters.py`).
-        encoder_layers, decoder_layers = t5_config.num_layers, t5_config.num_decoder_layers
-        self.read_blocks = list(range(encoder_layers)) + [
-            encoder_layers + 2 * layer for layer in range(decoder_layers)
-        ]
-        self.generated_blocks = attention_slot_count(t5_config)
+        self.read_blocks = shape.ffn_attention_slots()
+        self.generated_blocks = shape.attention_slots
         self.mlps = nn.ModuleDict(
             {
                 component.name: ComponentMLP(
-                    t5_config.d_model,
+                    shape.d_model,
                     self.generated_blocks * component.vectors_per_slot * component.vector_size,
                     mlp_dropout,
                     zero_init=peft.start_as_plain_t5 and component.zero_init,
@@ -114,6 +110,6 @@ class HypterGenerator(ParameterGenerator):
             # [B, S * n, size] -> the component's layout
             tensors[component.name] = component.arrange(
                 read.reshape(batch_size, component.num_vectors, component.vector_size),
-                self.t5_config.num_heads,
+                self.shape.num_kv_heads,
             )
         return tensors
