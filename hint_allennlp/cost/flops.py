@@ -165,17 +165,21 @@ class DecoderOnlyCounts(FromParams):
         H: the output projection, met by every position whose next-token distribution is used.
     attention : `int`, optional (default = `0`)
         A: heads × head size, summed over the layers; a (query, key) pair costs 4·A FLOPs.
+    generator : `int`, optional (default = `0`)
+        N': parameters of HINT's parameter generator, charged per instruction token as for T5.
     """
 
     layers: int
     lm_head: int
     attention: int = 0
+    generator: int = 0
 
     @classmethod
-    def from_model(cls, model) -> "DecoderOnlyCounts":
+    def from_model(cls, model, generator: int = 0) -> "DecoderOnlyCounts":
         """
         The counts of a HF causal LM (`PreTrainedModel`; on the meta device for a model too large
-        to build): the weight of every `nn.Linear` and GPT-2 `Conv1D` but the LM head.
+        to build): the weight of every `nn.Linear` and GPT-2 `Conv1D` but the LM head; with a
+        generator of `generator` parameters (HINT).
         """
         from torch import nn
         from transformers.pytorch_utils import Conv1D
@@ -189,11 +193,13 @@ class DecoderOnlyCounts(FromParams):
         config = model.config
         heads = config.num_attention_heads
         head_size = getattr(config, "head_dim", None) or config.hidden_size // heads
-        return cls(layers, head.weight.numel(), config.num_hidden_layers * heads * head_size)
+        return cls(
+            layers, head.weight.numel(), config.num_hidden_layers * heads * head_size, generator
+        )
 
     def reference(self) -> "DecoderOnlyCounts":
         """What `relative_flops` divides by: the same model reading the instruction every time."""
-        return self
+        return DecoderOnlyCounts(self.layers, self.lm_head, self.attention)
 
 
 @dataclass(frozen=True)
@@ -265,10 +271,18 @@ def inference_flops(
 def _decoder_only_flops(
     instruction_handling: str, parameters: DecoderOnlyCounts, lengths: TaskLengths
 ) -> float:
-    if instruction_handling not in ("concatenated", "omitted", "key_value_cached"):
-        raise ConfigurationError(
-            f"A decoder-only model has no {instruction_handling!r}: it reads the instruction "
-            "concatenated, from its key/value cache, or not at all (omitted)"
+    # HINT on a causal LM: the hypernetwork runs the instruction through the layers once (its
+    # hidden states) and the generator; with fusion the instruction's keys and values are then
+    # computed and kept as in the key/value cache, without it the examples never see it. The
+    # generated modules' own FLOPs are left out (small beside the layers).
+    hypernetwork = 0.0
+    if instruction_handling.startswith("hypernetwork"):
+        hypernetwork = (
+            2 * lengths.instruction * (parameters.layers + parameters.generator)
+            + 4 * parameters.attention * lengths.instruction * (lengths.instruction + 1) / 2
+        )
+        instruction_handling = (
+            "key_value_cached" if instruction_handling == "hypernetwork_with_fusion" else "omitted"
         )
     t = 0 if instruction_handling == "omitted" else lengths.instruction
     sequence = t + lengths.instance + lengths.output - 1  # S: the tokens run, causally
@@ -283,7 +297,7 @@ def _decoder_only_flops(
         + 4 * parameters.attention * (attention_pairs(sequence) - attention_pairs(cached))
     )
     once = 2 * parameters.layers * cached + 4 * parameters.attention * attention_pairs(cached)
-    return once + lengths.examples * per_example
+    return hypernetwork + once + lengths.examples * per_example
 
 
 def instruction_handling(
