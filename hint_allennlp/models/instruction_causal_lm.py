@@ -17,7 +17,9 @@ from hint_allennlp.models.instruction_model import InstructionModel
 from hint_allennlp.modules.backbone import (
     config_source,
 )
+from hint_allennlp.modules.hf_t5_internals import CHECKPOINTING_DROPS_PAST_KEY_VALUES
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
+from hint_allennlp.modules.large_models.checkpointing import enable_causal_lm_checkpointing
 from hint_allennlp.modules.large_models.mixed_precision import (
     in_mixed_precision,
 )
@@ -104,7 +106,8 @@ class InstructionCausalLM(InstructionModel):
     metric : `Metric`, optional (default = `instruction_metrics`)
     gradient_checkpointing : `bool`, optional (default = `False`)
         HF's own (`gradient_checkpointing_enable`, non-reentrant): each layer recomputed in
-        backward. Same loss and gradients, less memory.
+        backward, with the generated modules of its forward pass
+        (`modules/large_models/checkpointing.py`). Same loss and gradients, less memory.
     mixed_precision : `str`, optional (default = `None`)
         `"bf16"`: bf16 autocast on the model's device, float32 weights
         (`modules/large_models/mixed_precision.py`).
@@ -189,15 +192,17 @@ class InstructionCausalLM(InstructionModel):
             keep_instruction_states=False,
         )
         if gradient_checkpointing:
-            if generator is not None:
-                raise ConfigurationError(
-                    "instruction_causal_lm: gradient_checkpointing with a parameter_generator "
-                    "is not supported (HF's checkpointing recomputes each layer after the "
-                    "generated modules are gone, which would train another model): unset one"
-                )
-            self.lm.gradient_checkpointing_enable(
-                gradient_checkpointing_kwargs={"use_reentrant": False}
-            )
+            model_type = self.lm.config.model_type
+            if generator is not None and self.peft.use_prefixes:
+                if model_type in CHECKPOINTING_DROPS_PAST_KEY_VALUES:
+                    raise ConfigurationError(
+                        f"instruction_causal_lm: HF's gradient checkpointing of {model_type} "
+                        "runs its layers without past keys and values, so the generated prefixes "
+                        "would be dropped in training: set gradient_checkpointing false or "
+                        "peft.use_prefixes false"
+                    )
+            # HF's, each layer recomputed with the generated modules of its forward pass.
+            enable_causal_lm_checkpointing(self.lm, self.active_parameters)
         self._track_flops(
             DecoderOnlyCounts.from_model(
                 self.lm,

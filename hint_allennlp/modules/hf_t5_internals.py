@@ -9,12 +9,17 @@ names HF's classes and calls them as HF documents them.
 `tests/modules/hf_t5_internals_test.py` runs each piece here against HF's own module (encoder self-,
 decoder self- with and without cache and decoder cross-attention, step by step) and checks that the
 lines of HF's source these follow are still there: after an upgrade it names the first that moved.
+
+At the end, the two internals of HF's decoder-only models that HINT on a causal LM needs: the hook
+through which `gradient_checkpointing_enable` checkpoints each layer, and `DynamicCache`'s per-layer
+lists.
 """
 
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple, Union
 
 import torch
 from torch import nn
+from transformers import DynamicCache, PreTrainedModel
 from transformers.models.t5.modeling_t5 import (
     T5Attention,
     T5Block,
@@ -244,3 +249,40 @@ def _weighted_sum(weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     if values.size(0) == 1:
         return torch.einsum("bhqn,hnd->bhqd", weights, values[0])
     return torch.matmul(weights, values)
+
+
+# --- Decoder-only models -------------------------------------------------------------------------
+
+# The models whose layers HF's checkpointing calls without their key/value cache (`None` for
+# `layer_past` in `GPT2Model.forward`, for `past_key_value` in `OPTDecoder.forward`): keys and
+# values before the prompt would be dropped in training.
+CHECKPOINTING_DROPS_PAST_KEY_VALUES = ("gpt2", "opt")
+
+
+def checkpoint_layers_with(model: PreTrainedModel, checkpoint_function: Callable) -> None:
+    """
+    Makes the layers that `model.gradient_checkpointing_enable()` checkpoints call
+    `checkpoint_function(layer_call, *args, **kwargs)` in place of torch's `checkpoint`
+    (`PreTrainedModel._set_gradient_checkpointing`).
+    """
+    model._set_gradient_checkpointing(enable=True, gradient_checkpointing_func=checkpoint_function)
+
+
+def cache_restorer(values: Iterable[Any]) -> Callable[[], None]:
+    """
+    For the `DynamicCache`s among `values` (a checkpointed layer's arguments), a function that puts
+    their per-layer keys and values back as they are now: a layer's recomputation in backward
+    would otherwise append its keys and values to the cache a second time.
+    """
+    caches = [
+        (value, list(value.key_cache), list(value.value_cache))
+        for value in values
+        if isinstance(value, DynamicCache)
+    ]
+
+    def restore() -> None:
+        for cache, keys, cached_values in caches:
+            cache.key_cache[:] = keys
+            cache.value_cache[:] = cached_values
+
+    return restore

@@ -218,5 +218,44 @@ def test_what_a_causal_backbone_cannot_take_is_refused():
             parameter_generator={"type": "hypertune"},
             peft=peft("gpt2", use_adapters=False, use_lora=False),
         )
+    with pytest.raises(ConfigurationError, match="generated prefixes would be dropped"):
+        build_hint("gpt2", gradient_checkpointing=True)
     with pytest.raises(ConfigurationError, match="needs a parameter_generator"):
         build_hint("gpt2", parameter_generator=None, instruction_fusion=False)
+
+
+def gradients_without_dropout(model, instances):
+    batch = tensors(instances)
+    model.train()
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+        elif isinstance(getattr(module, "dropout", None), float):
+            module.dropout = 0.0  # OPT's layers and the generator's attention: functional dropout
+    model.zero_grad()
+    loss = model(**batch)["loss"]
+    loss.backward()
+    return loss, {
+        name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None
+    }
+
+
+@pytest.mark.parametrize("family", TINY_CAUSAL_LMS)
+def test_gradient_checkpointing_recomputes_with_the_generated_modules(family):
+    """
+    Every kind of module; prefixes (a key/value cache each layer extends) where HF's checkpointing
+    passes the cache on (Llama, Qwen2; GPT-2's and OPT's is refused).
+    """
+    modules = peft(family, use_prefixes=family not in ("gpt2", "opt"))
+    reader, model = build_hint(family, peft=modules)
+    instances = read(reader)
+    loss, expected = gradients_without_dropout(model, instances)
+    _, checkpointed = build_hint(family, peft=modules, gradient_checkpointing=True)
+    checkpointed_loss, actual = gradients_without_dropout(checkpointed, instances)
+    assert actual.keys() == expected.keys()
+    assert any(name.startswith("hypernetwork.generator") for name in actual)
+    torch.testing.assert_close(checkpointed_loss, loss, atol=1e-6, rtol=0)
+    difference = max(
+        (actual[name] - gradient).abs().max().item() for name, gradient in expected.items()
+    )
+    assert difference <= 1e-6, difference
