@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TINY_T5 := fixtures/tiny-t5/config.json
-TINY_CAUSAL_LMS := $(foreach family,gpt2 opt llama qwen2,fixtures/tiny-$(family)/config.json)
+TINY_CAUSAL_LMS := $(foreach family,gpt2 opt llama qwen2 mistral,fixtures/tiny-$(family)/config.json)
 
 .PHONY: demo test lint install
 

@@ -14,6 +14,7 @@ order), so every machine builds the same files.
     python -m hint_allennlp.testing.tiny_causal_lm opt fixtures/tiny-opt
     python -m hint_allennlp.testing.tiny_causal_lm llama fixtures/tiny-llama
     python -m hint_allennlp.testing.tiny_causal_lm qwen2 fixtures/tiny-qwen2
+    python -m hint_allennlp.testing.tiny_causal_lm mistral fixtures/tiny-mistral
     python -m hint_allennlp.testing.tiny_causal_lm gpt2 --demo output/demo/gpt2  # DEMO_SHAPE
 
 What the two families do differently, and the fixtures keep:
@@ -35,6 +36,7 @@ What the two families do differently, and the fixtures keep:
 """
 
 import argparse
+import functools
 import json
 import os
 from pathlib import Path
@@ -48,6 +50,8 @@ from transformers import (
     GPT2TokenizerFast,
     LlamaConfig,
     LlamaForCausalLM,
+    MistralConfig,
+    MistralForCausalLM,
     OPTConfig,
     OPTForCausalLM,
     PreTrainedTokenizerFast,
@@ -202,7 +206,15 @@ def save_opt(output_dir: Path, seed: int, hidden_size: int, layers: int, heads: 
     OPTForCausalLM(config).save_pretrained(output_dir)
 
 
-def save_llama(output_dir: Path, seed: int, hidden_size: int, layers: int, heads: int) -> None:
+def save_llama(
+    output_dir: Path,
+    seed: int,
+    hidden_size: int,
+    layers: int,
+    heads: int,
+    config_class: type = LlamaConfig,
+    model_class: type = LlamaForCausalLM,
+) -> None:
     tokenizer = train_byte_level_bpe([LLAMA_BOS, LLAMA_EOS])
     bos, eos = (tokenizer.token_to_id(token) for token in (LLAMA_BOS, LLAMA_EOS))
     tokenizer.post_processor = processors.Sequence(
@@ -218,7 +230,7 @@ def save_llama(output_dir: Path, seed: int, hidden_size: int, layers: int, heads
     PreTrainedTokenizerFast(
         tokenizer_object=tokenizer, bos_token=LLAMA_BOS, eos_token=LLAMA_EOS, model_max_length=2048
     ).save_pretrained(output_dir)
-    config = LlamaConfig(
+    config = config_class(
         vocab_size=tokenizer.get_vocab_size(),
         hidden_size=hidden_size,
         intermediate_size=2 * hidden_size,
@@ -231,7 +243,7 @@ def save_llama(output_dir: Path, seed: int, hidden_size: int, layers: int, heads
         tie_word_embeddings=False,
     )
     torch.manual_seed(seed)
-    LlamaForCausalLM(config).save_pretrained(output_dir)
+    model_class(config).save_pretrained(output_dir)
 
 
 def save_qwen2(output_dir: Path, seed: int, hidden_size: int, layers: int, heads: int) -> None:
@@ -268,6 +280,10 @@ BUILDERS: Dict[str, Callable[..., None]] = {
     "opt": save_opt,
     "llama": save_llama,
     "qwen2": save_qwen2,
+    # A further Llama-like architecture: Llama's files and shape, Mistral's classes.
+    "mistral": functools.partial(
+        save_llama, config_class=MistralConfig, model_class=MistralForCausalLM
+    ),
 }
 
 
