@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TINY_T5 := fixtures/tiny-t5/config.json
 TINY_CAUSAL_LMS := $(foreach family,gpt2 opt llama qwen2 mistral,fixtures/tiny-$(family)/config.json)
+TEMPLATES_STAMP := $(VENV)/.promptsource-templates
 
-.PHONY: demo test lint install
+.PHONY: demo test lint install templates
 
 install: $(STAMP)
 
@@ -26,6 +27,14 @@ $(STAMP): requirements.txt setup.py
 	mkdir -p $(VENV)/nltk_data/tokenizers/punkt
 	touch $(STAMP)
 
+# promptsource's templates, from its source archive on PyPI into the cache outside the clone
+# ($$HINT_ALLENNLP_CACHE, or ~/.cache/hint_allennlp), its SHA-256 checked (docs/p3.md).
+templates: $(TEMPLATES_STAMP)
+
+$(TEMPLATES_STAMP): $(STAMP)
+	$(BIN)/allennlp hint-p3-prepare --fetch-templates
+	touch $(TEMPLATES_STAMP)
+
 $(TINY_T5): $(STAMP) hint_allennlp/testing/tiny_t5.py
 	$(BIN)/python -m hint_allennlp.testing.tiny_t5 fixtures/tiny-t5
 
@@ -37,7 +46,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check --quiet .
 	$(BIN)/ruff check --quiet .
 
-test: lint $(TINY_T5) $(TINY_CAUSAL_LMS)
+test: lint $(TEMPLATES_STAMP) $(TINY_T5) $(TINY_CAUSAL_LMS)
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup tests
 
 demo: $(STAMP) $(TINY_T5) $(TINY_CAUSAL_LMS)

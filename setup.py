@@ -15,12 +15,8 @@ setup(
     package_data={
         # The paper's variants and backbones, which training_configs/hint.libsonnet imports too.
         "hint_allennlp": ["models/paper_variants.json"],
-        # promptsource's templates and the project's table of T0's datasets.
-        "hint_allennlp.data.p3": [
-            "resources/*.*",
-            "resources/LICENSE",
-            "resources/templates/**/*.yaml",
-        ],
+        # The project's table of T0's datasets (promptsource's templates are fetched, not shipped).
+        "hint_allennlp.data.p3": ["resources/*.*"],
     },
     python_requires=">=3.10",
     install_requires=["allennlp==2.10.1", "allennlp-models==2.10.1"],

@@ -91,6 +91,12 @@ local defaults = {
   primary_port: null,
   // A `model.tar.gz` or `best.th` of the same model, e.g. from pretraining, to start from.
   pretrained_weights: null,
+  // With `pretrained_weights`, also start from the optimizer state of the run that made them, as
+  // the authors' finetuning after pretraining (gins/full_restore.gin): the last
+  // `training_state_*.th` in `pretraining_serialization_dir` (null: the folder of
+  // `pretrained_weights`). false starts the optimizer afresh.
+  restore_pretraining_optimizer: true,
+  pretraining_serialization_dir: null,
   // Memory (docs/training_large_models.md). Recompute each T5 block in backward instead of keeping
   // its activations: same gradients, about a third more compute, activations an order of magnitude
   // smaller at the paper's lengths. bf16 autocast in training, evaluation and generation, float32 weights (fp16
@@ -116,15 +122,17 @@ local defaults = {
 };
 
 // Each model of the paper (Tables 1, 5 and 6) as the reader's instruction format plus
-// `hint_seq2seq` keys, its `peft` completed by the settings it takes the sizes from.
+// `hint_seq2seq` keys, its `peft` completed by its sizes on the backbone (`peft_by_backbone`) and
+// the settings it takes the sizes from.
 local models = {
   [name]: function(s)
     local variant = paper.variants[name];
+    local by_backbone = std.get(std.get(variant, 'peft_by_backbone', {}), s.backbone, {});
     {
       instruction_format: variant.instruction_format,
       model: variant.model + (
         if std.objectHas(variant, 'peft')
-        then { peft: variant.peft + { [key]: s[key] for key in variant.peft_from_settings } }
+        then { peft: variant.peft + by_backbone + { [key]: s[key] for key in variant.peft_from_settings } }
         else {}
       ),
     }
@@ -159,6 +167,14 @@ local backbone_memory = {
   gpt2_xl: { gradient_checkpointing: true, bf16: true },
   opt_13b: { gradient_checkpointing: true, bf16: true, fsdp: true },
 };
+
+// `folder` if set, else the folder holding the file `path`.
+local folder_of(path, folder) =
+  local parts = std.split(path, '/');
+  if folder != null then folder
+  else if std.length(parts) == 1 then '.'
+  else if std.length(parts) == 2 && parts[0] == '' then '/'
+  else std.join('/', parts[:std.length(parts) - 1]);
 
 local settings_with(recipe_defaults, settings) =
   local unknown = std.setDiff(std.objectFields(settings), std.objectFields(defaults));
@@ -231,7 +247,11 @@ local training(s, streamed=false, whole_epochs=false) =
       // exact_resume: `--recover` reproduces the uninterrupted run (random-number states checkpointed).
       // stop_on_non_finite: a diverged run stops, naming the step, before non-finite weights are saved.
       callbacks: [{ type: 'exact_resume' }, { type: 'stop_on_non_finite' }]
-                 + (if s.tensorboard then [{ type: 'tensorboard' }] else []),
+                 + (if s.tensorboard then [{ type: 'tensorboard' }] else [])
+                 + (if s.pretrained_weights != null && s.restore_pretraining_optimizer then [{
+                      type: 'restore_pretraining_optimizer',
+                      pretraining_serialization_dir: folder_of(s.pretrained_weights, s.pretraining_serialization_dir),
+                    }] else []),
     },
     [if num_workers > 1 then 'distributed']: {
       cuda_devices: s.cuda_devices,

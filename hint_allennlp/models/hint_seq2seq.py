@@ -73,7 +73,9 @@ class HintSeq2Seq(InstructionModel):
     instruction_fusion : `bool`, optional (default = `True`)
         Let the decoder attend to the encoded instruction as well as to the encoded input.
     separate_instruction_encoder : `bool`, optional (default = `False`)
-        Encode instructions with a copy of the T5 encoder instead of the T5 encoder itself.
+        Encode instructions with an encoder of their own instead of the T5 encoder itself: a copy
+        of it, or new layers where the generator's `pretrained_instruction_encoder` is False
+        (Hypter's default, `modules/hypernetwork/hypernetwork.py`).
     train_only_hypernetwork : `bool`, optional (default = `False`)
         Freeze the underlying T5 (`requires_grad` off): only the generator and a separate
         instruction encoder train, as the authors' `gins/train_only_hnet.gin`

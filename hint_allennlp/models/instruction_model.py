@@ -143,6 +143,19 @@ class InstructionModel(Model):
             if parameter_generator is not None
             else None
         )
+        if (
+            separate_instruction_encoder
+            and generator is not None
+            and not generator.pretrained_instruction_encoder
+            and not backbone.config.is_encoder_decoder
+        ):
+            raise ConfigurationError(
+                "parameter_generator.pretrained_instruction_encoder is false: a separate "
+                "instruction encoder of new layers is built for T5's encoder, and "
+                f"{backbone.config.model_type} is decoder-only. Set "
+                "`parameter_generator.pretrained_instruction_encoder: true` (a copy of the "
+                "backbone) or `separate_instruction_encoder: false`."
+            )
         self.hypernetwork: Optional[Hypernetwork] = None
         if generator is not None or keep_instruction_states:
             # Built before injection, so that a separate instruction encoder is a plain copy.

@@ -23,7 +23,15 @@ from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGen
 from hint_allennlp.modules.peft.peft_config import MODULE_KINDS, PeftConfig
 
 DATA_FILE = "paper_variants.json"
-VARIANT_KEYS = {"label", "paper", "instruction_format", "model", "peft", "peft_from_settings"}
+VARIANT_KEYS = {
+    "label",
+    "paper",
+    "instruction_format",
+    "model",
+    "peft",
+    "peft_by_backbone",
+    "peft_from_settings",
+}
 BACKBONE_KEYS = {"model_name", "adapter_size", "prefix_length", "shape"}
 
 
@@ -41,6 +49,7 @@ class PaperVariant:
     peft : its `PeftConfig` keys, None without a generator.
     peft_from_settings : the `PeftConfig` keys taken from the experiment's settings (the sizes that
         follow the backbone: `adapter_size`, `prefix_length`; and `lora_rank`).
+    peft_by_backbone : per backbone name, the `peft` keys that differ there (Hypter's a = 1 at 11B).
     """
 
     name: str
@@ -50,6 +59,7 @@ class PaperVariant:
     model: Mapping[str, Any]
     peft: Optional[Mapping[str, Any]] = None
     peft_from_settings: Tuple[str, ...] = ()
+    peft_by_backbone: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def parameter_generator(self) -> Optional[str]:
@@ -70,7 +80,7 @@ class PaperVariant:
 
     @property
     def fixed_peft(self) -> Dict[str, Any]:
-        """The `PeftConfig` sizes fixed whatever the backbone (Hypter's a = 8, as Ye and Ren)."""
+        """The `PeftConfig` sizes not taken from the settings (Hypter's a = 8, as Ye and Ren)."""
         flags = {kind.enabled_field for kind in MODULE_KINDS}
         return {key: value for key, value in (self.peft or {}).items() if key not in flags}
 
@@ -92,15 +102,18 @@ class PaperVariant:
         """
         The `hint_seq2seq` arguments of this variant, as training_configs/hint.libsonnet writes
         them, with the `peft_from_settings` keys taken from `settings` (e.g. `adapter_size=8,
-        prefix_length=7, lora_rank=128`; other keys are not used).
+        prefix_length=7, lora_rank=128`) and the `peft_by_backbone` keys of `settings["backbone"]`
+        (e.g. `Backbone.module_sizes()`; other keys are not used).
         """
         arguments = copy.deepcopy(dict(self.model))
         if self.peft is not None:
-            missing = [key for key in self.peft_from_settings if key not in settings]
+            needed = [*self.peft_from_settings, *(["backbone"] if self.peft_by_backbone else [])]
+            missing = [key for key in needed if key not in settings]
             if missing:
                 raise ValueError(f"The paper variant {self.name!r} needs the settings {missing}")
             arguments["peft"] = {
                 **self.peft,
+                **self.peft_by_backbone.get(settings.get("backbone"), {}),
                 **{key: settings[key] for key in self.peft_from_settings},
             }
         return arguments
@@ -120,9 +133,13 @@ class Backbone:
     shape: Optional[Mapping[str, int]] = None
     shared: Mapping[str, Any] = field(default_factory=dict)
 
-    def module_sizes(self) -> Dict[str, int]:
-        """The settings a variant's `peft_from_settings` read, at this backbone's sizes."""
+    def module_sizes(self) -> Dict[str, Any]:
+        """
+        The settings a variant's `model_arguments` read: this backbone's name (for
+        `peft_by_backbone`) and sizes (for `peft_from_settings`).
+        """
         return {
+            "backbone": self.name,
             "adapter_size": self.adapter_size,
             "prefix_length": self.prefix_length,
             **MODULE_SIZES,
@@ -162,6 +179,16 @@ def _variant(name: str, entry: Dict[str, Any]) -> PaperVariant:
     unknown = (set(entry.get("peft", {})) | set(entry.get("peft_from_settings", ()))) - peft_fields
     if unknown:
         raise ConfigurationError(f"{where}: {sorted(unknown)} are not PeftConfig fields")
+    by_backbone = entry.get("peft_by_backbone", {})
+    unknown = set(by_backbone) - set(PAPER_TABLE["backbones"])
+    if unknown:
+        raise ConfigurationError(f"{where}.peft_by_backbone: {sorted(unknown)} are not backbones")
+    for backbone, overrides in by_backbone.items():
+        unknown = set(overrides) - set(entry.get("peft", {}))
+        if unknown:
+            raise ConfigurationError(
+                f"{where}.peft_by_backbone.{backbone}: {sorted(unknown)} are not keys of its peft"
+            )
     return PaperVariant(
         name=name,
         label=entry["label"],
@@ -170,6 +197,7 @@ def _variant(name: str, entry: Dict[str, Any]) -> PaperVariant:
         model=model,
         peft=entry.get("peft"),
         peft_from_settings=tuple(entry.get("peft_from_settings", ())),
+        peft_by_backbone=by_backbone,
     )
 
 

@@ -12,6 +12,7 @@ from allennlp.commands import main
 from allennlp.common.checks import ConfigurationError
 
 import hint_allennlp.commands.prepare_p3  # noqa: F401  (registers hint-p3-prepare)
+from hint_allennlp.data.p3.promptsource_distribution import cached_sdist
 from tests import FIXTURES_ROOT, PROJECT_ROOT
 from tests.data.p3.edited_prompts_test import EDITED_PROMPTS
 from tests.data.p3.t0_mixture_test import DATASETS_CSV
@@ -44,12 +45,12 @@ def test_the_evaluation_mixture(tmp_path, monkeypatch, capsys, caplog):
     records = [json.loads(line) for line in output.read_text().splitlines()]
     assert len(records) == 30 and all(len(record["shots"]) == 1 for record in records)
     printed = capsys.readouterr().out
-    assert "30 records of 12 tasks (1 datasets) written" in printed
+    assert "30 records of 12 tasks (1 dataset) written" in printed
     # Without the authors' prompts: warned once, counted in the report.
     assert caplog.text.count(TEMPLATE_PROMPTS_WARNING) == 1
     assert "30 records of 12 task(s) have as hypernetwork text their template" in printed
     assert (
-        "super_glue_copa__What_could_happen_next_C1_or_C2_: 2 rows that render to other than "
+        "super_glue_copa__What_could_happen_next_C1_or_C2_: 2 rows rendered to other than "
         "'prompt ||| target' (dropped by the authors): "
         f"{DATASETS}/super_glue/copa/validation.jsonl, line 2 (1 part(s))"
     ) in printed
@@ -96,10 +97,12 @@ def test_listing_a_mixture(monkeypatch, capsys):
     assert lines[-1] == "313 tasks of 38 datasets; Σ cap = 17,277,798"
     # docs/p3.md quotes the line.
     assert f"    {lines[-1]}\n" in (PROJECT_ROOT / "docs" / "p3.md").read_text()
-    run(monkeypatch, "--mixture", "t0_eval", "--list-tasks", "--datasets", "anli")
-    lines = capsys.readouterr().out.splitlines()
-    assert "anli_GPT_3_style_r3\tanli/dev_r3\t0" in lines
-    assert lines[-1] == "45 tasks of 1 datasets"
+    # The default templates are those of the cached archive; --templates names one.
+    for templates in [[], ["--templates", cached_sdist()]]:
+        run(monkeypatch, "--mixture", "t0_eval", "--list-tasks", "--datasets", "anli", *templates)
+        lines = capsys.readouterr().out.splitlines()
+        assert "anli_GPT_3_style_r3\tanli/dev_r3\t0" in lines
+        assert lines[-1] == "45 tasks of 1 dataset"
 
 
 def test_a_missing_file_option_is_named(tmp_path, monkeypatch):

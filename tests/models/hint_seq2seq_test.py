@@ -18,7 +18,7 @@ EXPERIMENT = FIXTURES_ROOT / "configs" / "hint_seq2seq.jsonnet"
 SNI_TEST_SPLIT = FIXTURES_ROOT / "sni" / "splits" / "test_tasks.txt"
 
 # The fixture experiment's generated-module sizes (tiny: a = 4, P = 3) and a small LoRA rank.
-FIXTURE_MODULE_SIZES = {"adapter_size": 4, "prefix_length": 3, "lora_rank": 2}
+FIXTURE_MODULE_SIZES = {"backbone": "tiny", "adapter_size": 4, "prefix_length": 3, "lora_rank": 2}
 
 
 def variant_overrides(variant: PaperVariant) -> dict:

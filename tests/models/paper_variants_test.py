@@ -27,13 +27,29 @@ SHARED_MODEL_KEYS = {
 }
 
 
-@pytest.mark.parametrize("variant", PAPER_VARIANTS.values(), ids=list(PAPER_VARIANTS))
-def test_the_jsonnet_variant_has_the_tables_arguments_and_reader_format(variant):
-    snippet = f'(import "{LIBSONNET}").sni("{variant.name}", 0, {json.dumps(MODULE_SIZES)})'
+@pytest.mark.parametrize(
+    "variant, backbone",
+    # Every variant on the default backbone, and those whose sizes differ on some backbone there.
+    [(variant, "base") for variant in PAPER_VARIANTS.values()]
+    + [
+        (variant, backbone)
+        for variant in PAPER_VARIANTS.values()
+        for backbone in variant.peft_by_backbone
+    ],
+    ids=lambda value: value if isinstance(value, str) else value.name,
+)
+def test_the_jsonnet_variant_has_the_tables_arguments_and_reader_format(variant, backbone):
+    settings = {**MODULE_SIZES, "backbone": backbone}
+    snippet = f'(import "{LIBSONNET}").sni("{variant.name}", 0, {json.dumps(settings)})'
     config = json.loads(_jsonnet.evaluate_snippet("variant", snippet))
     model = {key: value for key, value in config["model"].items() if key not in SHARED_MODEL_KEYS}
-    assert model == variant.model_arguments(**MODULE_SIZES)
+    assert model == variant.model_arguments(**settings)
     assert config["dataset_reader"]["instruction_format"] == variant.instruction_format
+
+
+def test_a_variant_whose_sizes_differ_by_backbone_needs_the_backbone():
+    with pytest.raises(ValueError, match=r"'hypter' needs the settings \['backbone'\]"):
+        PAPER_VARIANTS["hypter"].model_arguments(**MODULE_SIZES)
 
 
 @pytest.mark.parametrize("backbone", BACKBONES.values(), ids=list(BACKBONES))
@@ -96,7 +112,11 @@ def markdown_row(variant: PaperVariant) -> str:
             generator += f" + `{key}`" if value is True else f" + `{key}: {json.dumps(value)}`"
     generated = ", ".join(variant.generated) or "–"
     if variant.fixed_peft:
-        generated += " (" + ", ".join(f"{k} = {v}" for k, v in variant.fixed_peft.items()) + ")"
+        sizes = [", ".join(f"{k} = {v}" for k, v in variant.fixed_peft.items())] + [
+            f"{', '.join(f'{k} = {v}' for k, v in overrides.items())} at `{backbone}`"
+            for backbone, overrides in variant.peft_by_backbone.items()
+        ]
+        generated += " (" + "; ".join(sizes) + ")"
     cells = [
         variant.label,
         f"`{variant.name}`",

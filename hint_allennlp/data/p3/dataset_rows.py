@@ -10,14 +10,26 @@ Layout: `<data_dir>/<dataset>/<subset>/<split>.jsonl` (or `.parquet`), and
 """
 
 from array import array
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from allennlp.common.checks import ConfigurationError
 
-from hint_allennlp.data.file_reading import parse_json_line, without_byte_order_mark
+from hint_allennlp.data.file_reading import (
+    DataFormatError,
+    parse_json_line,
+    read_json_file,
+    without_byte_order_mark,
+)
+from hint_allennlp.data.p3.resources import COLUMN_MAPPINGS
 
 SPLIT_SUFFIXES = (".jsonl", ".parquet")
+# Datasets whose files `datasets` cannot download: where to get them.
+MANUAL_DOWNLOADS = {
+    "story_cloze": "request its CSV files with the form at "
+    "https://cs.rochester.edu/nlp/rocstories/ and give their folder as data_dir."
+}
 
 
 def split_file(data_dir: Path, folder: str, split: str) -> Path:
@@ -29,11 +41,56 @@ def split_file(data_dir: Path, folder: str, split: str) -> Path:
     if not found:
         name, _, subset = folder.partition("/")
         arguments = f'"{name}", "{subset}"' if subset else f'"{name}"'
+        manual = ""
+        if name in MANUAL_DOWNLOADS:
+            arguments += ', data_dir="<folder with its files>"'
+            manual = f" {name} is not downloaded by `datasets`: {MANUAL_DOWNLOADS[name]}"
         raise ConfigurationError(
             f"No {split!r} split of {folder}: expected {candidates[0]} (or .parquet). Export it "
             f"with `datasets.load_dataset({arguments})[{split!r}].to_json({str(candidates[0])!r})`."
+            + manual
         )
     return found[0]
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """
+    A dataset's columns in the layout of today's `datasets` mapped back to promptsource 0.2.3's
+    (`resources/column_mappings.json`): per new column, the old name (after `removeHyphen`) and,
+    for class labels, each new label number's old number.
+    """
+
+    dataset: str
+    columns: Dict[str, str]
+    labels: Dict[str, Dict[int, int]]
+
+    def apply(self, example: Dict[str, Any]) -> Dict[str, Any]:
+        """The example with the new columns renamed and their labels renumbered."""
+        mapped = {key: value for key, value in example.items() if key not in self.columns}
+        for new, old in self.columns.items():
+            if new in example:
+                value = example[new]
+                numbers = self.labels.get(new, {})
+                mapped[old] = numbers.get(value, value) if isinstance(value, int) else value
+        return mapped
+
+
+def column_mappings() -> Dict[str, ColumnMapping]:
+    """The known column mappings, by dataset folder."""
+    document = read_json_file(COLUMN_MAPPINGS)
+    mappings = {}
+    for dataset, columns in document["mappings"].items():
+        renamed, labels = {}, {}
+        for new, entry in columns.items():
+            renamed[new] = entry["to"].replace("-", "_")
+            old_numbers = {name: number for number, name in enumerate(entry["old_names"])}
+            labels[new] = {
+                number: old_numbers[name.rsplit(":", 1)[-1]]
+                for number, name in enumerate(entry["new_names"])
+            }
+        mappings[dataset] = ColumnMapping(dataset, renamed, labels)
+    return mappings
 
 
 def remove_hyphens(example: Dict[str, Any]) -> Dict[str, Any]:
@@ -48,16 +105,26 @@ class DatasetRows:
     # Parameters
 
     path : `Path`
-        A `.jsonl` file of JSON objects, one per line, or a `.parquet` file.
+        A `.jsonl` file of JSON objects, one per line, or a `.parquet` file (decoded into memory
+        when opened, memory-mapped).
+    column_mapping : `ColumnMapping`, optional
+        Applied to every row (after `removeHyphen`).
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, column_mapping: Optional[ColumnMapping] = None) -> None:
+        self.path, self.column_mapping = path, column_mapping
         self._parquet = path.name.endswith(".parquet")
         if self._parquet:
-            import pyarrow.parquet  # only parquet needs it (a dependency of `datasets`)
+            import pyarrow  # only parquet needs it (a dependency of `datasets`)
+            import pyarrow.parquet
 
-            self._table = pyarrow.parquet.read_table(path, memory_map=True)
+            try:
+                self._table = pyarrow.parquet.read_table(path, memory_map=True)
+            except (pyarrow.ArrowException, OSError) as error:
+                raise ConfigurationError(
+                    f"{path}: not a readable parquet file ({error}). Export the split again with "
+                    "`Dataset.to_parquet` (or `.to_json` as .jsonl)."
+                ) from None
             self._length = self._table.num_rows
         else:
             # Where each row starts and its line number: rows are read again by seeking.
@@ -84,13 +151,20 @@ class DatasetRows:
         """Row `index` with promptsource's column names; `DataFormatError` for a malformed row."""
         if self._parquet:
             rows: List[Dict[str, Any]] = self._table.slice(index, 1).to_pylist()
-            return remove_hyphens(rows[0])
-        self._file.seek(self._offsets[index])
-        line_number = self._line_numbers[index]
-        raw_line = self._file.readline()
-        if line_number == 1:
-            raw_line = without_byte_order_mark(raw_line)
-        return remove_hyphens(parse_json_line(raw_line, self.path, line_number))
+            example = remove_hyphens(rows[0])
+        else:
+            self._file.seek(self._offsets[index])
+            line_number = self._line_numbers[index]
+            raw_line = self._file.readline()
+            if line_number == 1:
+                raw_line = without_byte_order_mark(raw_line)
+            try:
+                example = remove_hyphens(parse_json_line(raw_line, self.path, line_number))
+            except RecursionError:
+                raise DataFormatError(
+                    f"{self.location(index)}: nested too deeply to read as JSON."
+                ) from None
+        return example if self.column_mapping is None else self.column_mapping.apply(example)
 
     def close(self) -> None:
         if not self._parquet:

@@ -57,8 +57,8 @@ def read_edited_prompts(path: Path) -> Dict[str, str]:
 def edited_prompt_key(dataset: str, subset: Optional[str], template_name: str) -> str:
     """
     The key of a template's edited prompt. `apply_template_split` appends `_r1` to every task name
-    that contains "anli", which would also send paws's `paws_anli_gpt3` templates to keys the file
-    does not have; here only the ANLI dataset's templates get it.
+    that contains "anli" (case-sensitive, before the name is lowercased): the ANLI dataset's, not
+    paws's `..._PAWS_ANLI_GPT3`; here the ANLI dataset's templates get it.
     """
     key = task_name(dataset, subset, template_name).replace("_score_eval", "")
     if dataset == "anli":

@@ -31,13 +31,16 @@ drawn: the template's `choice` draws from `Random("<seed>/<task>/<split>/<row>")
 import hashlib
 import json
 import logging
+import os
 import random
+import shutil
 import tempfile
 from collections import Counter, defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import IO, Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy
 from allennlp.common.checks import ConfigurationError
@@ -45,7 +48,12 @@ from allennlp.common.tqdm import Tqdm
 
 from hint_allennlp.data.file_reading import DataFormatError
 from hint_allennlp.data.instruction_inputs import gold_choice_index
-from hint_allennlp.data.p3.dataset_rows import DatasetRows, split_file
+from hint_allennlp.data.p3.dataset_rows import (
+    ColumnMapping,
+    DatasetRows,
+    column_mappings,
+    split_file,
+)
 from hint_allennlp.data.p3.edited_prompts import MASK, template_prompt
 from hint_allennlp.data.p3.promptsource_templates import (
     PromptRenderError,
@@ -62,6 +70,8 @@ NO_LABEL = "<NO LABEL>"
 LINES_PER_SHUFFLE_BUCKET = 100_000
 # Places listed per task and reason in the report.
 PLACES_LISTED = 3
+# Rows read from the start of a split before rendering, to check its columns against the templates.
+SAMPLE_ROWS = 200
 
 
 @dataclass(frozen=True)
@@ -85,31 +95,36 @@ class SkippedRow(Exception):
 
 class PreparationReport:
     """
-    What was skipped or changed, counted per task and reason, with the first places of each; and
-    per task, the records written with the template's text for the hypernetwork
+    What was skipped or changed, counted per task and reason (a past-tense phrase that follows
+    "N rows", or another `noun`), with the first places of each; per task, the records written
+    (`written_per_task`) and those written with the template's text for the hypernetwork
     (`template_prompts`).
     """
 
     def __init__(self) -> None:
         self.counts: Counter = Counter()
-        self._places: Dict[Tuple[str, str], List[str]] = defaultdict(list)
+        self._places: Dict[Tuple[str, str, str], List[str]] = defaultdict(list)
         self.written = 0
+        self.written_per_task: Counter = Counter()
         self.template_prompts: Counter = Counter()
 
-    def add(self, task: str, reason: str, place: str) -> None:
-        self.counts[task, reason] += 1
-        if len(self._places[task, reason]) < PLACES_LISTED:
-            self._places[task, reason].append(place)
+    def add(self, task: str, reason: str, place: str, count: int = 1, noun: str = "row") -> None:
+        self.counts[task, noun, reason] += count
+        if len(self._places[task, noun, reason]) < PLACES_LISTED:
+            self._places[task, noun, reason].append(place)
 
-    def places(self, task: str, reason: str) -> List[str]:
-        return list(self._places[task, reason])
+    def count(self, task: str, reason: str, noun: str = "row") -> int:
+        return self.counts[task, noun, reason]
+
+    def places(self, task: str, reason: str, noun: str = "row") -> List[str]:
+        return list(self._places[task, noun, reason])
 
     def lines(self) -> List[str]:
         return [
-            f"{task}: {count} {reason}: "
-            + "; ".join(self._places[task, reason])
-            + ("; ..." if count > PLACES_LISTED else "")
-            for (task, reason), count in sorted(self.counts.items())
+            f"{task}: {count:,} {noun}{'' if count == 1 else 's'} {reason}: "
+            + "; ".join(self._places[task, noun, reason])
+            + ("; ..." if len(self._places[task, noun, reason]) < count else "")
+            for (task, noun, reason), count in sorted(self.counts.items())
         ]
 
     def template_prompts_line(self) -> Optional[str]:
@@ -131,24 +146,34 @@ def prepared_example(rendering: Rendering, evaluation: bool) -> PreparedExample:
     Raises `SkippedRow`.
     """
     parts = rendering.parts
+    if rendering.bad_choice_indices:
+        raise SkippedRow(
+            "had a label that is not a number of one of the answer choices",
+            f"label {rendering.bad_choice_indices[0]!r}; "
+            f"{len(rendering.answer_choices or [])} answer choices",
+        )
     if len(parts) != 2:
         raise SkippedRow(
-            "rows that render to other than 'prompt ||| target' (dropped by the authors)",
+            "rendered to other than 'prompt ||| target' (dropped by the authors)",
             f"{len(parts)} part(s)",
         )
     prompt, target = parts
     if not prompt:
-        raise SkippedRow("rows that render an empty prompt (dropped by the authors)")
+        raise SkippedRow("rendered an empty prompt (dropped by the authors)")
     target = target or NO_LABEL
     try:
         template, fields = rendering.template_and_fields(0)
     except PromptRenderError as error:
-        raise SkippedRow("rows whose prompt fields cannot be recorded", str(error)) from None
+        raise SkippedRow("had prompt fields that cannot be located", str(error)) from None
+    if not fields:
+        raise SkippedRow(
+            "printed only empty values into the prompt (no field for the split and no_prompt modes)"
+        )
     answer_choices = rendering.answer_choices
     if answer_choices and gold_choice_index(answer_choices, [target]) is None:
         if evaluation:
             raise SkippedRow(
-                "rows whose target is not one of the answer choices (cannot be scored)",
+                "had a target that is not one of the answer choices (cannot be scored)",
                 repr(target),
             )
         answer_choices = None  # training reads targets only
@@ -197,14 +222,19 @@ class TaskRows:
             example = self.rows.example(index)
         except DataFormatError as error:
             location = self.rows.location(index)
-            raise SkippedRow("malformed rows", str(error)[len(location) + 2 :]) from None
+            raise SkippedRow("could not be read", str(error)[len(location) + 2 :]) from None
+        lacking = sorted(name for name in self._renderer.variables if example.get(name) is None)
+        if lacking:
+            raise SkippedRow(
+                "lacked a field that the template reads, or had it null", ", ".join(lacking)
+            )
         if self.task.dataset.name == "multi_news" and example.get("document") == "":
-            raise SkippedRow("multi_news rows with an empty document (dropped by the authors)")
+            raise SkippedRow("had an empty document (dropped by the authors)")
         rng = random.Random(f"{self._seed}/{self.task.name}/{self.split}/{index}")
         try:
             rendering = self._renderer.render(example, rng)
         except PromptRenderError as error:
-            raise SkippedRow("rows the template fails on", str(error)) from None
+            raise SkippedRow("made the template fail", str(error)) from None
         return prepared_example(rendering, self._evaluation)
 
     def prepare_or_report(
@@ -297,6 +327,11 @@ class MixturePreparation:
     """
     Opens the data of a mixture's tasks and writes their records.
 
+    Before rendering, the first `SAMPLE_ROWS` rows of each split are checked against each task's
+    template: a split that is empty, whose sampled rows are all malformed, or where most sampled
+    rows lack a column that the template reads (a layout other than the one promptsource 0.2.3's
+    templates read, such as trec from today's `datasets`) is an error naming the file and column.
+
     # Parameters
 
     tasks : `Sequence[T0Task]`
@@ -305,17 +340,42 @@ class MixturePreparation:
     shots : `int`, optional (default = `0`)
         Few-shot examples per record.
     seed : `int`, optional (default = `0`)
+    allow_missing : `bool`, optional (default = `False`)
+        Whether an empty split skips its tasks (reported) instead of stopping the run, and an
+        evaluation file may lack a whole dataset.
+    column_mappings : `Dict[str, ColumnMapping]`, optional (default = `None`)
+        By dataset folder: the rows of those datasets mapped to promptsource 0.2.3's layout.
     """
 
     def __init__(
-        self, tasks: Sequence[T0Task], data_dir: Path, shots: int = 0, seed: int = 0
+        self,
+        tasks: Sequence[T0Task],
+        data_dir: Path,
+        shots: int = 0,
+        seed: int = 0,
+        allow_missing: bool = False,
+        column_mappings: Optional[Dict[str, ColumnMapping]] = None,
     ) -> None:
         if shots < 0:
             raise ConfigurationError(f"shots must be 0 or more, not {shots}.")
         self.tasks, self.data_dir, self.shots, self.seed = list(tasks), data_dir, shots, seed
+        self.allow_missing = allow_missing
+        self.column_mappings = column_mappings or {}
         self.report = PreparationReport()
         self._rows: Dict[Path, DatasetRows] = {}
+        self._samples: Dict[Path, List[Union[Dict[str, Any], str]]] = {}
         self._renderers: Dict[str, Optional[TemplateRenderer]] = {}
+
+    def input_files(self) -> List[Path]:
+        """Every split file the tasks read (and draw few-shot examples from) that exists."""
+        files = []
+        for task in self.tasks:
+            for split in {task.split, task.shot_split} if self.shots else {task.split}:
+                try:
+                    files.append(split_file(self.data_dir, task.dataset.folder, split))
+                except ConfigurationError:
+                    continue  # reported when the task is opened
+        return files
 
     def _open(self, task: T0Task, split: str, evaluation: bool) -> Optional[TaskRows]:
         renderer = self._renderer(task)
@@ -323,8 +383,53 @@ class MixturePreparation:
             return None
         path = split_file(self.data_dir, task.dataset.folder, split)
         if path not in self._rows:
-            self._rows[path] = DatasetRows(path)
-        return TaskRows(task, split, self._rows[path], renderer, self.seed, evaluation)
+            mapping = self.column_mappings.get(task.dataset.folder)
+            self._rows[path] = DatasetRows(path, mapping)
+        rows = self._rows[path]
+        if len(rows) == 0:
+            if not self.allow_missing:
+                raise ConfigurationError(
+                    f"{path} has no rows (it is empty or blank): export the split again, leave "
+                    f"{task.dataset.folder} out with --datasets, or pass --allow-missing to write "
+                    "the mixture without its tasks."
+                )
+            self.report.add(
+                task.name, "was empty (task skipped, --allow-missing)", str(path), 1, "split"
+            )
+            return None
+        self._check_columns(task, rows, renderer)
+        return TaskRows(task, split, rows, renderer, self.seed, evaluation)
+
+    def _sample(self, rows: DatasetRows) -> List[Union[Dict[str, Any], str]]:
+        """The first rows of a split, each an example or the error reading it."""
+        if rows.path not in self._samples:
+            sample: List[Union[Dict[str, Any], str]] = []
+            for index in range(min(len(rows), SAMPLE_ROWS)):
+                try:
+                    sample.append(rows.example(index))
+                except DataFormatError as error:
+                    sample.append(str(error))
+            self._samples[rows.path] = sample
+        return self._samples[rows.path]
+
+    def _check_columns(self, task: T0Task, rows: DatasetRows, renderer: TemplateRenderer) -> None:
+        sample = self._sample(rows)
+        examples = [row for row in sample if isinstance(row, dict)]
+        if not examples:
+            raise ConfigurationError(
+                f"{rows.path}: its first {len(sample)} rows are all malformed, the first: "
+                f"{sample[0]} Export the split again with `Dataset.to_json`."
+            )
+        for name in sorted(renderer.variables):
+            lacking = sum(example.get(name) is None for example in examples)
+            if 2 * lacking > len(examples):
+                columns = sorted({column for example in examples for column in example})
+                raise ConfigurationError(
+                    f"{rows.path}: {lacking} of its first {len(examples)} rows have no column "
+                    f"{name!r} (or a null value), which the template {task.template.name!r} of "
+                    f"{task.dataset.folder} reads (task {task.name}); its columns are {columns}. "
+                    + _layout_hint(task.dataset.folder, columns, self.column_mappings)
+                )
 
     def _renderer(self, task: T0Task) -> Optional[TemplateRenderer]:
         """The task's renderer; a template that does not compile is reported, its task skipped."""
@@ -333,7 +438,7 @@ class MixturePreparation:
                 self._renderers[task.name] = TemplateRenderer(task.template)
             except PromptTemplateError as error:
                 self.report.add(
-                    task.name, "templates that do not compile (task skipped)", str(error)
+                    task.name, "did not compile (task skipped)", str(error), 1, "template"
                 )
                 self._renderers[task.name] = None
         return self._renderers[task.name]
@@ -351,13 +456,31 @@ class MixturePreparation:
         if len(shots) < self.shots:
             self.report.add(
                 rows.task.name,
-                f"rows with fewer than {self.shots} few-shot examples available",
+                f"had fewer than {self.shots} few-shot examples available",
                 f"{rows.rows.location(index)} ({len(shots)})",
             )
         return shots
 
+    def _written(self, record: Dict[str, Any]) -> None:
+        self.report.written += 1
+        self.report.written_per_task[record["task"]] += 1
+
+    def empty_tasks(self) -> List[str]:
+        """The tasks with no record written."""
+        return [task.name for task in self.tasks if not self.report.written_per_task[task.name]]
+
+    def empty_datasets(self) -> List[str]:
+        """The datasets (folders) with no record written."""
+        written = {
+            task.dataset.folder for task in self.tasks if task.name not in self.empty_tasks()
+        }
+        return sorted({task.dataset.folder for task in self.tasks} - written)
+
     def write_evaluation(self, output: Path) -> PreparationReport:
-        """Every row of every task's evaluation split, in task order."""
+        """
+        Every row of every task's evaluation split, in task order. Unless `allow_missing`, a
+        dataset with no record written is an error, and `output` is left as it was.
+        """
         opened = [(task, self._open(task, task.split, evaluation=True)) for task in self.tasks]
         total = sum(len(rows) for _, rows in opened if rows is not None)
         with _output_file(output) as file, Tqdm.tqdm(total=total, desc="rendering") as progress:
@@ -372,7 +495,15 @@ class MixturePreparation:
                         shots = self._shots(sampler, rows, index)
                         record = _record(rows, rows.example_id(index), prepared, shots, self.report)
                         _write(file, record)
-                        self.report.written += 1
+                        self._written(record)
+            missing = self.empty_datasets()
+            if missing and not self.allow_missing:
+                raise ConfigurationError(
+                    f"No record of {', '.join(missing)} was written, so {output} would lack the "
+                    "whole dataset (and Table 10's average leave it out); it was not written. See "
+                    "the reasons below, or pass --allow-missing to write it without them.\n"
+                    + "\n".join("  " + line for line in self.report.lines())
+                )
         return self.report
 
     def write_training(self, output: Path, num_examples: int) -> PreparationReport:
@@ -382,6 +513,8 @@ class MixturePreparation:
         used up: the rows that render are taken in turn (those that do not are counted once and
         passed over), so a task gets its share unless none of its rows renders.
         """
+        if num_examples <= 0:
+            raise ConfigurationError(f"num_examples must be 1 or more, not {num_examples}.")
         opened = [(task, self._open(task, task.split, evaluation=False)) for task in self.tasks]
         live = [(task, rows) for task, rows in opened if rows is not None]
         shares = allocate(num_examples, [task.cap for task, _ in live])
@@ -394,8 +527,9 @@ class MixturePreparation:
                 sampler = self._sampler(task)
                 for example_id, index, prepared in self._draw(rows, share):
                     shots = self._shots(sampler, rows, index)
-                    lines.add(_json(_record(rows, example_id, prepared, shots, self.report)))
-                    self.report.written += 1
+                    record = _record(rows, example_id, prepared, shots, self.report)
+                    lines.add(_json(record))
+                    self._written(record)
                     progress.update(1)
         return self.report
 
@@ -417,8 +551,10 @@ class MixturePreparation:
             if taken_this_pass == 0:
                 self.report.add(
                     rows.task.name,
-                    f"examples of its share not written: no row renders ({share - taken})",
+                    "of its share could not be written, as none of its rows renders",
                     str(rows.rows.path),
+                    share - taken,
+                    "example",
                 )
                 return
             passes += 1
@@ -426,6 +562,22 @@ class MixturePreparation:
     def close(self) -> None:
         for rows in self._rows.values():
             rows.close()
+
+
+def _layout_hint(folder: str, columns: Sequence[str], mappings: Dict[str, ColumnMapping]) -> str:
+    """What to do about a split without a column its templates read."""
+    known = column_mappings().get(folder)
+    if known is not None and set(known.columns) <= set(columns) and folder not in mappings:
+        renamed = ", ".join(f"{new} -> {old}" for new, old in known.columns.items())
+        return (
+            f"This is {folder} in the layout of `datasets` 2.5 and later; pass --map-columns "
+            f"{folder} to map it to promptsource 0.2.3's ({renamed}, labels renumbered by name; "
+            "docs/p3.md), or export it with `datasets` 2.4 or older."
+        )
+    return (
+        "Export the split with the dataset's own columns (`Dataset.to_json`), or leave the dataset "
+        "out with --datasets."
+    )
 
 
 def allocate(num_examples: int, caps: Sequence[int]) -> List[int]:
@@ -452,9 +604,51 @@ def _write(file: IO[str], record: Dict[str, Any]) -> None:
     file.write(_json(record))
 
 
-def _output_file(output: Path) -> IO[str]:
+@contextmanager
+def _output_file(output: Path) -> Iterator[IO[str]]:
+    """
+    A file to write `output` through: a temporary file beside it, moved into place when the
+    writing ends without an exception (an interrupted run leaves an earlier output as it was).
+    Temporary files that an earlier, killed run left are removed first, with a message.
+    """
     output.parent.mkdir(parents=True, exist_ok=True)
-    return open(output, "w", encoding="utf-8")
+    _remove_stale(output, _partial_prefix(output))
+    handle, temporary = tempfile.mkstemp(dir=output.parent, prefix=_partial_prefix(output))
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            yield file
+        os.replace(temporary, output)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _partial_prefix(output: Path) -> str:
+    return f".{output.name}.partial-"
+
+
+def _shuffle_prefix(output: Path) -> str:
+    return f".{output.name}.shuffle-"
+
+
+def _remove_stale(output: Path, prefix: str) -> None:
+    """Remove what a killed run writing `output` left beside it (`prefix*`), and say so."""
+    for stale in sorted(output.parent.glob(prefix + "*")):
+        size = (
+            sum(f.stat().st_size for f in stale.rglob("*") if f.is_file())
+            if stale.is_dir()
+            else stale.stat().st_size
+        )
+        message = (
+            f"Removed {stale} ({size / 1e6:,.1f} MB), left by an earlier run writing {output} "
+            "that was killed."
+        )
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink()
+        print(message)
+        logger.warning(message)
 
 
 class _ShuffledLines:
@@ -469,7 +663,10 @@ class _ShuffledLines:
 
     def __enter__(self) -> "_ShuffledLines":
         self._output.parent.mkdir(parents=True, exist_ok=True)
-        self._directory = tempfile.TemporaryDirectory(dir=self._output.parent, prefix=".shuffle-")
+        _remove_stale(self._output, _shuffle_prefix(self._output))
+        self._directory = tempfile.TemporaryDirectory(
+            dir=self._output.parent, prefix=_shuffle_prefix(self._output)
+        )
         self._buckets = [
             open(Path(self._directory.name) / f"{number}.jsonl", "w+", encoding="utf-8")
             for number in range(self._buckets_count)

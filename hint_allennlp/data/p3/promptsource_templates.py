@@ -35,14 +35,11 @@ import random
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 import jinja2
 import yaml
-from jinja2 import nodes
-
-from hint_allennlp.data.file_reading import DataFormatError, read_text_file
+from jinja2 import meta, nodes
 
 # promptsource/templates.py: `TEXT_VAR_LENGTH`, `Template.pipe_protector`.
 TEXT_VAR_LENGTH = 2048
@@ -105,11 +102,14 @@ class Rendering:
     answer_choices : `Template.get_answer_choices_list`'s result, None without choices.
     segmented_parts : the same parts as template text and field values, None where the fields
         cannot be located in a part (a field value itself containing `|||`).
+    bad_choice_indices : the values the template indexed `answer_choices` with that are not
+        indices of it (a string label, or one out of range): jinja renders those as empty text.
     """
 
     parts: List[str]
     answer_choices: Optional[List[str]]
     segmented_parts: Optional[List[List[Segment]]] = field(default=None, compare=False)
+    bad_choice_indices: List[Any] = field(default_factory=list, compare=False)
 
     def template_and_fields(self, part: int = 0) -> Tuple[str, Dict[str, str]]:
         """
@@ -190,18 +190,21 @@ _TemplatesLoader.add_constructor("!Template", _construct_mapping)
 _TemplatesLoader.add_constructor("!TemplateMetadata", _construct_mapping)
 
 
-def read_templates(path: Path) -> List[PromptTemplate]:
-    """The templates of a `templates.yaml`, by name as promptsource's `all_template_names`."""
+def parse_templates(text: str, source: str) -> List[PromptTemplate]:
+    """
+    The templates of a `templates.yaml`'s text, by name as promptsource's `all_template_names`;
+    `source` (where the text was read) is named in messages.
+    """
     try:
-        document = yaml.load(read_text_file(path), Loader=_TemplatesLoader)
-    except (OSError, DataFormatError, yaml.YAMLError) as error:
-        raise PromptTemplateError(f"{path}: not a readable templates file ({error}).") from None
+        document = yaml.load(text, Loader=_TemplatesLoader)
+    except yaml.YAMLError as error:
+        raise PromptTemplateError(f"{source}: not a readable templates file ({error}).") from None
     if not isinstance(document, dict) or not isinstance(document.get("templates"), dict):
-        raise PromptTemplateError(f"{path}: expected a mapping with 'dataset' and 'templates'.")
+        raise PromptTemplateError(f"{source}: expected a mapping with 'dataset' and 'templates'.")
     templates = []
     for key, entry in document["templates"].items():
         if not isinstance(entry, dict) or not isinstance(entry.get("jinja"), str):
-            raise PromptTemplateError(f"{path}: template {key!r} has no 'jinja' string.")
+            raise PromptTemplateError(f"{source}: template {key!r} has no 'jinja' string.")
         metadata = entry.get("metadata") or {}
         templates.append(
             PromptTemplate(
@@ -215,7 +218,7 @@ def read_templates(path: Path) -> List[PromptTemplate]:
                 choices_in_prompt=metadata.get("choices_in_prompt"),
                 metrics=tuple(metadata.get("metrics") or ()),
                 reference=entry.get("reference") or "",
-                source=str(path),
+                source=source,
             )
         )
     return sorted(templates, key=lambda template: template.name)
@@ -261,6 +264,7 @@ class TemplateRenderer:
             self._check_compiles(template.answer_choices, "answer_choices")
             self._answer_choices = ENVIRONMENT.from_string(template.answer_choices)
         self._by_columns: Dict[frozenset, jinja2.Template] = {}
+        self.variables = _example_variables(template)
 
     def _describe(self) -> str:
         return f"{self.template.source}: template {self.template.name!r}"
@@ -309,9 +313,9 @@ class TemplateRenderer:
                 rendered_choices = self._answer_choices.render(
                     **protected, **{RANDOM_VARIABLE: rng}
                 )
-                answer_choices = [
+                answer_choices = _IndexRecordingList(
                     unescape_pipes(choice.strip()) for choice in rendered_choices.split(SEPARATOR)
-                ]
+                )
             marked = self._field_recording_template(frozenset(protected)).render(
                 **protected, answer_choices=answer_choices, **{RANDOM_VARIABLE: rng}
             )
@@ -321,7 +325,33 @@ class TemplateRenderer:
             raise PromptRenderError(f"{type(error).__name__}: {error}") from None
         plain = MARKED_FIELD.sub(lambda match: match.group(2), marked)
         parts = [unescape_pipes(part).strip() for part in plain.split(SEPARATOR)]
-        return Rendering(parts, answer_choices, _segmented_parts(marked))
+        bad_indices = [] if answer_choices is None else answer_choices.bad_indices
+        choices = None if answer_choices is None else list(answer_choices)
+        return Rendering(parts, choices, _segmented_parts(marked), bad_indices)
+
+
+class _IndexRecordingList(list):
+    """The answer choices as the template sees them, recording the indices that fail."""
+
+    def __init__(self, items: Iterable[str]) -> None:
+        super().__init__(items)
+        self.bad_indices: List[Any] = []
+
+    def __getitem__(self, index: Any) -> Any:
+        try:
+            return super().__getitem__(index)
+        except (TypeError, IndexError):
+            self.bad_indices.append(index)
+            raise
+
+
+def _example_variables(template: PromptTemplate) -> Set[str]:
+    """The names a template (and its answer choices) reads from the example."""
+    names: Set[str] = set()
+    for source in (template.jinja, template.answer_choices):
+        if source is not None:
+            names |= meta.find_undeclared_variables(ENVIRONMENT.parse(source))
+    return names - set(ENVIRONMENT.globals) - {"answer_choices", RANDOM_VARIABLE}
 
 
 def _refuse_markers(value: Any) -> None:

@@ -1,11 +1,12 @@
 """
-Where the data this package ships lies (`resources/`, with its sources and licences in
-`resources/README.md`): promptsource 0.2.3's templates of the T0 datasets, and this project's
-table of T0's datasets.
+Where the data this package ships lies (`resources/`, described in `resources/README.md`): this
+project's table of T0's datasets, and its table of the column layouts that `datasets` changed.
+promptsource's templates do not ship: they are read from promptsource's own distribution
+(`promptsource_distribution`).
 """
 
 from pathlib import Path
 
 RESOURCES = Path(__file__).resolve().parent / "resources"
-TEMPLATES_DIR = RESOURCES / "templates"
 T0_DATASETS = RESOURCES / "t0_datasets.json"
+COLUMN_MAPPINGS = RESOURCES / "column_mappings.json"

@@ -31,8 +31,12 @@ from allennlp.common.checks import ConfigurationError
 
 from hint_allennlp.data.file_reading import DataFormatError, read_json_file, read_text_file
 from hint_allennlp.data.p3.edited_prompts import edited_prompt_key, read_edited_prompts
-from hint_allennlp.data.p3.promptsource_templates import PromptTemplate, read_templates
-from hint_allennlp.data.p3.resources import T0_DATASETS, TEMPLATES_DIR
+from hint_allennlp.data.p3.promptsource_distribution import (
+    PromptsourceTemplates,
+    default_templates,
+)
+from hint_allennlp.data.p3.promptsource_templates import PromptTemplate
+from hint_allennlp.data.p3.resources import T0_DATASETS
 from hint_allennlp.data.p3.task_names import task_name
 
 logger = logging.getLogger(__name__)
@@ -268,28 +272,20 @@ def mixture_cap(train_size: int, num_templates: int) -> int:
     return train_size
 
 
-def dataset_templates(
-    dataset: T0Dataset, templates_dir: Path = TEMPLATES_DIR
-) -> List[PromptTemplate]:
-    path = templates_dir / dataset.folder / "templates.yaml"
-    if not path.is_file():
-        raise ConfigurationError(f"No templates for {dataset.folder}: {path} does not exist.")
-    return read_templates(path)
-
-
 def mixture_tasks(
     mixture: str,
     datasets: Optional[Sequence[str]] = None,
-    templates_dir: Path = TEMPLATES_DIR,
+    templates: Optional[PromptsourceTemplates] = None,
     datasets_csv: Optional[Path] = None,
     edited_prompts: Optional[Path] = None,
 ) -> List[T0Task]:
     """
     The tasks of `mixture` (`t0_train` or `t0_eval`), in the datasets' order and template-name
     order; `datasets` (folders such as `super_glue/rte`) restricts them to those datasets of it.
-    `datasets_csv` is t-zero's `t0/datasets.csv`, read instead of the project's table
-    (`mixture_datasets`); `edited_prompts` the authors' `all_edited_prompts.txt`, without which
-    every task's `edited_prompt` is None.
+    `templates` are promptsource's (default: 0.2.3's, from the cached source archive,
+    `promptsource_distribution`); `datasets_csv` is t-zero's `t0/datasets.csv`, read instead of
+    the project's table (`mixture_datasets`); `edited_prompts` the authors'
+    `all_edited_prompts.txt`, without which every task's `edited_prompt` is None.
     """
     if mixture not in MIXTURES:
         raise ConfigurationError(f"mixture must be one of {MIXTURES}, not {mixture!r}.")
@@ -304,18 +300,21 @@ def mixture_tasks(
             )
         members = [row for row in members if row.folder in set(datasets)]
     prompts = {} if edited_prompts is None else read_edited_prompts(edited_prompts)
+    templates = default_templates() if templates is None else templates
     tasks: List[T0Task] = []
     for dataset in members:
-        templates = dataset_templates(dataset, templates_dir)
+        dataset_templates = templates.templates(dataset.folder)
         if mixture == "t0_train":
             if dataset.train_size is None:
                 raise ConfigurationError(
                     f"{dataset.source}: the training dataset {dataset.folder} has no train_size."
                 )
-            cap = mixture_cap(dataset.train_size, len(templates))
-            tasks.extend(_tasks(dataset, templates, [("", "train", "train")], cap, prompts))
+            cap = mixture_cap(dataset.train_size, len(dataset_templates))
+            tasks.extend(_tasks(dataset, dataset_templates, [("", "train", "train")], cap, prompts))
         else:
-            scored = [t for t in templates if t.original_task and t.answer_choices is not None]
+            scored = [
+                t for t in dataset_templates if t.original_task and t.answer_choices is not None
+            ]
             tasks.extend(_tasks(dataset, scored, _evaluation_splits(dataset), 0, prompts))
     return [task for task in tasks if task.name not in TASK_BLACKLIST]
 

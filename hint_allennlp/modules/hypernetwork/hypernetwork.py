@@ -1,8 +1,9 @@
 import copy
 from dataclasses import dataclass
-from typing import Optional, Type, Union
+from typing import Any, Dict, Optional, Type, Union
 
 import torch
+from allennlp.common.checks import ConfigurationError
 from torch import nn
 
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
@@ -43,8 +44,11 @@ class Hypernetwork(nn.Module):
     decoder-only model's stack of blocks, its base model, whose last hidden states over the
     instruction it gives), run with all generated modules switched off; it is then held by reference
     (`shared_encoder`), not registered a second time, so its weights appear once in the state dict
-    (under the backbone). With `separate_encoder` it is a copy of that encoder
-    (`instruction_encoder`), initialised from the same checkpoint and trained on its own.
+    (under the backbone). With `separate_encoder` it is an encoder of its own
+    (`instruction_encoder`), trained on its own: a copy of that encoder, initialised from the same
+    checkpoint, or, where the generator's `pretrained_instruction_encoder` is False (Hypter, as the
+    authors ran it; T5 only), new layers initialised as T5 initialises them that embed with T5's
+    token embeddings (the same weight, which therefore appears under both names in the state dict).
 
     # Parameters
 
@@ -69,9 +73,13 @@ class Hypernetwork(nn.Module):
         keep_instruction_states: bool,
     ) -> None:
         super().__init__()
-        self.instruction_encoder: Optional[nn.Module] = (
-            copy.deepcopy(encoder) if separate_encoder else None
-        )
+        self.instruction_encoder: Optional[nn.Module] = None
+        if separate_encoder and (generator is None or generator.pretrained_instruction_encoder):
+            self.instruction_encoder = copy.deepcopy(encoder)
+        elif separate_encoder:
+            # New layers around T5's embedding module (T5's initialisation leaves embeddings be).
+            self.instruction_encoder = type(encoder)(encoder.config, encoder.get_input_embeddings())
+            self.register_load_state_dict_pre_hook(self._refuse_untied_embeddings)
         self.shared_encoder: Optional[ModuleReference] = (
             None if separate_encoder else ModuleReference(encoder)
         )
@@ -82,6 +90,26 @@ class Hypernetwork(nn.Module):
     @property
     def reads_instruction(self) -> bool:
         return reads_instruction(self.generator, self.keep_instruction_states)
+
+    def _refuse_untied_embeddings(
+        self, module: nn.Module, state_dict: Dict[str, Any], prefix: str, *args: Any
+    ) -> None:
+        """
+        The instruction encoder's token embeddings here are T5's; a state dict in which they
+        differ from T5's (a copy trained on its own, as `pretrained_instruction_encoder` makes)
+        would overwrite T5's with them. The model loads T5's weights before the hypernetwork's,
+        so the weight holds the state dict's T5 embeddings by now.
+        """
+        loaded = state_dict.get(f"{prefix}instruction_encoder.embed_tokens.weight")
+        current = self.instruction_encoder.get_input_embeddings().weight
+        if loaded is None or current.is_meta or torch.equal(loaded.to(current.device), current):
+            return
+        raise ConfigurationError(
+            f"{prefix}instruction_encoder.embed_tokens.weight differs from the T5's token "
+            "embeddings, which this model's instruction encoder shares: it was saved by a model "
+            "whose separate instruction encoder has embeddings of its own. Load it with "
+            "`-o '{\"model.parameter_generator.pretrained_instruction_encoder\": true}'`"
+        )
 
     def forward(
         self, instruction_ids: Optional[torch.Tensor], instruction_mask: Optional[torch.Tensor]

@@ -8,10 +8,11 @@ That gin trains only the parameters whose names match `.*hyper.*`, the `hyper` m
 (`hyper/hyper_encoder`, `Hypernet.setup`) and hyper-decoder. Everything else is T5's and frozen:
 its encoder and decoder, its LM head, its token embeddings, which the separate hyper-encoder shares
 (`HyperEncoder(cfg, self.shared_embedding)`), and, when the hypernetwork encoder is T5's own encoder
-(`share_hnet_encoder`), that encoder too. Here the separate instruction encoder holds a copy of the
-token embeddings (`Hypernetwork`), which is frozen with T5's so that the two stay equal, as in the
-reference. Parameters that module injection adds to T5 (the prefix gates of `start_as_plain_t5`) are
-not the checkpoint's and train.
+(`share_hnet_encoder`), that encoder too. Here a separate instruction encoder that copies the T5
+encoder holds a copy of the token embeddings (`Hypernetwork`), which is frozen with T5's so that the
+two stay equal, as in the reference (one with new layers, Hypter's, embeds with T5's own).
+Parameters that module injection adds to T5 (the prefix gates of `start_as_plain_t5`) are not the
+checkpoint's and train.
 """
 
 from typing import Iterable, Optional

@@ -80,8 +80,8 @@ def test_anli_prompts_are_those_of_round_one():
 
 
 def test_other_datasets_naming_anli_keep_their_own_key():
-    # The authors' substring test ("anli" in the task name) would send paws's template to
-    # `..._r1`, which their file does not have.
+    # The authors append `_r1` where "anli" is in the task name, before lowercasing it: paws's
+    # `paws_labeled_final_PAWS_ANLI_GPT3` has "ANLI" only, so it keeps its own key, as here.
     assert edited_prompt_key("paws", "labeled_final", "PAWS-ANLI GPT3") == (
         "paws_labeled_final_paws_anli_gpt3"
     )

@@ -8,6 +8,7 @@ import codecs
 import json
 import shutil
 from collections import Counter
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -19,12 +20,11 @@ from hint_allennlp.data.p3.preparation import NO_LABEL, MixturePreparation, allo
 from hint_allennlp.data.p3.t0_mixture import mixture_tasks
 from tests import FIXTURES_ROOT
 from tests.data.p3.edited_prompts_test import EDITED_PROMPTS
-from tests.data.p3.promptsource_templates_test import EXPECTED
+from tests.data.p3.promptsource_reference import promptsource_render
+from tests.data.p3.promptsource_templates_test import fixture_row
 from tests.data.p3.t0_mixture_test import FIXTURE_EVALUATION, FIXTURE_TRAINING
 
 DATASETS = FIXTURES_ROOT / "p3" / "datasets"
-# promptsource's render of each fixture row by its seed, "0/<task>/<split>/<row>".
-PROMPTSOURCE = {entry["seed"]: entry for entry in EXPECTED}
 
 
 def prepare(
@@ -44,9 +44,28 @@ def prepare(
     return records, report
 
 
+@lru_cache(maxsize=None)
+def fixture_tasks() -> dict:
+    tasks = mixture_tasks("t0_train", FIXTURE_TRAINING) + mixture_tasks(
+        "t0_eval", FIXTURE_EVALUATION
+    )
+    return {task.name: task for task in tasks}
+
+
+def promptsource_render_of(example_id: str) -> tuple:
+    """promptsource's own `(parts, answer_choices)` of a record's row, with its seed."""
+    name, split, row = example_id.split("/")[:3]
+    task = fixture_tasks()[name]
+    example = fixture_row(task.dataset.folder, split, int(row))
+    parts, choices, error = promptsource_render(
+        task.dataset.folder, task.template.name, example, f"0/{name}/{split}/{row}"
+    )
+    assert error is None, error
+    return parts, choices
+
+
 def promptsource_parts(example_id: str) -> list:
-    task, split, row = example_id.split("/")[:3]
-    return PROMPTSOURCE[f"0/{task}/{split}/{row}"]["parts"]
+    return promptsource_render_of(example_id)[0]
 
 
 def test_allocate_splits_in_proportion_to_the_caps():
@@ -63,7 +82,7 @@ def test_evaluation_records_render_as_promptsource(tmp_path):
         prompt, target = promptsource_parts(record["id"])
         assert fill_template(record["template"], record["fields"]) == prompt
         assert record["target"] == target
-        assert record["answer_choices"] == PROMPTSOURCE["0/" + record["id"]]["answer_choices"]
+        assert record["answer_choices"] == promptsource_render_of(record["id"])[1]
         assert record["target"] in record["answer_choices"]
         # No edited prompts given: the hypernetwork's text is the template's, counted.
         assert record["edited_prompt"] == template_prompt(record["template"])
@@ -106,11 +125,11 @@ def test_records_carry_the_edited_prompt_of_their_task(tmp_path):
 
 def test_what_the_authors_drop_is_counted_with_its_place(tmp_path):
     _, report = prepare("t0_eval", ["super_glue/copa"], tmp_path / "test.jsonl")
-    reason = "rows that render to other than 'prompt ||| target' (dropped by the authors)"
+    reason = "rendered to other than 'prompt ||| target' (dropped by the authors)"
     validation = DATASETS / "super_glue" / "copa" / "validation.jsonl"
     # The template asks "what happened next" only of `effect` rows; rows 2 and 3 are `cause`.
     task = "super_glue_copa__What_could_happen_next_C1_or_C2_"
-    assert report.counts[task, reason] == 2
+    assert report.count(task, reason) == 2
     assert report.places(task, reason) == [
         f"{validation}, line 2 (1 part(s))",
         f"{validation}, line 3 (1 part(s))",
@@ -118,8 +137,8 @@ def test_what_the_authors_drop_is_counted_with_its_place(tmp_path):
     assert sum(report.counts.values()) == 6
     # 3 examples of each of the 6 templates: more than the 2 rows that render, so every row is seen.
     _, report = prepare("t0_train", ["multi_news"], tmp_path / "train.jsonl", num_examples=18)
-    empty = "multi_news rows with an empty document (dropped by the authors)"
-    assert report.counts["multi_news_summarize", empty] == 1
+    empty = "had an empty document (dropped by the authors)"
+    assert report.count("multi_news_summarize", empty) == 1
     assert report.places("multi_news_summarize", empty) == [
         f"{DATASETS / 'multi_news' / 'train.jsonl'}, line 3"
     ]
@@ -172,22 +191,30 @@ def test_bad_rows_are_counted_by_file_and_line(tmp_path):
         "\n".join([lines[0], "{not json", "", json.dumps(broken)]) + "\n"
     )
     records, report = prepare("t0_eval", ["hellaswag"], tmp_path / "test.jsonl", tmp_path)
-    # Row 0 under each of the 4 templates, and the broken row under the one whose choices are
-    # fixed: there `{{ endings[0] }}` of None is undefined and prints nothing, as in promptsource.
-    assert len(records) == 5
+    # Row 0 under each of the 4 templates. The row with null endings is not rendered (promptsource
+    # would print nothing for `{{ endings[0] }}` of None, or fail on `endings | join`).
+    assert len(records) == 4
     path = folder / "validation.jsonl"
     task = "hellaswag_complete_first_then"
-    assert report.places(task, "malformed rows") == [
+    assert report.places(task, "could not be read") == [
         f"{path}, line 2 (malformed JSON (Expecting property name enclosed in double quotes at "
         "column 2).)"
     ]
-    (failure,) = report.places(task, "rows the template fails on")
-    assert failure.startswith(f"{path}, line 4 (TypeError:")
+    lacking = "lacked a field that the template reads, or had it null"
+    assert report.places(task, lacking) == [f"{path}, line 4 (endings)"]
+    assert report.count("hellaswag_complete_first_then", lacking) == 1
 
 
 def test_a_missing_split_says_how_to_export_it(tmp_path):
     with pytest.raises(ConfigurationError, match=r"load_dataset\(\"super_glue\", \"rte\"\)"):
         prepare("t0_eval", ["super_glue/rte"], tmp_path / "test.jsonl", tmp_path)
+    # StoryCloze's files are not downloaded by `datasets`.
+    with pytest.raises(ConfigurationError) as error:
+        prepare("t0_eval", ["story_cloze/2016"], tmp_path / "test.jsonl", tmp_path)
+    assert 'load_dataset("story_cloze", "2016", data_dir="<folder with its files>")' in str(
+        error.value
+    )
+    assert "https://cs.rochester.edu/nlp/rocstories/" in str(error.value)
 
 
 def test_shots_are_other_rows_of_the_same_template(tmp_path):
@@ -213,8 +240,8 @@ def test_too_few_rows_for_the_shots_are_reported(tmp_path):
     shutil.copytree(DATASETS / "super_glue" / "copa", tmp_path / "super_glue" / "copa")
     _, report = prepare("t0_eval", ["super_glue/copa"], tmp_path / "test.jsonl", tmp_path, shots=3)
     # "why C1 or C2" renders only `effect` rows: 2 of the 3 train rows.
-    reason = "rows with fewer than 3 few-shot examples available"
-    assert report.counts["super_glue_copa__why_C1_or_C2", reason] == 2
+    reason = "had fewer than 3 few-shot examples available"
+    assert report.count("super_glue_copa__why_C1_or_C2", reason) == 2
 
 
 def test_a_byte_order_mark_starting_an_export_is_accepted(tmp_path):

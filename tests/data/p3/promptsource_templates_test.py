@@ -1,9 +1,9 @@
 """
-The renderer against promptsource's own output. `fixtures/p3/promptsource_renders.jsonl` holds what
-promptsource 0.2.3's `Template.apply` and `get_answer_choices_list` return
-(bigscience-workshop/promptsource, `promptsource/templates.py` at tag v0.2.3, commit ba8c9ec) for
-every template of the fixture datasets on every fixture row, after `random.seed(<seed>)`; see
-fixtures/README.md for how it was made.
+The renderer against promptsource's own code: promptsource 0.2.3's `Template.apply` and
+`get_answer_choices_list` (bigscience-workshop/promptsource, `promptsource/templates.py`, run from
+its source archive by `promptsource_reference`) and this project's renderer on every template of
+every dataset of `fixtures/p3/datasets/` (all 47 of T0's datasets), every row, with the seed
+`hint-p3-prepare` gives that row.
 """
 
 import json
@@ -14,22 +14,24 @@ import pytest
 
 from hint_allennlp.data.dataset_readers.p3 import fill_template
 from hint_allennlp.data.p3.dataset_rows import remove_hyphens
+from hint_allennlp.data.p3.promptsource_distribution import default_templates
 from hint_allennlp.data.p3.promptsource_templates import (
     PIPE_PROTECTOR,
     PromptRenderError,
     PromptTemplate,
     PromptTemplateError,
     TemplateRenderer,
-    read_templates,
 )
-from hint_allennlp.data.p3.resources import TEMPLATES_DIR
+from hint_allennlp.data.p3.t0_mixture import read_t0_datasets
+from hint_allennlp.data.p3.task_names import task_name
 from tests import FIXTURES_ROOT
+from tests.data.p3.promptsource_reference import promptsource_render
 
 P3_FIXTURES = FIXTURES_ROOT / "p3"
-EXPECTED = [
-    json.loads(line)
-    for line in (P3_FIXTURES / "promptsource_renders.jsonl").read_text().splitlines()
-]
+FIXTURE_DATASETS = P3_FIXTURES / "datasets"
+FIXTURE_FOLDERS = sorted(
+    {str(path.parent.relative_to(FIXTURE_DATASETS)) for path in FIXTURE_DATASETS.rglob("*.jsonl")}
+)
 
 
 def fixture_row(dataset: str, split: str, row: int) -> dict:
@@ -38,12 +40,12 @@ def fixture_row(dataset: str, split: str, row: int) -> dict:
 
 @lru_cache(maxsize=None)
 def fixture_lines(dataset: str, split: str) -> list:
-    return (P3_FIXTURES / "datasets" / dataset / f"{split}.jsonl").read_text().splitlines()
+    return (FIXTURE_DATASETS / dataset / f"{split}.jsonl").read_text().splitlines()
 
 
 @lru_cache(maxsize=None)
 def templates(dataset: str) -> dict:
-    return {t.name: t for t in read_templates(TEMPLATES_DIR / dataset / "templates.yaml")}
+    return {t.name: t for t in default_templates().templates(dataset)}
 
 
 def render(dataset: str, template: str, split: str, row: int, seed: str = "0"):
@@ -51,33 +53,36 @@ def render(dataset: str, template: str, split: str, row: int, seed: str = "0"):
     return renderer.render(fixture_row(dataset, split, row), random.Random(seed))
 
 
-def test_every_fixture_template_is_covered():
-    covered = {(entry["dataset"], entry["template"]) for entry in EXPECTED}
-    for dataset in {entry["dataset"] for entry in EXPECTED}:
-        assert {(dataset, name) for name in templates(dataset)} <= covered
-    assert (
-        len(covered) == 10 + 12 + 11 + 15 + 6 + 9
-    )  # rte, copa, hellaswag, anli, multi_news, amazon
+def test_the_fixtures_cover_every_t0_dataset():
+    assert set(FIXTURE_FOLDERS) == {dataset.folder for dataset in read_t0_datasets()}
+    assert len(FIXTURE_FOLDERS) == 47
 
 
-@pytest.mark.parametrize(
-    "expected",
-    EXPECTED,
-    ids=[f"{e['dataset']}:{e['template']}:{e['split']}:{e['row']}" for e in EXPECTED],
-)
-def test_renders_as_promptsource_and_refills(expected):
-    renderer = TemplateRenderer(templates(expected["dataset"])[expected["template"]])
-    example = fixture_row(expected["dataset"], expected["split"], expected["row"])
-    if "error" in expected:
-        with pytest.raises(PromptRenderError, match=expected["error"].split(":")[0]):
-            renderer.render(example, random.Random(expected["seed"]))
-        return
-    rendering = renderer.render(example, random.Random(expected["seed"]))
-    assert rendering.parts == expected["parts"]
-    assert rendering.answer_choices == expected["answer_choices"]
-    if len(rendering.parts) == 2:
-        template, fields = rendering.template_and_fields(0)
-        assert fill_template(template, fields) == rendering.parts[0]
+@pytest.mark.parametrize("folder", FIXTURE_FOLDERS)
+def test_renders_as_promptsource_and_refills(folder):
+    name, _, subset = folder.partition("/")
+    full_renders = 0
+    for template in templates(folder).values():
+        renderer = TemplateRenderer(template)
+        for file in sorted((FIXTURE_DATASETS / folder).glob("*.jsonl")):
+            for row, line in enumerate(file.read_text().splitlines()):
+                place = f"{file}, line {row + 1}, template {template.name!r}"
+                example = remove_hyphens(json.loads(line))
+                seed = f"0/{task_name(name, subset or None, template.name)}/{file.stem}/{row}"
+                parts, choices, error = promptsource_render(folder, template.name, example, seed)
+                if error is not None:
+                    with pytest.raises(PromptRenderError):
+                        renderer.render(example, random.Random(seed))
+                    continue
+                rendering = renderer.render(example, random.Random(seed))
+                assert rendering.parts == parts, place
+                assert rendering.answer_choices == choices, place
+                if len(parts) == 2:
+                    prompt, fields = rendering.template_and_fields(0)
+                    assert fill_template(prompt, fields) == parts[0], place
+                    full_renders += bool(parts[0] and parts[1])
+    # The rows give each dataset at least one full `prompt ||| target`.
+    assert full_renders > 0
 
 
 def test_the_fields_of_a_prompt():
@@ -216,9 +221,7 @@ def test_template_text_with_braces_cannot_be_a_reader_template():
         rendering.template_and_fields(0)
 
 
-def test_every_shipped_template_compiles():
-    paths = sorted(TEMPLATES_DIR.rglob("templates.yaml"))
-    assert len(paths) == 47
-    for path in paths:
-        for shipped in read_templates(path):
-            TemplateRenderer(shipped)
+def test_every_template_of_the_t0_datasets_compiles():
+    for dataset in read_t0_datasets():
+        for archived in default_templates().templates(dataset.folder):
+            TemplateRenderer(archived)

@@ -1,21 +1,25 @@
 """
 T0's mixture as bigscience-workshop/t-zero (`t0/seqio_tasks/tasks.py`) and the authors
 (allenai/hyper-task-descriptions, `seqio_tasks/t0_tasks.py`, `my_t0_tasks.py`) build it, from the
-shipped promptsource 0.2.3 templates and the project's table of T0's datasets, or a file in the
-layout of t-zero's `t0/datasets.csv`.
+templates of promptsource 0.2.3's source archive and the project's table of T0's datasets, or a
+file in the layout of t-zero's `t0/datasets.csv`.
 """
 
 import codecs
 import csv
 import json
 import logging
-import shutil
+import tarfile
 
 import pytest
 from allennlp.common.checks import ConfigurationError
 
 from hint_allennlp.data.file_reading import DataFormatError
-from hint_allennlp.data.p3.resources import TEMPLATES_DIR
+from hint_allennlp.data.p3.promptsource_distribution import (
+    PROMPTSOURCE_VERSION,
+    PromptsourceTemplates,
+    cached_sdist,
+)
 from hint_allennlp.data.p3.t0_mixture import (
     MAX_EXAMPLES_PER_DATASET,
     mixture_cap,
@@ -95,10 +99,14 @@ def test_anli_rounds_are_tasks_of_their_own():
 
 def test_blacklisted_templates_are_left_out_but_counted_in_the_cap(tmp_path):
     # gigaword's `summarize_` is on T0's blacklist; promptsource 0.2.3 has no template of that
-    # name, so one is added to a copy of the templates.
-    shutil.copytree(TEMPLATES_DIR, tmp_path / "templates")
+    # name, so one is added to a copy of its templates, given as a templates/ folder.
+    with tarfile.open(cached_sdist()) as archive:
+        member = archive.extractfile(
+            f"promptsource-{PROMPTSOURCE_VERSION}/promptsource/templates/gigaword/templates.yaml"
+        )
+        text = member.read().decode()
     path = tmp_path / "templates" / "gigaword" / "templates.yaml"
-    text = path.read_text()
+    path.parent.mkdir(parents=True)
     extra = (
         "  blacklisted-template: !Template\n    answer_choices: null\n    id: blacklisted\n"
         "    jinja: '{{document}} ||| {{summary}}'\n    metadata: !TemplateMetadata\n"
@@ -106,7 +114,8 @@ def test_blacklisted_templates_are_left_out_but_counted_in_the_cap(tmp_path):
         "    name: summarize_\n    reference: ''\n"
     )
     path.write_text(text + extra)
-    tasks = mixture_tasks("t0_train", ["gigaword"], templates_dir=tmp_path / "templates")
+    copy = PromptsourceTemplates(tmp_path / "templates")
+    tasks = mixture_tasks("t0_train", ["gigaword"], templates=copy)
     shipped = mixture_tasks("t0_train", ["gigaword"])
     assert "gigaword_summarize_" not in {task.name for task in tasks}
     assert len(tasks) == len(shipped)

@@ -1,5 +1,5 @@
 import copy
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import torch
 from allennlp.common.checks import ConfigurationError
@@ -55,11 +55,6 @@ class HyperDecoder(nn.Module):
         return self.dropout(self.final_layer_norm(hidden))
 
 
-# With `all_slots_at_once`, the learned queries per generated vector of one slot: the reference's
-# `layer_embed_components = 16` under `per_layer_hnet` (`Hypernet.setup`).
-QUERIES_PER_VECTOR = 16
-
-
 @ParameterGenerator.register("hypertune")
 class HyperTuneGenerator(ParameterGenerator):
     """
@@ -71,11 +66,15 @@ class HyperTuneGenerator(ParameterGenerator):
     - `all_slots_at_once: false` (`gins/hypertune.gin`, the paper's Table 1 "HyperTune"): one
       query per generated vector of every slot; each MLP output is one vector.
     - `all_slots_at_once: true` (`per_layer_hnet = True` in `gins/hypertune_embed.gin` and
-      `gins/hypertune_full_train.gin`, Table 6 "+ Decoder"): 16 queries per vector of a slot,
-      shared by all slots. The hyper-decoder's 16 outputs for a vector are put side by side
-      (16·d_model, the reference's reshape of [B, 16·C, d] to [B, 1, C, 16·d]), layer-normed, and
-      the component's MLP (16·d_model → d_model → slots × vector size, outputs divided by
-      sqrt(16·d_model)) makes that vector for every slot at once.
+      `gins/hypertune_full_train.gin`, Table 6 "+ Decoder"): `queries_per_vector` (q) queries per
+      vector of a slot, shared by all slots. The hyper-decoder's q outputs for a vector are put
+      side by side (q·d_model, the reference's reshape of [B, q·C, d] to [B, 1, C, q·d]),
+      layer-normed, and the component's MLP (q·d_model → d_model → slots × vector size, outputs
+      divided by sqrt(q·d_model)) makes that vector for every slot at once. q = 1 is the code the
+      "+ Decoder" runs were scripted with (`layer_embed_components = 1` under `per_layer_hnet`,
+      `Hypernet.setup` from commit aa8b3a0 to f142a6f, 18–20 Dec 2022: 1.770B parameters at
+      T5-XL); q = 16 the released code (`layer_embed_components = 16`, from db24d25, 6 Jan
+      2023: 1.898B).
 
     # Parameters
 
@@ -88,6 +87,9 @@ class HyperTuneGenerator(ParameterGenerator):
         decoder-only backbone has none, and is refused: HyperTune is T5's by design.
     all_slots_at_once : `bool`, optional (default = `False`)
         As above.
+    queries_per_vector : `int`, optional (default = `1`)
+        With `all_slots_at_once`, the learned queries per generated vector of a slot (as above);
+        without it, one query per vector of every slot, and only 1 is accepted.
     mlp_dropout : `float`, optional (default = `0.0`)
         Dropout inside the component MLPs.
     """
@@ -100,6 +102,7 @@ class HyperTuneGenerator(ParameterGenerator):
         peft: PeftConfig,
         t5_decoder: Optional[T5Stack] = None,
         all_slots_at_once: bool = False,
+        queries_per_vector: int = 1,
         mlp_dropout: float = 0.0,
     ) -> None:
         super().__init__(shape, peft)
@@ -108,22 +111,29 @@ class HyperTuneGenerator(ParameterGenerator):
                 f"The hypertune generator copies a T5 decoder; a {shape.model_type} backbone has "
                 "none: choose another parameter_generator (cross_attention, text_to_lora, ...)"
             )
+        if queries_per_vector < 1 or (queries_per_vector != 1 and not all_slots_at_once):
+            raise ConfigurationError(
+                f"The hypertune generator's queries_per_vector must be 1, or at least 1 with "
+                f"all_slots_at_once (got {queries_per_vector}, all_slots_at_once "
+                f"{all_slots_at_once})"
+            )
         components = peft.components(shape)
         self.components = components
         self.all_slots_at_once = all_slots_at_once
+        self.queries_per_vector = queries_per_vector
         d_model = shape.d_model
         # Registered in this order (embeddings, hyper-decoder, norms, MLPs) in both forms: the
         # state dict's order, and the order of the initialisation's draws.
         if all_slots_at_once:
-            queries = QUERIES_PER_VECTOR * sum(c.vectors_per_slot for c in components)
+            queries = queries_per_vector * sum(c.vectors_per_slot for c in components)
             self.embeddings = nn.Parameter(
                 variance_scaling_(torch.empty(queries, d_model), d_model, truncated=False)
             )
         else:
             self.embeddings = component_embeddings(components, d_model)
         self.hyper_decoder = HyperDecoder(t5_decoder)
-        # What a component's norm and MLP read: one decoder output, or a vector's 16 side by side.
-        input_size = QUERIES_PER_VECTOR * d_model if all_slots_at_once else d_model
+        # What a component's norm and MLP read: a vector's q decoder outputs side by side.
+        input_size = queries_per_vector * d_model
         self.component_norms = nn.ModuleDict(
             {
                 component.name: T5LayerNorm(input_size, eps=shape.layer_norm_eps)
@@ -145,6 +155,27 @@ class HyperTuneGenerator(ParameterGenerator):
             )
         else:
             self.mlps = ComponentMLPs(components, shape, mlp_dropout, peft.start_as_plain_t5)
+        self.register_load_state_dict_pre_hook(self._refuse_another_query_count)
+
+    def _refuse_another_query_count(
+        self, module: nn.Module, state_dict: Dict[str, Any], prefix: str, *args: Any
+    ) -> None:
+        """
+        A state dict of another `queries_per_vector` (archives of the "+ Decoder" generator made
+        before the setting have 16) fails on shapes; this says which setting loads it.
+        """
+        embeddings = state_dict.get(f"{prefix}embeddings")
+        if embeddings is None or embeddings.shape == self.embeddings.shape:
+            return
+        vectors = sum(component.vectors_per_slot for component in self.components)
+        if not self.all_slots_at_once or embeddings.size(0) % vectors:
+            return  # another shape altogether: torch's size-mismatch error names it
+        queries = embeddings.size(0) // vectors
+        raise ConfigurationError(
+            f"{prefix}embeddings holds {queries} learned queries per generated vector, this "
+            f"hypertune generator has queries_per_vector {self.queries_per_vector}: load it with "
+            f"`-o '{{\"model.parameter_generator.queries_per_vector\": {queries}}}'`"
+        )
 
     def forward(
         self, instruction_states: torch.Tensor, instruction_mask: torch.Tensor
@@ -159,8 +190,8 @@ class HyperTuneGenerator(ParameterGenerator):
             ]
             return self.mlps(torch.cat(normed, dim=1))
         batch_size = mixed.size(0)
-        # [B, 16 * n_total, d] -> [B, n_total, 16 * d]: each vector's 16 outputs side by side
-        per_vector = mixed.reshape(batch_size, -1, QUERIES_PER_VECTOR * mixed.size(-1))
+        # [B, q * n_total, d] -> [B, n_total, q * d]: each vector's q outputs side by side
+        per_vector = mixed.reshape(batch_size, -1, self.queries_per_vector * mixed.size(-1))
         chunks = per_vector.split([component.vectors_per_slot for component in self.components], 1)
         tensors = {}
         for component, chunk in zip(self.components, chunks):

@@ -81,6 +81,10 @@ class ParameterGenerator(nn.Module, Registrable):
 
     default_implementation = "cross_attention"
     reads_instruction = True
+    # Whether a separate instruction encoder starts as a copy of the T5 encoder (HyperTune's
+    # gins/hypertune.gin restores it from T5) or, False, as new layers reading T5's own token
+    # embeddings (`Hypernetwork`).
+    pretrained_instruction_encoder = True
     supported_kinds: Tuple[ModuleKind, ...] = MODULE_KINDS
 
     def __init__(self, shape: BackboneShape, peft: PeftConfig) -> None:

@@ -5,6 +5,7 @@ hyper_task_descriptions/modeling/hyper_network.py, `Hypernet`), on the tiny T5.
 
 import pytest
 import torch
+from allennlp.common import Lazy, Params
 from allennlp.common.checks import ConfigurationError
 from torch import nn
 from transformers import T5ForConditionalGeneration
@@ -17,6 +18,7 @@ from hint_allennlp.modules.hypernetwork.parameter_generators import (
     HyperTuneGenerator,
     HypterGenerator,
     LearnedModules,
+    ParameterGenerator,
 )
 from hint_allennlp.modules.hypernetwork.parameter_generators.component_mlp import ComponentMLP
 from hint_allennlp.modules.peft.peft_config import PeftConfig
@@ -110,30 +112,33 @@ def test_hypertune_prefixes_pass_through_a_layer_norm_per_component(t5):
     assert modules["prefix_key"].shape == (2, 6, t5.config.num_heads, 3, t5.config.d_kv)
 
 
-def test_hypertune_all_slots_at_once_reads_16_decoder_outputs_per_vector(t5):
+@pytest.mark.parametrize("queries", [1, 16])
+def test_hypertune_all_slots_at_once_reads_q_decoder_outputs_per_vector(t5, queries):
     """
     gins/hypertune_embed.gin / hypertune_full_train.gin (`per_layer_hnet = True`,
-    `layer_embedding_method = "decoder"`), hyper_network.py: `layer_embed_components = 16`, times
+    `layer_embedding_method = "decoder"`), hyper_network.py: `layer_embed_components` q (1 from
+    commit aa8b3a0 to f142a6f, where the "+ Decoder" runs were scripted; 16 from db24d25 on), times
     `num_components` (2P here) learned embeddings through the hyper-decoder;
-    `sum_embeds.reshape(bsz, 1, num_components, -1)` puts each component vector's 16 outputs side
-    by side; per component a LayerNorm over 16·d and `MlpBlock(intermediate_dim=emb_dim,
-    output_dim=out * (E + 2D))`, divided by sqrt(16·d).
+    `sum_embeds.reshape(bsz, 1, num_components, -1)` puts each component vector's q outputs side
+    by side; per component a LayerNorm over q·d and `MlpBlock(intermediate_dim=emb_dim,
+    output_dim=out * (E + 2D))`, divided by sqrt(q·d).
     """
     generator = HyperTuneGenerator(
         BackboneShape.from_config(t5.config),
         PREFIXES_ONLY,
         t5_decoder=t5.decoder,
         all_slots_at_once=True,
+        queries_per_vector=queries,
     ).eval()
     d_model, slots = t5.config.d_model, t5.config.num_layers + 2 * t5.config.num_decoder_layers
     inner = t5.config.num_heads * t5.config.d_kv
-    assert generator.embeddings.shape == (16 * 2 * 3, d_model)
+    assert generator.embeddings.shape == (queries * 2 * 3, d_model)
     for name in ("prefix_key", "prefix_value"):
         mlp = generator.mlps[name]
-        assert (mlp.hidden.in_features, mlp.hidden.out_features) == (16 * d_model, d_model)
+        assert (mlp.hidden.in_features, mlp.hidden.out_features) == (queries * d_model, d_model)
         assert mlp.output.out_features == slots * inner
-        assert generator.component_norms[name].weight.shape == (16 * d_model,)
-        assert mlp.scale == (16 * d_model) ** -0.5
+        assert generator.component_norms[name].weight.shape == (queries * d_model,)
+        assert mlp.scale == (queries * d_model) ** -0.5
     seen = {}
     hooks = [
         module.register_forward_hook(
@@ -146,10 +151,12 @@ def test_hypertune_all_slots_at_once_reads_16_decoder_outputs_per_vector(t5):
         modules = generator(states, mask)
     for hook in hooks:
         hook.remove()
-    decoded = seen["decoder"][1]  # [B, 16 * 2P, d]
-    # prefix_value's third vector (the 6th of 2P = 6) reads decoder outputs 16 * 5 ... 16 * 5 + 15
+    decoded = seen["decoder"][1]  # [B, q * 2P, d]
+    # prefix_value's third vector (the 6th of 2P = 6) reads decoder outputs q * 5 ... q * 6 - 1
     value_inputs, value_outputs = seen["prefix_value"]
-    expected = generator.component_norms["prefix_value"](decoded[:, 80:96].reshape(2, 16 * d_model))
+    expected = generator.component_norms["prefix_value"](
+        decoded[:, queries * 5 : queries * 6].reshape(2, queries * d_model)
+    )
     torch.testing.assert_close(value_inputs[:, 2], expected)
     # One MLP output is that vector for every slot, in the reference's order: [P][S][inner] read
     # as [S][P][inner].
@@ -158,12 +165,19 @@ def test_hypertune_all_slots_at_once_reads_16_decoder_outputs_per_vector(t5):
     torch.testing.assert_close(modules["prefix_value"], flat.permute(0, 1, 3, 2, 4))
 
 
-def test_hypertune_all_slots_at_once_has_the_reference_size_at_t5_xl():
+@pytest.mark.parametrize(
+    "queries, billions",
+    # hyper_network.py at f142a6f (the "+ Decoder" scripts, 20 Dec 2022) and at db24d25 on
+    [(1, 1.770), (16, 1.898)],
+)
+def test_hypertune_all_slots_at_once_has_the_reference_size_at_t5_xl(queries, billions):
     """
     The "+ Decoder" generator at T5-XL (gins/hyper_xl.gin: emb_dim 2048, 32 heads of 64, mlp_dim
-    5120, 24 + 24 layers, as paper_variants.json's `xl`; its P = 30): 16·2P embeddings, the
+    5120, 24 + 24 layers, as paper_variants.json's `xl`; its P = 30): q·2P embeddings, the
     hyper-decoder (24 cross-attentions and gated feed-forwards, their norms, the final norm), and
-    per prefix component a 16·d norm and the MLP 16·d × d + d × (E + 2D)·h·k.
+    per prefix component a q·d norm and the MLP q·d × d + d × (E + 2D)·h·k. (With q = 1 the
+    reference pads its 2P = 60 embeddings to 64 rows for partitioning and reads 60: the 4 unread
+    rows are not built here.)
     """
     config, prefix = XL.t5_config(), XL.prefix_length
     d_model, heads, d_kv, d_ff = config.d_model, config.num_heads, config.d_kv, config.d_ff
@@ -175,14 +189,55 @@ def test_hypertune_all_slots_at_once_has_the_reference_size_at_t5_xl():
             PeftConfig(prefix_length=prefix, use_adapters=False),
             decoder,
             all_slots_at_once=True,
+            queries_per_vector=queries,
         )
     hyper_decoder = (
         layers * (4 * d_model * heads * d_kv + 3 * d_model * d_ff + 2 * d_model) + d_model
     )
-    per_component = 16 * d_model + 16 * d_model * d_model + d_model * 3 * layers * heads * d_kv
-    reference = 16 * 2 * prefix * d_model + hyper_decoder + 2 * per_component
+    per_component = (
+        queries * d_model + queries * d_model * d_model + d_model * 3 * layers * heads * d_kv
+    )
+    reference = queries * 2 * prefix * d_model + hyper_decoder + 2 * per_component
     assert sum(parameter.numel() for parameter in generator.parameters()) == reference
-    assert round(reference / 1e9, 2) == 1.90  # docs/fidelity.md
+    assert round(reference / 1e9, 3) == billions  # docs/fidelity.md
+
+
+def test_hint_decoder_generator_defaults_to_the_scripts_query_form():
+    arguments = PAPER_VARIANTS["hint_decoder_generator"].model_arguments(
+        **BACKBONES["tiny"].module_sizes()
+    )
+    t5 = T5ForConditionalGeneration.from_pretrained(TINY_T5)
+    generator = Lazy(ParameterGenerator, Params(dict(arguments["parameter_generator"]))).construct(
+        shape=BackboneShape.from_config(t5.config),
+        peft=PeftConfig(**arguments["peft"]),
+        t5_decoder=t5.decoder,
+    )
+    assert generator.queries_per_vector == 1
+
+
+def test_hypertune_state_dict_of_another_query_count_names_the_setting_that_loads_it(t5):
+    def generator(queries):
+        return HyperTuneGenerator(
+            BackboneShape.from_config(t5.config),
+            PREFIXES_ONLY,
+            t5_decoder=t5.decoder,
+            all_slots_at_once=True,
+            queries_per_vector=queries,
+        )
+
+    earlier = generator(16).state_dict()
+    with pytest.raises(
+        ConfigurationError, match='"model.parameter_generator.queries_per_vector": 16'
+    ):
+        generator(1).load_state_dict(earlier)
+    generator(16).load_state_dict(earlier)
+    with pytest.raises(ConfigurationError, match="queries_per_vector must be 1"):
+        HyperTuneGenerator(
+            BackboneShape.from_config(t5.config),
+            PREFIXES_ONLY,
+            t5_decoder=t5.decoder,
+            queries_per_vector=16,
+        )
 
 
 def test_hypertune_generates_prefixes_only(t5):
@@ -241,30 +296,50 @@ def test_hypter_has_one_bias_free_mlp_per_component_type_covering_all_layers(t5)
     assert all(parameter.dim() == 2 for parameter in generator.parameters())  # no biases
 
 
-def test_hypter_has_the_size_of_the_reference_generator_at_t5_xl():
+def hypter_reference_size(backbone: str, adapter_size: int) -> int:
     """
-    hyper_network.py `Hypernet.setup` with gins/hypter.gin at T5-XL (gins/hyper_xl.gin: emb_dim
-    2048, 24 + 24 layers, as paper_variants.json's `xl`) and Hypter's a = 8: four `MlpBlock`s, each
-    wi [d, d] and wo [d, output * (E + 2D)] for outputs a·d (adapter_down, adapter_up), a
+    hyper_network.py `Hypernet.setup` with gins/hypter.gin (gins/hyper_xl.gin, hyper_xxl.gin: the
+    backbone's emb_dim and 24 + 24 layers, as paper_variants.json's shapes): four `MlpBlock`s,
+    each wi [d, d] and wo [d, output * (E + 2D)] for outputs a·d (adapter_down, adapter_up), a
     (adapter_bias_down) and d (adapter_bias_up).
     """
-    config, a = XL.t5_config(), PAPER_VARIANTS["hypter"].fixed_peft["adapter_size"]
-    d_model, encoder_layers, decoder_layers = (
-        config.d_model,
-        config.num_layers,
-        config.num_decoder_layers,
+    config = BACKBONES[backbone].t5_config()
+    d_model, blocks = config.d_model, config.num_layers + 2 * config.num_decoder_layers
+    return 4 * d_model * d_model + d_model * blocks * (
+        2 * adapter_size * d_model + adapter_size + d_model
     )
-    mlp_hidden = 4 * d_model * d_model
-    outputs_per_block = 2 * a * d_model + a + d_model
-    reference = mlp_hidden + d_model * (encoder_layers + 2 * decoder_layers) * outputs_per_block
+
+
+@pytest.mark.parametrize(
+    "backbone, adapter_size, billions",
+    # a = 8 in gins/hypter.gin, which the base and 3B runs keep; at 11B the authors' runs set
+    # adapter_size=1 (scripts/nat_int/ni_train_hypter.sh from commit c829835, after 4 and 2).
+    [("base", 8, 0.36), ("xl", 8, 5.15), ("xxl", 1, 3.69)],
+)
+def test_hypter_has_the_adapter_size_and_the_size_of_the_reference_generator(
+    backbone, adapter_size, billions
+):
+    variant = PAPER_VARIANTS["hypter"]
+    peft = PeftConfig(**variant.model_arguments(**BACKBONES[backbone].module_sizes())["peft"])
+    assert peft.adapter_size == adapter_size
     with torch.device("meta"):
         generator = HypterGenerator(
-            BackboneShape.from_config(config), PeftConfig(adapter_size=a, use_prefixes=False)
+            BackboneShape.from_config(BACKBONES[backbone].t5_config()), peft
         )
-    assert sum(parameter.numel() for parameter in generator.parameters()) == reference
-    # The figures the class docstring and docs/fidelity.md give: 5.15B, and 3.44B for E + D outputs.
-    read_blocks_only = mlp_hidden + d_model * (encoder_layers + decoder_layers) * outputs_per_block
-    assert (round(reference / 1e9, 2), round(read_blocks_only / 1e9, 2)) == (5.15, 3.44)
+    size = sum(parameter.numel() for parameter in generator.parameters())
+    assert size == hypter_reference_size(backbone, adapter_size)
+    # The figures the class docstring and docs/fidelity.md give.
+    assert round(size / 1e9, 2) == billions
+
+
+def test_hypter_figures_in_the_docs():
+    # At T5-XL, outputs for the E + D read blocks only would be 3.44B (against 5.15B); at 11B, the
+    # a = 8 of the smaller backbones would make 20.6B (against 3.69B).
+    config = XL.t5_config()
+    d_model, layers = config.d_model, config.num_layers + config.num_decoder_layers
+    read_blocks_only = 4 * d_model * d_model + d_model * layers * (2 * 8 * d_model + 8 + d_model)
+    assert round(read_blocks_only / 1e9, 2) == 3.44
+    assert round(hypter_reference_size("xxl", 8) / 1e9, 1) == 20.6
 
 
 def test_hypter_adapters_are_those_of_the_encoder_and_decoder_self_attention_blocks(t5):
