@@ -170,13 +170,13 @@ class HintSeq2Seq(InstructionModel):
         # Checked at every training step for HF's checkpointing switch (see `forward`).
         self._t5_stacks = t5_stacks(self)
         # The weights each kind of token meets, generator included (`hint_allennlp.cost.flops`).
+        per_token, per_task = generator.counted_weights() if generator is not None else (0, 0)
         self._track_flops(
             ParameterCounts.from_t5_config(
                 self.t5.config,
                 self.peft if generator is not None else None,
-                generator=sum(p.numel() for p in generator.parameters())
-                if generator is not None
-                else 0,
+                generator=per_token,
+                generator_per_task=per_task,
             )
         )
         if initializer is not None:

@@ -203,11 +203,9 @@ class InstructionCausalLM(InstructionModel):
                     )
             # HF's, each layer recomputed with the generated modules of its forward pass.
             enable_causal_lm_checkpointing(self.lm, self.active_parameters)
+        per_token, per_task = generator.counted_weights() if generator is not None else (0, 0)
         self._track_flops(
-            DecoderOnlyCounts.from_model(
-                self.lm,
-                generator=sum(p.numel() for p in generator.parameters()) if generator else 0,
-            )
+            DecoderOnlyCounts.from_model(self.lm, generator=per_token, generator_per_task=per_task)
         )
         if initializer is not None:
             initializer(self)

@@ -108,5 +108,10 @@ def test_hint_on_a_decoder_only_model_reads_the_instruction_once_per_task():
     assert inference_flops("hypernetwork", counts, lengths) == encoding + inference_flops(
         "omitted", plain, lengths
     )
+    # A generator on a pooled embedding (Text-to-LoRA): its weights once per task, not per token.
+    pooled = DecoderOnlyCounts(layers=100, lm_head=10, attention=4, generator_per_task=50)
+    assert inference_flops("hypernetwork", pooled, lengths) == (
+        inference_flops("hypernetwork", counts, lengths) - 2 * 6 * 50 + 2 * 50
+    )
     with pytest.raises(ConfigurationError, match="instruction_handling must be one of"):
         inference_flops("generated", counts, lengths)

@@ -93,6 +93,14 @@ class ParameterGenerator(nn.Module, Registrable):
         self.shape = shape
         self.peft = peft
 
+    def counted_weights(self) -> Tuple[int, int]:
+        """
+        The generator's weights as the FLOPs count charges them (`hint_allennlp.cost.flops`): those
+        met by each instruction token and those met once per task. By default all of them per
+        token, the paper's t·N'.
+        """
+        return sum(parameter.numel() for parameter in self.parameters()), 0
+
     def _check_kinds(self, peft: PeftConfig) -> None:
         enabled = peft.enabled_kinds()
         if enabled and all(kind in self.supported_kinds for kind in enabled):

@@ -157,6 +157,28 @@ class TextToLoraGenerator(ParameterGenerator):
             return self.rank * (in_size + out_size)
         return (self.rank if self.variant == "medium" else 1) * max(in_size, out_size)
 
+    def counted_weights(self) -> Tuple[int, int]:
+        """
+        None per instruction token: the generator reads one pooled embedding per task. Once per
+        task: the task encoder, then for every (slot, projection) the mixer and the first residual
+        block, and for each of its head passes (1 for `large`, 2 for `medium`, 2r for `small`) the
+        second residual block, the MLP to the head and the projection's head (weight matrices;
+        embeddings are lookups).
+        """
+
+        def weights(module: nn.Module) -> int:
+            return sum(
+                layer.weight.numel() for layer in module.modules() if type(layer) is nn.Linear
+            )
+
+        passes = {"large": 1, "medium": 2, "small": 2 * self.rank}[self.variant]
+        per_pass = weights(self.residual_2) + weights(self.to_head)
+        per_slot = sum(
+            weights(self.mixer) + weights(self.residual_1) + passes * (per_pass + weights(head))
+            for head in self.heads.values()
+        )
+        return 0, weights(self.task_encoder) + self.num_slots * per_slot
+
     def forward(
         self, instruction_states: torch.Tensor, instruction_mask: torch.Tensor
     ) -> Dict[str, torch.Tensor]:

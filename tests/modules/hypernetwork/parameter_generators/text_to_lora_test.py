@@ -11,6 +11,7 @@ from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import Vocabulary
 from allennlp.models import Model
+from torch.utils.flop_counter import FlopCounterMode
 from transformers import AutoConfig
 
 from hint_allennlp.modules.backbones.shape import BackboneShape
@@ -110,3 +111,18 @@ def test_trains_on_t5_and_on_a_causal_lm(model_type, checkpoint):
     generator = model.hypernetwork.generator
     assert isinstance(generator, TextToLoraGenerator)
     assert all(head.weight.grad.abs().sum() > 0 for head in generator.heads.values())
+    # The FLOPs count charges the generator once per task, however long the instruction.
+    counts = model.parameter_counts
+    assert (counts.generator, counts.generator_per_task) == generator.counted_weights()
+
+
+@pytest.mark.parametrize("variant", ["large", "medium", "small"])
+def test_flops_count_charges_the_generator_once_per_task_as_measured(variant):
+    generator = TextToLoraGenerator(llama_shape(), LORA_ONLY, variant=variant).eval()
+    per_token, per_task = generator.counted_weights()
+    assert per_token == 0
+    for length in (3, 11):  # one pooled embedding: the instruction's length changes nothing
+        states = torch.randn(1, length, generator.shape.d_model)
+        with FlopCounterMode(display=False) as counter:
+            generator(states, torch.ones(1, length, dtype=torch.bool))
+        assert counter.get_total_flops() == 2 * per_task
