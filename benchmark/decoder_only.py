@@ -5,22 +5,29 @@ that caches the key/values of the instruction once per task, side by side in one
 - HINT, task cached: `hint_seq2seq` with the task's generated modules and encoded instruction
   already in its task cache (as after `hint-compile`);
 - decoder-only, instruction cached: `instruction_causal_lm` with the instruction's keys and values
-  already in its task cache;
-- decoder-only: the same model without its cache (instruction and input, every example);
-- Tk-Instruct: the T5 on instruction and input concatenated.
+  already in its task cache, attended as one shared copy (`shared_prefix_attention.py`), logits
+  only where used, GPT-2's activation fused: the model at its best;
+- KV cache, expanded per example: the path this model had before, kept to show the gain: the
+  instruction's keys and values copied to every example into HF's cache
+  (`instruction_key_values: "per_example"`), the LM head over every prompt position and GPT-2's
+  unfused `gelu_new`;
+- optionally (`--settings`) the decoder-only model without its cache, and Tk-Instruct.
 
 The GPT-2 is random-weight, of the T5's width and vocabulary, and as many layers as bring its
 total parameter count closest to the T5's (`matched_gpt2_config`). One task of `examples`
 examples at SNI's 'Def + 2 Pos.' median lengths (paper Table 7: instruction 197 tokens, input 44),
 random ids, in one batch; each setting generates exactly `output` tokens (EOS switched off), for
 each of `outputs`. Reported: wall and CPU time per task (median over interleaved rounds,
-`benchmark/timing.py`), analytic FLOPs (`hint_allennlp/cost/flops.py`), and the bytes held per
-cached task, measured (every tensor of what the model keeps) against appendix C's formulas.
+`benchmark/timing.py`), analytic FLOPs (`hint_allennlp/cost/flops.py`) and the FLOPs torch's
+`FlopCounterMode` counts in one more run of each setting, with the GFLOP/s of both, and the bytes
+held per cached task, measured (every tensor of what the model keeps) against appendix C's
+formulas.
 
-    python -m benchmark.decoder_only --models small --output-dir benchmark_output
+    python -m benchmark.decoder_only --models small --threads 1 --output-dir benchmark_output
 """
 
 import argparse
+import contextlib
 import datetime
 import json
 import shutil
@@ -29,13 +36,17 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Sequence
+from unittest import mock
 
 import torch
 from allennlp.common import Params
 from allennlp.data import Vocabulary
 from allennlp.models import Model
+from torch.utils.flop_counter import FlopCounterMode
 from transformers import GPT2Config, GPT2LMHeadModel, T5Config, T5ForConditionalGeneration
+from transformers.activations import ACT2FN
 
+import hint_allennlp.models.instruction_causal_lm as instruction_causal_lm
 from benchmark.inference import SniShape, random_sequences, text_field
 from benchmark.models import MODEL_SHAPES, build_checkpoint, build_model
 from benchmark.timing import Measurement, interleaved, paired_ratio
@@ -43,21 +54,32 @@ from hint_allennlp.cost.flops import TaskLengths, inference_flops
 from hint_allennlp.cost.memory import cached_task_bytes, key_value_cache_bytes
 from hint_allennlp.testing.tiny_causal_lm import FIXTURES
 
-SETTINGS = ("hint_cached", "decoder_only_cached", "decoder_only", "tk_instruct")
+SETTINGS = (
+    "hint_cached",
+    "decoder_only_cached",
+    "decoder_only_expanded",
+    "decoder_only",
+    "tk_instruct",
+)
+# What a run times unless `--settings` says otherwise (the other two take most of the time).
+DEFAULT_SETTINGS = ("hint_cached", "decoder_only_cached", "decoder_only_expanded")
 LABELS = {
     "hint_cached": "HINT, task cached",
     "decoder_only_cached": "decoder-only, instruction cached",
+    "decoder_only_expanded": "KV cache, expanded per example",
     "decoder_only": "decoder-only, no cache",
     "tk_instruct": "Tk-Instruct",
 }
 HANDLINGS = {
     "hint_cached": "hypernetwork_with_fusion",
     "decoder_only_cached": "key_value_cached",
+    "decoder_only_expanded": "key_value_cached",
     "decoder_only": "concatenated",
     "tk_instruct": "concatenated",
 }
-# The ratios reported, (numerator, denominator, column) of wall time.
+# The ratios reported, (numerator, denominator, column) of wall time, where both were timed.
 RATIOS = (
+    ("decoder_only_expanded", "decoder_only_cached", "expanded / shared"),
     ("decoder_only", "decoder_only_cached", "decoder-only: no cache / cached"),
     ("tk_instruct", "hint_cached", "Tk-Instruct / HINT"),
     ("decoder_only_cached", "hint_cached", "decoder-only cached / HINT"),
@@ -108,7 +130,7 @@ def build_gpt2_checkpoint(t5_checkpoint: Path, directory: Path, seed: int = 0) -
     return path
 
 
-def causal_lm(checkpoint: Path, output: int, cached: bool):
+def causal_lm(checkpoint: Path, output: int, cached: bool, key_values: str = "shared"):
     model = Model.from_params(
         vocab=Vocabulary(),
         params=Params(
@@ -117,11 +139,29 @@ def causal_lm(checkpoint: Path, output: int, cached: bool):
                 "model_name": str(checkpoint),
                 "max_decoding_steps": output,
                 "task_module_cache_size": 16 if cached else 0,
+                "instruction_key_values": key_values,
             }
         ),
     )
     model.generation_config.eos_token_id = None  # exactly `output` tokens
     return model.eval()
+
+
+def earlier_causal_lm(checkpoint: Path, output: int):
+    """
+    The decoder-only model as it served before (`KV cache, expanded per example`): the
+    instruction's keys and values copied per example, GPT-2's unfused `gelu_new` and (in
+    `earlier_generate_job`) the LM head over every prompt position.
+    """
+    model = causal_lm(checkpoint, output, cached=True, key_values="per_example")
+    for block in model.lm.transformer.h:
+        block.mlp.act = ACT2FN["gelu_new"]
+    return model
+
+
+def logits_everywhere(model, positions):
+    """In place of `logits_only_at`: the LM head over every position, as HF runs it."""
+    return contextlib.nullcontext()
 
 
 def t5_model(setting: str, checkpoint: Path, output: int):
@@ -136,6 +176,7 @@ class Row:
     output: int
     measurement: Measurement
     flops: float
+    counted_flops: float
 
     def to_json(self) -> Dict:
         return {
@@ -144,16 +185,31 @@ class Row:
         }
 
 
-def generate_job(model, inputs: Dict, output: int):
-    """One task's evaluation forward (generation of exactly `output` tokens), to be timed."""
+def generate_job(model, inputs: Dict, output: int, logits_everywhere_: bool = False):
+    """
+    One task's evaluation forward (generation of exactly `output` tokens), to be timed; with
+    `logits_everywhere_`, the decoder-only model's LM head runs at every position.
+    """
 
     def run() -> None:
-        with torch.no_grad():
-            predictions = model(**inputs)["predictions"]
+        with contextlib.ExitStack() as stack:
+            if logits_everywhere_:
+                stack.enter_context(
+                    mock.patch.object(instruction_causal_lm, "logits_only_at", logits_everywhere)
+                )
+            with torch.no_grad():
+                predictions = model(**inputs)["predictions"]
         if predictions.size(1) != output:
             raise RuntimeError(f"{predictions.size(1)} tokens generated, not {output}")
 
     return run
+
+
+def counted_flops(job) -> float:
+    """The FLOPs torch's `FlopCounterMode` counts in one run of `job` (matrix products)."""
+    with FlopCounterMode(display=False) as counter:
+        job()
+    return float(counter.get_total_flops())
 
 
 def time_settings(
@@ -163,6 +219,7 @@ def time_settings(
     shape: SniShape,
     repeats: int,
     warmup: int,
+    settings: Sequence[str] = DEFAULT_SETTINGS,
     log=print,
 ) -> List[Row]:
     generator = torch.Generator().manual_seed(0)
@@ -174,46 +231,52 @@ def time_settings(
         "instruction_tokens": text_field(instructions),
     }
     concatenated = {"source_tokens": text_field(torch.cat([instructions, instances], dim=1))}
+    builders = {
+        "hint_cached": lambda output: t5_model("hint_cached", t5_checkpoint, output),
+        "decoder_only_cached": lambda output: causal_lm(gpt2_checkpoint, output, cached=True),
+        "decoder_only_expanded": lambda output: earlier_causal_lm(gpt2_checkpoint, output),
+        "decoder_only": lambda output: causal_lm(gpt2_checkpoint, output, cached=False),
+        "tk_instruct": lambda output: t5_model("tk_instruct", t5_checkpoint, output),
+    }
     rows = []
     for output in outputs:
-        models = {
-            "hint_cached": t5_model("hint_cached", t5_checkpoint, output),
-            "decoder_only_cached": causal_lm(gpt2_checkpoint, output, cached=True),
-            "decoder_only": causal_lm(gpt2_checkpoint, output, cached=False),
-            "tk_instruct": t5_model("tk_instruct", t5_checkpoint, output),
-        }
-        for setting in ("hint_cached", "decoder_only_cached"):  # into the cache, untimed
-            with torch.no_grad():
-                key, kept = models[setting].compile_instruction(text_field(instruction))
-            models[setting].task_parameter_cache.put(key, kept)
-        inputs = {
-            "hint_cached": separate,
-            "decoder_only_cached": separate,
-            "decoder_only": separate,
-            "tk_instruct": concatenated,
-        }
-
-        log(f"output {output}: {repeats} rounds of {', '.join(SETTINGS)}")
+        models = {setting: builders[setting](output) for setting in settings}
+        for setting in settings:  # into the cache, untimed
+            model = models[setting]
+            if model.compiles_instructions and model.task_parameter_cache.enabled:
+                with torch.no_grad():
+                    key, kept = model.compile_instruction(text_field(instruction))
+                model.task_parameter_cache.put(key, kept)
         jobs = {
-            setting: generate_job(models[setting], inputs[setting], output) for setting in SETTINGS
+            setting: generate_job(
+                models[setting],
+                concatenated if setting == "tk_instruct" else separate,
+                output,
+                logits_everywhere_=setting == "decoder_only_expanded",
+            )
+            for setting in settings
         }
+        log(f"output {output}: {repeats} rounds of {', '.join(settings)}")
         measurements = interleaved(jobs, repeats, warmup)
+        log(f"output {output}: FLOPs counted in one more run of each")
         lengths = TaskLengths(
             instruction=shape.definition_two_positives,
             instance=shape.instance,
             output=output,
             examples=shape.examples,
         )
-        for setting in SETTINGS:
+        for setting in settings:
             model = models[setting]
             flops = inference_flops(HANDLINGS[setting], model.parameter_counts, lengths)
             if setting == "hint_cached":  # the instruction is not encoded again
                 counts = model.parameter_counts
                 flops -= 2 * lengths.instruction * (counts.encoder + counts.generator)
-            if setting == "decoder_only_cached":  # nor are its keys and values made again
+            if HANDLINGS[setting] == "key_value_cached":  # nor are its keys and values made again
                 counts, t = model.parameter_counts, lengths.instruction
                 flops -= 2 * counts.layers * t + 4 * counts.attention * t * (t + 1) / 2
-            rows.append(Row(setting, output, measurements[setting], flops))
+            rows.append(
+                Row(setting, output, measurements[setting], flops, counted_flops(jobs[setting]))
+            )
     return rows
 
 
@@ -263,10 +326,14 @@ def cached_task_memory(t5_checkpoint: Path, gpt2_checkpoint: Path, length: int) 
     return rows
 
 
-def ratio(by_key: Dict, output: int, top: str, bottom: str) -> str:
+def time_ratio(by_key: Dict, output: int, top: str, bottom: str) -> float:
     """The median per-round wall-time ratio of two settings at one output length."""
     numerator, denominator = by_key[(top, output)], by_key[(bottom, output)]
-    return f"{paired_ratio(numerator.measurement, denominator.measurement):.2f}"
+    return paired_ratio(numerator.measurement, denominator.measurement)
+
+
+def ratio(by_key: Dict, output: int, top: str, bottom: str) -> str:
+    return f"{time_ratio(by_key, output, top, bottom):.2f}"
 
 
 def seconds(measurement: Measurement) -> str:
@@ -295,37 +362,66 @@ def report(
         f"tokens, input {shape.instance}, one batch. Median seconds per task, wall (CPU); "
         "ratios are medians of per-round ratios of wall time.",
         "",
-        "| output tokens | "
-        + " | ".join(LABELS[setting] for setting in SETTINGS)
-        + "".join(f" | {column}" for _, _, column in RATIOS)
-        + " |",
-        "|---" * (len(SETTINGS) + 4) + "|",
     ]
     by_key = {(row.setting, row.output): row for row in rows}
     outputs = sorted({row.output for row in rows})
+    timed = [setting for setting in SETTINGS if (setting, outputs[0]) in by_key]
+    ratios = [
+        (top, bottom, column) for top, bottom, column in RATIOS if {top, bottom} <= set(timed)
+    ]
+    lines += [
+        "| output tokens | "
+        + " | ".join(LABELS[setting] for setting in timed)
+        + "".join(f" | {column}" for _, _, column in ratios)
+        + " |",
+        "|---" * (len(timed) + len(ratios) + 1) + "|",
+    ]
     for output in outputs:
-        cells = [seconds(by_key[(setting, output)].measurement) for setting in SETTINGS]
-
+        cells = [seconds(by_key[(setting, output)].measurement) for setting in timed]
         lines.append(
             f"| {output} | "
             + " | ".join(cells)
-            + "".join(f" | {ratio(by_key, output, top, bottom)}" for top, bottom, _ in RATIOS)
+            + "".join(f" | {ratio(by_key, output, top, bottom)}" for top, bottom, _ in ratios)
             + " |"
         )
     lines += [
         "",
-        "Analytic GFLOPs per task (`hint_allennlp/cost/flops.py`; the cached settings without "
-        "the instruction's own pass):",
+        "GFLOPs per task, analytic (`hint_allennlp/cost/flops.py`; the cached settings without "
+        "the instruction's own pass) and counted (torch's `FlopCounterMode`, matrix products, one "
+        "run), and GFLOP/s of each over the median wall time:",
         "",
-        "| output tokens | " + " | ".join(LABELS[setting] for setting in SETTINGS) + " |",
-        "|---" * (len(SETTINGS) + 1) + "|",
+        "| output tokens | setting | analytic GFLOPs | counted GFLOPs | analytic GFLOP/s "
+        "| counted GFLOP/s |",
+        "|---|---|---|---|---|---|",
     ]
     for output in outputs:
-        lines.append(
-            f"| {output} | "
-            + " | ".join(f"{by_key[(setting, output)].flops / 1e9:.3g}" for setting in SETTINGS)
-            + " |"
-        )
+        for setting in timed:
+            row = by_key[(setting, output)]
+            wall = row.measurement.median()
+            lines.append(
+                f"| {output} | {LABELS[setting]} | {row.flops / 1e9:.4g} | "
+                f"{row.counted_flops / 1e9:.4g} | {row.flops / wall / 1e9:.3g} | "
+                f"{row.counted_flops / wall / 1e9:.3g} |"
+            )
+    if {"decoder_only_cached", "hint_cached"} <= set(timed):
+        lines += [
+            "",
+            "Decoder-only (instruction cached) against HINT (task cached), measured time against "
+            "analytic FLOPs:",
+            "",
+            "| output tokens | time ratio (median per round) | analytic FLOPs ratio "
+            "| time ratio / FLOPs ratio |",
+            "|---|---|---|---|",
+        ]
+        for output in outputs:
+            measured = time_ratio(by_key, output, "decoder_only_cached", "hint_cached")
+            analytic = (
+                by_key[("decoder_only_cached", output)].flops
+                / by_key[("hint_cached", output)].flops
+            )
+            lines.append(
+                f"| {output} | {measured:.2f} | {analytic:.2f} | {measured / analytic:.2f} |"
+            )
     lines += [
         "",
         f"Bytes held per cached task (instruction {shape.definition_two_positives} tokens, "
@@ -352,6 +448,11 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--settings",
+        default=",".join(DEFAULT_SETTINGS),
+        help=f"comma-separated, of {list(SETTINGS)}",
+    )
     parser.add_argument("--output-dir", default="benchmark_output")
     args = parser.parse_args(argv)
     if args.threads is not None:
@@ -359,6 +460,10 @@ def main(argv=None) -> None:
     command = "python -m benchmark.decoder_only " + " ".join(sys.argv[1:])
     shape = SniShape(examples=args.examples)
     outputs = [int(value) for value in args.outputs.split(",")]
+    settings = [setting for setting in SETTINGS if setting in args.settings.split(",")]
+    unknown = set(args.settings.split(",")) - set(SETTINGS)
+    if unknown:
+        parser.error(f"--settings: unknown {sorted(unknown)}; choose from {list(SETTINGS)}")
     sections = [
         f"Command: `{command}`\n\nMachine: {datetime.date.today()}, torch {torch.__version__}, "
         f"threads {torch.get_num_threads()}\n"
@@ -373,7 +478,14 @@ def main(argv=None) -> None:
             t5_checkpoint = build_checkpoint(shape_name, directory)
             gpt2_checkpoint = build_gpt2_checkpoint(t5_checkpoint, Path(directory))
             rows = time_settings(
-                t5_checkpoint, gpt2_checkpoint, outputs, shape, args.repeats, args.warmup, log
+                t5_checkpoint,
+                gpt2_checkpoint,
+                outputs,
+                shape,
+                args.repeats,
+                args.warmup,
+                settings,
+                log,
             )
             memory = cached_task_memory(
                 t5_checkpoint, gpt2_checkpoint, shape.definition_two_positives

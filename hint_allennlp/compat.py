@@ -4,8 +4,10 @@ torch 2.x, transformers 4.46-4.49). AllenNLP's last release predates these versi
 below names the break it repairs and the versions it is for, says whether this stack has the break
 (`needed`: from the versions, or by trying the behaviour), and is tested in `tests/compat_test.py`.
 One more makes `allennlp predict` report faults in this plugin's input instead of losing lines,
-two check the arguments of `allennlp predict` and `allennlp evaluate` before the model loads, and
-one makes `allennlp train` refuse trainer keys that AllenNLP's trainer would ignore. Importing
+one moves its output file into place only when complete, two check the arguments of `allennlp
+predict` and `allennlp evaluate` before the model loads, one gives `allennlp evaluate` readable
+prediction lines for this plugin's models, and one makes `allennlp train` refuse trainer keys
+(and values) that AllenNLP's trainer would ignore (or divide by). Importing
 `hint_allennlp` applies those needed, once.
 
 A patch is a function registered with `@patch(versions, needed)`; `apply_all` runs them in the
@@ -18,6 +20,7 @@ import inspect
 import logging
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -221,6 +224,57 @@ def archive_on_the_primary_node_only() -> None:
     train.train_model = train_model_archiving_on_node_0
 
 
+def _predict_writes_its_output_in_place() -> bool:
+    return _allennlp_2_10_1() and not _is_marked(predict_command._PredictManager.__init__)
+
+
+@patch("AllenNLP 2.10.1", needed=_predict_writes_its_output_in_place)
+def move_predictions_into_place_when_done() -> None:
+    """
+    `allennlp predict --output-file F` empties F before the first prediction and writes as it
+    goes: two runs writing the same F both exit 0 and leave their lines mixed (one cut in two),
+    and a failed run leaves part of its lines. The lines now go to a temporary file beside F
+    (`.F.*.partial`), moved over F (`os.replace`, one step) once the run has written them all, and
+    deleted if it fails: F holds a complete old output or a complete new one, never a mixture.
+    Applied before `let_predictors_read_their_whole_input`, so that a predictor's `report_input`
+    (which may refuse the input after every line is written) finds the output in place.
+    """
+    manager = predict_command._PredictManager
+    init, run = manager.__init__, manager.run
+
+    @_mark
+    @functools.wraps(init)
+    def init_writing_beside_the_output(self, predictor, input_file, output_file, *args, **kwargs):
+        init(self, predictor, input_file, None, *args, **kwargs)
+        self._final_output_file = output_file
+        self._partial_output_file = None
+        if output_file is not None:
+            folder, name = os.path.split(os.path.abspath(output_file))
+            descriptor, self._partial_output_file = tempfile.mkstemp(
+                dir=folder, prefix=f".{name}.", suffix=".partial"
+            )
+            # mkstemp's file is private (0600); F gets the mode a new file gets.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(descriptor, 0o666 & ~umask)
+            self._output_file = os.fdopen(descriptor, "w")
+
+    @functools.wraps(run)
+    def run_then_move_the_output(self):
+        try:
+            run(self)
+        except BaseException:
+            if self._partial_output_file is not None:
+                self._output_file.close()
+                os.remove(self._partial_output_file)
+            raise
+        if self._partial_output_file is not None:
+            os.replace(self._partial_output_file, self._final_output_file)
+
+    manager.__init__ = init_writing_beside_the_output
+    manager.run = run_then_move_the_output
+
+
 def _predict_reads_text_lines() -> bool:
     return _allennlp_2_10_1() and not _is_marked(predict_command._PredictManager._get_json_data)
 
@@ -327,8 +381,10 @@ def _evaluate_loads_the_model_first() -> bool:
 def check_evaluate_device_before_loading_the_model() -> None:
     """
     AllenNLP 2.10.1's `allennlp evaluate --cuda-device 0` on a machine without CUDA loads the
-    archive onto the device first and ends in torch's raw `RuntimeError: Found no NVIDIA driver`;
-    the device is checked (`check_cuda_device`) before `evaluate_from_archive` loads anything.
+    archive onto the device first and ends in torch's raw `RuntimeError: Found no NVIDIA driver`,
+    and `--batch-size 0` is taken for "not given" (the archive's batch size is used without a
+    word); the device and the batch size are checked before `evaluate_from_archive` loads
+    anything.
     """
     evaluate_from_archive = evaluate_command.evaluate_from_archive
     signature = inspect.signature(evaluate_from_archive)
@@ -338,10 +394,44 @@ def check_evaluate_device_before_loading_the_model() -> None:
     def evaluate_from_archive_after_checking_the_device(*args, **kwargs):
         arguments = signature.bind(*args, **kwargs)
         arguments.apply_defaults()
+        batch_size = arguments.arguments["batch_size"]
+        if batch_size is not None and batch_size < 1:
+            raise ConfigurationError(
+                f"--batch-size must be at least 1, not {batch_size} (leave it out to use the "
+                "archive's validation_data_loader batch size)."
+            )
         check_cuda_device(arguments.arguments["cuda_device"])
         return evaluate_from_archive(*args, **kwargs)
 
     evaluate_command.evaluate_from_archive = evaluate_from_archive_after_checking_the_device
+
+
+def _evaluation_predictions_are_tensors() -> bool:
+    return _allennlp_2_10_1() and not _is_marked(evaluate_command.load_archive)
+
+
+@patch("AllenNLP 2.10.1", needed=_evaluation_predictions_are_tensors)
+def write_readable_evaluation_predictions() -> None:
+    """
+    `allennlp evaluate --predictions-output-file` writes AllenNLP's default serializer's lines:
+    one per batch, of the model's raw output tensors (token ids), unless the config names a
+    serializer. For this plugin's models (whose predictor is `hint_instruction`) an archive whose
+    config names none now gets `per_instance`, one readable line per instance
+    (`hint_allennlp/evaluation/per_instance_serializer.py`); a serializer named in the config or
+    in `--overrides` is kept.
+    """
+    load = evaluate_command.load_archive
+
+    @_mark
+    @functools.wraps(load)
+    def load_archive_with_readable_predictions(*args, **kwargs):
+        archive = load(*args, **kwargs)
+        if getattr(archive.model, "default_predictor", None) == "hint_instruction":
+            evaluation = archive.config.params.setdefault("evaluation", {})
+            evaluation.setdefault("batch_serializer", {"type": "per_instance"})
+        return archive
+
+    evaluate_command.load_archive = load_archive_with_readable_predictions
 
 
 # Its own mark: `train_model` is wrapped by two patches.
@@ -369,7 +459,10 @@ def refuse_trainer_keys_the_trainer_would_ignore() -> None:
     `run_sanity_checks`) and ignores whatever else it gets, so a misspelled key such as
     `trainer.num_epoch` trains with the default instead, without a word. `allennlp train` (any
     `train_model` call) now refuses a key of that trainer's config that its constructor does not
-    take, naming the key and the nearest known ones, before anything is created or read.
+    take, naming the key and the nearest known ones, before anything is created or read. A
+    `num_gradient_accumulation_steps` below 1, which the trainer divides by (a bare
+    ZeroDivisionError once the data is read), is refused then too, and so is a reader
+    `instruction_format` that this plugin's model refuses (`check_instruction_formats`).
     """
     from allennlp.commands import train
 
@@ -377,11 +470,28 @@ def refuse_trainer_keys_the_trainer_would_ignore() -> None:
 
     @functools.wraps(train_model)
     def train_model_with_known_trainer_keys(params, *args, **kwargs):
-        refuse_unknown_trainer_keys(params.as_dict(quiet=True).get("trainer", {}))
+        trainer_config = params.as_dict(quiet=True).get("trainer", {})
+        refuse_unknown_trainer_keys(trainer_config)
+        check_gradient_accumulation(trainer_config)
+        # The plugin's models, imported by now (this runs when `allennlp train` does).
+        from hint_allennlp.models.instruction_model import check_instruction_formats
+
+        check_instruction_formats(params.as_dict(quiet=True))
         return train_model(params, *args, **kwargs)
 
     setattr(train_model_with_known_trainer_keys, TRAINER_KEYS_CHECKED, True)
     train.train_model = train_model_with_known_trainer_keys
+
+
+def check_gradient_accumulation(trainer_config: Dict[str, Any]) -> None:
+    """Refuses a `trainer.num_gradient_accumulation_steps` that is not a whole number >= 1."""
+    steps = trainer_config.get("num_gradient_accumulation_steps", 1)
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ConfigurationError(
+            f"trainer.num_gradient_accumulation_steps must be a whole number >= 1, not {steps!r} "
+            "(1: one batch per optimizer step; training_configs/hint.libsonnet sets it from "
+            "examples_per_step / (batch_size x devices x nodes))."
+        )
 
 
 def refuse_unknown_trainer_keys(trainer_config: Dict[str, Any]) -> None:

@@ -3,6 +3,7 @@ Each patch in `hint_allennlp.compat` has a test here that fails without it, and 
 needed on the stack in use and switches itself off where the break is absent.
 """
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,8 @@ from transformers.generation.utils import GenerationMixin
 
 import hint_allennlp  # noqa: F401  (the compat fixes and the registered components)
 from hint_allennlp import compat
-from tests import TINY_T5, run_allennlp
+from hint_allennlp.predictors.hint_instruction_predictor import HintInstructionPredictor
+from tests import FIXTURES_ROOT, TINY_T5, run_allennlp
 
 
 def test_every_patch_is_needed_on_this_stack_and_applied_once():
@@ -30,9 +32,11 @@ def test_every_patch_is_needed_on_this_stack_and_applied_once():
         "drop_add_special_tokens_kwarg",
         "keep_encoder_mask_in_generate",
         "archive_on_the_primary_node_only",
+        "move_predictions_into_place_when_done",
         "let_predictors_read_their_whole_input",
         "check_predict_arguments_before_loading_the_model",
         "check_evaluate_device_before_loading_the_model",
+        "write_readable_evaluation_predictions",
         "refuse_trainer_keys_the_trainer_would_ignore",
     ]
     assert all(registered.versions for registered in compat.PATCHES.values())
@@ -48,6 +52,8 @@ def test_every_patch_is_needed_on_this_stack_and_applied_once():
         ("let_predictors_read_their_whole_input", {"allennlp": "2.9.3"}),
         ("check_predict_arguments_before_loading_the_model", {"allennlp": "2.9.3"}),
         ("check_evaluate_device_before_loading_the_model", {"allennlp": "2.9.3"}),
+        ("move_predictions_into_place_when_done", {"allennlp": "2.9.3"}),
+        ("write_readable_evaluation_predictions", {"allennlp": "2.9.3"}),
     ],
 )
 def test_a_patch_for_other_versions_is_not_applied(name, stack, monkeypatch):
@@ -255,3 +261,88 @@ def test_the_trainer_key_patch_is_needed_only_where_the_trainer_takes_any_key(mo
 
     monkeypatch.setattr(compat, "GradientDescentTrainer", StrictTrainer)
     assert not needed()
+
+
+def instruction_lines(*inputs: str) -> str:
+    return "".join(
+        json.dumps({"instruction": "Return the capital city.", "input": text}) + "\n"
+        for text in inputs
+    )
+
+
+def test_predict_moves_its_output_into_place_only_once_complete(
+    trained_archive, tmp_path, monkeypatch
+):
+    """
+    Two `allennlp predict` runs writing the same --output-file used to leave a mixture of their
+    lines: each emptied the file and wrote as it went. The file now holds the previous complete
+    output until a run has written all of its lines, and a failed run leaves it as it was.
+    """
+    monkeypatch.chdir(tmp_path)
+    Path("in.jsonl").write_text(instruction_lines("Albania", "France", "Peru"))
+    Path("out.jsonl").write_text("the previous run's output\n")
+    seen_while_predicting = []
+    predict_batch_json = HintInstructionPredictor.predict_batch_json
+
+    def predict_and_look(self, inputs):
+        seen_while_predicting.append(Path("out.jsonl").read_text())
+        if len(seen_while_predicting) == fail_at_batch:
+            raise RuntimeError("stopped")
+        return predict_batch_json(self, inputs)
+
+    monkeypatch.setattr(HintInstructionPredictor, "predict_batch_json", predict_and_look)
+    command = ["predict", str(trained_archive), "in.jsonl", "--output-file", "out.jsonl"]
+    fail_at_batch = None
+    run_allennlp(*command, "--batch-size", "1", "--silent")
+    assert seen_while_predicting == ["the previous run's output\n"] * 3
+    complete = Path("out.jsonl").read_text()
+    assert [json.loads(line)["input"] for line in complete.splitlines()] == [
+        "Albania",
+        "France",
+        "Peru",
+    ]
+    seen_while_predicting.clear()
+    fail_at_batch = 2
+    with pytest.raises(RuntimeError, match="stopped"):
+        run_allennlp(*command, "--batch-size", "1", "--silent")
+    assert Path("out.jsonl").read_text() == complete
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl"]
+
+
+def test_evaluate_refuses_a_batch_size_below_one(tmp_path):
+    """`allennlp evaluate --batch-size 0` used to evaluate with the archive's batch size."""
+    (tmp_path / "in.jsonl").write_text("{}\n")
+    with pytest.raises(ConfigurationError, match="--batch-size must be at least 1, not 0"):
+        run_allennlp("evaluate", NO_ARCHIVE, str(tmp_path / "in.jsonl"), "--batch-size", "0")
+
+
+def test_gradient_accumulation_below_one_is_refused_before_training(tmp_path, monkeypatch):
+    """`trainer.num_gradient_accumulation_steps: 0` used to end in a ZeroDivisionError."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(
+        ConfigurationError, match="trainer.num_gradient_accumulation_steps must be a whole"
+    ):
+        run_allennlp(
+            "train",
+            str(FIXTURES_ROOT / "configs" / "hint_seq2seq.jsonnet"),
+            "-s",
+            "run",
+            "--overrides",
+            json.dumps({"trainer.num_gradient_accumulation_steps": 0}),
+        )
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+
+
+def test_evaluate_writes_readable_prediction_lines_by_default(trained_archive, tmp_path):
+    """Without a serializer in the config, the predictions file used to hold token-id tensors."""
+    predictions = tmp_path / "predictions.jsonl"
+    task = FIXTURES_ROOT / "sni" / "tasks" / "task1146_country_capital.json"
+    run_allennlp(
+        "evaluate", str(trained_archive), str(task), "--predictions-output-file", str(predictions)
+    )
+    lines = [json.loads(line) for line in predictions.read_text().splitlines()]
+    # The fixture experiment reads 2 instances per task.
+    assert [line["input"] for line in lines] == [
+        instance["input"] for instance in json.loads(task.read_text())["Instances"][:2]
+    ]
+    assert all(isinstance(line["prediction"], str) for line in lines)

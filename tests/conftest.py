@@ -74,6 +74,29 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
+def decoder_only_archive(tmp_path_factory, tiny_causal_lm_checkpoints):
+    """
+    model.tar.gz of the decoder-only fixture experiment (the tiny GPT-2, Tk-Instruct prompt split
+    after the instruction), trained for one short epoch without validation.
+    """
+    serialization_dir = tmp_path_factory.mktemp("decoder_only_model")
+    overrides = {
+        "dataset_reader.model_name": str(TINY_CAUSAL_LMS["gpt2"]),
+        "dataset_reader.tasks_dir": str(FIXTURES_ROOT / "sni" / "tasks"),
+        "model.model_name": str(TINY_CAUSAL_LMS["gpt2"]),
+        "train_data_path": str(FIXTURES_ROOT / "sni" / "splits" / "train_tasks.txt"),
+        "validation_data_path": None,
+    }
+    train_model_from_file(
+        FIXTURES_ROOT / "configs" / "instruction_causal_lm.jsonnet",
+        serialization_dir,
+        overrides=json.dumps(overrides),
+        force=True,
+    )
+    return serialization_dir / "model.tar.gz"
+
+
+@pytest.fixture(scope="session")
 def tiny_t5_without_dropout(tmp_path_factory, tiny_t5_checkpoint):
     """The tiny checkpoint with dropout 0, for runs compared weight for weight with other runs."""
     checkpoint = tmp_path_factory.mktemp("tiny_t5_without_dropout") / "tiny-t5"

@@ -7,6 +7,7 @@ hyperparameters, which the tiny setting replaces, are checked on the configs as 
 
 import itertools
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -17,8 +18,10 @@ import torch
 from allennlp.commands.train import TrainModel
 from allennlp.common import Params
 from allennlp.common.params import with_overrides
-from allennlp.data import Vocabulary
+from allennlp.data import DatasetReader, Vocabulary
 from allennlp.models import Model
+from allennlp.training.learning_rate_schedulers import LearningRateScheduler
+from transformers import OPTConfig, OPTForCausalLM
 
 from hint_allennlp.data.instruction_suite import build_suite, write_suite
 from hint_allennlp.models.paper_variants import (
@@ -183,13 +186,17 @@ def test_decoder_only_experiments_use_appendix_d(experiment):
         "type": "linear_with_warmup",
         "warmup_steps": 1000,
     }
+    # HF Trainer's clipping of the gradient norm, which the authors' decoder-only runs used.
+    assert trainer["grad_norm"] == 1.0
     assert trainer["num_epochs"] == 5 and "batches_per_epoch" not in config["data_loader"]
+    devices = len(config.get("distributed", {}).get("cuda_devices", [None]))
     examples_per_step = (
-        config["data_loader"]["batch_size"] * trainer["num_gradient_accumulation_steps"]
+        config["data_loader"]["batch_size"] * trainer["num_gradient_accumulation_steps"] * devices
     )
     assert examples_per_step == 32
-    # bf16 and HF's gradient checkpointing; OPT-13B sharded with FSDP2 over several devices.
+    # bf16 and HF's gradient checkpointing; OPT-13B sharded with FSDP2 over 8 devices.
     assert model["mixed_precision"] == "bf16" and model["gradient_checkpointing"]
+    assert devices == (8 if "opt_13b" in experiment else 1)
     # The prompt and the target fit GPT-2's 1,024 and OPT's 2,048 positions.
     positions = 1024 if "gpt2" in experiment else 2048
     assert (
@@ -197,14 +204,32 @@ def test_decoder_only_experiments_use_appendix_d(experiment):
         == positions
     )
     assert model["max_decoding_steps"] == reader["max_target_tokens"]
-    assert config["evaluate_on_test"] and "validation_data_path" not in config
+    # Under several devices the final model is evaluated afterwards (`final_evaluation`).
+    assert config["evaluate_on_test"] == (devices == 1) and "validation_data_path" not in config
 
 
-def test_opt_13b_is_sharded_over_devices():
-    config = evaluate("sni/def/opt_13b.jsonnet", "{cuda_devices: [0, 1, 2, 3], batch_size: 4}")
+@pytest.mark.parametrize("experiment", ["sni/def/opt_13b.jsonnet", "sni/def_2pos/hint.jsonnet"])
+def test_fsdp_backbones_are_sharded_or_refused(experiment):
+    """
+    OPT-13B and T5-XXL default to FSDP over 8 devices; on one device `fsdp` is refused, not
+    ignored (it would train the whole model, its gradients and optimizer state on that device).
+    """
+    backbone = "" if "opt_13b" in experiment else 'backbone: "xxl",'
+    config = evaluate(experiment, f"{{{backbone}}}")
+    assert config["distributed"] == {
+        "cuda_devices": list(range(8)),
+        "ddp_accelerator": {"type": "torch_fsdp"},
+    }
+    config = evaluate(experiment, f"{{{backbone} cuda_devices: [0, 1, 2, 3], batch_size: 4}}")
     assert config["distributed"]["ddp_accelerator"] == {"type": "torch_fsdp"}
-    assert config["trainer"]["optimizer"]["type"] == "adamw"
-    assert config["trainer"]["num_gradient_accumulation_steps"] == 2  # 4 x 4 x 2 = 32
+    if "opt_13b" in experiment:
+        assert config["trainer"]["optimizer"]["type"] == "adamw"
+        assert config["trainer"]["num_gradient_accumulation_steps"] == 2  # 4 x 4 x 2 = 32
+    with pytest.raises(RuntimeError, match="fsdp shards over several devices"):
+        evaluate(experiment, f"{{{backbone} cuda_devices: [0]}}")
+    assert "distributed" not in evaluate(
+        experiment, f"{{{backbone} cuda_devices: [0], fsdp: false}}"
+    )
 
 
 # Generated adapter bottleneck and prefix length per backbone (the authors' configs).
@@ -460,3 +485,67 @@ def test_every_model_of_the_paper_has_its_def_config(variant):
     arguments = variant.model_arguments(**BACKBONES["base"].module_sizes())
     assert {key: config["model"].get(key) for key in arguments} == arguments
     assert config["dataset_reader"]["instruction_format"] == variant.instruction_format
+
+
+def test_an_unknown_backbone_is_refused_naming_the_setting_and_the_choices(tmp_path):
+    """`backbone: 'tiny_t5'` used to give jsonnet's "field does not exist: tiny_t5"."""
+    config = tmp_path / "experiment.jsonnet"
+    config.write_text(
+        f'local hint = import "{CONFIGS_ROOT / "hint.libsonnet"}";\n'
+        f'(import "{CONFIGS_ROOT / "sni/def_2pos/hint.jsonnet"}")'
+        "(hint.tiny_cpu { backbone: 'tiny_t5' })\n"
+    )
+    with pytest.raises(RuntimeError) as refused:
+        Params.from_file(str(config))
+    choices = json.dumps(sorted(BACKBONES), separators=(", ", ": "))
+    assert (
+        f"backbone 'tiny_t5' is not a backbone of this recipe: one of {choices} "
+        "(hint_allennlp/models/paper_variants.json)"
+    ) in str(refused.value)
+
+
+@pytest.mark.parametrize("experiment", ["tiny/gpt2_def_2pos.jsonnet", "tiny/opt_def_2pos.jsonnet"])
+def test_the_tiny_decoder_only_runs_reach_their_peak_learning_rate(experiment):
+    """The warmup fits the run: over its optimizer steps the rate reaches the recipe's 2e-5."""
+    config = evaluate(experiment)
+    trainer = config["trainer"]
+    reader = DatasetReader.from_params(Params(config["dataset_reader"]))
+    instances = sum(1 for _ in reader.read(config["train_data_path"]))
+    batches_per_epoch = math.ceil(instances / config["data_loader"]["batch_size"])
+    steps_per_epoch = batches_per_epoch // trainer["num_gradient_accumulation_steps"]
+    warmup_steps = trainer["learning_rate_scheduler"]["warmup_steps"]
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([parameter], lr=trainer["optimizer"]["lr"])
+    scheduler = LearningRateScheduler.from_params(
+        optimizer=optimizer,
+        num_epochs=trainer["num_epochs"],
+        num_steps_per_epoch=steps_per_epoch,
+        params=Params(dict(trainer["learning_rate_scheduler"])),
+    )
+    rates = []
+    for _ in range(trainer["num_epochs"] * steps_per_epoch):
+        rates.append(optimizer.param_groups[0]["lr"])
+        scheduler.step_batch()
+    assert max(rates) == pytest.approx(2e-5, rel=0.05)
+    assert warmup_steps <= len(rates) / 5, len(rates)
+
+
+def test_the_opt_13b_memory_in_the_docs_is_its_shape_s():
+    """docs/training_large_models.md: OPT-13B's parameters and AdamW training state, per device."""
+    config = OPTConfig(
+        hidden_size=5120,
+        num_hidden_layers=40,
+        num_attention_heads=40,
+        ffn_dim=20480,
+        vocab_size=50272,
+        max_position_embeddings=2048,
+        word_embed_proj_dim=5120,
+    )  # facebook/opt-13b's config
+    with torch.device("meta"):
+        parameters = sum(p.numel() for p in OPTForCausalLM(config).parameters())
+    text = " ".join((PROJECT_ROOT / "docs" / "training_large_models.md").read_text().split())
+    devices = len(evaluate("sni/def/opt_13b.jsonnet")["distributed"]["cuda_devices"])
+    state = 16 * parameters  # float32 weights and gradients, AdamW's two float32 moments
+    assert f"OPT-13B's {parameters / 1e9:.2f} B parameters take {state / 1e9:.1f} GB" in text
+    assert f"{state / devices / 1e9:.1f} GB per device when sharded over {devices}" in text
+    assert f"bf16 copies ({2 * parameters / devices / 1e9:.1f} GB)" in text

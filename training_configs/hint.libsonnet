@@ -142,8 +142,10 @@ local models = {
 // The decoder-only baselines' optimisation (paper appendix D): AdamW at 2e-5 (of the swept 1e-5,
 // 2e-5, 5e-5; the paper reports the best and does not say which), linear warmup over 1,000 steps
 // and linear decay to 0, batches of 32, 5 epochs (of the swept 3, 5, 10). Weight decay, betas and
-// epsilon are not given: HF Trainer's defaults (0, (0.9, 0.999), 1e-8).
+// epsilon are not given: HF Trainer's defaults (0, (0.9, 0.999), 1e-8), and so is its clipping of
+// the gradients' norm at 1.0 (`max_grad_norm`), which the T5 recipes' Adafactor runs without.
 local adamw = { type: 'adamw', lr: 2e-5, betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0.0 };
+local hf_trainer_max_grad_norm = 1.0;
 local decoder_only_recipe = { examples_per_step: 32, num_epochs: 5, warmup_steps: 1000 };
 
 // HF `Adafactor(lr=1e-3, relative_step=False, scale_parameter=True, warmup_init=False)`, constant.
@@ -161,11 +163,18 @@ local adafactor = {
 // sharded over the devices (FSDP).
 local backbone_memory = {
   xl: { gradient_checkpointing: true, bf16: true },
-  xxl: { gradient_checkpointing: true, bf16: true, fsdp: true },
+  xxl: { gradient_checkpointing: true, bf16: true, fsdp: true, cuda_devices: std.range(0, 7) },
   // AdamW keeps two float32 moments per parameter: OPT-13B's weights, gradients and moments are
-  // 208 GB, sharded over the devices; GPT-2 XL's 25 GB fit one device.
+  // sharded over 8 devices (docs/training_large_models.md), 4 examples each (a step's 32); GPT-2
+  // XL's fit one device.
   gpt2_xl: { gradient_checkpointing: true, bf16: true },
-  opt_13b: { gradient_checkpointing: true, bf16: true, fsdp: true },
+  opt_13b: {
+    gradient_checkpointing: true,
+    bf16: true,
+    fsdp: true,
+    cuda_devices: std.range(0, 7),
+    batch_size: 4,
+  },
 };
 
 // `folder` if set, else the folder holding the file `path`.
@@ -176,10 +185,12 @@ local folder_of(path, folder) =
   else if std.length(parts) == 2 && parts[0] == '' then '/'
   else std.join('/', parts[:std.length(parts) - 1]);
 
-local settings_with(recipe_defaults, settings) =
+local settings_with(recipe_defaults, settings, choices=backbones) =
   local unknown = std.setDiff(std.objectFields(settings), std.objectFields(defaults));
   assert unknown == [] : 'Unknown settings %s; the settings are in training_configs/hint.libsonnet.' % [unknown];
   local backbone = if std.objectHas(settings, 'backbone') then settings.backbone else defaults.backbone;
+  assert std.objectHas(choices, backbone) :
+         "backbone '%s' is not a backbone of this recipe: one of %s (hint_allennlp/models/paper_variants.json); a checkpoint of your own goes in `model_name`." % [backbone, std.objectFields(choices)];
   defaults + std.get(backbone_memory, backbone, {}) + recipe_defaults + settings;
 
 // What every reader takes: the checkpoint (the reader builds T5's tokenizer and indexer from it)
@@ -220,6 +231,9 @@ local training(s, streamed=false, whole_epochs=false) =
          'num_nodes (%d) > 1 needs primary_port: the port of the primary node, the same on every node.' % s.num_nodes;
   assert whole_epochs || s.optimizer_steps % s.num_epochs == 0 :
          'optimizer_steps (%d) must be a multiple of num_epochs (%d).' % [s.optimizer_steps, s.num_epochs];
+  assert !s.fsdp || num_workers > 1 :
+         'fsdp shards over several devices, and cuda_devices %s x %d node(s) is one: without it the whole model, its gradients and optimizer state would sit on that device. Give several cuda_devices, or fsdp: false.'
+         % [s.cuda_devices, s.num_nodes];
   local accumulation = s.examples_per_step / examples_per_round;
   {
     vocabulary: { type: 'empty' },  // the vocabulary comes with the checkpoint
@@ -242,6 +256,7 @@ local training(s, streamed=false, whole_epochs=false) =
         type: 'linear_with_warmup',
         warmup_steps: s.warmup_steps,
       },
+      [if whole_epochs then 'grad_norm']: hf_trainer_max_grad_norm,
       num_gradient_accumulation_steps: accumulation,
       [if num_workers == 1 then 'cuda_device']: s.cuda_devices[0],
       // exact_resume: `--recover` reproduces the uninterrupted run (random-number states checkpointed).
@@ -292,6 +307,9 @@ local final_evaluation(s, test_data_path) = {
     eval_batch_size: 16,
     max_decoding_steps: 16,
     tensorboard: false,
+    // The decoder-only recipe's warmup, scaled to its run here (5 passes over the fixture tasks,
+    // about 100 steps), so that its learning rate reaches its peak.
+    warmup_steps: 10,
   },
 
   // Super-NaturalInstructions (paper §4): 1,000 steps of 1,024 examples, then the final model is
@@ -326,7 +344,8 @@ local final_evaluation(s, test_data_path) = {
     local picked = decoder_only_backbones[name];
     local s = settings_with(
       decoder_only_recipe + picked.lengths + { model_name: picked.model_name },
-      settings { backbone: name }
+      settings { backbone: name },
+      decoder_only_backbones
     );
     assert s.dropout == null :
            'dropout is a setting of the T5 recipes: instruction_causal_lm keeps its checkpoint\'s (set it in the checkpoint\'s config).';

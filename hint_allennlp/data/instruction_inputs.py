@@ -16,6 +16,7 @@ prediction request needs no outputs and gets its `id` back as given, whatever JS
 """
 
 import json
+import logging
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,6 +33,12 @@ from hint_allennlp.data.file_reading import (
     read_json_file,
 )
 from hint_allennlp.data.tk_format import Demonstration, read_demonstrations
+
+logger = logging.getLogger(__name__)
+
+# What `allennlp hint-compile` reads tasks from: SNI task files, JSON lines of tasks with their
+# instruction, and text lines `task<TAB>instruction`.
+TASK_FILE_SUFFIXES = (".json", ".jsonl", ".txt")
 
 LANGUAGE_KEYS = ("Input_language", "Output_language", "Instruction_language")
 
@@ -344,8 +351,9 @@ def prediction_request_from_record(record: Mapping[str, Any], location: str) -> 
 def read_task_instructions(location: str) -> Iterator[Tuple[str, TaskInstruction]]:
     """
     The tasks that `allennlp hint-compile` reads, each with its instruction: from SNI task files
-    (a file, directory or glob), from JSON lines with a non-empty string `task` and an instruction
-    (`request_instruction`), or from text lines `task<TAB>instruction`. Blank lines are skipped.
+    (a file or glob), from JSON lines with a non-empty string `task` and an instruction
+    (`request_instruction`), from text lines `task<TAB>instruction`, or from a directory of such
+    files (`_tasks_to_compile`). Blank lines are skipped.
     A task named again with the same instruction is read once; with another instruction it is
     refused, naming both places (each task compiles to one file, `<task>.hint.pt`).
     """
@@ -364,8 +372,27 @@ def read_task_instructions(location: str) -> Iterator[Tuple[str, TaskInstruction
 
 
 def _tasks_to_compile(location: str) -> Iterator[Tuple[str, TaskInstruction, str]]:
-    """`(task, instruction, where it is)` for every task of `read_task_instructions`'s input."""
+    """
+    `(task, instruction, where it is)` for every task of `read_task_instructions`'s input. A
+    directory's `.json` (SNI task), `.jsonl` and `.txt` files are all read; any other file in it
+    is named in a warning, so that no task is skipped without a word.
+    """
     path = Path(location)
+    if path.is_dir():
+        files = sorted(child for child in path.iterdir() if child.is_file())
+        skipped = [child.name for child in files if child.suffix not in TASK_FILE_SUFFIXES]
+        if skipped:
+            logger.warning(
+                "%s: %d file(s) skipped, not task files (%s): %s",
+                path,
+                len(skipped),
+                ", ".join(TASK_FILE_SUFFIXES),
+                skipped,
+            )
+        for child in files:
+            if child.suffix in TASK_FILE_SUFFIXES:
+                yield from _tasks_to_compile(str(child))
+        return
     if path.suffix in (".jsonl", ".txt") and path.is_file():
         for _, line_number, raw_line in iter_nonblank_lines([path]):
             line_location = f"{path}, line {line_number}"

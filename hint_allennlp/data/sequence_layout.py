@@ -17,6 +17,14 @@ prompt: their text's tokens without start or end tokens, followed by the model's
 and OPT's tokenizers never add), which truncation keeps. Prompt fields are truncated at their end,
 as Tk-Instruct truncates its inputs.
 
+Field boundaries, decoder-only, with a byte-level BPE tokenizer (GPT-2's, OPT's, Qwen's: one that
+attaches a space to the word after it): each prompt field's trailing whitespace moves to the start
+of the next field, the last prompt field's to the start of the target and of each answer choice
+(`move_trailing_whitespace`). The fields' tokens, one field at a time, are then those of the whole
+string: the prompt ends with `Output:` and the target begins ` Yes`, as a pretrained model read
+them, not with a lone space token and `Yes`. The model decodes its continuation without that
+leading whitespace.
+
 Padding: AllenNLP's indexer pads every field on the right, in both layouts. A decoder-only model
 must generate after the prompt's last token, so it moves the prompt's padding to the left itself
 (and, with a cached instruction, between instruction and input: `instruction_causal_lm.py`); it
@@ -78,6 +86,19 @@ def field_tokens(
             )
         tokens = tokens + [eos_token]
     return tokens
+
+
+def move_trailing_whitespace(texts: Sequence[str]) -> List[str]:
+    """
+    Consecutive fields' texts with each one's trailing whitespace moved to the start of the next
+    (the last keeps its own).
+    """
+    moved = list(texts)
+    for index in range(len(moved) - 1):
+        text = moved[index]
+        kept = text.rstrip()
+        moved[index], moved[index + 1] = kept, text[len(kept) :] + moved[index + 1]
+    return moved
 
 
 def kept_end_tokens(

@@ -14,7 +14,7 @@ from transformers import T5ForConditionalGeneration
 from transformers.modeling_outputs import BaseModelOutput
 
 from hint_allennlp.cost.flops import ParameterCounts, instruction_handling
-from hint_allennlp.models.instruction_model import InstructionModel
+from hint_allennlp.models.instruction_model import InstructionModel, check_generation_settings
 from hint_allennlp.models.paper_variants import labels_by_instruction_format
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
 from hint_allennlp.modules.hypernetwork.train_only_hypernetwork import (
@@ -149,6 +149,8 @@ class HintSeq2Seq(InstructionModel):
             serialization_dir,
             ddp_accelerator,
         )
+        check_generation_settings(beam_size, max_decoding_steps)
+        self._check_backbone_kind(serialization_dir)
         overrides = {"dropout_rate": dropout} if dropout is not None else {}
         self.t5 = self._load_backbone(T5ForConditionalGeneration, serialization_dir, **overrides)
         t5_checkpoint_parameters = list(self.t5.parameters())  # before injection adds any
@@ -180,7 +182,7 @@ class HintSeq2Seq(InstructionModel):
             )
         )
         if initializer is not None:
-            initializer(self)
+            self._initialize(initializer)
         if train_only_hypernetwork:
             freeze_all_but_hypernetwork(self, t5_checkpoint_parameters, self.hypernetwork)
 

@@ -1,5 +1,6 @@
 import logging
-from typing import Any, Dict, List, Optional
+from contextlib import nullcontext
+from typing import Any, ContextManager, Dict, List, Optional, Tuple
 
 import torch
 from allennlp.common import Lazy
@@ -13,16 +14,14 @@ from allennlp.training.metrics import Metric
 from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
 
 from hint_allennlp.cost.flops import DecoderOnlyCounts, instruction_handling
-from hint_allennlp.models.instruction_model import InstructionModel
-from hint_allennlp.modules.backbone import (
-    config_source,
-)
-from hint_allennlp.modules.hf_t5_internals import CHECKPOINTING_DROPS_PAST_KEY_VALUES
+from hint_allennlp.models.instruction_model import InstructionModel, check_generation_settings
+from hint_allennlp.modules.backbone import config_source
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
 from hint_allennlp.modules.large_models.checkpointing import enable_causal_lm_checkpointing
 from hint_allennlp.modules.large_models.mixed_precision import (
     in_mixed_precision,
 )
+from hint_allennlp.modules.logits_where_used import logits_only_at
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 from hint_allennlp.modules.peft.task_parameters import INSTRUCTION_LENGTH_KEYS, TaskParameters
 from hint_allennlp.modules.serving.instruction_key_values import (
@@ -31,8 +30,20 @@ from hint_allennlp.modules.serving.instruction_key_values import (
     instruction_key_values,
     prefixed,
 )
+from hint_allennlp.modules.serving.shared_prefix_attention import (
+    SharedPrefix,
+    prefix_model_inputs,
+    shared_prefix,
+)
+from hint_allennlp.modules.transformers_internals import CHECKPOINTING_DROPS_PAST_KEY_VALUES
 
 logger = logging.getLogger(__name__)
+
+# How the cached instruction's keys and values are attended (`instruction_key_values`).
+INSTRUCTION_KEY_VALUES = ("shared", "per_example")
+# Activations that transformers 4.49 computes unfused, and the fused one the config names that
+# computes the same function (GPT-2's `gelu_new` is tanh-approximated GELU).
+FUSED_ACTIVATIONS = {"gelu_new": "gelu_pytorch_tanh"}
 
 
 @Model.register("instruction_causal_lm")
@@ -51,7 +62,9 @@ class InstructionCausalLM(InstructionModel):
     - Training: the loss is the mean negative log-likelihood of the target tokens and their EOS,
       as in Iyer et al. (2022), which the paper follows: prompt and padding positions predict
       nothing.
-    - Generation: greedy or beam search (HF's `generate`), which stops at EOS. The prompts of a
+    - Generation: greedy or beam search (HF's `generate`), which stops at EOS; `predicted_text`
+      without the leading whitespace that the reader moves from the prompt to the target
+      (`sequence_layout.move_trailing_whitespace`). The prompts of a
       batch are moved to the right end of their rows (left padding) and every position id is
       computed from the attention mask, so an example generates what it generates alone.
     - Rank classification: each answer choice is scored by the summed log-likelihood of its tokens
@@ -62,6 +75,12 @@ class InstructionCausalLM(InstructionModel):
       first out); every input of the task continues from them. The prompt of an example is then
       `[instruction][padding][input]`, the padding masked and skipped by the position ids, which
       gives the predictions of the uncached model. `allennlp hint-compile` saves them per task.
+      The instruction's keys and values are one copy per distinct instruction, attended by all
+      its examples (`modules/serving/shared_prefix_attention.py`); only the examples' own keys
+      and values grow in HF's cache.
+    - Logits are computed only where they are used: at the positions that predict a target or
+      choice token, and at the last position in generation (`modules/logits_where_used.py`).
+      GPT-2's `gelu_new` runs as the fused `gelu_pytorch_tanh` (`FUSED_ACTIVATIONS`).
 
     HINT on a causal LM (`parameter_generator`, `peft`, as in `hint_seq2seq`): the hypernetwork
     encodes each distinct instruction once, by default with the backbone itself (its last hidden
@@ -103,6 +122,11 @@ class InstructionCausalLM(InstructionModel):
     task_module_cache_size : `int`, optional (default = `16`)
         In evaluation, the keys and values of this many recent instructions are kept (0: no
         cache; every prompt is processed whole).
+    instruction_key_values : `str`, optional (default = `"shared"`)
+        How the cached instruction's keys and values are attended: `"shared"`, one copy per
+        distinct instruction for all its examples; `"per_example"`, copied to every example (and
+        beam) into HF's cache, as HF's `past_key_values` takes them: the same predictions, more
+        time and memory (kept to measure against, `benchmark/decoder_only.py`).
     metric : `Metric`, optional (default = `instruction_metrics`)
     gradient_checkpointing : `bool`, optional (default = `False`)
         HF's own (`gradient_checkpointing_enable`, non-reentrant): each layer recomputed in
@@ -119,6 +143,12 @@ class InstructionCausalLM(InstructionModel):
 
     default_predictor = "hint_instruction"
     sequence_layout = "decoder_only"
+    refused_instruction_formats = {
+        "hint": "it leaves Tk-Instruct's query ('Now complete the following example - Input: ... "
+        "Output:') out of the prompt, so the model would learn and predict without it. Set "
+        "instruction_format 'tk_instruct_prefix' (the instruction's keys and values cached) or "
+        "'tk_instruct'."
+    }
 
     def __init__(
         self,
@@ -131,6 +161,7 @@ class InstructionCausalLM(InstructionModel):
         beam_size: int = 1,
         max_decoding_steps: int = 64,
         task_module_cache_size: int = 16,
+        instruction_key_values: str = "shared",
         metric: Optional[Metric] = None,
         gradient_checkpointing: bool = False,
         mixed_precision: Optional[str] = None,
@@ -149,13 +180,18 @@ class InstructionCausalLM(InstructionModel):
             serialization_dir,
             ddp_accelerator,
         )
-        if AutoConfig.from_pretrained(
-            config_source(model_name, serialization_dir)
-        ).is_encoder_decoder:
+        check_generation_settings(beam_size, max_decoding_steps)
+        if instruction_key_values not in INSTRUCTION_KEY_VALUES:
             raise ConfigurationError(
-                f"{model_name} is an encoder-decoder model: use the `hint_seq2seq` model for it"
+                f"instruction_causal_lm: instruction_key_values must be one of "
+                f"{INSTRUCTION_KEY_VALUES}, not {instruction_key_values!r}"
             )
-        self.lm = self._load_backbone(AutoModelForCausalLM, serialization_dir)
+        self.instruction_key_values = instruction_key_values
+        self._check_backbone_kind(serialization_dir)
+        config = AutoConfig.from_pretrained(config_source(model_name, serialization_dir))
+        self.lm = self._load_backbone(
+            AutoModelForCausalLM, serialization_dir, **fused_activations(config)
+        )
         eos = self.lm.generation_config.eos_token_id
         if eos is None:
             eos = self.tokenizer.eos_token_id
@@ -208,7 +244,7 @@ class InstructionCausalLM(InstructionModel):
             DecoderOnlyCounts.from_model(self.lm, generator=per_token, generator_per_task=per_task)
         )
         if initializer is not None:
-            initializer(self)
+            self._initialize(initializer)
 
     @property
     def instruction_handling(self) -> str:
@@ -256,47 +292,47 @@ class InstructionCausalLM(InstructionModel):
             for tokens in (instruction_tokens if self.instruction_fusion else None, source_tokens)
             if tokens is not None
         ]  # each [B, n]
-        batch_size = prompt[-1][0].size(0)
         cached = (
             not self.training
             and instruction_tokens is not None
             and self.instruction_fusion
             and (self.task_parameter_cache.enabled or self.hypernetwork is not None)
         )
-        # What is kept per task, per example: the generated modules (HINT) and, cached, the
-        # instruction's keys and values (after the generated prefix).
-        task = (
-            self._task_parameters_per_example(instruction_tokens)
+        # What is kept per distinct instruction [U]: the generated modules (HINT) and, cached, the
+        # instruction's keys and values (after the generated prefix); each example's row [B].
+        task, task_index = (
+            self._task_parameters_per_instruction(instruction_tokens)
             if cached or self.hypernetwork is not None
-            else None
+            else (None, None)
         )
         output: Dict[str, Any] = {}
         if target_tokens is not None:
             labels = self._labels(target_tokens)  # [B, o]
             self._check_continuations(labels, "target_tokens")
             # The whole prompt, after the generated prefix only.
-            modules = self._generated_modules(task)
-            generated_prefix = self._prefix(modules)
-            with self.active_parameters.use(modules):
+            generated_prefix = self._prefix(self._generated_modules(task))
+            with self._modules_for_rows(task, task_index, 1):
                 token_log_probs = self._continuation_log_probs(
                     prompt,
                     labels,
-                    self._past_for_rows(generated_prefix, batch_size, 1)
-                    if generated_prefix is not None
-                    else None,
+                    (generated_prefix, task_index) if generated_prefix is not None else None,
                 )  # [B, o]
             output["loss"] = -token_log_probs[labels != -100].mean()
 
         if not self.training:
-            prefix = self._prefix(task)
+            # The generated prefix and the cached instruction's keys and values per distinct
+            # instruction, each example's among them, and the prompt's rest.
+            kept = self._prefix(task)
+            prefix = (kept, task_index) if kept is not None else None
             rest = prompt[1:] if cached else prompt
             if answer_choices is not None:
                 num_choices = get_token_ids_from_text_field_tensors(answer_choices).size(1)
-                with self._modules_for_rows(task, num_choices):
+                with self._modules_for_rows(task, task_index, num_choices):
                     output.update(self._rank_choices(answer_choices, prefix, rest, metadata))
                 output_lengths = (self._labels(answer_choices) != -100).sum((1, 2))
             else:
-                with self._modules_for_rows(task, self.generation_config.num_beams):
+                beams = self.generation_config.num_beams
+                with self._modules_for_rows(task, task_index, beams):
                     output.update(self._generate(prefix, rest))
                 output_lengths = self._generated_lengths(output["predictions"])
             if metadata is not None:
@@ -313,6 +349,7 @@ class InstructionCausalLM(InstructionModel):
 
     # --- What is kept per instruction: its keys and values ------------------------------------
 
+    @in_mixed_precision
     def _make_task_parameters(
         self, instruction_ids: torch.Tensor, instruction_mask: torch.Tensor
     ) -> TaskParameters:
@@ -320,7 +357,8 @@ class InstructionCausalLM(InstructionModel):
         For instructions [U, t] (padded on the right): the generated modules (HINT) and, with
         fusion outside training, the keys and values of every layer over the instruction, which
         each real token computes seeing only real tokens before it (and the generated prefix),
-        at its own position, under the task's generated modules.
+        at its own position, under the task's generated modules; in the model's mixed precision
+        (a bf16 model's compiled task holds bf16 keys and values, as its live cache).
         """
         modules = (
             self.hypernetwork(instruction_ids, instruction_mask)
@@ -372,26 +410,53 @@ class InstructionCausalLM(InstructionModel):
             {key: tensor for key, tensor in task.items() if key not in INSTRUCTION_LENGTH_KEYS}
         )
 
-    def _modules_for_rows(self, task: Optional[TaskParameters], repeats: int):
+    def _modules_for_rows(
+        self, task: Optional[TaskParameters], task_index: Optional[torch.Tensor], repeats: int
+    ):
         """
-        The switch of the generated modules set to `task`'s, each example's `repeats` rows in a
-        row (as HF expands beams, and as answer choices are scored).
+        The switch of the generated modules set to those of each example's instruction (`task`
+        [U], `task_index` [B]), each example's `repeats` rows in a row (as HF expands beams, and
+        as answer choices are scored); one instruction's stay batch 1, broadcast.
         """
         modules = self._generated_modules(task)
-        return self.active_parameters.use(
-            modules.repeat_interleave(repeats) if modules is not None else None
-        )
+        if modules is not None and modules.batch_size != 1:
+            modules = modules.index_select(task_index.repeat_interleave(repeats))
+        return self.active_parameters.use(modules)
 
-    def _past_for_rows(self, prefix: TaskParameters, batch_size: int, repeats: int) -> tuple:
+    def _prefix_inputs(
+        self,
+        prefix: Tuple[TaskParameters, torch.Tensor],
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        repeats: int,
+        for_generate: bool,
+    ) -> Tuple[Dict[str, Any], ContextManager]:
         """
-        The per-example prefix (batch 1, broadcast, or B) for B * repeats rows, each example's
-        `repeats` rows in a row (as HF expands beams): `past_key_values` and its mask [R, T].
+        The model's inputs for prompts `ids`, `mask` [R, n] after the cached instructions
+        (`prefix`: their keys and values [U], after any generated prefix, each row's among them
+        [R]), and the context to run it in. `repeats`: rows per row of `ids` that the model will
+        run (`generate`'s beams). The mask [R, T + n] covers instruction and prompt.
         """
-        rows = torch.arange(batch_size, device=prefix["past_keys"].device)
-        if prefix.batch_size == 1:
-            rows = torch.zeros_like(rows)
-        per_row = prefix.index_select(rows.repeat_interleave(repeats))
-        return hf_past_key_values(self.lm, per_row), per_row["instruction_mask"].long()
+        kept, task_index = prefix
+        # In training (a generated prefix only) every row's copy: a checkpointed layer is
+        # recomputed in backward, outside the shared prefix's context.
+        if self.instruction_key_values == "shared" and not self.training:
+            rows = SharedPrefix.from_kept(kept, task_index)
+            inputs = prefix_model_inputs(
+                self.lm, rows, ids, mask, self._pad_id, for_generate, repeats
+            )
+            return inputs, shared_prefix(self.lm, rows.repeated(repeats))
+        # Every row's copy of its instruction's keys and values, as HF's cache takes them.
+        per_row = kept.index_select(task_index.repeat_interleave(repeats))
+        past_mask = kept["instruction_mask"][task_index]  # [R, T]
+        if for_generate:  # the cached positions get pad ids, never read
+            ids = torch.cat([torch.full_like(past_mask, self._pad_id, dtype=ids.dtype), ids], 1)
+        inputs = {
+            "input_ids": ids,
+            "attention_mask": torch.cat([past_mask, mask.bool()], dim=1).long(),
+            "past_key_values": hf_past_key_values(self.lm, per_row),
+        }
+        return inputs, nullcontext()
 
     # --- Sequences ----------------------------------------------------------------------------
 
@@ -442,40 +507,41 @@ class InstructionCausalLM(InstructionModel):
         self,
         prompt: List[tuple],
         labels: torch.Tensor,
-        prefix: Optional[tuple] = None,
+        prefix: Optional[Tuple[TaskParameters, torch.Tensor]] = None,
     ) -> torch.Tensor:
         """
         The log-probability of each continuation token (`labels` [R, c], -100 at padding) after
-        its row's prompt (`prompt`: parts [R, n_i] with masks, after the cached `prefix`
-        (past_key_values, mask [R, T]) if given): [R, c].
+        its row's prompt (`prompt`: parts [R, n_i] with masks, after the cached instructions
+        `prefix` if given, as `_prefix_inputs` takes them): [R, c].
         """
         rows, length = labels.shape
         continuation_mask = labels != -100
         ids, mask = self._packed(prompt + [(labels.clamp(min=0), continuation_mask)], left=False)
         prompt_lengths = sum(part_mask.sum(1) for _, part_mask in prompt)  # [R]
-        past, past_mask = prefix if prefix is not None else (None, mask[:, :0])
-        self._check_length(int((past_mask.sum(1) + mask.sum(1)).max()), "prompt and target")
-        if past is not None and bool((prompt_lengths == 0).any()):
-            raise ConfigurationError("A cached instruction needs some input after it to score.")
-        full_mask = torch.cat([past_mask.bool(), mask], dim=1)
-        logits = self.lm(
-            input_ids=ids,
-            attention_mask=full_mask.long(),
-            position_ids=self._position_ids(full_mask, ids.size(1)),
-            past_key_values=past,
-            use_cache=past is not None,
-        ).logits  # [R, n, V]
+        if prefix is None:
+            inputs, context = {"input_ids": ids, "attention_mask": mask.long()}, nullcontext()
+        else:
+            if bool((prompt_lengths == 0).any()):
+                raise ConfigurationError("A cached instruction needs some input after it to score.")
+            inputs, context = self._prefix_inputs(prefix, ids, mask, 1, for_generate=False)
+        full_mask = inputs["attention_mask"].bool()  # [R, T + n]
+        self._check_length(int(full_mask.sum(1).max()), "prompt and target")
         # The logits that predict continuation token j of a row sit at its prompt length + j - 1.
         index = (prompt_lengths.unsqueeze(1) - 1 + torch.arange(length, device=ids.device)).clamp(
             0, ids.size(1) - 1
         )  # [R, c]
-        predicting = logits.gather(1, index.unsqueeze(-1).expand(-1, -1, logits.size(-1)))
-        return self._token_log_probs(predicting.float(), labels)  # [R, c]
+        with context, logits_only_at(self.lm, index):
+            logits = self.lm(
+                **inputs,
+                position_ids=self._position_ids(full_mask, ids.size(1)),
+                use_cache=prefix is not None,
+            ).logits  # [R, c, V]
+        return self._token_log_probs(logits.float(), labels)  # [R, c]
 
     def _rank_choices(
         self,
         answer_choices: TextFieldTensors,
-        prefix: Optional[TaskParameters],
+        prefix: Optional[Tuple[TaskParameters, torch.Tensor]],
         prompt: List[tuple],
         metadata: Optional[List[Dict[str, Any]]],
     ) -> Dict[str, Any]:
@@ -489,43 +555,43 @@ class InstructionCausalLM(InstructionModel):
             for ids, mask in prompt
         ]
         choice_prefix = (
-            self._past_for_rows(prefix, batch_size, num_choices) if prefix is not None else None
+            (prefix[0], prefix[1].repeat_interleave(num_choices)) if prefix is not None else None
         )
         token_log_probs = self._continuation_log_probs(choice_prompt, flat_labels, choice_prefix)
         return self._choice_output(answer_choices, token_log_probs, metadata)
 
-    def _generate(self, prefix: Optional[TaskParameters], prompt: List[tuple]) -> Dict[str, Any]:
+    def _generate(
+        self, prefix: Optional[Tuple[TaskParameters, torch.Tensor]], prompt: List[tuple]
+    ) -> Dict[str, Any]:
         ids, mask = self._packed(prompt, left=True)  # [B, n], padding first
-        batch_size = ids.size(0)
-        kwargs: Dict[str, Any] = {}
-        if prefix is not None:
-            # HF's generate takes the whole sequence and runs only what the cache lacks: the
-            # cached positions get pad ids, never read.
-            past, past_mask = self._past_for_rows(
-                prefix, batch_size, self.generation_config.num_beams
+        if prefix is None:
+            inputs, context = {"input_ids": ids, "attention_mask": mask.long()}, nullcontext()
+        else:
+            inputs, context = self._prefix_inputs(
+                prefix, ids, mask, self.generation_config.num_beams, for_generate=True
             )
-            past_mask = past_mask[:: self.generation_config.num_beams]  # [B, T]
-            ids = torch.cat([torch.full_like(past_mask, self._pad_id), ids], dim=1)
-            mask = torch.cat([past_mask.bool(), mask], dim=1)
-            kwargs["past_key_values"] = past
         self._check_length(
-            int(mask.sum(1).max()) + self.generation_config.max_new_tokens,
+            int(inputs["attention_mask"].sum(1).max()) + self.generation_config.max_new_tokens,
             "prompt and max_decoding_steps",
         )
-        generated = self.lm.generate(
-            input_ids=ids,
-            attention_mask=mask.long(),
-            generation_config=self.generation_config,
-            **kwargs,
-        )
-        predictions = generated[:, ids.size(1) :]  # [B, L], what follows the prompt
-        return {
-            "predictions": predictions,
-            "predicted_text": self.tokenizer.batch_decode(predictions, skip_special_tokens=True),
-        }
+        with context, logits_only_at(self.lm, None):
+            generated = self.lm.generate(**inputs, generation_config=self.generation_config)
+        predictions = generated[:, inputs["input_ids"].size(1) :]  # [B, L], what follows the prompt
+        texts = self.tokenizer.batch_decode(predictions, skip_special_tokens=True)
+        # Without the whitespace that the layout moved from the prompt's end to the targets'.
+        return {"predictions": predictions, "predicted_text": [text.lstrip() for text in texts]}
 
     def _generated_lengths(self, predictions: torch.Tensor) -> torch.Tensor:
         """Generated tokens up to and including the first EOS (all of them without one): [B]."""
         is_eos = torch.isin(predictions, torch.tensor(self._eos_ids, device=predictions.device))
         all_of_them = torch.full_like(is_eos[:, 0], predictions.size(1), dtype=torch.long)
         return torch.where(is_eos.any(1), is_eos.long().argmax(1) + 1, all_of_them)
+
+
+def fused_activations(config) -> Dict[str, str]:
+    """The config overrides that swap an unfused activation for its fused equal."""
+    return {
+        name: FUSED_ACTIVATIONS[value]
+        for name in ("activation_function", "hidden_act")
+        if (value := getattr(config, name, None)) in FUSED_ACTIVATIONS
+    }

@@ -6,27 +6,32 @@ the paper's baselines) and `instruction_causal_lm` (decoder-only baselines) each
 differs: how they encode, score and generate.
 """
 
+import re
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from allennlp.common import Lazy
 from allennlp.common.checks import ConfigurationError
-from allennlp.data import TextFieldTensors, Vocabulary
+from allennlp.common.from_params import infer_method_params
+from allennlp.data import DatasetReader, TextFieldTensors, Vocabulary
 from allennlp.models import Model
-from allennlp.nn import RegularizerApplicator
+from allennlp.nn import InitializerApplicator, RegularizerApplicator
+from allennlp.nn.initializers import PretrainedModelInitializer
 from allennlp.nn.parallel import DdpAccelerator
 from allennlp.nn.util import get_text_field_mask, get_token_ids_from_text_field_tensors
 from allennlp.training.metrics import Metric
 from torch import nn
-from transformers import PreTrainedModel
+from transformers import AutoConfig, PreTrainedModel
 
 from hint_allennlp.data.sequence_layout import check_batch_layout
 from hint_allennlp.metrics import InferenceFlops, RankClassificationAccuracy
 from hint_allennlp.modules.backbone import (
+    config_source,
     load_backbone,
     load_tokenizer,
     loading_archive,
     save_backbone,
+    saved_model_name,
 )
 from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.hypernetwork.hypernetwork import Hypernetwork
@@ -36,6 +41,13 @@ from hint_allennlp.modules.peft.injection import inject_task_modules
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
 from hint_allennlp.modules.serving.task_parameter_cache import TaskParameterCache, instruction_key
+
+# The first weight of `load_state_dict`'s size mismatch message, with both shapes.
+SIZE_MISMATCH = re.compile(
+    r"size mismatch for (?P<name>\S+): copying a param with shape "
+    r"torch.Size\((?P<archived>\[[^\]]*\])\) from checkpoint, "
+    r"the shape in current model is torch.Size\((?P<built>\[[^\]]*\])\)"
+)
 
 
 class InstructionModel(Model):
@@ -51,7 +63,8 @@ class InstructionModel(Model):
     choices, and the analytic `flops` of what was evaluated with `relative_flops`
     (`hint_allennlp.metrics.InferenceFlops`); in training `get_metrics` is empty.
 
-    A subclass sets `sequence_layout` (`hint_allennlp/data/sequence_layout.py`), gives
+    A subclass sets `sequence_layout` (`hint_allennlp/data/sequence_layout.py`) and the reader
+    formats it refuses (`refused_instruction_formats`), gives
     `instruction_handling` and `compiles_instructions`, makes what it keeps per instruction in
     `_make_task_parameters`, builds its backbone with `_load_backbone`, and calls `_track_flops`
     once its parameter counts are known.
@@ -74,6 +87,9 @@ class InstructionModel(Model):
     """
 
     sequence_layout: str
+    # Reader `instruction_format`s (recorded in each instance's metadata) that the model refuses,
+    # each with the reason and what to use instead.
+    refused_instruction_formats: Dict[str, str] = {}
 
     def __init__(
         self,
@@ -98,8 +114,69 @@ class InstructionModel(Model):
     @classmethod
     def _load(cls, config, serialization_dir, weights_file=None, cuda_device=-1) -> "Model":
         # The archive's weights follow: the backbone is built from the archive's copy of its config.
+        # Read first: building the model consumes its config.
+        model_name = config.as_dict(quiet=True).get("model", {}).get("model_name")
         with loading_archive():
-            return super()._load(config, serialization_dir, weights_file, cuda_device)
+            try:
+                return super()._load(config, serialization_dir, weights_file, cuda_device)
+            except RuntimeError as error:
+                mismatch = SIZE_MISMATCH.search(str(error))
+                if mismatch is None:
+                    raise
+                trained_with = saved_model_name(serialization_dir)
+                raise ConfigurationError(
+                    "The archive's weights are for a backbone of another "
+                    f"shape than model_name {model_name!r} builds: {mismatch['name']} is "
+                    f"{mismatch['archived']} in the archive and {mismatch['built']} "
+                    f"in the model ({str(error).count('size mismatch for')} weights differ). "
+                    f"The archive was trained with model_name {trained_with!r}: drop the "
+                    "model_name override (--overrides), or give a checkpoint of that shape."
+                ) from None
+
+    def _check_backbone_kind(self, serialization_dir: Optional[str]) -> None:
+        """
+        Refuses a `model_name` of the other kind than the model's `sequence_layout` reads: an
+        encoder-decoder (T5) for `instruction_causal_lm`, a decoder-only LM for `hint_seq2seq`.
+        """
+        config = AutoConfig.from_pretrained(config_source(self.model_name, serialization_dir))
+        if config.is_encoder_decoder == (self.sequence_layout == "encoder_decoder"):
+            return
+        if config.is_encoder_decoder:
+            raise ConfigurationError(
+                f"model_name {self.model_name!r} is an encoder-decoder model "
+                f"({config.model_type}): use the `hint_seq2seq` model for it"
+            )
+        raise ConfigurationError(
+            f"model_name {self.model_name!r} is a decoder-only model ({config.model_type}), and "
+            f"{type(self).__name__} (the HINT, Tk-Instruct and No-Instruct recipes) needs an "
+            "encoder-decoder backbone (T5). For a causal LM use the decoder-only recipe: model "
+            "`instruction_causal_lm` with the reader's instruction_format 'tk_instruct_prefix' "
+            "and sequence_layout 'decoder_only' (training_configs/sni/def_2pos/gpt2_xl.jsonnet, "
+            "whose `backbone` setting takes the checkpoint)."
+        )
+
+    def _initialize(self, initializer: InitializerApplicator) -> None:
+        """
+        Applies `initializer`; weights of another model given to its `pretrained` initializer
+        (the configs' `pretrained_weights`) are refused in words, not with the KeyError of the
+        first weight they lack.
+        """
+        try:
+            initializer(self)
+        except KeyError as missing:
+            loaded = [
+                name
+                for _, part in initializer._initializers
+                if isinstance(part, PretrainedModelInitializer)
+                for name in list(part.weights)[:2]
+            ]
+            raise ConfigurationError(
+                f"The `pretrained` initializer's weights_file_path (the configs' "
+                f"`pretrained_weights`) has no {missing.args[0]!r}, a weight of this "
+                f"{type(self).__name__}: its weights (such as {loaded}) are another model's. Give "
+                f"the weights of a run of this same model type and backbone ({type(self).__name__} "
+                f"on {self.model_name!r}), e.g. its model.tar.gz or best.th."
+            ) from None
 
     def _load_backbone(
         self, model_class: type, serialization_dir: Optional[str], **config_overrides
@@ -210,6 +287,31 @@ class InstructionModel(Model):
 
     def _check_sequence_layout(self, metadata: Optional[List[Dict[str, Any]]]) -> None:
         check_batch_layout(self.sequence_layout, type(self).__name__, metadata)
+        self._check_tokenizer(metadata)
+        formats = {meta.get("instruction_format") for meta in metadata or []}
+        for refused in sorted(formats & set(self.refused_instruction_formats)):
+            raise ConfigurationError(
+                f"{type(self).__name__} got instances read with the dataset reader's "
+                f"instruction_format {refused!r}: {self.refused_instruction_formats[refused]}"
+            )
+
+    def _check_tokenizer(self, metadata: Optional[List[Dict[str, Any]]]) -> None:
+        """Refuses token ids made by another tokenizer than the model's (its EOS or size differ)."""
+        own = getattr(self, "tokenizer", None)
+        read_with = next(
+            (meta["tokenizer"] for meta in metadata or [] if "tokenizer" in meta), None
+        )
+        if own is None or read_with is None:
+            return
+        if (read_with["eos_token_id"], read_with["size"]) == (own.eos_token_id, len(own)):
+            return
+        raise ConfigurationError(
+            f"{type(self).__name__} on {self.model_name!r} got token ids from another tokenizer: "
+            f"the dataset reader's is {read_with['name']!r} (EOS id {read_with['eos_token_id']}, "
+            f"{read_with['size']} tokens), the model's has EOS id {own.eos_token_id} and "
+            f"{len(own)} tokens. Set the reader's model_name to the model's, {self.model_name!r} "
+            "(or give it that model's tokenizer and token_indexers)."
+        )
 
     # --- What is kept per instruction ---------------------------------------------------------
 
@@ -218,6 +320,16 @@ class InstructionModel(Model):
         `_make_task_parameters` once per distinct instruction in the batch (in evaluation, only
         for instructions not in the task cache). When every example shares one instruction the
         result keeps batch size 1, to be broadcast; otherwise it is gathered per example.
+        """
+        modules, inverse = self._task_parameters_per_instruction(instruction_tokens)
+        return modules if modules.batch_size == 1 else modules.index_select(inverse)
+
+    def _task_parameters_per_instruction(
+        self, instruction_tokens: TextFieldTensors
+    ) -> Tuple[TaskParameters, torch.Tensor]:
+        """
+        `_make_task_parameters` once per distinct instruction in the batch, [U] (in evaluation,
+        only for instructions not in the task cache), and each example's row there [B].
         """
         instruction_ids = get_token_ids_from_text_field_tensors(instruction_tokens)  # [B, t]
         instruction_mask = get_text_field_mask(instruction_tokens)  # [B, t]
@@ -229,7 +341,7 @@ class InstructionModel(Model):
             0, inverse, torch.arange(batch_size, device=inverse.device), reduce="amin"
         )
         modules = self._distinct_task_parameters(instruction_ids[first], instruction_mask[first])
-        return modules if num_distinct == 1 else modules.index_select(inverse)
+        return modules, inverse
 
     def _distinct_task_parameters(
         self, instruction_ids: torch.Tensor, instruction_mask: torch.Tensor
@@ -376,6 +488,50 @@ class InstructionModel(Model):
             metrics.update(self._choice_accuracy.get_metric(reset=reset))
         metrics.update(self._flops.get_metric(reset=reset))
         return metrics
+
+
+def check_instruction_formats(config: Dict[str, Any]) -> None:
+    """
+    Refuses, before anything is built (`allennlp train`), an experiment whose model refuses the
+    `instruction_format` of its readers (`refused_instruction_formats`; given or by default),
+    which the model would otherwise refuse only at its first batch.
+    """
+    model_type = config.get("model", {}).get("type")
+    if model_type not in Model.list_available():
+        return
+    refused = getattr(Model.resolve_class_name(model_type)[0], "refused_instruction_formats", {})
+    for key in ("dataset_reader", "validation_dataset_reader"):
+        reader = config.get(key)
+        if not refused or not isinstance(reader, dict):
+            continue
+        if reader.get("type") not in DatasetReader.list_available():
+            continue
+        reader_class = DatasetReader.resolve_class_name(reader["type"])[0]
+        parameter = infer_method_params(reader_class, reader_class.__init__).get(
+            "instruction_format"
+        )
+        if parameter is None:
+            continue
+        instruction_format = reader.get("instruction_format", parameter.default)
+        if instruction_format in refused:
+            raise ConfigurationError(
+                f"{key}.instruction_format {instruction_format!r} (of reader type "
+                f"{reader['type']!r}) with model type {model_type!r}: "
+                + refused[instruction_format]
+            )
+
+
+def check_generation_settings(beam_size: int, max_decoding_steps: int) -> None:
+    """Refuses generation settings that `generate` would fail on only once evaluation starts."""
+    if beam_size < 1:
+        raise ConfigurationError(
+            f"The model's beam_size must be at least 1 (1: greedy decoding), not {beam_size}."
+        )
+    if max_decoding_steps < 1:
+        raise ConfigurationError(
+            "The model's max_decoding_steps (the most tokens generated per prediction) must be "
+            f"at least 1, not {max_decoding_steps}."
+        )
 
 
 def _to_keep(modules: TaskParameters) -> TaskParameters:

@@ -20,25 +20,33 @@ existed, or by a config without `include_in_archive`) loads from `model_name` as
 
 A local `model_name` that does not exist fails at once, naming the path and the working directory
 (`check_model_name`): transformers would take `output/demo/t5` for a hub name and retry the network
-for over a minute before saying so.
+for over a minute before saying so. So does a hub name that is not in the local cache when the hub
+is offline or unreachable (`check_hub_name_available`), naming the cache searched.
 """
 
+import functools
 import json
 import logging
 import os
 import shutil
+import socket
+import threading
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Iterator, Optional, Type, Union
+from typing import Iterator, List, Optional, Type, Union
+from urllib.parse import urlparse
 
 import torch
 import torch.distributed as dist
 from allennlp.common import cached_transformers
 from allennlp.common.checks import ConfigurationError
+from huggingface_hub import constants as huggingface_constants
+from huggingface_hub import try_to_load_from_cache
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 from transformers import AutoConfig, GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.modeling_utils import no_init_weights
+from transformers.utils import CONFIG_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +54,11 @@ logger = logging.getLogger(__name__)
 BACKBONE_DIR = "backbone"
 # In that folder: which `model_name` the files are a copy of.
 SOURCE_FILE = "hint_backbone.json"
+
+# The environment variables that put the Hugging Face libraries offline.
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+# How long the hub may take to accept a connection before it counts as unreachable.
+HUB_PROBE_SECONDS = 3.0
 
 _loading_archive: ContextVar[bool] = ContextVar("loading_archive", default=False)
 
@@ -64,16 +77,22 @@ def loading_archive() -> Iterator[None]:
         _loading_archive.reset(token)
 
 
-def saved_backbone(model_name: str, serialization_dir: Optional[str]) -> Optional[Path]:
-    """The folder in `serialization_dir` that holds a copy of `model_name`'s files, if any."""
+def saved_model_name(serialization_dir: Optional[str]) -> Optional[str]:
+    """The `model_name` whose files `serialization_dir`'s backbone folder is a copy of, if any."""
     if serialization_dir is None:
         return None
-    folder = Path(serialization_dir) / BACKBONE_DIR
     try:
-        source = json.loads((folder / SOURCE_FILE).read_text())
+        source = json.loads((Path(serialization_dir) / BACKBONE_DIR / SOURCE_FILE).read_text())
     except (OSError, ValueError):
         return None
-    return folder if source.get("model_name") == model_name else None
+    return source.get("model_name") if isinstance(source, dict) else None
+
+
+def saved_backbone(model_name: str, serialization_dir: Optional[str]) -> Optional[Path]:
+    """The folder in `serialization_dir` that holds a copy of `model_name`'s files, if any."""
+    if serialization_dir is None or saved_model_name(serialization_dir) != model_name:
+        return None
+    return Path(serialization_dir) / BACKBONE_DIR
 
 
 def check_model_name(model_name: str) -> str:
@@ -92,6 +111,7 @@ def check_model_name(model_name: str) -> str:
     except HFValidationError:
         hub_name = False
     if hub_name and not path.is_absolute() and not model_name.startswith((".", "~")):
+        check_hub_name_available(model_name)
         return model_name
     raise ConfigurationError(
         f"model_name {model_name!r} is a local path, and there is no such folder: "
@@ -99,6 +119,60 @@ def check_model_name(model_name: str) -> str:
         "Give the checkpoint's folder (what save_pretrained wrote) or a hub name such as "
         "'google/t5-base-lm-adapt'."
     )
+
+
+def check_hub_name_available(model_name: str) -> None:
+    """
+    Refuses, at once, a hub name that is not in the local Hugging Face cache when the hub cannot
+    serve it: offline mode is set (`HF_HUB_OFFLINE`, `TRANSFORMERS_OFFLINE`) or the hub does not
+    answer a short connection probe. transformers would retry for most of a minute before failing.
+    """
+    if isinstance(try_to_load_from_cache(model_name, CONFIG_NAME), str):
+        return
+    offline = next(
+        (variable for variable in OFFLINE_VARIABLES if _is_set(os.environ.get(variable))),
+        "HF_HUB_OFFLINE" if huggingface_constants.HF_HUB_OFFLINE else None,
+    )
+    if offline is None and hub_reachable():
+        return
+    why = (
+        f"{offline} is set"
+        if offline is not None
+        else f"the hub ({huggingface_constants.ENDPOINT}) cannot be reached from this machine"
+    )
+    raise ConfigurationError(
+        f"model_name {model_name!r} is neither a local folder (none in {os.getcwd()}) nor in the "
+        f"Hugging Face cache searched, {huggingface_constants.HF_HUB_CACHE}, and {why}. Give the "
+        "checkpoint's folder, download it where the hub is reachable (`huggingface-cli download "
+        f"{model_name}`), or point HF_HUB_CACHE (or HF_HOME) at a cache that holds it."
+    )
+
+
+def _is_set(value: Optional[str]) -> bool:
+    return (value or "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+@functools.lru_cache(maxsize=None)
+def hub_reachable(timeout: float = HUB_PROBE_SECONDS) -> bool:
+    """
+    Whether a TCP connection to the hub's host opens within `timeout` seconds (once per process).
+    The probe runs in a thread because name resolution ignores socket timeouts.
+    """
+    endpoint = urlparse(huggingface_constants.ENDPOINT)
+    address = (endpoint.hostname, endpoint.port or (443 if endpoint.scheme == "https" else 80))
+    outcome: List[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection(address, timeout=timeout).close()
+            outcome.append(True)
+        except OSError:
+            outcome.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(outcome and outcome[0])
 
 
 def config_source(model_name: str, serialization_dir: Optional[str] = None) -> str:

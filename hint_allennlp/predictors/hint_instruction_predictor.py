@@ -67,9 +67,11 @@ class HintInstructionPredictor(Predictor):
     frozen : `bool`, optional (default = `True`)
     compiled_tasks : `List[str]`, optional (default = `None`)
         Files written by `allennlp hint-compile`, or directories or globs of them. A file compiled
-        from another model is refused.
+        from another model is refused, and so are compiled tasks for a model that compiles nothing
+        (one that reads the instruction inside its input).
     cache_size : `int`, optional (default = `None`)
-        Overrides the model's `task_module_cache_size` (0 turns the cache off).
+        Overrides the model's `task_module_cache_size` (0 turns the cache off; a negative size is
+        refused).
     batch_size : `int`, optional (default = `32`)
         Batch size for the instances of an SNI task object.
     fail_on_error : `bool`, optional (default = `False`)
@@ -95,6 +97,11 @@ class HintInstructionPredictor(Predictor):
                 "hint_instruction needs an 'sni' or 'instruction_jsonl' dataset reader"
             )
         if cache_size is not None:
+            if cache_size < 0:
+                raise ConfigurationError(
+                    f"cache_size must be 0 (no task cache) or more instructions, not {cache_size} "
+                    "(--predictor-args)."
+                )
             model.task_parameter_cache.max_size = cache_size
         if batch_size < 1:
             raise ConfigurationError(f"batch_size must be at least 1, not {batch_size}")
@@ -111,6 +118,13 @@ class HintInstructionPredictor(Predictor):
             )
 
     def _load_compiled_tasks(self, locations: List[str]) -> None:
+        if not getattr(self._model, "compiles_instructions", False):
+            raise ConfigurationError(
+                f"compiled_tasks {locations}: this model ({type(self._model).__name__} reading "
+                "the instruction inside its input, as Tk-Instruct and No-Instruct do) keeps "
+                "nothing per instruction, so it has nothing to compile and serves no compiled "
+                "task: leave out compiled_tasks and give each input line its 'instruction'."
+            )
         fingerprint = model_fingerprint(self._model)
         for path in _compiled_task_paths(locations):
             compiled = CompiledTask.load(path, fingerprint)

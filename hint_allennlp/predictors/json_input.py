@@ -24,6 +24,12 @@ from hint_allennlp.data.file_reading import (
     without_byte_order_mark,
 )
 
+# Python's parser recurses once per nesting level: a value nested deeper than the interpreter's
+# recursion limit is an error of its own line, not of the whole input.
+TOO_DEEP = (
+    "not usable JSON: nested too deeply for Python's JSON parser (arrays or objects inside "
+    "each other beyond its recursion limit)"
+)
 # JSON strings on one line (escapes included), removed before counting brackets.
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
@@ -90,6 +96,8 @@ def json_input_items(raw_lines: Iterable[bytes]) -> Iterator[Dict[str, Any]]:
                 continue
             try:
                 yield {"line": line.number, "record": json.loads(line.text)}
+            except RecursionError:
+                yield {"line": line.number, "error": TOO_DEEP}
             except json.JSONDecodeError as error:
                 if _ended_too_early(error, line.text):
                     open_lines, balance = [line], _bracket_balance(line.text)
@@ -133,6 +141,8 @@ def _parse_open_value(
     first = open_lines[0]
     try:
         return {"line": first.number, "record": json.loads(text)}, []
+    except RecursionError:
+        return {"line": first.number, "error": TOO_DEEP}, []
     except json.JSONDecodeError as error:
         if _ended_too_early(error, text):
             return (None if ended is None else _open_value_error(first, ended)), []

@@ -36,21 +36,30 @@ def test_one_tiny_run(tmp_path):
             "--examples", "2",
             "--repeats", "1",
             "--warmup", "0",
-            "--outputs", "1,2",
+            "--outputs", "2",
+            "--settings", ",".join(SETTINGS),
             "--output-dir", str(tmp_path),
         ]
     )  # fmt: skip
     results = json.loads((tmp_path / "decoder_only.json").read_text())["tiny"]
     rows = {(row["setting"], row["output"]): row for row in results["timing"]}
-    assert set(rows) == {(setting, output) for setting in SETTINGS for output in (1, 2)}
-    for output in (1, 2):
-        flops = {setting: rows[(setting, output)]["flops"] for setting in SETTINGS}
-        # What caching saves: the instruction's pass for every example.
-        assert flops["decoder_only_cached"] < flops["decoder_only"]
-        assert flops["hint_cached"] < flops["tk_instruct"]
+    assert set(rows) == {(setting, 2) for setting in SETTINGS}
+    flops = {setting: rows[(setting, 2)]["flops"] for setting in SETTINGS}
+    counted = {setting: rows[(setting, 2)]["counted_flops"] for setting in SETTINGS}
+    # What caching saves: the instruction's pass for every example.
+    assert flops["decoder_only_cached"] < flops["decoder_only"]
+    assert counted["decoder_only_cached"] < counted["decoder_only"]
+    assert flops["hint_cached"] < flops["tk_instruct"]
+    assert counted["hint_cached"] < counted["tk_instruct"]
+    # The same arithmetic either way, but the earlier path's LM head over every position.
+    assert flops["decoder_only_expanded"] == flops["decoder_only_cached"]
+    assert counted["decoder_only_expanded"] > counted["decoder_only_cached"]
     memory = {row["model"]: row for row in results["memory"]}
     for row in memory.values():
         assert row["measured"] == row["exact"]  # every kept tensor, counted exactly
     # Appendix C.2's 2·l·h·k·s is the decoder-only cache to the byte (its mask aside).
     assert memory["decoder-only"]["measured"] - memory["decoder-only"]["appendix_c"] == 197
-    assert "| decoder-only, instruction cached |" in (tmp_path / "decoder_only.md").read_text()
+    text = (tmp_path / "decoder_only.md").read_text()
+    assert "| decoder-only, instruction cached |" in text
+    assert "| KV cache, expanded per example |" in text
+    assert "| time ratio / FLOPs ratio |" in text

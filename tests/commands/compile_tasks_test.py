@@ -1,7 +1,13 @@
 """
 `allennlp hint-compile` refuses what it can before loading the model (the archive named here does
-not exist: an error about it would mean that the model was loaded first).
+not exist: an error about it would mean that the model was loaded first), reads every task file of
+a folder, and keeps one model's compiled tasks per folder.
 """
+
+import json
+import logging
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,8 +15,11 @@ from allennlp.common.checks import ConfigurationError
 
 from hint_allennlp.commands.compile_tasks import compile_tasks
 from hint_allennlp.data.file_reading import DataFormatError
+from hint_allennlp.modules.serving.compiled_task import contents_checksum
+from tests import SNI_FIXTURES, run_allennlp
 
 NO_ARCHIVE = "no-such-model.tar.gz"
+SNI_TASK = SNI_FIXTURES / "tasks" / "task1146_country_capital.json"
 
 
 def test_an_output_dir_that_is_an_existing_file_is_refused(tmp_path):
@@ -36,3 +45,49 @@ def test_a_cuda_device_this_machine_lacks_is_refused_in_the_options_words(tmp_pa
     missing = torch.cuda.device_count()
     with pytest.raises(ConfigurationError, match=f"--cuda-device {missing}: this machine has"):
         compile_tasks(NO_ARCHIVE, str(tasks), str(tmp_path / "compiled"), cuda_device=missing)
+
+
+def test_a_folder_is_compiled_whole_and_another_models_output_is_refused(
+    trained_archive, tmp_path, monkeypatch, caplog
+):
+    """
+    `hint-compile ARCHIVE DIR` used to compile only DIR's .json files, skipping the tasks of a
+    .jsonl without a word; an --output-dir holding another model's compiled tasks used to be
+    written into, leaving a folder that mixes two models.
+    """
+    monkeypatch.chdir(tmp_path)
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    shutil.copy(SNI_TASK, tasks / "a.json")
+    (tasks / "more.jsonl").write_text(
+        json.dumps({"task": "more", "instruction": "Return the country's capital."}) + "\n"
+    )
+    (tasks / "notes.md").write_text("not a task\n")
+    with caplog.at_level(logging.WARNING):
+        run_allennlp("hint-compile", str(trained_archive), "tasks", "--output-dir", "compiled")
+    assert sorted(path.name for path in Path("compiled").iterdir()) == [
+        "a.hint.pt",
+        "more.hint.pt",
+    ]
+    assert "tasks: 1 file(s) skipped, not task files (.json, .jsonl, .txt): ['notes.md']" in (
+        caplog.text
+    )
+
+    # A task compiled by another model, as `hint-compile` writes one.
+    other = torch.load("compiled/a.hint.pt", weights_only=True)
+    other.update(task="other", fingerprint="0" * 64, archive="/elsewhere/model.tar.gz")
+    other["checksum"] = contents_checksum(other)
+    torch.save(other, "compiled/other.hint.pt")
+    with pytest.raises(ConfigurationError) as refused:
+        run_allennlp("hint-compile", str(trained_archive), "tasks", "--output-dir", "compiled")
+    assert str(refused.value).startswith(
+        "--output-dir compiled holds 1 compiled task file(s) of another model, such as "
+        "other.hint.pt (compiled from /elsewhere/model.tar.gz)"
+    )
+    run_allennlp(
+        "hint-compile", str(trained_archive), "tasks", "--output-dir", "compiled", "--overwrite"
+    )
+    assert sorted(path.name for path in Path("compiled").iterdir()) == [
+        "a.hint.pt",
+        "more.hint.pt",
+    ]

@@ -44,6 +44,10 @@ def read(checkpoint, arguments, path, **extra):
                 **arguments,
                 "model_name": str(checkpoint),
                 "sequence_layout": "decoder_only",
+                # Within the 1,024 positions of the tiny GPT-2 (checked when the reader is built).
+                "max_instruction_tokens": 512,
+                "max_source_tokens": 256,
+                "max_target_tokens": 256,
                 **extra,
             }
         )
@@ -90,12 +94,42 @@ def test_the_two_prompt_parts_are_the_tk_instruct_string(family):
         CHECKPOINTS[family], {**arguments, "instruction_format": "tk_instruct_prefix"}, task
     )[0]
     whole = read(CHECKPOINTS[family], {**arguments, "instruction_format": "tk_instruct"}, task)[0]
-    assert split["metadata"]["input"] == format_query("Albania")
+    assert split["metadata"]["source"] == format_query("Albania")
+    assert split["metadata"]["input"] == whole["metadata"]["input"] == "Albania"
     prompt = ids(split["instruction_tokens"]) + ids(split["source_tokens"])
     assert tokenizer.decode(prompt, skip_special_tokens=True) == tokenizer.decode(
         ids(whole["source_tokens"]), skip_special_tokens=True
     )
-    assert tokenizer.decode(ids(split["target_tokens"])) == "Tirana" + tokenizer.eos_token
+    # The target carries the prompt's trailing space (`move_trailing_whitespace`).
+    assert tokenizer.decode(ids(split["target_tokens"])) == " Tirana" + tokenizer.eos_token
+
+
+@pytest.mark.parametrize("family", CHECKPOINTS)
+@pytest.mark.parametrize("setup", READERS)
+def test_the_fields_are_the_whole_string_s_tokens(family, setup):
+    """
+    Byte-level BPE: prompt fields and each continuation, tokenized one field at a time, are the
+    tokens of the whole string `instruction + input + continuation`, one by one (the target with
+    its leading space, the instruction/input boundary as in the joint string).
+    """
+    tokenizer = AutoTokenizer.from_pretrained(CHECKPOINTS[family])
+    for instance in read(CHECKPOINTS[family], *READERS[setup]):
+        metadata = instance["metadata"]
+        prompt_text = metadata["instruction"] + metadata["source"]
+        prompt = [
+            token_id
+            for name in ("instruction_tokens", "source_tokens")
+            if name in instance
+            for token_id in ids(instance[name])
+        ]
+        continuations = []
+        if "target_tokens" in instance:
+            continuations.append((metadata["references"][0], instance["target_tokens"]))
+        if "answer_choices" in instance:
+            continuations += zip(metadata["answer_choices"], instance["answer_choices"].field_list)
+        for text, field in continuations:
+            whole = tokenizer(prompt_text + text)
+            assert prompt + ids(field)[:-1] == whole["input_ids"], (setup, text)
 
 
 def test_truncation_keeps_the_targets_eos():

@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests import FIXTURES_ROOT, PROJECT_ROOT
+import pytest
+from allennlp.common.checks import ConfigurationError
+
+from hint_allennlp.data.file_reading import DataFormatError
+from tests import FIXTURES_ROOT, PROJECT_ROOT, run_allennlp
 
 ALLENNLP = str(Path(sys.executable).parent / "allennlp")
 TEST_TASK = FIXTURES_ROOT / "sni" / "tasks" / "task1152_bard_analogical_reasoning_causation.json"
@@ -56,3 +60,49 @@ def test_evaluate_reports_metrics_and_writes_one_line_per_instance(trained_archi
     assert all(
         line["task"] == TEST_TASK.stem and isinstance(line["prediction"], str) for line in lines
     )
+
+
+def test_json_lines_given_to_the_sni_reader_name_the_reader_that_reads_them(
+    trained_archive, tmp_path
+):
+    """
+    A valid JSON-lines file given to an archive whose reader is 'sni' used to be reported as
+    "malformed JSON (Extra data at line 2)". The error names the reader and the override that
+    reads such a file, which then evaluates.
+    """
+    records = tmp_path / "file.jsonl"
+    task = json.loads(TEST_TASK.read_text())
+    records.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "instruction": task["Definition"][0],
+                    "input": instance["input"],
+                    "output": instance["output"][0],
+                }
+            )
+            + "\n"
+            for instance in task["Instances"][:2]
+        )
+    )
+    with pytest.raises(ConfigurationError) as refused:
+        run_allennlp("evaluate", str(trained_archive), str(records))
+    message = str(refused.value)
+    assert message.startswith(f"{records}: the dataset reader is 'sni'")
+    assert "not a .jsonl file" in message and "'instruction_jsonl' reader" in message
+    named_json = tmp_path / "file.json"  # the same lines in a file named like a task file
+    named_json.write_text(records.read_text())
+    with pytest.raises(DataFormatError, match="Extra data.*JSON lines.*'instruction_jsonl'"):
+        run_allennlp("evaluate", str(trained_archive), str(named_json))
+    overrides = message.split("--overrides '", 1)[1].rstrip("'")
+    metrics = tmp_path / "metrics.json"
+    run_allennlp(
+        "evaluate",
+        str(trained_archive),
+        str(records),
+        "--overrides",
+        overrides,
+        "--output-file",
+        str(metrics),
+    )
+    assert "rougeL" in json.loads(metrics.read_text())

@@ -236,3 +236,47 @@ def test_each_paper_variant_handles_the_instruction_as_the_table_says(variant):
     assert {kind for kind, enabled in kinds.items() if enabled and generates} == set(
         variant.generated
     )
+
+
+def test_generation_runs_the_lm_head_and_cross_attention_projections_only_where_needed():
+    """
+    Per generated token the LM head runs at one position per row; each cross-attention projects
+    the batch's inputs once and the fused instruction once per distinct instruction per
+    `generate` call, not at every step.
+    """
+    model = _fixture_model(max_decoding_steps=4).eval()
+    model.t5.generation_config.eos_token_id = None  # exactly 4 steps
+    reader = TestHintSeq2Seq.model_reader()
+    instances = [
+        reader.text_to_instance("Copy the input.", text, [text], "copy")
+        for text in ("a b", "c d e")
+    ]
+    for instance in instances:
+        reader.apply_token_indexers(instance)
+    batch = Batch(instances)
+    batch.index_instances(Vocabulary())
+    head_rows = []
+    hooks = [
+        model.t5.lm_head.register_forward_pre_hook(
+            lambda _, args: head_rows.append(tuple(args[0].shape[:2]))
+        )
+    ]
+    projections = []
+    for block in model.t5.decoder.block:
+        hooks.append(
+            block.layer[1].EncDecAttention.k.register_forward_pre_hook(
+                lambda _, args: projections.append(tuple(args[0].shape[:2]))
+            )
+        )
+    with torch.no_grad():  # generation alone (no target: no loss)
+        output = model(**{**batch.as_tensor_dict(), "target_tokens": None})
+    for hook in hooks:
+        hook.remove()
+    assert output["predictions"].size(1) == 4
+    assert head_rows == [(2, 1)] * 4
+    layers = len(model.t5.decoder.block)
+    source_length = max(len(instance["source_tokens"]) for instance in instances)
+    instruction_length = len(instances[0]["instruction_tokens"])
+    assert sorted(projections) == sorted(
+        [(2, source_length)] * layers + [(1, instruction_length)] * layers
+    )

@@ -14,6 +14,8 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.common.testing import ModelTestCase
 from allennlp.data import Batch, DatasetReader, Vocabulary
 from allennlp.models import Model
+from transformers import AutoModelForCausalLM
+from transformers.activations import ACT2FN
 
 from hint_allennlp.cost.memory import key_value_cache_bytes
 from hint_allennlp.modules.serving.instruction_key_values import kept_bytes
@@ -30,19 +32,25 @@ TASKS = [
 ]
 
 
-def overrides(family: str, **model) -> str:
+def overrides(family: str, reader=None, **model) -> str:
     name = str(CHECKPOINTS[family])
     return json.dumps(
         {
             "dataset_reader.model_name": name,
             "model.model_name": name,
+            **{f"dataset_reader.{key}": value for key, value in (reader or {}).items()},
             **{f"model.{key}": value for key, value in model.items()},
         }
     )
 
 
-def build(family: str, **model):
-    params = Params.from_file(str(EXPERIMENT), params_overrides=overrides(family, **model))
+# Prompts cut inside their inputs, so that they do not all end in "Output:", after which the
+# random tiny GPT-2 generates the same tokens whatever came before.
+PROMPTS_ENDING_IN_THEIR_INPUT = {"max_source_tokens": 12}
+
+
+def build(family: str, reader=None, **model):
+    params = Params.from_file(str(EXPERIMENT), params_overrides=overrides(family, reader, **model))
     reader = DatasetReader.from_params(params.pop("dataset_reader"))
     torch.manual_seed(0)
     return reader, Model.from_params(vocab=Vocabulary(), params=params.pop("model")).eval()
@@ -87,8 +95,9 @@ class TestInstructionCausalLM(ModelTestCase):
 def test_the_loss_is_the_targets_log_likelihood_alone(family):
     """
     The batched loss (prompts of different lengths, padded) is the mean negative log-likelihood
-    of the target tokens and EOS, each computed on its own unpadded sequence; its gradient
-    reaches no logit at a prompt or padding position.
+    of the target tokens and EOS, each computed on its own unpadded sequence; logits are computed
+    only at the positions that predict a target token ([B, c]), and the gradient reaches each
+    target token's and no padding's.
     """
     reader, model = build(family)
     instances = read(reader)
@@ -107,7 +116,8 @@ def test_the_loss_is_the_targets_log_likelihood_alone(family):
     loss = model(**batch.as_tensor_dict())["loss"]
     handle.remove()
     loss.backward()
-    gradient = logits[0].grad.abs().sum(-1)  # [B, n]: per position
+    gradient = logits[0].grad.abs().sum(-1)  # [B, c]: per target token
+    assert gradient.shape == batch.as_tensor_dict()["target_tokens"]["tokens"]["token_ids"].shape
 
     negative_log_likelihoods = []
     for row, instance in enumerate(instances):
@@ -118,11 +128,8 @@ def test_the_loss_is_the_targets_log_likelihood_alone(family):
             alone = model.lm(input_ids=ids).logits[0].log_softmax(-1)
         positions = torch.arange(len(prompt) - 1, len(prompt) + len(target) - 1)
         negative_log_likelihoods += (-alone[positions, torch.tensor(target)]).tolist()
-        # The packed row: the prompt, then the target, then padding; only the positions that
-        # predict a target token get a gradient.
-        predicting = set(positions.tolist())
         for position in range(gradient.size(1)):
-            assert (gradient[row, position] > 0) == (position in predicting), (row, position)
+            assert (gradient[row, position] > 0) == (position < len(target)), (row, position)
     torch.testing.assert_close(
         loss, torch.tensor(negative_log_likelihoods).mean(), atol=1e-5, rtol=1e-5
     )
@@ -131,7 +138,9 @@ def test_the_loss_is_the_targets_log_likelihood_alone(family):
 @pytest.mark.parametrize("beam_size", [1, 3])
 @pytest.mark.parametrize("family", CHECKPOINTS)
 def test_cached_batched_uncached_and_alone_generate_the_same(family, beam_size):
-    reader, model = build(family, beam_size=beam_size, max_decoding_steps=6)
+    reader, model = build(
+        family, PROMPTS_ENDING_IN_THEIR_INPUT, beam_size=beam_size, max_decoding_steps=6
+    )
     instances = read(reader)
     # Mixed tasks, different lengths, one task twice.
     assert len({instance["metadata"]["task"] for instance in instances}) == 3
@@ -334,3 +343,25 @@ def test_bf16_trains_and_generates_on_the_cpu():
     model.eval()
     output = run(model, instances)
     assert len(output["predicted_text"]) == len(instances)
+    # A compiled task holds its keys and values as the live cache does: in bf16.
+    batch = Batch(instances[:1])
+    batch.index_instances(Vocabulary())
+    _, kept = model.compile_instruction(batch.as_tensor_dict()["instruction_tokens"])
+    assert kept["past_keys"].dtype == kept["past_values"].dtype == torch.bfloat16
+
+
+def test_gpt2_runs_the_fused_gelu_with_the_same_logits():
+    """GPT-2's `gelu_new` is run as `gelu_pytorch_tanh`, the same function to 1e-5."""
+    values = torch.linspace(-12, 12, 10001)
+    torch.testing.assert_close(
+        ACT2FN["gelu_pytorch_tanh"](values), ACT2FN["gelu_new"](values), atol=1e-5, rtol=1e-5
+    )
+    reader, model = build("gpt2")
+    assert model.lm.config.activation_function == "gelu_pytorch_tanh"
+    unfused = AutoModelForCausalLM.from_pretrained(TINY_GPT2).eval()
+    assert unfused.config.activation_function == "gelu_new"
+    ids = torch.tensor([sequence_ids(read(reader)[0], "instruction_tokens", "source_tokens")])
+    with torch.no_grad():
+        torch.testing.assert_close(
+            model.lm(input_ids=ids).logits, unfused(input_ids=ids).logits, atol=1e-5, rtol=1e-5
+        )

@@ -9,15 +9,21 @@ import json
 import os
 import shutil
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
 from allennlp.commands.train import train_model_from_file
+from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
+from allennlp.data import Vocabulary
+from allennlp.models import Model
 from allennlp.models.archival import load_archive
 from allennlp.predictors import Predictor
+from huggingface_hub.constants import HF_HUB_CACHE
 from transformers import AutoModelForCausalLM, T5ForConditionalGeneration
 
+from hint_allennlp.modules import backbone
 from hint_allennlp.modules.backbone import check_model_name
 from tests import FIXTURES_ROOT, TINY_GPT2, TINY_T5
 from tests.user_folder import PREDICT_INPUT, allennlp
@@ -155,6 +161,10 @@ def test_local_paths_that_do_not_exist_are_refused(model_name, tmp_path, monkeyp
 
 def test_folders_and_hub_names_pass(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    # As where the hub answers (offline, uncached hub names are refused: below).
+    monkeypatch.setattr(backbone, "hub_reachable", lambda: True)
+    for variable in backbone.OFFLINE_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
     assert check_model_name(str(TINY_T5)) == str(TINY_T5)
     assert check_model_name(os.path.relpath(TINY_T5)) == os.path.relpath(TINY_T5)
     for hub_name in (
@@ -163,3 +173,40 @@ def test_folders_and_hub_names_pass(tmp_path, monkeypatch):
         "fixtures/tiny-t5",
     ):  # no fixtures/ here
         assert check_model_name(hub_name) == hub_name
+
+
+def test_an_uncached_hub_name_fails_at_once_offline(monkeypatch, tmp_path):
+    """
+    `model_name: NONEXISTENT-t5` used to spend 47 s on the hub's retries before failing: with
+    HF_HUB_OFFLINE set, or the hub unreachable, it is refused at once, naming the cache searched.
+    """
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    started = time.monotonic()
+    with pytest.raises(ConfigurationError) as refused:
+        Model.from_params(
+            vocab=Vocabulary(),
+            params=Params({"type": "hint_seq2seq", "model_name": "NONEXISTENT-t5"}),
+        )
+    assert time.monotonic() - started < 5
+    message = str(refused.value)
+    assert message.startswith("model_name 'NONEXISTENT-t5' is neither a local folder")
+    assert f"the Hugging Face cache searched, {HF_HUB_CACHE}, and HF_HUB_OFFLINE is set" in message
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(backbone, "hub_reachable", lambda: False)
+    with pytest.raises(ConfigurationError, match=r"the hub \(https://.*\) cannot be reached"):
+        check_model_name("NONEXISTENT-t5")
+
+
+def test_the_hub_probe_gives_up_within_its_timeout(monkeypatch):
+    """Name resolution ignores socket timeouts (here: a connection that hangs for 5 s)."""
+    monkeypatch.setattr(backbone.socket, "create_connection", lambda *_, **__: time.sleep(5))
+    backbone.hub_reachable.cache_clear()
+    started = time.monotonic()
+    try:
+        assert not backbone.hub_reachable(timeout=0.5)
+    finally:
+        backbone.hub_reachable.cache_clear()
+    assert time.monotonic() - started < 1.5

@@ -6,12 +6,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
+from allennlp.data import DatasetReader, Vocabulary
+from allennlp.models import Model
 from allennlp.models.archival import load_archive
 from allennlp.predictors import Predictor
 
 from hint_allennlp.commands.compile_tasks import compile_tasks
 from hint_allennlp.data.file_reading import DataFormatError
+from hint_allennlp.predictors.json_input import TOO_DEEP
 from tests import FIXTURES_ROOT, PROJECT_ROOT, run_allennlp
 
 ALLENNLP = str(Path(sys.executable).parent / "allennlp")
@@ -464,3 +468,87 @@ def test_a_batch_size_below_one_is_refused(trained_archive):
     """The batch size of an SNI task object's instances, as `--batch-size` is of the input's."""
     with pytest.raises(ConfigurationError, match="batch_size must be at least 1, not 0"):
         predictor(trained_archive, batch_size=0)
+
+
+def test_one_line_nested_too_deeply_gets_its_error_line_and_the_others_are_predicted(
+    trained_archive, tmp_path, monkeypatch
+):
+    """A JSON line nested 100,000 deep used to abort the whole run with a RecursionError."""
+    monkeypatch.chdir(tmp_path)
+    request = {"instruction": "Return the capital city.", "input": "Albania"}
+    Path("in.jsonl").write_text(
+        json.dumps(request) + "\n" + "[" * 100_000 + "]" * 100_000 + "\n" + json.dumps(request)
+    )
+    run_allennlp("predict", str(trained_archive), "in.jsonl", "--output-file", "out", "--silent")
+    first, deep, last = [json.loads(line) for line in Path("out").read_text().splitlines()]
+    assert deep == {"line": 2, "error": f"in.jsonl, line 2: {TOO_DEEP}"}
+    assert first["prediction"] == last["prediction"] and first["line"] == 1 and last["line"] == 3
+
+
+def test_a_negative_cache_size_is_refused(trained_archive, tmp_path):
+    """`cache_size: -1` used to be accepted, turning the task cache off."""
+    (tmp_path / "in.jsonl").write_text("{}\n")
+    with pytest.raises(ConfigurationError, match="cache_size must be 0 .* not -1"):
+        run_allennlp(
+            "predict",
+            str(trained_archive),
+            str(tmp_path / "in.jsonl"),
+            "--predictor-args",
+            json.dumps({"cache_size": -1}),
+        )
+
+
+def test_a_decoder_only_archive_reports_the_instances_own_input(decoder_only_archive, tmp_path):
+    """The `input` field used to hold the Tk-Instruct query ("Now complete the following ...")."""
+    inputs = tmp_path / "in.jsonl"
+    inputs.write_text(
+        json.dumps({"instruction": "Return the capital city.", "input": "Albania"})
+        + "\n"
+        + SNI_TASK.read_text().replace("\n", " ")
+        + "\n"
+    )
+    output = tmp_path / "out"
+    run_allennlp("predict", str(decoder_only_archive), str(inputs), "--output-file", str(output))
+    lines = [json.loads(line) for line in output.read_text().splitlines()]
+    instances = json.loads(SNI_TASK.read_text())["Instances"]
+    assert [line["input"] for line in lines] == ["Albania"] + [
+        instance["input"] for instance in instances
+    ]
+
+
+def test_compiled_tasks_refused_for_a_model_that_compiles_nothing_and_when_damaged(
+    trained_archive, tmp_path
+):
+    """
+    A Tk-Instruct model used to ask for HINT's compiled tasks to be compiled again with its
+    archive (`hint-compile` refuses it); a half-written .hint.pt used to fail with a raw
+    `OSError [Errno 22] Invalid argument`.
+    """
+    compile_tasks(str(trained_archive), str(SNI_TASK), str(tmp_path))
+    params = Params.from_file(str(FIXTURES_ROOT / "configs" / "hint_seq2seq.jsonnet"))
+    reader_params = params.pop("dataset_reader")
+    reader_params["instruction_format"] = "tk_instruct"
+    model_params = params.pop("model")
+    model_params["parameter_generator"], model_params["instruction_fusion"] = None, False
+    tk_instruct = Model.from_params(vocab=Vocabulary(), params=model_params)
+    with pytest.raises(ConfigurationError) as refused:
+        Predictor.by_name("hint_instruction")(
+            tk_instruct, DatasetReader.from_params(reader_params), compiled_tasks=[str(tmp_path)]
+        )
+    message = str(refused.value)
+    assert "has nothing to compile and serves no compiled task" in message
+    assert "leave out compiled_tasks" in message and "compile it again" not in message
+
+    (path,) = tmp_path.glob("*.hint.pt")
+    # Half of its 34 kB: torch's zip reader then seeks before the file's start (its look-back for
+    # the central directory is 64 kB), which gave the raw OSError.
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ConfigurationError) as refused:
+        run_allennlp(
+            "predict",
+            str(trained_archive),
+            str(SNI_TASK),
+            "--predictor-args",
+            json.dumps({"compiled_tasks": [str(path)]}),
+        )
+    assert str(refused.value).startswith(f"{path}: not a compiled task file (damaged, e.g. half")

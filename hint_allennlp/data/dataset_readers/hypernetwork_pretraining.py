@@ -1,14 +1,17 @@
 import logging
 import random
+import re
 from pathlib import Path
 from typing import Iterator, List, Sequence, Tuple
 
+import torch.distributed as dist
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import DatasetReader, Instance, Token
 from allennlp.data.tokenizers import PretrainedTransformerTokenizer
 
 from hint_allennlp.data.dataset_readers.instruction_reader import InstructionReader, TokenizedText
 from hint_allennlp.data.file_reading import (
+    DataFormatError,
     decode_utf8,
     expand_file_path,
     get_string,
@@ -30,6 +33,8 @@ TEXT_DOCUMENT_UNITS = ("line", "paragraph")
 # when the first is: L - m_1 > 1.
 SPLIT_POINT_MARGINS = {3: (2, 2), 4: (4, 3, 2)}
 PRETRAINING_TASK = "hypernetwork_pretraining"
+# An SNI task's name (`task1146_country_capital`): a line that is one is no pretraining document.
+SNI_TASK_NAME = re.compile(r"task\d+_\w+")
 
 
 @DatasetReader.register("hypernetwork_pretraining")
@@ -50,7 +55,9 @@ class HypernetworkPretrainingReader(InstructionReader):
       least 3, while t[s1:s2] and t[s2:s3] may be empty (then only `</s>`).
 
     A chunk too short to be split so (under 4 pieces for 3 parts, 6 for 4: the last one of a
-    document, or a very short document) is skipped and counted. The split points depend only on
+    document, or a very short document) is skipped and counted; an input that makes no instance
+    at all is refused, saying why, and so is a line that is an SNI task name (a split file given
+    as pretraining text). The split points depend only on
     `seed`, the document (file name and line) and the chunk's position, so they are the same in
     every run and whatever the number of workers.
 
@@ -118,6 +125,7 @@ class HypernetworkPretrainingReader(InstructionReader):
                     f"{list(TEXT_SUFFIXES + JSON_LINES_SUFFIXES)}."
                 )
         logger.info("Reading pretraining documents from %d file(s) at %s.", len(paths), file_path)
+        documents = instances = 0
         # Documents are decoded and tokenized after sharding, so each process does only its share.
         for path, line_number, raw_document in self.shard_iterable(self._raw_documents(paths)):
             location = f"{path}, line {line_number}"
@@ -127,8 +135,46 @@ class HypernetworkPretrainingReader(InstructionReader):
                 text = get_string(
                     parse_json_line(raw_document, path, line_number), "text", location
                 )
+            if SNI_TASK_NAME.fullmatch(text.strip()):
+                raise DataFormatError(
+                    f"{location}: {text.strip()!r} is an SNI task name (a split file lists "
+                    "them), not a document: hypernetwork_pretraining reads raw text (C4). Give "
+                    "it text or JSON-lines documents; SNI tasks are read by the 'sni' reader."
+                )
+            documents += 1
             document_id = f"{path.name}:{line_number}"
-            yield from self.text_to_instances(text, document_id)  # type: ignore[arg-type][arg-type]
+            for instance in self.text_to_instances(text, document_id):  # type: ignore[arg-type]
+                instances += 1
+                yield instance
+        if instances == 0:
+            self._no_instance_made(file_path, documents)
+
+    def _no_instance_made(self, file_path: str, documents: int) -> None:
+        """
+        An input that makes no instance is refused, saying why (training would otherwise end in
+        a bare StopIteration); a shard of a larger input (distributed training, several data
+        loader workers) only warns, as other shards may have instances.
+        """
+        why = (
+            f"its {documents} documents are all shorter than {self._min_chunk_pieces} pieces, "
+            f"the fewest that split into {len(self._margins) + 1} parts"
+            + (
+                " (one word or sentence per line? text_document_unit 'paragraph' reads runs of "
+                "lines as one document)"
+                if self._text_document_unit == "line"
+                else ""
+            )
+            if documents
+            else "it has no document (every line is blank)"
+        )
+        message = f"{file_path}: no pretraining instance could be made: {why}."
+        sharded = self.get_worker_info() is not None or (
+            dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+        )
+        if sharded:
+            logger.warning("%s (this shard)", message)
+            return
+        raise DataFormatError(message)
 
     def _raw_documents(self, paths: Sequence[Path]) -> Iterator[Tuple[Path, int, bytes]]:
         for path in paths:

@@ -13,12 +13,16 @@ Fields (the contract with the model; which special tokens each carries, and how 
 - `target_tokens`: the target, absent when the instance has none (e.g. at prediction time).
 - `answer_choices`: `ListField[TextField]`, the choices in the target tokenization, only when the
   data has answer choices.
-- `metadata`: `{"task", "categories", "references", "instruction", "input", "id",
-  "sequence_layout"}` plus `"answer_choices"` and `"gold_choice"` when the data has answer choices,
-  and `"prompt_groups"` where the reader gives them (P3: what evaluation averages prompts over,
-  Table 10).
+- `metadata`: `{"task", "categories", "references", "instruction", "input", "source", "id",
+  "sequence_layout"}`, plus `"tokenizer"` (a pretrained tokenizer's name, EOS id and size, which
+  the models check against theirs), `"answer_choices"` and `"gold_choice"` when the data has
+  answer choices, and `"prompt_groups"` where the reader gives them (P3: what evaluation averages
+  prompts over, Table 10). `input` is the instance's own input, as the data gives it, whatever
+  prompt the reader builds around it (what predictions report for every model); `source` is the
+  text of `source_tokens` (before a byte-level BPE's whitespace moves between the fields).
 """
 
+import json
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -29,6 +33,7 @@ from allennlp.data import DatasetReader, Instance, Token
 from allennlp.data.fields import Field, ListField, MetadataField, TextField
 from allennlp.data.token_indexers import PretrainedTransformerIndexer, TokenIndexer
 from allennlp.data.tokenizers import PretrainedTransformerTokenizer, Tokenizer
+from transformers import AutoConfig
 
 from hint_allennlp.data import sequence_layout as layout
 from hint_allennlp.data.file_reading import DataFormatError
@@ -50,6 +55,14 @@ class TokenizedText:
 
     text: str
     tokens: List[Token]
+
+
+def is_byte_level_bpe(hf_tokenizer) -> bool:
+    """Whether a HF tokenizer pre-tokenizes bytes with spaces attached to the word after them."""
+    backend = getattr(hf_tokenizer, "backend_tokenizer", None)
+    return backend is not None and '"ByteLevel"' in json.dumps(
+        json.loads(backend.to_str()).get("pre_tokenizer")
+    )
 
 
 def mixed_answer_choices_message(
@@ -93,7 +106,8 @@ class InstructionReader(DatasetReader):
         Encoder inputs are truncated to this many tokens, keeping the final `</s>`.
     max_target_tokens : `int`, optional (default = `256`)
         Targets and answer choices are truncated to this many tokens, keeping the final `</s>`
-        (decoder-only: EOS).
+        (decoder-only: EOS). In the `decoder_only` layout the three limits together may not exceed
+        the backbone's positions (`max_position_embeddings`): refused when the reader is built.
     sequence_layout : `str`, optional (default = `"encoder_decoder"`)
         Which special tokens each field carries: `"encoder_decoder"` for `hint_seq2seq`,
         `"decoder_only"` for `instruction_causal_lm` (`hint_allennlp/data/sequence_layout.py`).
@@ -140,6 +154,7 @@ class InstructionReader(DatasetReader):
                 "Give `model_name`, or both `tokenizer` and `token_indexers` "
                 "(e.g. type pretrained_transformer with the T5 model name)."
             )
+        self._model_name = model_name
         if tokenizer is None or token_indexers is None:
             # The copy an archive carries when AllenNLP loads one (`modules/backbone.py`).
             model_name = config_source(model_name, serialization_dir)  # type: ignore[arg-type]
@@ -177,6 +192,24 @@ class InstructionReader(DatasetReader):
             if hf_tokenizer is not None and hf_tokenizer.eos_token is not None
             else None
         )
+        # Which tokenizer made the token ids, for the models' check that it is theirs.
+        self._tokenizer_identity = (
+            {
+                "name": hf_tokenizer.name_or_path,
+                "eos_token_id": hf_tokenizer.eos_token_id,
+                "size": len(hf_tokenizer),
+            }
+            if hf_tokenizer is not None
+            else None
+        )
+        # A byte-level BPE tokenizer attaches a space to the word after it: decoder-only fields
+        # then give the whole string's tokens only with their boundaries moved
+        # (`layout.move_trailing_whitespace`).
+        self._moves_whitespace = (
+            sequence_layout == "decoder_only"
+            and hf_tokenizer is not None
+            and is_byte_level_bpe(hf_tokenizer)
+        )
         if sequence_layout == "decoder_only" and self._eos_token is None:
             raise ConfigurationError(
                 "sequence_layout 'decoder_only' ends every target with EOS: give a "
@@ -189,8 +222,32 @@ class InstructionReader(DatasetReader):
         }
         if min(self._max_lengths.values()) < 1:
             raise ConfigurationError(f"Length limits must be positive: {self._max_lengths}.")
+        if sequence_layout == "decoder_only" and model_name is not None:
+            self._check_limits_fit_the_positions(config_source(model_name, serialization_dir))
         # What was skipped or shortened while reading; logged when a `_read` finishes.
         self._counts: Counter = Counter()
+
+    def _check_limits_fit_the_positions(self, checkpoint: str) -> None:
+        """
+        In the decoder-only layout the prompt (instruction and input) and the target are one
+        sequence: limits whose sum exceeds the backbone's positions would fail only when a long
+        enough batch arrives, possibly hours into a run.
+        """
+        config = AutoConfig.from_pretrained(checkpoint)
+        positions = getattr(config, "max_position_embeddings", None)
+        if config.is_encoder_decoder or positions is None:
+            return
+        total = sum(self._max_lengths.values())
+        if total > positions:
+            limits = " + ".join(f"max_{name} {value}" for name, value in self._max_lengths.items())
+            raise ConfigurationError(
+                f"The dataset reader's length limits, {limits} = {total} tokens, exceed the "
+                f"{positions} positions of {self._model_name!r} (its config's "
+                "max_position_embeddings): in the 'decoder_only' sequence layout the prompt and "
+                "the target are one sequence, and an instance that long would fail when its batch "
+                f"arrives. Lower the limits to at most {positions} tokens in all (the decoder-only "
+                "recipe's are in hint_allennlp/models/paper_variants.json, `lengths`)."
+            )
 
     def apply_token_indexers(self, instance: Instance) -> None:
         for name in TEXT_FIELD_NAMES:
@@ -264,8 +321,18 @@ class InstructionReader(DatasetReader):
         instance_id: Optional[str],
         answer_choices: Optional[Sequence[str]] = None,
         prompt_groups: Optional[Sequence[str]] = None,
+        instance_input: Optional[str] = None,
     ) -> Instance:
-        """The one place the field contract (module docstring) is built."""
+        """
+        The one place the field contract (module docstring) is built. `instance_input` is the
+        instance's own input when `source` is a prompt built around it (default: `source`'s text).
+        """
+        original_source, original_instruction = source, instruction
+        choice_prefix = ""
+        if self._moves_whitespace:
+            instruction, source, target, choice_prefix = self._whitespace_moved(
+                instruction, source, target
+            )
         fields: Dict[str, Field] = {
             "source_tokens": self._text_field(
                 source,
@@ -283,16 +350,21 @@ class InstructionReader(DatasetReader):
             "task": task,
             "categories": list(categories),
             "references": list(references),
-            "instruction": "" if instruction is None else instruction.text,
-            "input": source.text,
+            "instruction": "" if original_instruction is None else original_instruction.text,
+            "input": original_source.text if instance_input is None else instance_input,
+            "source": original_source.text,
             "id": instance_id,
             layout.METADATA_KEY: self._sequence_layout,
         }
+        if self._tokenizer_identity is not None:
+            metadata["tokenizer"] = self._tokenizer_identity
         if answer_choices and self._answer_choices_field:
             # Choices are scored as targets (rank classification), so they share its tokenization.
             fields["answer_choices"] = ListField(
                 [
-                    self._text_field(self._tokenize(choice), "target_tokens", layout.CONTINUATION)
+                    self._text_field(
+                        self._tokenize(choice_prefix + choice), "target_tokens", layout.CONTINUATION
+                    )
                     for choice in answer_choices
                 ]
             )
@@ -303,6 +375,29 @@ class InstructionReader(DatasetReader):
             metadata["prompt_groups"] = list(prompt_groups)
         fields["metadata"] = MetadataField(metadata)
         return Instance(fields)
+
+    def _whitespace_moved(
+        self,
+        instruction: Optional[TokenizedText],
+        source: TokenizedText,
+        target: Optional[TokenizedText],
+    ) -> tuple:
+        """
+        Instruction, source and target with each one's trailing whitespace moved to the start of
+        the next (`layout.move_trailing_whitespace`), retokenized where that changed them, and
+        what the answer choices begin with (the prompt's trailing whitespace).
+        """
+        parts = (instruction, source, target)
+        prompt_texts = ["" if instruction is None else instruction.text, source.text]
+        texts = layout.move_trailing_whitespace(
+            prompt_texts + ["" if target is None else target.text]
+        )
+        moved = [
+            part if part is None or part.text == text else self._tokenize(text)
+            for part, text in zip(parts, texts)
+        ]
+        choice_prefix = layout.move_trailing_whitespace(prompt_texts + [""])[-1]
+        return (*moved, choice_prefix)
 
     def _read(self, file_path: str) -> Iterator[Instance]:
         self.reset_counts()

@@ -1,3 +1,4 @@
+import json
 import logging
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Tuple
@@ -6,7 +7,12 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import DatasetReader, Instance
 
 from hint_allennlp.data.dataset_readers.task_instruction_reader import TaskInstructionReader
-from hint_allennlp.data.file_reading import decode_utf8, expand_file_path, iter_lines
+from hint_allennlp.data.file_reading import (
+    DataFormatError,
+    decode_utf8,
+    expand_file_path,
+    iter_lines,
+)
 from hint_allennlp.data.instruction_inputs import (
     SniTask,
     load_sni_task,
@@ -88,7 +94,30 @@ class SuperNaturalInstructionsReader(TaskInstructionReader):
         path = Path(file_path)
         if path.suffix == ".txt" and path.is_file():
             return self._tasks_in_split(path)
+        if path.is_file() and path.suffix != ".json":
+            raise ConfigurationError(
+                self._not_sni_input_message(path, f"not a {path.suffix or 'suffixless'} file")
+            )
         return expand_file_path(file_path, suffixes=(".json",))
+
+    def _not_sni_input_message(self, path: Path, found: str) -> str:
+        """Why `path` is not read, and the reader that reads JSON lines, as an override."""
+        reader = {
+            "type": "instruction_jsonl",
+            "model_name": self._model_name,
+            "instruction_format": self._instruction_format,
+            "num_positive_examples": self._num_positive_examples,
+            "sequence_layout": self._sequence_layout,
+            **{f"max_{name}": value for name, value in self._max_lengths.items()},
+        }
+        return (
+            f"{path}: the dataset reader is 'sni' (an archive's is its config's), which reads an "
+            "SNI task file (.json), a directory or glob of them, or a split file (.txt, one task "
+            f"name per line): {found}. For JSON lines of "
+            '{"instruction", "input", "output"} records (docs/readers.md) use the '
+            "'instruction_jsonl' reader; for `allennlp evaluate` add --overrides "
+            f"'{json.dumps({'validation_dataset_reader': reader})}'"
+        )
 
     def _tasks_in_split(self, split_path: Path) -> List[Path]:
         if self._tasks_dir is None:
@@ -123,7 +152,15 @@ class SuperNaturalInstructionsReader(TaskInstructionReader):
     ) -> Iterator[Tuple[SniTask, int, Any]]:
         non_english = 0
         for task_path in task_paths:
-            task = load_sni_task(task_path)
+            try:
+                task = load_sni_task(task_path)
+            except DataFormatError as error:
+                if "Extra data" not in str(error):
+                    raise
+                # A JSON-lines file named `.json`: one JSON value per line, not one task.
+                raise DataFormatError(
+                    self._not_sni_input_message(task_path, f"{error} (JSON lines?)")
+                ) from None
             if self._english_only and not task.is_english:
                 logger.info("Skipping %s: not an English task.", task.name)
                 self._counts["non-English tasks skipped"] += 1

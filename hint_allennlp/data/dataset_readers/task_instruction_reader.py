@@ -126,7 +126,7 @@ class TaskInstructionReader(InstructionReader):
                 if self._instruction_format == "tk_instruct_prefix":
                     source_text = format_query(input)
         target = self._choose_reference(references, task, instance_id or input)
-        return self._make_instance(
+        instance = self._make_instance(
             self._tokenize(source_text),
             instruction=None if instruction_text is None else self._tokenize(instruction_text),
             target=None if target is None else self._tokenize(target),
@@ -135,7 +135,11 @@ class TaskInstructionReader(InstructionReader):
             categories=categories or [],
             instance_id=instance_id,
             answer_choices=answer_choices,
+            instance_input=input,
         )
+        # For the models that refuse a format (`InstructionModel.refused_instruction_formats`).
+        instance["metadata"].metadata["instruction_format"] = self._instruction_format  # type: ignore[attr-defined]
+        return instance
 
     def _choose_reference(
         self, references: List[str], task: str, instance_key: str

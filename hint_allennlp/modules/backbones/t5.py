@@ -8,7 +8,7 @@ from typing import Iterator, Tuple
 from transformers import T5ForConditionalGeneration
 from transformers.models.t5.modeling_t5 import T5Attention, T5LayerFF
 
-from hint_allennlp.modules.hf_t5_internals import (
+from hint_allennlp.modules.transformers_internals import (
     cross_attention,
     feed_forward_layer,
     self_attention,

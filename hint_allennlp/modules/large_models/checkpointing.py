@@ -19,12 +19,12 @@ from torch.utils.checkpoint import checkpoint
 from transformers import PreTrainedModel
 from transformers.models.t5.modeling_t5 import T5Block, T5Stack
 
-from hint_allennlp.modules.hf_t5_internals import (
+from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters
+from hint_allennlp.modules.transformers_internals import (
     block_cache,
     cache_restorer,
     checkpoint_layers_with,
 )
-from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters
 
 
 class CheckpointedT5Block(T5Block):

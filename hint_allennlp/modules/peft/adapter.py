@@ -24,13 +24,13 @@ from transformers.models.t5.modeling_t5 import T5LayerFF
 from hint_allennlp.modules.backbones.decoder_only import feed_forward_modules
 from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.backbones.t5 import ffn_layers
-from hint_allennlp.modules.hf_t5_internals import feed_forward_with_its_input
 from hint_allennlp.modules.peft.module_kind import Component, ModuleKind, check_at_least_one
 from hint_allennlp.modules.peft.task_parameters import (
     ActiveTaskParameters,
     per_example_bias,
     per_example_matmul,
 )
+from hint_allennlp.modules.transformers_internals import feed_forward_with_its_input
 
 ADAPTER_KEYS = ("adapter_down", "adapter_down_bias", "adapter_up", "adapter_up_bias")
 

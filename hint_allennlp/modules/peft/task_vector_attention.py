@@ -9,8 +9,11 @@ import torch
 from torch import nn
 from transformers.models.t5.modeling_t5 import T5Attention
 
-from hint_allennlp.modules.hf_t5_internals import PrependedVectors, PrependedVectorsT5Attention
 from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
+from hint_allennlp.modules.transformers_internals import (
+    PrependedVectors,
+    PrependedVectorsT5Attention,
+)
 
 # The gate g = sigmoid(GATE_SLOPE * (theta - GATE_OPEN)), theta starting at 1 (see
 # TaskVectorT5Attention).
@@ -25,7 +28,7 @@ class TaskVectorT5Attention(PrependedVectorsT5Attention):
     cross-attention with instruction fusion, the keys and values of the encoded instruction with its
     padding mask, projected here (`fused_instruction`). How they are attended (zero position bias,
     not cached, one task's vectors broadcast to the batch without copies) is
-    `hf_t5_internals.PrependedVectorsT5Attention`'s.
+    `transformers_internals.PrependedVectorsT5Attention`'s.
 
     With a gate (`PeftConfig.start_as_plain_t5`), a learned g in [0, 1] scales the generated
     prefix's share of the softmax: weights are `[g * e_p, e_x] / (g * sum e_p + sum e_x)`, so g = 0

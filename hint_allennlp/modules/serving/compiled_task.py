@@ -7,7 +7,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import torch
 from allennlp.common.checks import ConfigurationError
@@ -52,6 +52,7 @@ class CompiledTask:
     key : the `instruction_key` of those tokens.
     parameters : the generated parameters and encoded instruction (batch size 1).
     fingerprint : the `model_fingerprint` of the model that made them.
+    archive : the archive they were compiled from, as `allennlp hint-compile` was given it.
     """
 
     task: str
@@ -59,6 +60,7 @@ class CompiledTask:
     key: str
     parameters: TaskParameters
     fingerprint: str
+    archive: Optional[str] = None
 
     def save(self, directory: Union[str, Path]) -> Path:
         path = Path(directory) / f"{self.task}{COMPILED_TASK_SUFFIX}"
@@ -68,6 +70,7 @@ class CompiledTask:
             "instruction": self.instruction,
             "key": self.key,
             "fingerprint": self.fingerprint,
+            "archive": self.archive,
             "tensors": {name: tensor.cpu() for name, tensor in self.parameters.items()},
         }
         saved["checksum"] = contents_checksum(saved)
@@ -80,17 +83,18 @@ class CompiledTask:
         Loads a compiled task, refusing a damaged file (its contents must match their checksum) and
         one from another format version or another model.
         """
+        with open(path, "rb"):
+            pass  # a file that cannot be opened: the error names it
         try:
             saved = torch.load(path, map_location="cpu", weights_only=True)
-        except OSError:
-            raise  # a file that cannot be opened: the error names it
         except Exception:
             # torch's message advises loading with `weights_only=False`, which runs whatever code
             # the file holds: it is neither repeated nor chained.
             raise ConfigurationError(
-                f"{path}: not a compiled task file (damaged, not written by torch.save, or holding "
-                "Python objects other than tensors and plain data, which are never loaded: loading "
-                "them could run code); compile the task again with `allennlp hint-compile`"
+                f"{path}: not a compiled task file (damaged, e.g. half-written; not written by "
+                "torch.save; or holding Python objects other than tensors and plain data, which "
+                "are never loaded: loading them could run code); compile the task again with "
+                "`allennlp hint-compile`"
             ) from None
         if (
             not isinstance(saved, dict)
@@ -119,4 +123,19 @@ class CompiledTask:
             key=saved["key"],
             parameters=TaskParameters(saved["tensors"]),
             fingerprint=saved["fingerprint"],
+            archive=saved.get("archive"),
         )
+
+    @staticmethod
+    def made_by(path: Union[str, Path]) -> Tuple[Optional[str], Optional[str]]:
+        """
+        The fingerprint and archive a compiled task file names, unchecked; `(None, None)` for a
+        file that cannot be read as one.
+        """
+        try:
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001 (any unreadable file: not attributable to a model)
+            return None, None
+        if not isinstance(saved, dict):
+            return None, None
+        return saved.get("fingerprint"), saved.get("archive")

@@ -9,7 +9,7 @@ from allennlp.data.tokenizers import PretrainedTransformerTokenizer
 
 from hint_allennlp.data.dataset_readers import HypernetworkPretrainingReader
 from hint_allennlp.data.file_reading import DataFormatError
-from tests import FIXTURES_ROOT, TINY_T5
+from tests import FIXTURES_ROOT, TINY_T5, run_allennlp
 
 PRETRAINING = FIXTURES_ROOT / "pretraining"
 DOCUMENTS_TXT = PRETRAINING / "documents.txt"
@@ -235,3 +235,50 @@ def test_caclm_needs_six_pieces_and_three_parts_stay_the_default(caplog):
         make_reader(parts=5)
     with pytest.raises(ConfigurationError, match="at least 6 for 4 parts"):
         make_reader(chunk_length=5, parts=4)
+
+
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ("\n\n   \n", "it has no document (every line is blank)"),
+        ("one\nword\nper\nline\n", "its 4 documents are all shorter than 4 pieces"),
+    ],
+)
+def test_text_that_makes_no_instance_is_refused_saying_why(text, why, tmp_path):
+    """It used to end training in `generator raised StopIteration` (training/exact_resume.py)."""
+    path = tmp_path / "documents.txt"
+    path.write_text(text)
+    with pytest.raises(DataFormatError) as refused:
+        list(make_reader().read(str(path)))
+    assert str(refused.value).startswith(f"{path}: no pretraining instance could be made: {why}")
+    if "word" in text:
+        assert "text_document_unit 'paragraph'" in str(refused.value)
+
+
+def test_an_sni_split_file_given_as_pretraining_text_is_refused(tmp_path, monkeypatch):
+    """`allennlp train` used to pretrain on the list of task names."""
+    split = FIXTURES_ROOT / "sni" / "splits" / "train_tasks.txt"
+    first_task = split.read_text().split()[0]
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataFormatError) as refused:
+        run_allennlp(
+            "train",
+            str(FIXTURES_ROOT / "configs" / "hint_seq2seq.jsonnet"),
+            "-s",
+            "run",
+            "--overrides",
+            json.dumps(
+                {
+                    "dataset_reader": {
+                        "type": "hypernetwork_pretraining",
+                        "model_name": str(TINY_T5),
+                    },
+                    "train_data_path": str(split),
+                    "validation_data_path": None,
+                }
+            ),
+        )
+    assert str(refused.value).startswith(
+        f"{split}, line 1: '{first_task}' is an SNI task name (a split file lists them), not a "
+        "document"
+    )

@@ -65,7 +65,7 @@ def test_answer_choices_become_a_list_field_and_metadata():
     assert choices == [["▁positive", "</s>"], ["▁negative", "</s>"]]
     assert tweet["metadata"]["answer_choices"] == ["positive", "negative"]
     assert tweet["metadata"]["gold_choice"] == 0
-    assert tweet["metadata"]["input"].endswith(
+    assert tweet["metadata"]["source"].endswith(
         "Now complete the following example -\nInput: Good morning all! ~ having breakfast at "
         "lunchtime (aaah) and watching little birds hopping in my olive tree ~ lovely nature.\n"
         "Output: "

@@ -22,8 +22,10 @@ METADATA_KEYS = {
     "references",
     "instruction",
     "input",
+    "source",
     "id",
     "sequence_layout",
+    "tokenizer",
 }
 
 # One row per reader set-up: (registered name, extra constructor arguments, fixture read,
@@ -105,7 +107,9 @@ def test_field_contract(row):
         assert isinstance(fields["metadata"], MetadataField)
         metadata = fields["metadata"].metadata
         has_choices = "answer_choices" in fields
-        assert set(metadata) - {"answer_choices", "gold_choice", "prompt_groups"} == METADATA_KEYS
+        optional = {"answer_choices", "gold_choice", "prompt_groups", "instruction_format"}
+        assert set(metadata) - optional == METADATA_KEYS
+        assert ("instruction_format" in metadata) == (name in ("sni", "instruction_jsonl"))
         assert ("prompt_groups" in metadata) == (name == "p3")
         assert has_choices <= ("answer_choices" in metadata)
         assert isinstance(metadata["task"], str) and isinstance(metadata["input"], str)

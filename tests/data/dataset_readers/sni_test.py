@@ -47,7 +47,8 @@ def token_texts(field):
 
 def test_tk_instruct_source_is_the_exact_tk_string():
     instance = first_instance(make_reader(instruction_format="tk_instruct"))
-    assert instance["metadata"]["input"] == ALBANIA_TK_SOURCE
+    assert instance["metadata"]["source"] == ALBANIA_TK_SOURCE
+    assert instance["metadata"]["input"] == "Albania"  # the instance's, in every format
     assert set(instance.fields) == {"source_tokens", "target_tokens", "metadata"}
     tokenizer = PretrainedTransformerTokenizer(str(TINY_T5))
     assert token_texts(instance["source_tokens"]) == [
@@ -71,8 +72,11 @@ def test_hint_gives_the_hypernetwork_the_tk_string_without_the_query():
         "references": ["Tirana"],
         "instruction": COUNTRY_CAPITAL_DEFINITION_AND_POSITIVES,
         "input": "Albania",
+        "source": "Albania",
         "id": "task1146-07c79cd44f0247a48202ecd16eac2712",
         "sequence_layout": "encoder_decoder",
+        "tokenizer": {"name": str(TINY_T5), "eos_token_id": 1, "size": 32100},
+        "instruction_format": "hint",
     }
 
 
@@ -95,7 +99,7 @@ def test_definition_only_and_negative_examples_with_explanations():
             add_explanations=True,
         )
     )
-    assert everything["metadata"]["input"] == (
+    assert everything["metadata"]["source"] == (
         "Definition: In this task, you are given a country name and you need to return the capital "
         "city of the given country.\n\n"
         " Positive Example 1 -\nInput: United States.\n Output: Washington.\n"
@@ -126,7 +130,7 @@ def test_a_demonstration_that_would_exceed_the_limit_is_left_out_and_counted(cap
     )
     with caplog.at_level(logging.INFO):
         [albania] = list(reader.read(str(COUNTRY_CAPITAL)))
-    assert albania["metadata"]["input"] == with_one_example
+    assert albania["metadata"]["source"] == with_one_example
     assert len(albania["source_tokens"].tokens) == limit
     assert "demonstrations left out (over the length limit): 1" in caplog.text
 
@@ -301,7 +305,7 @@ def test_text_to_instance_for_a_predictor():
     tk = make_reader(instruction_format="tk_instruct").text_to_instance(
         "Return the capital city", "Albania"
     )
-    assert tk["metadata"]["input"] == (
+    assert tk["metadata"]["source"] == (
         "Definition: Return the capital city.\n\n"
         "Now complete the following example -\nInput: Albania.\nOutput: "
     )

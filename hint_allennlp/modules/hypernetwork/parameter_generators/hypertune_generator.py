@@ -7,11 +7,6 @@ from torch import nn
 from transformers.models.t5.modeling_t5 import T5LayerNorm, T5Stack
 
 from hint_allennlp.modules.backbones.shape import BackboneShape
-from hint_allennlp.modules.hf_t5_internals import (
-    cross_attend,
-    cross_attention_layer,
-    feed_forward_layer,
-)
 from hint_allennlp.modules.hypernetwork.parameter_generators.component_mlp import (
     ComponentMLP,
     ComponentMLPs,
@@ -23,6 +18,11 @@ from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator
 )
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 from hint_allennlp.modules.peft.prefix import PREFIX
+from hint_allennlp.modules.transformers_internals import (
+    cross_attend,
+    cross_attention_layer,
+    feed_forward_layer,
+)
 
 
 class HyperDecoder(nn.Module):

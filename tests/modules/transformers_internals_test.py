@@ -1,5 +1,5 @@
 """
-`hint_allennlp/modules/hf_t5_internals.py` against the transformers installed: each piece it
+`hint_allennlp/modules/transformers_internals.py` against the transformers installed: each piece it
 re-implements runs beside HF's own module and must compute exactly what HF computes, step by step
 (the cache, the position bias, the attention weights, the heads merged, the output: the first
 assertion that fails names the step that drifted); and the lines of HF's source it follows must
@@ -16,10 +16,12 @@ import transformers
 from packaging.specifiers import SpecifierSet
 from transformers import T5Config
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+from transformers.models.gpt2 import modeling_gpt2
+from transformers.models.opt import modeling_opt
 from transformers.models.t5 import modeling_t5
 from transformers.models.t5.modeling_t5 import T5Attention, T5Block, T5LayerFF
 
-from hint_allennlp.modules.hf_t5_internals import (
+from hint_allennlp.modules.transformers_internals import (
     TRANSFORMERS_VERSIONS,
     PrependedVectors,
     PrependedVectorsT5Attention,
@@ -32,7 +34,7 @@ from hint_allennlp.modules.hf_t5_internals import (
 )
 from hint_allennlp.testing.tiny_t5 import tiny_t5_config
 
-# The lines of HF's source that hf_t5_internals.py follows, in their order there, by function
+# The lines of HF's source that transformers_internals.py follows, in their order there, by function
 # (white space aside).
 FOLLOWED_SOURCE = {
     modeling_t5.T5Attention.forward: [
@@ -113,12 +115,38 @@ FOLLOWED_SOURCE = {
     ],
     # block_cache
     modeling_t5.T5Block.forward: ["past_key_value=None,"],
+    # attention_implementation: GPT-2 calls the registry, and builds masks by its own copy of
+    # the name
+    modeling_gpt2.GPT2Attention.forward: [
+        "attention_interface = ALL_ATTENTION_FUNCTIONS[self.config._attn_implementation]"
+    ],
+    modeling_gpt2.GPT2Model.__init__: ["self._attn_implementation = config._attn_implementation"],
+    # _opt_attention_forward: OPT's signature, projections and cache update
+    modeling_opt.OPTAttention.forward: [
+        "hidden_states: torch.Tensor,",
+        "past_key_value: Optional[Tuple[torch.Tensor]] = None,",
+        "attention_mask: Optional[torch.Tensor] = None,",
+        "layer_head_mask: Optional[torch.Tensor] = None,",
+        "output_attentions: bool = False,",
+        "position_ids: Optional[torch.Tensor] = None,",
+        "cache_position: Optional[torch.Tensor] = None,",
+        "query_states = self.q_proj(hidden_states) * self.scaling",
+        "key_states = self.k_proj(hidden_states)",
+        "value_states = self.v_proj(hidden_states)",
+        "key_states, value_states = past_key_value.update(",
+        "attn_output = self.out_proj(attn_output)",
+        "return attn_output, attn_probs, past_key_value",
+    ],
+    modeling_opt.OPTDecoderLayer.__init__: [
+        "self.self_attn = OPT_ATTENTION_CLASSES[config._attn_implementation](config=config, "
+        "layer_idx=layer_idx)"
+    ],
 }
 
 
 def test_the_installed_transformers_is_in_the_range_followed():
     assert transformers.__version__ in SpecifierSet(",".join(TRANSFORMERS_VERSIONS)), (
-        f"hf_t5_internals.py follows transformers {TRANSFORMERS_VERSIONS}, this is "
+        f"transformers_internals.py follows transformers {TRANSFORMERS_VERSIONS}, this is "
         f"{transformers.__version__}: check it against the new modeling_t5.py (this file's "
         "other tests say where it differs) and widen the range"
     )
@@ -136,7 +164,8 @@ def test_the_lines_of_hf_source_followed_are_still_there(function):
         )
         assert found is not None, (
             f"transformers {transformers.__version__}'s {function.__qualname__} no longer has, "
-            f"after line {position} of its source, the line hf_t5_internals.py follows:\n{line}"
+            f"after line {position} of its source, the line transformers_internals.py "
+            f"follows:\n{line}"
         )
         position = found + 1
 

@@ -1,25 +1,48 @@
 """
-Everything this package knows of the inside of transformers' T5 (`transformers.models.t5.
-modeling_t5`), as it stands in transformers 4.46 to 4.49 (`TRANSFORMERS_VERSIONS`): where a
-`T5Block` keeps its attentions and feed-forward layer, the keyword a block gets its key/value cache
-by, `T5LayerFF.forward` and `T5Attention.forward` (with the cache API of 4.46 on:
-`EncoderDecoderCache`, `is_updated`, `layer_idx`, `cache_position`). The rest of the package only
-names HF's classes and calls them as HF documents them.
+Everything this package knows of the inside of transformers' models, in one module.
 
-`tests/modules/hf_t5_internals_test.py` runs each piece here against HF's own module (encoder self-,
-decoder self- with and without cache and decoder cross-attention, step by step) and checks that the
-lines of HF's source these follow are still there: after an upgrade it names the first that moved.
+T5 (`transformers.models.t5.modeling_t5`), as it stands in transformers 4.46 to 4.49
+(`TRANSFORMERS_VERSIONS`): where a `T5Block` keeps its attentions and feed-forward layer, the
+keyword a block gets its key/value cache by, `T5LayerFF.forward` and `T5Attention.forward` (with
+the cache API of 4.46 on: `EncoderDecoderCache`, `is_updated`, `layer_idx`, `cache_position`). The
+rest of the package only names HF's classes and calls them as HF documents them.
 
-At the end, the two internals of HF's decoder-only models that HINT on a causal LM needs: the hook
-through which `gradient_checkpointing_enable` checkpoints each layer, and `DynamicCache`'s per-layer
-lists.
+`tests/modules/transformers_internals_test.py` runs each piece here against HF's own module
+(encoder self-, decoder self- with and without cache and decoder cross-attention, step by step)
+and checks that the lines of HF's source these follow are still there: after an upgrade it names
+the first that moved.
+
+Decoder-only models (GPT-2, OPT, Llama, Qwen2 in transformers 4.49): how every attention of a model
+is made to call one function of transformers' attention-function registry
+(`ALL_ATTENTION_FUNCTIONS`), `attention_implementation`. GPT-2, Llama and Qwen2 call the registry
+by their config's `_attn_implementation`; GPT-2 also keeps a copy of that name, from which it builds
+its masks; OPT picks an attention class when it is built and never calls the registry, so within the
+context its attentions run `_opt_attention_forward`, OPT's own forward with the registry's call in
+place of its arithmetic. And the scale of the scores GPT-2's attention applies, which it does not
+hand to the registry. Then the two internals that HINT on a causal LM needs: the hook through which
+`gradient_checkpointing_enable` checkpoints each layer, and `DynamicCache`'s per-layer lists.
 """
 
-from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple, Union
+from contextlib import contextmanager
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Tuple,
+    Union,
+)
 
 import torch
 from torch import nn
 from transformers import DynamicCache, PreTrainedModel
+from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+from transformers.models.gpt2.modeling_gpt2 import GPT2Model
+from transformers.models.opt.modeling_opt import OPTAttention
 from transformers.models.t5.modeling_t5 import (
     T5Attention,
     T5Block,
@@ -251,7 +274,98 @@ def _weighted_sum(weights: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     return torch.matmul(weights, values)
 
 
-# --- Decoder-only models -------------------------------------------------------------------------
+# --- Decoder-only models: every attention through the registry ---------------------------------
+
+
+def register_attention_function(name: str, function: Callable) -> None:
+    """
+    `function` as transformers' attention implementation `name`: called as
+    `function(module, query [B, H, q, d], key, value [B, kv_heads, k, d], attention_mask, *,
+    dropout, scaling, head_mask, ...)` -> (output [B, q, H, d], weights or None).
+    """
+    ALL_ATTENTION_FUNCTIONS[name] = function
+
+
+@contextmanager
+def attention_implementation(model: PreTrainedModel, name: str) -> Iterator[None]:
+    """
+    Within the context every attention of `model` is computed by the registered function `name`,
+    and the model builds its attention masks as for any implementation other than eager, SDPA and
+    flash attention: a 4D additive mask [B, 1, q or 1, k] (GPT-2 without the causal part, which
+    its eager attention adds itself).
+    """
+    config = model.config
+    previous_name = config._attn_implementation
+    gpt2_models = [module for module in model.modules() if isinstance(module, GPT2Model)]
+    opt_attentions = [module for module in model.modules() if isinstance(module, OPTAttention)]
+    config._attn_implementation = name
+    for gpt2 in gpt2_models:
+        gpt2._attn_implementation = name
+    for attention in opt_attentions:
+        attention.forward = _opt_attention_forward.__get__(attention)
+    try:
+        yield
+    finally:
+        config._attn_implementation = previous_name
+        for gpt2 in gpt2_models:
+            gpt2._attn_implementation = previous_name
+        for attention in opt_attentions:
+            del attention.forward
+
+
+def _opt_attention_forward(
+    self: OPTAttention,
+    hidden_states: torch.Tensor,
+    past_key_value: Optional[Any] = None,
+    attention_mask: Optional[torch.Tensor] = None,
+    layer_head_mask: Optional[torch.Tensor] = None,
+    output_attentions: bool = False,
+    position_ids: Optional[torch.Tensor] = None,
+    cache_position: Optional[torch.Tensor] = None,
+):
+    """`OPTAttention.forward` with the registry's function in place of its arithmetic."""
+    batch_size, length, _ = hidden_states.size()
+    # OPT scales the queries before the product: [B, q, H * d] -> [B, H, q, d]
+    query_states = self.q_proj(hidden_states) * self.scaling
+    query_states = query_states.view(batch_size, -1, self.num_heads, self.head_dim).transpose(1, 2)
+    key_states = self.k_proj(hidden_states)
+    value_states = self.v_proj(hidden_states)
+    key_states = key_states.view(batch_size, -1, self.num_heads, self.head_dim).transpose(1, 2)
+    value_states = value_states.view(batch_size, -1, self.num_heads, self.head_dim).transpose(1, 2)
+    if past_key_value is not None:
+        key_states, value_states = past_key_value.update(
+            key_states, value_states, self.layer_idx, {"cache_position": cache_position}
+        )
+    attention = ALL_ATTENTION_FUNCTIONS[self.config._attn_implementation]
+    attn_output, attn_weights = attention(
+        self,
+        query_states,
+        key_states,
+        value_states,
+        attention_mask,
+        dropout=self.dropout if self.training else 0.0,
+        scaling=1.0,
+        head_mask=layer_head_mask,
+    )  # [B, q, H, d]
+    attn_output = self.out_proj(attn_output.reshape(batch_size, length, self.embed_dim))
+    return attn_output, attn_weights, past_key_value
+
+
+def attention_scaling(module: nn.Module, head_dim: int, scaling: Optional[float]) -> float:
+    """
+    The factor of query·key: `scaling` where the model hands it on (Llama, Qwen2, OPT), otherwise
+    as GPT-2's eager attention computes it (`scale_attn_weights`,
+    `scale_attn_by_inverse_layer_idx`).
+    """
+    if scaling is not None:
+        return scaling
+    factor = head_dim**-0.5 if getattr(module, "scale_attn_weights", True) else 1.0
+    if getattr(module, "scale_attn_by_inverse_layer_idx", False):
+        factor /= float(module.layer_idx + 1)
+    return factor
+
+
+# --- Decoder-only models: gradient checkpointing with HINT's generated modules ----------------
 
 # The models whose layers HF's checkpointing calls without their key/value cache (`None` for
 # `layer_past` in `GPT2Model.forward`, for `past_key_value` in `OPTDecoder.forward`): keys and
