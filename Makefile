@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TINY_T5 := fixtures/tiny-t5/config.json
 TINY_MT5 := fixtures/tiny-mt5/config.json
-TINY_CAUSAL_LMS := fixtures/tiny-gpt2/config.json fixtures/tiny-opt/config.json
+TINY_CAUSAL_LMS := $(foreach family,gpt2 opt llama qwen2 mistral,fixtures/tiny-$(family)/config.json)
 TEMPLATES_STAMP := $(VENV)/.promptsource-templates
 
 .PHONY: demo test lint install templates

@@ -225,7 +225,9 @@ def analytic_flops(setting: str, model: HintSeq2Seq, lengths: TaskLengths) -> fl
     counts = model.parameter_counts
     flops = inference_flops(model.instruction_handling, counts, lengths)
     if BENCHMARK_MODELS[setting].task_cached:
-        flops -= 2 * lengths.instruction * (counts.encoder + counts.generator)
+        flops -= 2 * (
+            lengths.instruction * (counts.encoder + counts.generator) + counts.generator_per_task
+        )
     return flops
 
 

@@ -32,6 +32,7 @@ from transformers import T5ForConditionalGeneration
 
 from hint_allennlp.cost.flops import ParameterCounts
 from hint_allennlp.models.paper_variants import BACKBONES, PAPER_VARIANTS
+from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 
@@ -102,7 +103,7 @@ def variant_sizes(variant: str, backbone: str) -> Sizes:
         decoder = T5ForConditionalGeneration(config).decoder
         generator = Lazy(
             ParameterGenerator, Params(dict(arguments["parameter_generator"]))
-        ).construct(t5_config=config, peft=peft, t5_decoder=decoder)
+        ).construct(shape=BackboneShape.from_config(config), peft=peft, t5_decoder=decoder)
     counts = ParameterCounts.from_t5_config(config, peft)
     return Sizes(
         NOMINAL_SIZES[backbone],

@@ -10,7 +10,7 @@ from filelock import FileLock
 from hint_allennlp.testing.tiny_causal_lm import build_tiny_causal_lm
 from hint_allennlp.testing.tiny_mt5 import build_tiny_mt5
 from hint_allennlp.testing.tiny_t5 import build_tiny_t5
-from tests import FIXTURES_ROOT, PROJECT_ROOT, TINY_GPT2, TINY_MT5, TINY_OPT, TINY_T5
+from tests import FIXTURES_ROOT, PROJECT_ROOT, TINY_CAUSAL_LMS, TINY_MT5, TINY_T5
 
 # Under `pytest -n 2` (the Makefile's test) each test process, and what it starts, computes on one
 # thread: two processes of two threads each on two cores ran every test at half speed.
@@ -33,12 +33,15 @@ def tiny_t5_checkpoint():
 
 @pytest.fixture(scope="session", autouse=True)
 def tiny_causal_lm_checkpoints(tiny_t5_checkpoint):
-    """The tiny GPT-2 and OPT, built like the tiny T5 (`make`, or here when tests run alone)."""
+    """
+    The tiny GPT-2, OPT, Llama and Qwen2, built like the tiny T5 (`make`, or here when tests run
+    alone).
+    """
     with FileLock(str(FIXTURES_ROOT / ".tiny-checkpoints.lock")):
-        for family, checkpoint in (("gpt2", TINY_GPT2), ("opt", TINY_OPT)):
+        for family, checkpoint in TINY_CAUSAL_LMS.items():
             if not (checkpoint / "config.json").exists():
                 build_tiny_causal_lm(family, checkpoint)
-    return TINY_GPT2, TINY_OPT
+    return TINY_CAUSAL_LMS
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -88,9 +91,9 @@ def decoder_only_archive(tmp_path_factory, tiny_causal_lm_checkpoints):
     """
     serialization_dir = tmp_path_factory.mktemp("decoder_only_model")
     overrides = {
-        "dataset_reader.model_name": str(TINY_GPT2),
+        "dataset_reader.model_name": str(TINY_CAUSAL_LMS["gpt2"]),
         "dataset_reader.tasks_dir": str(FIXTURES_ROOT / "sni" / "tasks"),
-        "model.model_name": str(TINY_GPT2),
+        "model.model_name": str(TINY_CAUSAL_LMS["gpt2"]),
         "train_data_path": str(FIXTURES_ROOT / "sni" / "splits" / "train_tasks.txt"),
         "validation_data_path": None,
     }

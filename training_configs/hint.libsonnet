@@ -42,7 +42,7 @@ local backbones = paper.backbones { tiny+: { model_name: repository_path(super.m
 // architecture (what `tiny_cpu`'s backbone 'tiny' gives these experiments).
 local decoder_only_backbones = paper.decoder_only_backbones {
   [name]+: { model_name: repository_path(super.model_name) }
-  for name in ['tiny_gpt2', 'tiny_opt']
+  for name in ['tiny_gpt2', 'tiny_opt', 'tiny_llama', 'tiny_qwen2']
 };
 
 // Every setting there is; a key not listed here is rejected (a typo would otherwise be ignored).
@@ -359,7 +359,7 @@ local final_evaluation(s, test_data_path) = {
   // evaluation caches the instruction's keys and values once per task), loss over the target and
   // EOS, then the final model is evaluated on the test tasks. Settings as for `sni`; the backbone
   // setting 'tiny' (`tiny_cpu`) is the tiny checkpoint of the backbone's architecture.
-  sni_decoder_only(backbone, positive_examples, settings={})::
+  sni_decoder_only(backbone, positive_examples, settings={}, model={})::
     local chosen = std.get(settings, 'backbone', backbone);
     local name = if chosen == 'tiny' then decoder_only_backbones[backbone].tiny else chosen;
     assert std.objectHas(decoder_only_backbones, name) :
@@ -391,8 +391,31 @@ local final_evaluation(s, test_data_path) = {
         [if s.pretrained_weights != null then 'initializer']: {
           regexes: [['.*', { type: 'pretrained', weights_file_path: s.pretrained_weights }]],
         },
-      },
+      } + model,
     } + training(s, whole_epochs=true) + final_evaluation(s, s.sni_splits_dir + '/test_tasks.txt'),
+
+  // What `sni_decoder_only`'s `model` adds for generated modules on a causal LM
+  // (docs/causal_hint.md): HINT ('cross_attention': adapters after each MLP, unless `adapters`
+  // is false (OPT has no MLP module), prefixes, instruction fusion) or Text-to-LoRA
+  // ('text_to_lora': LoRA on q, k, v, o at T2L's r = 8, alpha = 16, the instruction only in the
+  // generator).
+  generated_modules(generator, adapter_size=8, prefix_length=7, adapters=true)::
+    if generator == 'text_to_lora' then {
+      parameter_generator: { type: 'text_to_lora' },
+      peft: {
+        use_adapters: false,
+        use_prefixes: false,
+        use_lora: true,
+        lora_rank: 8,
+        lora_alpha: 16,
+        lora_projections: ['q', 'k', 'v', 'o'],
+      },
+      instruction_fusion: false,
+    } else {
+      parameter_generator: { type: generator },
+      peft: { adapter_size: adapter_size, prefix_length: prefix_length, use_adapters: adapters },
+      instruction_fusion: true,
+    },
 
   // P3 / T0 (paper §4): 10,000 steps of 2,048 examples, hypernetwork input up to 512 tokens (the
   // authors' gins/t0_train.gin); the test tasks are scored by rank classification (accuracy and

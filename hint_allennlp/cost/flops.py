@@ -30,7 +30,8 @@ Approximations, as in the paper: the attention-score and attention-weighted-sum 
 (4·s_query·s_key·heads·d_kv FLOPs per attention block, quadratic in length) are left out, which
 undercounts by 4·s·h·k / (2·per-layer weights) — ~1% for T5-XL at SNI's lengths, more for tiny
 models or long inputs; layer norms, softmax, activations and additions are not counted (nor by
-FlopCounterMode); the generator costs N' per instruction token (the paper's t·N'), and every value
+FlopCounterMode); the generator costs N' per instruction token (the paper's t·N'; a generator that
+reads one pooled embedding, Text-to-LoRA, the weights it meets once per task), and every value
 of a PEFT module 1 multiply-add per token of its stack (exact for adapter and LoRA weights and for
 prefixes, whose P keys and P values each meet every query once; generated biases are additions,
 counted anyway). Instruction fusion is charged where the paper neglects it: every cross-attention
@@ -68,6 +69,8 @@ from allennlp.common import FromParams
 from allennlp.common.checks import ConfigurationError
 from transformers import T5Config
 
+from hint_allennlp.modules.backbones.shape import BackboneShape
+
 if TYPE_CHECKING:  # only its `values_per_stack` is used: this module needs no torch
     from hint_allennlp.modules.peft.peft_config import PeftConfig
 
@@ -99,6 +102,9 @@ class ParameterCounts(FromParams):
         The remaining decoder weights and the LM head, met by every output token.
     generator : `int`, optional (default = `0`)
         Parameters of the parameter generator (N'), charged per instruction token as in the paper.
+    generator_per_task : `int`, optional (default = `0`)
+        Generator weights met once per task instead, by a generator that reads one pooled
+        instruction embedding (`ParameterGenerator.counted_weights`: Text-to-LoRA).
     encoder_modules : `int`, optional (default = `0`)
         Values of the adapters, prefixes and LoRA weights inserted into the encoder (generated or
         learned), met by every encoder token of an instance.
@@ -110,16 +116,22 @@ class ParameterCounts(FromParams):
     cross_attention_key_value: int
     decoder: int
     generator: int = 0
+    generator_per_task: int = 0
     encoder_modules: int = 0
     decoder_modules: int = 0
 
     @classmethod
     def from_t5_config(
-        cls, config: T5Config, peft_config: Optional["PeftConfig"] = None, generator: int = 0
+        cls,
+        config: T5Config,
+        peft_config: Optional["PeftConfig"] = None,
+        generator: int = 0,
+        generator_per_task: int = 0,
     ) -> "ParameterCounts":
         """
         Counts for a HF `T5Config`, with the modules that `peft_config` enables (none without one)
-        and a generator of `generator` parameters. The counts are those of the weight matrices of
+        and a generator meeting `generator` weights per instruction token and `generator_per_task`
+        once per task. The counts are those of the weight matrices of
         `T5ForConditionalGeneration` (tested against a model), so they stay right when the model
         wraps T5's layers with modules of its own.
         """
@@ -127,7 +139,9 @@ class ParameterCounts(FromParams):
         attention = 4 * d_model * attention_width  # q, k, v, o
         feed_forward = (3 if config.is_gated_act else 2) * d_model * config.d_ff
         encoder_modules, decoder_modules = (
-            peft_config.values_per_stack(config) if peft_config is not None else (0, 0)
+            peft_config.values_per_stack(BackboneShape.from_config(config))
+            if peft_config is not None
+            else (0, 0)
         )
         return cls(
             encoder=config.num_layers * (attention + feed_forward),
@@ -137,6 +151,7 @@ class ParameterCounts(FromParams):
             * (attention + 2 * d_model * attention_width + feed_forward)
             + d_model * config.vocab_size,
             generator=generator,
+            generator_per_task=generator_per_task,
             encoder_modules=encoder_modules,
             decoder_modules=decoder_modules,
         )
@@ -161,17 +176,27 @@ class DecoderOnlyCounts(FromParams):
         H: the output projection, met by every position whose next-token distribution is used.
     attention : `int`, optional (default = `0`)
         A: heads × head size, summed over the layers; a (query, key) pair costs 4·A FLOPs.
+    generator : `int`, optional (default = `0`)
+        N': parameters of HINT's parameter generator, charged per instruction token as for T5.
+    generator_per_task : `int`, optional (default = `0`)
+        Generator weights met once per task instead, as for T5.
     """
 
     layers: int
     lm_head: int
     attention: int = 0
+    generator: int = 0
+    generator_per_task: int = 0
 
     @classmethod
-    def from_model(cls, model) -> "DecoderOnlyCounts":
+    def from_model(
+        cls, model, generator: int = 0, generator_per_task: int = 0
+    ) -> "DecoderOnlyCounts":
         """
         The counts of a HF causal LM (`PreTrainedModel`; on the meta device for a model too large
-        to build): the weight of every `nn.Linear` and GPT-2 `Conv1D` but the LM head.
+        to build): the weight of every `nn.Linear` and GPT-2 `Conv1D` but the LM head; with a
+        generator meeting `generator` weights per instruction token and `generator_per_task` once
+        per task (HINT).
         """
         from torch import nn
         from transformers.pytorch_utils import Conv1D
@@ -185,11 +210,17 @@ class DecoderOnlyCounts(FromParams):
         config = model.config
         heads = config.num_attention_heads
         head_size = getattr(config, "head_dim", None) or config.hidden_size // heads
-        return cls(layers, head.weight.numel(), config.num_hidden_layers * heads * head_size)
+        return cls(
+            layers,
+            head.weight.numel(),
+            config.num_hidden_layers * heads * head_size,
+            generator,
+            generator_per_task,
+        )
 
     def reference(self) -> "DecoderOnlyCounts":
         """What `relative_flops` divides by: the same model reading the instruction every time."""
-        return self
+        return DecoderOnlyCounts(self.layers, self.lm_head, self.attention)
 
 
 @dataclass(frozen=True)
@@ -255,7 +286,9 @@ def inference_flops(
     per_instruction_token = parameters.encoder + parameters.generator
     if instruction_handling == "hypernetwork_with_fusion":
         per_instruction_token += parameters.cross_attention_key_value
-    return 2 * (t * per_instruction_token + lengths.examples * per_example)
+    return 2 * (
+        t * per_instruction_token + parameters.generator_per_task + lengths.examples * per_example
+    )
 
 
 def training_flops(
@@ -278,10 +311,19 @@ def training_flops(
 def _decoder_only_flops(
     instruction_handling: str, parameters: DecoderOnlyCounts, lengths: TaskLengths
 ) -> float:
-    if instruction_handling not in ("concatenated", "omitted", "key_value_cached"):
-        raise ConfigurationError(
-            f"A decoder-only model has no {instruction_handling!r}: it reads the instruction "
-            "concatenated, from its key/value cache, or not at all (omitted)"
+    # HINT on a causal LM: the hypernetwork runs the instruction through the layers once (its
+    # hidden states) and the generator; with fusion the instruction's keys and values are then
+    # computed and kept as in the key/value cache, without it the examples never see it. The
+    # generated modules' own FLOPs are left out (small beside the layers).
+    hypernetwork = 0.0
+    if instruction_handling.startswith("hypernetwork"):
+        hypernetwork = (
+            2 * lengths.instruction * (parameters.layers + parameters.generator)
+            + 2 * parameters.generator_per_task
+            + 4 * parameters.attention * lengths.instruction * (lengths.instruction + 1) / 2
+        )
+        instruction_handling = (
+            "key_value_cached" if instruction_handling == "hypernetwork_with_fusion" else "omitted"
         )
     t = 0 if instruction_handling == "omitted" else lengths.instruction
     sequence = t + lengths.instance + lengths.output - 1  # S: the tokens run, causally
@@ -296,7 +338,7 @@ def _decoder_only_flops(
         + 4 * parameters.attention * (attention_pairs(sequence) - attention_pairs(cached))
     )
     once = 2 * parameters.layers * cached + 4 * parameters.attention * attention_pairs(cached)
-    return once + lengths.examples * per_example
+    return hypernetwork + once + lengths.examples * per_example
 
 
 def instruction_handling(

@@ -34,6 +34,7 @@ import torch
 from transformers import T5Config, T5ForConditionalGeneration
 
 from hint_allennlp.models.paper_variants import BACKBONES, PAPER_VARIANTS
+from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 
@@ -105,7 +106,9 @@ def parameter_shapes(backbone: str) -> Dict[str, List[torch.Size]]:
     config, peft = t5_config(backbone), peft_config(backbone)
     with torch.device("meta"):  # shapes only, no memory
         t5 = T5ForConditionalGeneration(config)
-        generator = ParameterGenerator.by_name(PLANNED_VARIANT.parameter_generator)(config, peft)
+        generator = ParameterGenerator.by_name(PLANNED_VARIANT.parameter_generator)(
+            BackboneShape.from_config(config), peft
+        )
     blocks = list(t5.encoder.block) + list(t5.decoder.block)
     in_blocks = {id(parameter) for block in blocks for parameter in block.parameters()}
     return {
@@ -127,7 +130,7 @@ def generated_module_values(backbone: str, lengths: Lengths) -> int:
     """Values of one example's generated modules, fused instruction and encoded instruction."""
     config = t5_config(backbone)
     modules = sum(
-        peft_config(backbone).values_per_stack(config)
+        peft_config(backbone).values_per_stack(BackboneShape.from_config(config))
     )  # adapters and prefixes, both stacks
     # every cross-attention's keys and values of the instruction
     fusion = config.num_decoder_layers * 2 * lengths.instruction * config.num_heads * config.d_kv

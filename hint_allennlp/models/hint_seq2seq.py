@@ -20,7 +20,6 @@ from hint_allennlp.models.instruction_model import (
     instruction_token_mask,
 )
 from hint_allennlp.models.paper_variants import labels_by_instruction_format
-from hint_allennlp.modules.hypernetwork.hypernetwork import Hypernetwork
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
 from hint_allennlp.modules.hypernetwork.train_only_hypernetwork import (
     freeze_all_but_hypernetwork,
@@ -33,9 +32,8 @@ from hint_allennlp.modules.large_models.checkpointing import (
 from hint_allennlp.modules.large_models.mixed_precision import (
     in_mixed_precision,
 )
-from hint_allennlp.modules.peft.injection import inject_task_modules
 from hint_allennlp.modules.peft.peft_config import PeftConfig
-from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
+from hint_allennlp.modules.peft.task_parameters import TaskParameters
 
 logger = logging.getLogger(__name__)
 
@@ -173,53 +171,31 @@ class HintSeq2Seq(InstructionModel):
                 f"{self.t5.config.model_type!r}."
             )
         t5_checkpoint_parameters = list(self.t5.parameters())  # before injection adds any
-        self.peft = peft or PeftConfig()
         self.instruction_fusion = instruction_fusion
         self._beam_size = beam_size
         self._max_decoding_steps = max_decoding_steps
-
-        self.active_parameters = ActiveTaskParameters()
-        generator = (
+        generator = self._build_hypernetwork(
+            self.t5,
+            self.t5.encoder,
+            parameter_generator,
+            peft,
+            separate_instruction_encoder,
+            keep_instruction_states=instruction_fusion,
             # The pretrained decoder only for generators that take it (hypertune), before injection.
-            parameter_generator.construct(
-                t5_config=self.t5.config, peft=self.peft, t5_decoder=self.t5.decoder
-            )
-            if parameter_generator is not None
-            else None
+            t5_decoder=self.t5.decoder,
         )
-        self.hypernetwork: Optional[Hypernetwork] = None
-        if generator is not None or instruction_fusion:
-            # Built before injection, so that a separate instruction encoder is a plain copy.
-            self.hypernetwork = Hypernetwork(
-                self.t5.encoder,
-                self.active_parameters,
-                generator,
-                separate_encoder=separate_instruction_encoder,
-                keep_instruction_states=instruction_fusion,
-            )
-        elif separate_instruction_encoder:
-            raise ConfigurationError(
-                "separate_instruction_encoder needs a parameter_generator or instruction_fusion"
-            )
-        if generator is not None or instruction_fusion:
-            inject_task_modules(
-                self.t5,
-                self.peft if generator is not None else None,
-                self.active_parameters,
-                instruction_fusion,
-            )
         if gradient_checkpointing:
             enable_gradient_checkpointing(self, self.active_parameters)
         # Checked at every training step for HF's checkpointing switch (see `forward`).
         self._t5_stacks = t5_stacks(self)
         # The weights each kind of token meets, generator included (`hint_allennlp.cost.flops`).
+        per_token, per_task = generator.counted_weights() if generator is not None else (0, 0)
         self._track_flops(
             ParameterCounts.from_t5_config(
                 self.t5.config,
                 self.peft if generator is not None else None,
-                generator=sum(p.numel() for p in generator.parameters())
-                if generator is not None
-                else 0,
+                generator=per_token,
+                generator_per_task=per_task,
             )
         )
         if initializer is not None:

@@ -3,6 +3,7 @@ from contextlib import nullcontext
 from typing import Any, ContextManager, Dict, List, Optional, Tuple
 
 import torch
+from allennlp.common import Lazy
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import TextFieldTensors, Vocabulary
 from allennlp.models import Model
@@ -12,23 +13,29 @@ from allennlp.nn.util import get_text_field_mask, get_token_ids_from_text_field_
 from allennlp.training.metrics import Metric
 from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
 
-from hint_allennlp.cost.flops import DecoderOnlyCounts
+from hint_allennlp.cost.flops import DecoderOnlyCounts, instruction_handling
 from hint_allennlp.models.instruction_model import InstructionModel, check_generation_settings
 from hint_allennlp.modules.backbone import config_source
+from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
+from hint_allennlp.modules.large_models.checkpointing import enable_causal_lm_checkpointing
 from hint_allennlp.modules.large_models.mixed_precision import (
     in_mixed_precision,
 )
 from hint_allennlp.modules.logits_where_used import logits_only_at
-from hint_allennlp.modules.peft.task_parameters import TaskParameters
+from hint_allennlp.modules.peft.peft_config import PeftConfig
+from hint_allennlp.modules.peft.task_parameters import INSTRUCTION_LENGTH_KEYS, TaskParameters
 from hint_allennlp.modules.serving.instruction_key_values import (
+    generated_prefix_key_values,
     hf_past_key_values,
     instruction_key_values,
+    prefixed,
 )
 from hint_allennlp.modules.serving.shared_prefix_attention import (
     SharedPrefix,
     prefix_model_inputs,
     shared_prefix,
 )
+from hint_allennlp.modules.transformers_internals import CHECKPOINTING_DROPS_PAST_KEY_VALUES
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +82,17 @@ class InstructionCausalLM(InstructionModel):
       choice token, and at the last position in generation (`modules/logits_where_used.py`).
       GPT-2's `gelu_new` runs as the fused `gelu_pytorch_tanh` (`FUSED_ACTIVATIONS`).
 
+    HINT on a causal LM (`parameter_generator`, `peft`, as in `hint_seq2seq`): the hypernetwork
+    encodes each distinct instruction once, by default with the backbone itself (its last hidden
+    states over the instruction, the decoder-only counterpart of HINT's T5 encoder), and generates
+    LoRA on the attention projections, adapters after each block's MLP (forward hooks,
+    `modules/peft/`) and prefixes, the keys and values of P positions before the prompt in every
+    layer (positions 0..P-1, as peft's prefix tuning). Instruction fusion is the instruction itself
+    in the prompt: in evaluation its keys and values, computed once per task under its generated
+    modules, are the prompt's cached first part (the instruction key/value cache above); in
+    training the instruction is read in the prompt. Without fusion only the generated modules carry
+    the task.
+
     Output dict and metrics: `InstructionModel`'s; `relative_flops` is against the same model
     reading the instruction with every input (no cache): 1 without the cache, or when the
     instruction is inside `source_tokens` (`hint_allennlp.cost.flops`, `instruction_handling`
@@ -86,6 +104,17 @@ class InstructionCausalLM(InstructionModel):
         Unused (the vocabulary is the checkpoint's).
     model_name : `str`
         A HuggingFace causal LM, by hub name or local path (`gpt2-xl`, `facebook/opt-13b`).
+    parameter_generator : `Lazy[ParameterGenerator]`, optional (default = `None`)
+        What generates the modules from the instruction (HINT on a causal LM); `None` for none.
+        Its backbone must have a row in `hint_allennlp/modules/backbones/architectures.py`.
+    peft : `PeftConfig`, optional (default = `PeftConfig()`)
+        Which modules are generated and their sizes; ignored without a generator.
+    instruction_fusion : `bool`, optional (default = `True`)
+        The instruction is also the prompt's first part (its keys and values kept per task in
+        evaluation). `False` needs a generator: the task then reaches the model only through its
+        generated modules.
+    separate_instruction_encoder : `bool`, optional (default = `False`)
+        Encode instructions with a copy of the backbone's stack instead of the backbone itself.
     beam_size : `int`, optional (default = `1`)
         1 is greedy decoding.
     max_decoding_steps : `int`, optional (default = `64`)
@@ -101,7 +130,8 @@ class InstructionCausalLM(InstructionModel):
     metric : `Metric`, optional (default = `instruction_metrics`)
     gradient_checkpointing : `bool`, optional (default = `False`)
         HF's own (`gradient_checkpointing_enable`, non-reentrant): each layer recomputed in
-        backward. Same loss and gradients, less memory.
+        backward, with the generated modules of its forward pass
+        (`modules/large_models/checkpointing.py`). Same loss and gradients, less memory.
     mixed_precision : `str`, optional (default = `None`)
         `"bf16"`: bf16 autocast on the model's device, float32 weights
         (`modules/large_models/mixed_precision.py`).
@@ -124,6 +154,10 @@ class InstructionCausalLM(InstructionModel):
         self,
         vocab: Vocabulary,
         model_name: str,
+        parameter_generator: Optional[Lazy[ParameterGenerator]] = None,
+        peft: Optional[PeftConfig] = None,
+        instruction_fusion: bool = True,
+        separate_instruction_encoder: bool = False,
         beam_size: int = 1,
         max_decoding_steps: int = 64,
         task_module_cache_size: int = 16,
@@ -179,16 +213,43 @@ class InstructionCausalLM(InstructionModel):
             eos_token_id=self._eos_ids,
             pad_token_id=self._pad_id,
         )
-        if gradient_checkpointing:
-            self.lm.gradient_checkpointing_enable(
-                gradient_checkpointing_kwargs={"use_reentrant": False}
+        if not instruction_fusion and parameter_generator is None:
+            raise ConfigurationError(
+                "instruction_causal_lm with instruction_fusion false needs a parameter_generator: "
+                "otherwise the instruction would reach the model in no way"
             )
-        self._track_flops(DecoderOnlyCounts.from_model(self.lm))
+        self.instruction_fusion = instruction_fusion
+        generator = self._build_hypernetwork(
+            self.lm,
+            self.lm.base_model,
+            parameter_generator,
+            peft,
+            separate_instruction_encoder,
+            keep_instruction_states=False,
+        )
+        if gradient_checkpointing:
+            model_type = self.lm.config.model_type
+            if generator is not None and self.peft.use_prefixes:
+                if model_type in CHECKPOINTING_DROPS_PAST_KEY_VALUES:
+                    raise ConfigurationError(
+                        f"instruction_causal_lm: HF's gradient checkpointing of {model_type} "
+                        "runs its layers without past keys and values, so the generated prefixes "
+                        "would be dropped in training: set gradient_checkpointing false or "
+                        "peft.use_prefixes false"
+                    )
+            # HF's, each layer recomputed with the generated modules of its forward pass.
+            enable_causal_lm_checkpointing(self.lm, self.active_parameters)
+        per_token, per_task = generator.counted_weights() if generator is not None else (0, 0)
+        self._track_flops(
+            DecoderOnlyCounts.from_model(self.lm, generator=per_token, generator_per_task=per_task)
+        )
         if initializer is not None:
             self._initialize(initializer)
 
     @property
     def instruction_handling(self) -> str:
+        if self.hypernetwork is not None:
+            return instruction_handling(True, self.instruction_fusion)
         return "key_value_cached" if self.task_parameter_cache.enabled else "concatenated"
 
     @property
@@ -221,29 +282,58 @@ class InstructionCausalLM(InstructionModel):
             by, Table 10).
         """
         self._check_sequence_layout(metadata)
+        if instruction_tokens is None and self.hypernetwork is not None:
+            raise ConfigurationError(
+                "This model generates modules from instructions: give it `instruction_tokens` "
+                "(a reader with instruction_format 'tk_instruct_prefix')"
+            )
         prompt = [
             (get_token_ids_from_text_field_tensors(tokens), get_text_field_mask(tokens))
-            for tokens in (instruction_tokens, source_tokens)
+            for tokens in (instruction_tokens if self.instruction_fusion else None, source_tokens)
             if tokens is not None
         ]  # each [B, n]
+        cached = (
+            not self.training
+            and instruction_tokens is not None
+            and self.instruction_fusion
+            and (self.task_parameter_cache.enabled or self.hypernetwork is not None)
+        )
+        # What is kept per distinct instruction [U]: the generated modules (HINT) and, cached, the
+        # instruction's keys and values (after the generated prefix); each example's row [B].
+        task, task_index = (
+            self._task_parameters_per_instruction(instruction_tokens)
+            if cached or self.hypernetwork is not None
+            else (None, None)
+        )
         output: Dict[str, Any] = {}
         if target_tokens is not None:
             labels = self._labels(target_tokens)  # [B, o]
             self._check_continuations(labels, "target_tokens")
-            token_log_probs = self._continuation_log_probs(prompt, labels)  # [B, o]
+            # The whole prompt, after the generated prefix only.
+            generated_prefix = self._prefix(self._generated_modules(task))
+            with self._modules_for_rows(task, task_index, 1):
+                token_log_probs = self._continuation_log_probs(
+                    prompt,
+                    labels,
+                    (generated_prefix, task_index) if generated_prefix is not None else None,
+                )  # [B, o]
             output["loss"] = -token_log_probs[labels != -100].mean()
 
         if not self.training:
-            cached = instruction_tokens is not None and self.task_parameter_cache.enabled
-            # The cached instructions' keys and values, each example's among them, and the
-            # prompt's rest.
-            prefix = self._task_parameters_per_instruction(instruction_tokens) if cached else None
+            # The generated prefix and the cached instruction's keys and values per distinct
+            # instruction, each example's among them, and the prompt's rest.
+            kept = self._prefix(task)
+            prefix = (kept, task_index) if kept is not None else None
             rest = prompt[1:] if cached else prompt
             if answer_choices is not None:
-                output.update(self._rank_choices(answer_choices, prefix, rest, metadata))
+                num_choices = get_token_ids_from_text_field_tensors(answer_choices).size(1)
+                with self._modules_for_rows(task, task_index, num_choices):
+                    output.update(self._rank_choices(answer_choices, prefix, rest, metadata))
                 output_lengths = (self._labels(answer_choices) != -100).sum((1, 2))
             else:
-                output.update(self._generate(prefix, rest))
+                beams = self.generation_config.num_beams
+                with self._modules_for_rows(task, task_index, beams):
+                    output.update(self._generate(prefix, rest))
                 output_lengths = self._generated_lengths(output["predictions"])
             if metadata is not None:
                 input_lengths = prompt[-1][1].sum(1)
@@ -264,19 +354,74 @@ class InstructionCausalLM(InstructionModel):
         self, instruction_ids: torch.Tensor, instruction_mask: torch.Tensor
     ) -> TaskParameters:
         """
-        The keys and values of every layer over instructions [U, t] (padded on the right, so that
-        each real token sees only real tokens before it and sits at its own position), in the
-        model's mixed precision (a bf16 model's compiled task holds bf16 keys and values, as its
-        live cache).
+        For instructions [U, t] (padded on the right): the generated modules (HINT) and, with
+        fusion outside training, the keys and values of every layer over the instruction, which
+        each real token computes seeing only real tokens before it (and the generated prefix),
+        at its own position, under the task's generated modules; in the model's mixed precision
+        (a bf16 model's compiled task holds bf16 keys and values, as its live cache).
         """
-        positions = torch.arange(instruction_ids.size(1), device=instruction_ids.device)
-        past = self.lm(
-            input_ids=instruction_ids,
-            attention_mask=instruction_mask.long(),
-            position_ids=positions.expand_as(instruction_ids),
-            use_cache=True,
-        ).past_key_values
-        return instruction_key_values(past, instruction_mask)
+        modules = (
+            self.hypernetwork(instruction_ids, instruction_mask)
+            if self.hypernetwork is not None
+            else None
+        )
+        if self.training or not self.instruction_fusion:
+            return modules
+        generated_prefix = self._prefix(modules)
+        prefix_length = 0 if generated_prefix is None else generated_prefix["past_keys"].size(1)
+        positions = torch.arange(
+            prefix_length, prefix_length + instruction_ids.size(1), device=instruction_ids.device
+        )
+        past = None
+        mask = instruction_mask.long()
+        if generated_prefix is not None:
+            past = hf_past_key_values(self.lm, generated_prefix)
+            mask = torch.cat([generated_prefix["instruction_mask"].long(), mask], dim=1)
+        with self.active_parameters.use(self._generated_modules(modules)):
+            past = self.lm(
+                input_ids=instruction_ids,
+                attention_mask=mask,
+                position_ids=positions.expand_as(instruction_ids),
+                past_key_values=past,
+                use_cache=True,
+            ).past_key_values
+        kept = instruction_key_values(past, instruction_mask, skip=prefix_length)
+        return kept if modules is None else TaskParameters({**modules.tensors, **kept.tensors})
+
+    def _prefix(self, task: Optional[TaskParameters]) -> Optional[TaskParameters]:
+        """
+        What precedes each row's prompt, as kept keys and values [Bm, T, ...] with their mask: the
+        generated prefix (if any), then the instruction's keys and values (if kept); None if
+        neither.
+        """
+        if task is None:
+            return None
+        parts = [generated_prefix_key_values(task)] if "prefix_key" in task else []
+        if "past_keys" in task:
+            parts.append(task)
+        return prefixed(parts) if parts else None
+
+    @staticmethod
+    def _generated_modules(task: Optional[TaskParameters]) -> Optional[TaskParameters]:
+        """The generated modules of `task`, without the instruction's keys and values."""
+        if task is None:
+            return None
+        return TaskParameters(
+            {key: tensor for key, tensor in task.items() if key not in INSTRUCTION_LENGTH_KEYS}
+        )
+
+    def _modules_for_rows(
+        self, task: Optional[TaskParameters], task_index: Optional[torch.Tensor], repeats: int
+    ):
+        """
+        The switch of the generated modules set to those of each example's instruction (`task`
+        [U], `task_index` [B]), each example's `repeats` rows in a row (as HF expands beams, and
+        as answer choices are scored); one instruction's stay batch 1, broadcast.
+        """
+        modules = self._generated_modules(task)
+        if modules is not None and modules.batch_size != 1:
+            modules = modules.index_select(task_index.repeat_interleave(repeats))
+        return self.active_parameters.use(modules)
 
     def _prefix_inputs(
         self,
@@ -288,12 +433,14 @@ class InstructionCausalLM(InstructionModel):
     ) -> Tuple[Dict[str, Any], ContextManager]:
         """
         The model's inputs for prompts `ids`, `mask` [R, n] after the cached instructions
-        (`prefix`: their keys and values [U], each row's among them [R]), and the context to run
-        it in. `repeats`: rows per row of `ids` that the model will run (`generate`'s beams).
-        The mask [R, T + n] covers instruction and prompt.
+        (`prefix`: their keys and values [U], after any generated prefix, each row's among them
+        [R]), and the context to run it in. `repeats`: rows per row of `ids` that the model will
+        run (`generate`'s beams). The mask [R, T + n] covers instruction and prompt.
         """
         kept, task_index = prefix
-        if self.instruction_key_values == "shared":
+        # In training (a generated prefix only) every row's copy: a checkpointed layer is
+        # recomputed in backward, outside the shared prefix's context.
+        if self.instruction_key_values == "shared" and not self.training:
             rows = SharedPrefix.from_kept(kept, task_index)
             inputs = prefix_model_inputs(
                 self.lm, rows, ids, mask, self._pad_id, for_generate, repeats

@@ -10,6 +10,7 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
+from allennlp.common import Lazy
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.from_params import infer_method_params
 from allennlp.data import DatasetReader, TextFieldTensors, Vocabulary
@@ -19,6 +20,7 @@ from allennlp.nn.initializers import PretrainedModelInitializer
 from allennlp.nn.parallel import DdpAccelerator
 from allennlp.nn.util import get_text_field_mask, get_token_ids_from_text_field_tensors
 from allennlp.training.metrics import Metric
+from torch import nn
 from transformers import AutoConfig, PreTrainedModel
 
 from hint_allennlp.data.sequence_layout import check_batch_layout
@@ -31,8 +33,13 @@ from hint_allennlp.modules.backbone import (
     save_backbone,
     saved_model_name,
 )
+from hint_allennlp.modules.backbones.shape import BackboneShape
+from hint_allennlp.modules.hypernetwork.hypernetwork import Hypernetwork
+from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
 from hint_allennlp.modules.large_models.mixed_precision import check_mixed_precision
-from hint_allennlp.modules.peft.task_parameters import TaskParameters
+from hint_allennlp.modules.peft.injection import inject_task_modules
+from hint_allennlp.modules.peft.peft_config import PeftConfig
+from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
 from hint_allennlp.modules.serving.task_parameter_cache import TaskParameterCache, instruction_key
 
 # The first weight of `load_state_dict`'s size mismatch message, with both shapes.
@@ -185,6 +192,70 @@ class InstructionModel(Model):
         self.tokenizer = load_tokenizer(self.model_name, serialization_dir)
         save_backbone(self.model_name, backbone, self.tokenizer, serialization_dir)
         return backbone
+
+    def _build_hypernetwork(
+        self,
+        backbone: PreTrainedModel,
+        instruction_encoder: nn.Module,
+        parameter_generator: Optional[Lazy[ParameterGenerator]],
+        peft: Optional[PeftConfig],
+        separate_instruction_encoder: bool,
+        keep_instruction_states: bool,
+        **generator_inputs,
+    ) -> Optional[ParameterGenerator]:
+        """
+        What both models set up for generated modules: `peft`, `active_parameters` (the switch the
+        injected layers read), the generator (built for `backbone`'s `BackboneShape`, with
+        `generator_inputs` for generators that take them), the `hypernetwork` that encodes the
+        instruction with `instruction_encoder` (or a copy of it), and the modules injected into
+        `backbone`. `keep_instruction_states`: T5's instruction fusion, whose cross-attentions read
+        the encoded instruction. Returns the generator (None without one).
+        """
+        self.peft = peft or PeftConfig()
+        self.active_parameters = ActiveTaskParameters()
+        generator = (
+            parameter_generator.construct(
+                shape=BackboneShape.from_config(backbone.config), peft=self.peft, **generator_inputs
+            )
+            if parameter_generator is not None
+            else None
+        )
+        if (
+            separate_instruction_encoder
+            and generator is not None
+            and not generator.pretrained_instruction_encoder
+            and not backbone.config.is_encoder_decoder
+        ):
+            raise ConfigurationError(
+                "parameter_generator.pretrained_instruction_encoder is false: a separate "
+                "instruction encoder of new layers is built for T5's encoder, and "
+                f"{backbone.config.model_type} is decoder-only. Set "
+                "`parameter_generator.pretrained_instruction_encoder: true` (a copy of the "
+                "backbone) or `separate_instruction_encoder: false`."
+            )
+        self.hypernetwork: Optional[Hypernetwork] = None
+        if generator is not None or keep_instruction_states:
+            # Built before injection, so that a separate instruction encoder is a plain copy.
+            self.hypernetwork = Hypernetwork(
+                instruction_encoder,
+                self.active_parameters,
+                generator,
+                separate_encoder=separate_instruction_encoder,
+                keep_instruction_states=keep_instruction_states,
+            )
+        elif separate_instruction_encoder:
+            raise ConfigurationError(
+                "separate_instruction_encoder needs a parameter_generator"
+                + (" or instruction_fusion" if backbone.config.is_encoder_decoder else "")
+            )
+        if generator is not None or keep_instruction_states:
+            inject_task_modules(
+                backbone,
+                self.peft if generator is not None else None,
+                self.active_parameters,
+                keep_instruction_states,
+            )
+        return generator
 
     @property
     def instruction_handling(self) -> str:

@@ -19,15 +19,27 @@ by their config's `_attn_implementation`; GPT-2 also keeps a copy of that name, 
 its masks; OPT picks an attention class when it is built and never calls the registry, so within the
 context its attentions run `_opt_attention_forward`, OPT's own forward with the registry's call in
 place of its arithmetic. And the scale of the scores GPT-2's attention applies, which it does not
-hand to the registry.
+hand to the registry. Then the two internals that HINT on a causal LM needs: the hook through which
+`gradient_checkpointing_enable` checkpoints each layer, and `DynamicCache`'s per-layer lists.
 """
 
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Tuple,
+    Union,
+)
 
 import torch
 from torch import nn
-from transformers import PreTrainedModel
+from transformers import DynamicCache, PreTrainedModel
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.models.gpt2.modeling_gpt2 import GPT2Model
 from transformers.models.opt.modeling_opt import OPTAttention
@@ -351,3 +363,40 @@ def attention_scaling(module: nn.Module, head_dim: int, scaling: Optional[float]
     if getattr(module, "scale_attn_by_inverse_layer_idx", False):
         factor /= float(module.layer_idx + 1)
     return factor
+
+
+# --- Decoder-only models: gradient checkpointing with HINT's generated modules ----------------
+
+# The models whose layers HF's checkpointing calls without their key/value cache (`None` for
+# `layer_past` in `GPT2Model.forward`, for `past_key_value` in `OPTDecoder.forward`): keys and
+# values before the prompt would be dropped in training.
+CHECKPOINTING_DROPS_PAST_KEY_VALUES = ("gpt2", "opt")
+
+
+def checkpoint_layers_with(model: PreTrainedModel, checkpoint_function: Callable) -> None:
+    """
+    Makes the layers that `model.gradient_checkpointing_enable()` checkpoints call
+    `checkpoint_function(layer_call, *args, **kwargs)` in place of torch's `checkpoint`
+    (`PreTrainedModel._set_gradient_checkpointing`).
+    """
+    model._set_gradient_checkpointing(enable=True, gradient_checkpointing_func=checkpoint_function)
+
+
+def cache_restorer(values: Iterable[Any]) -> Callable[[], None]:
+    """
+    For the `DynamicCache`s among `values` (a checkpointed layer's arguments), a function that puts
+    their per-layer keys and values back as they are now: a layer's recomputation in backward
+    would otherwise append its keys and values to the cache a second time.
+    """
+    caches = [
+        (value, list(value.key_cache), list(value.value_cache))
+        for value in values
+        if isinstance(value, DynamicCache)
+    ]
+
+    def restore() -> None:
+        for cache, keys, cached_values in caches:
+            cache.key_cache[:] = keys
+            cache.value_cache[:] = cached_values
+
+    return restore

@@ -1,6 +1,7 @@
 """
 Builds the tiny decoder-only checkpoints that the tests and the demo use in place of `gpt2` /
-`gpt2-xl` and `facebook/opt-*`: a GPT-2-architecture and an OPT-architecture model, each with a
+`gpt2-xl`, `facebook/opt-*`, Llama 3 and Qwen2.5: a GPT-2-, an OPT-, a Llama- and a
+Qwen2-architecture model, each with a
 real byte-level BPE tokenizer trained with `tokenizers` on the fixture text
 (`training_texts`), saved in the files the hub checkpoints ship, so that
 `AutoModelForCausalLM.from_pretrained(path)` and `AutoTokenizer.from_pretrained(path)` load them
@@ -11,6 +12,9 @@ order), so every machine builds the same files.
 
     python -m hint_allennlp.testing.tiny_causal_lm gpt2 fixtures/tiny-gpt2
     python -m hint_allennlp.testing.tiny_causal_lm opt fixtures/tiny-opt
+    python -m hint_allennlp.testing.tiny_causal_lm llama fixtures/tiny-llama
+    python -m hint_allennlp.testing.tiny_causal_lm qwen2 fixtures/tiny-qwen2
+    python -m hint_allennlp.testing.tiny_causal_lm mistral fixtures/tiny-mistral
     python -m hint_allennlp.testing.tiny_causal_lm gpt2 --demo output/demo/gpt2  # DEMO_SHAPE
 
 What the two families do differently, and the fixtures keep:
@@ -22,9 +26,17 @@ What the two families do differently, and the fixtures keep:
   `tokenizer.json`: the fast tokenizer is converted at load, as for the hub's OPT): ids 0-3 are
   `<s>`, `<pad>`, `</s>`, `<unk>`; `</s>` is BOS and EOS and the tokenizer prepends it to every
   sequence (`add_bos_token`); positions are learned and computed from the attention mask.
+- Llama (Llama 3's files: `tokenizer.json`, `tokenizer_config.json`, `special_tokens_map.json`):
+  `<|begin_of_text|>` is BOS, prepended to every sequence by the tokenizer's post-processor,
+  `<|end_of_text|>` EOS; no pad token; rotary positions; grouped-query attention (2 key/value
+  heads for 4 heads); untied LM head.
+- Qwen2 (Qwen2.5's files: `vocab.json`, `merges.txt`, `tokenizer.json`, `tokenizer_config.json`):
+  `<|endoftext|>` is EOS and pad token, no BOS; rotary positions; grouped-query attention; q, k
+  and v projections with biases; LM head tied to the embeddings.
 """
 
 import argparse
+import functools
 import json
 import os
 from pathlib import Path
@@ -32,7 +44,21 @@ from typing import Callable, Dict, List
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast, OPTConfig, OPTForCausalLM
+from transformers import (
+    GPT2Config,
+    GPT2LMHeadModel,
+    GPT2TokenizerFast,
+    LlamaConfig,
+    LlamaForCausalLM,
+    MistralConfig,
+    MistralForCausalLM,
+    OPTConfig,
+    OPTForCausalLM,
+    PreTrainedTokenizerFast,
+    Qwen2Config,
+    Qwen2ForCausalLM,
+    Qwen2TokenizerFast,
+)
 
 from hint_allennlp.data.instruction_suite import CATEGORIES
 from hint_allennlp.data.tk_format import Demonstration, build_tk_prompt
@@ -44,7 +70,11 @@ FIXTURES = REPO_ROOT / "fixtures"
 VOCABULARY_SIZE = 2000
 GPT2_END_OF_TEXT = "<|endoftext|>"
 OPT_SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>")
+LLAMA_BOS, LLAMA_EOS = "<|begin_of_text|>", "<|end_of_text|>"
+QWEN2_SPECIAL_TOKENS = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
 TINY_SHAPE = dict(hidden_size=64, layers=2, heads=4)
+# Grouped-query attention in the Llama and Qwen2 fixtures: fewer key/value heads than heads.
+TINY_KEY_VALUE_HEADS = 2
 # The decoder-only model beside the demo's T5 (training_configs/demo/gpt2.jsonnet): as wide, and
 # as many layers as give it about the demo T5's weights outside the embeddings and the LM head
 # (tested).
@@ -176,12 +206,90 @@ def save_opt(output_dir: Path, seed: int, hidden_size: int, layers: int, heads: 
     OPTForCausalLM(config).save_pretrained(output_dir)
 
 
-BUILDERS: Dict[str, Callable[..., None]] = {"gpt2": save_gpt2, "opt": save_opt}
+def save_llama(
+    output_dir: Path,
+    seed: int,
+    hidden_size: int,
+    layers: int,
+    heads: int,
+    config_class: type = LlamaConfig,
+    model_class: type = LlamaForCausalLM,
+) -> None:
+    tokenizer = train_byte_level_bpe([LLAMA_BOS, LLAMA_EOS])
+    bos, eos = (tokenizer.token_to_id(token) for token in (LLAMA_BOS, LLAMA_EOS))
+    tokenizer.post_processor = processors.Sequence(
+        [
+            processors.ByteLevel(trim_offsets=False),
+            processors.TemplateProcessing(
+                single=f"{LLAMA_BOS} $A",
+                pair=f"{LLAMA_BOS} $A {LLAMA_BOS} $B",
+                special_tokens=[(LLAMA_BOS, bos)],
+            ),
+        ]
+    )
+    PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token=LLAMA_BOS, eos_token=LLAMA_EOS, model_max_length=2048
+    ).save_pretrained(output_dir)
+    config = config_class(
+        vocab_size=tokenizer.get_vocab_size(),
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=TINY_KEY_VALUE_HEADS,
+        max_position_embeddings=2048,
+        bos_token_id=bos,
+        eos_token_id=eos,
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(seed)
+    model_class(config).save_pretrained(output_dir)
+
+
+def save_qwen2(output_dir: Path, seed: int, hidden_size: int, layers: int, heads: int) -> None:
+    tokenizer = train_byte_level_bpe(list(QWEN2_SPECIAL_TOKENS))
+    end_of_text = tokenizer.token_to_id(QWEN2_SPECIAL_TOKENS[0])
+    Qwen2TokenizerFast(
+        tokenizer_object=tokenizer,
+        eos_token=QWEN2_SPECIAL_TOKENS[0],
+        pad_token=QWEN2_SPECIAL_TOKENS[0],
+        unk_token=None,
+        bos_token=None,
+        model_max_length=2048,
+    ).save_pretrained(output_dir)
+    tokenizer.model.save(str(output_dir))  # vocab.json, merges.txt, as the hub's Qwen2.5
+    (output_dir / "special_tokens_map.json").unlink(missing_ok=True)
+    config = Qwen2Config(
+        vocab_size=tokenizer.get_vocab_size(),
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=TINY_KEY_VALUE_HEADS,
+        max_position_embeddings=2048,
+        bos_token_id=end_of_text,
+        eos_token_id=end_of_text,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    Qwen2ForCausalLM(config).save_pretrained(output_dir)
+
+
+BUILDERS: Dict[str, Callable[..., None]] = {
+    "gpt2": save_gpt2,
+    "opt": save_opt,
+    "llama": save_llama,
+    "qwen2": save_qwen2,
+    # A further Llama-like architecture: Llama's files and shape, Mistral's classes.
+    "mistral": functools.partial(
+        save_llama, config_class=MistralConfig, model_class=MistralForCausalLM
+    ),
+}
 
 
 def build_tiny_causal_lm(family: str, output_dir: os.PathLike, seed: int = 0, **shape: int) -> Path:
     """
-    Writes a tiny `family` ("gpt2" or "opt") checkpoint with its tokenizer to `output_dir` and
+    Writes a tiny `family` (of `BUILDERS`) checkpoint with its tokenizer to `output_dir` and
     returns it; `shape` overrides `hidden_size`, `layers`, `heads` of `TINY_SHAPE`.
     """
     if family not in BUILDERS:

@@ -26,6 +26,7 @@ from benchmark.table1_flops import (
 )
 from hint_allennlp.cost.flops import DecoderOnlyCounts, ParameterCounts
 from hint_allennlp.models.paper_variants import BACKBONES
+from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.hypernetwork.parameter_generators import HypterGenerator
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 from tests import PROJECT_ROOT
@@ -97,7 +98,9 @@ def test_the_hypter_figures_docs_benchmarks_md_gives_in_prose():
     # With the smaller backbones' a = 8 at 11B instead: a 20.6B generator and x15.4 / x16.6.
     config, peft = BACKBONES["xxl"].t5_config(), PeftConfig(adapter_size=8, use_prefixes=False)
     with torch.device("meta"):
-        generator = sum(p.numel() for p in HypterGenerator(config, peft).parameters())
+        generator = sum(
+            p.numel() for p in HypterGenerator(BackboneShape.from_config(config), peft).parameters()
+        )
     counts = ParameterCounts.from_t5_config(config, peft)
     sizes = Sizes(NOMINAL_SIZES["xxl"], generator, counts.encoder_modules + counts.decoder_modules)
     figures = [

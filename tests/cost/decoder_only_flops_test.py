@@ -93,6 +93,25 @@ def test_caching_saves_the_instructions_layers_for_all_examples_but_one():
     assert omitted < cached < uncached
 
 
-def test_a_decoder_only_model_has_no_hypernetwork():
-    with pytest.raises(ConfigurationError, match="decoder-only model has no 'hypernetwork'"):
-        inference_flops("hypernetwork", DecoderOnlyCounts(1, 1), TaskLengths(1, 1, 1))
+def test_hint_on_a_decoder_only_model_reads_the_instruction_once_per_task():
+    """
+    HINT: the hypernetwork's pass over the instruction (layers, attention, generator) once per
+    task; then, with fusion, the key/value cache's cost, without it the examples alone.
+    """
+    counts = DecoderOnlyCounts(layers=100, lm_head=10, attention=4, generator=50)
+    lengths = TaskLengths(instruction=6, instance=3, output=2, examples=5)
+    encoding = 2 * 6 * (100 + 50) + 4 * 4 * 6 * 7 / 2
+    plain = DecoderOnlyCounts(layers=100, lm_head=10, attention=4)
+    assert inference_flops("hypernetwork_with_fusion", counts, lengths) == encoding + (
+        inference_flops("key_value_cached", plain, lengths)
+    )
+    assert inference_flops("hypernetwork", counts, lengths) == encoding + inference_flops(
+        "omitted", plain, lengths
+    )
+    # A generator on a pooled embedding (Text-to-LoRA): its weights once per task, not per token.
+    pooled = DecoderOnlyCounts(layers=100, lm_head=10, attention=4, generator_per_task=50)
+    assert inference_flops("hypernetwork", pooled, lengths) == (
+        inference_flops("hypernetwork", counts, lengths) - 2 * 6 * 50 + 2 * 50
+    )
+    with pytest.raises(ConfigurationError, match="instruction_handling must be one of"):
+        inference_flops("generated", counts, lengths)

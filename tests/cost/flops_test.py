@@ -249,3 +249,12 @@ def test_docs_metrics_md_holds_the_t5_xl_table_the_code_makes():
             rows.append(f"| {name} | {label} | {ours:.3f} | {papers:.3f} |")
     text = (PROJECT_ROOT / "docs" / "metrics.md").read_text()
     assert [row for row in rows if row not in text] == []
+
+
+def test_a_generator_on_a_pooled_embedding_is_charged_once_per_task():
+    lengths = TaskLengths(instruction=6, instance=3, output=2, examples=5)
+    per_token = ParameterCounts(500, 10, 500, generator=50)
+    per_task = ParameterCounts(500, 10, 500, generator_per_task=50)
+    assert inference_flops("hypernetwork", per_task, lengths) == (
+        inference_flops("hypernetwork", per_token, lengths) - 2 * 6 * 50 + 2 * 50
+    )

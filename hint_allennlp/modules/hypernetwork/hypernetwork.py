@@ -5,7 +5,6 @@ from typing import Any, Dict, Optional, Type, Union
 import torch
 from allennlp.common.checks import ConfigurationError
 from torch import nn
-from transformers.models.t5.modeling_t5 import T5Stack
 
 from hint_allennlp.modules.hypernetwork.instruction_chunks import encode_in_chunks
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
@@ -42,19 +41,21 @@ class Hypernetwork(nn.Module):
     Reads an instruction once and returns what every input of its task needs: the generated modules
     and, for instruction fusion, the encoded instruction.
 
-    The instruction encoder (the HyperEncoder) is by default the underlying T5 encoder itself, run
-    with all generated modules switched off; it is then held by reference (`shared_encoder`), not
-    registered a second time, so its weights appear once in the state dict (under the T5). With
-    `separate_encoder` it is an encoder of its own (`instruction_encoder`), trained on its own: a
-    copy of the T5 encoder, or, where the generator's `pretrained_instruction_encoder` is False
-    (Hypter, as the authors ran it), new layers initialised as T5 initialises them that embed with
-    T5's token embeddings (the same weight, which therefore appears under both names in the state
-    dict).
+    The instruction encoder (the HyperEncoder) is by default the backbone's own (T5's encoder; a
+    decoder-only model's stack of blocks, its base model, whose last hidden states over the
+    instruction it gives), run with all generated modules switched off; it is then held by reference
+    (`shared_encoder`), not registered a second time, so its weights appear once in the state dict
+    (under the backbone). With `separate_encoder` it is an encoder of its own
+    (`instruction_encoder`), trained on its own: a copy of that encoder, initialised from the same
+    checkpoint, or, where the generator's `pretrained_instruction_encoder` is False (Hypter, as the
+    authors ran it; T5 only), new layers initialised as T5 initialises them that embed with T5's
+    token embeddings (the same weight, which therefore appears under both names in the state dict).
 
     # Parameters
 
-    encoder : `T5Stack`
-        The underlying T5 encoder (before module injection if `separate_encoder`).
+    encoder : `nn.Module`
+        The backbone's encoder, any HF module whose output has `last_hidden_state` (before module
+        injection if `separate_encoder`).
     active : `ActiveTaskParameters`
         The switch of the injected layers, turned off while the instruction is encoded.
     generator : `ParameterGenerator`, optional
@@ -66,14 +67,14 @@ class Hypernetwork(nn.Module):
 
     def __init__(
         self,
-        encoder: T5Stack,
+        encoder: nn.Module,
         active: ActiveTaskParameters,
         generator: Optional[ParameterGenerator],
         separate_encoder: bool,
         keep_instruction_states: bool,
     ) -> None:
         super().__init__()
-        self.instruction_encoder: Optional[T5Stack] = None
+        self.instruction_encoder: Optional[nn.Module] = None
         if separate_encoder and (generator is None or generator.pretrained_instruction_encoder):
             self.instruction_encoder = copy.deepcopy(encoder)
         elif separate_encoder:

@@ -37,7 +37,7 @@ def freeze_all_but_hypernetwork(
     for parameter in t5_checkpoint_parameters:
         parameter.requires_grad_(False)
     if hypernetwork is not None and hypernetwork.instruction_encoder is not None:
-        hypernetwork.instruction_encoder.embed_tokens.requires_grad_(False)
+        hypernetwork.instruction_encoder.get_input_embeddings().requires_grad_(False)
     if not any(parameter.requires_grad for parameter in model.parameters()):
         raise ConfigurationError(
             "train_only_hypernetwork leaves this model nothing to train: it has no parameter "

@@ -16,10 +16,15 @@ from typing import Iterator, List
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
+from transformers import PreTrainedModel
 from transformers.models.t5.modeling_t5 import T5Block, T5Stack
 
 from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters
-from hint_allennlp.modules.transformers_internals import block_cache
+from hint_allennlp.modules.transformers_internals import (
+    block_cache,
+    cache_restorer,
+    checkpoint_layers_with,
+)
 
 
 class CheckpointedT5Block(T5Block):
@@ -82,3 +87,25 @@ def refuse_hf_gradient_checkpointing(stacks: List[T5Stack]) -> None:
             "Call model.t5.gradient_checkpointing_disable() and use the hint_seq2seq setting "
             "`gradient_checkpointing: true` instead, which recomputes each block with them."
         )
+
+
+def enable_causal_lm_checkpointing(lm: PreTrainedModel, active: ActiveTaskParameters) -> None:
+    """
+    HF's checkpointing of a causal LM's layers (non-reentrant), each layer's recomputation
+    re-entering the generated modules `active` held in its forward pass, with the key/value cache
+    it got (a generated prefix) as it was then: the same loss and gradients as without it.
+    """
+    lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+    def checkpoint_with_modules(layer_call, *args, **kwargs):
+        modules = active.current
+        restore_cache = cache_restorer([*args, *kwargs.values()])
+
+        def recomputable(*layer_args, **layer_kwargs):
+            restore_cache()
+            with active.use(modules):
+                return layer_call(*layer_args, **layer_kwargs)
+
+        return checkpoint(recomputable, *args, use_reentrant=False, **kwargs)
+
+    checkpoint_layers_with(lm, checkpoint_with_modules)

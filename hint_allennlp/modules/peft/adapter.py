@@ -1,5 +1,8 @@
 """
-The adapter kind: a generated adapter parallel to every feed-forward block of T5 (He et al., 2022).
+The adapter kind: a generated adapter parallel to every feed-forward block (He et al., 2022): in T5
+its `T5LayerFF` switched to `AdapterT5LayerFF`; in a decoder-only model a forward hook on each
+block's feed-forward module (`AdapterHook`, as text-to-lora's `hooks.py` adds its LoRA), whose
+input is already layer-normed in GPT-2, Llama and Qwen2.
 
 | key | shape |
 |---|---|
@@ -10,15 +13,18 @@ The adapter kind: a generated adapter parallel to every feed-forward block of T5
 """
 
 from dataclasses import dataclass
-from typing import List
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
-from transformers import T5Config, T5ForConditionalGeneration
+from torch import nn
+from transformers import PreTrainedModel
 from transformers.models.t5.modeling_t5 import T5LayerFF
 
+from hint_allennlp.modules.backbones.decoder_only import feed_forward_modules
+from hint_allennlp.modules.backbones.shape import BackboneShape
+from hint_allennlp.modules.backbones.t5 import ffn_layers
 from hint_allennlp.modules.peft.module_kind import Component, ModuleKind, check_at_least_one
-from hint_allennlp.modules.peft.t5_layers import ffn_layers, ffn_slot_count
 from hint_allennlp.modules.peft.task_parameters import (
     ActiveTaskParameters,
     per_example_bias,
@@ -68,19 +74,44 @@ class AdapterT5LayerFF(T5LayerFF):
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         output, normed = feed_forward_with_its_input(self, hidden_states)
-        parameters = self.active.current
-        # (down [Bm, d, a], down_bias [Bm, a], up [Bm, a, d], up_bias [Bm, d]) or None
-        adapter = (
-            parameters.at_slot(ADAPTER_KEYS, self.ffn_slot) if parameters is not None else None
-        )
-        if adapter is None:
-            return output
-        down, down_bias, up, up_bias = adapter
-        # [B, seq, d] -> [B, seq, a] -> [B, seq, d]
-        bottleneck = F.gelu(
-            per_example_matmul(normed, down) + per_example_bias(down_bias), approximate="tanh"
-        )
-        return output + per_example_matmul(bottleneck, up) + per_example_bias(up_bias)
+        return with_adapter(output, normed, self.active, self.ffn_slot)
+
+
+class AdapterHook:
+    """
+    The forward hook that adds an adapter to a decoder-only block's feed-forward module:
+    `MLP(x) + GELU(x W_down + b_down) W_up + b_up`, x being the module's (normed) input, the
+    weights those of `ffn_slot` in the active `TaskParameters`. Without active parameters the
+    module's output is left as it is.
+    """
+
+    def __init__(self, ffn_slot: int, active: ActiveTaskParameters) -> None:
+        self.ffn_slot = ffn_slot
+        self.active = active
+
+    def __call__(
+        self, module: nn.Module, inputs: Tuple[torch.Tensor, ...], output: torch.Tensor
+    ) -> torch.Tensor:
+        return with_adapter(output, inputs[0], self.active, self.ffn_slot)
+
+
+def with_adapter(
+    output: torch.Tensor, normed: torch.Tensor, active: ActiveTaskParameters, ffn_slot: int
+) -> torch.Tensor:
+    """`output` plus the adapter of `ffn_slot` in `active` on `normed` (output alone without it)."""
+    parameters = active.current
+    # (down [Bm, d, a], down_bias [Bm, a], up [Bm, a, d], up_bias [Bm, d]) or None
+    adapter: Optional[Tuple[torch.Tensor, ...]] = (
+        parameters.at_slot(ADAPTER_KEYS, ffn_slot) if parameters is not None else None
+    )
+    if adapter is None:
+        return output
+    down, down_bias, up, up_bias = adapter
+    # [B, seq, d] -> [B, seq, a] -> [B, seq, d]
+    bottleneck = F.gelu(
+        per_example_matmul(normed, down) + per_example_bias(down_bias), approximate="tanh"
+    )
+    return output + per_example_matmul(bottleneck, up) + per_example_bias(up_bias)
 
 
 class Adapter(ModuleKind):
@@ -91,8 +122,8 @@ class Adapter(ModuleKind):
     def check(self, config: AdapterConfig) -> None:
         check_at_least_one(config, "adapter_size")
 
-    def components(self, t5_config: T5Config, config: AdapterConfig) -> List[Component]:
-        ffn_slots, a, d_model = ffn_slot_count(t5_config), config.adapter_size, t5_config.d_model
+    def components(self, shape: BackboneShape, config: AdapterConfig) -> List[Component]:
+        ffn_slots, a, d_model = shape.ffn_slots, config.adapter_size, shape.d_model
         return [
             Component("adapter_down", ffn_slots, a, d_model, "columns"),
             Component("adapter_up", ffn_slots, a, d_model, "rows", zero_init=True),
@@ -101,10 +132,18 @@ class Adapter(ModuleKind):
         ]
 
     def inject(
-        self, t5: T5ForConditionalGeneration, config: AdapterConfig, active: ActiveTaskParameters
+        self,
+        model: PreTrainedModel,
+        shape: BackboneShape,
+        config: AdapterConfig,
+        active: ActiveTaskParameters,
     ) -> None:
-        for slot, layer in ffn_layers(t5):
-            AdapterT5LayerFF.convert(layer, slot, active)
+        if shape.encoder_decoder:
+            for slot, layer in ffn_layers(model):
+                AdapterT5LayerFF.convert(layer, slot, active)
+            return
+        for slot, module in feed_forward_modules(model):
+            module.register_forward_hook(AdapterHook(slot, active))
 
 
 ADAPTER = Adapter()

@@ -16,7 +16,7 @@ only then: under FSDP a sharded block is gathered for its own forward and freed 
 
 from transformers import T5ForConditionalGeneration
 
-from hint_allennlp.modules.peft.t5_layers import cross_attentions
+from hint_allennlp.modules.backbones.t5 import cross_attentions
 from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters
 from hint_allennlp.modules.peft.task_vector_attention import TaskVectorT5Attention
 

@@ -1,25 +1,35 @@
 """
-The LoRA kind: a generated low-rank update of T5's attention projections (the paper's Table 5
-ablation).
+The LoRA kind: a generated low-rank update of the attention projections (the paper's Table 5
+ablation): T5's `nn.Linear` q/k/v/o switched to `LoraLinear`; in a decoder-only model a forward hook
+on each projection's module (`LoraHook`), which adds the update to its part of the output of GPT-2's
+fused `c_attn`. The sizes are the projection's (`BackboneShape.projection_sizes`: k and v are
+`kv_heads * head_dim` wide under grouped-query attention), checked against each target module.
 
 | key | shape |
 |---|---|
-| `lora_{p}_a`, p in `lora_projections` (q and v by default) | [Bm, E + 2D, in_features, r] |
-| `lora_{p}_b` | [Bm, E + 2D, r, out_features] |
+| `lora_{p}_a`, p in `lora_projections` (q and v by default) | [Bm, E + 2D or L, in_features, r] |
+| `lora_{p}_b` | [Bm, E + 2D or L, r, out_features] |
 """
 
 import logging
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from allennlp.common.checks import ConfigurationError
 from torch import nn
-from transformers import T5Config, T5ForConditionalGeneration
+from transformers import PreTrainedModel
 
+from hint_allennlp.modules.backbones.decoder_only import module_sizes, projection_modules
+from hint_allennlp.modules.backbones.shape import BackboneShape
+from hint_allennlp.modules.backbones.t5 import attention_layers
 from hint_allennlp.modules.peft.module_kind import Component, ModuleKind, check_at_least_one
-from hint_allennlp.modules.peft.t5_layers import attention_layers, attention_slot_count
-from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, per_example_matmul
+from hint_allennlp.modules.peft.task_parameters import (
+    ActiveTaskParameters,
+    TaskParameters,
+    per_example_matmul,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -89,24 +99,72 @@ class LoraLinear(nn.Linear):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         output = super().forward(inputs)
-        parameters = self.active.current
-        # (A [Bm, in, r], B [Bm, r, out]) or None
-        lora = (
-            parameters.at_slot(lora_keys(self.projection), self.attention_slot)
-            if parameters is not None
-            else None
+        update = lora_update(
+            inputs, self.active.current, self.projection, self.attention_slot, self.scale
         )
-        if lora is None:
-            return output
-        lora_a, lora_b = lora
-        # [B, seq, in] -> [B, seq, r] -> [B, seq, out]
-        return output + per_example_matmul(per_example_matmul(inputs, lora_a), lora_b) * self.scale
+        return output if update is None else output + update
 
     def extra_repr(self) -> str:
         return (
             f"{super().extra_repr()}, attention_slot={self.attention_slot}, "
             f"projection={self.projection}, scale={self.scale}"
         )
+
+
+class LoraHook:
+    """
+    The forward hook that adds a generated low-rank update to a decoder-only model's projection
+    module: `output[..., part] + (x A) B * scale`, `part` the projection's columns of the output
+    (all of them, or a third of GPT-2's fused `c_attn`). Without active parameters the module's
+    output is left as it is.
+    """
+
+    def __init__(
+        self,
+        attention_slot: int,
+        projection: str,
+        output_part: slice,
+        active: ActiveTaskParameters,
+        scale: float,
+    ) -> None:
+        self.attention_slot = attention_slot
+        self.projection = projection
+        self.output_part = output_part
+        self.active = active
+        self.scale = scale
+
+    def __call__(
+        self, module: nn.Module, inputs: Tuple[torch.Tensor, ...], output: torch.Tensor
+    ) -> torch.Tensor:
+        update = lora_update(
+            inputs[0], self.active.current, self.projection, self.attention_slot, self.scale
+        )
+        if update is None:
+            return output
+        start, stop, _ = self.output_part.indices(output.size(-1))
+        # [B, seq, part] placed at the part's columns of [B, seq, out]
+        return output + F.pad(update, (start, output.size(-1) - stop))
+
+
+def lora_update(
+    inputs: torch.Tensor,
+    parameters: Optional[TaskParameters],
+    projection: str,
+    attention_slot: int,
+    scale: float,
+) -> Optional[torch.Tensor]:
+    """`(x A) B * scale` of `projection` at `attention_slot` in `parameters`, None without it."""
+    # (A [Bm, in, r], B [Bm, r, out]) or None
+    lora = (
+        parameters.at_slot(lora_keys(projection), attention_slot)
+        if parameters is not None
+        else None
+    )
+    if lora is None:
+        return None
+    lora_a, lora_b = lora
+    # [B, seq, in] -> [B, seq, r] -> [B, seq, out]
+    return per_example_matmul(per_example_matmul(inputs, lora_a), lora_b) * scale
 
 
 class Lora(ModuleKind):
@@ -133,13 +191,11 @@ class Lora(ModuleKind):
                 "PeftConfig.use_lora needs at least one of q, k, v, o in lora_projections"
             )
 
-    def components(self, t5_config: T5Config, config: LoraConfig) -> List[Component]:
-        d_model, inner = t5_config.d_model, t5_config.num_heads * t5_config.d_kv
-        attention_slots = attention_slot_count(t5_config)
+    def components(self, shape: BackboneShape, config: LoraConfig) -> List[Component]:
+        attention_slots = shape.attention_slots
         components = []
         for projection in config.lora_projections:
-            # q, k, v: d_model -> heads * d_kv; o back
-            in_size, out_size = (inner, d_model) if projection == "o" else (d_model, inner)
+            in_size, out_size = shape.projection_sizes(projection)
             a_key, b_key = lora_keys(projection)
             components += [
                 Component(a_key, attention_slots, config.lora_rank, in_size, "columns"),
@@ -150,30 +206,51 @@ class Lora(ModuleKind):
         return components
 
     def inject(
-        self, t5: T5ForConditionalGeneration, config: LoraConfig, active: ActiveTaskParameters
+        self,
+        model: PreTrainedModel,
+        shape: BackboneShape,
+        config: LoraConfig,
+        active: ActiveTaskParameters,
     ) -> None:
-        warn_of_unusable_rank(t5.config, config)
-        for slot, attention in attention_layers(t5):
-            for projection in config.lora_projections:
-                LoraLinear.convert(
-                    getattr(attention, projection), slot, projection, active, config.lora_scale
+        warn_of_unusable_rank(shape, config)
+        if shape.encoder_decoder:
+            for slot, attention in attention_layers(model):
+                for projection in config.lora_projections:
+                    LoraLinear.convert(
+                        getattr(attention, projection), slot, projection, active, config.lora_scale
+                    )
+            return
+        for projection in config.lora_projections:
+            for slot, module, output_part in projection_modules(model, projection):
+                in_size, out_size = module_sizes(module)
+                out_size = len(range(out_size)[output_part])
+                if (in_size, out_size) != shape.projection_sizes(projection):
+                    raise ConfigurationError(
+                        f"LoRA on {projection} of a {shape.model_type} model: its module at layer "
+                        f"{slot} maps {in_size} -> {out_size} features, its config "
+                        f"{shape.projection_sizes(projection)}: a row of "
+                        "hint_allennlp/modules/backbones/architectures.py names the wrong module"
+                    )
+                module.register_forward_hook(
+                    LoraHook(slot, projection, output_part, active, config.lora_scale)
                 )
 
 
 LORA = Lora()
 
 
-def warn_of_unusable_rank(t5_config: T5Config, config: LoraConfig) -> None:
+def warn_of_unusable_rank(shape: BackboneShape, config: LoraConfig) -> None:
     """
     Warns when `lora_rank` exceeds the rank that an update of the projections can have. Not refused:
     the model computes what it is asked to (the tiny test T5 runs the paper's r = 128), but the
     rank above the bound only costs.
     """
-    d_model, inner = t5_config.d_model, t5_config.num_heads * t5_config.d_kv
+    d_model, inner = shape.d_model, shape.num_heads * shape.head_dim
     bound = min(d_model, inner)
     if config.lora_rank > bound:
         logger.warning(
-            "lora_rank %d is larger than LoRA can use on this T5 (d_model %d, heads x d_kv %d): "
+            "lora_rank %d is larger than LoRA can use on this backbone (d_model %d, heads x "
+            "head_dim %d): "
             "the update x A B of a %d -> %d projection has rank at most %d, so the ranks above %d "
             "add parameters and compute but nothing the update can express, and the scale "
             "lora_alpha / lora_rank makes the update smaller than at rank %d.",

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, List, Tuple
 
 import torch
 from allennlp.common.checks import ConfigurationError
-from transformers import T5Config, T5ForConditionalGeneration
+from transformers import PreTrainedModel
 
+from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ class Component:
     layout : how `[Bm, num_slots * vectors_per_slot, vector_size]` generated vectors become the
         tensor: "columns" (vectors are the columns of a matrix: [Bm, S, size, n]), "rows"
         ([Bm, S, n, size]), "vector" (n == 1: [Bm, S, size]), "per_head" (vectors are prefix tokens
-        of heads * d_kv: [Bm, S, heads, n, d_kv]).
+        of kv_heads * head_dim: [Bm, S, kv_heads, n, head_dim]).
     zero_init : whether `start_as_plain_t5` starts it at zero (it is the last factor of its module).
     """
 
@@ -66,11 +67,13 @@ class Component:
 
 class ModuleKind:
     """
-    One kind of parameter-efficient module inserted into T5 (the peft "tuner"): its fields of
-    `PeftConfig` (the dataclass `config_class`), the tensors it needs (`components`), the T5 layers
-    it switches to layers that read them (`inject`), and its size (`values_per_stack`), from which
-    its FLOPs and the memory of a cached task follow (`hint_allennlp.cost.flops`). Each kind reads
-    its tensors from the active `TaskParameters` in its own layer class, beside its kind.
+    One kind of parameter-efficient module inserted into a backbone (the peft "tuner"): its fields
+    of `PeftConfig` (the dataclass `config_class`), the tensors it needs for a backbone's shape and
+    slots (`components`), the layers it makes read them (`inject`: T5's switched to subclasses, a
+    decoder-only model's given forward hooks, `hint_allennlp/modules/backbones/`), and its size
+    (`values_per_stack`), from which its FLOPs and the memory of a cached task follow
+    (`hint_allennlp.cost.flops`). Each kind reads its tensors from the active `TaskParameters` in
+    its own layer class or hook, beside its kind.
 
     name : what the kind is called in tables and messages ("adapters", "prefixes", "lora").
     enabled_field : its `PeftConfig` field that switches it on (`use_adapters`, ...).
@@ -86,27 +89,32 @@ class ModuleKind:
     def check(self, config: "PeftConfig") -> None:
         """Raises `ConfigurationError` for invalid fields of this kind (enabled or not)."""
 
-    def components(self, t5_config: T5Config, config: "PeftConfig") -> List[Component]:
-        """The tensors this kind needs for a T5 of `t5_config`'s shape, in the generator's order."""
+    def components(self, shape: BackboneShape, config: "PeftConfig") -> List[Component]:
+        """The tensors this kind needs for a backbone of `shape`, in the generator's order."""
         raise NotImplementedError
 
     def inject(
-        self, t5: T5ForConditionalGeneration, config: "PeftConfig", active: ActiveTaskParameters
+        self,
+        model: PreTrainedModel,
+        shape: BackboneShape,
+        config: "PeftConfig",
+        active: ActiveTaskParameters,
     ) -> None:
-        """Switches the layers of `t5` this kind acts in to ones that read it from `active`."""
+        """Makes the layers of `model` (of `shape`) this kind acts in read it from `active`."""
         raise NotImplementedError
 
-    def values_per_stack(self, t5_config: T5Config, config: "PeftConfig") -> Tuple[int, int]:
+    def values_per_stack(self, shape: BackboneShape, config: "PeftConfig") -> Tuple[int, int]:
         """
-        Values of this kind's tensors in the encoder and in the decoder. Both slot layouts
-        (`task_parameters.py`) number the E encoder layers' slots first, one per layer, so the first
-        E slots of every component are the encoder's and the rest the decoder's.
+        Values of this kind's tensors in the encoder and in the decoder. Every slot layout
+        (`task_parameters.py`) numbers the E encoder layers' slots first, one per layer, so the
+        first E slots of every component are the encoder's and the rest the decoder's (all of
+        them on a decoder-only model, E = 0).
         """
         encoder = decoder = 0
-        for component in self.components(t5_config, config):
+        for component in self.components(shape, config):
             values_per_slot = component.vectors_per_slot * component.vector_size
-            encoder += t5_config.num_layers * values_per_slot
-            decoder += (component.num_slots - t5_config.num_layers) * values_per_slot
+            encoder += shape.encoder_layers * values_per_slot
+            decoder += (component.num_slots - shape.encoder_layers) * values_per_slot
         return encoder, decoder
 
 

@@ -1,16 +1,16 @@
 """
-What the parameter-efficient modules inserted into T5 are: `MODULE_KINDS`, the kinds in the order a
-generator makes them, and `PeftConfig`, their fields. Adding a kind is one file beside this one (a
-`ModuleKind` with its config dataclass, components, layer and injection) and one entry of
-`MODULE_KINDS`.
+What the parameter-efficient modules inserted into a backbone are: `MODULE_KINDS`, the kinds in
+the order a generator makes them, and `PeftConfig`, their fields. Adding a kind is one file beside
+this one (a `ModuleKind` with its config dataclass, components, layer and injection) and one entry
+of `MODULE_KINDS`.
 """
 
 from dataclasses import dataclass
 from typing import List, Tuple
 
 from allennlp.common import FromParams
-from transformers import T5Config
 
+from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.peft.adapter import ADAPTER
 from hint_allennlp.modules.peft.lora import LORA
 from hint_allennlp.modules.peft.module_kind import Component, ModuleKind
@@ -26,12 +26,13 @@ MODULE_KINDS: Tuple[ModuleKind, ...] = (ADAPTER, PREFIX, LORA)
 @dataclass
 class PeftConfig(*reversed([kind.config_class for kind in MODULE_KINDS]), FromParams):
     """
-    Which kinds of modules are inserted into T5, and their sizes: the fields of each kind's config
-    (`AdapterConfig` in `adapter.py`: `adapter_size`, `use_adapters`; `PrefixConfig` in `prefix.py`:
-    `prefix_length`, `use_prefixes`; `LoraConfig` in `lora.py`: `lora_rank`, `lora_projections`,
-    `lora_alpha`, `use_lora`), flat (`peft: {adapter_size: 8, use_lora: true, ...}`), and the one
-    below. Whether the modules are generated from the instruction or learned directly is the
-    parameter generator's business (`hint_allennlp.modules.hypernetwork.parameter_generators`).
+    Which kinds of modules are inserted into the backbone, and their sizes: the fields of each
+    kind's config (`AdapterConfig` in `adapter.py`: `adapter_size`, `use_adapters`; `PrefixConfig`
+    in `prefix.py`: `prefix_length`, `use_prefixes`; `LoraConfig` in `lora.py`: `lora_rank`,
+    `lora_projections`, `lora_alpha`, `use_lora`), flat (`peft: {adapter_size: 8, use_lora:
+    true, ...}`), and the one below. Whether the modules are generated from the instruction or
+    learned directly is the parameter generator's business
+    (`hint_allennlp.modules.hypernetwork.parameter_generators`).
 
     # Parameters
 
@@ -41,6 +42,8 @@ class PeftConfig(*reversed([kind.config_class for kind in MODULE_KINDS]), FromPa
         block gets a learned gate in [0, 1], starting shut (~2e-9), that scales the prefix's share
         of the softmax (gate 1 is ordinary prefix attention; parameterised so that it opens under
         the configs' Adafactor: `task_vector_attention.py`). The reference code has no such option.
+        On a decoder-only backbone the prefix gate does not exist (prefixes are keys and values
+        before the prompt): there it is refused with prefixes.
     """
 
     start_as_plain_t5: bool = False
@@ -56,15 +59,13 @@ class PeftConfig(*reversed([kind.config_class for kind in MODULE_KINDS]), FromPa
     def any_enabled(self) -> bool:
         return bool(self.enabled_kinds())
 
-    def components(self, t5_config: T5Config) -> List[Component]:
-        """Every tensor the enabled kinds need, for a T5 of `t5_config`'s shape."""
+    def components(self, shape: BackboneShape) -> List[Component]:
+        """Every tensor the enabled kinds need, for a backbone of `shape`."""
         return [
-            component
-            for kind in self.enabled_kinds()
-            for component in kind.components(t5_config, self)
+            component for kind in self.enabled_kinds() for component in kind.components(shape, self)
         ]
 
-    def values_per_stack(self, t5_config: T5Config) -> Tuple[int, int]:
+    def values_per_stack(self, shape: BackboneShape) -> Tuple[int, int]:
         """Values of the enabled kinds' tensors in the encoder and in the decoder."""
-        sizes = [kind.values_per_stack(t5_config, self) for kind in self.enabled_kinds()]
+        sizes = [kind.values_per_stack(shape, self) for kind in self.enabled_kinds()]
         return sum(encoder for encoder, _ in sizes), sum(decoder for _, decoder in sizes)

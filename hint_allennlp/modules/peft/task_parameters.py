@@ -5,12 +5,15 @@ batched, and the switch through which the layers injected into T5 read them
 
 Every tensor has a leading batch dimension `Bm`. `Bm` is either the batch size (mixed-task batches:
 each example its own parameters) or 1 (one task for the whole batch, broadcast to every example
-without copies). Per-layer tensors are [Bm, S, ...], one entry per slot; with E encoder and D
-decoder layers (`t5_layers.py`):
+without copies). Per-layer tensors are [Bm, S, ...], one entry per slot (`BackboneShape`'s
+counts, `hint_allennlp/modules/backbones/`); in a T5 with E encoder and D decoder layers
+(`backbones/t5.py`):
 
 - feed-forward slots (adapters): encoder layer i -> i, decoder layer j -> E + j;
 - attention slots (prefixes, LoRA): encoder self-attention i -> i, decoder self-attention
-  j -> E + 2j, decoder cross-attention j -> E + 2j + 1.
+  j -> E + 2j, decoder cross-attention j -> E + 2j + 1;
+
+in a decoder-only model with L layers (`backbones/decoder_only.py`), both: layer l -> l.
 
 Each module kind names and documents its keys and shapes in its own file (`adapter.py`, `prefix.py`,
 `lora.py`); beside them, for instruction fusion and caching:

@@ -12,12 +12,14 @@ Kept keys: `instruction_mask` [Bm, t] (bool), `past_keys` and `past_values`
 `INSTRUCTION_LENGTH_KEYS` tensor, so that batching pads it and keeping trims it).
 """
 
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Tuple
 
 import torch
 from transformers import DynamicCache, PreTrainedModel
 
 from hint_allennlp.modules.peft.task_parameters import TaskParameters
+
+KEPT_KEYS = ("instruction_mask", "past_keys", "past_values")
 
 
 def as_layer_tuples(past_key_values: Any) -> Tuple[Tuple[torch.Tensor, torch.Tensor], ...]:
@@ -27,15 +29,18 @@ def as_layer_tuples(past_key_values: Any) -> Tuple[Tuple[torch.Tensor, torch.Ten
     return tuple(past_key_values)
 
 
-def instruction_key_values(past_key_values: Any, instruction_mask: torch.Tensor) -> TaskParameters:
+def instruction_key_values(
+    past_key_values: Any, instruction_mask: torch.Tensor, skip: int = 0
+) -> TaskParameters:
     """
     What a forward pass over instructions [U, t] (padded on the right) returned as
-    `past_key_values`, as kept: `past_keys`, `past_values` [U, t, layers, kv_heads, head_dim].
+    `past_key_values`, as kept: `past_keys`, `past_values` [U, t, layers, kv_heads, head_dim]; the
+    first `skip` positions (a generated prefix the pass continued from) left out.
     """
     layers = as_layer_tuples(past_key_values)
-    # each [U, kv_heads, t, head_dim] -> stacked [U, t, layers, kv_heads, head_dim]
-    keys = torch.stack([key for key, _ in layers], dim=1).permute(0, 3, 1, 2, 4)
-    values = torch.stack([value for _, value in layers], dim=1).permute(0, 3, 1, 2, 4)
+    # each [U, kv_heads, skip + t, head_dim] -> stacked [U, t, layers, kv_heads, head_dim]
+    keys = torch.stack([key for key, _ in layers], dim=1).permute(0, 3, 1, 2, 4)[:, skip:]
+    values = torch.stack([value for _, value in layers], dim=1).permute(0, 3, 1, 2, 4)[:, skip:]
     return TaskParameters(
         {
             "instruction_mask": instruction_mask.bool(),
@@ -59,6 +64,30 @@ def hf_past_key_values(model: PreTrainedModel, kept: TaskParameters) -> Any:
     if getattr(model, "_supports_cache_class", False):
         return DynamicCache.from_legacy_cache(layers)
     return layers
+
+
+def generated_prefix_key_values(parameters: TaskParameters) -> TaskParameters:
+    """
+    Generated prefixes (`prefix_key`, `prefix_value` [Bm, layers, kv_heads, P, head_dim],
+    `modules/peft/prefix.py`) as kept keys and values of P always attended positions.
+    """
+    # [Bm, layers, kv_heads, P, head_dim] -> [Bm, P, layers, kv_heads, head_dim]
+    keys = parameters["prefix_key"].permute(0, 3, 1, 2, 4)
+    values = parameters["prefix_value"].permute(0, 3, 1, 2, 4)
+    mask = torch.ones(keys.shape[:2], dtype=torch.bool, device=keys.device)
+    return TaskParameters({"instruction_mask": mask, "past_keys": keys, "past_values": values})
+
+
+def prefixed(parts: List[TaskParameters]) -> TaskParameters:
+    """
+    Kept keys and values (and masks) of the same rows, one after the other in each row (one part:
+    itself).
+    """
+    if len(parts) == 1:
+        return parts[0]
+    return TaskParameters(
+        {key: torch.cat([part[key] for part in parts], dim=1) for key in KEPT_KEYS}
+    )
 
 
 def kept_bytes(kept: TaskParameters) -> Dict[str, int]:

@@ -8,12 +8,13 @@ import torch
 from transformers import T5ForConditionalGeneration
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
+from hint_allennlp.modules.backbones.shape import BackboneShape
+from hint_allennlp.modules.backbones.t5 import attention_layers, ffn_layers
 from hint_allennlp.modules.hypernetwork.parameter_generators import CrossAttentionGenerator
 from hint_allennlp.modules.peft.adapter import AdapterT5LayerFF
 from hint_allennlp.modules.peft.injection import inject_task_modules
 from hint_allennlp.modules.peft.lora import LORA_PROJECTIONS, LoraLinear
 from hint_allennlp.modules.peft.peft_config import PeftConfig
-from hint_allennlp.modules.peft.t5_layers import attention_layers, attention_slot_count, ffn_layers
 from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
 from hint_allennlp.modules.peft.task_vector_attention import TaskVectorT5Attention
 from tests import TINY_T5
@@ -40,7 +41,7 @@ def random_modules(
 ) -> TaskParameters:
     """Modules from a randomly initialised generator over a random 'instruction'."""
     torch.manual_seed(seed)
-    generator = CrossAttentionGenerator(t5.config, peft)
+    generator = CrossAttentionGenerator(BackboneShape.from_config(t5.config), peft)
     # Scale up so that the effects are far above float noise.
     for mlp in generator.mlps.values():
         mlp.scale = 1.0
@@ -80,9 +81,10 @@ def incremental_logits(t5, input_ids, attention_mask, decoder_input_ids):
 def test_injection_converts_every_layer_it_should():
     t5, _ = injected_t5()
     config = t5.config
-    assert attention_slot_count(config) == config.num_layers + 2 * config.num_decoder_layers
+    attention_slots = BackboneShape.from_config(config).attention_slots
+    assert attention_slots == config.num_layers + 2 * config.num_decoder_layers
     attentions = list(attention_layers(t5))
-    assert [slot for slot, _ in attentions] == list(range(attention_slot_count(config)))
+    assert [slot for slot, _ in attentions] == list(range(attention_slots))
     assert all(isinstance(attention, TaskVectorT5Attention) for _, attention in attentions)
     assert all(isinstance(layer, AdapterT5LayerFF) for _, layer in ffn_layers(t5))
     for _, attention in attentions:
@@ -122,7 +124,7 @@ def test_start_as_plain_t5_computes_plain_t5_with_modules_active():
     )
     t5, active = injected_t5(peft)
     torch.manual_seed(0)
-    generator = CrossAttentionGenerator(t5.config, peft)
+    generator = CrossAttentionGenerator(BackboneShape.from_config(t5.config), peft)
     modules = TaskParameters(
         generator(torch.randn(2, 5, t5.config.d_model), torch.ones(2, 5, dtype=torch.bool))
     )

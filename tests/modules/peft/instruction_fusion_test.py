@@ -7,8 +7,8 @@ example's encoder output computes.
 import pytest
 import torch
 
+from hint_allennlp.modules.backbones.t5 import cross_attentions
 from hint_allennlp.modules.peft.injection import inject_task_modules
-from hint_allennlp.modules.peft.t5_layers import cross_attentions
 from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
 from hint_allennlp.modules.peft.task_vector_attention import TaskVectorT5Attention
 from tests.modules.peft.injection_test import (

@@ -7,10 +7,10 @@ import torch
 from allennlp.common.checks import ConfigurationError
 from torch import nn
 
+from hint_allennlp.modules.backbones.t5 import attention_layers
 from hint_allennlp.modules.peft.injection import inject_task_modules
 from hint_allennlp.modules.peft.lora import LoraLinear
 from hint_allennlp.modules.peft.peft_config import PeftConfig
-from hint_allennlp.modules.peft.t5_layers import attention_layers
 from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
 from tests.modules.peft.injection_test import plain_t5
 

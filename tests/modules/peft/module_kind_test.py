@@ -7,6 +7,7 @@ import pytest
 import torch
 from transformers import T5Config
 
+from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.peft.adapter import ADAPTER
 from hint_allennlp.modules.peft.lora import LORA
 from hint_allennlp.modules.peft.module_kind import Component
@@ -92,7 +93,7 @@ READ_SHAPES = {
 
 @pytest.mark.parametrize("kind", MODULE_KINDS, ids=lambda kind: type(kind).__name__)
 def test_each_kind_arranges_into_the_shapes_its_layer_reads(kind):
-    components = kind.components(CONFIG, PEFT)
+    components = kind.components(BackboneShape.from_config(CONFIG), PEFT)
     arranged = {
         component.name: component.arrange(numbered(component, batch_size=2), CONFIG.num_heads)
         for component in components
@@ -114,14 +115,21 @@ def test_each_kind_arranges_into_the_shapes_its_layer_reads(kind):
     ids=["adapter", "prefix", "lora"],
 )
 def test_each_kind_counts_its_values_per_stack(kind, per_encoder_layer, per_decoder_layer):
-    assert kind.values_per_stack(CONFIG, PEFT) == (E * per_encoder_layer, D * per_decoder_layer)
+    assert kind.values_per_stack(BackboneShape.from_config(CONFIG), PEFT) == (
+        E * per_encoder_layer,
+        D * per_decoder_layer,
+    )
 
 
 def test_peft_config_sums_the_enabled_kinds_in_their_order():
     only_prefixes = PeftConfig(prefix_length=5, use_adapters=False)
     assert only_prefixes.enabled_kinds() == [PREFIX]
-    assert only_prefixes.values_per_stack(CONFIG) == PREFIX.values_per_stack(CONFIG, only_prefixes)
-    assert [component.name for component in PEFT.components(CONFIG)][:6] == [
+    assert only_prefixes.values_per_stack(
+        BackboneShape.from_config(CONFIG)
+    ) == PREFIX.values_per_stack(BackboneShape.from_config(CONFIG), only_prefixes)
+    assert [component.name for component in PEFT.components(BackboneShape.from_config(CONFIG))][
+        :6
+    ] == [
         "adapter_down",
         "adapter_up",
         "adapter_down_bias",

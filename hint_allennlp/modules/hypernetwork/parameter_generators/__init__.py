@@ -9,3 +9,6 @@ from hint_allennlp.modules.hypernetwork.parameter_generators.learned_generator i
 from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import (
     ParameterGenerator,
 )
+from hint_allennlp.modules.hypernetwork.parameter_generators.text_to_lora_generator import (
+    TextToLoraGenerator,
+)

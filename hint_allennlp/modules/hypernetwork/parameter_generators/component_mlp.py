@@ -2,8 +2,8 @@ from typing import Dict, List, Optional
 
 import torch
 from torch import nn
-from transformers import T5Config
 
+from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import (
     init_variance_preserving,
 )
@@ -50,8 +50,8 @@ class ComponentMLPs(nn.ModuleDict):
     # Parameters
 
     components : `List[Component]`
-    t5_config : `T5Config`
-        The shape of the T5 the components are for (`d_model`, `num_heads`).
+    shape : `BackboneShape`
+        The shape of the backbone the components are for (`d_model`, `num_kv_heads`).
     dropout : `float`
         Inside each MLP.
     zero_init : `bool`
@@ -61,14 +61,14 @@ class ComponentMLPs(nn.ModuleDict):
     def __init__(
         self,
         components: List[Component],
-        t5_config: T5Config,
+        shape: BackboneShape,
         dropout: float,
         zero_init: bool,
     ) -> None:
         super().__init__(
             {
                 component.name: ComponentMLP(
-                    t5_config.d_model,
+                    shape.d_model,
                     component.vector_size,
                     dropout,
                     zero_init and component.zero_init,
@@ -77,7 +77,8 @@ class ComponentMLPs(nn.ModuleDict):
             }
         )
         self.components = components
-        self.num_heads = t5_config.num_heads
+        # The heads of a prefix's keys and values (`Component.arrange`).
+        self.num_heads = shape.num_kv_heads
 
     def split(self, mixed: torch.Tensor) -> List[torch.Tensor]:
         """[Bm, Q, d] -> each component's embeddings [Bm, num_vectors, d]."""

@@ -1,8 +1,8 @@
 from typing import Dict
 
 import torch
-from transformers import T5Config
 
+from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.hypernetwork.parameter_generators.component_mlp import ComponentMLPs
 from hint_allennlp.modules.hypernetwork.parameter_generators.instruction_attention import (
     InstructionAttention,
@@ -24,23 +24,23 @@ class CrossAttentionGenerator(ParameterGenerator):
 
     # Parameters
 
-    t5_config : `T5Config`
-        Supplied by the model; its `dropout_rate` (the model's `dropout`) is the attention's
-        dropout.
+    shape : `BackboneShape`
+        Supplied by the model; its `dropout` (T5's `dropout_rate`, the model's `dropout`) is the
+        attention's dropout, its heads and head size the attention's.
     peft : `PeftConfig`
         Supplied by the model.
     mlp_dropout : `float`, optional (default = `0.0`)
         Dropout inside the component MLPs (0 in the paper era; 0.1 was added later as an option).
     """
 
-    def __init__(self, t5_config: T5Config, peft: PeftConfig, mlp_dropout: float = 0.0) -> None:
-        super().__init__(t5_config, peft)
-        components = peft.components(t5_config)
-        self.embeddings = component_embeddings(components, t5_config.d_model)
+    def __init__(self, shape: BackboneShape, peft: PeftConfig, mlp_dropout: float = 0.0) -> None:
+        super().__init__(shape, peft)
+        components = peft.components(shape)
+        self.embeddings = component_embeddings(components, shape.d_model)
         self.attention = InstructionAttention(
-            t5_config.d_model, t5_config.num_heads, t5_config.d_kv, dropout=t5_config.dropout_rate
+            shape.d_model, shape.num_heads, shape.head_dim, dropout=shape.dropout
         )
-        self.mlps = ComponentMLPs(components, t5_config, mlp_dropout, peft.start_as_plain_t5)
+        self.mlps = ComponentMLPs(components, shape, mlp_dropout, peft.start_as_plain_t5)
 
     def forward(
         self, instruction_states: torch.Tensor, instruction_mask: torch.Tensor

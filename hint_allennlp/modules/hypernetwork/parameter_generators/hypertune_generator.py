@@ -1,12 +1,12 @@
 import copy
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import torch
 from allennlp.common.checks import ConfigurationError
 from torch import nn
-from transformers import T5Config
 from transformers.models.t5.modeling_t5 import T5LayerNorm, T5Stack
 
+from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.hypernetwork.parameter_generators.component_mlp import (
     ComponentMLP,
     ComponentMLPs,
@@ -78,12 +78,13 @@ class HyperTuneGenerator(ParameterGenerator):
 
     # Parameters
 
-    t5_config : `T5Config`
+    shape : `BackboneShape`
         Supplied by the model.
     peft : `PeftConfig`
         Supplied by the model; only prefixes are supported.
-    t5_decoder : `T5Stack`
-        Supplied by the model: the pretrained T5 decoder the hyper-decoder starts from.
+    t5_decoder : `T5Stack`, optional
+        Supplied by the model: the pretrained T5 decoder the hyper-decoder starts from. A
+        decoder-only backbone has none, and is refused: HyperTune is T5's by design.
     all_slots_at_once : `bool`, optional (default = `False`)
         As above.
     queries_per_vector : `int`, optional (default = `1`)
@@ -97,25 +98,30 @@ class HyperTuneGenerator(ParameterGenerator):
 
     def __init__(
         self,
-        t5_config: T5Config,
+        shape: BackboneShape,
         peft: PeftConfig,
-        t5_decoder: T5Stack,
+        t5_decoder: Optional[T5Stack] = None,
         all_slots_at_once: bool = False,
         queries_per_vector: int = 1,
         mlp_dropout: float = 0.0,
     ) -> None:
-        super().__init__(t5_config, peft)
+        super().__init__(shape, peft)
+        if t5_decoder is None:
+            raise ConfigurationError(
+                f"The hypertune generator copies a T5 decoder; a {shape.model_type} backbone has "
+                "none: choose another parameter_generator (cross_attention, text_to_lora, ...)"
+            )
         if queries_per_vector < 1 or (queries_per_vector != 1 and not all_slots_at_once):
             raise ConfigurationError(
                 f"The hypertune generator's queries_per_vector must be 1, or at least 1 with "
                 f"all_slots_at_once (got {queries_per_vector}, all_slots_at_once "
                 f"{all_slots_at_once})"
             )
-        components = peft.components(t5_config)
+        components = peft.components(shape)
         self.components = components
         self.all_slots_at_once = all_slots_at_once
         self.queries_per_vector = queries_per_vector
-        d_model = t5_config.d_model
+        d_model = shape.d_model
         # Registered in this order (embeddings, hyper-decoder, norms, MLPs) in both forms: the
         # state dict's order, and the order of the initialisation's draws.
         if all_slots_at_once:
@@ -130,7 +136,7 @@ class HyperTuneGenerator(ParameterGenerator):
         input_size = queries_per_vector * d_model
         self.component_norms = nn.ModuleDict(
             {
-                component.name: T5LayerNorm(input_size, eps=t5_config.layer_norm_epsilon)
+                component.name: T5LayerNorm(input_size, eps=shape.layer_norm_eps)
                 for component in components
             }
         )
@@ -148,7 +154,7 @@ class HyperTuneGenerator(ParameterGenerator):
                 }
             )
         else:
-            self.mlps = ComponentMLPs(components, t5_config, mlp_dropout, peft.start_as_plain_t5)
+            self.mlps = ComponentMLPs(components, shape, mlp_dropout, peft.start_as_plain_t5)
         self.register_load_state_dict_pre_hook(self._refuse_another_query_count)
 
     def _refuse_another_query_count(
@@ -193,6 +199,6 @@ class HyperTuneGenerator(ParameterGenerator):
             generated = self.mlps[component.name](self.component_norms[component.name](chunk))
             tensors[component.name] = component.arrange(
                 generated.reshape(batch_size, component.num_vectors, component.vector_size),
-                self.t5_config.num_heads,
+                self.shape.num_kv_heads,
             )
         return tensors

@@ -3,15 +3,14 @@ from typing import Any, Dict
 
 import torch
 from torch import nn
-from transformers import T5Config
 
+from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.hypernetwork.parameter_generators.component_mlp import ComponentMLP
 from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import (
     ParameterGenerator,
 )
 from hint_allennlp.modules.peft.adapter import ADAPTER
 from hint_allennlp.modules.peft.peft_config import PeftConfig
-from hint_allennlp.modules.peft.t5_layers import attention_slot_count
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ class HypterGenerator(ParameterGenerator):
 
     # Parameters
 
-    t5_config : `T5Config`
+    shape : `BackboneShape`
         Supplied by the model.
     peft : `PeftConfig`
         Supplied by the model; only adapters are supported.
@@ -49,8 +48,9 @@ class HypterGenerator(ParameterGenerator):
         Dropout inside the MLPs.
     pretrained_instruction_encoder : `bool`, optional (default = `False`)
         With the model's `separate_instruction_encoder`, whether that encoder starts as a copy of
-        the T5 encoder (True) or, as the authors ran Hypter, as new layers (initialised as T5
-        initialises them) that read T5's own token embeddings, one weight for both (False):
+        the backbone's encoder (True) or, as the authors ran Hypter, as new layers (initialised as
+        T5 initialises them) that read T5's own token embeddings, one weight for both (False; T5
+        backbones only):
         `gins/ni_train.gin` includes `restore_pretrained.gin`, which restores no `.*hyper.*`
         weight, `gins/hypter.gin` maps none back, and the hyper-encoder embeds with T5's
         `shared_embedding`.
@@ -60,24 +60,21 @@ class HypterGenerator(ParameterGenerator):
 
     def __init__(
         self,
-        t5_config: T5Config,
+        shape: BackboneShape,
         peft: PeftConfig,
         mlp_dropout: float = 0.0,
         pretrained_instruction_encoder: bool = False,
     ) -> None:
-        super().__init__(t5_config, peft)
+        super().__init__(shape, peft)
         self.pretrained_instruction_encoder = pretrained_instruction_encoder
-        self.components = peft.components(t5_config)
+        self.components = peft.components(shape)
         # The attention blocks whose adapters the feed-forward slots read (`task_parameters.py`).
-        encoder_layers, decoder_layers = t5_config.num_layers, t5_config.num_decoder_layers
-        self.read_blocks = list(range(encoder_layers)) + [
-            encoder_layers + 2 * layer for layer in range(decoder_layers)
-        ]
-        self.generated_blocks = attention_slot_count(t5_config)
+        self.read_blocks = shape.ffn_attention_slots()
+        self.generated_blocks = shape.attention_slots
         self.mlps = nn.ModuleDict(
             {
                 component.name: ComponentMLP(
-                    t5_config.d_model,
+                    shape.d_model,
                     self.generated_blocks * component.vectors_per_slot * component.vector_size,
                     mlp_dropout,
                     zero_init=peft.start_as_plain_t5 and component.zero_init,
@@ -130,6 +127,6 @@ class HypterGenerator(ParameterGenerator):
             # [B, S * n, size] -> the component's layout
             tensors[component.name] = component.arrange(
                 read.reshape(batch_size, component.num_vectors, component.vector_size),
-                self.t5_config.num_heads,
+                self.shape.num_kv_heads,
             )
         return tensors

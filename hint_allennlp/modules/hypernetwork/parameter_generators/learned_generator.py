@@ -1,8 +1,8 @@
 from typing import Dict, Optional
 
 import torch
-from transformers import T5Config
 
+from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.hypernetwork.parameter_generators.component_mlp import ComponentMLPs
 from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import (
     ParameterGenerator,
@@ -23,7 +23,7 @@ class LearnedModules(ParameterGenerator):
 
     # Parameters
 
-    t5_config : `T5Config`
+    shape : `BackboneShape`
         Supplied by the model.
     peft : `PeftConfig`
         Supplied by the model.
@@ -33,11 +33,11 @@ class LearnedModules(ParameterGenerator):
 
     reads_instruction = False
 
-    def __init__(self, t5_config: T5Config, peft: PeftConfig, mlp_dropout: float = 0.0) -> None:
-        super().__init__(t5_config, peft)
-        components = peft.components(t5_config)
-        self.embeddings = component_embeddings(components, t5_config.d_model)
-        self.mlps = ComponentMLPs(components, t5_config, mlp_dropout, peft.start_as_plain_t5)
+    def __init__(self, shape: BackboneShape, peft: PeftConfig, mlp_dropout: float = 0.0) -> None:
+        super().__init__(shape, peft)
+        components = peft.components(shape)
+        self.embeddings = component_embeddings(components, shape.d_model)
+        self.mlps = ComponentMLPs(components, shape, mlp_dropout, peft.start_as_plain_t5)
 
     def forward(
         self,

@@ -12,8 +12,8 @@ import torch
 from allennlp.common import Registrable
 from allennlp.common.checks import ConfigurationError
 from torch import nn
-from transformers import T5Config
 
+from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.peft.module_kind import Component, ModuleKind
 from hint_allennlp.modules.peft.peft_config import MODULE_KINDS, PeftConfig
 
@@ -69,7 +69,7 @@ class ParameterGenerator(nn.Module, Registrable):
     """
     Generates parameter-efficient modules from an encoded instruction.
 
-    Constructed by the model (`Lazy`), which supplies `t5_config` and `peft`; the remaining
+    Constructed by the model (`Lazy`), which supplies `shape` and `peft`; the remaining
     constructor arguments of each implementation are its configuration.
 
     `forward(instruction_states [B, t, d_model], instruction_mask [B, t] bool)` returns the
@@ -87,11 +87,19 @@ class ParameterGenerator(nn.Module, Registrable):
     pretrained_instruction_encoder = True
     supported_kinds: Tuple[ModuleKind, ...] = MODULE_KINDS
 
-    def __init__(self, t5_config: T5Config, peft: PeftConfig) -> None:
+    def __init__(self, shape: BackboneShape, peft: PeftConfig) -> None:
         super().__init__()
         self._check_kinds(peft)
-        self.t5_config = t5_config
+        self.shape = shape
         self.peft = peft
+
+    def counted_weights(self) -> Tuple[int, int]:
+        """
+        The generator's weights as the FLOPs count charges them (`hint_allennlp.cost.flops`): those
+        met by each instruction token and those met once per task. By default all of them per
+        token, the paper's t·N'.
+        """
+        return sum(parameter.numel() for parameter in self.parameters()), 0
 
     def _check_kinds(self, peft: PeftConfig) -> None:
         enabled = peft.enabled_kinds()

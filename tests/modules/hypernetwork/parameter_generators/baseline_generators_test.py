@@ -12,6 +12,7 @@ from transformers import T5ForConditionalGeneration
 from transformers.models.t5.modeling_t5 import T5LayerNorm
 
 from hint_allennlp.models.paper_variants import BACKBONES, PAPER_VARIANTS
+from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.hypernetwork.parameter_generators import (
     CrossAttentionGenerator,
     HyperTuneGenerator,
@@ -48,7 +49,9 @@ def test_hyper_decoder_starts_as_the_pretrained_decoder_without_self_attention(t
     hyper_network.py `HyperDecoderLayer` skips self-attention when `hyper` ("no self-attention in
     hyperdecoder"), `HyperDecoder` runs one layer per decoder layer and ends with `decoder_norm`.
     """
-    generator = HyperTuneGenerator(t5.config, PREFIXES_ONLY, t5_decoder=t5.decoder)
+    generator = HyperTuneGenerator(
+        BackboneShape.from_config(t5.config), PREFIXES_ONLY, t5_decoder=t5.decoder
+    )
     hyper_decoder = generator.hyper_decoder
     assert (
         len(hyper_decoder.cross_attentions)
@@ -81,7 +84,9 @@ def test_hypertune_prefixes_pass_through_a_layer_norm_per_component(t5):
     component's embeddings go through its own LayerNorm (`prefix_key_norm`, `prefix_value_norm`)
     before its MLP.
     """
-    generator = HyperTuneGenerator(t5.config, PREFIXES_ONLY, t5_decoder=t5.decoder).eval()
+    generator = HyperTuneGenerator(
+        BackboneShape.from_config(t5.config), PREFIXES_ONLY, t5_decoder=t5.decoder
+    ).eval()
     assert set(generator.component_norms) == set(generator.mlps) == {"prefix_key", "prefix_value"}
     assert all(isinstance(norm, T5LayerNorm) for norm in generator.component_norms.values())
     seen = {}
@@ -119,7 +124,7 @@ def test_hypertune_all_slots_at_once_reads_q_decoder_outputs_per_vector(t5, quer
     output_dim=out * (E + 2D))`, divided by sqrt(q·d).
     """
     generator = HyperTuneGenerator(
-        t5.config,
+        BackboneShape.from_config(t5.config),
         PREFIXES_ONLY,
         t5_decoder=t5.decoder,
         all_slots_at_once=True,
@@ -180,7 +185,7 @@ def test_hypertune_all_slots_at_once_has_the_reference_size_at_t5_xl(queries, bi
     with torch.device("meta"):
         decoder = T5ForConditionalGeneration(config).decoder
         generator = HyperTuneGenerator(
-            config,
+            BackboneShape.from_config(config),
             PeftConfig(prefix_length=prefix, use_adapters=False),
             decoder,
             all_slots_at_once=True,
@@ -203,7 +208,9 @@ def test_hint_decoder_generator_defaults_to_the_scripts_query_form():
     )
     t5 = T5ForConditionalGeneration.from_pretrained(TINY_T5)
     generator = Lazy(ParameterGenerator, Params(dict(arguments["parameter_generator"]))).construct(
-        t5_config=t5.config, peft=PeftConfig(**arguments["peft"]), t5_decoder=t5.decoder
+        shape=BackboneShape.from_config(t5.config),
+        peft=PeftConfig(**arguments["peft"]),
+        t5_decoder=t5.decoder,
     )
     assert generator.queries_per_vector == 1
 
@@ -211,7 +218,7 @@ def test_hint_decoder_generator_defaults_to_the_scripts_query_form():
 def test_hypertune_state_dict_of_another_query_count_names_the_setting_that_loads_it(t5):
     def generator(queries):
         return HyperTuneGenerator(
-            t5.config,
+            BackboneShape.from_config(t5.config),
             PREFIXES_ONLY,
             t5_decoder=t5.decoder,
             all_slots_at_once=True,
@@ -225,13 +232,20 @@ def test_hypertune_state_dict_of_another_query_count_names_the_setting_that_load
         generator(1).load_state_dict(earlier)
     generator(16).load_state_dict(earlier)
     with pytest.raises(ConfigurationError, match="queries_per_vector must be 1"):
-        HyperTuneGenerator(t5.config, PREFIXES_ONLY, t5_decoder=t5.decoder, queries_per_vector=16)
+        HyperTuneGenerator(
+            BackboneShape.from_config(t5.config),
+            PREFIXES_ONLY,
+            t5_decoder=t5.decoder,
+            queries_per_vector=16,
+        )
 
 
 def test_hypertune_generates_prefixes_only(t5):
     with pytest.raises(ConfigurationError, match="prefixes only"):
         HyperTuneGenerator(
-            t5.config, PeftConfig(adapter_size=4, prefix_length=3), t5_decoder=t5.decoder
+            BackboneShape.from_config(t5.config),
+            PeftConfig(adapter_size=4, prefix_length=3),
+            t5_decoder=t5.decoder,
         )
 
 
@@ -245,12 +259,14 @@ def test_hypertune_generates_prefixes_only(t5):
 )
 def test_hypter_refuses_the_kinds_it_does_not_make(t5, peft, message):
     with pytest.raises(ConfigurationError, match=message):
-        HypterGenerator(t5.config, peft)
+        HypterGenerator(BackboneShape.from_config(t5.config), peft)
 
 
 def test_a_generator_of_every_kind_refuses_a_peft_without_any(t5):
     with pytest.raises(ConfigurationError, match="cross_attention generator needs at least one"):
-        CrossAttentionGenerator(t5.config, PeftConfig(use_adapters=False, use_prefixes=False))
+        CrossAttentionGenerator(
+            BackboneShape.from_config(t5.config), PeftConfig(use_adapters=False, use_prefixes=False)
+        )
 
 
 def test_hypter_has_one_bias_free_mlp_per_component_type_covering_all_layers(t5):
@@ -260,7 +276,7 @@ def test_hypter_has_one_bias_free_mlp_per_component_type_covering_all_layers(t5)
     `MlpBlock(intermediate_dim=cfg.emb_dim, output_dim=output * layers)`, which has no biases; its
     input the mean-pooled encoded instruction).
     """
-    generator = HypterGenerator(t5.config, ADAPTERS_ONLY)
+    generator = HypterGenerator(BackboneShape.from_config(t5.config), ADAPTERS_ONLY)
     # With per_layer_hnet the output is for every attention block: E + 2D of them.
     d_model, slots = t5.config.d_model, t5.config.num_layers + 2 * t5.config.num_decoder_layers
     assert set(generator.mlps) == {
@@ -307,7 +323,9 @@ def test_hypter_has_the_adapter_size_and_the_size_of_the_reference_generator(
     peft = PeftConfig(**variant.model_arguments(**BACKBONES[backbone].module_sizes())["peft"])
     assert peft.adapter_size == adapter_size
     with torch.device("meta"):
-        generator = HypterGenerator(BACKBONES[backbone].t5_config(), peft)
+        generator = HypterGenerator(
+            BackboneShape.from_config(BACKBONES[backbone].t5_config()), peft
+        )
     size = sum(parameter.numel() for parameter in generator.parameters())
     assert size == hypter_reference_size(backbone, adapter_size)
     # The figures the class docstring and docs/fidelity.md give.
@@ -329,7 +347,7 @@ def test_hypter_adapters_are_those_of_the_encoder_and_decoder_self_attention_blo
     hyper_network.py `HyperDecoder`: decoder layer j reads the adapters at `v[:, lyr]`, lyr = E + 2j
     (its self-attention block), the encoder's layer i at i; the cross-attention blocks' are unused.
     """
-    generator = HypterGenerator(t5.config, ADAPTERS_ONLY).eval()
+    generator = HypterGenerator(BackboneShape.from_config(t5.config), ADAPTERS_ONLY).eval()
     states, mask = _instruction(t5)
     encoder_layers = t5.config.num_layers
     with torch.no_grad():
@@ -355,11 +373,14 @@ def test_hypter_archives_of_the_earlier_shape_load_and_make_the_same_adapters(t5
         component.name: ComponentMLP(
             t5.config.d_model, component.num_vectors * component.vector_size, 0.0, False
         ).eval()
-        for component in ADAPTERS_ONLY.components(t5.config)
+        for component in ADAPTERS_ONLY.components(BackboneShape.from_config(t5.config))
     }
     states, mask = _instruction(t5)
     pooled = (states * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True)
-    components = {component.name: component for component in ADAPTERS_ONLY.components(t5.config)}
+    components = {
+        component.name: component
+        for component in ADAPTERS_ONLY.components(BackboneShape.from_config(t5.config))
+    }
     with torch.no_grad():
         expected = {
             name: components[name].arrange(
@@ -368,7 +389,9 @@ def test_hypter_archives_of_the_earlier_shape_load_and_make_the_same_adapters(t5
             )
             for name, mlp in earlier.items()
         }
-    parent = nn.ModuleDict({"generator": HypterGenerator(t5.config, ADAPTERS_ONLY).eval()})
+    parent = nn.ModuleDict(
+        {"generator": HypterGenerator(BackboneShape.from_config(t5.config), ADAPTERS_ONLY).eval()}
+    )
     parent.load_state_dict(
         {
             f"generator.mlps.{name}.{key}": value
@@ -385,7 +408,7 @@ def test_hypter_archives_of_the_earlier_shape_load_and_make_the_same_adapters(t5
 
 
 def test_hypter_reads_the_mean_of_the_unpadded_instruction(t5):
-    generator = HypterGenerator(t5.config, ADAPTERS_ONLY).eval()
+    generator = HypterGenerator(BackboneShape.from_config(t5.config), ADAPTERS_ONLY).eval()
     states, mask = _instruction(t5)
     with torch.no_grad():
         modules = generator(states, mask)
@@ -408,7 +431,7 @@ def test_learned_modules_pass_learned_embeddings_through_the_generator_mlps(t5):
     "X + PEFT" baselines).
     """
     peft = PeftConfig(adapter_size=4, prefix_length=3)
-    generator = LearnedModules(t5.config, peft)
+    generator = LearnedModules(BackboneShape.from_config(t5.config), peft)
     assert not generator.reads_instruction
     # No module tensor is a parameter of its own: only the embeddings and the MLPs are learned.
     assert {name.split(".")[0] for name, _ in generator.named_parameters()} == {

@@ -10,6 +10,7 @@ import math
 import torch
 from transformers import T5Config
 
+from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.hypernetwork.parameter_generators import CrossAttentionGenerator
 from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import (
     variance_scaling_,
@@ -39,7 +40,7 @@ def test_query_embeddings_have_std_one_over_sqrt_d_model():
     here.
     """
     torch.manual_seed(0)
-    generator = CrossAttentionGenerator(CONFIG, PEFT)
+    generator = CrossAttentionGenerator(BackboneShape.from_config(CONFIG), PEFT)
     _assert_std(generator.embeddings, CONFIG.d_model**-0.5, "embeddings")
     # An untruncated normal: about 4.6% of the values beyond two standard deviations.
     beyond = (generator.embeddings.abs() > 2 * CONFIG.d_model**-0.5).float().mean().item()
@@ -56,7 +57,7 @@ def test_every_generator_weight_has_std_one_over_sqrt_fan_in():
     `variance_scaling(1.0, "fan_in", "truncated_normal")`).
     """
     torch.manual_seed(0)
-    generator = CrossAttentionGenerator(CONFIG, PEFT)
+    generator = CrossAttentionGenerator(BackboneShape.from_config(CONFIG), PEFT)
     linears = [
         (name, module)
         for name, module in generator.named_modules()
@@ -84,7 +85,7 @@ def test_first_attention_logits_start_as_the_reference_ones():
     attention starts nearly uniform. Queries of std 1 would make them sqrt(d_model) times larger.
     """
     torch.manual_seed(0)
-    generator = CrossAttentionGenerator(CONFIG, PEFT)
+    generator = CrossAttentionGenerator(BackboneShape.from_config(CONFIG), PEFT)
     attention = generator.attention
     states = torch.randn(1, 64, CONFIG.d_model)
     with torch.no_grad():

@@ -1,10 +1,11 @@
 """
-The T5 layers that generated modules act in, numbered by slot (layout in `task_parameters.py`).
+The T5 (and mT5) layers that generated modules act in, numbered by slot (layout in
+`hint_allennlp/modules/peft/task_parameters.py`; their counts are `BackboneShape`'s).
 """
 
 from typing import Iterator, Tuple
 
-from transformers import T5Config, T5ForConditionalGeneration
+from transformers import T5ForConditionalGeneration
 from transformers.models.t5.modeling_t5 import T5Attention, T5LayerFF
 
 from hint_allennlp.modules.transformers_internals import (
@@ -12,14 +13,6 @@ from hint_allennlp.modules.transformers_internals import (
     feed_forward_layer,
     self_attention,
 )
-
-
-def ffn_slot_count(config: T5Config) -> int:
-    return config.num_layers + config.num_decoder_layers
-
-
-def attention_slot_count(config: T5Config) -> int:
-    return config.num_layers + 2 * config.num_decoder_layers
 
 
 def ffn_layers(t5: T5ForConditionalGeneration) -> Iterator[Tuple[int, T5LayerFF]]:

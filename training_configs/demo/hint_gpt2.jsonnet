@@ -1,0 +1,9 @@
+// HINT on the demo's GPT-2 (not run by `make demo`; docs/causal_hint.md): the decoder-only
+// baseline's experiment (gpt2.jsonnet: same checkpoint, suite, budget and optimiser) with
+// generated adapters and prefixes and instruction fusion.
+local hint = import '../hint.libsonnet';
+local gpt2 = import 'gpt2.jsonnet';
+function(settings=null)
+  (if settings == null then gpt2() else gpt2(settings)) {
+    model+: hint.generated_modules('cross_attention'),
+  }
