@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import transformers
 from allennlp.commands import predict, train
 from allennlp.common import Params, cached_transformers
 from allennlp.common.checks import ConfigurationError
@@ -58,7 +57,8 @@ def test_every_patch_is_needed_on_this_stack_and_applied_once():
 )
 def test_a_patch_for_other_versions_is_not_applied(name, stack, monkeypatch):
     if "transformers" in stack:
-        monkeypatch.setattr(transformers, "__version__", stack["transformers"])
+        # The module compat reads (importing some model classes replaces transformers' module).
+        monkeypatch.setattr(compat.transformers, "__version__", stack["transformers"])
     if "allennlp" in stack:
         monkeypatch.setattr(compat.allennlp.version, "VERSION", stack["allennlp"])
     monkeypatch.setattr(compat, "_is_marked", lambda function: False)  # as if not applied yet
