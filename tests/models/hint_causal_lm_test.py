@@ -18,8 +18,9 @@ from allennlp.models import Model
 from transformers import AutoModelForCausalLM
 
 from hint_allennlp.modules.backbones.shape import BackboneShape
-from hint_allennlp.modules.peft.task_parameters import TaskParameters
+from hint_allennlp.modules.peft.task_parameters import PAST_KEYS, TaskParameters
 from hint_allennlp.modules.serving.instruction_key_values import as_layer_tuples
+from hint_allennlp.modules.serving.shared_prefix_attention import SharedPrefix
 from tests import FIXTURES_ROOT, TINY_CAUSAL_LMS
 from tests.models.instruction_causal_lm_test import choice_instances, read, run, sequence_ids
 
@@ -156,16 +157,37 @@ def test_generated_prefixes_are_keys_and_values_before_the_prompt(family, instru
 
 
 @pytest.mark.parametrize("family", TINY_CAUSAL_LMS)
-def test_cached_uncached_batched_and_alone_agree(family):
+def test_cached_uncached_batched_and_alone_agree(family, monkeypatch):
     """
     With every kind of module generated: rank-classification scores (the instruction's keys and
     values kept per task, then each choice) against the loss of the whole prompt, a batch of mixed
-    tasks against each example alone, and the task cache's hits against no cache.
+    tasks against each example alone, the task cache's hits against no cache, and the shared
+    prefix (one copy of each instruction's generated prefix and keys and values) against a copy
+    per row.
     """
     reader, model = build_hint(family)
     instances = choice_instances(reader)
+    shared_copies = []
+    from_kept = SharedPrefix.from_kept.__func__
+    monkeypatch.setattr(
+        SharedPrefix,
+        "from_kept",
+        classmethod(
+            lambda cls, kept, rows: (
+                shared_copies.append(kept[PAST_KEYS].size(0)) or from_kept(cls, kept, rows)
+            )
+        ),
+    )
     batched = run(model, instances)
     assert len(model.task_parameter_cache) == 2  # the two distinct instructions
+    # One copy per distinct instruction in each pass (the target's loss, the choices).
+    assert shared_copies and set(shared_copies) == {2}
+    model.instruction_key_values = "per_example"
+    per_row = run(model, instances)
+    torch.testing.assert_close(
+        per_row["choice_scores"], batched["choice_scores"], atol=1e-5, rtol=1e-5
+    )
+    model.instruction_key_values = "shared"
     again = run(model, instances)  # from the cache
     torch.testing.assert_close(again["choice_scores"], batched["choice_scores"], atol=0, rtol=0)
     for row, instance in enumerate(instances):
