@@ -23,6 +23,14 @@ from hint_allennlp.modules.peft.peft_config import MODULE_KINDS, PeftConfig
 TRUNCATED_NORMAL_STD = 0.87962566103423978
 
 
+def mean_over_instruction(
+    instruction_states: torch.Tensor, instruction_mask: torch.Tensor
+) -> torch.Tensor:
+    """The mean of the instruction's states [B, t, d] over its real tokens: [B, d]."""
+    mask = instruction_mask.unsqueeze(-1).to(instruction_states.dtype)  # [B, t, 1]
+    return (instruction_states * mask).sum(1) / mask.sum(1).clamp(min=1)  # [B, d]
+
+
 def variance_scaling_(tensor: torch.Tensor, fan_in: int, truncated: bool) -> torch.Tensor:
     """
     Fills `tensor` in place as the reference implementation initialises the generator (Flax

@@ -7,6 +7,7 @@ from torch import nn
 from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import (
     ParameterGenerator,
+    mean_over_instruction,
 )
 from hint_allennlp.modules.peft.lora import LORA, lora_keys
 from hint_allennlp.modules.peft.peft_config import PeftConfig
@@ -182,8 +183,7 @@ class TextToLoraGenerator(ParameterGenerator):
     def forward(
         self, instruction_states: torch.Tensor, instruction_mask: torch.Tensor
     ) -> Dict[str, torch.Tensor]:
-        mask = instruction_mask.unsqueeze(-1).to(instruction_states.dtype)  # [B, t, 1]
-        pooled = (instruction_states * mask).sum(1) / mask.sum(1).clamp(min=1)  # [B, d]
+        pooled = mean_over_instruction(instruction_states, instruction_mask)  # [B, d]
         batch_size = pooled.size(0)
         task = self.task_encoder(pooled)  # [B, latent / 2]
         slots = torch.arange(self.num_slots, device=pooled.device)
