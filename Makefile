@@ -37,13 +37,13 @@ $(TEMPLATES_STAMP): $(STAMP)
 	touch $(TEMPLATES_STAMP)
 
 $(TINY_T5): $(STAMP) hint_allennlp/testing/tiny_t5.py
-	$(BIN)/python -m hint_allennlp.testing.tiny_t5 fixtures/tiny-t5
+	$(BIN)/python -m hint_allennlp.testing.tiny_t5 fixtures/tiny-t5 --fixtures fixtures
 
 $(TINY_MT5): $(STAMP) hint_allennlp/testing/tiny_mt5.py hint_allennlp/testing/tiny_t5.py fixtures/multilingual/text.txt
-	$(BIN)/python -m hint_allennlp.testing.tiny_mt5 fixtures/tiny-mt5
+	$(BIN)/python -m hint_allennlp.testing.tiny_mt5 fixtures/tiny-mt5 --fixtures fixtures
 
 $(TINY_CAUSAL_LMS): fixtures/tiny-%/config.json: $(STAMP) hint_allennlp/testing/tiny_causal_lm.py
-	$(BIN)/python -m hint_allennlp.testing.tiny_causal_lm $* fixtures/tiny-$*
+	$(BIN)/python -m hint_allennlp.testing.tiny_causal_lm $* fixtures/tiny-$* --fixtures fixtures
 
 # The style check (ruff.toml: ruff's formatter and linter, 100 columns), then the tests.
 lint: $(STAMP)

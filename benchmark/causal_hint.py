@@ -31,10 +31,10 @@ from allennlp.models import Model
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
 from benchmark.inference import SniShape, text_field
+from benchmark.models import FIXTURES
 from benchmark.timing import interleaved, paired_ratio
 from hint_allennlp.cost.flops import TaskLengths, inference_flops
 from hint_allennlp.modules.serving.instruction_key_values import kept_bytes
-from hint_allennlp.testing.tiny_causal_lm import FIXTURES
 
 TOKENIZER = FIXTURES / "tiny-qwen2"
 TEXT_TO_LORA_PEFT = {

@@ -48,11 +48,10 @@ from transformers.activations import ACT2FN
 
 import hint_allennlp.models.instruction_causal_lm as instruction_causal_lm
 from benchmark.inference import SniShape, random_sequences, text_field
-from benchmark.models import MODEL_SHAPES, build_checkpoint, build_model
+from benchmark.models import FIXTURES, MODEL_SHAPES, build_checkpoint, build_model
 from benchmark.timing import Measurement, interleaved, paired_ratio
 from hint_allennlp.cost.flops import TaskLengths, inference_flops
 from hint_allennlp.cost.memory import cached_task_bytes, key_value_cache_bytes
-from hint_allennlp.testing.tiny_causal_lm import FIXTURES
 
 SETTINGS = (
     "hint_cached",

@@ -17,6 +17,9 @@ from hint_allennlp.models.hint_seq2seq import HintSeq2Seq
 from hint_allennlp.models.paper_variants import BACKBONES, PAPER_VARIANTS, PaperVariant
 from hint_allennlp.testing.tiny_t5 import build_tiny_t5
 
+# The checkout's fixtures: the tokenizers and the tiny checkpoints the benchmarks build on.
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
 # `build_tiny_t5` overrides (gated GELU, untied embeddings, vocabulary 32128 in every shape).
 MODEL_SHAPES: Dict[str, Dict[str, Any]] = {
     # T5 v1.1 small (google/t5-small-lm-adapt), its shape as `paper_variants.json` has it.
@@ -72,7 +75,7 @@ def build_checkpoint(shape: str, directory: Union[str, Path], seed: int = 0) -> 
     """
     if shape not in MODEL_SHAPES:
         raise ValueError(f"Unknown model shape {shape!r}; choose from {sorted(MODEL_SHAPES)}")
-    return build_tiny_t5(Path(directory) / shape, seed=seed, **MODEL_SHAPES[shape])
+    return build_tiny_t5(Path(directory) / shape, FIXTURES, seed=seed, **MODEL_SHAPES[shape])
 
 
 def model_params(setting: str, checkpoint: Union[str, Path], **overrides) -> Dict[str, Any]:

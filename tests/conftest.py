@@ -27,7 +27,7 @@ def tiny_t5_checkpoint():
     """
     with FileLock(str(FIXTURES_ROOT / ".tiny-checkpoints.lock")):
         if not (TINY_T5 / "config.json").exists():
-            build_tiny_t5(TINY_T5)
+            build_tiny_t5(TINY_T5, FIXTURES_ROOT)
     return TINY_T5
 
 
@@ -40,7 +40,7 @@ def tiny_causal_lm_checkpoints(tiny_t5_checkpoint):
     with FileLock(str(FIXTURES_ROOT / ".tiny-checkpoints.lock")):
         for family, checkpoint in TINY_CAUSAL_LMS.items():
             if not (checkpoint / "config.json").exists():
-                build_tiny_causal_lm(family, checkpoint)
+                build_tiny_causal_lm(family, checkpoint, FIXTURES_ROOT)
     return TINY_CAUSAL_LMS
 
 
@@ -49,7 +49,7 @@ def tiny_mt5_checkpoint(tiny_t5_checkpoint):
     """The tiny mT5 of the multilingual tests, built like the tiny T5 (`make`, or here)."""
     with FileLock(str(FIXTURES_ROOT / ".tiny-checkpoints.lock")):
         if not (TINY_MT5 / "config.json").exists():
-            build_tiny_mt5(TINY_MT5)
+            build_tiny_mt5(TINY_MT5, FIXTURES_ROOT)
     return TINY_MT5
 
 

@@ -56,12 +56,17 @@ distributions are unused: not counted). For n examples of one task:
                                + n·[2·W·(S − t) + 2·H·o + 4·A·(S(S+1) − t(t+1))/2]
 
 (the instruction's keys and values are made once per task; every input still attends to them).
+With the task already cached (`cached_task_inference_flops`), what is made once per task is not
+made again: a T5 with a hypernetwork neither encodes the instruction nor generates its modules
+(− 2·t·(E + N') and twice the generator's once-per-task weights), a decoder-only model runs
+nothing once per task (key_value_cached: − 2·W·t − 4·A·t(t+1)/2).
 This is Kaplan et al.'s 2N per token (N = W, the non-embedding weights, met by every token) plus
 their attention term, with each token's own context length; the paper's Table 1 charges GPT-2 XL
 2N per token with N all 1.5B parameters and the instruction once per task (its "Rel. FLOPs" come
 out of that to the rounding: `benchmark/table1_flops.py`).
 """
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, Union
 
@@ -289,6 +294,31 @@ def inference_flops(
     return 2 * (
         t * per_instruction_token + parameters.generator_per_task + lengths.examples * per_example
     )
+
+
+def cached_task_inference_flops(
+    instruction_handling: str,
+    parameters: Union[ParameterCounts, "DecoderOnlyCounts"],
+    lengths: TaskLengths,
+) -> float:
+    """
+    `inference_flops` of a task whose per-task work is already in the model's task cache (after
+    `hint-compile`, or a first batch of the task). A T5 with a hypernetwork neither encodes the
+    instruction nor runs the generator (the decoder's cross-attention still projects the kept
+    encoded instruction); a decoder-only model runs nothing once per task (its hypernetwork and the
+    instruction's keys and values are kept). Handlings that keep nothing per task are unchanged.
+    """
+    flops = inference_flops(instruction_handling, parameters, lengths)
+    if isinstance(parameters, DecoderOnlyCounts):
+        return flops - inference_flops(
+            instruction_handling, parameters, dataclasses.replace(lengths, examples=0)
+        )
+    if instruction_handling.startswith("hypernetwork"):
+        return flops - 2 * (
+            lengths.instruction * (parameters.encoder + parameters.generator)
+            + parameters.generator_per_task
+        )
+    return flops
 
 
 def training_flops(

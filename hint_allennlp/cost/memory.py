@@ -1,6 +1,7 @@
 """
 Analytic memory of what is kept for a task at inference (paper §5.1, appendix C.2), and of what a
-decoder-only model would keep instead. The memory of training is `training_memory.py`.
+decoder-only model would keep instead. The memory of training is planned in
+`benchmark/training_memory_plan.py`.
 """
 
 from typing import TYPE_CHECKING, Optional
@@ -45,6 +46,26 @@ def cached_task_bytes(
     counts = ParameterCounts.from_t5_config(config, peft_config)
     encoded_instruction = config.d_model * instruction_length if keeps_encoded_instruction else 0
     return bytes_per_value * (encoded_instruction + counts.encoder_modules + counts.decoder_modules)
+
+
+def appendix_c_cached_task_bytes(
+    config: T5Config,
+    peft_config: "PeftConfig",
+    instruction_length: int,
+    bytes_per_value: int = 4,
+) -> int:
+    """
+    The paper's own count of one cached task (appendix C.2): d·s + 2·a·l·d + 2·P·l·h·k, the encoded
+    instruction of s tokens, a down and an up projection of every adapter and P keys and P values
+    of every prefix, with l all the T5's layers (encoder and decoder), no biases.
+    `cached_task_bytes` is the exact count of what the model keeps.
+    """
+    layers = config.num_layers + config.num_decoder_layers
+    return bytes_per_value * (
+        config.d_model * instruction_length
+        + 2 * peft_config.adapter_size * layers * config.d_model
+        + 2 * peft_config.prefix_length * layers * config.num_heads * config.d_kv
+    )
 
 
 def fused_instruction_bytes(

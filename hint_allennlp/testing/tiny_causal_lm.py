@@ -10,11 +10,11 @@ exactly as they would load the hub names.
 Random weights (seed 0) and a deterministic BPE training (the same fixture files in the same
 order), so every machine builds the same files.
 
-    python -m hint_allennlp.testing.tiny_causal_lm gpt2 fixtures/tiny-gpt2
-    python -m hint_allennlp.testing.tiny_causal_lm opt fixtures/tiny-opt
-    python -m hint_allennlp.testing.tiny_causal_lm llama fixtures/tiny-llama
-    python -m hint_allennlp.testing.tiny_causal_lm qwen2 fixtures/tiny-qwen2
-    python -m hint_allennlp.testing.tiny_causal_lm mistral fixtures/tiny-mistral
+    python -m hint_allennlp.testing.tiny_causal_lm gpt2 fixtures/tiny-gpt2 --fixtures fixtures
+    python -m hint_allennlp.testing.tiny_causal_lm opt fixtures/tiny-opt --fixtures fixtures
+    python -m hint_allennlp.testing.tiny_causal_lm llama fixtures/tiny-llama --fixtures fixtures
+    python -m hint_allennlp.testing.tiny_causal_lm qwen2 fixtures/tiny-qwen2 --fixtures fixtures
+    python -m hint_allennlp.testing.tiny_causal_lm mistral fixtures/tiny-mistral --fixtures fixtures
     python -m hint_allennlp.testing.tiny_causal_lm gpt2 --demo output/demo/gpt2  # DEMO_SHAPE
 
 What the two families do differently, and the fixtures keep:
@@ -62,9 +62,8 @@ from transformers import (
 
 from hint_allennlp.data.instruction_suite import CATEGORIES
 from hint_allennlp.data.tk_format import Demonstration, build_tk_prompt
+from hint_allennlp.testing.tiny_t5 import add_fixtures_argument
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = REPO_ROOT / "fixtures"
 # The byte-level alphabet (256) plus merges: small enough that the LM head stays small, large
 # enough that the fixture text's words are a few tokens each.
 VOCABULARY_SIZE = 2000
@@ -81,9 +80,10 @@ TINY_KEY_VALUE_HEADS = 2
 DEMO_SHAPE = dict(hidden_size=64, layers=8, heads=4)
 
 
-def training_texts() -> List[str]:
+def training_texts(fixtures: os.PathLike) -> List[str]:
     """
-    What the BPE is trained on, in a fixed order: every text file of the fixture data (SNI tasks,
+    What the BPE is trained on, in a fixed order: every text file of the fixture data under
+    `fixtures` (the project's `fixtures/`: SNI tasks,
     instruction JSON lines, P3 prompts, pretraining documents) and one Tk-Instruct prompt over the
     demo suite's words, so that the prompt format's phrases and the suite's words get merges.
     """
@@ -98,8 +98,13 @@ def training_texts() -> List[str]:
             "p3/test_prompts.jsonl",
             "pretraining/*.txt",
         )
-        for path in FIXTURES.glob(pattern)
+        for path in Path(fixtures).glob(pattern)
     )
+    if not paths:
+        raise FileNotFoundError(
+            f"No fixture text under {fixtures}: the fixtures folder is the project's `fixtures/` "
+            "(run from the project's root, or give it with --fixtures)"
+        )
     words = [word for category in CATEGORIES.values() for word in category]
     demonstration = Demonstration(input=" ".join(words[::6]), output=words[0])
     suite_prompt, _ = build_tk_prompt(
@@ -114,8 +119,8 @@ def training_texts() -> List[str]:
     return [path.read_text(encoding="utf-8") for path in paths] + [suite_prompt]
 
 
-def train_byte_level_bpe(special_tokens: List[str]) -> Tokenizer:
-    """GPT-2's byte-level BPE (no prefix space), trained on `training_texts`."""
+def train_byte_level_bpe(special_tokens: List[str], texts: List[str]) -> Tokenizer:
+    """GPT-2's byte-level BPE (no prefix space), trained on `texts` (`training_texts`)."""
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
@@ -126,7 +131,7 @@ def train_byte_level_bpe(special_tokens: List[str]) -> Tokenizer:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tokenizer.train_from_iterator(training_texts(), trainer)
+    tokenizer.train_from_iterator(texts, trainer)
     return tokenizer
 
 
@@ -150,8 +155,10 @@ def with_token_at_the_end(tokenizer: Tokenizer, token: str) -> Tokenizer:
     return extended
 
 
-def save_gpt2(output_dir: Path, seed: int, hidden_size: int, layers: int, heads: int) -> None:
-    tokenizer = with_token_at_the_end(train_byte_level_bpe([]), GPT2_END_OF_TEXT)
+def save_gpt2(
+    output_dir: Path, seed: int, texts: List[str], hidden_size: int, layers: int, heads: int
+) -> None:
+    tokenizer = with_token_at_the_end(train_byte_level_bpe([], texts), GPT2_END_OF_TEXT)
     end_of_text = tokenizer.token_to_id(GPT2_END_OF_TEXT)
     GPT2TokenizerFast(tokenizer_object=tokenizer).save_pretrained(output_dir)
     # gpt2 ships vocab.json, merges.txt, tokenizer.json and a tokenizer_config.json that holds only
@@ -172,8 +179,10 @@ def save_gpt2(output_dir: Path, seed: int, hidden_size: int, layers: int, heads:
     GPT2LMHeadModel(config).save_pretrained(output_dir)
 
 
-def save_opt(output_dir: Path, seed: int, hidden_size: int, layers: int, heads: int) -> None:
-    tokenizer = train_byte_level_bpe(list(OPT_SPECIAL_TOKENS))
+def save_opt(
+    output_dir: Path, seed: int, texts: List[str], hidden_size: int, layers: int, heads: int
+) -> None:
+    tokenizer = train_byte_level_bpe(list(OPT_SPECIAL_TOKENS), texts)
     pad, end = (tokenizer.token_to_id(token) for token in ("<pad>", "</s>"))
     output_dir.mkdir(parents=True, exist_ok=True)
     tokenizer.model.save(str(output_dir))  # vocab.json, merges.txt
@@ -209,13 +218,14 @@ def save_opt(output_dir: Path, seed: int, hidden_size: int, layers: int, heads: 
 def save_llama(
     output_dir: Path,
     seed: int,
+    texts: List[str],
     hidden_size: int,
     layers: int,
     heads: int,
     config_class: type = LlamaConfig,
     model_class: type = LlamaForCausalLM,
 ) -> None:
-    tokenizer = train_byte_level_bpe([LLAMA_BOS, LLAMA_EOS])
+    tokenizer = train_byte_level_bpe([LLAMA_BOS, LLAMA_EOS], texts)
     bos, eos = (tokenizer.token_to_id(token) for token in (LLAMA_BOS, LLAMA_EOS))
     tokenizer.post_processor = processors.Sequence(
         [
@@ -246,8 +256,10 @@ def save_llama(
     model_class(config).save_pretrained(output_dir)
 
 
-def save_qwen2(output_dir: Path, seed: int, hidden_size: int, layers: int, heads: int) -> None:
-    tokenizer = train_byte_level_bpe(list(QWEN2_SPECIAL_TOKENS))
+def save_qwen2(
+    output_dir: Path, seed: int, texts: List[str], hidden_size: int, layers: int, heads: int
+) -> None:
+    tokenizer = train_byte_level_bpe(list(QWEN2_SPECIAL_TOKENS), texts)
     end_of_text = tokenizer.token_to_id(QWEN2_SPECIAL_TOKENS[0])
     Qwen2TokenizerFast(
         tokenizer_object=tokenizer,
@@ -287,16 +299,19 @@ BUILDERS: Dict[str, Callable[..., None]] = {
 }
 
 
-def build_tiny_causal_lm(family: str, output_dir: os.PathLike, seed: int = 0, **shape: int) -> Path:
+def build_tiny_causal_lm(
+    family: str, output_dir: os.PathLike, fixtures: os.PathLike, seed: int = 0, **shape: int
+) -> Path:
     """
-    Writes a tiny `family` (of `BUILDERS`) checkpoint with its tokenizer to `output_dir` and
-    returns it; `shape` overrides `hidden_size`, `layers`, `heads` of `TINY_SHAPE`.
+    Writes a tiny `family` (of `BUILDERS`) checkpoint with its tokenizer, trained on the text of
+    `fixtures` (`training_texts`), to `output_dir` and returns it; `shape` overrides `hidden_size`,
+    `layers`, `heads` of `TINY_SHAPE`.
     """
     if family not in BUILDERS:
         raise ValueError(f"Unknown family {family!r}; choose from {sorted(BUILDERS)}")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    BUILDERS[family](output_dir, seed, **{**TINY_SHAPE, **shape})
+    BUILDERS[family](output_dir, seed, training_texts(fixtures), **{**TINY_SHAPE, **shape})
     return output_dir
 
 
@@ -308,9 +323,12 @@ def main() -> None:
     parser.add_argument(
         "--demo", action="store_true", help="the demo's shape (DEMO_SHAPE) instead of the tiny one"
     )
+    add_fixtures_argument(parser)
     args = parser.parse_args()
     shape = DEMO_SHAPE if args.demo else {}
-    checkpoint = build_tiny_causal_lm(args.family, args.output_dir, args.seed, **shape)
+    checkpoint = build_tiny_causal_lm(
+        args.family, args.output_dir, args.fixtures, args.seed, **shape
+    )
     print(f"Tiny {args.family} written to {checkpoint}")
 
 

@@ -6,7 +6,7 @@ English, German, Russian and Greek (`fixtures/multilingual/text.txt`, written fo
 with T5's special ids (pad 0, EOS 1, unk 2) and its 100 sentinels. Saved as `google/mt5-*` ships,
 so that it loads by local path as a hub name would.
 
-    python -m hint_allennlp.testing.tiny_mt5 fixtures/tiny-mt5
+    python -m hint_allennlp.testing.tiny_mt5 fixtures/tiny-mt5 --fixtures fixtures
 """
 
 import argparse
@@ -19,10 +19,10 @@ import sentencepiece
 import torch
 from transformers import MT5Config, MT5ForConditionalGeneration, T5Tokenizer, T5TokenizerFast
 
-from hint_allennlp.testing.tiny_t5 import tiny_t5_config
+from hint_allennlp.testing.tiny_t5 import add_fixtures_argument, existing_fixture, tiny_t5_config
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-MULTILINGUAL_TEXT = REPO_ROOT / "fixtures" / "multilingual" / "text.txt"
+# The text the vocabulary is trained on, under the fixtures folder.
+MULTILINGUAL_TEXT = Path("multilingual") / "text.txt"
 # Pieces of the SentencePiece model (what the fixture text supports); T5's 100 sentinels follow.
 VOCABULARY_PIECES = 500
 SENTINELS = 100
@@ -49,9 +49,13 @@ def train_sentencepiece(text: Path, model_prefix: Path, vocab_size: int) -> Path
     return model_prefix.with_suffix(".model")
 
 
-def build_tiny_mt5(output_dir: os.PathLike, seed: int = 0, text: Path = MULTILINGUAL_TEXT) -> Path:
-    """Writes model weights, config and tokenizer files to `output_dir` and returns it."""
+def build_tiny_mt5(output_dir: os.PathLike, fixtures: os.PathLike, seed: int = 0) -> Path:
+    """
+    Writes model weights, config and tokenizer files to `output_dir` and returns it; the vocabulary
+    is trained on `fixtures`/multilingual/text.txt.
+    """
     output_dir = Path(output_dir)
+    text = existing_fixture(fixtures, MULTILINGUAL_TEXT)
     output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         spiece = train_sentencepiece(text, Path(scratch) / "spiece", VOCABULARY_PIECES)
@@ -73,8 +77,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
     parser.add_argument("output_dir", help="where to write the checkpoint")
     parser.add_argument("--seed", type=int, default=0)
+    add_fixtures_argument(parser)
     args = parser.parse_args()
-    print(f"Tiny mT5 written to {build_tiny_mt5(args.output_dir, seed=args.seed)}")
+    print(f"Tiny mT5 written to {build_tiny_mt5(args.output_dir, args.fixtures, seed=args.seed)}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,12 @@ from allennlp.common.checks import ConfigurationError
 from torch.utils.flop_counter import FlopCounterMode
 from transformers import AutoModelForCausalLM, GPT2Config, GPT2LMHeadModel
 
-from hint_allennlp.cost.flops import DecoderOnlyCounts, TaskLengths, inference_flops
+from hint_allennlp.cost.flops import (
+    DecoderOnlyCounts,
+    TaskLengths,
+    cached_task_inference_flops,
+    inference_flops,
+)
 from tests import TINY_GPT2, TINY_OPT
 
 CHECKPOINTS = {"gpt2": TINY_GPT2, "opt": TINY_OPT}
@@ -115,3 +120,19 @@ def test_hint_on_a_decoder_only_model_reads_the_instruction_once_per_task():
     )
     with pytest.raises(ConfigurationError, match="instruction_handling must be one of"):
         inference_flops("generated", counts, lengths)
+
+
+def test_a_cached_task_runs_the_examples_alone():
+    counts = DecoderOnlyCounts(layers=1000, lm_head=100, attention=10, generator=50)
+    lengths = TaskLengths(instruction=20, instance=5, output=2, examples=100)
+    instruction_alone = 2 * 1000 * 20 + 4 * 10 * 20 * 21 / 2
+    assert cached_task_inference_flops("key_value_cached", counts, lengths) == pytest.approx(
+        inference_flops("key_value_cached", counts, lengths) - instruction_alone
+    )
+    # HINT with fusion, task cached: no hypernetwork pass and no keys and values made
+    assert cached_task_inference_flops(
+        "hypernetwork_with_fusion", counts, lengths
+    ) == pytest.approx(cached_task_inference_flops("key_value_cached", counts, lengths))
+    assert cached_task_inference_flops("concatenated", counts, lengths) == inference_flops(
+        "concatenated", counts, lengths
+    )

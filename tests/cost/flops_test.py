@@ -7,6 +7,7 @@ from transformers import MT5ForConditionalGeneration, T5ForConditionalGeneration
 from hint_allennlp.cost.flops import (
     ParameterCounts,
     TaskLengths,
+    cached_task_inference_flops,
     inference_flops,
     instruction_handling,
 )
@@ -258,3 +259,17 @@ def test_a_generator_on_a_pooled_embedding_is_charged_once_per_task():
     assert inference_flops("hypernetwork", per_task, lengths) == (
         inference_flops("hypernetwork", per_token, lengths) - 2 * 6 * 50 + 2 * 50
     )
+
+
+def test_a_cached_task_skips_the_instruction_s_encoding_and_the_generator():
+    lengths = TaskLengths(instruction=6, instance=3, output=2, examples=5)
+    counts = ParameterCounts(500, 10, 400, generator=50, generator_per_task=30)
+    for handling in ("hypernetwork", "hypernetwork_with_fusion"):
+        assert cached_task_inference_flops(handling, counts, lengths) == (
+            inference_flops(handling, counts, lengths) - 2 * 6 * (500 + 50) - 2 * 30
+        )
+    # what keeps nothing per task costs the same
+    for handling in ("concatenated", "omitted"):
+        assert cached_task_inference_flops(handling, counts, lengths) == inference_flops(
+            handling, counts, lengths
+        )

@@ -1,6 +1,7 @@
 import pytest
 
 from hint_allennlp.cost.memory import (
+    appendix_c_cached_task_bytes,
     cached_task_bytes,
     decoder_only_kv_cache_bytes,
     fused_instruction_bytes,
@@ -46,6 +47,20 @@ def test_cached_task_bytes(peft_config, keeps_encoded_instruction, bytes_per_val
     assert (
         cached_task_bytes(config, peft_config, 10, keeps_encoded_instruction, bytes_per_value)
         == expected_bytes
+    )
+
+
+def test_appendix_c_s_formula_by_hand():
+    config = tiny_t5_config()  # 2 + 2 layers, d_model 64, 4 heads of 16
+    # d·s = 64·10, 2·a·l·d = 2·8·4·64, 2·P·l·h·k = 2·7·4·4·16
+    expected = 4 * (640 + 4096 + 3584)
+    assert appendix_c_cached_task_bytes(
+        config, PeftConfig(adapter_size=8, prefix_length=7), 10
+    ) == (expected)
+    # the exact count adds the adapters' biases and counts prefixes per attention block (6, the
+    # decoder's layers have two), not per layer
+    assert cached_task_bytes(config, PeftConfig(adapter_size=8, prefix_length=7), 10) == 4 * (
+        640 + 4 * (2 * 8 * 64 + 8 + 64) + 6 * 2 * 7 * 64
     )
 
 

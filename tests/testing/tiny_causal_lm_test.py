@@ -14,7 +14,7 @@ from transformers import (
 from hint_allennlp.cost.flops import DecoderOnlyCounts, ParameterCounts
 from hint_allennlp.testing.tiny_causal_lm import DEMO_SHAPE, build_tiny_causal_lm
 from hint_allennlp.testing.tiny_t5 import DEMO_T5, tiny_t5_config
-from tests import SNI_FIXTURES, TINY_GPT2, TINY_OPT
+from tests import FIXTURES_ROOT, SNI_FIXTURES, TINY_GPT2, TINY_OPT
 
 TEXT = (SNI_FIXTURES / "tasks" / "task1146_country_capital.json").read_text()[:2000] + " héllo 😀"
 TOKENIZER_FILES = {
@@ -75,7 +75,7 @@ def test_byte_level_bpe_fast_and_slow_tokenizers_agree_and_round_trip(family):
 
 @pytest.mark.parametrize("family", CHECKPOINTS)
 def test_build_is_deterministic(family, tmp_path):
-    rebuilt = build_tiny_causal_lm(family, tmp_path / family)
+    rebuilt = build_tiny_causal_lm(family, tmp_path / family, FIXTURES_ROOT)
     for name in TOKENIZER_FILES[family]:
         assert filecmp.cmp(rebuilt / name, CHECKPOINTS[family] / name, shallow=False), name
     original = AutoModelForCausalLM.from_pretrained(CHECKPOINTS[family]).state_dict()

@@ -2,6 +2,7 @@ import sentencepiece
 from transformers import AutoConfig, AutoTokenizer, MT5ForConditionalGeneration
 
 from hint_allennlp.testing.tiny_mt5 import SENTINELS, VOCABULARY_PIECES, build_tiny_mt5
+from tests import FIXTURES_ROOT
 
 # Words of each fixture language, Cyrillic and Greek among them.
 SENTENCES = [
@@ -32,7 +33,7 @@ def test_an_mt5_checkpoint_with_a_vocabulary_of_its_own(tiny_mt5_checkpoint):
 
 
 def test_build_is_deterministic(tiny_mt5_checkpoint, tmp_path):
-    rebuilt = build_tiny_mt5(tmp_path / "again")
+    rebuilt = build_tiny_mt5(tmp_path / "again", FIXTURES_ROOT)
     # The same pieces with the same scores (the file also records the paths it was trained from).
     vocabularies = [
         [(model.id_to_piece(index), model.get_score(index)) for index in range(len(model))]

@@ -4,7 +4,7 @@ from transformers import AutoTokenizer, T5ForConditionalGeneration, T5Tokenizer
 
 from hint_allennlp.cost.flops import ParameterCounts
 from hint_allennlp.testing.tiny_t5 import DEMO_T5, build_tiny_t5, tiny_t5_config
-from tests import TINY_T5
+from tests import FIXTURES_ROOT, TINY_T5
 
 SENTENCE = "Translate English to German: That is good."
 # sentencepiece's own encoding with fixtures/t5-tokenizer/spiece.model, then </s>.
@@ -26,7 +26,9 @@ def test_fast_and_slow_tokenizers_agree_with_sentencepiece():
 
 
 def test_build_is_deterministic(tmp_path):
-    rebuilt = T5ForConditionalGeneration.from_pretrained(build_tiny_t5(tmp_path / "again"))
+    rebuilt = T5ForConditionalGeneration.from_pretrained(
+        build_tiny_t5(tmp_path / "again", FIXTURES_ROOT)
+    )
     original = T5ForConditionalGeneration.from_pretrained(TINY_T5)
     for (name, weight), (_, other) in zip(
         original.state_dict().items(), rebuilt.state_dict().items()

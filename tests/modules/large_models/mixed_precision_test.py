@@ -9,6 +9,7 @@ from benchmark.inference import random_sequences, text_field
 from benchmark.models import build_checkpoint, build_model
 from benchmark.training import TrainingShape
 from hint_allennlp.testing.tiny_t5 import build_tiny_t5
+from tests import FIXTURES_ROOT
 from tests.modules.large_models.checkpointing_test import build
 
 # bf16 keeps 8 bits of mantissa (relative rounding 2^-9 = 0.2% per operation); through the trained
@@ -69,6 +70,7 @@ def small_vocabulary_t5(tmp_path_factory):
     """The tiny T5 with one layer per stack and a vocabulary of 512, to keep 400 steps fast."""
     return build_tiny_t5(
         tmp_path_factory.mktemp("t5") / "one_layer",
+        FIXTURES_ROOT,
         vocab_size=512,
         num_layers=1,
         num_decoder_layers=1,

@@ -4,7 +4,7 @@ import _jsonnet
 import pytest
 import torch
 
-from hint_allennlp.cost.training_memory import (
+from benchmark.training_memory_plan import (
     GB,
     PLANNED_BACKBONES,
     Lengths,
