@@ -15,7 +15,7 @@ instruction processed once inside the timed run: from an empty task cache; media
 interleaved rounds, `benchmark/timing.py`), bytes kept per task (what `hint-compile` saves,
 measured), analytic FLOPs (`hint_allennlp/cost/flops.py`), each also against full concatenation.
 
-    python -m benchmark.causal_hint --examples 100 --repeats 3
+    python -m benchmark causal_hint --examples 100 --repeats 3
 """
 
 import argparse
@@ -96,8 +96,7 @@ def build(checkpoint: Path, output: int, settings: Dict):
     return model
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=int, default=512)
     parser.add_argument("--layers", type=int, default=8)
     parser.add_argument("--heads", type=int, default=8)
@@ -106,7 +105,9 @@ def main(argv=None) -> None:
     parser.add_argument("--output", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     shape = SniShape(examples=args.examples)
@@ -159,7 +160,3 @@ def main(argv=None) -> None:
                 f"{paired_ratio(measured[label], measured[REFERENCE]):.2f} | {kept:,} | "
                 f"{flops / 1e9:.2f} | {flops / reference_flops:.2f} |"
             )
-
-
-if __name__ == "__main__":
-    main()

@@ -23,17 +23,15 @@ each of `outputs`. Reported: wall and CPU time per task (median over interleaved
 held per cached task, measured (every tensor of what the model keeps) against appendix C's
 formulas.
 
-    python -m benchmark.decoder_only --models small --threads 1 --output-dir benchmark_output
+    python -m benchmark decoder_only --models small --threads 1 --output-dir benchmark_output
 """
 
 import argparse
 import contextlib
-import datetime
 import json
 import shutil
-import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Sequence
 from unittest import mock
@@ -47,11 +45,16 @@ from transformers import GPT2Config, GPT2LMHeadModel, T5Config, T5ForConditional
 from transformers.activations import ACT2FN
 
 import hint_allennlp.models.instruction_causal_lm as instruction_causal_lm
+from benchmark.harness import ResultRow, log, write_report
 from benchmark.inference import SniShape, random_sequences, text_field
 from benchmark.models import FIXTURES, MODEL_SHAPES, build_checkpoint, build_model
 from benchmark.timing import Measurement, interleaved, paired_ratio
-from hint_allennlp.cost.flops import TaskLengths, inference_flops
-from hint_allennlp.cost.memory import cached_task_bytes, key_value_cache_bytes
+from hint_allennlp.cost.flops import TaskLengths, cached_task_inference_flops, inference_flops
+from hint_allennlp.cost.memory import (
+    appendix_c_cached_task_bytes,
+    cached_task_bytes,
+    key_value_cache_bytes,
+)
 
 SETTINGS = (
     "hint_cached",
@@ -169,19 +172,18 @@ def t5_model(setting: str, checkpoint: Path, output: int):
     return model.eval()
 
 
+def task_cached(model) -> bool:
+    """Whether the model keeps the task: it is put in its cache before the timed runs."""
+    return model.compiles_instructions and model.task_parameter_cache.enabled
+
+
 @dataclass
-class Row:
+class Row(ResultRow):
     setting: str
     output: int
     measurement: Measurement
     flops: float
     counted_flops: float
-
-    def to_json(self) -> Dict:
-        return {
-            **{k: v for k, v in asdict(self).items() if k != "measurement"},
-            **self.measurement.to_json(),
-        }
 
 
 def generate_job(model, inputs: Dict, output: int, logits_everywhere_: bool = False):
@@ -219,7 +221,7 @@ def time_settings(
     repeats: int,
     warmup: int,
     settings: Sequence[str] = DEFAULT_SETTINGS,
-    log=print,
+    log=log,
 ) -> List[Row]:
     generator = torch.Generator().manual_seed(0)
     instruction = random_sequences(1, shape.definition_two_positives, generator)  # [1, t]
@@ -242,7 +244,7 @@ def time_settings(
         models = {setting: builders[setting](output) for setting in settings}
         for setting in settings:  # into the cache, untimed
             model = models[setting]
-            if model.compiles_instructions and model.task_parameter_cache.enabled:
+            if task_cached(model):
                 with torch.no_grad():
                     key, kept = model.compile_instruction(text_field(instruction))
                 model.task_parameter_cache.put(key, kept)
@@ -266,13 +268,12 @@ def time_settings(
         )
         for setting in settings:
             model = models[setting]
-            flops = inference_flops(HANDLINGS[setting], model.parameter_counts, lengths)
-            if setting == "hint_cached":  # the instruction is not encoded again
-                counts = model.parameter_counts
-                flops -= 2 * lengths.instruction * (counts.encoder + counts.generator)
-            if HANDLINGS[setting] == "key_value_cached":  # nor are its keys and values made again
-                counts, t = model.parameter_counts, lengths.instruction
-                flops -= 2 * counts.layers * t + 4 * counts.attention * t * (t + 1) / 2
+            if task_cached(model):
+                flops = cached_task_inference_flops(
+                    HANDLINGS[setting], model.parameter_counts, lengths
+                )
+            else:
+                flops = inference_flops(HANDLINGS[setting], model.parameter_counts, lengths)
             rows.append(
                 Row(setting, output, measurements[setting], flops, counted_flops(jobs[setting]))
             )
@@ -280,7 +281,7 @@ def time_settings(
 
 
 @dataclass
-class MemoryRow:
+class CachedTaskRow(ResultRow):
     """Bytes held per cached task: measured, our exact formula, appendix C's formula."""
 
     model: str
@@ -290,7 +291,9 @@ class MemoryRow:
     formula: str
 
 
-def cached_task_memory(t5_checkpoint: Path, gpt2_checkpoint: Path, length: int) -> List[MemoryRow]:
+def cached_task_memory(
+    t5_checkpoint: Path, gpt2_checkpoint: Path, length: int
+) -> List[CachedTaskRow]:
     """
     What each model keeps for one task of a `length`-token instruction: HINT's `TaskParameters`
     (generated modules and encoded instruction) and the decoder-only model's keys and values (and
@@ -306,14 +309,7 @@ def cached_task_memory(t5_checkpoint: Path, gpt2_checkpoint: Path, length: int) 
         measured = sum(tensor.numel() * tensor.element_size() for _, tensor in kept.items())
         if name == "HINT":
             config, peft = model.t5.config, model.peft
-            layers = config.num_layers + config.num_decoder_layers
-            heads_by_size = config.num_heads * config.d_kv
-            # appendix C.2: d·s + 2·a·l·d + 2·P·l·h·k, with l all the T5's layers, no biases
-            appendix_c = BYTES_PER_VALUE * (
-                config.d_model * length
-                + 2 * peft.adapter_size * layers * config.d_model
-                + 2 * peft.prefix_length * layers * heads_by_size
-            )
+            appendix_c = appendix_c_cached_task_bytes(config, peft, length, BYTES_PER_VALUE)
             exact = cached_task_bytes(config, peft, length) + length  # + the mask's bytes
             formula = "d·s + 2·a·l·d + 2·P·l·h·k"
         else:
@@ -321,7 +317,7 @@ def cached_task_memory(t5_checkpoint: Path, gpt2_checkpoint: Path, length: int) 
             appendix_c = key_value_cache_bytes(gpt2.lm.config, length, BYTES_PER_VALUE)
             exact = appendix_c + length  # + the mask's bytes
             formula = "2·l·h·k·s"
-        rows.append(MemoryRow(name, measured, exact, appendix_c, formula))
+        rows.append(CachedTaskRow(name, measured, exact, appendix_c, formula))
     return rows
 
 
@@ -344,7 +340,7 @@ def report(
     t5_checkpoint: Path,
     gpt2_checkpoint: Path,
     rows: List[Row],
-    memory: List[MemoryRow],
+    memory: List[CachedTaskRow],
     shape: SniShape,
 ) -> str:
     with torch.device("meta"):
@@ -439,8 +435,7 @@ def report(
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", default="small", help=f"T5 shapes, of {sorted(MODEL_SHAPES)}")
     parser.add_argument("--outputs", default="1,16", help="output tokens, comma-separated")
     parser.add_argument("--examples", type=int, default=100)
@@ -453,25 +448,19 @@ def main(argv=None) -> None:
         help=f"comma-separated, of {list(SETTINGS)}",
     )
     parser.add_argument("--output-dir", default="benchmark_output")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> None:
+    unknown = set(args.settings.split(",")) - set(SETTINGS)
+    if unknown:
+        raise ValueError(f"--settings: unknown {sorted(unknown)}; choose from {list(SETTINGS)}")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    command = "python -m benchmark.decoder_only " + " ".join(sys.argv[1:])
     shape = SniShape(examples=args.examples)
     outputs = [int(value) for value in args.outputs.split(",")]
     settings = [setting for setting in SETTINGS if setting in args.settings.split(",")]
-    unknown = set(args.settings.split(",")) - set(SETTINGS)
-    if unknown:
-        parser.error(f"--settings: unknown {sorted(unknown)}; choose from {list(SETTINGS)}")
-    sections = [
-        f"Command: `{command}`\n\nMachine: {datetime.date.today()}, torch {torch.__version__}, "
-        f"threads {torch.get_num_threads()}\n"
-    ]
-    results: Dict = {"command": command}
-
-    def log(message: str) -> None:
-        print(f"[{datetime.datetime.now():%H:%M:%S}] {message}", flush=True)
-
+    sections = []
+    results: Dict = {}
     with tempfile.TemporaryDirectory(prefix="decoder-only-benchmark-") as directory:
         for shape_name in args.models.split(","):
             t5_checkpoint = build_checkpoint(shape_name, directory)
@@ -492,15 +481,14 @@ def main(argv=None) -> None:
             sections.append(report(shape_name, t5_checkpoint, gpt2_checkpoint, rows, memory, shape))
             results[shape_name] = {
                 "timing": [row.to_json() for row in rows],
-                "memory": [asdict(row) for row in memory],
+                "memory": [row.to_json() for row in memory],
             }
-    output_dir = Path(args.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     text = "\n".join(sections)
-    (output_dir / "decoder_only.md").write_text(text)
-    (output_dir / "decoder_only.json").write_text(json.dumps(results, indent=2))
     print(text)
-
-
-if __name__ == "__main__":
-    main()
+    write_report(
+        Path(args.output_dir) / "decoder_only",
+        "HINT against a decoder-only model with its instruction key/value cache",
+        args.command,
+        text,
+        results,
+    )

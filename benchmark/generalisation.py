@@ -10,7 +10,7 @@ task for HINT), divided by Tk-Instruct's on the same examples.
 
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -20,6 +20,7 @@ from allennlp.data import DatasetReader
 from allennlp.data.data_loaders import MultiProcessDataLoader
 from allennlp.training.util import evaluate
 
+from benchmark.harness import ResultRow
 from benchmark.models import BENCHMARK_MODELS, model_params
 from hint_allennlp.cost.flops import (
     ParameterCounts,
@@ -54,7 +55,7 @@ class GeneralisationSettings:
 
 
 @dataclass
-class GeneralisationRow:
+class GeneralisationRow(ResultRow):
     setting: str
     rouge_l: float
     exact_match: float
@@ -63,9 +64,6 @@ class GeneralisationRow:
     eval_seconds: float
     train_instances: int
     test_instances: int
-
-    def to_json(self) -> Dict:
-        return asdict(self)
 
 
 def reader_params(

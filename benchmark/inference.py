@@ -29,16 +29,17 @@ order (`instruction_chunk_lengths`, as the readers' `instruction_chunking: "pack
 encoded alone; Tk-Instruct is run only while instruction and instance fit the window together.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from allennlp.data import TextFieldTensors
 
+from benchmark.harness import ResultRow
 from benchmark.models import BENCHMARK_MODELS, build_model
 from benchmark.sni_lengths import PAPER_TABLE_7
 from benchmark.timing import Measurement, interleaved, synchronizer
-from hint_allennlp.cost.flops import TaskLengths, inference_flops
+from hint_allennlp.cost.flops import TaskLengths, cached_task_inference_flops, inference_flops
 from hint_allennlp.models.hint_seq2seq import HintSeq2Seq
 
 INFERENCE_SETTINGS = ("hint", "hint_cached", "floor", "tk_instruct")
@@ -199,7 +200,7 @@ def inference_model(
 
 
 @dataclass
-class InferenceRow:
+class InferenceRow(ResultRow):
     """One (shots, setting): timings and analytic FLOPs of one task's examples."""
 
     shots: int
@@ -209,12 +210,6 @@ class InferenceRow:
     flops: float
     instruction_chunks: int = 1
 
-    def to_json(self) -> Dict:
-        return {
-            **{k: v for k, v in asdict(self).items() if k != "measurement"},
-            **self.measurement.to_json(),
-        }
-
 
 def analytic_flops(setting: str, model: HintSeq2Seq, lengths: TaskLengths) -> float:
     """
@@ -222,13 +217,11 @@ def analytic_flops(setting: str, model: HintSeq2Seq, lengths: TaskLengths) -> fl
     by the model's own instruction handling; a setting with the task cached does not encode the
     instruction at all.
     """
-    counts = model.parameter_counts
-    flops = inference_flops(model.instruction_handling, counts, lengths)
     if BENCHMARK_MODELS[setting].task_cached:
-        flops -= 2 * (
-            lengths.instruction * (counts.encoder + counts.generator) + counts.generator_per_task
+        return cached_task_inference_flops(
+            model.instruction_handling, model.parameter_counts, lengths
         )
-    return flops
+    return inference_flops(model.instruction_handling, model.parameter_counts, lengths)
 
 
 def benchmark_inference(

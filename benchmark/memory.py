@@ -12,11 +12,12 @@ Memory to keep one task for reuse (paper §5.1, appendix C.2), float32:
   (`cost.memory.decoder_only_kv_cache_bytes`).
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import List, Optional, Sequence
 
 import torch
 
+from benchmark.harness import ResultRow
 from benchmark.inference import SniShape, chunked_instruction, instruction_chunk_lengths
 from hint_allennlp.cost.memory import (
     cached_task_bytes,
@@ -27,16 +28,13 @@ from hint_allennlp.models.hint_seq2seq import HintSeq2Seq
 
 
 @dataclass
-class MemoryRow:
+class MemoryRow(ResultRow):
     shots: int
     instruction_length: int
     hint_analytic: int
     hint_measured: int
     decoder_only_kv_cache: int
     cross_attention_kv: int  # the instruction's keys and values in every decoder cross-attention
-
-    def to_json(self):
-        return asdict(self)
 
 
 def task_memory(

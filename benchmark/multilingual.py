@@ -54,12 +54,9 @@ def table() -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    argparse.ArgumentParser(
-        prog="python -m benchmark.multilingual", description=__doc__
-    ).parse_args()
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """No options."""
+
+
+def run(args: argparse.Namespace) -> None:
     print(table())
-
-
-if __name__ == "__main__":
-    main()

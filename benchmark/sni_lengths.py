@@ -15,19 +15,18 @@ skipped), the final `</s>` not counted and nothing truncated.
 
 The paper's values are `PAPER_TABLE_7`, the benchmarks' default SNI shape (`inference.SniShape`).
 A median of an even count is the lower middle value (a length that occurs). The result is printed
-beside the paper's values and, with `--output`, written as JSON, which `python -m benchmark
+beside the paper's values and, with `--output`, written as JSON, which `python -m benchmark cost
 --sni-lengths` reads for its SNI-shaped inputs.
 
-    python -m benchmark.sni_lengths SNI_DIR [--split FILE] [--model-name NAME] [--output FILE]
+    python -m benchmark sni_lengths SNI_DIR [--split FILE] [--model-name NAME] [--output FILE]
 """
 
 import argparse
 import json
 import logging
 import statistics
-import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List
 
 from hint_allennlp.data.dataset_readers import SuperNaturalInstructionsReader
 
@@ -77,10 +76,7 @@ def median_lengths(sni_dir: Path, split: Path, model_name: str) -> Dict[str, int
     return {key: statistics.median_low(values) for key, values in lengths.items()}
 
 
-def main(arguments: Optional[Sequence[str]] = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmark.sni_lengths", description=__doc__.split("\n\n")[0]
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("sni_dir", type=Path, help="holds tasks/*.json")
     parser.add_argument(
         "--split",
@@ -94,7 +90,9 @@ def main(arguments: Optional[Sequence[str]] = None) -> None:
         help="a T5 checkpoint whose tokenizer to count with (all T5 v1.1 sizes share one)",
     )
     parser.add_argument("--output", type=Path, default=None, help="write the medians as JSON")
-    args = parser.parse_args(sys.argv[1:] if arguments is None else list(arguments))
+
+
+def run(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.WARNING)
     split = args.split or args.sni_dir / "splits" / "train_tasks.txt"
     medians = median_lengths(args.sni_dir, split, args.model_name)
@@ -105,7 +103,3 @@ def main(arguments: Optional[Sequence[str]] = None) -> None:
     if args.output is not None:
         args.output.write_text(json.dumps(medians, indent=1) + "\n")
         print(f"Written to {args.output}")
-
-
-if __name__ == "__main__":
-    main()

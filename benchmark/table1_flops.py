@@ -2,7 +2,7 @@
 Table 1's "Rel. FLOPs" column in the paper's own convention, for every row this project has,
 beside the paper's figures:
 
-    python -m benchmark.table1_flops
+    python -m benchmark table1_flops
 
 The paper's convention (§3.3, appendix C.1 and D; Table 1's caption): one task of n = 100
 examples at Table 7's median SNI lengths (instance i = 44, instruction t = 69 'Def' / 197
@@ -195,10 +195,9 @@ def markdown_table() -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    argparse.ArgumentParser(description=__doc__.strip().splitlines()[0]).parse_args()
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """No options."""
+
+
+def run(args: argparse.Namespace) -> None:
     print(markdown_table())
-
-
-if __name__ == "__main__":
-    main()

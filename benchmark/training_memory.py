@@ -16,24 +16,25 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
 import torch
 from transformers.optimization import Adafactor
 
+from benchmark.harness import ResultRow
 from benchmark.inference import random_sequences, text_field
 from benchmark.models import build_model
 from benchmark.training import TrainingShape
 
 CONFIGURATIONS = ((False, None), (True, None), (False, "bf16"), (True, "bf16"))
-# Where `python -m benchmark.training_memory` finds this folder.
+# Where `python -m benchmark training_memory` finds this folder.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
-class StepMemory:
+class StepMemory(ResultRow):
     gradient_checkpointing: bool
     mixed_precision: Optional[str]
     before_step: int  # resident bytes: weights, optimizer state, the runtime
@@ -97,7 +98,8 @@ def measure(
         command = [
             sys.executable,
             "-m",
-            "benchmark.training_memory",
+            "benchmark",
+            "training_memory",
             str(Path(checkpoint).resolve()),
             "--batch-size",
             str(shape.batch_size),
@@ -132,14 +134,16 @@ def markdown_table(results: List[StepMemory]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="One measured training step (run by `measure`).")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint")
     parser.add_argument("--batch-size", type=int, default=TrainingShape.batch_size)
     parser.add_argument("--gradient-checkpointing", action="store_true")
     parser.add_argument("--mixed-precision", default=None)
     parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args()
+
+
+def run(args: argparse.Namespace) -> None:
+    """One measured training step, its `StepMemory` printed as JSON (run by `measure`)."""
     if args.threads:
         torch.set_num_threads(args.threads)
     result = measure_in_this_process(
@@ -148,8 +152,4 @@ def main() -> None:
         args.mixed_precision,
         TrainingShape(batch_size=args.batch_size),
     )
-    print(json.dumps(asdict(result)))
-
-
-if __name__ == "__main__":
-    main()
+    print(json.dumps(result.to_json()))

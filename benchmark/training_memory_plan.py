@@ -1,7 +1,8 @@
 """
 Training memory per device, analytic, for HINT on the paper's T5 v1.1 LM-adapt backbones at the
 paper's lengths (instruction 1,024, input 1,024, target 256), under DDP and under FSDP, with and
-without gradient checkpointing and bf16 (`docs/training_large_models.md` is made from `main`).
+without gradient checkpointing and bf16 (`docs/training_large_models.md` holds the table of
+`python -m benchmark training_memory_plan`).
 
 Counted (bytes per device):
 
@@ -26,6 +27,7 @@ Neglected (under 1% each): layer norm weights' activations, the generator's own 
 masks of d-wide dropouts, allocator fragmentation, the CUDA context (~0.5 GB).
 """
 
+import argparse
 import functools
 from dataclasses import dataclass
 from typing import Dict, List
@@ -285,5 +287,9 @@ def summary_table(backbones=("xl", "xxl"), device_gb: float = 80, devices: int =
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """No options."""
+
+
+def run(args: argparse.Namespace) -> None:
     print(markdown_table())
