@@ -1,5 +1,5 @@
 """
-Smoke tests of `python -m benchmark` on the tiny model with minimal repeats:
+Smoke tests of `python -m benchmark cost` on the tiny model with minimal repeats:
 no timing assertions.
 """
 
@@ -17,7 +17,7 @@ from tests import PROJECT_ROOT, SNI_FIXTURES
 
 
 def run_command(monkeypatch, *arguments: str) -> None:
-    main(arguments)
+    main(["cost", *arguments])
 
 
 def test_cost_benchmarks_write_tables_figure_and_targets(tmp_path, monkeypatch):

@@ -1,11 +1,13 @@
 """The causal-LM side-by-side (`benchmark/causal_hint.py`) in one tiny run, no timing asserted."""
 
-from benchmark.causal_hint import SETTINGS, main
+from benchmark.__main__ import main
+from benchmark.causal_hint import SETTINGS
 
 
 def test_every_setting_is_measured_side_by_side(capsys):
     main(
         [
+            "causal_hint",
             "--width",
             "32",
             "--layers",

@@ -8,12 +8,8 @@ import json
 import torch
 from transformers import GPT2LMHeadModel, T5ForConditionalGeneration
 
-from benchmark.decoder_only import (
-    SETTINGS,
-    main,
-    matched_gpt2_config,
-    total_parameters,
-)
+from benchmark.__main__ import main
+from benchmark.decoder_only import SETTINGS, matched_gpt2_config, total_parameters
 from benchmark.models import MODEL_SHAPES
 from hint_allennlp.testing.tiny_t5 import tiny_t5_config
 
@@ -32,6 +28,7 @@ def test_the_gpt2_matches_the_t5s_parameter_count_to_a_layer():
 def test_one_tiny_run(tmp_path):
     main(
         [
+            "decoder_only",
             "--models", "tiny",
             "--examples", "2",
             "--repeats", "1",
@@ -41,7 +38,9 @@ def test_one_tiny_run(tmp_path):
             "--output-dir", str(tmp_path),
         ]
     )  # fmt: skip
-    results = json.loads((tmp_path / "decoder_only.json").read_text())["tiny"]
+    recorded = json.loads((tmp_path / "decoder_only.json").read_text())
+    assert recorded["command"].startswith("python -m benchmark decoder_only --models tiny ")
+    results = recorded["tiny"]
     rows = {(row["setting"], row["output"]): row for row in results["timing"]}
     assert set(rows) == {(setting, 2) for setting in SETTINGS}
     flops = {setting: rows[(setting, 2)]["flops"] for setting in SETTINGS}

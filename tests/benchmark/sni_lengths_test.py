@@ -1,6 +1,6 @@
 """
-`benchmark.sni_lengths` (the paper's Table 7 measured on an SNI folder) on three fixture tasks,
-against lengths counted here from the task files directly, and `python -m benchmark
+`python -m benchmark sni_lengths` (the paper's Table 7 measured on an SNI folder) on three fixture
+tasks, against lengths counted here from the task files directly, and `python -m benchmark cost
 --sni-lengths`, which takes its output instead of the paper's medians.
 """
 
@@ -24,8 +24,9 @@ def test_medians_are_those_of_the_task_files(tmp_path, capsys):
     split = tmp_path / "train_tasks.txt"
     split.write_text("\n".join(TASKS) + "\n")
     output = tmp_path / "lengths.json"
-    sni_lengths.main(
+    benchmark_main(
         [
+            "sni_lengths",
             str(SNI_FIXTURES),
             "--split",
             str(split),
@@ -72,7 +73,7 @@ def test_the_benchmark_takes_measured_lengths_instead_of_the_papers(tmp_path):
     assert SniShape.from_medians(medians) == SniShape(7, 10, 30, 2)
     assert TrainingShape.of_sni(SniShape(7, 10, 30, 2), 4) == TrainingShape(30, 7, batch_size=4)
     benchmark_main(
-        ["--models", "tiny", "--parts", "memory", "--shots", "0,2,3",
+        ["cost", "--models", "tiny", "--parts", "memory", "--shots", "0,2,3",
          "--sni-lengths", str(lengths), "--output-dir", str(tmp_path)]
     )  # fmt: skip
     rows = json.loads((tmp_path / "results.json").read_text())["models"]["tiny"]["memory"]
@@ -85,5 +86,13 @@ def test_lengths_missing_a_median_are_refused_naming_the_file(tmp_path):
     lengths.write_text(json.dumps({"instance": 7, "definition": 10, "output": 2}))
     with pytest.raises(ValueError, match=r"lengths\.json has no 'definition_two_positives'"):
         benchmark_main(
-            ["--parts", "memory", "--sni-lengths", str(lengths), "--output-dir", str(tmp_path)]
+            [
+                "cost",
+                "--parts",
+                "memory",
+                "--sni-lengths",
+                str(lengths),
+                "--output-dir",
+                str(tmp_path),
+            ]
         )
