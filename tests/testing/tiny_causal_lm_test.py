@@ -12,7 +12,7 @@ from transformers import (
 )
 
 from hint_allennlp.cost.flops import DecoderOnlyCounts, ParameterCounts
-from hint_allennlp.testing.tiny_causal_lm import DEMO_SHAPE, build_tiny_causal_lm
+from hint_allennlp.testing.tiny_causal_lm import DEMO_SHAPE, build_tiny_causal_lm, training_texts
 from hint_allennlp.testing.tiny_t5 import DEMO_T5, tiny_t5_config
 from tests import FIXTURES_ROOT, SNI_FIXTURES, TINY_GPT2, TINY_OPT
 
@@ -95,3 +95,8 @@ def test_the_demo_shape_has_about_the_demo_t5s_weights_outside_the_embeddings():
         )
     )
     assert abs(DecoderOnlyCounts.from_model(gpt2).layers / t5_weights - 1) < 0.1
+
+
+def test_a_fixtures_folder_without_text_is_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No fixture text under"):
+        training_texts(tmp_path)

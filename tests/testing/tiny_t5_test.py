@@ -1,5 +1,6 @@
 import json
 
+import pytest
 from transformers import AutoTokenizer, T5ForConditionalGeneration, T5Tokenizer
 
 from hint_allennlp.cost.flops import ParameterCounts
@@ -48,3 +49,8 @@ def test_the_demo_shape_moves_input_tokens_cost_toward_a_real_t5s():
     assert round(lm_head / tiny.encoder) == 25
     assert round(lm_head / demo.encoder) == 8
     assert demo.decoder < 1.1 * tiny.decoder  # output tokens cost about the same
+
+
+def test_the_fixtures_folder_is_an_argument_and_a_wrong_one_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"nowhere/t5-tokenizer/spiece\.model not found"):
+        build_tiny_t5(tmp_path / "t5", tmp_path / "nowhere")
