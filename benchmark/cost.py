@@ -26,11 +26,6 @@ PARTS = ("inference", "training", "memory")
 TARGETS_SET_FOR = ("small", "cpu")
 
 
-DESCRIPTION = (
-    "Benchmark HINT against Tk-Instruct and the floor: time, FLOPs, memory (or --generalisation)."
-)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--output-dir", default="benchmark_output", help="where results are written"
