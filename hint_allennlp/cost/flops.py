@@ -16,15 +16,10 @@ tokens and n examples of one task:
     hypernetwork_with_fusion:     the same + 2·t·X
 
 with E the encoder, X the cross-attention key/value projections, D the rest of the decoder and the
-LM head, N' the parameter generator, A_enc / A_dec the modules inserted into each stack. The paper
-writes N·n·(t+i+o) and t·(N+N') + n·(N+A)·(i+o), charging every token N FLOPs, N being all
-parameters: the formulas above give exactly that if each stack is given half of N (E = D = N/2,
-X = 0, N' and A halved; tested), so the paper's N·tokens is the 2-FLOPs convention with each token
-meeting half the model. The split is what makes the count checkable: up to attention scores (below)
-it equals what FlopCounterMode measures on HF's T5 (tested). The paper's form, which charges the
-embedding table and the whole decoder to input tokens as well, overstates an input token by 5% for
-T5-XL and 25% for T5-base in its own units; its ratios between variants move less (README,
-"Metrics").
+LM head, N' the parameter generator, A_enc / A_dec the modules inserted into each stack. The split
+is what makes the count checkable: up to attention scores (below) it equals what FlopCounterMode
+measures on HF's T5 (tested). How it relates to the paper's N·n·(t+i+o) (appendix C):
+docs/fidelity.md, "Cost and metrics".
 
 Approximations, as in the paper: the attention-score and attention-weighted-sum matmuls
 (4·s_query·s_key·heads·d_kv FLOPs per attention block, quadratic in length) are left out, which
@@ -61,9 +56,8 @@ made again: a T5 with a hypernetwork neither encodes the instruction nor generat
 (− 2·t·(E + N') and twice the generator's once-per-task weights), a decoder-only model runs
 nothing once per task (key_value_cached: − 2·W·t − 4·A·t(t+1)/2).
 This is Kaplan et al.'s 2N per token (N = W, the non-embedding weights, met by every token) plus
-their attention term, with each token's own context length; the paper's Table 1 charges GPT-2 XL
-2N per token with N all 1.5B parameters and the instruction once per task (its "Rel. FLOPs" come
-out of that to the rounding: `benchmark/table1_flops.py`).
+their attention term, with each token's own context length (the paper's Table 1 count:
+docs/fidelity.md, "Cost and metrics").
 """
 
 import dataclasses

@@ -1,11 +1,10 @@
 """
 Finetuning that starts from a pretraining run's optimizer state as well as its weights, as the
 authors' finetuning after hypernetwork pretraining does (allenai/hyper-task-descriptions,
-`scripts/nat_int/ni_train_pretrained*.sh` with `gins/full_restore.gin`: no assignment map and no
-fallback to scratch, so t5x restores the whole train state of `INITIAL_CHECKPOINT_PATH`, Adafactor's
-moments and step included). `pretrained_weights` (an AllenNLP `model.tar.gz` or `best.th`) holds
-weights only; the optimizer's state is in the pretraining run's folder, in its last
-`training_state_e*_b*.th` (one per worker, `_w<rank>`, when the state is sharded).
+`gins/full_restore.gin`; docs/fidelity.md, "Training"). `pretrained_weights` (an AllenNLP
+`model.tar.gz` or `best.th`) holds weights only; the optimizer's state is in the pretraining run's
+folder, in its last `training_state_e*_b*.th` (one per worker, `_w<rank>`, when the state is
+sharded).
 """
 
 import logging

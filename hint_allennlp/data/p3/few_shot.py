@@ -2,15 +2,9 @@
 P3 few-shot text as the authors build it (allenai/hyper-task-descriptions, HEAD fd86a43:
 `hyper_task_descriptions/seqio_tasks/few_shot.py`, registered in `my_t0_tasks.py` with FLAN's
 settings `x_y_delimiter=""`, `inputs_prefix=""`, `targets_prefix=" Output: "`,
-`example_separator="\\n\\n"`, `prune_exemplars=True`, `max_input_length=960`).
-
-- `fewshot_preprocessor`: each shot is `inputs_prefix + input` then `targets_prefix + target +
-  example_separator`, the shots joined without a separator, then `" Definition: "` and the text the
-  shots are added to (the hypernetwork's text for HINT, the encoder input for T0).
-- `prune_fewshot_examples_by_length`: shots are kept while the running sum of their input and target
-  tokens (T5 pieces, no EOS) stays within `max_input_length` minus the instance input's tokens.
-- `remove_trailing_spaces` strips the encoder input, so shots placed there are stripped; the
-  hypernetwork's text is not (with every shot pruned it starts with the space of " Definition: ").
+`example_separator="\\n\\n"`, `prune_exemplars=True`, `max_input_length=960`). What its
+`fewshot_preprocessor`, `prune_fewshot_examples_by_length` and `remove_trailing_spaces` do, which
+`few_shot_text`, `kept_shots` and the `p3` reader follow: docs/fidelity.md, "P3".
 """
 
 from typing import Callable, List, NamedTuple, Sequence

@@ -2,22 +2,9 @@
 promptsource's prompt templates without promptsource: `templates.yaml` files read with PyYAML and
 rendered with jinja2 as promptsource 0.2.3's `Template.apply` renders them
 (bigscience-workshop/promptsource, `promptsource/templates.py` at tag v0.2.3), and, in the same
-render, which values of the example filled the prompt.
-
-What `Template.apply` does, and this module with it:
-
-- the jinja environment is `Environment(loader=BaseLoader)` with the global `zip` and the filters
-  `choice` (a random element), `most_frequent` and `highlight`;
-- every `}}` of the template becomes ` | string | truncate(2048) }}` (a plain text replacement, so
-  each printed value is cut to about 2,048 characters at a word boundary, jinja's `truncate` with
-  its default leeway of 5);
-- `|||` in the example's string values is replaced by a 32-character escape constant before
-  rendering (so that data such as multi_news's `|||||` article separators does not split the
-  prompt) and restored in each part afterwards;
-- `answer_choices` is its own template rendered on the escaped example (not truncated), split on
-  `|||`, each choice stripped;
-- the rendered text is split on `|||` and each part stripped: `[prompt, target]` for a
-  well-formed render.
+render, which values of the example filled the prompt. What `Template.apply` does, step by step
+(jinja environment, truncation, pipe escaping, answer choices, the split on `|||`):
+docs/fidelity.md, "P3".
 
 `choice` draws from the `random.Random` given to the render instead of Python's global generator,
 so that a run is reproducible: `render(example, random.Random(seed))` draws what promptsource's

@@ -1,18 +1,11 @@
 """
-Training the hypernetwork alone, the underlying T5 frozen: the authors' `gins/train_only_hnet.gin`
-(allenai/hyper-task-descriptions), which HyperTune's runs include
-(`scripts/nat_int/ni_train_htune.sh`, `scripts/pretraining/pretrain_htune.sh`).
+Training the hypernetwork alone, the underlying T5 frozen: the generator and a separate instruction
+encoder train; T5's checkpoint weights, and the separate encoder's copy of the token embeddings
+(kept equal to T5's), do not. Parameters that module injection adds to T5 (the prefix gates of
+`start_as_plain_t5`) are not the checkpoint's and train.
 
-That gin trains only the parameters whose names match `.*hyper.*`, the `hyper` module of
-`HyperTransformer`: the generator and, where there is one, the separate hyper-encoder
-(`hyper/hyper_encoder`, `Hypernet.setup`) and hyper-decoder. Everything else is T5's and frozen:
-its encoder and decoder, its LM head, its token embeddings, which the separate hyper-encoder shares
-(`HyperEncoder(cfg, self.shared_embedding)`), and, when the hypernetwork encoder is T5's own encoder
-(`share_hnet_encoder`), that encoder too. Here a separate instruction encoder that copies the T5
-encoder holds a copy of the token embeddings (`Hypernetwork`), which is frozen with T5's so that the
-two stay equal, as in the reference (one with new layers, Hypter's, embeds with T5's own).
-Parameters that module injection adds to T5 (the prefix gates of `start_as_plain_t5`) are not the
-checkpoint's and train.
+Follows allenai/hyper-task-descriptions `gins/train_only_hnet.gin` (what it trains:
+docs/fidelity.md, "Generators").
 """
 
 from typing import Iterable, Optional

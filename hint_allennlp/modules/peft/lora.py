@@ -49,9 +49,8 @@ class LoraConfig:
     # Parameters
 
     lora_rank : `int`, optional (default = `128`)
-        Rank `r` of the LoRA updates (an ablation in the paper, Table 5, with r = 128 and 512: the
-        reference's scripts `ni_train_only_lora_no_fid_smaller.sh` and
-        `ni_train_only_lora_no_fid.sh`). A rank above min(d_model, heads x d_kv) is warned of when
+        Rank `r` of the LoRA updates (Table 5 runs r = 128 and 512: docs/fidelity.md, the LoRA
+        row). A rank above min(d_model, heads x d_kv) is warned of when
         the model is built: the update cannot have that rank.
     lora_projections : `Tuple[str, ...]`, optional (default = `("q", "v")`)
         The attention projections that get a LoRA update, of "q", "k", "v", "o"; the reference's

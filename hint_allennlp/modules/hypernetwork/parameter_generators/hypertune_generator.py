@@ -58,23 +58,21 @@ class HyperDecoder(nn.Module):
 @ParameterGenerator.register("hypertune")
 class HyperTuneGenerator(ParameterGenerator):
     """
-    The decoder generator of HyperTune (Phang et al., 2022) as the reference builds it
-    (`layer_embedding_method = "decoder"`): learned queries pass through a `HyperDecoder` of the T5
-    decoder's depth, initialised from the pretrained decoder's weights, then through a layer norm
-    per generated component and the component MLPs. Prefixes only, as the paper's runs.
+    The decoder generator of HyperTune (Phang et al., 2022): learned queries pass through a
+    `HyperDecoder` of the T5 decoder's depth, initialised from the pretrained decoder's weights,
+    then through a layer norm per generated component and the component MLPs. Prefixes only.
 
-    - `all_slots_at_once: false` (`gins/hypertune.gin`, the paper's Table 1 "HyperTune"): one
-      query per generated vector of every slot; each MLP output is one vector.
-    - `all_slots_at_once: true` (`per_layer_hnet = True` in `gins/hypertune_embed.gin` and
-      `gins/hypertune_full_train.gin`, Table 6 "+ Decoder"): `queries_per_vector` (q) queries per
-      vector of a slot, shared by all slots. The hyper-decoder's q outputs for a vector are put
-      side by side (q·d_model, the reference's reshape of [B, q·C, d] to [B, 1, C, q·d]),
-      layer-normed, and the component's MLP (q·d_model → d_model → slots × vector size, outputs
-      divided by sqrt(q·d_model)) makes that vector for every slot at once. q = 1 is the code the
-      "+ Decoder" runs were scripted with (`layer_embed_components = 1` under `per_layer_hnet`,
-      `Hypernet.setup` from commit aa8b3a0 to f142a6f, 18–20 Dec 2022: 1.770B parameters at
-      T5-XL); q = 16 the released code (`layer_embed_components = 16`, from db24d25, 6 Jan
-      2023: 1.898B).
+    - `all_slots_at_once: false` (Table 1 "HyperTune"): one query per generated vector of every
+      slot; each MLP output is one vector.
+    - `all_slots_at_once: true` (Table 6 "+ Decoder"): `queries_per_vector` (q) queries per vector
+      of a slot, shared by all slots. The hyper-decoder's q outputs for a vector are put side by
+      side (q·d_model), layer-normed, and the component's MLP (q·d_model → d_model → slots ×
+      vector size, outputs divided by sqrt(q·d_model)) makes that vector for every slot at once.
+      q = 1 is what the "+ Decoder" runs were scripted with, q = 16 the released code.
+
+    Follows allenai/hyper-task-descriptions `hyper_network.py` (`Hypernet.setup`,
+    `layer_embedding_method = "decoder"`), `gins/hypertune.gin`, `gins/hypertune_embed.gin`;
+    which commit has which q: docs/fidelity.md, "Generators".
 
     # Parameters
 

@@ -19,25 +19,18 @@ logger = logging.getLogger(__name__)
 @ParameterGenerator.register("hypter")
 class HypterGenerator(ParameterGenerator):
     """
-    The Hypter baseline (Ye and Ren, 2021) as the paper replicates it (reference `gins/hypter.gin`:
-    `layer_embedding_method = "none"`, `per_layer_hnet = True`): the mean-pooled encoded instruction
-    goes through one `ComponentMLP` per component type (hidden d_model, no bias, output divided by
-    sqrt(d_model)) whose output is that component for every layer at once. Adapters only; the
-    paper's baseline uses a separate instruction encoder, no fusion and a = 8, 1 at 11B
-    (`paper_variants.json`).
+    The Hypter baseline (Ye and Ren, 2021): the mean-pooled encoded instruction goes through one
+    `ComponentMLP` per component type (hidden d_model, no bias, output divided by sqrt(d_model))
+    whose output is that component for every layer at once. Adapters only (a = 8, 1 at 11B,
+    `paper_variants.json`).
 
-    As in the reference (`hyper_network.py`, `Hypernet.setup`: with `per_layer_hnet` each MLP's
-    output is multiplied by `num_encoder_layers + 2 * num_decoder_layers`), each MLP makes an
-    adapter for all E + 2D attention blocks, of which the adapters read E + D: encoder layer i the
-    i-th, decoder layer j its self-attention block's (E + 2j, `HyperDecoder`'s `v[:, lyr]`). The
-    outputs for the D cross-attention blocks are made and dropped, so that the generator has the
-    reference's size (at T5-XL with a = 8: 5.15B parameters, against 3.44B for E + D outputs; at 11B
-    with a = 1: 3.69B),
-    which the FLOPs metric charges (`hint_allennlp.cost.flops`, N').
-
-    Archives of the earlier `hypter`, whose MLPs made outputs for the E + D read blocks only, still
-    load: their MLP output weights are widened to all blocks on loading, zeros for the
-    cross-attention blocks that no adapter reads, so the model makes the same adapters as before.
+    Each MLP makes an adapter for all E + 2D attention blocks, of which the adapters read E + D:
+    encoder layer i the i-th, decoder layer j its self-attention block's (E + 2j); the D
+    cross-attention blocks' outputs are made and dropped, so the generator has the reference's
+    size, which the FLOPs metric charges. Archives of the earlier E + D form still load, widened
+    with zeros.
+    Follows allenai/hyper-task-descriptions `gins/hypter.gin` and `hyper_network.py`
+    (`Hypernet.setup`); details in docs/fidelity.md, "Generators".
 
     # Parameters
 
@@ -51,10 +44,7 @@ class HypterGenerator(ParameterGenerator):
         With the model's `separate_instruction_encoder`, whether that encoder starts as a copy of
         the backbone's encoder (True) or, as the authors ran Hypter, as new layers (initialised as
         T5 initialises them) that read T5's own token embeddings, one weight for both (False; T5
-        backbones only):
-        `gins/ni_train.gin` includes `restore_pretrained.gin`, which restores no `.*hyper.*`
-        weight, `gins/hypter.gin` maps none back, and the hyper-encoder embeds with T5's
-        `shared_embedding`.
+        backbones only; docs/fidelity.md, "Generators").
     """
 
     supported_kinds = (ADAPTER,)

@@ -63,8 +63,7 @@ class TextToLoraGenerator(ParameterGenerator):
        learned rank embedding.
 
     Its LoRA scaling, `lora_alpha / r`, is the LoRA kind's (`PeftConfig.lora_alpha`,
-    `lora_rank`; T2L's runs use r = 8, alpha = 16). T2L's optional extras (other task encoders,
-    reconstruction training, offsets to a mean LoRA) are not here.
+    `lora_rank`). What of T2L is not here: docs/fidelity.md, "Generators".
 
     # Parameters
 

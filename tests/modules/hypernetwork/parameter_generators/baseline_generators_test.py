@@ -328,7 +328,7 @@ def test_hypter_has_the_adapter_size_and_the_size_of_the_reference_generator(
         )
     size = sum(parameter.numel() for parameter in generator.parameters())
     assert size == hypter_reference_size(backbone, adapter_size)
-    # The figures the class docstring and docs/fidelity.md give.
+    # The figures docs/fidelity.md gives (the Hypter row and "Generators").
     assert round(size / 1e9, 2) == billions
 
 
