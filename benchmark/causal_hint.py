@@ -33,7 +33,6 @@ from transformers import Qwen2Config, Qwen2ForCausalLM
 from benchmark.inference import SniShape, text_field
 from benchmark.timing import interleaved, paired_ratio
 from hint_allennlp.cost.flops import TaskLengths, inference_flops
-from hint_allennlp.modules.serving.instruction_key_values import kept_bytes
 from hint_allennlp.testing.tiny_causal_lm import FIXTURES
 
 TOKENIZER = FIXTURES / "tiny-qwen2"
@@ -152,7 +151,7 @@ def main(argv=None) -> None:
             kept = 0
             if label != REFERENCE:
                 _, compiled = model.compile_instruction(text_field(instruction))
-                kept = sum(kept_bytes(compiled).values())
+                kept = sum(tensor.numel() * tensor.element_size() for _, tensor in compiled.items())
             flops = inference_flops(model.instruction_handling, model.parameter_counts, lengths)
             print(
                 f"| {label} | {measured[label].median():.3f} | "
