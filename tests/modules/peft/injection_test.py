@@ -1,11 +1,12 @@
 """
-The generated modules inside T5: with nothing active the injected T5 is HuggingFace's T5 to the last
-digit; with modules active, each kind reaches every layer it should and changes what it should.
+The generated modules inside T5: with the modules off (`use(None)`) the injected T5 is HuggingFace's
+T5 to the last digit; with modules active, each kind reaches every layer it should and changes what
+it should; outside its model's forward pass (no `use` at all) an injected layer is refused.
 """
 
 import pytest
 import torch
-from transformers import T5ForConditionalGeneration
+from transformers import AutoModelForCausalLM, T5ForConditionalGeneration
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
 from hint_allennlp.modules.backbones.shape import BackboneShape
@@ -17,7 +18,7 @@ from hint_allennlp.modules.peft.lora import LORA_PROJECTIONS, LoraLinear
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
 from hint_allennlp.modules.peft.task_vector_attention import TaskVectorT5Attention
-from tests import TINY_T5
+from tests import TINY_GPT2, TINY_T5
 
 # For results computed in a different order (batched vs alone, cached vs full): float32 rounding
 # moves logits of magnitude ~10 by up to ~2e-5. Same-order comparisons with HuggingFace use 1e-5.
@@ -139,6 +140,20 @@ def test_a_layer_used_outside_its_models_forward_is_refused(peft):
         t5(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids)
     with pytest.raises(RuntimeError, match="ran outside its model's forward pass"):
         t5(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids)
+
+
+@torch.no_grad()
+def test_a_causal_lms_hooks_used_outside_its_models_forward_are_refused():
+    """The hooks that give a decoder-only model its adapters and LoRA read the same context."""
+    peft = PeftConfig(adapter_size=4, lora_rank=2, use_prefixes=False, use_lora=True)
+    lm = AutoModelForCausalLM.from_pretrained(TINY_GPT2).eval()
+    plain = lm(input_ids=torch.tensor([[5, 6, 7]])).logits
+    active = ActiveTaskParameters()
+    inject_task_modules(lm, peft, active)
+    with pytest.raises(RuntimeError, match="ran outside its model's forward pass"):
+        lm(input_ids=torch.tensor([[5, 6, 7]]))
+    with active.use(None):
+        torch.testing.assert_close(lm(input_ids=torch.tensor([[5, 6, 7]])).logits, plain)
 
 
 @torch.no_grad()
