@@ -34,7 +34,6 @@ from benchmark.inference import SniShape, text_field
 from benchmark.models import FIXTURES
 from benchmark.timing import interleaved, paired_ratio
 from hint_allennlp.cost.flops import TaskLengths, inference_flops
-from hint_allennlp.modules.serving.instruction_key_values import kept_bytes
 
 TOKENIZER = FIXTURES / "tiny-qwen2"
 TEXT_TO_LORA_PEFT = {
@@ -153,7 +152,7 @@ def run(args: argparse.Namespace) -> None:
             kept = 0
             if label != REFERENCE:
                 _, compiled = model.compile_instruction(text_field(instruction))
-                kept = sum(kept_bytes(compiled).values())
+                kept = sum(tensor.numel() * tensor.element_size() for _, tensor in compiled.items())
             flops = inference_flops(model.instruction_handling, model.parameter_counts, lengths)
             print(
                 f"| {label} | {measured[label].median():.3f} | "

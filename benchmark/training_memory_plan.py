@@ -267,26 +267,6 @@ def markdown_table(device_gb: float = 80, devices: int = 8) -> str:
     return header + "\n".join(rows) + "\n"
 
 
-def summary_table(backbones=("xl", "xxl"), device_gb: float = 80, devices: int = 8) -> str:
-    """
-    The README's table: for the largest backbones, with checkpointing and bf16, the fixed memory
-    and the largest micro-batch under DDP and under FSDP.
-    """
-    lines = [
-        "| backbone | strategy (checkpointing + bf16) | fixed memory | largest micro-batch |",
-        "|---|---|---|---|",
-    ]
-    for backbone in backbones:
-        for strategy in ("ddp", "fsdp"):
-            row = plan(backbone, strategy, gradient_checkpointing=True, bf16=True, devices=devices)
-            micro_batch = row.max_micro_batch(device_gb * GB)
-            lines.append(
-                f"| {backbone} | {'DDP' if strategy == 'ddp' else f'FSDP on {devices} devices'} "
-                f"| {row.fixed / GB:.1f} GB | {micro_batch or 'does not fit'} |"
-            )
-    return "\n".join(lines) + "\n"
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """No options."""
 

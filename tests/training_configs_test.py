@@ -24,11 +24,7 @@ from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 from transformers import OPTConfig, OPTForCausalLM
 
 from hint_allennlp.data.instruction_suite import build_suite, write_suite
-from hint_allennlp.models.paper_variants import (
-    BACKBONES,
-    DECODER_ONLY_BACKBONES,
-    PAPER_VARIANTS,
-)
+from hint_allennlp.models.paper_variants import BACKBONES, PAPER_TABLE, PAPER_VARIANTS
 from tests import PROJECT_ROOT
 
 CONFIGS_ROOT = PROJECT_ROOT / "training_configs"
@@ -47,7 +43,7 @@ EXPERIMENTS = sorted(
 SNI_EXPERIMENTS = [name for name in EXPERIMENTS if name.startswith("sni/")]
 # The decoder-only baselines of Table 1 (appendix D's recipe, not the T5 models').
 DECODER_ONLY_EXPERIMENTS = {
-    name: DECODER_ONLY_BACKBONES[backbone].model_name
+    name: PAPER_TABLE["decoder_only_backbones"][backbone]["model_name"]
     for backbone in ("gpt2_xl", "opt_13b")
     for name in SNI_EXPERIMENTS
     if name.endswith(f"/{backbone}.jsonnet")

@@ -16,7 +16,7 @@ from allennlp.data import Batch
 from allennlp.models.archival import load_archive
 from allennlp.nn import util
 
-from hint_allennlp.compat import check_cuda_device
+from hint_allennlp.commands.guards import check_cuda_device
 from hint_allennlp.data.instruction_inputs import read_task_instructions
 from hint_allennlp.modules.serving.compiled_task import (
     COMPILED_TASK_SUFFIX,

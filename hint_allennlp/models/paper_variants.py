@@ -220,39 +220,6 @@ BACKBONES: Dict[str, Backbone] = {
 }
 
 
-@dataclass(frozen=True)
-class DecoderOnlyBackbone:
-    """
-    One of `paper_variants.json`'s `decoder_only_backbones`: the checkpoint of a decoder-only
-    baseline (`instruction_causal_lm`), the reader's length limits under which prompt and target
-    fit its positions, and the name of the tiny checkpoint of its architecture (None if tiny).
-    """
-
-    name: str
-    model_name: str
-    lengths: Mapping[str, int]
-    tiny: Optional[str] = None
-
-
-DECODER_ONLY_BACKBONE_KEYS = {"model_name", "lengths", "tiny"}
-
-
-def _decoder_only_backbone(name: str, entry: Dict[str, Any]) -> DecoderOnlyBackbone:
-    where = f"{DATA_FILE}, decoder_only_backbones.{name}"
-    unknown = set(entry) - DECODER_ONLY_BACKBONE_KEYS
-    if unknown:
-        raise ConfigurationError(f"{where}: unknown keys {sorted(unknown)}")
-    if entry.get("tiny") is not None and entry["tiny"] not in PAPER_TABLE["decoder_only_backbones"]:
-        raise ConfigurationError(f"{where}.tiny names no decoder-only backbone")
-    return DecoderOnlyBackbone(name=name, **entry)
-
-
-DECODER_ONLY_BACKBONES: Dict[str, DecoderOnlyBackbone] = {
-    name: _decoder_only_backbone(name, entry)
-    for name, entry in PAPER_TABLE["decoder_only_backbones"].items()
-}
-
-
 def labels_by_instruction_format() -> Dict[str, List[str]]:
     """The labels of the paper's models by the reader `instruction_format` each needs."""
     labels: Dict[str, List[str]] = {}

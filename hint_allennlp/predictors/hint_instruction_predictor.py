@@ -147,8 +147,10 @@ class HintInstructionPredictor(Predictor):
     def read_json_input(self, raw_lines: Iterable[bytes], source: str) -> Iterator[JsonDict]:
         """
         The items of a whole input (`source` names it: a file, or "-" for stdin), one per JSON value
-        with the physical line it starts on (`json_input_items`): `allennlp predict` reads its input
-        here (see `hint_allennlp.compat`), so that no line is skipped, merged or lost.
+        with the physical line it starts on (`json_input_items`), so that no line is skipped, merged
+        or lost. With `json_input.open_input(path)` for `raw_lines`, then `predict_batch_json` on
+        the items and `report_input(path)` at the end, any caller reads an input file as `allennlp
+        predict` does (which `hint_allennlp.commands.guards` has call these).
         """
         self._dataset_reader.reset_counts()
         self._instance_count = 0

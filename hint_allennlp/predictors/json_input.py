@@ -12,17 +12,35 @@ that one, so every later line is still read on its own. A value still open at th
 are decoded one at a time, so bytes that are not UTF-8 are an error of their own line only.
 """
 
+import contextlib
 import json
 import re
+import sys
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Deque, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import IO, Any, Deque, Dict, Iterable, Iterator, List, Optional, Tuple
+
+from allennlp.common.file_utils import cached_path, open_compressed
 
 from hint_allennlp.data.file_reading import (
     DataFormatError,
     decode_utf8,
     without_byte_order_mark,
 )
+
+
+@contextlib.contextmanager
+def open_input(input_file: str) -> Iterator[IO[bytes]]:
+    """
+    The undecoded lines of a predictor's input: "-" is stdin; a path or URL is read as AllenNLP
+    reads it (`cached_path`, compressed files opened by their suffix).
+    """
+    if input_file == "-":
+        yield sys.stdin.buffer
+        return
+    with open_compressed(cached_path(input_file), "rb", encoding=None) as file_input:
+        yield file_input
+
 
 # Python's parser recurses once per nesting level: a value nested deeper than the interpreter's
 # recursion limit is an error of its own line, not of the whole input.

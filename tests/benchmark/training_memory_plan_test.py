@@ -12,7 +12,6 @@ from benchmark.training_memory_plan import (
     generated_module_values,
     markdown_table,
     plan,
-    summary_table,
 )
 from tests import PROJECT_ROOT
 
@@ -78,10 +77,6 @@ def test_large_backbone_configs_default_to_settings_that_fit_80_gb(backbone):
 
 def test_the_docs_hold_the_table_the_code_makes():
     assert markdown_table() in (PROJECT_ROOT / "docs" / "training_large_models.md").read_text()
-
-
-def test_the_readme_holds_the_summary_the_code_makes():
-    assert summary_table() in (PROJECT_ROOT / "README.md").read_text()
 
 
 def test_the_docs_state_the_shrink_of_activations_the_plan_makes():

@@ -18,7 +18,6 @@ from transformers import AutoModelForCausalLM
 from transformers.activations import ACT2FN
 
 from hint_allennlp.cost.memory import key_value_cache_bytes
-from hint_allennlp.modules.serving.instruction_key_values import kept_bytes
 from tests import FIXTURES_ROOT, SNI_FIXTURES, TINY_GPT2, TINY_OPT
 from tests.models.output_contract import check_output_contract
 
@@ -267,12 +266,12 @@ def test_compiled_instruction_is_appendix_c_key_value_cache(family):
     key, kept = model.compile_instruction(batch.as_tensor_dict()["instruction_tokens"])
     config, length = model.lm.config, len(instance["instruction_tokens"])
     values = 2 * config.num_hidden_layers * config.hidden_size * length
-    assert kept_bytes(kept) == {
+    bytes_held = {name: tensor.numel() * tensor.element_size() for name, tensor in kept.items()}
+    assert bytes_held == {
         "instruction_mask": length,
         "past_keys": 4 * values // 2,
         "past_values": 4 * values // 2,
     }
-    bytes_held = kept_bytes(kept)
     assert bytes_held["past_keys"] + bytes_held["past_values"] == key_value_cache_bytes(
         config, length
     )

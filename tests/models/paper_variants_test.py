@@ -160,3 +160,11 @@ def test_docs_training_md_shows_the_backbones():
     assert table in (PROJECT_ROOT / "docs" / "training.md").read_text(), (
         f"docs/training.md should have:\n{table}"
     )
+
+
+def test_the_decoder_only_backbones_give_what_the_jsonnet_reads():
+    """hint.libsonnet's `sni_decoder_only` reads these keys; a misspelled one would be ignored."""
+    backbones = paper_variants.PAPER_TABLE["decoder_only_backbones"]
+    for name, entry in backbones.items():
+        assert {"model_name", "lengths"} <= set(entry) <= {"model_name", "lengths", "tiny"}, name
+        assert entry.get("tiny", name) in backbones, name

@@ -2,9 +2,9 @@
 Gradient checkpointing of T5 blocks that sees the generated modules.
 
 HF's `gradient_checkpointing_enable()` recomputes each block in backward, when the model's
-`ActiveTaskParameters.use(...)` has long exited: the injected layers then read no modules and the
-recomputation is plain T5, so the loss is that of HINT but the gradients are those of another model
-and the hypernetwork gets none. Here each block instead captures the modules active when it runs
+`ActiveTaskParameters.use(...)` has long exited: the injected layers then have no modules to read
+(they raise; they used to recompute plain T5, the gradients of another model than the loss's, none
+for the hypernetwork). Here each block instead captures the modules active when it runs
 forward and re-enters them in its recomputation: what a block's recomputation sees is bound to the
 forward pass that used it, not to a context. The block stays the same object under the same name
 (its class is switched in place, as the injected layers are), so state dicts and anything that

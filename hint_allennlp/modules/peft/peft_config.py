@@ -55,10 +55,6 @@ class PeftConfig(*reversed([kind.config_class for kind in MODULE_KINDS]), FromPa
     def enabled_kinds(self) -> List[ModuleKind]:
         return [kind for kind in MODULE_KINDS if kind.enabled(self)]
 
-    @property
-    def any_enabled(self) -> bool:
-        return bool(self.enabled_kinds())
-
     def components(self, shape: BackboneShape) -> List[Component]:
         """Every tensor the enabled kinds need, for a backbone of `shape`."""
         return [

@@ -169,19 +169,38 @@ class TaskParameters:
 
 class ActiveTaskParameters:
     """
-    The `TaskParameters` the injected layers use in the forward pass under way (None: plain T5).
+    The `TaskParameters` the injected layers use in the forward pass under way, set by the model
+    with `use(...)`: `use(None)` runs the backbone with its generated modules off on purpose (plain
+    T5, e.g. the hypernetwork encoding an instruction with the shared encoder). A layer that reads
+    them outside any `use` (the backbone called on its own) is refused: it would silently run
+    without the modules the model would have given it.
     """
 
     def __init__(self) -> None:
-        self.current: Optional[TaskParameters] = None
+        self._parameters: Optional[TaskParameters] = None
+        self._depth = 0  # how many `use` blocks are open
+
+    @property
+    def current(self) -> Optional[TaskParameters]:
+        if self._depth == 0:
+            raise RuntimeError(
+                "A layer with generated modules (adapters, prefixes, LoRA or instruction fusion) "
+                "ran outside its model's forward pass, so it has no modules to read: call the "
+                "model (its forward, generate or rank classification), or run the backbone inside "
+                "`model.active_parameters.use(parameters)` (`use(None)`: modules off, plain "
+                "backbone)."
+            )
+        return self._parameters
 
     @contextmanager
     def use(self, parameters: Optional[TaskParameters]) -> Iterator[None]:
-        previous, self.current = self.current, parameters
+        previous, self._parameters = self._parameters, parameters
+        self._depth += 1
         try:
             yield
         finally:
-            self.current = previous
+            self._depth -= 1
+            self._parameters = previous
 
 
 def _pad_dim1(tensor: torch.Tensor, length: int) -> torch.Tensor:

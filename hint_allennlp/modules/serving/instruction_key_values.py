@@ -12,7 +12,7 @@ Kept keys: `instruction_mask` [Bm, t] (bool), `past_keys` and `past_values`
 `INSTRUCTION_LENGTH_KEYS` tensor, so that batching pads it and keeping trims it).
 """
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, List, Tuple
 
 import torch
 from transformers import DynamicCache, PreTrainedModel
@@ -88,8 +88,3 @@ def prefixed(parts: List[TaskParameters]) -> TaskParameters:
     return TaskParameters(
         {key: torch.cat([part[key] for part in parts], dim=1) for key in KEPT_KEYS}
     )
-
-
-def kept_bytes(kept: TaskParameters) -> Dict[str, int]:
-    """Bytes of each kept tensor."""
-    return {name: tensor.numel() * tensor.element_size() for name, tensor in kept.items()}

@@ -1,11 +1,12 @@
 """
-The generated modules inside T5: with nothing active the injected T5 is HuggingFace's T5 to the last
-digit; with modules active, each kind reaches every layer it should and changes what it should.
+The generated modules inside T5: with the modules off (`use(None)`) the injected T5 is HuggingFace's
+T5 to the last digit; with modules active, each kind reaches every layer it should and changes what
+it should; outside its model's forward pass (no `use` at all) an injected layer is refused.
 """
 
 import pytest
 import torch
-from transformers import T5ForConditionalGeneration
+from transformers import AutoModelForCausalLM, T5ForConditionalGeneration
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 
 from hint_allennlp.modules.backbones.shape import BackboneShape
@@ -17,7 +18,7 @@ from hint_allennlp.modules.peft.lora import LORA_PROJECTIONS, LoraLinear
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
 from hint_allennlp.modules.peft.task_vector_attention import TaskVectorT5Attention
-from tests import TINY_T5
+from tests import TINY_GPT2, TINY_T5
 
 # For results computed in a different order (batched vs alone, cached vs full): float32 rounding
 # moves logits of magnitude ~10 by up to ~2e-5. Same-order comparisons with HuggingFace use 1e-5.
@@ -98,23 +99,61 @@ def test_injection_converts_every_layer_it_should():
 
 
 @torch.no_grad()
-def test_inactive_modules_compute_exactly_plain_t5():
-    t5, _ = injected_t5()
+def test_modules_off_compute_exactly_plain_t5():
+    t5, active = injected_t5()
     reference = plain_t5()
     input_ids, attention_mask, decoder_input_ids = batch()
-    ours = t5(
-        input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids
-    ).logits
+    with active.use(None):
+        ours = t5(
+            input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids
+        ).logits
+        ours_incremental = incremental_logits(t5, input_ids, attention_mask, decoder_input_ids)
     theirs = reference(
         input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids
     ).logits
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
     torch.testing.assert_close(
-        incremental_logits(t5, input_ids, attention_mask, decoder_input_ids),
+        ours_incremental,
         incremental_logits(reference, input_ids, attention_mask, decoder_input_ids),
         atol=1e-5,
         rtol=0,
     )
+
+
+@torch.no_grad()
+@pytest.mark.parametrize(
+    "peft",
+    [
+        PeftConfig(prefix_length=3, use_adapters=False),
+        PeftConfig(adapter_size=4, use_prefixes=False),
+        PeftConfig(lora_rank=2, use_adapters=False, use_prefixes=False, use_lora=True),
+    ],
+    ids=["prefixes", "adapters", "lora"],
+)
+def test_a_layer_used_outside_its_models_forward_is_refused(peft):
+    """It used to run as plain T5, silently without the modules its model would give it."""
+    t5, active = injected_t5(peft)
+    input_ids, attention_mask, decoder_input_ids = batch()
+    with pytest.raises(RuntimeError, match="ran outside its model's forward pass"):
+        t5(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids)
+    with active.use(random_modules(t5, peft)):
+        t5(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids)
+    with pytest.raises(RuntimeError, match="ran outside its model's forward pass"):
+        t5(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids)
+
+
+@torch.no_grad()
+def test_a_causal_lms_hooks_used_outside_its_models_forward_are_refused():
+    """The hooks that give a decoder-only model its adapters and LoRA read the same context."""
+    peft = PeftConfig(adapter_size=4, lora_rank=2, use_prefixes=False, use_lora=True)
+    lm = AutoModelForCausalLM.from_pretrained(TINY_GPT2).eval()
+    plain = lm(input_ids=torch.tensor([[5, 6, 7]])).logits
+    active = ActiveTaskParameters()
+    inject_task_modules(lm, peft, active)
+    with pytest.raises(RuntimeError, match="ran outside its model's forward pass"):
+        lm(input_ids=torch.tensor([[5, 6, 7]]))
+    with active.use(None):
+        torch.testing.assert_close(lm(input_ids=torch.tensor([[5, 6, 7]])).logits, plain)
 
 
 @torch.no_grad()
@@ -174,8 +213,9 @@ def outputs_by_module(t5, active, modules, module_type):
         if isinstance(module, module_type)
     ]
     input_ids, attention_mask, decoder_input_ids = batch()
-    with torch.no_grad():
+    with torch.no_grad(), active.use(None):
         t5(input_ids=input_ids, attention_mask=attention_mask, decoder_input_ids=decoder_input_ids)
+    with torch.no_grad():
         state["active"] = True
         with active.use(modules):
             t5(

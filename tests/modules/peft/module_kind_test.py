@@ -137,4 +137,4 @@ def test_peft_config_sums_the_enabled_kinds_in_their_order():
         "prefix_key",
         "prefix_value",
     ]
-    assert not PeftConfig(use_adapters=False, use_prefixes=False).any_enabled
+    assert PeftConfig(use_adapters=False, use_prefixes=False).enabled_kinds() == []

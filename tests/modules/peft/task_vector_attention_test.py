@@ -32,12 +32,12 @@ def _attention(gated: bool, seed: int = 0):
 def _output(attention, active, modules, hidden_states) -> torch.Tensor:
     """The attention's output [B, q, d] with `modules` active."""
     with active.use(modules):
-        return _plain_output(attention, hidden_states)
+        return attention(hidden_states, cache_position=torch.arange(hidden_states.size(1)))[0]
 
 
-def _plain_output(attention, hidden_states) -> torch.Tensor:
-    """The attention's output [B, q, d] with whatever is active (nothing: plain T5 attention)."""
-    return attention(hidden_states, cache_position=torch.arange(hidden_states.size(1)))[0]
+def _plain_output(attention, active, hidden_states) -> torch.Tensor:
+    """The attention's output [B, q, d] with its modules off (plain T5 attention)."""
+    return _output(attention, active, None, hidden_states)
 
 
 def _train_gate(sign: float, steps: int = 50):
@@ -50,7 +50,7 @@ def _train_gate(sign: float, steps: int = 50):
     ordinary, ordinary_active, _, _ = _attention(gated=False)  # same seed: same weights
     with torch.no_grad():
         direction = _output(ordinary, ordinary_active, modules, hidden_states) - _plain_output(
-            attention, hidden_states
+            attention, active, hidden_states
         )
     optimizer = Adafactor(
         [attention.prefix_gate],
@@ -88,7 +88,7 @@ def test_gate_is_never_negative_and_the_output_stays_finite():
     assert attention.prefix_gate_value().item() == 0
     with torch.no_grad():
         output = _output(attention, active, modules, hidden_states)
-        plain = _plain_output(attention, hidden_states)
+        plain = _plain_output(attention, active, hidden_states)
     assert torch.isfinite(output).all()
     torch.testing.assert_close(output, plain, atol=1e-5, rtol=0)
 

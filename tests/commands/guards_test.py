@@ -1,6 +1,6 @@
 """
-Each patch in `hint_allennlp.compat` has a test here that fails without it, and one that it is
-needed on the stack in use and switches itself off where the break is absent.
+Each guard in `hint_allennlp.commands.guards` has a test here that fails without it, and one that
+it is needed on the stack in use and switches itself off where AllenNLP's command differs.
 """
 
 import json
@@ -11,26 +11,17 @@ from pathlib import Path
 import pytest
 import torch
 from allennlp.commands import predict, train
-from allennlp.common import Params, cached_transformers
 from allennlp.common.checks import ConfigurationError
-from allennlp.data import Token
-from allennlp.data.token_indexers import PretrainedTransformerIndexer
-from allennlp.data.tokenizers import PretrainedTransformerTokenizer
-from allennlp.data.vocabulary import Vocabulary
-from transformers import T5ForConditionalGeneration
-from transformers.generation.utils import GenerationMixin
 
-import hint_allennlp  # noqa: F401  (the compat fixes and the registered components)
-from hint_allennlp import compat
+import hint_allennlp  # noqa: F401  (the guards applied)
+from hint_allennlp.commands import guards
+from hint_allennlp.compat import patches
 from hint_allennlp.predictors.hint_instruction_predictor import HintInstructionPredictor
-from tests import FIXTURES_ROOT, TINY_T5, run_allennlp
+from tests import FIXTURES_ROOT, run_allennlp
 
 
-def test_every_patch_is_needed_on_this_stack_and_applied_once():
-    assert list(compat.PATCHES) == [
-        "drop_add_special_tokens_kwarg",
-        "keep_encoder_mask_in_generate",
-        "archive_on_the_primary_node_only",
+def test_every_guard_is_needed_on_this_stack_and_applied_once():
+    assert list(guards.GUARDS.registered) == [
         "move_predictions_into_place_when_done",
         "let_predictors_read_their_whole_input",
         "check_predict_arguments_before_loading_the_model",
@@ -38,106 +29,25 @@ def test_every_patch_is_needed_on_this_stack_and_applied_once():
         "write_readable_evaluation_predictions",
         "refuse_trainer_keys_the_trainer_would_ignore",
     ]
-    assert all(registered.versions for registered in compat.PATCHES.values())
+    assert all(registered.versions for registered in guards.GUARDS.registered.values())
     # Applied when hint_allennlp was imported: none is needed again.
-    assert compat.apply_all() == []
+    assert guards.GUARDS.apply_all() == []
 
 
 @pytest.mark.parametrize(
-    "name, stack",
+    "name",
     [
-        ("drop_add_special_tokens_kwarg", {"transformers": "4.41.2"}),
-        ("archive_on_the_primary_node_only", {"allennlp": "2.9.3"}),
-        ("let_predictors_read_their_whole_input", {"allennlp": "2.9.3"}),
-        ("check_predict_arguments_before_loading_the_model", {"allennlp": "2.9.3"}),
-        ("check_evaluate_device_before_loading_the_model", {"allennlp": "2.9.3"}),
-        ("move_predictions_into_place_when_done", {"allennlp": "2.9.3"}),
-        ("write_readable_evaluation_predictions", {"allennlp": "2.9.3"}),
+        "let_predictors_read_their_whole_input",
+        "check_predict_arguments_before_loading_the_model",
+        "check_evaluate_device_before_loading_the_model",
+        "move_predictions_into_place_when_done",
+        "write_readable_evaluation_predictions",
     ],
 )
-def test_a_patch_for_other_versions_is_not_applied(name, stack, monkeypatch):
-    if "transformers" in stack:
-        # The module compat reads (importing some model classes replaces transformers' module).
-        monkeypatch.setattr(compat.transformers, "__version__", stack["transformers"])
-    if "allennlp" in stack:
-        monkeypatch.setattr(compat.allennlp.version, "VERSION", stack["allennlp"])
-    monkeypatch.setattr(compat, "_is_marked", lambda function: False)  # as if not applied yet
-    assert not compat.PATCHES[name].needed()
-
-
-def test_the_generate_patch_is_needed_where_the_mask_is_dropped():
-    patched = GenerationMixin.prepare_inputs_for_generation
-    assert compat.generate_drops_the_encoder_mask(patched.__wrapped__)  # transformers 4.49's own
-    assert not compat.generate_drops_the_encoder_mask(patched)
-
-    def keeps_the_mask(self, input_ids, attention_mask=None, **kwargs):
-        return {"decoder_input_ids": input_ids, "attention_mask": attention_mask}
-
-    assert not compat.generate_drops_the_encoder_mask(keeps_the_mask)
-
-
-def test_get_tokenizer_accepts_add_special_tokens_kwarg():
-    # The exact call AllenNLP makes; transformers >= 4.42 raises AttributeError on it unpatched.
-    tokenizer = cached_transformers.get_tokenizer(str(TINY_T5), add_special_tokens=False)
-    assert tokenizer.eos_token == "</s>"
-
-
-def test_pretrained_transformer_tokenizer_with_t5():
-    tokenizer = PretrainedTransformerTokenizer(str(TINY_T5))
-    tokens = tokenizer.tokenize("Translate English to German: That is good.")
-    # The ids the real T5 SentencePiece model gives (fixtures/t5-tokenizer), plus </s>.
-    assert [token.text_id for token in tokens] == [
-        30355,
-        15,
-        1566,
-        12,
-        2968,
-        10,
-        466,
-        19,
-        207,
-        5,
-        1,
-    ]
-
-
-def test_pretrained_transformer_indexer_with_t5():
-    indexer = PretrainedTransformerIndexer(str(TINY_T5))
-    vocab = Vocabulary()
-    indexed = indexer.tokens_to_indices(
-        [Token("▁Translat", text_id=30355), Token("</s>", text_id=1)], vocab
-    )
-    assert indexed["token_ids"] == [30355, 1]
-    # The indexer copies the T5 vocabulary into AllenNLP's, which needs the tokenizer to load.
-    assert vocab.get_vocab_size("tags") > 32000
-
-
-def test_generate_keeps_the_encoder_mask_of_a_padded_batch():
-    # transformers 4.49 drops it (huggingface/transformers#36293): the padded example then differs.
-    t5 = T5ForConditionalGeneration.from_pretrained(str(TINY_T5)).eval()
-    input_ids = torch.randint(5, 1000, (2, 12), generator=torch.Generator().manual_seed(0))
-    mask = torch.ones(2, 12, dtype=torch.long)
-    mask[1, 6:] = 0
-    with torch.no_grad():
-        batch = t5.generate(
-            input_ids=input_ids, attention_mask=mask, max_new_tokens=8, do_sample=False
-        )
-        alone = t5.generate(input_ids=input_ids[1:, :6], max_new_tokens=8, do_sample=False)
-    assert batch[1, : alone.size(1)].tolist() == alone[0].tolist()
-
-
-def test_only_the_primary_node_archives(tmp_path, monkeypatch):
-    archived = []
-
-    def archive_model(directory, **_):
-        archived.append(directory)
-
-    monkeypatch.setattr(train, "_train_worker", lambda **kwargs: None)  # no training
-    monkeypatch.setattr(train, "archive_model", archive_model)
-    for node_rank in (1, 0):
-        train.train_model(Params({}), str(tmp_path / f"node{node_rank}"), node_rank=node_rank)
-    assert archived == [str(tmp_path / "node0")]
-    assert train.archive_model is archive_model  # put back after node 1's run
+def test_a_guard_for_other_versions_is_not_applied(name, monkeypatch):
+    monkeypatch.setattr(patches.allennlp.version, "VERSION", "2.9.3")
+    monkeypatch.setattr(patches, "is_marked", lambda function: False)  # as if not applied yet
+    assert not guards.GUARDS.registered[name].needed()
 
 
 class WholeInputPredictor:
@@ -241,16 +151,16 @@ def test_the_argument_checks_apply_to_the_real_command_line(tmp_path):
 
 def test_trainer_keys_that_the_trainer_would_ignore_are_refused():
     # GradientDescentTrainer takes **kwargs and drops what it does not know.
-    compat.refuse_unknown_trainer_keys({"num_epochs": 2, "optimizer": {"type": "adam"}})
-    compat.refuse_unknown_trainer_keys({"run_sanity_checks": False})  # what its kwargs are for
+    guards.refuse_unknown_trainer_keys({"num_epochs": 2, "optimizer": {"type": "adam"}})
+    guards.refuse_unknown_trainer_keys({"run_sanity_checks": False})  # what its kwargs are for
     with pytest.raises(ConfigurationError, match=r"\['num_epoch'\].*did you mean 'num_epochs'"):
-        compat.refuse_unknown_trainer_keys({"num_epoch": 2})
+        guards.refuse_unknown_trainer_keys({"num_epoch": 2})
     # Other trainers refuse unknown keys themselves (or take them on purpose).
-    compat.refuse_unknown_trainer_keys({"type": "no_op", "anything": 1})
+    guards.refuse_unknown_trainer_keys({"type": "no_op", "anything": 1})
 
 
 def test_the_trainer_key_patch_is_needed_only_where_the_trainer_takes_any_key(monkeypatch):
-    needed = compat.PATCHES["refuse_trainer_keys_the_trainer_would_ignore"].needed
+    needed = guards.GUARDS.registered["refuse_trainer_keys_the_trainer_would_ignore"].needed
     monkeypatch.setattr(train, "train_model", train.train_model.__wrapped__)  # as if not applied
     assert needed()
 
@@ -259,7 +169,7 @@ def test_the_trainer_key_patch_is_needed_only_where_the_trainer_takes_any_key(mo
         def from_partial_objects(cls, model, num_epochs: int = 20):
             """A trainer that refuses unknown keys itself."""
 
-    monkeypatch.setattr(compat, "GradientDescentTrainer", StrictTrainer)
+    monkeypatch.setattr(guards, "GradientDescentTrainer", StrictTrainer)
     assert not needed()
 
 

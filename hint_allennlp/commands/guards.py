@@ -1,17 +1,12 @@
 """
-Makes the standard AllenNLP 2.10.1 pieces work on the stack this plugin supports (Python 3.11,
-torch 2.x, transformers 4.46-4.49). AllenNLP's last release predates these versions; each patch
-below names the break it repairs and the versions it is for, says whether this stack has the break
-(`needed`: from the versions, or by trying the behaviour), and is tested in `tests/compat_test.py`.
-One more makes `allennlp predict` report faults in this plugin's input instead of losing lines,
-one moves its output file into place only when complete, two check the arguments of `allennlp
-predict` and `allennlp evaluate` before the model loads, one gives `allennlp evaluate` readable
-prediction lines for this plugin's models, and one makes `allennlp train` refuse trainer keys
-(and values) that AllenNLP's trainer would ignore (or divide by). Importing
-`hint_allennlp` applies those needed, once.
-
-A patch is a function registered with `@patch(versions, needed)`; `apply_all` runs them in the
-order they are defined.
+What this plugin adds to AllenNLP's own commands (`allennlp train / predict / evaluate`), applied by
+the plugin's `__init__`: `allennlp predict` lets a predictor read its whole input and writes its
+output file only once complete; `allennlp predict` and `allennlp evaluate` check their arguments
+before the model loads; `allennlp evaluate` writes readable prediction lines for this plugin's
+models; `allennlp train` refuses trainer keys (and values) that AllenNLP's trainer would ignore (or
+divide by). Each guard wraps a function of AllenNLP 2.10.1's commands, so it is a patch
+(`hint_allennlp.compat.patches`) for that version, tested in `tests/commands/guards_test.py`.
+Repairs of the dependencies themselves are in `hint_allennlp.compat`.
 """
 
 import difflib
@@ -19,216 +14,31 @@ import functools
 import inspect
 import logging
 import os
-import sys
 import tempfile
-from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict
 
-import allennlp.version
 import torch
-import transformers
 from allennlp.commands import evaluate as evaluate_command
 from allennlp.commands import predict as predict_command
-from allennlp.common import cached_transformers
 from allennlp.common.checks import ConfigurationError
-from allennlp.common.file_utils import cached_path, open_compressed
 from allennlp.common.from_params import infer_method_params
 from allennlp.training import GradientDescentTrainer, Trainer
-from transformers.generation.utils import GenerationMixin
+
+from hint_allennlp.compat import patches
+from hint_allennlp.predictors.json_input import open_input
 
 logger = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Patch:
-    """
-    name : the function that applies it.
-    versions : the versions it is for.
-    needed : whether the stack in use has the break it repairs (False once it is applied).
-    apply : applies it.
-    """
-
-    name: str
-    versions: str
-    needed: Callable[[], bool]
-    apply: Callable[[], None]
+GUARDS = patches.Patches()
 
 
-PATCHES: Dict[str, Patch] = {}
-
-
-def patch(versions: str, needed: Callable[[], bool]) -> Callable:
-    """Registers the decorated function as the patch that applies the fix."""
-
-    def register(apply: Callable[[], None]) -> Callable[[], None]:
-        PATCHES[apply.__name__] = Patch(apply.__name__, versions, needed, apply)
-        return apply
-
-    return register
-
-
-def apply_all() -> List[str]:
-    """Applies every patch this stack needs; returns their names."""
-    applied = []
-    for registered in PATCHES.values():
-        if registered.needed():
-            registered.apply()
-            applied.append(registered.name)
-    return applied
-
-
-def _release(version: str) -> Tuple[int, ...]:
-    """The leading numbers of a version string: "4.50.0.dev0" -> (4, 50, 0)."""
-    numbers = []
-    for part in version.split("."):
-        if not part.isdigit():
-            break
-        numbers.append(int(part))
-    return tuple(numbers)
-
-
-def _mark(wrapper: Callable) -> Callable:
-    """Marks `wrapper` as this module's, so that a patch is not applied twice."""
-    wrapper._hint_compat = True  # type: ignore[attr-defined]
-    return wrapper
-
-
-def _is_marked(function: Callable) -> bool:
-    return getattr(function, "_hint_compat", False)
-
-
-def _allennlp_2_10_1() -> bool:
-    return allennlp.version.VERSION == "2.10.1"
-
-
-def _tokenizers_refuse_method_kwargs() -> bool:
-    return _release(transformers.__version__) >= (4, 42) and not _is_marked(
-        cached_transformers.get_tokenizer
+def predict_writes_its_output_in_place() -> bool:
+    return patches.allennlp_2_10_1() and not patches.is_marked(
+        predict_command._PredictManager.__init__
     )
 
 
-@patch("AllenNLP 2.10.1 with transformers >= 4.42", needed=_tokenizers_refuse_method_kwargs)
-def drop_add_special_tokens_kwarg() -> None:
-    """
-    `PretrainedTransformerTokenizer` (and through it `PretrainedTransformerIndexer`) asks
-    `cached_transformers.get_tokenizer(name, add_special_tokens=False, ...)`.
-    Since transformers 4.42 a tokenizer refuses init kwargs named like its methods
-    ("add_special_tokens conflicts with the method add_special_tokens in T5Tokenizer"). The kwarg
-    never changed how the tokenizer is built (AllenNLP passes `add_special_tokens` per call), so it
-    is dropped before it reaches HF.
-    """
-    get_tokenizer = cached_transformers.get_tokenizer
-
-    @_mark
-    @functools.wraps(get_tokenizer)
-    def get_tokenizer_without_method_kwargs(model_name: str, **kwargs):
-        kwargs.pop("add_special_tokens", None)
-        return get_tokenizer(model_name, **kwargs)
-
-    cached_transformers.get_tokenizer = get_tokenizer_without_method_kwargs
-
-
-def generate_drops_the_encoder_mask(prepare_inputs: Optional[Callable] = None) -> bool:
-    """
-    Whether `prepare_inputs` (`GenerationMixin.prepare_inputs_for_generation` by default) leaves out
-    the encoder's mask of an encoder-decoder model, tried on a stand-in for one. If the stand-in no
-    longer suffices (a later transformers), the patch is taken as needed: it only adds a missing
-    mask.
-    """
-    prepare_inputs = prepare_inputs or GenerationMixin.prepare_inputs_for_generation
-
-    class EncoderDecoder:
-        _supports_cache_class = False
-        config = SimpleNamespace(is_encoder_decoder=True)
-
-        def forward(self, decoder_input_ids=None, attention_mask=None):
-            """The signature `prepare_inputs_for_generation` inspects."""
-
-    try:
-        model_inputs = prepare_inputs(
-            EncoderDecoder(),
-            torch.zeros(1, 1, dtype=torch.long),
-            attention_mask=torch.ones(1, 3, dtype=torch.long),
-        )
-    except Exception:  # noqa: BLE001 (any failure of the stand-in: apply the patch)
-        return True
-    return "attention_mask" not in model_inputs
-
-
-@patch(
-    "transformers 4.49 (huggingface/transformers#36293, fixed in 4.50)",
-    needed=generate_drops_the_encoder_mask,
-)
-def keep_encoder_mask_in_generate() -> None:
-    """
-    transformers 4.49's `GenerationMixin.prepare_inputs_for_generation` takes the encoder's
-    `attention_mask` as a parameter and, for encoder-decoder models, never passes it on: `generate`
-    on a padded batch lets the decoder cross-attend to padding, so an example's output depends on
-    its batch (huggingface/transformers#36293, fixed in 4.50, which AllenNLP cannot import). The
-    mask is put back when the model inputs lack it; on versions without the bug this changes
-    nothing.
-    """
-    prepare_inputs = GenerationMixin.prepare_inputs_for_generation
-
-    @_mark
-    @functools.wraps(prepare_inputs)
-    def prepare_inputs_with_encoder_mask(self, *args, attention_mask=None, **kwargs):
-        model_inputs = prepare_inputs(self, *args, attention_mask=attention_mask, **kwargs)
-        if self.config.is_encoder_decoder and attention_mask is not None:
-            model_inputs.setdefault("attention_mask", attention_mask)
-        return model_inputs
-
-    GenerationMixin.prepare_inputs_for_generation = prepare_inputs_with_encoder_mask
-
-
-def _every_node_archives() -> bool:
-    from allennlp.commands import train
-
-    return _allennlp_2_10_1() and not _is_marked(train.train_model)
-
-
-@patch("AllenNLP 2.10.1", needed=_every_node_archives)
-def archive_on_the_primary_node_only() -> None:
-    """
-    `allennlp train --node-rank 1` (any node but the primary, node 0) trains, then archives
-    `best.th` from its own serialization directory, which only the primary writes: the run ends in
-    `RuntimeError: weights file '.../best.th' does not exist` (or, with a directory shared by the
-    nodes, races node 0 writing the same `model.tar.gz`). The other nodes now leave the archive to
-    node 0.
-    """
-    from allennlp.commands import train
-
-    train_model = train.train_model
-
-    @_mark
-    @functools.wraps(train_model)
-    def train_model_archiving_on_node_0(*args, node_rank: int = 0, **kwargs):
-        if node_rank == 0:
-            return train_model(*args, node_rank=node_rank, **kwargs)
-        archive_model = train.archive_model
-
-        def leave_the_archive_to_node_0(serialization_dir, *_, **__) -> None:
-            logger.info(
-                "Node %d: model.tar.gz is written by node 0, not in %s",
-                node_rank,
-                serialization_dir,
-            )
-
-        train.archive_model = leave_the_archive_to_node_0
-        try:
-            return train_model(*args, node_rank=node_rank, **kwargs)
-        finally:
-            train.archive_model = archive_model
-
-    train.train_model = train_model_archiving_on_node_0
-
-
-def _predict_writes_its_output_in_place() -> bool:
-    return _allennlp_2_10_1() and not _is_marked(predict_command._PredictManager.__init__)
-
-
-@patch("AllenNLP 2.10.1", needed=_predict_writes_its_output_in_place)
+@GUARDS.patch("AllenNLP 2.10.1", needed=predict_writes_its_output_in_place)
 def move_predictions_into_place_when_done() -> None:
     """
     `allennlp predict --output-file F` empties F before the first prediction and writes as it
@@ -242,7 +52,7 @@ def move_predictions_into_place_when_done() -> None:
     manager = predict_command._PredictManager
     init, run = manager.__init__, manager.run
 
-    @_mark
+    @patches.mark
     @functools.wraps(init)
     def init_writing_beside_the_output(self, predictor, input_file, output_file, *args, **kwargs):
         init(self, predictor, input_file, None, *args, **kwargs)
@@ -275,11 +85,13 @@ def move_predictions_into_place_when_done() -> None:
     manager.run = run_then_move_the_output
 
 
-def _predict_reads_text_lines() -> bool:
-    return _allennlp_2_10_1() and not _is_marked(predict_command._PredictManager._get_json_data)
+def predict_reads_text_lines() -> bool:
+    return patches.allennlp_2_10_1() and not patches.is_marked(
+        predict_command._PredictManager._get_json_data
+    )
 
 
-@patch("AllenNLP 2.10.1", needed=_predict_reads_text_lines)
+@GUARDS.patch("AllenNLP 2.10.1", needed=predict_reads_text_lines)
 def let_predictors_read_their_whole_input() -> None:
     """
     `allennlp predict` reads its input file as text and hands a predictor one non-blank line at a
@@ -293,17 +105,14 @@ def let_predictors_read_their_whole_input() -> None:
     manager = predict_command._PredictManager
     get_json_data, run = manager._get_json_data, manager.run
 
-    @_mark
+    @patches.mark
     @functools.wraps(get_json_data)
     def get_json_data_from_predictor(self):
         if not hasattr(self._predictor, "read_json_input"):
             yield from get_json_data(self)
             return
-        if self._input_file == "-":
-            yield from self._predictor.read_json_input(sys.stdin.buffer, "-")
-            return
-        with open_compressed(cached_path(self._input_file), "rb", encoding=None) as file_input:
-            yield from self._predictor.read_json_input(file_input, self._input_file)
+        with open_input(self._input_file) as raw_lines:
+            yield from self._predictor.read_json_input(raw_lines, self._input_file)
 
     @functools.wraps(run)
     def run_and_report(self):
@@ -335,11 +144,11 @@ def check_cuda_device(cuda_device: int) -> None:
     )
 
 
-def _predict_loads_the_model_first() -> bool:
-    return _allennlp_2_10_1() and not _is_marked(predict_command._get_predictor)
+def predict_loads_the_model_first() -> bool:
+    return patches.allennlp_2_10_1() and not patches.is_marked(predict_command._get_predictor)
 
 
-@patch("AllenNLP 2.10.1", needed=_predict_loads_the_model_first)
+@GUARDS.patch("AllenNLP 2.10.1", needed=predict_loads_the_model_first)
 def check_predict_arguments_before_loading_the_model() -> None:
     """
     AllenNLP 2.10.1's `allennlp predict` loads the model before it uses its other arguments, and
@@ -352,7 +161,7 @@ def check_predict_arguments_before_loading_the_model() -> None:
     """
     get_predictor = predict_command._get_predictor
 
-    @_mark
+    @patches.mark
     @functools.wraps(get_predictor)
     def get_predictor_after_checking_the_arguments(args):
         if args.batch_size < 1:
@@ -373,11 +182,13 @@ def check_predict_arguments_before_loading_the_model() -> None:
     predict_command._get_predictor = get_predictor_after_checking_the_arguments
 
 
-def _evaluate_loads_the_model_first() -> bool:
-    return _allennlp_2_10_1() and not _is_marked(evaluate_command.evaluate_from_archive)
+def evaluate_loads_the_model_first() -> bool:
+    return patches.allennlp_2_10_1() and not patches.is_marked(
+        evaluate_command.evaluate_from_archive
+    )
 
 
-@patch("AllenNLP 2.10.1", needed=_evaluate_loads_the_model_first)
+@GUARDS.patch("AllenNLP 2.10.1", needed=evaluate_loads_the_model_first)
 def check_evaluate_device_before_loading_the_model() -> None:
     """
     AllenNLP 2.10.1's `allennlp evaluate --cuda-device 0` on a machine without CUDA loads the
@@ -389,7 +200,7 @@ def check_evaluate_device_before_loading_the_model() -> None:
     evaluate_from_archive = evaluate_command.evaluate_from_archive
     signature = inspect.signature(evaluate_from_archive)
 
-    @_mark
+    @patches.mark
     @functools.wraps(evaluate_from_archive)
     def evaluate_from_archive_after_checking_the_device(*args, **kwargs):
         arguments = signature.bind(*args, **kwargs)
@@ -406,11 +217,11 @@ def check_evaluate_device_before_loading_the_model() -> None:
     evaluate_command.evaluate_from_archive = evaluate_from_archive_after_checking_the_device
 
 
-def _evaluation_predictions_are_tensors() -> bool:
-    return _allennlp_2_10_1() and not _is_marked(evaluate_command.load_archive)
+def evaluation_predictions_are_tensors() -> bool:
+    return patches.allennlp_2_10_1() and not patches.is_marked(evaluate_command.load_archive)
 
 
-@patch("AllenNLP 2.10.1", needed=_evaluation_predictions_are_tensors)
+@GUARDS.patch("AllenNLP 2.10.1", needed=evaluation_predictions_are_tensors)
 def write_readable_evaluation_predictions() -> None:
     """
     `allennlp evaluate --predictions-output-file` writes AllenNLP's default serializer's lines:
@@ -422,7 +233,7 @@ def write_readable_evaluation_predictions() -> None:
     """
     load = evaluate_command.load_archive
 
-    @_mark
+    @patches.mark
     @functools.wraps(load)
     def load_archive_with_readable_predictions(*args, **kwargs):
         archive = load(*args, **kwargs)
@@ -438,7 +249,7 @@ def write_readable_evaluation_predictions() -> None:
 TRAINER_KEYS_CHECKED = "_hint_trainer_keys_checked"
 
 
-def _trainer_ignores_unknown_keys() -> bool:
+def trainer_ignores_unknown_keys() -> bool:
     from allennlp.commands import train
 
     takes_any_key = any(
@@ -450,8 +261,8 @@ def _trainer_ignores_unknown_keys() -> bool:
     return takes_any_key and not getattr(train.train_model, TRAINER_KEYS_CHECKED, False)
 
 
-@patch(
-    "AllenNLP 2.10.1 (GradientDescentTrainer takes **kwargs)", needed=_trainer_ignores_unknown_keys
+@GUARDS.patch(
+    "AllenNLP 2.10.1 (GradientDescentTrainer takes **kwargs)", needed=trainer_ignores_unknown_keys
 )
 def refuse_trainer_keys_the_trainer_would_ignore() -> None:
     """
@@ -526,6 +337,3 @@ def refuse_unknown_trainer_keys(trainer_config: Dict[str, Any]) -> None:
             + (f" ({suggestions})" if suggestions else "")
             + f": {trainer_class.__name__} takes **kwargs and would ignore them."
         )
-
-
-apply_all()
