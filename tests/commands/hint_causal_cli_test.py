@@ -78,20 +78,39 @@ def test_train_evaluate_predict_and_compile_from_a_user_folder(family, tmp_path,
     check_evaluate_compile_and_predict(run / "model.tar.gz", tmp_path)
 
 
+def check_same_training(run: Path, expected_run: Path) -> None:
+    """The runs' losses and archived weights agree, and training moved the backbone's weights."""
+    torch.testing.assert_close(epoch_losses(run), epoch_losses(expected_run), atol=1e-5, rtol=0)
+    weights, expected = final_weights(run), final_weights(expected_run)
+    assert weights.keys() == expected.keys()
+    for name, tensor in weights.items():
+        torch.testing.assert_close(tensor, expected[name], atol=1e-6, rtol=0, msg=name)
+    checkpoint = AutoModelForCausalLM.from_pretrained(TINY_CAUSAL_LMS["qwen2"]).state_dict()
+    moved = max((weights[f"lm.{name}"] - tensor).abs().max() for name, tensor in checkpoint.items())
+    assert moved > 1e-5, moved
+
+
 @pytest.mark.xdist_group("distributed")
 def test_fsdp_trains_the_losses_and_weights_ddp_trains(qwen2_ddp_run, tmp_path):
     run = train_in_a_user_folder(tmp_path, "qwen2", f"{TWO_WORKERS} + {{fsdp: true}}")
     assert json.loads((run / "config.json").read_text())["distributed"]["ddp_accelerator"] == {
         "type": "torch_fsdp"
     }
-    torch.testing.assert_close(epoch_losses(run), epoch_losses(qwen2_ddp_run), atol=1e-5, rtol=0)
-    weights, expected = final_weights(run), final_weights(qwen2_ddp_run)
-    assert weights.keys() == expected.keys()
-    for name, tensor in weights.items():
-        torch.testing.assert_close(tensor, expected[name], atol=1e-6, rtol=0, msg=name)
-    # Training moved the backbone's weights by more than that.
-    checkpoint = AutoModelForCausalLM.from_pretrained(TINY_CAUSAL_LMS["qwen2"]).state_dict()
-    assert (
-        max((weights[f"lm.{name}"] - tensor).abs().max() for name, tensor in checkpoint.items())
-        > 1e-5
-    )
+    check_same_training(run, qwen2_ddp_run)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(
+    torch.cuda.device_count() < 2, reason="needs two or more CUDA GPUs (one NCCL worker each)"
+)
+def test_fsdp_trains_what_ddp_trains_on_every_gpu(tmp_path):
+    """The FSDP / DDP comparison above on every visible GPU, with NCCL."""
+    devices = list(range(torch.cuda.device_count()))
+    settings = f"{{cuda_devices: {devices}, batch_size: 1, examples_per_step: {2 * len(devices)}}}"
+    runs = {}
+    for name, accelerator in [("ddp", "{}"), ("fsdp", "{fsdp: true}")]:
+        (tmp_path / name).mkdir()
+        runs[name] = train_in_a_user_folder(
+            tmp_path / name, "qwen2", f"{TWO_WORKERS} + {settings} + {accelerator}"
+        )
+    check_same_training(runs["fsdp"], runs["ddp"])
