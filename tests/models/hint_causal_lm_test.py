@@ -251,6 +251,32 @@ def test_what_a_causal_backbone_cannot_take_is_refused():
         build_hint("gpt2", parameter_generator=None, instruction_fusion=False)
 
 
+def test_hypters_new_instruction_encoder_is_refused_on_a_causal_backbone_and_its_copy_works():
+    """
+    Hypter as its authors ran it builds its separate instruction encoder as new T5 layers around
+    T5's token embeddings (`pretrained_instruction_encoder: false`); a causal LM has no such
+    encoder: refused, naming both fixes; a copy of the backbone (`true`) trains.
+    """
+    adapters_only = {"adapter_size": 4, "use_prefixes": False}
+    with pytest.raises(ConfigurationError, match="gpt2 is decoder-only") as refusal:
+        build_hint(
+            "gpt2",
+            peft=adapters_only,
+            parameter_generator={"type": "hypter"},
+            separate_instruction_encoder=True,
+        )
+    assert "pretrained_instruction_encoder: true" in str(refusal.value)
+    assert "separate_instruction_encoder: false" in str(refusal.value)
+    reader, model = build_hint(
+        "gpt2",
+        peft=adapters_only,
+        parameter_generator={"type": "hypter", "pretrained_instruction_encoder": True},
+        separate_instruction_encoder=True,
+    )
+    _, gradients = gradients_without_dropout(model, read(reader))
+    assert any(name.startswith("hypernetwork.instruction_encoder.") for name in gradients)
+
+
 def gradients_without_dropout(model, instances, device="cpu"):
     batch = move_to_device(tensors(instances), torch.device(device))
     model.to(device).train()
