@@ -155,6 +155,12 @@ class Hypernetwork(nn.Module):
         else:
             tensors = self.generator(states, instruction_mask)
         if self.keep_instruction_states:
+            # Modules that do not depend on the instruction ([1, ...], e.g. `learned`'s) for each
+            # instruction [B, ...], as its encoded states are.
+            tensors = {
+                name: tensor.expand(states.size(0), *tensor.shape[1:])
+                for name, tensor in tensors.items()
+            }
             tensors.update(encoded_instruction_tensors(states, instruction_mask))
         return TaskParameters(tensors)
 
