@@ -130,6 +130,7 @@ class Hypernetwork(nn.Module):
         if not self.reads_instruction:
             return TaskParameters(self.generator(None, None))
         embeds_text = self.generator is not None and self.generator.embeds_text
+        texts = self._texts(instruction_ids, instruction_mask) if embeds_text else None
         states = None
         if self.keep_instruction_states or not embeds_text:
             with self.active.use(None):
@@ -149,7 +150,7 @@ class Hypernetwork(nn.Module):
         if self.generator is None:
             tensors = {}
         elif embeds_text:
-            embedding = self.generator.embed_texts(self._texts(instruction_ids, instruction_mask))
+            embedding = self.generator.embed_texts(texts)
             # [B, 1, e]: one pooled embedding per instruction
             tensors = self.generator(embedding, embedding.new_ones(embedding.shape[:2]).bool())
         else:
