@@ -33,7 +33,12 @@ from dataclasses import dataclass
 from typing import Dict, List
 
 import torch
-from transformers import T5Config, T5ForConditionalGeneration
+from transformers import (
+    AutoModelForCausalLM,
+    PretrainedConfig,
+    T5Config,
+    T5ForConditionalGeneration,
+)
 
 from hint_allennlp.models.paper_variants import BACKBONES, PAPER_VARIANTS
 from hint_allennlp.modules.backbones.shape import BackboneShape
@@ -265,6 +270,49 @@ def markdown_table(device_gb: float = 80, devices: int = 8) -> str:
                         f"{row.fixed / GB:.1f} GB | {row.max_micro_batch(device_gb * GB)} |"
                     )
     return header + "\n".join(rows) + "\n"
+
+
+@dataclass(frozen=True)
+class CausalHintTraining:
+    """
+    Bytes of HINT on a causal LM trained on one device (or each DDP worker) with AdamW, the
+    decoder-only recipe's optimizer; `generated_modules_per_example` scales with the micro-batch.
+    (The activations are not modelled here: T5's are `block_activation_bytes`.)
+    """
+
+    parameters: int  # count, the causal LM's and the generator's
+    weights: float
+    gradients: float
+    adamw: float
+    generated_modules_per_example: float
+
+
+def causal_hint_training(
+    config: PretrainedConfig, peft: PeftConfig, parameter_generator: str, bf16: bool
+) -> CausalHintTraining:
+    """
+    Weights float32 (and their bf16 copies under bf16 autocast), gradients float32 with DDP's
+    buckets as large, AdamW's two float32 moments a parameter; each example's generated modules at
+    the backbone's shape (`PeftConfig.values_per_stack`) and their gradients. With instruction
+    fusion the instruction is read in the prompt in training: it lengthens the activations, not
+    the generated modules.
+    """
+    shape = BackboneShape.from_config(config)
+    with torch.device("meta"):  # shapes only, no memory
+        model = AutoModelForCausalLM.from_config(config)
+        generator = ParameterGenerator.by_name(parameter_generator)(shape, peft)
+    # Tied embeddings are one parameter (`parameters()` yields each once).
+    parameters = sum(p.numel() for p in model.parameters()) + sum(
+        p.numel() for p in generator.parameters()
+    )
+    value = BF16 if bf16 else FLOAT32
+    return CausalHintTraining(
+        parameters=parameters,
+        weights=FLOAT32 * parameters + (BF16 * parameters if bf16 else 0),
+        gradients=2 * FLOAT32 * parameters,  # and DDP's buckets
+        adamw=2 * FLOAT32 * parameters,
+        generated_modules_per_example=2 * value * sum(peft.values_per_stack(shape)),
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

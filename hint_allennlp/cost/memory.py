@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Optional
 from transformers import T5Config
 
 from hint_allennlp.cost.flops import ParameterCounts
+from hint_allennlp.modules.backbones.shape import BackboneShape
 
 if TYPE_CHECKING:  # only its `values_per_stack` is used: this module needs no torch
     from hint_allennlp.modules.peft.peft_config import PeftConfig
@@ -117,3 +118,37 @@ def key_value_cache_bytes(config, instruction_length: int, bytes_per_value: int 
         * head_size
         * instruction_length
     )
+
+
+def causal_task_bytes(
+    config,
+    peft_config: "PeftConfig",
+    instruction_length: int,
+    instruction_fusion: bool,
+    bytes_per_value: int = 4,
+) -> int:
+    """
+    What HINT on a causal LM (`instruction_causal_lm` with a `parameter_generator`) keeps for one
+    task, what `hint-compile` saves: the generated modules at the sizes of the backbone's shape
+    (adapters after each block's MLP, P prefix keys and values of every key/value head in every
+    layer, LoRA sized by each projection, grouped-query aware), and with `instruction_fusion` the
+    instruction's keys and values in every layer and its mask (`key_value_cache_bytes`): s·d + l·d
+    per task without fusion against l·d·s with it, as the docs put it.
+
+    # Parameters
+
+    config : the causal LM's HF config.
+    peft_config : `PeftConfig`
+        The generated modules.
+    instruction_length : `int`
+        t, the instruction's tokens.
+    instruction_fusion : `bool`
+        Whether the instruction's keys and values are kept (the model's `instruction_fusion`).
+    bytes_per_value : `int`, optional (default = `4`)
+        4 for float32, 2 for bfloat16.
+    """
+    modules = bytes_per_value * sum(peft_config.values_per_stack(BackboneShape.from_config(config)))
+    if not instruction_fusion:
+        return modules
+    mask = instruction_length  # one byte a token
+    return modules + key_value_cache_bytes(config, instruction_length, bytes_per_value) + mask

@@ -242,6 +242,7 @@ class InstructionModel(Model):
                 generator,
                 separate_encoder=separate_instruction_encoder,
                 keep_instruction_states=keep_instruction_states,
+                tokenizer=self.tokenizer,
             )
         elif separate_instruction_encoder:
             raise ConfigurationError(

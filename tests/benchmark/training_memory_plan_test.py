@@ -13,6 +13,7 @@ from benchmark.training_memory_plan import (
     markdown_table,
     plan,
 )
+from hint_allennlp.modules.peft.peft_config import PeftConfig
 from tests import PROJECT_ROOT
 
 
@@ -89,3 +90,42 @@ def test_the_docs_state_the_shrink_of_activations_the_plan_makes():
     ]
     phrase = f"they shrink {min(factors):.0f}- to {max(factors):.0f}-fold"
     assert phrase in (PROJECT_ROOT / "docs" / "training_large_models.md").read_text()
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_causal_hint_training_is_what_the_tiny_qwen2_model_holds(bf16):
+    """
+    HINT on the tiny Qwen2 (tied embeddings, grouped-query attention), every kind of module: the
+    plan's parameters, AdamW's state after a step and one example's generated modules, measured.
+    """
+    from benchmark.training_memory_plan import causal_hint_training
+    from tests.models.hint_causal_lm_test import (
+        build_hint,
+        gradients_without_dropout,
+        peft,
+        tensors,
+    )
+    from tests.models.instruction_causal_lm_test import read
+
+    reader, model = build_hint("qwen2", instruction_fusion=False)
+    row = causal_hint_training(
+        model.lm.config, PeftConfig(**peft("qwen2")), "cross_attention", bf16=bf16
+    )
+    parameters = list(model.parameters())
+    assert row.parameters == sum(p.numel() for p in parameters)
+    assert row.weights == (6 if bf16 else 4) * row.parameters
+    instances = read(reader)
+    gradients_without_dropout(model, instances)
+    optimizer = torch.optim.AdamW(parameters)
+    optimizer.step()
+    moments = sum(
+        tensor.numel() * tensor.element_size()
+        for state in optimizer.state.values()
+        for name, tensor in state.items()
+        if name != "step"
+    )
+    assert row.adamw == moments
+    _, kept = model.compile_instruction(tensors(instances[:1])["instruction_tokens"])
+    assert row.generated_modules_per_example == 2 * (2 if bf16 else 4) / 4 * sum(
+        t.numel() * t.element_size() for t in kept.values()
+    )

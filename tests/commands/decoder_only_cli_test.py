@@ -2,8 +2,8 @@
 The decoder-only baselines through the real `allennlp` CLI, as users run them: the tiny GPT-2 and
 OPT variants of the Table 1 configs train (and are evaluated on the test tasks), archive and
 reload; the GPT-2 archive evaluates, predicts, and compiles a task's instruction keys and values
-(`hint-compile`) that `predict` then serves (OPT takes the same code path); two CPU workers train
-the tiny GPT-2 config with DDP.
+(`hint-compile`) that `predict` then serves (tests/commands/causal_lm_archive.py, in this process;
+OPT takes the same code path); two CPU workers train the tiny GPT-2 config with DDP.
 """
 
 import json
@@ -16,7 +16,8 @@ import pytest
 import torch
 from allennlp.models.archival import load_archive
 
-from tests import FIXTURES_ROOT, PROJECT_ROOT
+from tests import PROJECT_ROOT
+from tests.commands.causal_lm_archive import check_evaluate_compile_and_predict
 from tests.commands.train_test import epoch_losses, start_training, succeed
 
 # Several processes on the default port: the distributed tests run one after another, on one
@@ -29,7 +30,6 @@ EXPERIMENTS = {
     "gpt2": PROJECT_ROOT / "training_configs" / "sni" / "def_2pos" / "gpt2_xl.jsonnet",
     "opt": PROJECT_ROOT / "training_configs" / "sni" / "def_2pos" / "opt_13b.jsonnet",
 }
-SNI_TASK = FIXTURES_ROOT / "sni" / "tasks" / "task1146_country_capital.json"
 # One epoch over 2 instances of each of the 8 training tasks, in 2 steps of 8; the final model is
 # evaluated on 2 instances of each test task.
 SMALL = "{max_instances_per_task: 2, num_epochs: 1, max_decoding_steps: 3, eval_batch_size: 8}"
@@ -87,65 +87,9 @@ def test_opt_trains_is_evaluated_on_the_test_tasks_and_reloads(tmp_path):
     check_trained(train(tmp_path, "opt"))
 
 
-def test_evaluate_and_predict(gpt2_run, tmp_path):
-    archive = str(gpt2_run / "model.tar.gz")
-    allennlp(
-        "evaluate",
-        archive,
-        str(FIXTURES_ROOT / "sni" / "splits" / "test_tasks.txt"),
-        "--output-file",
-        str(tmp_path / "metrics.json"),
-    )
-    metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert {"rougeL", "exact_match", "flops", "relative_flops"} <= set(metrics)
-
-    inputs = tmp_path / "inputs.jsonl"
-    definition = json.loads(SNI_TASK.read_text())["Definition"][0]
-    inputs.write_text(
-        SNI_TASK.read_text().replace("\n", " ")
-        + "\n"
-        + json.dumps({"instruction": definition, "input": "Albania", "task": "capital"})
-        + "\n"
-    )
-    allennlp("predict", archive, str(inputs), "--output-file", str(tmp_path / "out"), "--silent")
-    lines = [json.loads(line) for line in (tmp_path / "out").read_text().splitlines()]
-    assert len(lines) == len(json.loads(SNI_TASK.read_text())["Instances"]) + 1
-    assert all(isinstance(line["prediction"], str) for line in lines)
-
-
-def test_compiled_task_predicts_what_its_instruction_predicts(gpt2_run, tmp_path):
-    archive = str(gpt2_run / "model.tar.gz")
-    allennlp("hint-compile", archive, str(SNI_TASK), "--output-dir", str(tmp_path / "compiled"))
-    compiled = tmp_path / "compiled" / f"{SNI_TASK.stem}.hint.pt"
-    assert compiled.is_file()
-    task = json.loads(SNI_TASK.read_text())
-    inputs = tmp_path / "inputs.jsonl"
-    inputs.write_text(
-        json.dumps({"task": SNI_TASK.stem, "input": "Albania"})
-        + "\n"
-        + json.dumps(
-            {
-                "instruction": task["Definition"][0],
-                "positive_examples": task["Positive Examples"],
-                "input": "Albania",
-            }
-        )
-        + "\n"
-    )
-    allennlp(
-        "predict",
-        archive,
-        str(inputs),
-        "--output-file",
-        str(tmp_path / "out"),
-        "--silent",
-        "--predictor-args",
-        json.dumps({"compiled_tasks": [str(tmp_path / "compiled")]}),
-    )
-    from_compiled, from_instruction = [
-        json.loads(line) for line in (tmp_path / "out").read_text().splitlines()
-    ]
-    assert from_compiled["prediction"] == from_instruction["prediction"]
+def test_evaluate_compile_and_predict(gpt2_run, tmp_path):
+    metrics = check_evaluate_compile_and_predict(gpt2_run / "model.tar.gz", tmp_path)
+    assert 0 < metrics["relative_flops"] < 1  # the instruction's keys and values cached
 
 
 def test_two_cpu_workers_train_the_gpt2_config(tmp_path):

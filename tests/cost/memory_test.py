@@ -3,6 +3,7 @@ import pytest
 from hint_allennlp.cost.memory import (
     appendix_c_cached_task_bytes,
     cached_task_bytes,
+    causal_task_bytes,
     decoder_only_kv_cache_bytes,
     fused_instruction_bytes,
 )
@@ -81,3 +82,28 @@ def test_the_docs_state_the_cached_task_of_t5_xl_the_code_counts():
         f"{megabytes:.0f} MB in float32"
     )
     assert statement in (PROJECT_ROOT / "docs" / "metrics.md").read_text()
+
+
+@pytest.mark.parametrize("instruction_fusion", [True, False])
+def test_causal_task_bytes_are_what_hint_compile_keeps(instruction_fusion):
+    """
+    HINT on the tiny Qwen2 (grouped-query attention: 2 key/value heads for 4), every kind of
+    module: the model's compiled task, tensor by tensor, against the formula.
+    """
+    from tests.models.hint_causal_lm_test import build_hint, peft, tensors
+    from tests.models.instruction_causal_lm_test import read
+
+    reader, model = build_hint("qwen2", instruction_fusion=instruction_fusion)
+    instruction = tensors(read(reader)[:1])["instruction_tokens"]
+    _, kept = model.compile_instruction(instruction)
+    length = int(instruction["tokens"]["mask"].sum())
+    assert causal_task_bytes(
+        model.lm.config, PeftConfig(**peft("qwen2")), length, instruction_fusion
+    ) == sum(t.numel() * t.element_size() for t in kept.values())
+    # By hand: 2 layers of width 64, 4 heads of 16, 2 key/value heads; a = 4, P = 3, r = 4 on
+    # q, k, v, o (k and v 2·16 = 32 wide); t tokens of keys and values in 2 layers with their mask.
+    adapters = 2 * (2 * 4 * 64 + 4 + 64)
+    prefixes = 2 * 2 * 3 * 2 * 16
+    lora = 2 * (4 * (64 + 64) * 2 + 4 * (64 + 32) * 2)
+    fusion = 4 * 2 * 2 * length * 2 * 16 + length if instruction_fusion else 0
+    assert sum(t.numel() * t.element_size() for t in kept.values()) == 4 * (adapters + prefixes + lora) + fusion

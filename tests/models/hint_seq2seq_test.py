@@ -221,6 +221,32 @@ def test_a_model_that_reads_no_instruction_refuses_instruction_tokens(overrides)
         _fixture_model(**overrides)(**batch.as_tensor_dict())
 
 
+def test_learned_modules_with_instruction_fusion_serve_every_instruction():
+    """
+    Tk-Instruct + PEFT with the instruction fused (`learned`, `instruction_fusion: true`): the
+    shared modules (batch 1) stand beside each distinct instruction's encoded states; it trains,
+    and evaluation from the task cache predicts what the first evaluation, which filled it,
+    predicted.
+    """
+    from tests.modules.large_models.checkpointing_test import build
+
+    model, inputs = build("hint", parameter_generator={"type": "learned"}, instruction_fusion=True)
+    loss = model(**inputs)["loss"]
+    loss.backward()
+    assert torch.isfinite(loss) and model.hypernetwork.generator.embeddings.grad.abs().sum() > 0
+    ids = inputs["instruction_tokens"]["tokens"]["token_ids"]
+    mask = inputs["instruction_tokens"]["tokens"]["mask"]
+    modules = model.hypernetwork(ids, mask)
+    assert modules.tensors["prefix_key"].size(0) == ids.size(0)
+    assert torch.equal(modules.tensors["prefix_key"][0], modules.tensors["prefix_key"][-1])
+    model.eval()
+    model.task_parameter_cache.clear()
+    with torch.no_grad():
+        computed = model(**inputs)["predicted_text"]
+        assert len(model.task_parameter_cache) == 2  # the batch's two tasks
+        assert model(**inputs)["predicted_text"] == computed
+
+
 @pytest.mark.parametrize("variant", PAPER_VARIANTS.values(), ids=list(PAPER_VARIANTS))
 def test_each_paper_variant_handles_the_instruction_as_the_table_says(variant):
     model = _fixture_model(**variant.model_arguments(**FIXTURE_MODULE_SIZES))

@@ -1,10 +1,11 @@
 import copy
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Type, Union
+from typing import Any, Dict, List, Optional, Type, Union
 
 import torch
 from allennlp.common.checks import ConfigurationError
 from torch import nn
+from transformers import PreTrainedTokenizerBase
 
 from hint_allennlp.modules.hypernetwork.instruction_chunks import encode_in_chunks
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
@@ -63,6 +64,9 @@ class Hypernetwork(nn.Module):
     separate_encoder : `bool`
     keep_instruction_states : `bool`
         Whether the returned modules carry the encoded instruction (needed for fusion).
+    tokenizer : `PreTrainedTokenizerBase`, optional
+        The backbone's, to decode the instruction for a generator that embeds its text
+        (`embeds_text`).
     """
 
     def __init__(
@@ -72,8 +76,12 @@ class Hypernetwork(nn.Module):
         generator: Optional[ParameterGenerator],
         separate_encoder: bool,
         keep_instruction_states: bool,
+        tokenizer: Optional[PreTrainedTokenizerBase] = None,
     ) -> None:
         super().__init__()
+        if generator is not None and generator.embeds_text and tokenizer is None:
+            raise ValueError("a generator that embeds the instruction's text needs the tokenizer")
+        self.tokenizer = tokenizer
         self.instruction_encoder: Optional[nn.Module] = None
         if separate_encoder and (generator is None or generator.pretrained_instruction_encoder):
             self.instruction_encoder = copy.deepcopy(encoder)
@@ -121,21 +129,46 @@ class Hypernetwork(nn.Module):
         """
         if not self.reads_instruction:
             return TaskParameters(self.generator(None, None))
-        with self.active.use(None):
-            encoder = (
-                self.instruction_encoder
-                if self.instruction_encoder is not None
-                else self.shared_encoder.module
-            )
-            # [B, t, d] and [B, t]; chunks are encoded one by one and concatenated
-            states, instruction_mask = encode_in_chunks(
-                lambda ids, mask: (
-                    encoder(input_ids=ids, attention_mask=mask.long()).last_hidden_state
-                ),
-                instruction_ids,
-                instruction_mask.bool(),
-            )
-        tensors = self.generator(states, instruction_mask) if self.generator is not None else {}
+        embeds_text = self.generator is not None and self.generator.embeds_text
+        texts = self._texts(instruction_ids, instruction_mask) if embeds_text else None
+        states = None
+        if self.keep_instruction_states or not embeds_text:
+            with self.active.use(None):
+                encoder = (
+                    self.instruction_encoder
+                    if self.instruction_encoder is not None
+                    else self.shared_encoder.module
+                )
+                # [B, t, d] and [B, t]; chunks are encoded one by one and concatenated
+                states, instruction_mask = encode_in_chunks(
+                    lambda ids, mask: (
+                        encoder(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+                    ),
+                    instruction_ids,
+                    instruction_mask.bool(),
+                )
+        if self.generator is None:
+            tensors = {}
+        elif embeds_text:
+            embedding = self.generator.embed_texts(texts)
+            # [B, 1, e]: one pooled embedding per instruction
+            tensors = self.generator(embedding, embedding.new_ones(embedding.shape[:2]).bool())
+        else:
+            tensors = self.generator(states, instruction_mask)
         if self.keep_instruction_states:
+            # Modules that do not depend on the instruction ([1, ...], e.g. `learned`'s) for each
+            # instruction [B, ...], as its encoded states are.
+            tensors = {
+                name: tensor.expand(states.size(0), *tensor.shape[1:])
+                for name, tensor in tensors.items()
+            }
             tensors.update(encoded_instruction_tensors(states, instruction_mask))
         return TaskParameters(tensors)
+
+    def _texts(self, instruction_ids: torch.Tensor, instruction_mask: torch.Tensor) -> List[str]:
+        """Each instruction's real tokens ([B, t] or chunks [B, C, c]) decoded to its text."""
+        ids, mask = instruction_ids.flatten(1), instruction_mask.flatten(1).bool()  # [B, t]
+        return [
+            self.tokenizer.decode(row[row_mask].tolist(), skip_special_tokens=True)
+            for row, row_mask in zip(ids, mask)
+        ]

@@ -93,6 +93,10 @@ class ParameterGenerator(nn.Module, Registrable):
     # gins/hypertune.gin restores it from T5) or, False, as new layers reading T5's own token
     # embeddings (`Hypernetwork`).
     pretrained_instruction_encoder = True
+    # Whether it embeds the instruction's text with a model of its own (`embed_texts`, Text-to-
+    # LoRA's `embedding_model`): the hypernetwork then decodes the instruction with the backbone's
+    # tokenizer and passes the embedding [B, 1, e] as the states.
+    embeds_text = False
     supported_kinds: Tuple[ModuleKind, ...] = MODULE_KINDS
 
     def __init__(self, shape: BackboneShape, peft: PeftConfig) -> None:

@@ -1,8 +1,9 @@
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from allennlp.common.checks import ConfigurationError
 from torch import nn
+from transformers import AutoModel, AutoTokenizer
 
 from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import (
@@ -13,6 +14,9 @@ from hint_allennlp.modules.peft.lora import LORA, lora_keys
 from hint_allennlp.modules.peft.peft_config import PeftConfig
 
 VARIANTS = ("large", "medium", "small")
+# How `embedding_model`'s states become one embedding: its first token's (T2L's for gte models),
+# its last real token's (T2L's default), or their mean.
+POOLINGS = ("last_token", "cls", "mean")
 
 
 def _expanding_mlp(size: int, output_size: int, dropout: float) -> List[nn.Module]:
@@ -48,10 +52,13 @@ class TextToLoraGenerator(ParameterGenerator):
     `peft.lora_projections`.
 
     1. A task embedding, encoded (`TaskEncoder`: Linear to latent/2, LayerNorm). T2L embeds the
-       task description with a separate embedding model; here it is the hypernetwork encoder's
-       states over the instruction, mean-pooled over its real tokens (this project's choice: the
-       HINT encoder, the backbone itself by default, so that HINT and T2L read the instruction
-       alike).
+       task description with a separate embedding model (`get_emb_model_and_fns` in its
+       `src/hyper_llm_modulator/utils/model_loading.py`: an HF `AutoModel` by name, frozen, its
+       own tokenizer, the first or last token's state); by default here it is the hypernetwork
+       encoder's states over the instruction, mean-pooled over its real tokens (this project's
+       choice: the HINT encoder, the backbone itself by default, so that HINT and T2L read the
+       instruction alike). `embedding_model` is T2L's way: the instruction, decoded with the
+       backbone's tokenizer, is embedded by that model, frozen.
     2. Learned layer-depth and module-type embeddings (latent/4 each, LayerNorm), concatenated
        with it: one latent-sized input per (slot, projection).
     3. The mixer (dropout, expanding MLP, dropout), residual MLP blocks and the last MLP to
@@ -79,6 +86,14 @@ class TextToLoraGenerator(ParameterGenerator):
         The heads' input width (T2L's `head_in_size`).
     dropout : `float`, optional (default = `0.05`)
         T2L's dropout, everywhere in the generator.
+    embedding_model : `str`, optional (default = `None`)
+        An HF model (hub name or local path, loaded with `AutoModel`; an encoder-decoder's encoder)
+        that embeds the instruction's text, with its own tokenizer, frozen and in evaluation mode.
+        Its weights are saved with the model; the name or path must also be loadable wherever
+        the archive is loaded. The FLOPs count charges the hypernetwork encoder's pass in its
+        place (`counted_weights`). None: the hypernetwork encoder's states.
+    embedding_pooling : `str`, optional (default = `"last_token"`)
+        How `embedding_model`'s states are pooled: "last_token", "cls" or "mean" (above).
     """
 
     supported_kinds = (LORA,)
@@ -91,8 +106,15 @@ class TextToLoraGenerator(ParameterGenerator):
         latent_size: int = 128,
         head_in_size: int = 512,
         dropout: float = 0.05,
+        embedding_model: Optional[str] = None,
+        embedding_pooling: str = "last_token",
     ) -> None:
         super().__init__(shape, peft)
+        if embedding_pooling not in POOLINGS:
+            raise ConfigurationError(
+                f"text_to_lora embedding_pooling must be one of {', '.join(POOLINGS)}, "
+                f"got {embedding_pooling!r}"
+            )
         if variant not in VARIANTS:
             raise ConfigurationError(
                 f"text_to_lora variant must be one of {', '.join(VARIANTS)}, got {variant!r}"
@@ -116,8 +138,21 @@ class TextToLoraGenerator(ParameterGenerator):
             for projection in self.projections
         }
         self.num_slots = shape.attention_slots
+        self.embeds_text = embedding_model is not None
+        self.embedding_pooling = embedding_pooling
+        embedding_size = shape.d_model
+        if self.embeds_text:
+            self.embedding_tokenizer = AutoTokenizer.from_pretrained(embedding_model)
+            self.embedding_tokenizer.padding_side = "right"  # `last_token` counts real tokens
+            if self.embedding_tokenizer.pad_token_id is None:
+                self.embedding_tokenizer.pad_token = self.embedding_tokenizer.eos_token
+            embedder = AutoModel.from_pretrained(embedding_model)
+            if embedder.config.is_encoder_decoder:
+                embedder = embedder.get_encoder()
+            self.embedding_model = embedder.eval().requires_grad_(False)
+            embedding_size = embedder.config.hidden_size
         self.task_encoder = nn.Sequential(
-            nn.Linear(shape.d_model, latent_size // 2), nn.LayerNorm(latent_size // 2)
+            nn.Linear(embedding_size, latent_size // 2), nn.LayerNorm(latent_size // 2)
         )
         self.layer_depth = nn.Sequential(
             nn.Embedding(self.num_slots, latent_size // 4), nn.LayerNorm(latent_size // 4)
@@ -152,6 +187,31 @@ class TextToLoraGenerator(ParameterGenerator):
             }
         )
 
+    def train(self, mode: bool = True) -> "TextToLoraGenerator":
+        super().train(mode)
+        if self.embeds_text:
+            self.embedding_model.eval()  # frozen: no dropout either
+        return self
+
+    def embed_texts(self, texts: List[str]) -> torch.Tensor:
+        """`embedding_model`'s pooled embedding of each text: [B, 1, e]."""
+        device = self.task_encoder[0].weight.device
+        encoded = self.embedding_tokenizer(
+            texts, padding=True, truncation=True, return_tensors="pt"
+        )
+        mask = encoded["attention_mask"].to(device).bool()  # [B, n]
+        with torch.no_grad():
+            states = self.embedding_model(
+                input_ids=encoded["input_ids"].to(device), attention_mask=mask.long()
+            ).last_hidden_state  # [B, n, e]
+        if self.embedding_pooling == "cls":
+            pooled = states[:, 0]
+        elif self.embedding_pooling == "last_token":
+            pooled = states[torch.arange(states.size(0), device=device), mask.sum(1) - 1]
+        else:
+            pooled = mean_over_instruction(states, mask)
+        return pooled.unsqueeze(1)  # [B, 1, e]
+
     def _head_output_size(self, in_size: int, out_size: int) -> int:
         if self.variant == "large":
             return self.rank * (in_size + out_size)
@@ -163,7 +223,8 @@ class TextToLoraGenerator(ParameterGenerator):
         task: the task encoder, then for every (slot, projection) the mixer and the first residual
         block, and for each of its head passes (1 for `large`, 2 for `medium`, 2r for `small`) the
         second residual block, the MLP to the head and the projection's head (weight matrices;
-        embeddings are lookups).
+        embeddings are lookups). With `embedding_model`, the FLOPs count still charges the
+        hypernetwork encoder's pass over the instruction, which that model's pass replaces.
         """
 
         def weights(module: nn.Module) -> int:

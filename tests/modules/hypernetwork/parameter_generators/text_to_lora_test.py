@@ -12,12 +12,12 @@ from allennlp.common.checks import ConfigurationError
 from allennlp.data import Vocabulary
 from allennlp.models import Model
 from torch.utils.flop_counter import FlopCounterMode
-from transformers import AutoConfig
+from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.hypernetwork.parameter_generators import TextToLoraGenerator
 from hint_allennlp.modules.peft.peft_config import PeftConfig
-from tests import TINY_LLAMA, TINY_T5
+from tests import TINY_GPT2, TINY_LLAMA, TINY_T5
 
 LORA_ONLY = PeftConfig(
     use_adapters=False,
@@ -126,3 +126,69 @@ def test_flops_count_charges_the_generator_once_per_task_as_measured(variant):
         with FlopCounterMode(display=False) as counter:
             generator(states, torch.ones(1, length, dtype=torch.bool))
         assert counter.get_total_flops() == 2 * per_task
+
+
+def test_a_separate_embedding_model_embeds_the_instructions_text_frozen():
+    """
+    T2L's external embedding model (`embedding_model`, here the tiny GPT-2 by path) on the tiny
+    Llama: the instruction, decoded with Llama's tokenizer, is embedded with GPT-2's own tokenizer
+    and its last real token's state; that model stays frozen and in evaluation mode.
+    """
+    torch.manual_seed(0)
+    model = Model.from_params(
+        vocab=Vocabulary(),
+        params=Params(
+            {
+                "type": "instruction_causal_lm",
+                "model_name": str(TINY_LLAMA),
+                "parameter_generator": {
+                    "type": "text_to_lora",
+                    "embedding_model": str(TINY_GPT2),
+                },
+                "peft": {
+                    "use_adapters": False,
+                    "use_prefixes": False,
+                    "use_lora": True,
+                    "lora_rank": 4,
+                },
+            }
+        ),
+    )
+    generator = model.hypernetwork.generator
+    assert generator.task_encoder[0].in_features == AutoConfig.from_pretrained(TINY_GPT2).n_embd
+    texts = ["Name the capital of the country.", "Add the two numbers."]
+    rows = [model.tokenizer(text)["input_ids"] for text in texts]
+    width = max(len(row) for row in rows)
+    # [2, t], right-padded (Llama's tokenizer has no padding token)
+    ids = torch.tensor([row + [0] * (width - len(row)) for row in rows])
+    mask = torch.tensor([[True] * len(row) + [False] * (width - len(row)) for row in rows])
+    model.eval()
+    tensors = model.hypernetwork(ids, mask)
+
+    gpt2_tokenizer = AutoTokenizer.from_pretrained(TINY_GPT2)
+    gpt2 = AutoModel.from_pretrained(TINY_GPT2).eval()
+    expected = []
+    for text in texts:
+        gpt2_ids = gpt2_tokenizer(text, return_tensors="pt")["input_ids"]
+        with torch.no_grad():
+            expected.append(gpt2(input_ids=gpt2_ids).last_hidden_state[:, -1])  # [1, e]
+    embedding = torch.cat(expected).unsqueeze(1)  # [B, 1, e]
+    reference = generator(embedding, torch.ones(2, 1, dtype=torch.bool))
+    for key, tensor in reference.items():
+        torch.testing.assert_close(tensors[key], tensor, msg=key)
+
+    model.train()
+    assert not generator.embedding_model.training
+    target = ids[:, :3].clone()
+    target[:, -1] = model._eos_ids[0]
+    model(
+        source_tokens={"tokens": {"token_ids": ids, "mask": mask}},
+        instruction_tokens={"tokens": {"token_ids": ids, "mask": mask}},
+        target_tokens={"tokens": {"token_ids": target, "mask": torch.ones_like(target).bool()}},
+    )["loss"].backward()
+    assert all(head.weight.grad.abs().sum() > 0 for head in generator.heads.values())
+    assert all(
+        not p.requires_grad and p.grad is None for p in generator.embedding_model.parameters()
+    )
+    with pytest.raises(ConfigurationError, match="embedding_pooling must be one of"):
+        TextToLoraGenerator(llama_shape(), LORA_ONLY, embedding_pooling="max")
