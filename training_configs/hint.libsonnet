@@ -381,6 +381,7 @@ local final_evaluation(s, test_data_path) = {
         sequence_layout: 'decoder_only',
         num_positive_examples: positive_examples,
         max_instances_per_task: s.max_instances_per_task,
+        [if s.instruction_chunking != null then 'instruction_chunking']: s.instruction_chunking,
       },
       train_data_path: s.sni_splits_dir + '/train_tasks.txt',
       model: {
