@@ -111,6 +111,7 @@ P3_EXPERIMENTS = {
     "p3/t0_replication.jsonnet": (None, "prompt_only", None),
     "p3/few_shot/hint_split.jsonnet": ("cross_attention", "split", "hypernetwork"),
     "p3/few_shot/t0.jsonnet": (None, "prompt_only", "input"),
+    "p3/many_shot/hint_split.jsonnet": ("cross_attention", "split", "hypernetwork"),
 }
 
 
@@ -130,6 +131,10 @@ def test_p3_experiments_use_the_paper_recipe(experiment):
         placement,
     )
     assert config["validation_dataset_reader"] == {**reader, "answer_choices": True}
+    # p3/many_shot/: 32 of the records' shots, in chunks within the window.
+    many_shot = experiment.startswith("p3/many_shot/")
+    assert reader.get("instruction_chunking") == ("packed" if many_shot else None)
+    assert reader.get("num_shots") == (32 if many_shot else None)
     assert trainer["optimizer"] == PAPER_ADAFACTOR
     # gins/t0_train.gin: inputs 1,024, hyper_inputs 512, targets 256; 2,048 examples per step,
     # for 10,000 steps (appendix E's T0 replication: 20,000).

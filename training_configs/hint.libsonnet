@@ -71,10 +71,11 @@ local defaults = {
   max_instruction_tokens: 1024,
   max_source_tokens: 1024,
   max_target_tokens: 256,
-  // Many-shot instructions past `max_instruction_tokens` (SNI, docs/readers.md): null is the
-  // paper's single sequence; 'packed' or 'per_example' give the hypernetwork the definition and
-  // the examples in chunks of at most `max_instruction_tokens`, encoded one by one, and draw the
-  // examples beyond a task's positive ones from its instances.
+  // Many-shot instructions past `max_instruction_tokens` (SNI and P3, docs/readers.md): null is
+  // the paper's single sequence; 'packed' or 'per_example' give the hypernetwork the definition
+  // and the examples in chunks of at most `max_instruction_tokens`, encoded one by one; SNI draws
+  // the examples beyond a task's positive ones from its instances, P3 reads the records' shots
+  // (drawn from the train split by `hint-p3-prepare --shots`).
   instruction_chunking: null,
 
   // Optimisation, counted as the paper counts it: `optimizer_steps` steps of `examples_per_step`
@@ -380,6 +381,7 @@ local final_evaluation(s, test_data_path) = {
         sequence_layout: 'decoder_only',
         num_positive_examples: positive_examples,
         max_instances_per_task: s.max_instances_per_task,
+        [if s.instruction_chunking != null then 'instruction_chunking']: s.instruction_chunking,
       },
       train_data_path: s.sni_splits_dir + '/train_tasks.txt',
       model: {
@@ -422,11 +424,10 @@ local final_evaluation(s, test_data_path) = {
   // Table 10's averages over prompts). Data: `allennlp hint-p3-prepare` (docs/p3.md). The p3
   // reader's `mode` says what the hypernetwork and the encoder read: 'joint' or 'split' for models
   // with a hypernetwork, 'prompt_only' (T0) or 'no_prompt' for those without;
-  // `few_shot_placement` where the records' few-shot examples go ('hypernetwork' or 'input').
-  p3(model, mode, settings={}, few_shot_placement=null)::
+  // `few_shot_placement` where the records' few-shot examples go ('hypernetwork' or 'input');
+  // `num_shots` how many of them (null: all the records have).
+  p3(model, mode, settings={}, few_shot_placement=null, num_shots=null)::
     local s = settings_with({ optimizer_steps: 10000, examples_per_step: 2048, max_instruction_tokens: 512 }, settings);
-    assert s.instruction_chunking == null :
-           'instruction_chunking is a setting of the SNI recipes: the p3 reader gives its few-shot examples as one sequence.';
     local chosen = models[model](s);
     local reads_instruction = chosen.instruction_format == 'hint';
     assert reads_instruction == std.member(['joint', 'split'], mode) :
@@ -439,6 +440,8 @@ local final_evaluation(s, test_data_path) = {
         mode: mode,
         answer_choices: false,
         [if few_shot_placement != null then 'few_shot_placement']: few_shot_placement,
+        [if num_shots != null then 'num_shots']: num_shots,
+        [if s.instruction_chunking != null then 'instruction_chunking']: s.instruction_chunking,
       },
       validation_dataset_reader: self.dataset_reader { answer_choices: true },
       train_data_path: s.p3_train_data,

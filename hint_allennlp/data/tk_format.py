@@ -142,16 +142,27 @@ def build_tk_instruction_chunks(
     text `build_tk_prompt` gives. No demonstration is left out; one that is over `max_tokens` on
     its own is truncated (by the reader).
     """
-    if chunking not in INSTRUCTION_CHUNKINGS:
-        raise ValueError(f"chunking must be one of {INSTRUCTION_CHUNKINGS}, not {chunking!r}")
     pieces = [format_definition(definition)] + [
         format_demonstration(kind, number, example, add_explanations)
         for kind, examples in (("Positive", positive_examples), ("Negative", negative_examples))
         for number, example in enumerate(examples, start=1)
     ]
+    return cut_into_chunks(pieces, chunking, count_tokens, max_tokens)
+
+
+def cut_into_chunks(
+    pieces: Sequence[str], chunking: str, count_tokens: Callable[[str], int], max_tokens: int
+) -> List[str]:
+    """
+    An instruction's pieces (the definition, each example) as chunks: "per_example" a chunk
+    each; "packed" the pieces in order, a new chunk begun where the next piece would take the
+    current one past `max_tokens`. The chunks joined are the pieces joined.
+    """
+    if chunking not in INSTRUCTION_CHUNKINGS:
+        raise ValueError(f"chunking must be one of {INSTRUCTION_CHUNKINGS}, not {chunking!r}")
     if chunking == "per_example":
-        return pieces
-    chunks = pieces[:1]
+        return list(pieces)
+    chunks = list(pieces[:1])
     for piece in pieces[1:]:
         if count_tokens(chunks[-1] + piece) <= max_tokens:
             chunks[-1] += piece

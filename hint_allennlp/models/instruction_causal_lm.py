@@ -16,6 +16,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, GenerationConfig
 from hint_allennlp.cost.flops import DecoderOnlyCounts, instruction_handling
 from hint_allennlp.models.instruction_model import InstructionModel, check_generation_settings
 from hint_allennlp.modules.backbone import config_source
+from hint_allennlp.modules.hypernetwork.instruction_chunks import chunk_rows, encode_in_chunks
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
 from hint_allennlp.modules.large_models.checkpointing import enable_causal_lm_checkpointing
 from hint_allennlp.modules.large_models.mixed_precision import (
@@ -292,11 +293,19 @@ class InstructionCausalLM(InstructionModel):
             for tokens in (instruction_tokens if self.instruction_fusion else None, source_tokens)
             if tokens is not None
         ]  # each [B, n]
+        # An instruction in chunks [B, C, c] (the readers' `instruction_chunking`) is never read
+        # in the prompt: its chunks' keys and values, concatenated, precede it, also in training.
+        chunked = self.instruction_fusion and prompt[0][0].dim() == 3
         cached = (
-            not self.training
-            and instruction_tokens is not None
+            instruction_tokens is not None
             and self.instruction_fusion
-            and (self.task_parameter_cache.enabled or self.hypernetwork is not None)
+            and (
+                chunked
+                or (
+                    not self.training
+                    and (self.task_parameter_cache.enabled or self.hypernetwork is not None)
+                )
+            )
         )
         # What is kept per distinct instruction [U]: the generated modules (HINT) and, cached, the
         # instruction's keys and values (after the generated prefix); each example's row [B].
@@ -309,11 +318,11 @@ class InstructionCausalLM(InstructionModel):
         if target_tokens is not None:
             labels = self._labels(target_tokens)  # [B, o]
             self._check_continuations(labels, "target_tokens")
-            # The whole prompt, after the generated prefix only.
-            generated_prefix = self._prefix(self._generated_modules(task))
+            # The whole prompt after the generated prefix (chunks: after their keys and values).
+            generated_prefix = self._prefix(task if chunked else self._generated_modules(task))
             with self._modules_for_rows(task, task_index, 1):
                 token_log_probs = self._continuation_log_probs(
-                    prompt,
+                    prompt[1:] if chunked else prompt,
                     labels,
                     (generated_prefix, task_index) if generated_prefix is not None else None,
                 )  # [B, o]
@@ -338,7 +347,7 @@ class InstructionCausalLM(InstructionModel):
             if metadata is not None:
                 input_lengths = prompt[-1][1].sum(1)
                 instruction_lengths = (
-                    prompt[0][1].sum(1)
+                    prompt[0][1].flatten(1).sum(1)  # [B, t], or chunks [B, C, c]
                     if instruction_tokens is not None
                     else torch.zeros_like(input_lengths)
                 )
@@ -358,15 +367,44 @@ class InstructionCausalLM(InstructionModel):
         fusion outside training, the keys and values of every layer over the instruction, which
         each real token computes seeing only real tokens before it (and the generated prefix),
         at its own position, under the task's generated modules; in the model's mixed precision
-        (a bf16 model's compiled task holds bf16 keys and values, as its live cache).
+        (a bf16 model's compiled task holds bf16 keys and values, as its live cache). In chunks
+        [U, C, c], also in training: each chunk's, at its own positions, concatenated.
         """
         modules = (
             self.hypernetwork(instruction_ids, instruction_mask)
             if self.hypernetwork is not None
             else None
         )
-        if self.training or not self.instruction_fusion:
+        chunked = instruction_ids.dim() == 3
+        if (self.training and not chunked) or not self.instruction_fusion:
             return modules
+        if not chunked:
+            kept = self._instruction_key_values(instruction_ids, instruction_mask, modules)
+            return kept if modules is None else TaskParameters({**modules.tensors, **kept.tensors})
+        rows = chunk_rows(instruction_mask.bool())  # each chunk's instruction [N]
+        layer_shape: List[torch.Size] = []
+
+        def chunk_key_values(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            chunk = self._instruction_key_values(
+                ids, mask, None if modules is None else modules.index_select(rows)
+            )
+            layer_shape.append(chunk["past_keys"].shape[2:])
+            # [N, c, layers, kv_heads, head_dim] each -> [N, c, 2 * layers * kv_heads * head_dim]
+            return torch.cat([chunk["past_keys"].flatten(2), chunk["past_values"].flatten(2)], -1)
+
+        states, mask = encode_in_chunks(chunk_key_values, instruction_ids, instruction_mask.bool())
+        # [U, T, 2 * ...] -> keys and values [U, T, layers, kv_heads, head_dim]
+        keys, values = states.view(*states.shape[:2], 2, *layer_shape[0]).unbind(2)
+        kept = TaskParameters({"instruction_mask": mask, "past_keys": keys, "past_values": values})
+        return kept if modules is None else TaskParameters({**modules.tensors, **kept.tensors})
+
+    def _instruction_key_values(
+        self,
+        instruction_ids: torch.Tensor,
+        instruction_mask: torch.Tensor,
+        modules: Optional[TaskParameters],
+    ) -> TaskParameters:
+        """The keys and values of instructions [U, t] under their generated `modules` [U]."""
         generated_prefix = self._prefix(modules)
         prefix_length = 0 if generated_prefix is None else generated_prefix["past_keys"].size(1)
         positions = torch.arange(
@@ -385,8 +423,7 @@ class InstructionCausalLM(InstructionModel):
                 past_key_values=past,
                 use_cache=True,
             ).past_key_values
-        kept = instruction_key_values(past, instruction_mask, skip=prefix_length)
-        return kept if modules is None else TaskParameters({**modules.tensors, **kept.tensors})
+        return instruction_key_values(past, instruction_mask, skip=prefix_length)
 
     def _prefix(self, task: Optional[TaskParameters]) -> Optional[TaskParameters]:
         """

@@ -17,6 +17,7 @@ from hint_allennlp.commands.compile_tasks import compile_tasks
 from hint_allennlp.data.file_reading import DataFormatError
 from hint_allennlp.modules.serving.compiled_task import contents_checksum
 from tests import SNI_FIXTURES, run_allennlp
+from tests.data.dataset_readers.sni_test import make_reader
 
 NO_ARCHIVE = "no-such-model.tar.gz"
 SNI_TASK = SNI_FIXTURES / "tasks" / "task1146_country_capital.json"
@@ -91,3 +92,55 @@ def test_a_folder_is_compiled_whole_and_another_models_output_is_refused(
         "a.hint.pt",
         "more.hint.pt",
     ]
+
+
+def test_chunked_instructions_compile_and_predict_what_they_predict_uncompiled(
+    trained_archive, tmp_path, monkeypatch
+):
+    """
+    Many-shot instructions (`instruction_chunking`) through the CLI: the archive's reader set to
+    give the definition and each example as a chunk of its own; the compiled task (the chunks'
+    encodings, concatenated) predicts what its instruction, encoded in chunks, predicts.
+    """
+    monkeypatch.chdir(tmp_path)
+    overrides = json.dumps(
+        {
+            "dataset_reader.instruction_chunking": "per_example",
+            "dataset_reader.num_positive_examples": 2,
+        }
+    )
+    run_allennlp(
+        "hint-compile", str(trained_archive), str(SNI_TASK), "--output-dir", "compiled",
+        "--overrides", overrides,
+    )  # fmt: skip
+    task = json.loads(SNI_TASK.read_text())
+    instruction = {
+        "instruction": task["Definition"][0],
+        "positive_examples": task["Positive Examples"],
+    }
+    inputs = ["Albania", "Peru", "Japan"]
+    Path("inputs.jsonl").write_text(
+        "".join(
+            json.dumps(line) + "\n"
+            for country in inputs
+            for line in (
+                {"task": SNI_TASK.stem, "input": country},
+                {**instruction, "input": country},
+            )
+        )
+    )
+    run_allennlp(
+        "predict", str(trained_archive), "inputs.jsonl", "--output-file", "out.jsonl",
+        "--silent", "--overrides", overrides,
+        "--predictor-args", json.dumps({"compiled_tasks": ["compiled"]}),
+    )  # fmt: skip
+    predictions = [json.loads(line) for line in Path("out.jsonl").read_text().splitlines()]
+    assert len(predictions) == 2 * len(inputs)
+    for from_compiled, from_instruction in zip(predictions[::2], predictions[1::2]):
+        assert from_compiled["prediction"] == from_instruction["prediction"]
+    # Three chunks (the definition, two examples): the encoded instruction kept is their tokens.
+    compiled = torch.load(f"compiled/{SNI_TASK.stem}.hint.pt", weights_only=True)
+    reader = make_reader(num_positive_examples=2, instruction_chunking="per_example")
+    chunks = next(iter(reader.read(str(SNI_TASK))))["instruction_tokens"].field_list
+    assert len(chunks) == 3
+    assert compiled["tensors"]["instruction_states"].size(1) == sum(len(c) for c in chunks)

@@ -106,4 +106,7 @@ def test_causal_task_bytes_are_what_hint_compile_keeps(instruction_fusion):
     prefixes = 2 * 2 * 3 * 2 * 16
     lora = 2 * (4 * (64 + 64) * 2 + 4 * (64 + 32) * 2)
     fusion = 4 * 2 * 2 * length * 2 * 16 + length if instruction_fusion else 0
-    assert sum(t.numel() * t.element_size() for t in kept.values()) == 4 * (adapters + prefixes + lora) + fusion
+    assert (
+        sum(t.numel() * t.element_size() for t in kept.values())
+        == 4 * (adapters + prefixes + lora) + fusion
+    )

@@ -334,8 +334,13 @@ class InstructionReader(DatasetReader):
         original_source = source
         original_chunks = [instruction] if isinstance(instruction, TokenizedText) else instruction
         choice_prefix = ""
-        if self._moves_whitespace:
-            # Chunked instructions are read in the `hint` format only, never in this layout.
+        if self._moves_whitespace and isinstance(instruction, list):
+            # Chunks are sequences of their own: only the last one's trailing whitespace moves.
+            last, source, target, choice_prefix = self._whitespace_moved(
+                instruction[-1], source, target
+            )
+            instruction = [*instruction[:-1], last]
+        elif self._moves_whitespace:
             instruction, source, target, choice_prefix = self._whitespace_moved(
                 instruction, source, target
             )

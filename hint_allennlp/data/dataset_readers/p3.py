@@ -1,11 +1,11 @@
 import logging
 import re
-from typing import Any, Iterator, List, Mapping, Optional, Sequence
+from typing import Any, Iterator, List, Mapping, Optional, Sequence, Union
 
 from allennlp.common.checks import ConfigurationError
 from allennlp.data import DatasetReader, Instance
 
-from hint_allennlp.data.dataset_readers.instruction_reader import InstructionReader
+from hint_allennlp.data.dataset_readers.instruction_reader import InstructionReader, TokenizedText
 from hint_allennlp.data.file_reading import (
     DataFormatError,
     expand_file_path,
@@ -19,9 +19,11 @@ from hint_allennlp.data.p3.few_shot import (
     FEW_SHOT_PLACEMENTS,
     MAX_INPUT_LENGTH,
     Shot,
+    few_shot_chunks,
     few_shot_text,
     kept_shots,
 )
+from hint_allennlp.data.tk_format import INSTRUCTION_CHUNKINGS
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +86,21 @@ class P3Reader(InstructionReader):
     max_few_shot_input_tokens : `int`, optional (default = `960`)
         Shots are kept while their input and target tokens, summed, stay within this many tokens
         minus the tokens of the instance's full prompt (the authors' pruning, FLAN's 1,024 - 64).
+        Not with `instruction_chunking`, which keeps every shot.
+    num_shots : `int`, optional (default = `None`)
+        Use the first this many of a record's `shots` (`None`: all), so that data prepared with
+        `hint-p3-prepare --shots 64` serves every k up to 64. A record with fewer is read with
+        what it has, counted with the reason in the read's summary.
+    instruction_chunking : `str`, optional (default = `None`)
+        Many-shot instructions past the hypernetwork's window: `None` is the authors' single
+        sequence (shots pruned as `max_few_shot_input_tokens` says); `"packed"` or
+        `"per_example"` give `instruction_tokens` as chunks of at most `max_instruction_tokens`
+        each (`few_shot.few_shot_chunks`: each shot, then " Definition: " and the hypernetwork's
+        text), no shot pruned, which the hypernetwork encodes one by one and concatenates
+        (`modules/hypernetwork/instruction_chunks.py`). Modes 'joint' and 'split' only, with the
+        shots (if any) in the hypernetwork (`few_shot_placement` 'hypernetwork'). The shots are
+        the record's: `hint-p3-prepare` draws them from the task's train split, seeded by the
+        instance, never the instance itself (`p3.preparation.ShotSampler`).
     tokenizer, token_indexers, model_name, max_*_tokens, answer_choices, sequence_layout
         As in `InstructionReader`.
     max_instances, serialization_dir
@@ -95,6 +112,8 @@ class P3Reader(InstructionReader):
         mode: str = "joint",
         few_shot_placement: Optional[str] = None,
         max_few_shot_input_tokens: int = MAX_INPUT_LENGTH,
+        num_shots: Optional[int] = None,
+        instruction_chunking: Optional[str] = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -110,8 +129,23 @@ class P3Reader(InstructionReader):
                 f"mode {mode!r} has no hypernetwork text to put few-shot examples in; use "
                 "few_shot_placement 'input'."
             )
+        if instruction_chunking is not None and (
+            instruction_chunking not in INSTRUCTION_CHUNKINGS
+            or mode in NO_INSTRUCTION_MODES
+            or few_shot_placement == "input"
+        ):
+            raise ConfigurationError(
+                f"instruction_chunking must be null or one of {INSTRUCTION_CHUNKINGS} with mode "
+                "'joint' or 'split' and the shots (if any) in the hypernetwork (few_shot_placement "
+                f"'hypernetwork'), not {instruction_chunking!r} with mode {mode!r} and "
+                f"few_shot_placement {few_shot_placement!r}."
+            )
+        if num_shots is not None and num_shots < 0:
+            raise ConfigurationError(f"num_shots must be 0 or more (or null), not {num_shots}.")
         self._mode = mode
         self._few_shot_placement = few_shot_placement
+        self._num_shots = num_shots
+        self._instruction_chunking = instruction_chunking
         self._max_few_shot_input_tokens = max_few_shot_input_tokens
 
     def _read_instances(self, file_path: str) -> Iterator[Instance]:
@@ -203,11 +237,39 @@ class P3Reader(InstructionReader):
                 raise ValueError(
                     "the template has no text besides its placeholders (empty instruction)."
                 )
-        if shots:
+        if self._num_shots is not None:
+            shots = self._first_shots(shots or [])
+        if shots and self._few_shot_placement is None:
+            raise ValueError(
+                "the record has 'shots' but the reader's few_shot_placement is not set: set it to "
+                "'hypernetwork' (HINT) or 'input' (T0)."
+            )
+        chunks: Optional[List[str]] = None
+        if self._instruction_chunking is not None and instruction is not None:
+            # Without shots the instruction as it is, one chunk (as unchunked).
+            chunks = (
+                few_shot_chunks(
+                    shots,
+                    instruction,
+                    self._instruction_chunking,
+                    self._count_tokens,
+                    self._max_lengths["instruction_tokens"],
+                )
+                if shots
+                else [instruction]
+            )
+        elif shots:
             source, instruction = self._with_shots(shots, prompt, source, instruction)
+        instruction_part: Union[None, TokenizedText, List[TokenizedText]] = (
+            [self._tokenize(chunk) for chunk in chunks]
+            if chunks is not None
+            else None
+            if instruction is None
+            else self._tokenize(instruction)
+        )
         return self._make_instance(
             self._tokenize(source),
-            instruction=None if instruction is None else self._tokenize(instruction),
+            instruction=instruction_part,
             target=None if target is None else self._tokenize(target),
             references=references,
             task=task,
@@ -218,14 +280,19 @@ class P3Reader(InstructionReader):
             prompt_groups=categories or [],
         )
 
+    def _first_shots(self, shots: Sequence[Shot]) -> Sequence[Shot]:
+        """The first `num_shots` shots; a record with fewer is counted, with the reason."""
+        if len(shots) < self._num_shots:  # type: ignore[operator]
+            self._counts[
+                f"records with fewer than num_shots={self._num_shots} few-shot examples, read with "
+                f"the {len(shots)} they have (hint-p3-prepare --shots drew no more: a smaller "
+                "--shots, or a task's train split with no more rows; its report names them)"
+            ] += 1
+        return shots[: self._num_shots]
+
     def _with_shots(
         self, shots: Sequence[Shot], prompt: str, source: str, instruction: Optional[str]
     ) -> tuple:
-        if self._few_shot_placement is None:
-            raise ValueError(
-                "the record has 'shots' but the reader's few_shot_placement is not set: set it to "
-                "'hypernetwork' (HINT) or 'input' (T0)."
-            )
         kept = kept_shots(
             shots, self._count_pieces, self._count_pieces(prompt), self._max_few_shot_input_tokens
         )

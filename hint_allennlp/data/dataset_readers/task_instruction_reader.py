@@ -20,6 +20,8 @@ from hint_allennlp.data.tk_format import (
 )
 
 INSTRUCTION_FORMATS = ("hint", "tk_instruct", "tk_instruct_prefix", "no_instruct")
+# The formats whose instruction is a field of its own, which `instruction_chunking` can cut.
+CHUNKED_FORMATS = ("hint", "tk_instruct_prefix")
 
 
 class TaskInstructionReader(InstructionReader):
@@ -53,8 +55,10 @@ class TaskInstructionReader(InstructionReader):
         `"packed"` or `"per_example"` give `instruction_tokens` as chunks of at most
         `max_instruction_tokens` each (`tk_format.build_tk_instruction_chunks`), every
         demonstration kept, which the hypernetwork encodes one by one and concatenates
-        (`modules/hypernetwork/instruction_chunks.py`). "hint" format only. The SNI reader then
-        also draws demonstrations beyond a task's positive examples from its instances.
+        (`modules/hypernetwork/instruction_chunks.py`; a causal LM also keeps the chunks' keys and
+        values, concatenated, as its prompt's first part). "hint" and "tk_instruct_prefix"
+        formats only. The SNI reader then also draws demonstrations beyond a task's positive
+        examples from its instances.
     seed : `int`, optional (default = `0`)
         Seeds the choice of the target among several references. The choice depends only on the
         seed, the task and the instance (its id, or its input when it has none), so it does not
@@ -77,11 +81,12 @@ class TaskInstructionReader(InstructionReader):
     ) -> None:
         super().__init__(**kwargs)
         if instruction_chunking is not None and (
-            instruction_chunking not in INSTRUCTION_CHUNKINGS or instruction_format != "hint"
+            instruction_chunking not in INSTRUCTION_CHUNKINGS
+            or instruction_format not in CHUNKED_FORMATS
         ):
             raise ConfigurationError(
                 f"instruction_chunking must be null or one of {INSTRUCTION_CHUNKINGS} with "
-                "instruction_format 'hint' (the hypernetwork's input), not "
+                f"instruction_format one of {CHUNKED_FORMATS} (the hypernetwork's input), not "
                 f"{instruction_chunking!r} with {instruction_format!r}."
             )
         self._instruction_chunking = instruction_chunking
@@ -141,6 +146,8 @@ class TaskInstructionReader(InstructionReader):
                     max_tokens=self._max_lengths["instruction_tokens"],
                 )
                 instruction_part = [self._tokenize(chunk) for chunk in chunks]
+                if self._instruction_format == "tk_instruct_prefix":
+                    source_text = format_query(input)
             else:
                 if self._instruction_format == "tk_instruct":
                     query_input, max_tokens = input, self._max_lengths["source_tokens"]

@@ -9,6 +9,8 @@ settings `x_y_delimiter=""`, `inputs_prefix=""`, `targets_prefix=" Output: "`,
 
 from typing import Callable, List, NamedTuple, Sequence
 
+from hint_allennlp.data.tk_format import cut_into_chunks
+
 FEW_SHOT_PLACEMENTS = ("hypernetwork", "input")
 INPUTS_PREFIX = ""
 TARGETS_PREFIX = " Output: "
@@ -40,10 +42,28 @@ def kept_shots(
     return kept
 
 
-def few_shot_text(shots: Sequence[Shot], text: str) -> str:
-    """The shots, then " Definition: " and `text`."""
-    examples = "".join(
+def few_shot_pieces(shots: Sequence[Shot], text: str) -> List[str]:
+    """Each shot's text, then " Definition: " and `text`: joined, the authors' few-shot text."""
+    return [
         f"{INPUTS_PREFIX}{shot.input}{TARGETS_PREFIX}{shot.target}{EXAMPLE_SEPARATOR}"
         for shot in shots
-    )
-    return examples + DEFINITION_SEPARATOR + text
+    ] + [DEFINITION_SEPARATOR + text]
+
+
+def few_shot_text(shots: Sequence[Shot], text: str) -> str:
+    """The shots, then " Definition: " and `text`."""
+    return "".join(few_shot_pieces(shots, text))
+
+
+def few_shot_chunks(
+    shots: Sequence[Shot],
+    text: str,
+    chunking: str,
+    count_tokens: Callable[[str], int],
+    max_tokens: int,
+) -> List[str]:
+    """
+    The few-shot text in chunks of at most `max_tokens` (many-shot, `instruction_chunking`;
+    `tk_format.cut_into_chunks`): nothing pruned, and joined they are `few_shot_text`.
+    """
+    return cut_into_chunks(few_shot_pieces(shots, text), chunking, count_tokens, max_tokens)

@@ -16,6 +16,17 @@ import torch
 Encode = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
+def chunk_rows(instruction_mask: torch.Tensor) -> torch.Tensor:
+    """
+    The instruction (row of B) of each chunk that `encode_in_chunks` encodes, in the order it
+    gives them to `encode`: [N], for an `encode` that needs per-instruction inputs (a causal LM's
+    generated modules and prefix).
+    """
+    batch, chunks, _ = instruction_mask.shape
+    rows = torch.arange(batch, device=instruction_mask.device).repeat_interleave(chunks)
+    return rows[instruction_mask.reshape(batch * chunks, -1).any(-1)]
+
+
 def encode_in_chunks(
     encode: Encode, instruction_ids: torch.Tensor, instruction_mask: torch.Tensor
 ) -> Tuple[torch.Tensor, torch.Tensor]:

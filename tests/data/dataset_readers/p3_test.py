@@ -1,4 +1,5 @@
 import json
+import logging
 
 import pytest
 from allennlp.common.checks import ConfigurationError
@@ -228,3 +229,69 @@ def test_shots_need_a_placement(tmp_path):
         P3Reader(model_name=str(TINY_T5), mode="prompt_only", few_shot_placement="hypernetwork")
     with pytest.raises(ConfigurationError, match="few_shot_placement must be one of"):
         P3Reader(model_name=str(TINY_T5), few_shot_placement="encoder")
+
+
+def read_chunked(tmp_path, record, caplog=None, **kwargs):
+    path = tmp_path / "prompts.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    arguments = {"mode": "split", "few_shot_placement": "hypernetwork", **kwargs}
+    (instance,) = P3Reader(model_name=str(TINY_T5), **arguments).read(str(path))
+    return instance
+
+
+def chunk_tokens(instance):
+    return [[t.text for t in chunk.tokens] for chunk in instance["instruction_tokens"].field_list]
+
+
+def test_many_shot_chunks_one_chunk_is_the_unchunked_instruction(tmp_path):
+    record = {**RECORD, "shots": SHOTS}
+    unchunked = read_chunked(tmp_path, record)
+    chunked = read_chunked(tmp_path, record, instruction_chunking="packed")
+    assert chunk_tokens(chunked) == [[t.text for t in unchunked["instruction_tokens"].tokens]]
+    assert chunked["metadata"]["instruction"] == unchunked["metadata"]["instruction"]
+    assert chunked["metadata"]["instruction_chunks"] == 1
+    # Without shots: the hypernetwork's text as it is, one chunk.
+    no_shots = read_chunked(tmp_path, RECORD, instruction_chunking="per_example")
+    assert no_shots["metadata"]["instruction"] == RECORD["edited_prompt"]
+
+
+def test_many_shot_chunks_keep_every_shot_within_the_window(tmp_path):
+    shots = SHOTS * 4  # 8 shots
+    record = {**RECORD, "shots": shots}
+    # The authors' pruning keeps only the shots that fit 30 tokens besides the prompt.
+    pruned = read_chunked(tmp_path, record, max_few_shot_input_tokens=30)
+    assert pruned["metadata"]["instruction"].count(" Output: ") < len(shots)
+    per_example = read_chunked(
+        tmp_path, record, max_few_shot_input_tokens=30, instruction_chunking="per_example"
+    )
+    texts = ["".join(chunk) for chunk in chunk_tokens(per_example)]
+    assert len(texts) == len(shots) + 1 and "Definition" in texts[-1]
+    packed = read_chunked(
+        tmp_path, record, instruction_chunking="packed", max_instruction_tokens=60
+    )
+    lengths = [len(chunk) for chunk in chunk_tokens(packed)]
+    assert 1 < len(lengths) < len(shots) + 1 and max(lengths) <= 60
+    # Joined, the chunks are the authors' few-shot text with every shot.
+    assert packed["metadata"]["instruction"] == per_example["metadata"]["instruction"]
+    assert packed["metadata"]["instruction"].count(" Output: ") == len(shots)
+
+
+def test_num_shots_takes_the_first_and_counts_records_with_fewer(tmp_path, caplog):
+    record = {**RECORD, "shots": SHOTS}
+    one = read_chunked(tmp_path, record, num_shots=1, instruction_chunking="packed")
+    assert one["metadata"]["instruction"].startswith(SHOTS[0]["input"] + " Output: True\n\n")
+    assert one["metadata"]["instruction"].count(" Output: ") == 1
+    with caplog.at_level(logging.WARNING):
+        four = read_chunked(tmp_path, record, num_shots=4, instruction_chunking="packed")
+    assert four["metadata"]["instruction"].count(" Output: ") == 2
+    assert (
+        "records with fewer than num_shots=4 few-shot examples, read with the 2 they have"
+        in caplog.text
+    )
+
+
+def test_many_shot_chunks_need_the_shots_in_the_hypernetwork():
+    with pytest.raises(ConfigurationError, match="instruction_chunking must be null or one of"):
+        P3Reader(model_name=str(TINY_T5), mode="prompt_only", instruction_chunking="packed")
+    with pytest.raises(ConfigurationError, match="few_shot_placement 'input'"):
+        P3Reader(model_name=str(TINY_T5), few_shot_placement="input", instruction_chunking="packed")

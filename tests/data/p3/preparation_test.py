@@ -234,6 +234,11 @@ def test_shots_are_other_rows_of_the_same_template(tmp_path):
         prompt = fill_template(record["template"], record["fields"])
         assert len(record["shots"]) == 3
         assert prompt not in [shot["input"] for shot in record["shots"]]
+    # Seeded per instance: a second preparation draws the same shots.
+    again, _ = prepare(
+        "t0_train", ["amazon_polarity"], tmp_path / "again.jsonl", num_examples=36, shots=3
+    )
+    assert again == records
 
 
 def test_too_few_rows_for_the_shots_are_reported(tmp_path):

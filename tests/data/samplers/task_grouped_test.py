@@ -1,16 +1,16 @@
 """
 The `task_grouped` batch sampler: every instance once per pass, g tasks x m examples per batch,
-the same batches in every run, under `allennlp train --recover` and for each of two DDP workers.
+the same batches in every run; two DDP workers training on their shards' batches, which
+`allennlp train --recover` reproduces.
 """
 
 import json
 from collections import Counter
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import torch.distributed as dist
 import torch.multiprocessing as mp
+from allennlp.commands import train as train_command
 from allennlp.commands.train import train_model
 from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
@@ -20,8 +20,7 @@ from allennlp.data.samplers import BatchSampler
 from allennlp.training.callbacks.callback import TrainerCallback
 
 from hint_allennlp.data.samplers import TaskGroupedBatchSampler
-from tests import FIXTURES_ROOT, SNI_FIXTURES, TINY_T5
-from tests.metrics.grouped_sums_test import free_port
+from tests import FIXTURES_ROOT, SNI_FIXTURES
 
 # Several processes on the default port: the distributed tests run one after another, on one
 # test process.
@@ -92,14 +91,15 @@ def test_instances_without_a_task_are_refused():
         TaskGroupedBatchSampler(0, 2)
 
 
-# --- Under `allennlp train --recover` --------------------------------------------------------
+# --- Two DDP workers training, and `allennlp train --recover` --------------------------------
 
 
 @TrainerCallback.register("record_batches")
 class RecordBatches(TrainerCallback):
     """
-    Appends each trained batch's instance ids to `batches.jsonl`; stops the run after batch
-    `stop_at` (epoch, batch), set by the test (not in the config, which `--recover` compares).
+    Appends each trained batch's instance ids to `batches_<worker>.jsonl`; stops the run after
+    batch `stop_at` (epoch, batch), set by the test (not in the config, which `--recover`
+    compares).
     """
 
     stop_at = None
@@ -109,7 +109,8 @@ class RecordBatches(TrainerCallback):
     ):
         if not is_training:
             return
-        with open(Path(self.serialization_dir) / "batches.jsonl", "a") as record:
+        path = Path(self.serialization_dir) / f"batches_{trainer._rank}.jsonl"
+        with open(path, "a") as record:
             for batch in batch_inputs:
                 ids = [f"{meta['task']}/{meta['id']}" for meta in batch["metadata"]]
                 record.write(json.dumps([epoch, ids]) + "\n")
@@ -117,62 +118,15 @@ class RecordBatches(TrainerCallback):
             raise RuntimeError("stopped by the test")
 
 
-def recorded(serialization_dir: Path):
-    lines = (serialization_dir / "batches.jsonl").read_text().splitlines()
-    return [tuple(json.loads(line)) for line in lines]
-
-
-def test_recover_trains_on_the_batches_of_the_uninterrupted_run(tmp_path, monkeypatch):
-    # The fixture experiment's 8 training tasks x 2 instances in batches of 2 tasks x 2: 4 batches
-    # an epoch, 2 epochs; the interrupted run stops after epoch 1's first batch, having saved
-    # epoch 0's checkpoint.
-    def params():
-        overrides = {
-            "validation_data_path": None,
-            "data_loader": {
-                "batch_sampler": {
-                    "type": "task_grouped",
-                    "tasks_per_batch": 2,
-                    "examples_per_task": 2,
-                }
-            },
-            "trainer.num_epochs": 2,
-            "trainer.callbacks": [
-                {"type": "exact_resume"},
-                {"type": "record_batches"},
-            ],
-        }
-        return Params.from_file(
-            str(FIXTURES_ROOT / "configs" / "hint_seq2seq.jsonnet"), json.dumps(overrides)
-        )
-
-    train_model(params(), tmp_path / "uninterrupted")
-    monkeypatch.setattr(RecordBatches, "stop_at", (1, 1))
-    with pytest.raises(RuntimeError, match="stopped by the test"):
-        train_model(params(), tmp_path / "resumed")
-    monkeypatch.setattr(RecordBatches, "stop_at", None)
-    train_model(params(), tmp_path / "resumed", recover=True)
-
-    uninterrupted = recorded(tmp_path / "uninterrupted")
-    assert len(uninterrupted) == 8
-    for epoch in (0, 1):
-        ids = [i for e, batch in uninterrupted if e == epoch for i in batch]
-        assert len(ids) == len(set(ids)) == 16
-    # The resumed run: epoch 0, epoch 1's first batch, then (recovered from epoch 0's end) epoch 1.
-    assert recorded(tmp_path / "resumed") == uninterrupted[:5] + uninterrupted[4:]
-
-
-# --- Two DDP workers -------------------------------------------------------------------------
-
 WORLD_SIZE = 2
-READER = {
-    "type": "sni",
-    "tasks_dir": str(SNI_FIXTURES / "tasks"),
-    "model_name": str(TINY_T5),
-    "instruction_format": "hint",
-    "max_instances_per_task": 4,
-}
+# The fixture experiment's 8 training tasks x 4 instances, in batches of 2 tasks x 2 examples.
+GROUPED = {"type": "task_grouped", "tasks_per_batch": 2, "examples_per_task": 2, "seed": 3}
 TRAIN_TASKS = str(SNI_FIXTURES / "splits" / "train_tasks.txt")
+
+
+def recorded(serialization_dir: Path, rank: int):
+    lines = (serialization_dir / f"batches_{rank}.jsonl").read_text().splitlines()
+    return [tuple(json.loads(line)) for line in lines]
 
 
 def ids_of_batches(read, sampler):
@@ -183,41 +137,57 @@ def ids_of_batches(read, sampler):
     ]
 
 
-def _worker(rank: int, port: int, output_dir: str) -> None:
-    dist.init_process_group(
-        "gloo",
-        init_method=f"tcp://127.0.0.1:{port}",
-        rank=rank,
-        world_size=WORLD_SIZE,
-        timeout=timedelta(seconds=60),
-    )
-    try:
-        read = list(DatasetReader.from_params(Params(dict(READER))).read(TRAIN_TASKS))
-    finally:
-        dist.destroy_process_group()
-    sampler = TaskGroupedBatchSampler(2, 2, seed=3)
-    passes = [ids_of_batches(read, sampler) for _ in range(2)]
-    Path(output_dir, f"{rank}.json").write_text(json.dumps(passes))
+def forked(function, args, nprocs, **kwargs):
+    """AllenNLP's `mp.spawn` of the workers, forked: they inherit the imported modules."""
+    mp.start_processes(function, args=args, nprocs=nprocs, start_method="fork")
 
 
-def test_two_ddp_workers_each_group_their_share_and_see_every_instance_once(tmp_path):
-    mp.start_processes(
-        _worker, args=(free_port(), str(tmp_path)), nprocs=WORLD_SIZE, start_method="fork"
-    )
-    read = list(DatasetReader.from_params(Params(dict(READER))).read(TRAIN_TASKS))
+def test_two_ddp_workers_train_on_disjoint_planned_shards_and_recover_their_batches(
+    tmp_path, monkeypatch
+):
+    """
+    AllenNLP's distributed training (`train_model`, 2 CPU workers on gloo), 2 epochs of 4
+    batches a worker, stopped after epoch 1's first batch and resumed with `--recover`: each
+    worker trains on the sampler's plan for its shard (the reader's every second instance), the
+    shards are disjoint and together every instance once an epoch, and the resumed epoch trains
+    on the batches of the uninterrupted run.
+    """
+    monkeypatch.setattr(train_command.mp, "spawn", forked)
+
+    def params():
+        overrides = {
+            "validation_data_path": None,
+            "datasets_for_vocab_creation": ["train"],
+            "dataset_reader.max_instances_per_task": 4,
+            "data_loader": {"batch_sampler": dict(GROUPED)},
+            "distributed": {"cuda_devices": [-1, -1]},
+            "trainer.num_epochs": 2,
+            "trainer.callbacks": [{"type": "exact_resume"}, {"type": "record_batches"}],
+        }
+        return Params.from_file(
+            str(FIXTURES_ROOT / "configs" / "hint_seq2seq.jsonnet"), json.dumps(overrides)
+        )
+
+    monkeypatch.setattr(RecordBatches, "stop_at", (1, 1))
+    with pytest.raises(Exception, match="stopped by the test"):
+        train_model(params(), tmp_path / "run")
+    monkeypatch.setattr(RecordBatches, "stop_at", None)
+    train_model(params(), tmp_path / "run", recover=True)
+
+    read = list(DatasetReader.from_params(params().pop("dataset_reader")).read(TRAIN_TASKS))
     everything = sorted(f"{i['metadata']['task']}/{i['metadata']['id']}" for i in read)
-    by_rank = [json.loads((tmp_path / f"{rank}.json").read_text()) for rank in range(WORLD_SIZE)]
-    for pass_number in range(2):
-        seen = [
-            i for rank in range(WORLD_SIZE) for batch in by_rank[rank][pass_number] for i in batch
-        ]
-        assert sorted(seen) == everything
+    assert len(everything) == 32
+    plans = []
     for rank in range(WORLD_SIZE):
-        # Each worker's batches: its share (the reader's every second instance), grouped as one
-        # process groups it, with the same seed.
-        sampler = TaskGroupedBatchSampler(2, 2, seed=3)
-        share = read[rank::WORLD_SIZE]
-        assert by_rank[rank] == [ids_of_batches(share, sampler) for _ in range(2)]
-        # 8 tasks x 2 instances in each share: 4 batches of 2 tasks x 2 examples.
-        for batch in by_rank[rank][0]:
-            assert len(batch) == 4 and len({i.split("/")[0] for i in batch}) == 2
+        # The sampler's plan for the worker's shard, pass by pass: 4 batches of 2 tasks x 2.
+        sampler = BatchSampler.from_params(Params(dict(GROUPED)))
+        plan = [ids_of_batches(read[rank::WORLD_SIZE], sampler) for _ in range(2)]
+        assert all(len(ids) == 4 and len({i.split("/")[0] for i in ids}) == 2 for ids in plan[0])
+        plans.append(plan)
+        # Trained: epoch 0, epoch 1's first batch (then stopped), and, recovered from epoch 0's
+        # checkpoint, epoch 1 again, on the batches of the uninterrupted run.
+        trained = [(0, ids) for ids in plan[0]] + [(1, ids) for ids in plan[1][:1] + plan[1]]
+        assert recorded(tmp_path / "run", rank) == trained
+    for epoch in (0, 1):
+        seen = [i for plan in plans for ids in plan[epoch] for i in ids]
+        assert sorted(seen) == everything  # the shards disjoint, every instance once
