@@ -64,7 +64,7 @@ class SniShape:
 
     @classmethod
     def from_medians(cls, medians: Dict[str, int], examples: int = 100) -> "SniShape":
-        """The lengths of `python -m benchmark.sni_lengths --output`'s JSON (other keys ignored)."""
+        """The lengths of `python -m benchmark sni_lengths --output`'s JSON (other keys ignored)."""
         return cls(
             instance=medians["instance"],
             definition=medians["definition"],

@@ -1,5 +1,5 @@
 """
-`python -m benchmark.multilingual`: what a multilingual vocabulary changes for the readers. A task
+`python -m benchmark multilingual`: what a multilingual vocabulary changes for the readers. A task
 in Russian (fixtures/multilingual/, written for this project) and an English fixture SNI task read
 by the `sni` reader ('Def + 2 Pos.', HINT's format) with the tiny T5 (T5's English-centred
 SentencePiece vocabulary) and with the tiny mT5 (its own vocabulary of 500 pieces trained on
