@@ -99,7 +99,7 @@ def test_causal_task_bytes_are_what_hint_compile_keeps(instruction_fusion):
     length = int(instruction["tokens"]["mask"].sum())
     assert causal_task_bytes(
         model.lm.config, PeftConfig(**peft("qwen2")), length, instruction_fusion
-    ) == sum(t.numel() * t.element_size() for t in kept.values())
+    ) == sum(t.numel() * t.element_size() for _, t in kept.items())
     # By hand: 2 layers of width 64, 4 heads of 16, 2 key/value heads; a = 4, P = 3, r = 4 on
     # q, k, v, o (k and v 2·16 = 32 wide); t tokens of keys and values in 2 layers with their mask.
     adapters = 2 * (2 * 4 * 64 + 4 + 64)
@@ -107,6 +107,6 @@ def test_causal_task_bytes_are_what_hint_compile_keeps(instruction_fusion):
     lora = 2 * (4 * (64 + 64) * 2 + 4 * (64 + 32) * 2)
     fusion = 4 * 2 * 2 * length * 2 * 16 + length if instruction_fusion else 0
     assert (
-        sum(t.numel() * t.element_size() for t in kept.values())
+        sum(t.numel() * t.element_size() for _, t in kept.items())
         == 4 * (adapters + prefixes + lora) + fusion
     )
