@@ -16,6 +16,9 @@ Everything is written to output/demo/ (git-ignored): the runs, the full logs, th
 """
 
 import os
+import time
+
+STARTED = time.perf_counter()  # the wall time counts the imports too
 
 # One thread per process, set before torch is imported: a tiny model gains little from two, and two
 # threads slow down many times over when anything else runs on the machine. The fast tokenizers'
@@ -33,7 +36,6 @@ import re  # noqa: E402
 import resource  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Callable, Dict, Iterator, List, Optional, Type  # noqa: E402
@@ -185,12 +187,8 @@ def command_args(subcommand: Type[Subcommand], *argv: str) -> argparse.Namespace
 
 def train(
     model: str, config: str, overrides: Optional[dict] = None, progress: Optional[str] = None
-) -> float:
-    """
-    `allennlp train` in this process, its progress shown under the name `progress` if given;
-    returns its wall seconds.
-    """
-    start = time.perf_counter()
+) -> None:
+    """`allennlp train` in this process, its progress shown under the name `progress` if given."""
     log = OUTPUT / f"train_{model}.log"
     try:
         with logged_to(log, progress and TrainingProgress(progress, show).read):
@@ -202,7 +200,6 @@ def train(
             )
     except Exception as error:
         raise failed(log) from error
-    return time.perf_counter() - start
 
 
 def predict(model: str, shots: int) -> float:
@@ -244,36 +241,30 @@ def predict(model: str, shots: int) -> float:
     return seconds
 
 
-def stage(text: str, run: Callable[..., float], *args) -> float:
-    """Runs a step, `run(*args)`, then shows its wall time; returns it."""
-    seconds = run(*args)
-    show(f"  {text}: {seconds:.0f} s")
-    return seconds
+def stage(times: Dict[str, dict], text: str, run: Callable, *args) -> None:
+    """Runs a step, `run(*args)`, then shows its wall and CPU time and adds them to `times`."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    run(*args)
+    times[text] = {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu}
+    show(f"  {text}: {times[text]['wall']:.0f} s, CPU {times[text]['cpu']:.0f} s")
 
 
-def train_and_predict(model: str, name: str, shots: List[int]) -> Dict[str, float]:
-    """One model's training, then its timed predictions; returns the wall seconds of each."""
-    seconds = {}
-    seconds[f"train {name}"] = stage(
-        f"{name} trained",
-        lambda: train(model, f"training_configs/demo/{model}.jsonnet", progress=name),
-    )
+def train_and_predict(model: str, name: str, shots: List[int], times: Dict[str, dict]) -> None:
+    """One model's training, then its timed predictions."""
+    config = f"training_configs/demo/{model}.jsonnet"
+    stage(times, f"{name} trained", train, model, config, None, name)
     for count in shots:
-        seconds[f"predict {name} {count} pos"] = stage(
-            f"{name} predicted, {count} positive examples", predict, model, count
-        )
-    return seconds
+        stage(times, f"{name} predicted, {count} positive examples", predict, model, count)
 
 
-def tk_instruct_process() -> Dict[str, float]:
-    """The second process: Tk-Instruct's training and predictions; returns its wall and CPU time."""
-    seconds = train_and_predict("tk_instruct", "Tk-Instruct", [0, 2])
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {**seconds, "cpu": usage.ru_utime + usage.ru_stime}
+def tk_instruct_process() -> Dict[str, dict]:
+    """The second process: Tk-Instruct's training and predictions; returns their times."""
+    times: Dict[str, dict] = {}
+    train_and_predict("tk_instruct", "Tk-Instruct", [0, 2], times)
+    return times
 
 
-def build_suite_and_t5() -> float:
-    start = time.perf_counter()
+def build_suite_and_t5() -> None:
     with logged_to(OUTPUT / "make_suite.log"):
         make_suite_from_args(command_args(MakeSuite, str(SUITE)))
     with logged_to(OUTPUT / "t5.log"):
@@ -283,7 +274,6 @@ def build_suite_and_t5() -> float:
     UNSEEN_TASKS.write_text(
         "".join((SUITE / "tasks" / f"{task}.json").read_text() for task in unseen)
     )
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -291,12 +281,12 @@ def main() -> None:
     # transformers' warnings to the stage's log, as allennlp's: its handler holds the terminal.
     transformers_logging.disable_default_handler()
     transformers_logging.enable_propagation()
-    start = time.perf_counter()
+    times: Dict[str, dict] = {"imports": {"wall": time.perf_counter() - STARTED}}
     shutil.rmtree(OUTPUT, ignore_errors=True)
     OUTPUT.mkdir(parents=True)
 
     show(f"== 1/3 the instruction suite ({SUITE}) and the demo's T5 ({OUTPUT}/t5)")
-    stage("written", build_suite_and_t5)
+    stage(times, "written", build_suite_and_t5)
 
     # Tk-Instruct, which reads the instruction with every input, trains longest: it gets a process
     # (a core) of its own, forked so it imports nothing again; everything else runs here, one step
@@ -310,23 +300,23 @@ def main() -> None:
     )
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as second:
         tk_instruct = second.submit(tk_instruct_process)
-        seconds = train_and_predict("hint", "HINT", [0, 2])
+        train_and_predict("hint", "HINT", [0, 2], times)
         # It never reads the instruction: positive examples change nothing.
-        seconds.update(train_and_predict("no_instruct", "No-Instruct", [0]))
-        seconds["train HINT, fixture SNI"] = stage(
+        train_and_predict("no_instruct", "No-Instruct", [0], times)
+        stage(
+            times,
             "HINT on the fixture SNI tasks trained",
             train,
             "fixture_sni",
             FIXTURE_EXPERIMENT,
             {"trainer.num_epochs": 1, "data_loader.batches_per_epoch": FIXTURE_STEPS},
         )
-        tk_instruct_seconds = tk_instruct.result()
+        times.update(tk_instruct.result())
     show("== 3/3 summary")
     usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     cpu_seconds = sum(part.ru_utime + part.ru_stime for part in usage)
-    wall_seconds = time.perf_counter() - start
-    stages = {**seconds, **tk_instruct_seconds}
-    (OUTPUT / "stage_seconds.json").write_text(json.dumps(stages, indent=2) + "\n")
+    wall_seconds = time.perf_counter() - STARTED
+    (OUTPUT / "stage_seconds.json").write_text(json.dumps(times, indent=2) + "\n")
     demo_summary.main(OUTPUT, round(wall_seconds), cpu_seconds)
 
 
