@@ -36,7 +36,6 @@ import re  # noqa: E402
 import resource  # noqa: E402
 import shutil  # noqa: E402
 import sys  # noqa: E402
-from concurrent.futures import ProcessPoolExecutor  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Callable, Dict, Iterator, List, Optional, Type  # noqa: E402
 
@@ -298,8 +297,9 @@ def main() -> None:
         f"        unseen tasks at 0 and 2 positive examples, timed (logs: {OUTPUT}/train_*.log,\n"
         f"        {OUTPUT}/predict_*.log)."
     )
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as second:
-        tk_instruct = second.submit(tk_instruct_process)
+    # Leaving the pool ends its process: if a step here fails, Tk-Instruct's training stops too.
+    with multiprocessing.get_context("fork").Pool(1) as second:
+        tk_instruct = second.apply_async(tk_instruct_process)
         train_and_predict("hint", "HINT", [0, 2], times)
         # It never reads the instruction: positive examples change nothing.
         train_and_predict("no_instruct", "No-Instruct", [0], times)
@@ -311,7 +311,7 @@ def main() -> None:
             FIXTURE_EXPERIMENT,
             {"trainer.num_epochs": 1, "data_loader.batches_per_epoch": FIXTURE_STEPS},
         )
-        times.update(tk_instruct.result())
+        times.update(tk_instruct.get())
     show("== 3/3 summary")
     usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     cpu_seconds = sum(part.ru_utime + part.ru_stime for part in usage)
