@@ -281,6 +281,7 @@ def main() -> None:
     transformers_logging.disable_default_handler()
     transformers_logging.enable_propagation()
     times: Dict[str, dict] = {"imports": {"wall": time.perf_counter() - STARTED}}
+    show(f"AllenNLP, torch and transformers imported: {times['imports']['wall']:.0f} s")
     shutil.rmtree(OUTPUT, ignore_errors=True)
     OUTPUT.mkdir(parents=True)
 
