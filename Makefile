@@ -54,4 +54,4 @@ test: lint $(TEMPLATES_STAMP) $(TINY_T5) $(TINY_MT5) $(TINY_CAUSAL_LMS)
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup tests
 
 demo: $(STAMP) $(TINY_T5) $(TINY_CAUSAL_LMS)
-	PATH=$(abspath $(BIN)):$$PATH bash scripts/demo.sh
+	$(BIN)/python scripts/demo.py

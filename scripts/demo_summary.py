@@ -1,15 +1,14 @@
 """
-The demo's summary (`scripts/demo.sh`, step 3): reads what the demo wrote to its output folder (each
-model's `metrics.json`, the HINT run's `config.json`, the timed `allennlp predict` runs, the fixture
+The demo's summary (`scripts/demo.py`, step 3): reads what the demo wrote to its output folder (each
+model's `metrics.json`, the HINT run's `config.json`, the timed predictions' seconds, the fixture
 SNI run), prints the side-by-side table and writes it (`table.md`), `results.json` and the plot
-`quality_vs_cost.png` to the same folder.
+`quality_vs_cost.png` to the same folder; also on its own, on a demo's output folder:
 
     python scripts/demo_summary.py OUTPUT WALL_SECONDS CPU_SECONDS
 """
 
 import json
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -48,16 +47,11 @@ def read_json(path: Path) -> dict:
 def predict_seconds_per_task(
     output: Path, model: str, shots: int, num_tasks: int
 ) -> Optional[float]:
-    """
-    From the model's loading (its log's last line before predicting) to the end of the process.
-    """
-    name = f"predict_{model}_{shots}pos"
-    if not (output / f"{name}.end").exists():
+    """From the loaded model to the written predictions, as the demo measured it."""
+    seconds = output / f"predict_{model}_{shots}pos.seconds"
+    if not seconds.exists():
         return None
-    log_lines = (output / f"{name}.log").read_text().splitlines()
-    loaded = [line for line in log_lines if "unarchived model dir" in line]
-    loaded_at = datetime.strptime(loaded[-1][:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
-    return (float((output / f"{name}.end").read_text()) - loaded_at) / num_tasks
+    return float(seconds.read_text()) / num_tasks
 
 
 def model_rows(output: Path, num_tasks: int) -> Dict[str, dict]:
@@ -172,8 +166,8 @@ def main(output: Path, seconds: int, cpu_seconds: float) -> None:
         "tasks\n"
         "(new pairs of categories); FLOPs/Tk = analytic inference FLOPs on the unseen tasks "
         "(2 positive\n"
-        "examples) over Tk-Instruct's; predict s/task = wall time of `allennlp predict` per task,\n"
-        "after loading the model.\n"
+        "examples) over Tk-Instruct's; predict s/task = wall time of `allennlp predict`'s\n"
+        "functions per task, after loading the model.\n"
     )
     print(aligned(lines) + "\n")
     print(
@@ -194,7 +188,7 @@ def main(output: Path, seconds: int, cpu_seconds: float) -> None:
     print(EXPLANATION + "\n")
     print(
         f"Table, results.json and the plot (quality_vs_cost.png) in {output}/. Wall time: "
-        f"{seconds // 60} min {seconds % 60} s; CPU time of all processes {cpu_seconds:.0f} s."
+        f"{seconds // 60} min {seconds % 60} s; CPU time of both processes {cpu_seconds:.0f} s."
     )
 
     results = {"models": rows, "wall_seconds": seconds, "cpu_seconds": cpu_seconds}

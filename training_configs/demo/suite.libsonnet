@@ -5,7 +5,7 @@
 local hint = import '../hint.libsonnet';
 {
   settings: hint.tiny_cpu {
-    // Below the repository, from any directory (what demo.sh writes).
+    // Below the repository, from any directory (what scripts/demo.py writes).
     model_name: hint.repository_path('output/demo/t5'),
     sni_dir: hint.repository_path('output/demo/suite'),
     max_instances_per_task: 300,
