@@ -10,9 +10,9 @@
 # further arguments of the config's function, e.g. `k8='{};shots=8'`; the config is the demo's
 # HINT, or the environment's CONFIG (e.g. training_configs/demo/hint_many_shot.jsonnet; for the
 # demo's GPT-2 configs, SETTINGS `demo.gpt2_settings` gives their checkpoint, which is built here).
-# Writes each run to OUTPUT/NAME and the table to OUTPUT/table.md; a run already in OUTPUT with the
-# same config is not trained again. Run from anywhere, with the project's .venv/bin first on PATH
-# (as `make demo` does).
+# The environment's OVERRIDES, if set, goes to `allennlp train -o`. Writes each run to OUTPUT/NAME
+# and the table to OUTPUT/table.md; a run already in OUTPUT with the same config is not trained
+# again. Run from anywhere, with the project's .venv/bin first on PATH (as `make demo` does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 3 ]; then
@@ -52,7 +52,8 @@ for run in "$@"; do
   echo "== $name: $CONFIG, $settings$arguments, $STEPS steps ($OUTPUT/$name.log)"
   rm -rf "${OUTPUT:?}/$name"
   start=$SECONDS
-  allennlp train "$config" -s "$OUTPUT/$name" --file-friendly-logging > "$OUTPUT/$name.log" 2>&1 ||
+  allennlp train "$config" -s "$OUTPUT/$name" --file-friendly-logging ${OVERRIDES:+-o "$OVERRIDES"} \
+    > "$OUTPUT/$name.log" 2>&1 ||
     { tail -n 30 "$OUTPUT/$name.log" >&2; exit 1; }
   echo $((SECONDS - start)) > "$OUTPUT/$name/wall_seconds"
 done
