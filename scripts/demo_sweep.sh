@@ -8,14 +8,15 @@
 # SETTINGS is a jsonnet object added to the demo's settings (training_configs/demo/suite.libsonnet),
 # e.g. `grouped_4='{tasks_per_batch: 4}'`; `mixed='{}'` is the demo's own recipe. ARGUMENTS are
 # further arguments of the config's function, e.g. `k8='{};shots=8'`; the config is the demo's
-# HINT, or the environment's CONFIG (e.g. training_configs/demo/hint_many_shot.jsonnet). Writes
-# each run to OUTPUT/NAME and the table to OUTPUT/table.md; a run already in OUTPUT with the same
-# config is not trained again. Run from anywhere, with the project's .venv/bin first on PATH (as
-# `make demo` does).
+# HINT, or the environment's CONFIG (e.g. training_configs/demo/hint_many_shot.jsonnet; for the
+# demo's GPT-2 configs, SETTINGS `demo.gpt2_settings` gives their checkpoint, which is built here).
+# The environment's OVERRIDES, if set, goes to `allennlp train -o`. Writes each run to OUTPUT/NAME
+# and the table to OUTPUT/table.md; a run already in OUTPUT with the same config is not trained
+# again. Run from anywhere, with the project's .venv/bin first on PATH (as `make demo` does).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ $# -lt 3 ]; then
-  sed -n '2,14p' "$0" >&2
+  sed -n '2,15p' "$0" >&2
   exit 2
 fi
 OUTPUT=$1
@@ -27,6 +28,8 @@ mkdir -p "$OUTPUT"
 # The suite and the demo's T5, as `make demo` builds them, unless they are there already.
 [ -d output/demo/suite ] || allennlp hint-make-suite output/demo/suite 2> "$OUTPUT/make_suite.log"
 [ -f output/demo/t5/config.json ] || python -m hint_allennlp.testing.tiny_t5 --demo output/demo/t5 > "$OUTPUT/t5.log" 2>&1
+[[ $CONFIG != *gpt2* ]] || [ -f output/demo/gpt2/config.json ] ||
+  python -m hint_allennlp.testing.tiny_causal_lm gpt2 --demo output/demo/gpt2 > "$OUTPUT/gpt2.log" 2>&1
 
 names=()
 for run in "$@"; do
@@ -49,7 +52,8 @@ for run in "$@"; do
   echo "== $name: $CONFIG, $settings$arguments, $STEPS steps ($OUTPUT/$name.log)"
   rm -rf "${OUTPUT:?}/$name"
   start=$SECONDS
-  allennlp train "$config" -s "$OUTPUT/$name" --file-friendly-logging > "$OUTPUT/$name.log" 2>&1 ||
+  allennlp train "$config" -s "$OUTPUT/$name" --file-friendly-logging ${OVERRIDES:+-o "$OVERRIDES"} \
+    > "$OUTPUT/$name.log" 2>&1 ||
     { tail -n 30 "$OUTPUT/$name.log" >&2; exit 1; }
   echo $((SECONDS - start)) > "$OUTPUT/$name/wall_seconds"
 done

@@ -3,15 +3,8 @@
 // budget (600 steps of 64 examples) and appendix D's optimiser at the rate and warmup a random
 // start needs. Its checkpoint: `python -m hint_allennlp.testing.tiny_causal_lm gpt2 --demo
 // output/demo/gpt2`.
-local hint = import '../hint.libsonnet';
 local demo = import 'suite.libsonnet';
-// The checkpoint's dropout (GPT-2's 0.1): the demo's `dropout` setting is the T5's.
-local defaults = demo.settings {
-  model_name: hint.repository_path('output/demo/gpt2'),
-  warmup_steps: 60,
-  dropout: null,
-};
-function(settings=defaults)
+function(settings=demo.settings + demo.gpt2_settings)
   (import '../sni/def_2pos/gpt2_xl.jsonnet')(settings) {
     validation_data_path: settings.sni_dir + '/held_out_inputs',
     // The recipe trains whole passes over the data; the demo's budget is a number of steps.

@@ -21,6 +21,14 @@ local hint = import '../hint.libsonnet';
     // The longest answer is two words and the end of the sequence: 3 pieces.
     max_decoding_steps: 4,
   },
+  // What the demo's GPT-2 (gpt2.jsonnet and the configs built on it) changes in the settings: its
+  // checkpoint (`python -m hint_allennlp.testing.tiny_causal_lm gpt2 --demo output/demo/gpt2`), the
+  // warmup a random start needs, and the checkpoint's dropout (GPT-2's 0.1: `dropout` is the T5's).
+  gpt2_settings: {
+    model_name: hint.repository_path('output/demo/gpt2'),
+    warmup_steps: 60,
+    dropout: null,
+  },
   // Adafactor at 20 times the paper's rate: 1e-3 fine-tunes a pretrained T5; from random weights it
   // leaves every model near chance in the steps a demo can afford. And the training tasks' held-out
   // inputs as validation data: after its one epoch, `allennlp train` scores the model on the seen
