@@ -267,7 +267,7 @@ def build_suite_and_t5() -> None:
     with logged_to(OUTPUT / "make_suite.log"):
         make_suite_from_args(command_args(MakeSuite, str(SUITE)))
     with logged_to(OUTPUT / "t5.log"):
-        build_tiny_t5(OUTPUT / "t5", **DEMO_T5)
+        build_tiny_t5(OUTPUT / "t5", REPOSITORY / "fixtures", **DEMO_T5)
     # The unseen tasks' files one after the other, what `allennlp predict` reads.
     unseen = (SUITE / "splits" / "test_tasks.txt").read_text().split()
     UNSEEN_TASKS.write_text(
