@@ -57,7 +57,7 @@ SETTINGS: Dict[str, Dict] = {
         "instruction_fusion": False,
     },
     "instruction KV cache": {},
-    "full concatenation": {"task_module_cache_size": 0},
+    "full concatenation": {"task_cache_size": 0},
 }
 REFERENCE = "full concatenation"
 
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> None:
 
         def job(model):
             def run() -> None:
-                model.task_parameter_cache.clear()  # the instruction once, inside the timing
+                model.task_cache.clear()  # the instruction once, inside the timing
                 with torch.no_grad():
                     model(**inputs)
 

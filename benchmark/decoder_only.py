@@ -140,7 +140,7 @@ def causal_lm(checkpoint: Path, output: int, cached: bool, key_values: str = "sh
                 "type": "instruction_causal_lm",
                 "model_name": str(checkpoint),
                 "max_decoding_steps": output,
-                "task_module_cache_size": 16 if cached else 0,
+                "task_cache_size": 16 if cached else 0,
                 "instruction_key_values": key_values,
             }
         ),
@@ -174,7 +174,7 @@ def t5_model(setting: str, checkpoint: Path, output: int):
 
 def task_cached(model) -> bool:
     """Whether the model keeps the task: it is put in its cache before the timed runs."""
-    return model.compiles_instructions and model.task_parameter_cache.enabled
+    return model.compiles_instructions and model.task_cache.enabled
 
 
 @dataclass
@@ -247,7 +247,7 @@ def time_settings(
             if task_cached(model):
                 with torch.no_grad():
                     key, kept = model.compile_instruction(text_field(instruction))
-                model.task_parameter_cache.put(key, kept)
+                model.task_cache.put(key, kept)
         jobs = {
             setting: generate_job(
                 models[setting],
@@ -295,7 +295,7 @@ def cached_task_memory(
     t5_checkpoint: Path, gpt2_checkpoint: Path, length: int
 ) -> List[CachedTaskRow]:
     """
-    What each model keeps for one task of a `length`-token instruction: HINT's `TaskParameters`
+    What each model keeps for one task of a `length`-token instruction: HINT's `TaskState`
     (generated modules and encoded instruction) and the decoder-only model's keys and values (and
     its mask, 1 byte per token), each from its `compile_instruction`, float32.
     """

@@ -10,7 +10,7 @@ answer and EOS). EOS is switched off as a stopping criterion so that every setti
 many decoder steps whatever its random weights predict.
 
 - HINT: hypernetwork (the T5 encoder on the instruction) + cross-attention generator + fusion. Its
-  task-module cache is emptied before each task, so the hypernetwork runs once per task (the
+  task cache is emptied before each task, so the hypernetwork runs once per task (the
   model deduplicates the instruction within a batch and caches it across the task's batches).
 - HINT, task cached: the same model with the task already in its cache (as after `hint-compile`):
   the per-example cost alone.
@@ -193,7 +193,7 @@ def inference_model(
     setting: str, checkpoint, device: torch.device, steps: int, cached_tasks: int
 ) -> HintSeq2Seq:
     model = build_model(
-        setting, checkpoint, max_decoding_steps=steps, task_module_cache_size=max(16, cached_tasks)
+        setting, checkpoint, max_decoding_steps=steps, task_cache_size=max(16, cached_tasks)
     )
     model.t5.generation_config.eos_token_id = None  # exactly `steps` decoder steps
     return model.to(device).eval()
@@ -260,12 +260,12 @@ def benchmark_inference(
         if not BENCHMARK_MODELS[setting].task_cached:
 
             def new_task() -> None:
-                model.task_parameter_cache.clear()
+                model.task_cache.clear()
                 run_batches(model, task.hint, steps)
 
             return new_task
         with torch.no_grad():  # into the cache, untimed
-            model.task_parameters(task.instruction)
+            model.task_state(task.instruction)
         return lambda: run_batches(model, task.hint, steps)
 
     order = [setting for setting in settings if setting != "tk_instruct"] + [

@@ -2,8 +2,8 @@
 Memory to keep one task for reuse (paper §5.1, appendix C.2), float32:
 
 - HINT, analytic: `cost.memory.cached_task_bytes` (encoded instruction d·t, adapters, prefixes);
-- HINT, measured: the bytes of every tensor of the `TaskParameters` that the model keeps for the
-  instruction (`compile_instruction`: what its task-module cache holds) (the same, plus the
+- HINT, measured: the bytes of every tensor of the `TaskState` that the model keeps for the
+  instruction (`compile_instruction`: what its task cache holds) (the same, plus the
   instruction mask, t bytes);
 - the instruction's keys and values in every decoder cross-attention, which fusion makes from the
   encoded instruction in each forward pass and drops after it

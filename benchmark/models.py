@@ -39,7 +39,7 @@ GENERATED_MODULE_SIZES: Dict[str, int] = BACKBONES["small"].module_sizes()
 class BenchmarkModel:
     """
     A model the benchmarks run: a model of the paper (`paper_variants`), and whether the task's
-    instruction is already in its task-module cache (as after `hint-compile`, or an earlier batch)
+    instruction is already in its task cache (as after `hint-compile`, or an earlier batch)
     when the task's examples are timed.
     """
 

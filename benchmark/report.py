@@ -260,7 +260,7 @@ def grouped_training_table(
 
 def memory_table(rows: Sequence[MemoryRow]) -> str:
     lines = [
-        "| shots | t | HINT cached task, analytic MiB | measured (TaskParameters) MiB "
+        "| shots | t | HINT cached task, analytic MiB | measured (TaskState) MiB "
         "| decoder-only KV cache MiB | KV cache / HINT "
         "| instruction K/V of all cross-attentions MiB |",
         "|---|---|---|---|---|---|---|",

@@ -34,7 +34,7 @@ from hint_allennlp.cost.flops import ParameterCounts
 from hint_allennlp.models.paper_variants import BACKBONES, PAPER_VARIANTS
 from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
-from hint_allennlp.modules.peft.peft_config import PeftConfig
+from hint_allennlp.modules.inserted.inserted_modules_config import InsertedModulesConfig
 
 EXAMPLES = 100
 INSTANCE, OUTPUT = 44, 1
@@ -98,7 +98,7 @@ def variant_sizes(variant: str, backbone: str) -> Sizes:
     arguments = PAPER_VARIANTS[variant].model_arguments(**BACKBONES[backbone].module_sizes())
     if arguments["parameter_generator"] is None:
         return Sizes(NOMINAL_SIZES[backbone])
-    config, peft = BACKBONES[backbone].t5_config(), PeftConfig(**arguments["peft"])
+    config, peft = BACKBONES[backbone].t5_config(), InsertedModulesConfig(**arguments["peft"])
     with torch.device("meta"):  # shapes only: an 11B generator costs no memory
         decoder = T5ForConditionalGeneration(config).decoder
         generator = Lazy(

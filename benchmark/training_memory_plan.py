@@ -43,7 +43,7 @@ from transformers import (
 from hint_allennlp.models.paper_variants import BACKBONES, PAPER_VARIANTS
 from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
-from hint_allennlp.modules.peft.peft_config import PeftConfig
+from hint_allennlp.modules.inserted.inserted_modules_config import InsertedModulesConfig
 
 GB = 1e9
 FLOAT32 = 4
@@ -98,10 +98,10 @@ def t5_config(backbone: str) -> T5Config:
     return BACKBONES[backbone].t5_config()
 
 
-def peft_config(backbone: str) -> PeftConfig:
+def inserted_modules_config(backbone: str) -> InsertedModulesConfig:
     """HINT's generated modules at the backbone's sizes."""
     arguments = PLANNED_VARIANT.model_arguments(**BACKBONES[backbone].module_sizes())
-    return PeftConfig(**arguments["peft"])
+    return InsertedModulesConfig(**arguments["peft"])
 
 
 @functools.lru_cache(maxsize=None)
@@ -110,7 +110,7 @@ def parameter_shapes(backbone: str) -> Dict[str, List[torch.Size]]:
     Shapes of the parameters of each FSDP unit: `block` (the largest T5 block), `generator`, `root`
     (the rest).
     """
-    config, peft = t5_config(backbone), peft_config(backbone)
+    config, peft = t5_config(backbone), inserted_modules_config(backbone)
     with torch.device("meta"):  # shapes only, no memory
         t5 = T5ForConditionalGeneration(config)
         generator = ParameterGenerator.by_name(PLANNED_VARIANT.parameter_generator)(
@@ -137,7 +137,7 @@ def generated_module_values(backbone: str, lengths: Lengths) -> int:
     """Values of one example's generated modules, fused instruction and encoded instruction."""
     config = t5_config(backbone)
     modules = sum(
-        peft_config(backbone).values_per_stack(BackboneShape.from_config(config))
+        inserted_modules_config(backbone).values_per_stack(BackboneShape.from_config(config))
     )  # adapters and prefixes, both stacks
     # every cross-attention's keys and values of the instruction
     fusion = config.num_decoder_layers * 2 * lengths.instruction * config.num_heads * config.d_kv
@@ -165,7 +165,7 @@ def block_activation_bytes(
         return residual + projections + probabilities
 
     feed_forward = FLOAT32 * 2 * d + matmul * 4 * d_ff + d_ff  # wi_0, wi_1, GELU, dropout (+ mask)
-    adapter = matmul * 2 * peft_config(backbone).adapter_size if modules else 0
+    adapter = matmul * 2 * inserted_modules_config(backbone).adapter_size if modules else 0
     per_token = (
         attention(keys) + feed_forward + adapter + (attention(cross_keys) if cross_keys else 0)
     )
@@ -187,7 +187,7 @@ def plan(
         config.d_model,
         config.num_heads,
         config.num_layers,
-        peft_config(backbone).prefix_length,
+        inserted_modules_config(backbone).prefix_length,
     )
     units = parameter_shapes(backbone)
     everything = units["blocks"] + units["generator"] + units["root"]
@@ -288,14 +288,14 @@ class CausalHintTraining:
 
 
 def causal_hint_training(
-    config: PretrainedConfig, peft: PeftConfig, parameter_generator: str, bf16: bool
+    config: PretrainedConfig, peft: InsertedModulesConfig, parameter_generator: str, bf16: bool
 ) -> CausalHintTraining:
     """
     Weights float32 (and their bf16 copies under bf16 autocast), gradients float32 with DDP's
     buckets as large, AdamW's two float32 moments a parameter; each example's generated modules at
-    the backbone's shape (`PeftConfig.values_per_stack`) and their gradients. With instruction
-    fusion the instruction is read in the prompt in training: it lengthens the activations, not
-    the generated modules.
+    the backbone's shape (`InsertedModulesConfig.values_per_stack`) and their gradients. With
+    instruction fusion the instruction is read in the prompt in training: it lengthens the
+    activations, not the generated modules.
     """
     shape = BackboneShape.from_config(config)
     with torch.device("meta"):  # shapes only, no memory

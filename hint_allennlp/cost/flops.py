@@ -71,7 +71,7 @@ from transformers import T5Config
 from hint_allennlp.modules.backbones.shape import BackboneShape
 
 if TYPE_CHECKING:  # only its `values_per_stack` is used: this module needs no torch
-    from hint_allennlp.modules.peft.peft_config import PeftConfig
+    from hint_allennlp.modules.inserted.inserted_modules_config import InsertedModulesConfig
 
 INSTRUCTION_HANDLINGS = (
     "concatenated",
@@ -86,7 +86,7 @@ INSTRUCTION_HANDLINGS = (
 class ParameterCounts(FromParams):
     """
     The weights each kind of token is multiplied with, in one forward pass. `from_t5_config` fills
-    them in for a T5 and a `PeftConfig`; only `generator` has to come from the model.
+    them in for a T5 and a `InsertedModulesConfig`; only `generator` has to come from the model.
 
     # Parameters
 
@@ -123,14 +123,14 @@ class ParameterCounts(FromParams):
     def from_t5_config(
         cls,
         config: T5Config,
-        peft_config: Optional["PeftConfig"] = None,
+        inserted_modules_config: Optional["InsertedModulesConfig"] = None,
         generator: int = 0,
         generator_per_task: int = 0,
     ) -> "ParameterCounts":
         """
-        Counts for a HF `T5Config`, with the modules that `peft_config` enables (none without one)
-        and a generator meeting `generator` weights per instruction token and `generator_per_task`
-        once per task. The counts are those of the weight matrices of
+        Counts for a HF `T5Config`, with the modules that `inserted_modules_config` enables (none
+        without one) and a generator meeting `generator` weights per instruction token and
+        `generator_per_task` once per task. The counts are those of the weight matrices of
         `T5ForConditionalGeneration` (tested against a model), so they stay right when the model
         wraps T5's layers with modules of its own.
         """
@@ -138,8 +138,8 @@ class ParameterCounts(FromParams):
         attention = 4 * d_model * attention_width  # q, k, v, o
         feed_forward = (3 if config.is_gated_act else 2) * d_model * config.d_ff
         encoder_modules, decoder_modules = (
-            peft_config.values_per_stack(BackboneShape.from_config(config))
-            if peft_config is not None
+            inserted_modules_config.values_per_stack(BackboneShape.from_config(config))
+            if inserted_modules_config is not None
             else (0, 0)
         )
         return cls(

@@ -12,12 +12,12 @@ from hint_allennlp.cost.flops import ParameterCounts
 from hint_allennlp.modules.backbones.shape import BackboneShape
 
 if TYPE_CHECKING:  # only its `values_per_stack` is used: this module needs no torch
-    from hint_allennlp.modules.peft.peft_config import PeftConfig
+    from hint_allennlp.modules.inserted.inserted_modules_config import InsertedModulesConfig
 
 
 def cached_task_bytes(
     config: T5Config,
-    peft_config: Optional["PeftConfig"],
+    inserted_modules_config: Optional["InsertedModulesConfig"],
     instruction_length: int,
     keeps_encoded_instruction: bool = True,
     bytes_per_value: int = 4,
@@ -35,7 +35,7 @@ def cached_task_bytes(
     # Parameters
 
     config : `T5Config`
-    peft_config : `PeftConfig`, optional
+    inserted_modules_config : `InsertedModulesConfig`, optional
         The generated modules; `None` for none (HINT − PEFT generation keeps only the instruction).
     instruction_length : `int`
         t, the instruction's tokens.
@@ -44,14 +44,14 @@ def cached_task_bytes(
     bytes_per_value : `int`, optional (default = `4`)
         4 for float32, 2 for bfloat16 or float16.
     """
-    counts = ParameterCounts.from_t5_config(config, peft_config)
+    counts = ParameterCounts.from_t5_config(config, inserted_modules_config)
     encoded_instruction = config.d_model * instruction_length if keeps_encoded_instruction else 0
     return bytes_per_value * (encoded_instruction + counts.encoder_modules + counts.decoder_modules)
 
 
 def appendix_c_cached_task_bytes(
     config: T5Config,
-    peft_config: "PeftConfig",
+    inserted_modules_config: "InsertedModulesConfig",
     instruction_length: int,
     bytes_per_value: int = 4,
 ) -> int:
@@ -64,8 +64,8 @@ def appendix_c_cached_task_bytes(
     layers = config.num_layers + config.num_decoder_layers
     return bytes_per_value * (
         config.d_model * instruction_length
-        + 2 * peft_config.adapter_size * layers * config.d_model
-        + 2 * peft_config.prefix_length * layers * config.num_heads * config.d_kv
+        + 2 * inserted_modules_config.adapter_size * layers * config.d_model
+        + 2 * inserted_modules_config.prefix_length * layers * config.num_heads * config.d_kv
     )
 
 
@@ -122,7 +122,7 @@ def key_value_cache_bytes(config, instruction_length: int, bytes_per_value: int 
 
 def causal_task_bytes(
     config,
-    peft_config: "PeftConfig",
+    inserted_modules_config: "InsertedModulesConfig",
     instruction_length: int,
     instruction_fusion: bool,
     bytes_per_value: int = 4,
@@ -138,7 +138,7 @@ def causal_task_bytes(
     # Parameters
 
     config : the causal LM's HF config.
-    peft_config : `PeftConfig`
+    inserted_modules_config : `InsertedModulesConfig`
         The generated modules.
     instruction_length : `int`
         t, the instruction's tokens.
@@ -147,7 +147,9 @@ def causal_task_bytes(
     bytes_per_value : `int`, optional (default = `4`)
         4 for float32, 2 for bfloat16.
     """
-    modules = bytes_per_value * sum(peft_config.values_per_stack(BackboneShape.from_config(config)))
+    modules = bytes_per_value * sum(
+        inserted_modules_config.values_per_stack(BackboneShape.from_config(config))
+    )
     if not instruction_fusion:
         return modules
     mask = instruction_length  # one byte a token

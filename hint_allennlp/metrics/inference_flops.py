@@ -33,7 +33,7 @@ class InferenceFlops(Metric):
 
     parameters : `ParameterCounts` or `DecoderOnlyCounts`
         The model's weights by what they process; usually
-        `ParameterCounts.from_t5_config(t5.config, peft_config, generator=N')`, or
+        `ParameterCounts.from_t5_config(t5.config, inserted_modules_config, generator=N')`, or
         `DecoderOnlyCounts.from_model(causal_lm)`.
     instruction_handling : `str`, optional (default = `"hypernetwork_with_fusion"`)
         How the model gets the instruction; see `hint_allennlp.cost.flops.inference_flops`.

@@ -24,6 +24,8 @@ from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGen
 from hint_allennlp.modules.hypernetwork.train_only_hypernetwork import (
     freeze_all_but_hypernetwork,
 )
+from hint_allennlp.modules.inserted.inserted_modules_config import InsertedModulesConfig
+from hint_allennlp.modules.inserted.task_state import TaskState
 from hint_allennlp.modules.large_models.checkpointing import (
     enable_gradient_checkpointing,
     refuse_hf_gradient_checkpointing,
@@ -32,8 +34,6 @@ from hint_allennlp.modules.large_models.checkpointing import (
 from hint_allennlp.modules.large_models.mixed_precision import (
     in_mixed_precision,
 )
-from hint_allennlp.modules.peft.peft_config import PeftConfig
-from hint_allennlp.modules.peft.task_parameters import TaskParameters
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class HintSeq2Seq(InstructionModel):
     2. the T5 encoder runs on the instance input (`source_tokens`) alone, with those modules;
     3. instruction fusion: the decoder cross-attends over `[encoded instruction ; encoded input]`,
        the instruction projected to keys and values once per batch by each cross-attention
-       (`modules/peft/instruction_fusion.py`);
+       (`modules/inserted/instruction_fusion.py`);
     4. the T5 decoder runs with its own generated modules.
 
     The paper's models (HINT and its baselines) are settings of this model with a reader
@@ -79,7 +79,7 @@ class HintSeq2Seq(InstructionModel):
         loads without it (`hint_allennlp/modules/backbone.py`).
     parameter_generator : `Lazy[ParameterGenerator]`, optional (default = `None`)
         What generates the modules; `None` for no generated modules.
-    peft : `PeftConfig`, optional (default = `PeftConfig()`)
+    peft : `InsertedModulesConfig`, optional (default = `InsertedModulesConfig()`)
         Which modules are generated and their sizes; ignored without a generator.
     instruction_fusion : `bool`, optional (default = `True`)
         Let the decoder attend to the encoded instruction as well as to the encoded input.
@@ -99,7 +99,7 @@ class HintSeq2Seq(InstructionModel):
         1 is greedy decoding.
     max_decoding_steps : `int`, optional (default = `64`)
         Maximum number of generated tokens.
-    task_module_cache_size : `int`, optional (default = `16`)
+    task_cache_size : `int`, optional (default = `16`)
         In evaluation, what the hypernetwork made for this many recent instructions is kept, so a
         task's instruction is processed once, not once per batch (0 disables this).
     metric : `Metric`, optional (default = `instruction_metrics`)
@@ -134,14 +134,14 @@ class HintSeq2Seq(InstructionModel):
         vocab: Vocabulary,
         model_name: str,
         parameter_generator: Optional[Lazy[ParameterGenerator]] = None,
-        peft: Optional[PeftConfig] = None,
+        peft: Optional[InsertedModulesConfig] = None,
         instruction_fusion: bool = True,
         separate_instruction_encoder: bool = False,
         train_only_hypernetwork: bool = False,
         dropout: Optional[float] = None,
         beam_size: int = 1,
         max_decoding_steps: int = 64,
-        task_module_cache_size: int = 16,
+        task_cache_size: int = 16,
         metric: Optional[Metric] = None,
         gradient_checkpointing: bool = False,
         mixed_precision: Optional[str] = None,
@@ -154,7 +154,7 @@ class HintSeq2Seq(InstructionModel):
             vocab,
             model_name,
             metric,
-            task_module_cache_size,
+            task_cache_size,
             mixed_precision,
             regularizer,
             serialization_dir,
@@ -185,7 +185,7 @@ class HintSeq2Seq(InstructionModel):
             t5_decoder=self.t5.decoder,
         )
         if gradient_checkpointing:
-            enable_gradient_checkpointing(self, self.active_parameters)
+            enable_gradient_checkpointing(self, self.active_task_state)
         # Checked at every training step for HF's checkpointing switch (see `forward`).
         self._t5_stacks = t5_stacks(self)
         # The weights each kind of token meets, generator included (`hint_allennlp.cost.flops`).
@@ -245,10 +245,10 @@ class HintSeq2Seq(InstructionModel):
             )
         input_ids = get_token_ids_from_text_field_tensors(source_tokens)  # [B, s]
         input_mask = get_text_field_mask(source_tokens)  # [B, s]
-        task_parameters = self.task_parameters(instruction_tokens)
+        task_state = self.task_state(instruction_tokens)
 
         output: Dict[str, Any] = {}
-        with self.active_parameters.use(task_parameters):
+        with self.active_task_state.use(task_state):
             # [B, s, d]; with fusion, the decoder's cross-attentions also see the task's instruction
             encoded = self.t5.encoder(
                 input_ids=input_ids, attention_mask=input_mask.long()
@@ -265,13 +265,11 @@ class HintSeq2Seq(InstructionModel):
         if not self.training:
             if answer_choices is not None:
                 output.update(
-                    self._rank_choices(
-                        answer_choices, task_parameters, encoded, input_mask, metadata
-                    )
+                    self._rank_choices(answer_choices, task_state, encoded, input_mask, metadata)
                 )
                 output_lengths = (self._labels(answer_choices) != -100).sum((1, 2))
             else:
-                output.update(self._generate(task_parameters, encoded, input_mask))
+                output.update(self._generate(task_state, encoded, input_mask))
                 output_lengths = (output["predictions"] != self.t5.config.pad_token_id).sum(1)
             if metadata is not None:
                 instruction_lengths = (
@@ -302,15 +300,13 @@ class HintSeq2Seq(InstructionModel):
     def compiles_instructions(self) -> bool:
         return self.reads_instruction
 
-    def task_parameters(
-        self, instruction_tokens: Optional[TextFieldTensors]
-    ) -> Optional[TaskParameters]:
+    def task_state(self, instruction_tokens: Optional[TextFieldTensors]) -> Optional[TaskState]:
         """
         Runs the hypernetwork once per distinct instruction in the batch (in evaluation, only for
-        instructions not in the task-module cache); with fusion, each cross-attention projects each
-        distinct instruction once (`modules/peft/instruction_fusion.py`). When every example shares
-        one instruction the modules keep batch size 1 and are broadcast; otherwise they are gathered
-        per example.
+        instructions not in the task cache); with fusion, each cross-attention projects each
+        distinct instruction once (`modules/inserted/instruction_fusion.py`). When every example
+        shares one instruction the modules keep batch size 1 and are broadcast; otherwise they are
+        gathered per example.
         """
         if self.hypernetwork is None:
             return None
@@ -325,22 +321,20 @@ class HintSeq2Seq(InstructionModel):
 
     def _make_task_parameters(
         self, instruction_ids: torch.Tensor, instruction_mask: torch.Tensor
-    ) -> TaskParameters:
+    ) -> TaskState:
         return self.hypernetwork(instruction_ids, instruction_mask)
 
     def _generate(
         self,
-        task_parameters: Optional[TaskParameters],
+        task_state: Optional[TaskState],
         encoded: torch.Tensor,
         input_mask: torch.Tensor,
     ) -> Dict[str, Any]:
         # HF's generate repeats each example beam_size times in a row; the modules follow.
         beam_parameters = (
-            task_parameters.repeat_interleave(self._beam_size)
-            if task_parameters is not None
-            else None
+            task_state.repeat_interleave(self._beam_size) if task_state is not None else None
         )
-        with self.active_parameters.use(beam_parameters):
+        with self.active_task_state.use(beam_parameters):
             generated = self.t5.generate(
                 encoder_outputs=BaseModelOutput(last_hidden_state=encoded),
                 attention_mask=input_mask.long(),
@@ -357,7 +351,7 @@ class HintSeq2Seq(InstructionModel):
     def _rank_choices(
         self,
         answer_choices: TextFieldTensors,
-        task_parameters: Optional[TaskParameters],
+        task_state: Optional[TaskState],
         encoded: torch.Tensor,
         input_mask: torch.Tensor,
         metadata: Optional[List[Dict[str, Any]]],
@@ -366,9 +360,9 @@ class HintSeq2Seq(InstructionModel):
         batch_size, num_choices, choice_length = labels.shape
         flat_labels = labels.view(batch_size * num_choices, choice_length)
         choice_parameters = (
-            task_parameters.repeat_interleave(num_choices) if task_parameters is not None else None
+            task_state.repeat_interleave(num_choices) if task_state is not None else None
         )
-        with self.active_parameters.use(choice_parameters):
+        with self.active_task_state.use(choice_parameters):
             logits = self.t5(
                 encoder_outputs=(encoded.repeat_interleave(num_choices, dim=0),),  # [B * C, s, d]
                 attention_mask=input_mask.repeat_interleave(num_choices, dim=0).long(),

@@ -18,13 +18,13 @@ from hint_allennlp.models.instruction_model import InstructionModel, check_gener
 from hint_allennlp.modules.backbone import config_source
 from hint_allennlp.modules.hypernetwork.instruction_chunks import chunk_rows, encode_in_chunks
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
+from hint_allennlp.modules.inserted.inserted_modules_config import InsertedModulesConfig
+from hint_allennlp.modules.inserted.task_state import INSTRUCTION_LENGTH_KEYS, TaskState
 from hint_allennlp.modules.large_models.checkpointing import enable_causal_lm_checkpointing
 from hint_allennlp.modules.large_models.mixed_precision import (
     in_mixed_precision,
 )
 from hint_allennlp.modules.logits_where_used import logits_only_at
-from hint_allennlp.modules.peft.peft_config import PeftConfig
-from hint_allennlp.modules.peft.task_parameters import INSTRUCTION_LENGTH_KEYS, TaskParameters
 from hint_allennlp.modules.serving.instruction_key_values import (
     generated_prefix_key_values,
     hf_past_key_values,
@@ -72,7 +72,7 @@ class InstructionCausalLM(InstructionModel):
       and EOS after the prompt, all choices in one batched forward pass.
     - Instruction key/value cache: in evaluation and prediction, when the reader gives
       `instruction_tokens`, each distinct instruction runs once and the keys and values of all its
-      layers are kept (the task cache, `task_module_cache_size` instructions, least recently used
+      layers are kept (the task cache, `task_cache_size` instructions, least recently used
       first out); every input of the task continues from them. The prompt of an example is then
       `[instruction][padding][input]`, the padding masked and skipped by the position ids, which
       gives the predictions of the uncached model. `allennlp hint-compile` saves them per task.
@@ -87,7 +87,7 @@ class InstructionCausalLM(InstructionModel):
     encodes each distinct instruction once, by default with the backbone itself (its last hidden
     states over the instruction, the decoder-only counterpart of HINT's T5 encoder), and generates
     LoRA on the attention projections, adapters after each block's MLP (forward hooks,
-    `modules/peft/`) and prefixes, the keys and values of P positions before the prompt in every
+    `modules/inserted/`) and prefixes, the keys and values of P positions before the prompt in every
     layer (positions 0..P-1, as peft's prefix tuning). Instruction fusion is the instruction itself
     in the prompt: in evaluation its keys and values, computed once per task under its generated
     modules, are the prompt's cached first part (the instruction key/value cache above); in
@@ -108,7 +108,7 @@ class InstructionCausalLM(InstructionModel):
     parameter_generator : `Lazy[ParameterGenerator]`, optional (default = `None`)
         What generates the modules from the instruction (HINT on a causal LM); `None` for none.
         Its backbone must have a row in `hint_allennlp/modules/backbones/architectures.py`.
-    peft : `PeftConfig`, optional (default = `PeftConfig()`)
+    peft : `InsertedModulesConfig`, optional (default = `InsertedModulesConfig()`)
         Which modules are generated and their sizes; ignored without a generator.
     instruction_fusion : `bool`, optional (default = `True`)
         The instruction is also the prompt's first part (its keys and values kept per task in
@@ -120,7 +120,7 @@ class InstructionCausalLM(InstructionModel):
         1 is greedy decoding.
     max_decoding_steps : `int`, optional (default = `64`)
         Maximum number of generated tokens (EOS included).
-    task_module_cache_size : `int`, optional (default = `16`)
+    task_cache_size : `int`, optional (default = `16`)
         In evaluation, the keys and values of this many recent instructions are kept (0: no
         cache; every prompt is processed whole).
     instruction_key_values : `str`, optional (default = `"shared"`)
@@ -156,12 +156,12 @@ class InstructionCausalLM(InstructionModel):
         vocab: Vocabulary,
         model_name: str,
         parameter_generator: Optional[Lazy[ParameterGenerator]] = None,
-        peft: Optional[PeftConfig] = None,
+        peft: Optional[InsertedModulesConfig] = None,
         instruction_fusion: bool = True,
         separate_instruction_encoder: bool = False,
         beam_size: int = 1,
         max_decoding_steps: int = 64,
-        task_module_cache_size: int = 16,
+        task_cache_size: int = 16,
         instruction_key_values: str = "shared",
         metric: Optional[Metric] = None,
         gradient_checkpointing: bool = False,
@@ -175,7 +175,7 @@ class InstructionCausalLM(InstructionModel):
             vocab,
             model_name,
             metric,
-            task_module_cache_size,
+            task_cache_size,
             mixed_precision,
             regularizer,
             serialization_dir,
@@ -239,7 +239,7 @@ class InstructionCausalLM(InstructionModel):
                         "peft.use_prefixes false"
                     )
             # HF's, each layer recomputed with the generated modules of its forward pass.
-            enable_causal_lm_checkpointing(self.lm, self.active_parameters)
+            enable_causal_lm_checkpointing(self.lm, self.active_task_state)
         per_token, per_task = generator.counted_weights() if generator is not None else (0, 0)
         self._track_flops(
             DecoderOnlyCounts.from_model(self.lm, generator=per_token, generator_per_task=per_task)
@@ -251,7 +251,7 @@ class InstructionCausalLM(InstructionModel):
     def instruction_handling(self) -> str:
         if self.hypernetwork is not None:
             return instruction_handling(True, self.instruction_fusion)
-        return "key_value_cached" if self.task_parameter_cache.enabled else "concatenated"
+        return "key_value_cached" if self.task_cache.enabled else "concatenated"
 
     @property
     def compiles_instructions(self) -> bool:
@@ -302,8 +302,7 @@ class InstructionCausalLM(InstructionModel):
             and (
                 chunked
                 or (
-                    not self.training
-                    and (self.task_parameter_cache.enabled or self.hypernetwork is not None)
+                    not self.training and (self.task_cache.enabled or self.hypernetwork is not None)
                 )
             )
         )
@@ -361,7 +360,7 @@ class InstructionCausalLM(InstructionModel):
     @in_mixed_precision
     def _make_task_parameters(
         self, instruction_ids: torch.Tensor, instruction_mask: torch.Tensor
-    ) -> TaskParameters:
+    ) -> TaskState:
         """
         For instructions [U, t] (padded on the right): the generated modules (HINT) and, with
         fusion outside training, the keys and values of every layer over the instruction, which
@@ -380,7 +379,7 @@ class InstructionCausalLM(InstructionModel):
             return modules
         if not chunked:
             kept = self._instruction_key_values(instruction_ids, instruction_mask, modules)
-            return kept if modules is None else TaskParameters({**modules.tensors, **kept.tensors})
+            return kept if modules is None else TaskState({**modules.tensors, **kept.tensors})
         rows = chunk_rows(instruction_mask.bool())  # each chunk's instruction [N]
         layer_shape: List[torch.Size] = []
 
@@ -395,15 +394,15 @@ class InstructionCausalLM(InstructionModel):
         states, mask = encode_in_chunks(chunk_key_values, instruction_ids, instruction_mask.bool())
         # [U, T, 2 * ...] -> keys and values [U, T, layers, kv_heads, head_dim]
         keys, values = states.view(*states.shape[:2], 2, *layer_shape[0]).unbind(2)
-        kept = TaskParameters({"instruction_mask": mask, "past_keys": keys, "past_values": values})
-        return kept if modules is None else TaskParameters({**modules.tensors, **kept.tensors})
+        kept = TaskState({"instruction_mask": mask, "past_keys": keys, "past_values": values})
+        return kept if modules is None else TaskState({**modules.tensors, **kept.tensors})
 
     def _instruction_key_values(
         self,
         instruction_ids: torch.Tensor,
         instruction_mask: torch.Tensor,
-        modules: Optional[TaskParameters],
-    ) -> TaskParameters:
+        modules: Optional[TaskState],
+    ) -> TaskState:
         """The keys and values of instructions [U, t] under their generated `modules` [U]."""
         generated_prefix = self._prefix(modules)
         prefix_length = 0 if generated_prefix is None else generated_prefix["past_keys"].size(1)
@@ -415,7 +414,7 @@ class InstructionCausalLM(InstructionModel):
         if generated_prefix is not None:
             past = hf_past_key_values(self.lm, generated_prefix)
             mask = torch.cat([generated_prefix["instruction_mask"].long(), mask], dim=1)
-        with self.active_parameters.use(self._generated_modules(modules)):
+        with self.active_task_state.use(self._generated_modules(modules)):
             past = self.lm(
                 input_ids=instruction_ids,
                 attention_mask=mask,
@@ -425,7 +424,7 @@ class InstructionCausalLM(InstructionModel):
             ).past_key_values
         return instruction_key_values(past, instruction_mask, skip=prefix_length)
 
-    def _prefix(self, task: Optional[TaskParameters]) -> Optional[TaskParameters]:
+    def _prefix(self, task: Optional[TaskState]) -> Optional[TaskState]:
         """
         What precedes each row's prompt, as kept keys and values [Bm, T, ...] with their mask: the
         generated prefix (if any), then the instruction's keys and values (if kept); None if
@@ -439,16 +438,16 @@ class InstructionCausalLM(InstructionModel):
         return prefixed(parts) if parts else None
 
     @staticmethod
-    def _generated_modules(task: Optional[TaskParameters]) -> Optional[TaskParameters]:
+    def _generated_modules(task: Optional[TaskState]) -> Optional[TaskState]:
         """The generated modules of `task`, without the instruction's keys and values."""
         if task is None:
             return None
-        return TaskParameters(
+        return TaskState(
             {key: tensor for key, tensor in task.items() if key not in INSTRUCTION_LENGTH_KEYS}
         )
 
     def _modules_for_rows(
-        self, task: Optional[TaskParameters], task_index: Optional[torch.Tensor], repeats: int
+        self, task: Optional[TaskState], task_index: Optional[torch.Tensor], repeats: int
     ):
         """
         The switch of the generated modules set to those of each example's instruction (`task`
@@ -458,11 +457,11 @@ class InstructionCausalLM(InstructionModel):
         modules = self._generated_modules(task)
         if modules is not None and modules.batch_size != 1:
             modules = modules.index_select(task_index.repeat_interleave(repeats))
-        return self.active_parameters.use(modules)
+        return self.active_task_state.use(modules)
 
     def _prefix_inputs(
         self,
-        prefix: Tuple[TaskParameters, torch.Tensor],
+        prefix: Tuple[TaskState, torch.Tensor],
         ids: torch.Tensor,
         mask: torch.Tensor,
         repeats: int,
@@ -520,15 +519,15 @@ class InstructionCausalLM(InstructionModel):
             )
 
     @staticmethod
-    def _packed(parts: List[tuple], left: bool) -> tuple:
+    def _packed(parts: List[tuple], pad_on_left: bool) -> tuple:
         """
         Parts [R, n_i] with their masks, concatenated with every row's real tokens kept in order
-        and moved together to the left end (padding after them) or, `left`, to the right end
+        and moved together to the left end (padding after them) or, `pad_on_left`, to the right end
         (padding before them, for generation): ids and mask [R, sum n_i].
         """
         ids = torch.cat([part_ids for part_ids, _ in parts], dim=1)
         mask = torch.cat([part_mask for _, part_mask in parts], dim=1)
-        key = mask.long() if left else (~mask).long()
+        key = mask.long() if pad_on_left else (~mask).long()
         order = torch.sort(key, dim=1, stable=True).indices
         return ids.gather(1, order), mask.gather(1, order)
 
@@ -544,7 +543,7 @@ class InstructionCausalLM(InstructionModel):
         self,
         prompt: List[tuple],
         labels: torch.Tensor,
-        prefix: Optional[Tuple[TaskParameters, torch.Tensor]] = None,
+        prefix: Optional[Tuple[TaskState, torch.Tensor]] = None,
     ) -> torch.Tensor:
         """
         The log-probability of each continuation token (`labels` [R, c], -100 at padding) after
@@ -553,7 +552,9 @@ class InstructionCausalLM(InstructionModel):
         """
         rows, length = labels.shape
         continuation_mask = labels != -100
-        ids, mask = self._packed(prompt + [(labels.clamp(min=0), continuation_mask)], left=False)
+        ids, mask = self._packed(
+            prompt + [(labels.clamp(min=0), continuation_mask)], pad_on_left=False
+        )
         prompt_lengths = sum(part_mask.sum(1) for _, part_mask in prompt)  # [R]
         if prefix is None:
             inputs, context = {"input_ids": ids, "attention_mask": mask.long()}, nullcontext()
@@ -578,7 +579,7 @@ class InstructionCausalLM(InstructionModel):
     def _rank_choices(
         self,
         answer_choices: TextFieldTensors,
-        prefix: Optional[Tuple[TaskParameters, torch.Tensor]],
+        prefix: Optional[Tuple[TaskState, torch.Tensor]],
         prompt: List[tuple],
         metadata: Optional[List[Dict[str, Any]]],
     ) -> Dict[str, Any]:
@@ -598,9 +599,9 @@ class InstructionCausalLM(InstructionModel):
         return self._choice_output(answer_choices, token_log_probs, metadata)
 
     def _generate(
-        self, prefix: Optional[Tuple[TaskParameters, torch.Tensor]], prompt: List[tuple]
+        self, prefix: Optional[Tuple[TaskState, torch.Tensor]], prompt: List[tuple]
     ) -> Dict[str, Any]:
-        ids, mask = self._packed(prompt, left=True)  # [B, n], padding first
+        ids, mask = self._packed(prompt, pad_on_left=True)  # [B, n], padding first
         if prefix is None:
             inputs, context = {"input_ids": ids, "attention_mask": mask.long()}, nullcontext()
         else:

@@ -36,11 +36,11 @@ from hint_allennlp.modules.backbone import (
 from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.hypernetwork.hypernetwork import Hypernetwork
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
+from hint_allennlp.modules.inserted.injection import inject_task_modules
+from hint_allennlp.modules.inserted.inserted_modules_config import InsertedModulesConfig
+from hint_allennlp.modules.inserted.task_state import ActiveTaskState, TaskState
 from hint_allennlp.modules.large_models.mixed_precision import check_mixed_precision
-from hint_allennlp.modules.peft.injection import inject_task_modules
-from hint_allennlp.modules.peft.peft_config import PeftConfig
-from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
-from hint_allennlp.modules.serving.task_parameter_cache import TaskParameterCache, instruction_key
+from hint_allennlp.modules.serving.task_cache import TaskCache, instruction_key
 
 # The first weight of `load_state_dict`'s size mismatch message, with both shapes.
 SIZE_MISMATCH = re.compile(
@@ -76,9 +76,9 @@ class InstructionModel(Model):
         The backbone, by hub name or local path (`_load_backbone` loads it).
     metric : `Metric`, optional (default = `instruction_metrics`)
         Called in evaluation with the predicted texts, the references, tasks and categories.
-    task_module_cache_size : `int`
+    task_cache_size : `int`
         In evaluation, what the model made of this many recent instructions is kept
-        (`TaskParameterCache`), so a task's instruction is processed once, not once per batch (0
+        (`TaskCache`), so a task's instruction is processed once, not once per batch (0
         disables this).
     mixed_precision : `str`, optional
         `"bf16"` or `None` (checked here; `modules/large_models/mixed_precision.py`).
@@ -96,7 +96,7 @@ class InstructionModel(Model):
         vocab: Vocabulary,
         model_name: str,
         metric: Optional[Metric],
-        task_module_cache_size: int,
+        task_cache_size: int,
         mixed_precision: Optional[str],
         regularizer: Optional[RegularizerApplicator] = None,
         serialization_dir: Optional[str] = None,
@@ -106,7 +106,7 @@ class InstructionModel(Model):
         check_mixed_precision(mixed_precision)
         self.mixed_precision = mixed_precision
         self.model_name = model_name
-        self.task_parameter_cache = TaskParameterCache(task_module_cache_size)
+        self.task_cache = TaskCache(task_cache_size)
         self._metric = metric if metric is not None else Metric.by_name("instruction_metrics")()
         self._choice_accuracy = RankClassificationAccuracy()
         self._has_choices = False
@@ -198,21 +198,21 @@ class InstructionModel(Model):
         backbone: PreTrainedModel,
         instruction_encoder: nn.Module,
         parameter_generator: Optional[Lazy[ParameterGenerator]],
-        peft: Optional[PeftConfig],
+        peft: Optional[InsertedModulesConfig],
         separate_instruction_encoder: bool,
         keep_instruction_states: bool,
         **generator_inputs,
     ) -> Optional[ParameterGenerator]:
         """
-        What both models set up for generated modules: `peft`, `active_parameters` (the switch the
+        What both models set up for generated modules: `peft`, `active_task_state` (the switch the
         injected layers read), the generator (built for `backbone`'s `BackboneShape`, with
         `generator_inputs` for generators that take them), the `hypernetwork` that encodes the
         instruction with `instruction_encoder` (or a copy of it), and the modules injected into
         `backbone`. `keep_instruction_states`: T5's instruction fusion, whose cross-attentions read
         the encoded instruction. Returns the generator (None without one).
         """
-        self.peft = peft or PeftConfig()
-        self.active_parameters = ActiveTaskParameters()
+        self.peft = peft or InsertedModulesConfig()
+        self.active_task_state = ActiveTaskState()
         generator = (
             parameter_generator.construct(
                 shape=BackboneShape.from_config(backbone.config), peft=self.peft, **generator_inputs
@@ -238,7 +238,7 @@ class InstructionModel(Model):
             # Built before injection, so that a separate instruction encoder is a plain copy.
             self.hypernetwork = Hypernetwork(
                 instruction_encoder,
-                self.active_parameters,
+                self.active_task_state,
                 generator,
                 separate_encoder=separate_instruction_encoder,
                 keep_instruction_states=keep_instruction_states,
@@ -253,7 +253,7 @@ class InstructionModel(Model):
             inject_task_modules(
                 backbone,
                 self.peft if generator is not None else None,
-                self.active_parameters,
+                self.active_task_state,
                 keep_instruction_states,
             )
         return generator
@@ -273,7 +273,7 @@ class InstructionModel(Model):
 
     def _make_task_parameters(
         self, instruction_ids: torch.Tensor, instruction_mask: torch.Tensor
-    ) -> TaskParameters:
+    ) -> TaskState:
         """
         What the model keeps for distinct instructions [U, t] (padded on the right), one row each.
         """
@@ -316,7 +316,7 @@ class InstructionModel(Model):
 
     # --- What is kept per instruction ---------------------------------------------------------
 
-    def _task_parameters_per_example(self, instruction_tokens: TextFieldTensors) -> TaskParameters:
+    def _task_parameters_per_example(self, instruction_tokens: TextFieldTensors) -> TaskState:
         """
         `_make_task_parameters` once per distinct instruction in the batch (in evaluation, only
         for instructions not in the task cache). When every example shares one instruction the
@@ -327,7 +327,7 @@ class InstructionModel(Model):
 
     def _task_parameters_per_instruction(
         self, instruction_tokens: TextFieldTensors
-    ) -> Tuple[TaskParameters, torch.Tensor]:
+    ) -> Tuple[TaskState, torch.Tensor]:
         """
         `_make_task_parameters` once per distinct instruction in the batch, [U] (in evaluation,
         only for instructions not in the task cache), and each example's row there [B].
@@ -347,15 +347,15 @@ class InstructionModel(Model):
 
     def _distinct_task_parameters(
         self, instruction_ids: torch.Tensor, instruction_mask: torch.Tensor
-    ) -> TaskParameters:
+    ) -> TaskState:
         """
         What is kept for distinct instructions [U, t] (or chunks [U, C, c]), through the cache in
         evaluation.
         """
-        if self.training or not self.task_parameter_cache.enabled:
+        if self.training or not self.task_cache.enabled:
             return self._make_task_parameters(instruction_ids, instruction_mask)
         keys = [_cache_key(ids, mask) for ids, mask in zip(instruction_ids, instruction_mask)]
-        rows = {key: self.task_parameter_cache.get(key) for key in keys}
+        rows = {key: self.task_cache.get(key) for key in keys}
         missing = [index for index, key in enumerate(keys) if rows[key] is None]
         if missing:
             computed = self._make_task_parameters(
@@ -364,12 +364,10 @@ class InstructionModel(Model):
             for position, index in enumerate(missing):
                 row = computed.index_select(torch.tensor([position], device=instruction_ids.device))
                 rows[keys[index]] = _to_keep(row)
-                self.task_parameter_cache.put(keys[index], rows[keys[index]])
-        return TaskParameters.concatenate([rows[key] for key in keys])
+                self.task_cache.put(keys[index], rows[keys[index]])
+        return TaskState.concatenate([rows[key] for key in keys])
 
-    def compile_instruction(
-        self, instruction_tokens: TextFieldTensors
-    ) -> Tuple[str, TaskParameters]:
+    def compile_instruction(self, instruction_tokens: TextFieldTensors) -> Tuple[str, TaskState]:
         """
         One instruction [1, t] (or [1, C, c] in chunks) -> its cache key and what the model keeps
         for it: what the task cache holds and `allennlp hint-compile` saves (batch size 1, no
@@ -389,7 +387,7 @@ class InstructionModel(Model):
     def train(self, mode: bool = True) -> "InstructionModel":
         # What the cache holds was made with the current weights; training changes them.
         if mode:
-            self.task_parameter_cache.clear()
+            self.task_cache.clear()
         return super().train(mode)
 
     # --- Targets and answer choices -----------------------------------------------------------
@@ -559,6 +557,6 @@ def _cache_key(ids: torch.Tensor, mask: torch.Tensor) -> str:
     )
 
 
-def _to_keep(modules: TaskParameters) -> TaskParameters:
+def _to_keep(modules: TaskState) -> TaskState:
     """One instruction's modules as they are kept across batches: without gradient or padding."""
     return modules.map(torch.Tensor.detach).without_instruction_padding()

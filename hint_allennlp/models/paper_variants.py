@@ -4,7 +4,7 @@ are trained on, as `paper_variants.json` beside this file holds them: the one ta
 `training_configs/hint.libsonnet` imports and that the model's reader check, the benchmarks, the
 analytic memory plan, the tests and docs/model.md follow. Here each entry is checked once, when the
 file is read, and what follows from it is derived: which module kinds a variant generates (from
-`PeftConfig`), how it handles the instruction (`cost.flops.instruction_handling`).
+`InsertedModulesConfig`), how it handles the instruction (`cost.flops.instruction_handling`).
 """
 
 import copy
@@ -20,7 +20,10 @@ from hint_allennlp.cost.flops import instruction_handling
 from hint_allennlp.data.dataset_readers.task_instruction_reader import INSTRUCTION_FORMATS
 from hint_allennlp.modules.hypernetwork.hypernetwork import reads_instruction
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
-from hint_allennlp.modules.peft.peft_config import MODULE_KINDS, PeftConfig
+from hint_allennlp.modules.inserted.inserted_modules_config import (
+    MODULE_KINDS,
+    InsertedModulesConfig,
+)
 
 DATA_FILE = "paper_variants.json"
 VARIANT_KEYS = {
@@ -46,8 +49,9 @@ class PaperVariant:
     instruction_format : the reader's `instruction_format`.
     model : its `hint_seq2seq` arguments other than `peft` (at least `parameter_generator`, None
         for no generated modules, and `instruction_fusion`).
-    peft : its `PeftConfig` keys, None without a generator.
-    peft_from_settings : the `PeftConfig` keys taken from the experiment's settings (the sizes that
+    peft : its `InsertedModulesConfig` keys, None without a generator.
+    peft_from_settings : the `InsertedModulesConfig` keys taken from the experiment's settings (the
+    sizes that
         follow the backbone: `adapter_size`, `prefix_length`; and `lora_rank`).
     peft_by_backbone : per backbone name, the `peft` keys that differ there (Hypter's a = 1 at 11B).
     """
@@ -76,11 +80,14 @@ class PaperVariant:
         """The module kinds generated (`ModuleKind.name`), empty without a generator."""
         if self.peft is None:
             return ()
-        return tuple(kind.name for kind in PeftConfig(**self.peft).enabled_kinds())
+        return tuple(kind.name for kind in InsertedModulesConfig(**self.peft).enabled_kinds())
 
     @property
     def fixed_peft(self) -> Dict[str, Any]:
-        """The `PeftConfig` sizes not taken from the settings (Hypter's a = 8, as Ye and Ren)."""
+        """
+        The `InsertedModulesConfig` sizes not taken from the settings (Hypter's a = 8, as Ye
+        and Ren).
+        """
         flags = {kind.enabled_field for kind in MODULE_KINDS}
         return {key: value for key, value in (self.peft or {}).items() if key not in flags}
 
@@ -175,10 +182,10 @@ def _variant(name: str, entry: Dict[str, Any]) -> PaperVariant:
     has_generator = model["parameter_generator"] is not None
     if ("peft" in entry) != has_generator:
         raise ConfigurationError(f"{where}: `peft` goes with a parameter_generator, and only there")
-    peft_fields = {config_field.name for config_field in fields(PeftConfig)}
+    peft_fields = {config_field.name for config_field in fields(InsertedModulesConfig)}
     unknown = (set(entry.get("peft", {})) | set(entry.get("peft_from_settings", ()))) - peft_fields
     if unknown:
-        raise ConfigurationError(f"{where}: {sorted(unknown)} are not PeftConfig fields")
+        raise ConfigurationError(f"{where}: {sorted(unknown)} are not InsertedModulesConfig fields")
     by_backbone = entry.get("peft_by_backbone", {})
     unknown = set(by_backbone) - set(PAPER_TABLE["backbones"])
     if unknown:

@@ -57,7 +57,7 @@ class HintInstructionPredictor(Predictor):
     whatever the others are (with or without `output`). Once the whole input is predicted, a
     summary is logged (lines read, lines predicted and failed); an input with nothing to predict
     is refused. Tasks repeat cheaply: the model keeps the generated modules of recent instructions
-    (its task-module cache), and compiled tasks never run the hypernetwork.
+    (its task cache), and compiled tasks never run the hypernetwork.
 
     # Parameters
 
@@ -70,7 +70,7 @@ class HintInstructionPredictor(Predictor):
         from another model is refused, and so are compiled tasks for a model that compiles nothing
         (one that reads the instruction inside its input).
     cache_size : `int`, optional (default = `None`)
-        Overrides the model's `task_module_cache_size` (0 turns the cache off; a negative size is
+        Overrides the model's `task_cache_size` (0 turns the cache off; a negative size is
         refused).
     batch_size : `int`, optional (default = `32`)
         Batch size for the instances of an SNI task object.
@@ -102,7 +102,7 @@ class HintInstructionPredictor(Predictor):
                     f"cache_size must be 0 (no task cache) or more instructions, not {cache_size} "
                     "(--predictor-args)."
                 )
-            model.task_parameter_cache.max_size = cache_size
+            model.task_cache.max_size = cache_size
         if batch_size < 1:
             raise ConfigurationError(f"batch_size must be at least 1, not {batch_size}")
         self._batch_size = batch_size
@@ -128,7 +128,7 @@ class HintInstructionPredictor(Predictor):
         fingerprint = model_fingerprint(self._model)
         for path in _compiled_task_paths(locations):
             compiled = CompiledTask.load(path, fingerprint)
-            self._model.task_parameter_cache.pin(compiled.key, compiled.parameters)
+            self._model.task_cache.pin(compiled.key, compiled.parameters)
             self._compiled_instructions[compiled.task] = TaskInstruction.from_json(
                 compiled.instruction
             )

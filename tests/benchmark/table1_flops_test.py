@@ -28,7 +28,7 @@ from hint_allennlp.cost.flops import DecoderOnlyCounts, ParameterCounts
 from hint_allennlp.models.paper_variants import BACKBONES
 from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.hypernetwork.parameter_generators import HypterGenerator
-from hint_allennlp.modules.peft.peft_config import PeftConfig
+from hint_allennlp.modules.inserted.inserted_modules_config import InsertedModulesConfig
 from tests import PROJECT_ROOT
 
 
@@ -96,7 +96,10 @@ def test_the_hypter_figures_docs_benchmarks_md_gives_in_prose():
             assert abs(round(ours, 1) - paper) <= tolerance + 1e-9, (row, ours)
     assert round(variant_sizes("hypter", "xxl").generator / 1e9, 2) == 3.69
     # With the smaller backbones' a = 8 at 11B instead: a 20.6B generator and x15.4 / x16.6.
-    config, peft = BACKBONES["xxl"].t5_config(), PeftConfig(adapter_size=8, use_prefixes=False)
+    config, peft = (
+        BACKBONES["xxl"].t5_config(),
+        InsertedModulesConfig(adapter_size=8, use_prefixes=False),
+    )
     with torch.device("meta"):
         generator = sum(
             p.numel() for p in HypterGenerator(BackboneShape.from_config(config), peft).parameters()

@@ -13,7 +13,7 @@ from benchmark.training_memory_plan import (
     markdown_table,
     plan,
 )
-from hint_allennlp.modules.peft.peft_config import PeftConfig
+from hint_allennlp.modules.inserted.inserted_modules_config import InsertedModulesConfig
 from tests import PROJECT_ROOT
 
 
@@ -109,7 +109,7 @@ def test_causal_hint_training_is_what_the_tiny_qwen2_model_holds(bf16):
 
     reader, model = build_hint("qwen2", instruction_fusion=False)
     row = causal_hint_training(
-        model.lm.config, PeftConfig(**peft("qwen2")), "cross_attention", bf16=bf16
+        model.lm.config, InsertedModulesConfig(**peft("qwen2")), "cross_attention", bf16=bf16
     )
     parameters = list(model.parameters())
     assert row.parameters == sum(p.numel() for p in parameters)

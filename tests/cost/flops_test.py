@@ -12,9 +12,9 @@ from hint_allennlp.cost.flops import (
     instruction_handling,
 )
 from hint_allennlp.models.paper_variants import BACKBONES
-from hint_allennlp.modules.peft.injection import inject_task_modules
-from hint_allennlp.modules.peft.peft_config import PeftConfig
-from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
+from hint_allennlp.modules.inserted.injection import inject_task_modules
+from hint_allennlp.modules.inserted.inserted_modules_config import InsertedModulesConfig
+from hint_allennlp.modules.inserted.task_state import ActiveTaskState, TaskState
 from hint_allennlp.testing.tiny_t5 import tiny_t5_config
 from tests import PROJECT_ROOT, TINY_T5
 
@@ -103,10 +103,10 @@ def run_fusion_without_modules(model):
     HINT − PEFT generation: the instruction is encoded once and its cross-attention keys and values
     made once; every example's decoder attends to them too.
     """
-    active = ActiveTaskParameters()
+    active = ActiveTaskState()
     inject_task_modules(model, None, active, instruction_fusion=True)
     encoded_instruction = model.encoder(input_ids=tokens(1, INSTRUCTION)).last_hidden_state
-    instruction = TaskParameters(
+    instruction = TaskState(
         {
             "instruction_states": encoded_instruction,
             "instruction_mask": torch.ones(1, INSTRUCTION).bool(),
@@ -209,7 +209,7 @@ def test_unknown_instruction_handling():
 
 def test_module_counts_follow_the_cached_modules():
     counts = ParameterCounts.from_t5_config(
-        tiny_t5_config(), PeftConfig(adapter_size=8, prefix_length=7), 123
+        tiny_t5_config(), InsertedModulesConfig(adapter_size=8, prefix_length=7), 123
     )
     # encoder: 2 layers × (adapter 1096 + one prefix block 896); decoder: 2 × (1096 + 2·896)
     assert (counts.encoder_modules, counts.decoder_modules, counts.generator) == (3984, 5776, 123)
@@ -229,7 +229,7 @@ def test_docs_metrics_md_holds_the_t5_xl_table_the_code_makes():
     config = xl.t5_config()
     plain = ParameterCounts.from_t5_config(config)
     generated = ParameterCounts.from_t5_config(
-        config, PeftConfig(adapter_size=xl.adapter_size, prefix_length=xl.prefix_length)
+        config, InsertedModulesConfig(adapter_size=xl.adapter_size, prefix_length=xl.prefix_length)
     )
     rows = [f"n = 100, adapters a = {xl.adapter_size} and prefixes P = {xl.prefix_length}, N' = 0,"]
     for setting, instruction in (("Def", 69), ("Def + 2 Pos.", 197)):

@@ -8,28 +8,30 @@ from hint_allennlp.cost.memory import (
     fused_instruction_bytes,
 )
 from hint_allennlp.models.paper_variants import BACKBONES
-from hint_allennlp.modules.peft.peft_config import PeftConfig
+from hint_allennlp.modules.inserted.inserted_modules_config import InsertedModulesConfig
 from hint_allennlp.testing.tiny_t5 import tiny_t5_config
 from tests import PROJECT_ROOT
 
 
 @pytest.mark.parametrize(
-    "peft_config, keeps_encoded_instruction, bytes_per_value, expected_bytes",
+    "inserted_modules_config, keeps_encoded_instruction, bytes_per_value, expected_bytes",
     [
         # encoded instruction 64·10 = 640; adapters (2·8·64 + 8 + 64)·4 layers = 4384;
         # prefixes 2·7·64 = 896 per attention block, 2 + 2·2 = 6 blocks: 5376.
-        (PeftConfig(adapter_size=8, prefix_length=7), True, 4, 4 * (640 + 4384 + 5376)),
-        (PeftConfig(adapter_size=8, prefix_length=7), False, 2, 2 * (4384 + 5376)),
+        (InsertedModulesConfig(adapter_size=8, prefix_length=7), True, 4, 4 * (640 + 4384 + 5376)),
+        (InsertedModulesConfig(adapter_size=8, prefix_length=7), False, 2, 2 * (4384 + 5376)),
         # LoRA rank 4 on q and v (the default): 2·4·(64 + 64) = 1024 per block, 6 blocks.
         (
-            PeftConfig(use_adapters=False, use_prefixes=False, use_lora=True, lora_rank=4),
+            InsertedModulesConfig(
+                use_adapters=False, use_prefixes=False, use_lora=True, lora_rank=4
+            ),
             False,
             4,
             4 * 6144,
         ),
         # ... and on q, k, v, o: 4·4·(64 + 64) = 2048 per block.
         (
-            PeftConfig(
+            InsertedModulesConfig(
                 use_adapters=False,
                 use_prefixes=False,
                 use_lora=True,
@@ -43,10 +45,14 @@ from tests import PROJECT_ROOT
         (None, True, 4, 4 * 640),
     ],
 )
-def test_cached_task_bytes(peft_config, keeps_encoded_instruction, bytes_per_value, expected_bytes):
+def test_cached_task_bytes(
+    inserted_modules_config, keeps_encoded_instruction, bytes_per_value, expected_bytes
+):
     config = tiny_t5_config()
     assert (
-        cached_task_bytes(config, peft_config, 10, keeps_encoded_instruction, bytes_per_value)
+        cached_task_bytes(
+            config, inserted_modules_config, 10, keeps_encoded_instruction, bytes_per_value
+        )
         == expected_bytes
     )
 
@@ -56,13 +62,13 @@ def test_appendix_c_s_formula_by_hand():
     # d·s = 64·10, 2·a·l·d = 2·8·4·64, 2·P·l·h·k = 2·7·4·4·16
     expected = 4 * (640 + 4096 + 3584)
     assert appendix_c_cached_task_bytes(
-        config, PeftConfig(adapter_size=8, prefix_length=7), 10
+        config, InsertedModulesConfig(adapter_size=8, prefix_length=7), 10
     ) == (expected)
     # the exact count adds the adapters' biases and counts prefixes per attention block (6, the
     # decoder's layers have two), not per layer
-    assert cached_task_bytes(config, PeftConfig(adapter_size=8, prefix_length=7), 10) == 4 * (
-        640 + 4 * (2 * 8 * 64 + 8 + 64) + 6 * 2 * 7 * 64
-    )
+    assert cached_task_bytes(
+        config, InsertedModulesConfig(adapter_size=8, prefix_length=7), 10
+    ) == 4 * (640 + 4 * (2 * 8 * 64 + 8 + 64) + 6 * 2 * 7 * 64)
 
 
 def test_key_value_caches_of_an_instruction():
@@ -75,7 +81,7 @@ def test_key_value_caches_of_an_instruction():
 
 def test_the_docs_state_the_cached_task_of_t5_xl_the_code_counts():
     xl = BACKBONES["xl"]
-    peft = PeftConfig(adapter_size=xl.adapter_size, prefix_length=xl.prefix_length)
+    peft = InsertedModulesConfig(adapter_size=xl.adapter_size, prefix_length=xl.prefix_length)
     megabytes = cached_task_bytes(xl.t5_config(), peft, 69) / 1e6
     statement = (
         f"T5-XL with a = {xl.adapter_size}, P = {xl.prefix_length}, t = 69:\n"
@@ -98,7 +104,7 @@ def test_causal_task_bytes_are_what_hint_compile_keeps(instruction_fusion):
     _, kept = model.compile_instruction(instruction)
     length = int(instruction["tokens"]["mask"].sum())
     assert causal_task_bytes(
-        model.lm.config, PeftConfig(**peft("qwen2")), length, instruction_fusion
+        model.lm.config, InsertedModulesConfig(**peft("qwen2")), length, instruction_fusion
     ) == sum(t.numel() * t.element_size() for _, t in kept.items())
     # By hand: 2 layers of width 64, 4 heads of 16, 2 key/value heads; a = 4, P = 3, r = 4 on
     # q, k, v, o (k and v 2·16 = 32 wide); t tokens of keys and values in 2 layers with their mask.

@@ -19,7 +19,7 @@ from allennlp.nn.util import move_to_device
 from transformers import AutoModelForCausalLM
 
 from hint_allennlp.modules.backbones.shape import BackboneShape
-from hint_allennlp.modules.peft.task_parameters import PAST_KEYS, TaskParameters
+from hint_allennlp.modules.inserted.task_state import PAST_KEYS, TaskState
 from hint_allennlp.modules.serving.instruction_key_values import as_layer_tuples
 from hint_allennlp.modules.serving.shared_prefix_attention import SharedPrefix
 from tests import FIXTURES_ROOT, TINY_CAUSAL_LMS
@@ -77,7 +77,7 @@ def test_zero_started_modules_give_hfs_logits_and_trained_ones_do_not(family):
     ids = torch.tensor([sequence_ids(instances[0], "instruction_tokens", "source_tokens")])
     with torch.no_grad():
         task = model._task_parameters_per_example(inputs["instruction_tokens"])
-        with model.active_parameters.use(
+        with model.active_task_state.use(
             model._generated_modules(task).index_select(torch.tensor([0]))
         ):
             logits = model.lm(input_ids=ids).logits
@@ -92,21 +92,21 @@ def test_zero_started_modules_give_hfs_logits_and_trained_ones_do_not(family):
     with torch.no_grad():
         for mlp in model.hypernetwork.generator.mlps.values():
             mlp.output.weight.normal_(std=0.5)
-        model.task_parameter_cache.clear()  # made with the weights before
+        model.task_cache.clear()  # made with the weights before
         task = model._task_parameters_per_example(inputs["instruction_tokens"])
-        with model.active_parameters.use(
+        with model.active_task_state.use(
             model._generated_modules(task).index_select(torch.tensor([0]))
         ):
             moved = model.lm(input_ids=ids).logits
     assert (moved - expected).abs().max().item() > 1e-3
 
 
-def key_values_of(hf_model, reference_ids: torch.Tensor) -> TaskParameters:
+def key_values_of(hf_model, reference_ids: torch.Tensor) -> TaskState:
     """The keys and values of `reference_ids` [1, P] in every layer, as generated prefixes."""
     with torch.no_grad():
         past = hf_model(input_ids=reference_ids, use_cache=True).past_key_values
     layers = as_layer_tuples(past)  # each [1, kv_heads, P, head_dim]
-    return TaskParameters(
+    return TaskState(
         {
             "prefix_key": torch.stack([key for key, _ in layers], dim=1),
             "prefix_value": torch.stack([value for _, value in layers], dim=1),
@@ -184,7 +184,7 @@ def test_cached_uncached_batched_and_alone_agree(family, monkeypatch):
         ),
     )
     batched = run(model, instances)
-    assert len(model.task_parameter_cache) == 2  # the two distinct instructions
+    assert len(model.task_cache) == 2  # the two distinct instructions
     # One copy per distinct instruction in each pass (the target's loss, the choices).
     assert shared_copies and set(shared_copies) == {2}
     model.instruction_key_values = "per_example"
@@ -209,8 +209,8 @@ def test_cached_uncached_batched_and_alone_agree(family, monkeypatch):
                 atol=1e-4,
                 rtol=1e-5,
             )
-    model.task_parameter_cache.max_size = 0
-    model.task_parameter_cache.clear()
+    model.task_cache.max_size = 0
+    model.task_cache.clear()
     uncached = run(model, instances)
     torch.testing.assert_close(
         uncached["choice_scores"], batched["choice_scores"], atol=1e-5, rtol=1e-5

@@ -240,10 +240,10 @@ def test_learned_modules_with_instruction_fusion_serve_every_instruction():
     assert modules.tensors["prefix_key"].size(0) == ids.size(0)
     assert torch.equal(modules.tensors["prefix_key"][0], modules.tensors["prefix_key"][-1])
     model.eval()
-    model.task_parameter_cache.clear()
+    model.task_cache.clear()
     with torch.no_grad():
         computed = model(**inputs)["predicted_text"]
-        assert len(model.task_parameter_cache) == 2  # the batch's two tasks
+        assert len(model.task_cache) == 2  # the batch's two tasks
         assert model(**inputs)["predicted_text"] == computed
 
 

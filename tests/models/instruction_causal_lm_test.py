@@ -145,13 +145,13 @@ def test_cached_batched_uncached_and_alone_generate_the_same(family, beam_size):
     assert len({instance["metadata"]["task"] for instance in instances}) == 3
     assert len({len(sequence_ids(i, "instruction_tokens", "source_tokens")) for i in instances}) > 2
     cached = run(model, instances)
-    assert len(model.task_parameter_cache) == 3  # one entry per distinct instruction
+    assert len(model.task_cache) == 3  # one entry per distinct instruction
     cached_again = run(model, instances)  # now from the cache
     alone = [run(model, [instance])["predictions"] for instance in instances]
-    model.task_parameter_cache.max_size = 0
-    model.task_parameter_cache.clear()
+    model.task_cache.max_size = 0
+    model.task_cache.clear()
     uncached = run(model, instances)
-    assert not model.task_parameter_cache.enabled and len(model.task_parameter_cache) == 0
+    assert not model.task_cache.enabled and len(model.task_cache) == 0
     for output in (cached_again, uncached):
         assert torch.equal(output["predictions"], cached["predictions"])
     for row, predictions in enumerate(alone):
@@ -212,7 +212,7 @@ def choice_instances(reader):
 @pytest.mark.parametrize("cache_size", [16, 0])
 @pytest.mark.parametrize("family", CHECKPOINTS)
 def test_rank_classification_scores_are_summed_log_likelihoods(family, cache_size):
-    reader, model = build(family, task_module_cache_size=cache_size)
+    reader, model = build(family, task_cache_size=cache_size)
     instances = choice_instances(reader)
     output = run(model, instances)
     assert set(output) == {
@@ -245,12 +245,12 @@ def test_rank_classification_scores_are_summed_log_likelihoods(family, cache_siz
 
 @pytest.mark.parametrize("family", CHECKPOINTS)
 def test_the_cache_is_bounded_and_emptied_by_training(family):
-    reader, model = build(family, task_module_cache_size=2)
+    reader, model = build(family, task_cache_size=2)
     instances = read(reader)
     run(model, instances)  # three distinct instructions
-    assert len(model.task_parameter_cache) == 2
+    assert len(model.task_cache) == 2
     model.train()
-    assert len(model.task_parameter_cache) == 0
+    assert len(model.task_cache) == 0
 
 
 @pytest.mark.parametrize("family", CHECKPOINTS)
@@ -276,7 +276,7 @@ def test_compiled_instruction_is_appendix_c_key_value_cache(family):
         config, length
     )
     run(model, [instance])
-    assert key in model.task_parameter_cache
+    assert key in model.task_cache
 
 
 def test_targets_read_for_an_encoder_decoder_are_refused():

@@ -19,7 +19,7 @@ from allennlp.data.tokenizers import PretrainedTransformerTokenizer
 from hint_allennlp.data.dataset_readers.sni import SuperNaturalInstructionsReader
 from hint_allennlp.models import HintSeq2Seq
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
-from hint_allennlp.modules.peft.peft_config import PeftConfig
+from hint_allennlp.modules.inserted.inserted_modules_config import InsertedModulesConfig
 from tests import TINY_T5
 
 CATEGORIES = {
@@ -122,7 +122,7 @@ def test_hint_without_fusion_learns_instructions_that_no_instruct_cannot():
     steps = 200
     hint = new_model(
         parameter_generator=Lazy(ParameterGenerator.by_name("cross_attention")),
-        peft=PeftConfig(adapter_size=8, prefix_length=4),
+        peft=InsertedModulesConfig(adapter_size=8, prefix_length=4),
         instruction_fusion=False,
     )
     hint_exact_match = train_and_evaluate(hint, make_reader("hint"), steps)

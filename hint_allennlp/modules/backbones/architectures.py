@@ -1,7 +1,7 @@
 """
 The one place that knows backbone architectures: one row per HF `config.model_type`, in the style
 of peft's `TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING` (peft `utils/constants.py`). A row
-says where the generated modules act (the slots of `hint_allennlp/modules/peft/task_parameters.py`)
+says where the generated modules act (the slots of `hint_allennlp/modules/inserted/task_state.py`)
 and which config fields give the shape (`shape.BackboneShape`). A further Llama-like causal LM is
 one row here and a tiny fixture (`hint_allennlp/testing/tiny_causal_lm.py`).
 

@@ -13,7 +13,7 @@ TORCH_LAYER_NORM_EPS = 1e-5
 class BackboneShape:
     """
     What generated modules and their generators need to know of a backbone: its sizes and its slots
-    (`hint_allennlp/modules/peft/task_parameters.py`), from any HF config of a row of
+    (`hint_allennlp/modules/inserted/task_state.py`), from any HF config of a row of
     `architectures.ARCHITECTURES` (`from_config`).
 
     model_type : the config's `model_type` (its row).

@@ -1,6 +1,6 @@
 """
 The T5 (and mT5) layers that generated modules act in, numbered by slot (layout in
-`hint_allennlp/modules/peft/task_parameters.py`; their counts are `BackboneShape`'s).
+`hint_allennlp/modules/inserted/task_state.py`; their counts are `BackboneShape`'s).
 """
 
 from typing import Iterator, Tuple

@@ -9,9 +9,9 @@ from transformers import PreTrainedTokenizerBase
 
 from hint_allennlp.modules.hypernetwork.instruction_chunks import encode_in_chunks
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
-from hint_allennlp.modules.peft.task_parameters import (
-    ActiveTaskParameters,
-    TaskParameters,
+from hint_allennlp.modules.inserted.task_state import (
+    ActiveTaskState,
+    TaskState,
     encoded_instruction_tensors,
 )
 
@@ -57,7 +57,7 @@ class Hypernetwork(nn.Module):
     encoder : `nn.Module`
         The backbone's encoder, any HF module whose output has `last_hidden_state` (before module
         injection if `separate_encoder`).
-    active : `ActiveTaskParameters`
+    active : `ActiveTaskState`
         The switch of the injected layers, turned off while the instruction is encoded.
     generator : `ParameterGenerator`, optional
         None when no modules are generated (instruction fusion only).
@@ -72,7 +72,7 @@ class Hypernetwork(nn.Module):
     def __init__(
         self,
         encoder: nn.Module,
-        active: ActiveTaskParameters,
+        active: ActiveTaskState,
         generator: Optional[ParameterGenerator],
         separate_encoder: bool,
         keep_instruction_states: bool,
@@ -122,13 +122,13 @@ class Hypernetwork(nn.Module):
 
     def forward(
         self, instruction_ids: Optional[torch.Tensor], instruction_mask: Optional[torch.Tensor]
-    ) -> TaskParameters:
+    ) -> TaskState:
         """
         instruction_ids, instruction_mask [B, t], or chunks [B, C, c] (`instruction_chunks`) ->
-        TaskParameters with batch B.
+        TaskState with batch B.
         """
         if not self.reads_instruction:
-            return TaskParameters(self.generator(None, None))
+            return TaskState(self.generator(None, None))
         embeds_text = self.generator is not None and self.generator.embeds_text
         texts = self._texts(instruction_ids, instruction_mask) if embeds_text else None
         states = None
@@ -163,7 +163,7 @@ class Hypernetwork(nn.Module):
                 for name, tensor in tensors.items()
             }
             tensors.update(encoded_instruction_tensors(states, instruction_mask))
-        return TaskParameters(tensors)
+        return TaskState(tensors)
 
     def _texts(self, instruction_ids: torch.Tensor, instruction_mask: torch.Tensor) -> List[str]:
         """Each instruction's real tokens ([B, t] or chunks [B, C, c]) decoded to its text."""

@@ -2,7 +2,7 @@
 Gradient checkpointing of T5 blocks that sees the generated modules.
 
 HF's `gradient_checkpointing_enable()` recomputes each block in backward, when the model's
-`ActiveTaskParameters.use(...)` has long exited: the injected layers then have no modules to read
+`ActiveTaskState.use(...)` has long exited: the injected layers then have no modules to read
 (they raise; they used to recompute plain T5, the gradients of another model than the loss's, none
 for the hypernetwork). Here each block instead captures the modules active when it runs
 forward and re-enters them in its recomputation: what a block's recomputation sees is bound to the
@@ -19,7 +19,7 @@ from torch.utils.checkpoint import checkpoint
 from transformers import PreTrainedModel
 from transformers.models.t5.modeling_t5 import T5Block, T5Stack
 
-from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters
+from hint_allennlp.modules.inserted.task_state import ActiveTaskState
 from hint_allennlp.modules.transformers_internals import (
     block_cache,
     cache_restorer,
@@ -33,12 +33,12 @@ class CheckpointedT5Block(T5Block):
     rest in backward (`torch.utils.checkpoint`, non-reentrant: it takes keyword arguments, keeps
     the autocast and RNG state of the forward pass, and runs inside the block's `__call__`, so
     hooks on the block, FSDP's included, run around it). The recomputation re-enters the
-    `TaskParameters` that were active in the forward pass (None in the hypernetwork's pass over the
+    `TaskState` that were active in the forward pass (None in the hypernetwork's pass over the
     instruction, which the same encoder blocks run).
     """
 
     @classmethod
-    def convert(cls, block: T5Block, active: ActiveTaskParameters) -> "CheckpointedT5Block":
+    def convert(cls, block: T5Block, active: ActiveTaskState) -> "CheckpointedT5Block":
         block.__class__ = cls
         block.active = active
         return block
@@ -61,7 +61,7 @@ def t5_blocks(module: nn.Module) -> Iterator[T5Block]:
     return (submodule for submodule in module.modules() if isinstance(submodule, T5Block))
 
 
-def enable_gradient_checkpointing(module: nn.Module, active: ActiveTaskParameters) -> None:
+def enable_gradient_checkpointing(module: nn.Module, active: ActiveTaskState) -> None:
     """Checkpoints every T5 block of `module`, with the modules `active` holds when each runs."""
     for block in t5_blocks(module):
         CheckpointedT5Block.convert(block, active)
@@ -89,7 +89,7 @@ def refuse_hf_gradient_checkpointing(stacks: List[T5Stack]) -> None:
         )
 
 
-def enable_causal_lm_checkpointing(lm: PreTrainedModel, active: ActiveTaskParameters) -> None:
+def enable_causal_lm_checkpointing(lm: PreTrainedModel, active: ActiveTaskState) -> None:
     """
     HF's checkpointing of a causal LM's layers (non-reentrant), each layer's recomputation
     re-entering the generated modules `active` held in its forward pass, with the key/value cache

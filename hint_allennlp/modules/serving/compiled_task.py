@@ -13,7 +13,7 @@ import torch
 from allennlp.common.checks import ConfigurationError
 from torch import nn
 
-from hint_allennlp.modules.peft.task_parameters import TaskParameters
+from hint_allennlp.modules.inserted.task_state import TaskState
 
 # 2: with a checksum of the file's contents.
 COMPILED_TASK_FORMAT_VERSION = 2
@@ -58,7 +58,7 @@ class CompiledTask:
     task: str
     instruction: Dict[str, Any]
     key: str
-    parameters: TaskParameters
+    parameters: TaskState
     fingerprint: str
     archive: Optional[str] = None
 
@@ -121,7 +121,7 @@ class CompiledTask:
             task=saved["task"],
             instruction=saved["instruction"],
             key=saved["key"],
-            parameters=TaskParameters(saved["tensors"]),
+            parameters=TaskState(saved["tensors"]),
             fingerprint=saved["fingerprint"],
             archive=saved.get("archive"),
         )

@@ -30,11 +30,11 @@ from typing import Any, Dict, Iterator, List, Optional
 import torch
 from transformers import DynamicCache, PreTrainedModel
 
-from hint_allennlp.modules.peft.task_parameters import (
+from hint_allennlp.modules.inserted.task_state import (
     INSTRUCTION_MASK,
     PAST_KEYS,
     PAST_VALUES,
-    TaskParameters,
+    TaskState,
 )
 from hint_allennlp.modules.transformers_internals import (
     attention_implementation,
@@ -59,7 +59,7 @@ class SharedPrefix:
     task_index: torch.Tensor
 
     @classmethod
-    def from_kept(cls, kept: TaskParameters, task_index: torch.Tensor) -> "SharedPrefix":
+    def from_kept(cls, kept: TaskState, task_index: torch.Tensor) -> "SharedPrefix":
         """
         From the keys and values kept per instruction (`instruction_key_values.py`: [U, T,
         layers, kv_heads, head_dim]), laid out once per layer (one copy per distinct instruction).

@@ -108,8 +108,8 @@ def test_the_model_encodes_one_chunk_as_the_unchunked_instruction_and_trains_on_
         return batch.as_tensor_dict()
 
     with torch.no_grad():
-        expected = model.task_parameters(tensors(unchunked)["instruction_tokens"])
-        actual = model.task_parameters(tensors(chunked)["instruction_tokens"])
+        expected = model.task_state(tensors(unchunked)["instruction_tokens"])
+        actual = model.task_state(tensors(chunked)["instruction_tokens"])
     assert expected.tensors.keys() == actual.tensors.keys()
     for key in expected.tensors:
         assert torch.equal(expected[key], actual[key]), key

@@ -26,7 +26,8 @@ BASE = {
 }
 # One row per generator type and per option that adds or moves weights: overrides of BASE.
 SETTINGS = {
-    # Rows without a `peft` of their own take PeftConfig's defaults, as when the fixture was made.
+    # Rows without a `peft` of their own take InsertedModulesConfig's defaults, as when the fixture
+    # was made.
     "hint": {"peft": {"adapter_size": 4, "prefix_length": 3}},
     "hint_lora": {
         "peft": {

@@ -68,8 +68,8 @@ def predictions_by_path(model, batch):
         ("per_example", 16, "per_example"),
         ("uncached", 0, "shared"),
     ):
-        model.task_parameter_cache.max_size = cache_size
-        model.task_parameter_cache.clear()
+        model.task_cache.max_size = cache_size
+        model.task_cache.clear()
         model.instruction_key_values = key_values
         outputs[path] = run(model, batch)
     return outputs

@@ -7,7 +7,7 @@ from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import (
     init_variance_preserving,
 )
-from hint_allennlp.modules.peft.module_kind import Component
+from hint_allennlp.modules.inserted.module_kind import Component
 
 
 class ComponentMLP(nn.Module):
@@ -45,7 +45,7 @@ class ComponentMLPs(nn.ModuleDict):
     """
     One `ComponentMLP` per component type (keyed by component name), applied to that component's
     embeddings, each embedding becoming one generated vector: mixed embeddings [Bm, Q, d] (Q = all
-    components' vectors, in the order of `components`) -> the `TaskParameters` tensors, batch Bm.
+    components' vectors, in the order of `components`) -> the `TaskState` tensors, batch Bm.
 
     # Parameters
 
@@ -55,7 +55,8 @@ class ComponentMLPs(nn.ModuleDict):
     dropout : `float`
         Inside each MLP.
     zero_init : `bool`
-        Start the components whose `zero_init` is set at zero (`PeftConfig.start_as_plain_t5`).
+        Start the components whose `zero_init` is set at zero
+        (`InsertedModulesConfig.start_as_plain_t5`).
     """
 
     def __init__(

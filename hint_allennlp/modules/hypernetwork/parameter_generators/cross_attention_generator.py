@@ -11,7 +11,7 @@ from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator
     ParameterGenerator,
     component_embeddings,
 )
-from hint_allennlp.modules.peft.peft_config import PeftConfig
+from hint_allennlp.modules.inserted.inserted_modules_config import InsertedModulesConfig
 
 
 @ParameterGenerator.register("cross_attention")
@@ -27,13 +27,15 @@ class CrossAttentionGenerator(ParameterGenerator):
     shape : `BackboneShape`
         Supplied by the model; its `dropout` (T5's `dropout_rate`, the model's `dropout`) is the
         attention's dropout, its heads and head size the attention's.
-    peft : `PeftConfig`
+    peft : `InsertedModulesConfig`
         Supplied by the model.
     mlp_dropout : `float`, optional (default = `0.0`)
         Dropout inside the component MLPs (0 in the paper era; 0.1 was added later as an option).
     """
 
-    def __init__(self, shape: BackboneShape, peft: PeftConfig, mlp_dropout: float = 0.0) -> None:
+    def __init__(
+        self, shape: BackboneShape, peft: InsertedModulesConfig, mlp_dropout: float = 0.0
+    ) -> None:
         super().__init__(shape, peft)
         components = peft.components(shape)
         self.embeddings = component_embeddings(components, shape.d_model)

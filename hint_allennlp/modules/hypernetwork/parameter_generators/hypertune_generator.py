@@ -16,8 +16,8 @@ from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator
     component_embeddings,
     variance_scaling_,
 )
-from hint_allennlp.modules.peft.peft_config import PeftConfig
-from hint_allennlp.modules.peft.prefix import PREFIX
+from hint_allennlp.modules.inserted.inserted_modules_config import InsertedModulesConfig
+from hint_allennlp.modules.inserted.prefix import PREFIX
 from hint_allennlp.modules.transformers_internals import (
     cross_attend,
     cross_attention_layer,
@@ -78,7 +78,7 @@ class HyperTuneGenerator(ParameterGenerator):
 
     shape : `BackboneShape`
         Supplied by the model.
-    peft : `PeftConfig`
+    peft : `InsertedModulesConfig`
         Supplied by the model; only prefixes are supported.
     t5_decoder : `T5Stack`, optional
         Supplied by the model: the pretrained T5 decoder the hyper-decoder starts from. A
@@ -97,7 +97,7 @@ class HyperTuneGenerator(ParameterGenerator):
     def __init__(
         self,
         shape: BackboneShape,
-        peft: PeftConfig,
+        peft: InsertedModulesConfig,
         t5_decoder: Optional[T5Stack] = None,
         all_slots_at_once: bool = False,
         queries_per_vector: int = 1,

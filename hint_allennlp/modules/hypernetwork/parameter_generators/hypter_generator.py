@@ -10,8 +10,8 @@ from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator
     ParameterGenerator,
     mean_over_instruction,
 )
-from hint_allennlp.modules.peft.adapter import ADAPTER
-from hint_allennlp.modules.peft.peft_config import PeftConfig
+from hint_allennlp.modules.inserted.adapter import ADAPTER
+from hint_allennlp.modules.inserted.inserted_modules_config import InsertedModulesConfig
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ class HypterGenerator(ParameterGenerator):
 
     shape : `BackboneShape`
         Supplied by the model.
-    peft : `PeftConfig`
+    peft : `InsertedModulesConfig`
         Supplied by the model; only adapters are supported.
     mlp_dropout : `float`, optional (default = `0.0`)
         Dropout inside the MLPs.
@@ -52,14 +52,14 @@ class HypterGenerator(ParameterGenerator):
     def __init__(
         self,
         shape: BackboneShape,
-        peft: PeftConfig,
+        peft: InsertedModulesConfig,
         mlp_dropout: float = 0.0,
         pretrained_instruction_encoder: bool = False,
     ) -> None:
         super().__init__(shape, peft)
         self.pretrained_instruction_encoder = pretrained_instruction_encoder
         self.components = peft.components(shape)
-        # The attention blocks whose adapters the feed-forward slots read (`task_parameters.py`).
+        # The attention blocks whose adapters the feed-forward slots read (`task_state.py`).
         self.read_blocks = shape.ffn_attention_slots()
         self.generated_blocks = shape.attention_slots
         self.mlps = nn.ModuleDict(

@@ -8,7 +8,7 @@ from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator
     ParameterGenerator,
     component_embeddings,
 )
-from hint_allennlp.modules.peft.peft_config import PeftConfig
+from hint_allennlp.modules.inserted.inserted_modules_config import InsertedModulesConfig
 
 
 @ParameterGenerator.register("learned")
@@ -25,7 +25,7 @@ class LearnedModules(ParameterGenerator):
 
     shape : `BackboneShape`
         Supplied by the model.
-    peft : `PeftConfig`
+    peft : `InsertedModulesConfig`
         Supplied by the model.
     mlp_dropout : `float`, optional (default = `0.0`)
         Dropout inside the component MLPs, as `cross_attention`'s.
@@ -33,7 +33,9 @@ class LearnedModules(ParameterGenerator):
 
     reads_instruction = False
 
-    def __init__(self, shape: BackboneShape, peft: PeftConfig, mlp_dropout: float = 0.0) -> None:
+    def __init__(
+        self, shape: BackboneShape, peft: InsertedModulesConfig, mlp_dropout: float = 0.0
+    ) -> None:
         super().__init__(shape, peft)
         components = peft.components(shape)
         self.embeddings = component_embeddings(components, shape.d_model)

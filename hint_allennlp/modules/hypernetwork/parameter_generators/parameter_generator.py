@@ -1,9 +1,10 @@
 """
 The interface of parameter generators, and the initialisation they share.
 
-A generator turns an encoded instruction into the tensors of a `TaskParameters`
-(`hint_allennlp/modules/peft/task_parameters.py`), described component by component
-(`PeftConfig.components`, `Component` in `hint_allennlp/modules/peft/module_kind.py`).
+A generator turns an encoded instruction into the tensors of a `TaskState`
+(`hint_allennlp/modules/inserted/task_state.py`), described component by component
+(`InsertedModulesConfig.components`, `Component` in
+`hint_allennlp/modules/inserted/module_kind.py`).
 """
 
 from typing import Dict, List, Optional, Tuple
@@ -14,8 +15,11 @@ from allennlp.common.checks import ConfigurationError
 from torch import nn
 
 from hint_allennlp.modules.backbones.shape import BackboneShape
-from hint_allennlp.modules.peft.module_kind import Component, ModuleKind
-from hint_allennlp.modules.peft.peft_config import MODULE_KINDS, PeftConfig
+from hint_allennlp.modules.inserted.inserted_modules_config import (
+    MODULE_KINDS,
+    InsertedModulesConfig,
+)
+from hint_allennlp.modules.inserted.module_kind import Component, ModuleKind
 
 # Standard deviation of a standard normal truncated to [-2, 2]: the correction that makes a
 # truncated draw have the variance asked for, as JAX's `variance_scaling(..., "truncated_normal")`
@@ -81,7 +85,7 @@ class ParameterGenerator(nn.Module, Registrable):
     constructor arguments of each implementation are its configuration.
 
     `forward(instruction_states [B, t, d_model], instruction_mask [B, t] bool)` returns the
-    `TaskParameters` tensors, each [B, ...] (or [1, ...] for modules that do not depend on the
+    `TaskState` tensors, each [B, ...] (or [1, ...] for modules that do not depend on the
     instruction). Generators whose `reads_instruction` is False are called with `None, None`.
     `supported_kinds` are the module kinds a generator can make (every kind unless it says
     otherwise): it refuses a `peft` that enables another kind, or none of them.
@@ -99,7 +103,7 @@ class ParameterGenerator(nn.Module, Registrable):
     embeds_text = False
     supported_kinds: Tuple[ModuleKind, ...] = MODULE_KINDS
 
-    def __init__(self, shape: BackboneShape, peft: PeftConfig) -> None:
+    def __init__(self, shape: BackboneShape, peft: InsertedModulesConfig) -> None:
         super().__init__()
         self._check_kinds(peft)
         self.shape = shape
@@ -113,7 +117,7 @@ class ParameterGenerator(nn.Module, Registrable):
         """
         return sum(parameter.numel() for parameter in self.parameters()), 0
 
-    def _check_kinds(self, peft: PeftConfig) -> None:
+    def _check_kinds(self, peft: InsertedModulesConfig) -> None:
         enabled = peft.enabled_kinds()
         if enabled and all(kind in self.supported_kinds for kind in enabled):
             return

@@ -10,8 +10,8 @@ from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator
     ParameterGenerator,
     mean_over_instruction,
 )
-from hint_allennlp.modules.peft.lora import LORA, lora_keys
-from hint_allennlp.modules.peft.peft_config import PeftConfig
+from hint_allennlp.modules.inserted.inserted_modules_config import InsertedModulesConfig
+from hint_allennlp.modules.inserted.lora import LORA, lora_keys
 
 VARIANTS = ("large", "medium", "small")
 # How `embedding_model`'s states become one embedding: its first token's (T2L's for gte models),
@@ -69,14 +69,14 @@ class TextToLoraGenerator(ParameterGenerator):
        size); `small`, as medium but one rank at a time (output max(in, out)), the rank told by a
        learned rank embedding.
 
-    Its LoRA scaling, `lora_alpha / r`, is the LoRA kind's (`PeftConfig.lora_alpha`,
+    Its LoRA scaling, `lora_alpha / r`, is the LoRA kind's (`InsertedModulesConfig.lora_alpha`,
     `lora_rank`). What of T2L is not here: docs/fidelity.md, "Generators".
 
     # Parameters
 
     shape : `BackboneShape`
         Supplied by the model.
-    peft : `PeftConfig`
+    peft : `InsertedModulesConfig`
         Supplied by the model; only LoRA is supported.
     variant : `str`, optional (default = `"large"`)
         "large", "medium" or "small" (above).
@@ -101,7 +101,7 @@ class TextToLoraGenerator(ParameterGenerator):
     def __init__(
         self,
         shape: BackboneShape,
-        peft: PeftConfig,
+        peft: InsertedModulesConfig,
         variant: str = "large",
         latent_size: int = 128,
         head_in_size: int = 512,

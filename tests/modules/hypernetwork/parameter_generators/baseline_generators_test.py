@@ -21,11 +21,11 @@ from hint_allennlp.modules.hypernetwork.parameter_generators import (
     ParameterGenerator,
 )
 from hint_allennlp.modules.hypernetwork.parameter_generators.component_mlp import ComponentMLP
-from hint_allennlp.modules.peft.peft_config import PeftConfig
+from hint_allennlp.modules.inserted.inserted_modules_config import InsertedModulesConfig
 from tests import TINY_T5
 
-PREFIXES_ONLY = PeftConfig(prefix_length=3, use_adapters=False)
-ADAPTERS_ONLY = PeftConfig(adapter_size=4, use_prefixes=False)
+PREFIXES_ONLY = InsertedModulesConfig(prefix_length=3, use_adapters=False)
+ADAPTERS_ONLY = InsertedModulesConfig(adapter_size=4, use_prefixes=False)
 XL = BACKBONES["xl"]
 
 
@@ -186,7 +186,7 @@ def test_hypertune_all_slots_at_once_has_the_reference_size_at_t5_xl(queries, bi
         decoder = T5ForConditionalGeneration(config).decoder
         generator = HyperTuneGenerator(
             BackboneShape.from_config(config),
-            PeftConfig(prefix_length=prefix, use_adapters=False),
+            InsertedModulesConfig(prefix_length=prefix, use_adapters=False),
             decoder,
             all_slots_at_once=True,
             queries_per_vector=queries,
@@ -209,7 +209,7 @@ def test_hint_decoder_generator_defaults_to_the_scripts_query_form():
     t5 = T5ForConditionalGeneration.from_pretrained(TINY_T5)
     generator = Lazy(ParameterGenerator, Params(dict(arguments["parameter_generator"]))).construct(
         shape=BackboneShape.from_config(t5.config),
-        peft=PeftConfig(**arguments["peft"]),
+        peft=InsertedModulesConfig(**arguments["peft"]),
         t5_decoder=t5.decoder,
     )
     assert generator.queries_per_vector == 1
@@ -244,7 +244,7 @@ def test_hypertune_generates_prefixes_only(t5):
     with pytest.raises(ConfigurationError, match="prefixes only"):
         HyperTuneGenerator(
             BackboneShape.from_config(t5.config),
-            PeftConfig(adapter_size=4, prefix_length=3),
+            InsertedModulesConfig(adapter_size=4, prefix_length=3),
             t5_decoder=t5.decoder,
         )
 
@@ -253,8 +253,14 @@ def test_hypertune_generates_prefixes_only(t5):
     "peft, message",
     [
         # every kind it does not declare is refused, LoRA as much as prefixes
-        (PeftConfig(use_prefixes=False, use_lora=True), "adapters only.*enabled: adapters, lora"),
-        (PeftConfig(use_adapters=False, use_prefixes=False), "adapters only.*enabled: none"),
+        (
+            InsertedModulesConfig(use_prefixes=False, use_lora=True),
+            "adapters only.*enabled: adapters, lora",
+        ),
+        (
+            InsertedModulesConfig(use_adapters=False, use_prefixes=False),
+            "adapters only.*enabled: none",
+        ),
     ],
 )
 def test_hypter_refuses_the_kinds_it_does_not_make(t5, peft, message):
@@ -265,7 +271,8 @@ def test_hypter_refuses_the_kinds_it_does_not_make(t5, peft, message):
 def test_a_generator_of_every_kind_refuses_a_peft_without_any(t5):
     with pytest.raises(ConfigurationError, match="cross_attention generator needs at least one"):
         CrossAttentionGenerator(
-            BackboneShape.from_config(t5.config), PeftConfig(use_adapters=False, use_prefixes=False)
+            BackboneShape.from_config(t5.config),
+            InsertedModulesConfig(use_adapters=False, use_prefixes=False),
         )
 
 
@@ -320,7 +327,9 @@ def test_hypter_has_the_adapter_size_and_the_size_of_the_reference_generator(
     backbone, adapter_size, billions
 ):
     variant = PAPER_VARIANTS["hypter"]
-    peft = PeftConfig(**variant.model_arguments(**BACKBONES[backbone].module_sizes())["peft"])
+    peft = InsertedModulesConfig(
+        **variant.model_arguments(**BACKBONES[backbone].module_sizes())["peft"]
+    )
     assert peft.adapter_size == adapter_size
     with torch.device("meta"):
         generator = HypterGenerator(
@@ -430,7 +439,7 @@ def test_learned_modules_pass_learned_embeddings_through_the_generator_mlps(t5):
     `sum_embeds = self.embedder`, then the same `generate_parameter` MLPs as with instructions (the
     "X + PEFT" baselines).
     """
-    peft = PeftConfig(adapter_size=4, prefix_length=3)
+    peft = InsertedModulesConfig(adapter_size=4, prefix_length=3)
     generator = LearnedModules(BackboneShape.from_config(t5.config), peft)
     assert not generator.reads_instruction
     # No module tensor is a parameter of its own: only the embeddings and the MLPs are learned.

@@ -15,12 +15,12 @@ from hint_allennlp.modules.hypernetwork.parameter_generators import CrossAttenti
 from hint_allennlp.modules.hypernetwork.parameter_generators.parameter_generator import (
     variance_scaling_,
 )
-from hint_allennlp.modules.peft.peft_config import PeftConfig
+from hint_allennlp.modules.inserted.inserted_modules_config import InsertedModulesConfig
 
 # Large enough for tight statistics (each weight matrix has >= 65k values),
 # small enough to build fast.
 CONFIG = T5Config(d_model=256, d_kv=32, num_heads=8, d_ff=512, num_layers=2, num_decoder_layers=2)
-PEFT = PeftConfig(adapter_size=16, prefix_length=8)
+PEFT = InsertedModulesConfig(adapter_size=16, prefix_length=8)
 
 
 def _assert_std(values: torch.Tensor, expected: float, name: str) -> None:

@@ -16,10 +16,10 @@ from transformers import AutoConfig, AutoModel, AutoTokenizer
 
 from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.hypernetwork.parameter_generators import TextToLoraGenerator
-from hint_allennlp.modules.peft.peft_config import PeftConfig
+from hint_allennlp.modules.inserted.inserted_modules_config import InsertedModulesConfig
 from tests import TINY_GPT2, TINY_LLAMA, TINY_T5
 
-LORA_ONLY = PeftConfig(
+LORA_ONLY = InsertedModulesConfig(
     use_adapters=False,
     use_prefixes=False,
     use_lora=True,
@@ -71,7 +71,7 @@ def test_sizes_fall_from_large_to_small_and_wrong_settings_are_refused():
     ]
     assert counts == sorted(counts, reverse=True)
     with pytest.raises(ConfigurationError, match="makes lora only"):
-        TextToLoraGenerator(shape, PeftConfig(use_lora=True))
+        TextToLoraGenerator(shape, InsertedModulesConfig(use_lora=True))
     with pytest.raises(ConfigurationError, match="variant must be one of"):
         TextToLoraGenerator(shape, LORA_ONLY, variant="huge")
 

@@ -8,16 +8,19 @@ import torch
 from transformers import T5Config
 
 from hint_allennlp.modules.backbones.shape import BackboneShape
-from hint_allennlp.modules.peft.adapter import ADAPTER
-from hint_allennlp.modules.peft.lora import LORA
-from hint_allennlp.modules.peft.module_kind import Component
-from hint_allennlp.modules.peft.peft_config import MODULE_KINDS, PeftConfig
-from hint_allennlp.modules.peft.prefix import PREFIX
+from hint_allennlp.modules.inserted.adapter import ADAPTER
+from hint_allennlp.modules.inserted.inserted_modules_config import (
+    MODULE_KINDS,
+    InsertedModulesConfig,
+)
+from hint_allennlp.modules.inserted.lora import LORA
+from hint_allennlp.modules.inserted.module_kind import Component
+from hint_allennlp.modules.inserted.prefix import PREFIX
 
 # 3 encoder and 2 decoder layers, so that the two stacks' slot counts differ.
 CONFIG = T5Config(d_model=8, d_kv=3, num_heads=2, d_ff=16, num_layers=3, num_decoder_layers=2)
 E, D, HEADS, D_KV, D_MODEL = 3, 2, 2, 3, 8
-PEFT = PeftConfig(
+PEFT = InsertedModulesConfig(
     adapter_size=4,
     prefix_length=5,
     lora_rank=6,
@@ -122,7 +125,7 @@ def test_each_kind_counts_its_values_per_stack(kind, per_encoder_layer, per_deco
 
 
 def test_peft_config_sums_the_enabled_kinds_in_their_order():
-    only_prefixes = PeftConfig(prefix_length=5, use_adapters=False)
+    only_prefixes = InsertedModulesConfig(prefix_length=5, use_adapters=False)
     assert only_prefixes.enabled_kinds() == [PREFIX]
     assert only_prefixes.values_per_stack(
         BackboneShape.from_config(CONFIG)
@@ -137,4 +140,4 @@ def test_peft_config_sums_the_enabled_kinds_in_their_order():
         "prefix_key",
         "prefix_value",
     ]
-    assert PeftConfig(use_adapters=False, use_prefixes=False).enabled_kinds() == []
+    assert InsertedModulesConfig(use_adapters=False, use_prefixes=False).enabled_kinds() == []

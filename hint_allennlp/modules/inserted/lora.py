@@ -24,10 +24,10 @@ from transformers import PreTrainedModel
 from hint_allennlp.modules.backbones.decoder_only import module_sizes, projection_modules
 from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.backbones.t5 import attention_layers
-from hint_allennlp.modules.peft.module_kind import Component, ModuleKind, check_at_least_one
-from hint_allennlp.modules.peft.task_parameters import (
-    ActiveTaskParameters,
-    TaskParameters,
+from hint_allennlp.modules.inserted.module_kind import Component, ModuleKind, check_at_least_one
+from hint_allennlp.modules.inserted.task_state import (
+    ActiveTaskState,
+    TaskState,
     per_example_matmul,
 )
 
@@ -37,14 +37,14 @@ LORA_PROJECTIONS = ("q", "k", "v", "o")
 
 
 def lora_keys(projection: str) -> Tuple[str, str]:
-    """The `TaskParameters` keys of A and B of `projection`."""
+    """The `TaskState` keys of A and B of `projection`."""
     return f"lora_{projection}_a", f"lora_{projection}_b"
 
 
 @dataclass
 class LoraConfig:
     """
-    The LoRA fields of `PeftConfig`.
+    The LoRA fields of `InsertedModulesConfig`.
 
     # Parameters
 
@@ -74,7 +74,7 @@ class LoraConfig:
 class LoraLinear(nn.Linear):
     """
     A q/k/v/o projection `W` of a T5 attention with a generated low-rank update:
-    `x W + (x A) B * scale`, A [Bm, in, r] and B [Bm, r, out] from the active `TaskParameters` and
+    `x W + (x A) B * scale`, A [Bm, in, r] and B [Bm, r, out] from the active `TaskState` and
     `scale` = alpha / r (`LoraConfig.lora_scale`), as the reference's `lora.py` adds
     `lora_a @ lora_b * (alpha / rank)` to the kernel. Without active parameters, exactly
     `nn.Linear`.
@@ -86,7 +86,7 @@ class LoraLinear(nn.Linear):
         linear: nn.Linear,
         attention_slot: int,
         projection: str,
-        active: ActiveTaskParameters,
+        active: ActiveTaskState,
         scale: float,
     ) -> "LoraLinear":
         linear.__class__ = cls
@@ -123,7 +123,7 @@ class LoraHook:
         attention_slot: int,
         projection: str,
         output_part: slice,
-        active: ActiveTaskParameters,
+        active: ActiveTaskState,
         scale: float,
     ) -> None:
         self.attention_slot = attention_slot
@@ -147,7 +147,7 @@ class LoraHook:
 
 def lora_update(
     inputs: torch.Tensor,
-    parameters: Optional[TaskParameters],
+    parameters: Optional[TaskState],
     projection: str,
     attention_slot: int,
     scale: float,
@@ -182,12 +182,13 @@ class Lora(ModuleKind):
         ]
         if unknown or len(set(config.lora_projections)) != len(config.lora_projections):
             raise ConfigurationError(
-                "PeftConfig.lora_projections must be distinct names of q, k, v, o, "
+                "InsertedModulesConfig.lora_projections must be distinct names of q, k, v, o, "
                 f"got {list(config.lora_projections)}"
             )
         if config.use_lora and not config.lora_projections:
             raise ConfigurationError(
-                "PeftConfig.use_lora needs at least one of q, k, v, o in lora_projections"
+                "InsertedModulesConfig.use_lora needs at least one of q, k, v, o in "
+                "lora_projections"
             )
 
     def components(self, shape: BackboneShape, config: LoraConfig) -> List[Component]:
@@ -209,7 +210,7 @@ class Lora(ModuleKind):
         model: PreTrainedModel,
         shape: BackboneShape,
         config: LoraConfig,
-        active: ActiveTaskParameters,
+        active: ActiveTaskState,
     ) -> None:
         warn_of_unusable_rank(shape, config)
         if shape.encoder_decoder:

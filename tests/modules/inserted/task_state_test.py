@@ -1,11 +1,11 @@
 import pytest
 import torch
 
-from hint_allennlp.modules.peft.task_parameters import TaskParameters
+from hint_allennlp.modules.inserted.task_state import TaskState
 
 
-def encoded_instruction(length: int, value: float) -> TaskParameters:
-    return TaskParameters(
+def encoded_instruction(length: int, value: float) -> TaskState:
+    return TaskState(
         {
             "adapter_up_bias": torch.full((1, 2, 4), value),
             "instruction_states": torch.full((1, length, 4), value),
@@ -15,7 +15,7 @@ def encoded_instruction(length: int, value: float) -> TaskParameters:
 
 
 def test_concatenate_pads_encoded_instructions_to_the_longest_with_masked_zeros():
-    joined = TaskParameters.concatenate([encoded_instruction(2, 1.0), encoded_instruction(5, 2.0)])
+    joined = TaskState.concatenate([encoded_instruction(2, 1.0), encoded_instruction(5, 2.0)])
     assert joined.batch_size == 2
     assert joined["instruction_states"].shape == (2, 5, 4)
     assert joined["instruction_mask"].tolist() == [[True, True, False, False, False], [True] * 5]
@@ -26,7 +26,7 @@ def test_concatenate_pads_encoded_instructions_to_the_longest_with_masked_zeros(
 
 
 def test_without_instruction_padding_inverts_the_padding_of_concatenate():
-    joined = TaskParameters.concatenate([encoded_instruction(2, 1.0), encoded_instruction(5, 2.0)])
+    joined = TaskState.concatenate([encoded_instruction(2, 1.0), encoded_instruction(5, 2.0)])
     first = joined.index_select(torch.tensor([0])).without_instruction_padding()
     assert first["instruction_states"].shape == (1, 2, 4)
     assert first["instruction_mask"].all()
@@ -34,12 +34,12 @@ def test_without_instruction_padding_inverts_the_padding_of_concatenate():
 
 def test_batch_sizes_must_agree():
     with pytest.raises(ValueError, match="batch size"):
-        TaskParameters({"a": torch.zeros(1, 3), "b": torch.zeros(2, 3)})
+        TaskState({"a": torch.zeros(1, 3), "b": torch.zeros(2, 3)})
 
 
 def test_repeat_interleave_keeps_one_shared_task_unexpanded_and_repeats_mixed_rows_in_place():
     shared = encoded_instruction(3, 1.0)
     assert shared.repeat_interleave(4) is shared
-    mixed = TaskParameters.concatenate([encoded_instruction(3, 1.0), encoded_instruction(3, 2.0)])
+    mixed = TaskState.concatenate([encoded_instruction(3, 1.0), encoded_instruction(3, 2.0)])
     repeated = mixed.repeat_interleave(2)
     assert repeated["adapter_up_bias"][:, 0, 0].tolist() == [1.0, 1.0, 2.0, 2.0]

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from transformers.models.t5.modeling_t5 import T5Attention
 
-from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
+from hint_allennlp.modules.inserted.task_state import ActiveTaskState, TaskState
 from hint_allennlp.modules.transformers_internals import (
     PrependedVectors,
     PrependedVectorsT5Attention,
@@ -30,9 +30,9 @@ class TaskVectorT5Attention(PrependedVectorsT5Attention):
     not cached, one task's vectors broadcast to the batch without copies) is
     `transformers_internals.PrependedVectorsT5Attention`'s.
 
-    With a gate (`PeftConfig.start_as_plain_t5`), a learned g in [0, 1] scales the generated
-    prefix's share of the softmax: weights are `[g * e_p, e_x] / (g * sum e_p + sum e_x)`, so g = 0
-    is attention without the prefix and g = 1 ordinary prefix attention.
+    With a gate (`InsertedModulesConfig.start_as_plain_t5`), a learned g in [0, 1] scales the
+    generated prefix's share of the softmax: weights are `[g * e_p, e_x] / (g * sum e_p + sum e_x)`,
+    so g = 0 is attention without the prefix and g = 1 ordinary prefix attention.
     g = sigmoid(GATE_SLOPE * (theta - GATE_OPEN)) of a learned theta initialised to 1,
     i.e. g = sigmoid(-20) ~ 2e-9 at the start (plain T5 to float32 precision). Why this form: HF
     Adafactor with `scale_parameter=True` makes each step of a parameter proportional to its RMS (at
@@ -45,9 +45,7 @@ class TaskVectorT5Attention(PrependedVectorsT5Attention):
     """
 
     @classmethod
-    def convert(
-        cls, attention: T5Attention, active: ActiveTaskParameters
-    ) -> "TaskVectorT5Attention":
+    def convert(cls, attention: T5Attention, active: ActiveTaskState) -> "TaskVectorT5Attention":
         """
         Switches `attention` to this class, with no task vectors yet if it was not converted before:
         the prefix kind and instruction fusion each convert the attentions they use, and each adds
@@ -64,7 +62,7 @@ class TaskVectorT5Attention(PrependedVectorsT5Attention):
 
     def add_prefixes(self, keys: Tuple[str, str], attention_slot: int, gated: bool) -> None:
         """
-        Prepends the generated prefix of `attention_slot`, the `TaskParameters` `keys` of its keys
+        Prepends the generated prefix of `attention_slot`, the `TaskState` `keys` of its keys
         and values (the prefix kind's), its share gated if `gated`.
         """
         self.prefix_keys = keys
@@ -85,7 +83,7 @@ class TaskVectorT5Attention(PrependedVectorsT5Attention):
     def prepended(self, dtype: torch.dtype) -> List[PrependedVectors]:
         """
         The generated prefix, then the fused instruction, for those this layer has in the active
-        `TaskParameters`.
+        `TaskState`.
         """
         parameters = self.active.current
         if parameters is None:
@@ -114,7 +112,7 @@ class TaskVectorT5Attention(PrependedVectorsT5Attention):
         return self._gate_prefix(attn_weights, prepended[0].keys.size(2))
 
     def fused_instruction(
-        self, parameters: TaskParameters
+        self, parameters: TaskState
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """
         (keys, values [Bm, heads, t, d_kv], mask [Bm, t]) of the encoded instruction in `parameters`

@@ -1,10 +1,10 @@
 """
 How generated modules are injected into a HuggingFace backbone: each enabled kind
-(`peft_config.MODULE_KINDS`) switches the T5 layers it uses in place to subclasses
+(`inserted_modules_config.MODULE_KINDS`) switches the T5 layers it uses in place to subclasses
 (`AdapterT5LayerFF`, `TaskVectorT5Attention`, `LoraLinear`), or hooks a decoder-only model's
 modules (`AdapterHook`, `LoraHook`), keeping every weight and every state-dict name of the
 original, so a HINT model still loads and exports plain checkpoints. All injected layers read
-their tensors from one shared `ActiveTaskParameters`, which the model sets for the duration of a
+their tensors from one shared `ActiveTaskState`, which the model sets for the duration of a
 forward pass; with nothing set they compute exactly what the plain backbone computes.
 """
 
@@ -13,15 +13,15 @@ from typing import Optional
 from transformers import PreTrainedModel
 
 from hint_allennlp.modules.backbones.shape import BackboneShape
-from hint_allennlp.modules.peft.instruction_fusion import inject_instruction_fusion
-from hint_allennlp.modules.peft.peft_config import PeftConfig
-from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters
+from hint_allennlp.modules.inserted.inserted_modules_config import InsertedModulesConfig
+from hint_allennlp.modules.inserted.instruction_fusion import inject_instruction_fusion
+from hint_allennlp.modules.inserted.task_state import ActiveTaskState
 
 
 def inject_task_modules(
     model: PreTrainedModel,
-    peft: Optional[PeftConfig],
-    active: ActiveTaskParameters,
+    peft: Optional[InsertedModulesConfig],
+    active: ActiveTaskState,
     instruction_fusion: bool = False,
 ) -> None:
     """

@@ -9,9 +9,9 @@ from transformers import T5Config
 from transformers.models.t5.modeling_t5 import T5Attention
 from transformers.optimization import Adafactor
 
-from hint_allennlp.modules.peft.prefix import PREFIX_KEYS
-from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
-from hint_allennlp.modules.peft.task_vector_attention import TaskVectorT5Attention
+from hint_allennlp.modules.inserted.prefix import PREFIX_KEYS
+from hint_allennlp.modules.inserted.task_state import ActiveTaskState, TaskState
+from hint_allennlp.modules.inserted.task_vector_attention import TaskVectorT5Attention
 from tests import TINY_T5
 
 CONFIG = T5Config.from_pretrained(TINY_T5)
@@ -21,10 +21,10 @@ PREFIX_LENGTH = 3
 def _attention(gated: bool, seed: int = 0):
     torch.manual_seed(seed)
     attention = T5Attention(CONFIG, has_relative_attention_bias=True).eval()  # no attention dropout
-    active = ActiveTaskParameters()
+    active = ActiveTaskState()
     TaskVectorT5Attention.convert(attention, active).add_prefixes(PREFIX_KEYS, 0, gated=gated)
     shape = (1, 1, CONFIG.num_heads, PREFIX_LENGTH, CONFIG.d_kv)  # [Bm, slots, H, P, d_kv]
-    modules = TaskParameters({"prefix_key": torch.randn(shape), "prefix_value": torch.randn(shape)})
+    modules = TaskState({"prefix_key": torch.randn(shape), "prefix_value": torch.randn(shape)})
     hidden_states = torch.randn(2, 7, CONFIG.d_model)
     return attention, active, modules, hidden_states
 
@@ -106,7 +106,7 @@ def test_open_gate_is_ordinary_prefix_attention():
 
 def test_prefixes_and_fusion_each_convert_the_attention_and_keep_the_others_vectors():
     attention = T5Attention(CONFIG, has_relative_attention_bias=False)
-    active = ActiveTaskParameters()
+    active = ActiveTaskState()
     TaskVectorT5Attention.convert(attention, active).add_prefixes(PREFIX_KEYS, 3, gated=True)
     gate = attention.prefix_gate
     assert (

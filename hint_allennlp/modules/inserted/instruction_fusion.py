@@ -17,11 +17,11 @@ only then: under FSDP a sharded block is gathered for its own forward and freed 
 from transformers import T5ForConditionalGeneration
 
 from hint_allennlp.modules.backbones.t5 import cross_attentions
-from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters
-from hint_allennlp.modules.peft.task_vector_attention import TaskVectorT5Attention
+from hint_allennlp.modules.inserted.task_state import ActiveTaskState
+from hint_allennlp.modules.inserted.task_vector_attention import TaskVectorT5Attention
 
 
-def inject_instruction_fusion(t5: T5ForConditionalGeneration, active: ActiveTaskParameters) -> None:
+def inject_instruction_fusion(t5: T5ForConditionalGeneration, active: ActiveTaskState) -> None:
     """
     Switches every decoder cross-attention to one that also attends to the instruction in `active`.
     """

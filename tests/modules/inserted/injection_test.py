@@ -12,34 +12,34 @@ from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.backbones.t5 import attention_layers, ffn_layers
 from hint_allennlp.modules.hypernetwork.parameter_generators import CrossAttentionGenerator
-from hint_allennlp.modules.peft.adapter import AdapterT5LayerFF
-from hint_allennlp.modules.peft.injection import inject_task_modules
-from hint_allennlp.modules.peft.lora import LORA_PROJECTIONS, LoraLinear
-from hint_allennlp.modules.peft.peft_config import PeftConfig
-from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
-from hint_allennlp.modules.peft.task_vector_attention import TaskVectorT5Attention
+from hint_allennlp.modules.inserted.adapter import AdapterT5LayerFF
+from hint_allennlp.modules.inserted.injection import inject_task_modules
+from hint_allennlp.modules.inserted.inserted_modules_config import InsertedModulesConfig
+from hint_allennlp.modules.inserted.lora import LORA_PROJECTIONS, LoraLinear
+from hint_allennlp.modules.inserted.task_state import ActiveTaskState, TaskState
+from hint_allennlp.modules.inserted.task_vector_attention import TaskVectorT5Attention
 from tests import TINY_GPT2, TINY_T5
 
 # For results computed in a different order (batched vs alone, cached vs full): float32 rounding
 # moves logits of magnitude ~10 by up to ~2e-5. Same-order comparisons with HuggingFace use 1e-5.
 REORDERED_ATOL = 1e-4
-ALL_MODULES = PeftConfig(adapter_size=4, prefix_length=3, lora_rank=2, use_lora=True)
+ALL_MODULES = InsertedModulesConfig(adapter_size=4, prefix_length=3, lora_rank=2, use_lora=True)
 
 
 def plain_t5() -> T5ForConditionalGeneration:
     return T5ForConditionalGeneration.from_pretrained(TINY_T5).eval()
 
 
-def injected_t5(peft: PeftConfig = ALL_MODULES):
+def injected_t5(peft: InsertedModulesConfig = ALL_MODULES):
     t5 = plain_t5()
-    active = ActiveTaskParameters()
+    active = ActiveTaskState()
     inject_task_modules(t5, peft, active)
     return t5, active
 
 
 def random_modules(
-    t5, peft: PeftConfig = ALL_MODULES, batch_size: int = 2, seed: int = 0
-) -> TaskParameters:
+    t5, peft: InsertedModulesConfig = ALL_MODULES, batch_size: int = 2, seed: int = 0
+) -> TaskState:
     """Modules from a randomly initialised generator over a random 'instruction'."""
     torch.manual_seed(seed)
     generator = CrossAttentionGenerator(BackboneShape.from_config(t5.config), peft)
@@ -49,7 +49,7 @@ def random_modules(
     states = torch.randn(batch_size, 5, t5.config.d_model)
     mask = torch.ones(batch_size, 5, dtype=torch.bool)
     with torch.no_grad():
-        return TaskParameters(generator(states, mask))
+        return TaskState(generator(states, mask))
 
 
 def batch():
@@ -124,9 +124,9 @@ def test_modules_off_compute_exactly_plain_t5():
 @pytest.mark.parametrize(
     "peft",
     [
-        PeftConfig(prefix_length=3, use_adapters=False),
-        PeftConfig(adapter_size=4, use_prefixes=False),
-        PeftConfig(lora_rank=2, use_adapters=False, use_prefixes=False, use_lora=True),
+        InsertedModulesConfig(prefix_length=3, use_adapters=False),
+        InsertedModulesConfig(adapter_size=4, use_prefixes=False),
+        InsertedModulesConfig(lora_rank=2, use_adapters=False, use_prefixes=False, use_lora=True),
     ],
     ids=["prefixes", "adapters", "lora"],
 )
@@ -145,10 +145,10 @@ def test_a_layer_used_outside_its_models_forward_is_refused(peft):
 @torch.no_grad()
 def test_a_causal_lms_hooks_used_outside_its_models_forward_are_refused():
     """The hooks that give a decoder-only model its adapters and LoRA read the same context."""
-    peft = PeftConfig(adapter_size=4, lora_rank=2, use_prefixes=False, use_lora=True)
+    peft = InsertedModulesConfig(adapter_size=4, lora_rank=2, use_prefixes=False, use_lora=True)
     lm = AutoModelForCausalLM.from_pretrained(TINY_GPT2).eval()
     plain = lm(input_ids=torch.tensor([[5, 6, 7]])).logits
-    active = ActiveTaskParameters()
+    active = ActiveTaskState()
     inject_task_modules(lm, peft, active)
     with pytest.raises(RuntimeError, match="ran outside its model's forward pass"):
         lm(input_ids=torch.tensor([[5, 6, 7]]))
@@ -158,13 +158,13 @@ def test_a_causal_lms_hooks_used_outside_its_models_forward_are_refused():
 
 @torch.no_grad()
 def test_start_as_plain_t5_computes_plain_t5_with_modules_active():
-    peft = PeftConfig(
+    peft = InsertedModulesConfig(
         adapter_size=4, prefix_length=3, lora_rank=2, use_lora=True, start_as_plain_t5=True
     )
     t5, active = injected_t5(peft)
     torch.manual_seed(0)
     generator = CrossAttentionGenerator(BackboneShape.from_config(t5.config), peft)
-    modules = TaskParameters(
+    modules = TaskState(
         generator(torch.randn(2, 5, t5.config.d_model), torch.ones(2, 5, dtype=torch.bool))
     )
     assert modules["prefix_key"].abs().sum() > 0  # the prefixes exist; their gate is closed
@@ -232,12 +232,14 @@ def outputs_by_module(t5, active, modules, module_type):
     "peft, module_type, expected_count",
     [
         # encoder self-attention (2), decoder self-attention (2), decoder cross-attention (2)
-        (PeftConfig(prefix_length=3, use_adapters=False), TaskVectorT5Attention, 6),
+        (InsertedModulesConfig(prefix_length=3, use_adapters=False), TaskVectorT5Attention, 6),
         # feed-forward blocks of 2 encoder + 2 decoder layers
-        (PeftConfig(adapter_size=4, use_prefixes=False), AdapterT5LayerFF, 4),
+        (InsertedModulesConfig(adapter_size=4, use_prefixes=False), AdapterT5LayerFF, 4),
         # q and v of the 6 attention blocks
         (
-            PeftConfig(lora_rank=2, use_adapters=False, use_prefixes=False, use_lora=True),
+            InsertedModulesConfig(
+                lora_rank=2, use_adapters=False, use_prefixes=False, use_lora=True
+            ),
             LoraLinear,
             12,
         ),
@@ -254,7 +256,7 @@ def test_each_module_kind_changes_every_layer_it_reaches(peft, module_type, expe
 
 def test_prefixes_reach_all_three_attention_kinds():
     # The slots that test_each_module_kind_changes_every_layer_it_reaches sees changed are these.
-    t5, _ = injected_t5(PeftConfig(use_adapters=False))
+    t5, _ = injected_t5(InsertedModulesConfig(use_adapters=False))
     slots = {slot: attention for slot, attention in attention_layers(t5)}
     assert slots[0] is t5.encoder.block[0].layer[0].SelfAttention
     assert slots[2] is t5.decoder.block[0].layer[0].SelfAttention

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from hint_allennlp.modules.backbones.t5 import cross_attentions
-from hint_allennlp.modules.peft.injection import inject_task_modules
-from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters, TaskParameters
-from hint_allennlp.modules.peft.task_vector_attention import TaskVectorT5Attention
-from tests.modules.peft.injection_test import (
+from hint_allennlp.modules.inserted.injection import inject_task_modules
+from hint_allennlp.modules.inserted.task_state import ActiveTaskState, TaskState
+from hint_allennlp.modules.inserted.task_vector_attention import TaskVectorT5Attention
+from tests.modules.inserted.injection_test import (
     ALL_MODULES,
     REORDERED_ATOL,
     batch,
@@ -23,24 +23,24 @@ from tests.modules.peft.injection_test import (
 
 def fusion_t5(peft=ALL_MODULES):
     t5 = plain_t5()
-    active = ActiveTaskParameters()
+    active = ActiveTaskState()
     inject_task_modules(t5, peft, active, instruction_fusion=True)
     return t5, active
 
 
-def with_instructions(modules: TaskParameters, lengths, d_model: int) -> TaskParameters:
+def with_instructions(modules: TaskState, lengths, d_model: int) -> TaskState:
     """`modules` plus random encoded instructions of `lengths` tokens, padded to the longest."""
     torch.manual_seed(2)
     states = torch.randn(len(lengths), max(lengths), d_model)
     mask = torch.arange(max(lengths))[None, :] < torch.tensor(lengths)[:, None]  # [Bm, t]
-    return TaskParameters(
+    return TaskState(
         {**dict(modules.items()), "instruction_states": states, "instruction_mask": mask}
     )
 
 
 def concatenated_logits(t5, active, modules, input_ids, attention_mask, decoder_input_ids):
     """The reference: every example's memory is [encoded instruction ; encoded input]."""
-    generated = TaskParameters(
+    generated = TaskState(
         {key: tensor for key, tensor in modules.items() if not key.startswith("instruction_")}
     )
     with active.use(generated):  # the cross-attentions see the instruction in the memory only
@@ -64,9 +64,7 @@ def concatenated_logits(t5, active, modules, input_ids, attention_mask, decoder_
 @torch.no_grad()
 def test_fused_keys_and_values_equal_concatenating_the_instruction(peft, lengths):
     t5, active = fusion_t5(peft)
-    generated = (
-        random_modules(t5, batch_size=len(lengths)) if peft is not None else TaskParameters({})
-    )
+    generated = random_modules(t5, batch_size=len(lengths)) if peft is not None else TaskState({})
     modules = with_instructions(generated, lengths, t5.config.d_model)
     input_ids, attention_mask, decoder_input_ids = batch()
     expected = concatenated_logits(
@@ -85,7 +83,7 @@ def test_fused_keys_and_values_equal_concatenating_the_instruction(peft, lengths
     torch.testing.assert_close(incremental, expected, atol=REORDERED_ATOL, rtol=0)
 
     # The instruction matters: a different one changes the output.
-    negated = TaskParameters(
+    negated = TaskState(
         {**dict(modules.items()), "instruction_states": -modules["instruction_states"]}
     )
     with active.use(negated):
@@ -117,7 +115,7 @@ def test_gathered_examples_project_each_unique_instruction_once_per_layer_in_inc
     t5, active = fusion_t5()
     distinct = with_instructions(random_modules(t5, batch_size=1), [6], t5.config.d_model)
     gathered = distinct.index_select(torch.tensor([0, 0]))
-    copied = TaskParameters(dict(gathered.items()))  # the same rows, projected per example
+    copied = TaskState(dict(gathered.items()))  # the same rows, projected per example
     input_ids, attention_mask, decoder_input_ids = batch()
 
     projected_rows = []

@@ -1,8 +1,8 @@
 """
 What a generated-module kind (adapter, prefix, LoRA) is to the rest of the package: `ModuleKind`,
 and the `Component`s it asks a parameter generator for. Each kind is one file beside this one
-(`adapter.py`, `prefix.py`, `lora.py`) and one entry of `peft_config.MODULE_KINDS`, which
-injection, the generators, the cost model and `PeftConfig` loop over.
+(`adapter.py`, `prefix.py`, `lora.py`) and one entry of `inserted_modules_config.MODULE_KINDS`,
+which injection, the generators, the cost model and `InsertedModulesConfig` loop over.
 """
 
 from dataclasses import dataclass
@@ -13,10 +13,10 @@ from allennlp.common.checks import ConfigurationError
 from transformers import PreTrainedModel
 
 from hint_allennlp.modules.backbones.shape import BackboneShape
-from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters
+from hint_allennlp.modules.inserted.task_state import ActiveTaskState
 
 if TYPE_CHECKING:
-    from hint_allennlp.modules.peft.peft_config import PeftConfig
+    from hint_allennlp.modules.inserted.inserted_modules_config import InsertedModulesConfig
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Component:
     can make one vector at a time (the paper's column decomposition: its size does not grow with `a`
     or `P`).
 
-    name : the `TaskParameters` key.
+    name : the `TaskState` key.
     layout : how `[Bm, num_slots * vectors_per_slot, vector_size]` generated vectors become the
         tensor: "columns" (vectors are the columns of a matrix: [Bm, S, size, n]), "rows"
         ([Bm, S, n, size]), "vector" (n == 1: [Bm, S, size]), "per_head" (vectors are prefix tokens
@@ -68,28 +68,28 @@ class Component:
 class ModuleKind:
     """
     One kind of parameter-efficient module inserted into a backbone (the peft "tuner"): its fields
-    of `PeftConfig` (the dataclass `config_class`), the tensors it needs for a backbone's shape and
-    slots (`components`), the layers it makes read them (`inject`: T5's switched to subclasses, a
-    decoder-only model's given forward hooks, `hint_allennlp/modules/backbones/`), and its size
-    (`values_per_stack`), from which its FLOPs and the memory of a cached task follow
-    (`hint_allennlp.cost.flops`). Each kind reads its tensors from the active `TaskParameters` in
+    of `InsertedModulesConfig` (the dataclass `config_class`), the tensors it needs for a backbone's
+    shape and slots (`components`), the layers it makes read them (`inject`: T5's switched to
+    subclasses, a decoder-only model's given forward hooks, `hint_allennlp/modules/backbones/`), and
+    its size (`values_per_stack`), from which its FLOPs and the memory of a cached task follow
+    (`hint_allennlp.cost.flops`). Each kind reads its tensors from the active `TaskState` in
     its own layer class or hook, beside its kind.
 
     name : what the kind is called in tables and messages ("adapters", "prefixes", "lora").
-    enabled_field : its `PeftConfig` field that switches it on (`use_adapters`, ...).
+    enabled_field : its `InsertedModulesConfig` field that switches it on (`use_adapters`, ...).
     """
 
     config_class: type
     name: str
     enabled_field: str
 
-    def enabled(self, config: "PeftConfig") -> bool:
+    def enabled(self, config: "InsertedModulesConfig") -> bool:
         return getattr(config, self.enabled_field)
 
-    def check(self, config: "PeftConfig") -> None:
+    def check(self, config: "InsertedModulesConfig") -> None:
         """Raises `ConfigurationError` for invalid fields of this kind (enabled or not)."""
 
-    def components(self, shape: BackboneShape, config: "PeftConfig") -> List[Component]:
+    def components(self, shape: BackboneShape, config: "InsertedModulesConfig") -> List[Component]:
         """The tensors this kind needs for a backbone of `shape`, in the generator's order."""
         raise NotImplementedError
 
@@ -97,16 +97,18 @@ class ModuleKind:
         self,
         model: PreTrainedModel,
         shape: BackboneShape,
-        config: "PeftConfig",
-        active: ActiveTaskParameters,
+        config: "InsertedModulesConfig",
+        active: ActiveTaskState,
     ) -> None:
         """Makes the layers of `model` (of `shape`) this kind acts in read it from `active`."""
         raise NotImplementedError
 
-    def values_per_stack(self, shape: BackboneShape, config: "PeftConfig") -> Tuple[int, int]:
+    def values_per_stack(
+        self, shape: BackboneShape, config: "InsertedModulesConfig"
+    ) -> Tuple[int, int]:
         """
         Values of this kind's tensors in the encoder and in the decoder. Every slot layout
-        (`task_parameters.py`) numbers the E encoder layers' slots first, one per layer, so the
+        (`task_state.py`) numbers the E encoder layers' slots first, one per layer, so the
         first E slots of every component are the encoder's and the rest the decoder's (all of
         them on a decoder-only model, E = 0).
         """
@@ -118,8 +120,8 @@ class ModuleKind:
         return encoder, decoder
 
 
-def check_at_least_one(config: "PeftConfig", name: str) -> None:
+def check_at_least_one(config: "InsertedModulesConfig", name: str) -> None:
     if getattr(config, name) < 1:
         raise ConfigurationError(
-            f"PeftConfig.{name} must be at least 1, got {getattr(config, name)}"
+            f"InsertedModulesConfig.{name} must be at least 1, got {getattr(config, name)}"
         )

@@ -1,8 +1,8 @@
 """
 What the parameter-efficient modules inserted into a backbone are: `MODULE_KINDS`, the kinds in
-the order a generator makes them, and `PeftConfig`, their fields. Adding a kind is one file beside
-this one (a `ModuleKind` with its config dataclass, components, layer and injection) and one entry
-of `MODULE_KINDS`.
+the order a generator makes them, and `InsertedModulesConfig`, their fields. Adding a kind is one
+file beside this one (a `ModuleKind` with its config dataclass, components, layer and injection) and
+one entry of `MODULE_KINDS`.
 """
 
 from dataclasses import dataclass
@@ -11,10 +11,10 @@ from typing import List, Tuple
 from allennlp.common import FromParams
 
 from hint_allennlp.modules.backbones.shape import BackboneShape
-from hint_allennlp.modules.peft.adapter import ADAPTER
-from hint_allennlp.modules.peft.lora import LORA
-from hint_allennlp.modules.peft.module_kind import Component, ModuleKind
-from hint_allennlp.modules.peft.prefix import PREFIX
+from hint_allennlp.modules.inserted.adapter import ADAPTER
+from hint_allennlp.modules.inserted.lora import LORA
+from hint_allennlp.modules.inserted.module_kind import Component, ModuleKind
+from hint_allennlp.modules.inserted.prefix import PREFIX
 
 # The order is that of the generators' components, hence of their weights and of their
 # initialisation's draws: changing it changes every trained model's state dict.
@@ -24,7 +24,7 @@ MODULE_KINDS: Tuple[ModuleKind, ...] = (ADAPTER, PREFIX, LORA)
 # Dataclasses collect fields from the last base to the first: reversed, they come in the kinds'
 # order.
 @dataclass
-class PeftConfig(*reversed([kind.config_class for kind in MODULE_KINDS]), FromParams):
+class InsertedModulesConfig(*reversed([kind.config_class for kind in MODULE_KINDS]), FromParams):
     """
     Which kinds of modules are inserted into the backbone, and their sizes: the fields of each
     kind's config (`AdapterConfig` in `adapter.py`: `adapter_size`, `use_adapters`; `PrefixConfig`

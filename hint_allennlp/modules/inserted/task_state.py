@@ -1,7 +1,7 @@
 """
-The tensors a parameter generator produces for a batch of tasks (`TaskParameters`), how they are
+The tensors a parameter generator produces for a batch of tasks (`TaskState`), how they are
 batched, and the switch through which the layers injected into T5 read them
-(`ActiveTaskParameters`).
+(`ActiveTaskState`).
 
 Every tensor has a leading batch dimension `Bm`. `Bm` is either the batch size (mixed-task batches:
 each example its own parameters) or 1 (one task for the whole batch, broadcast to every example
@@ -54,11 +54,11 @@ INSTRUCTION_LENGTH_KEYS = ENCODED_INSTRUCTION_KEYS + (PAST_KEYS, PAST_VALUES)
 def encoded_instruction_tensors(
     states: torch.Tensor, mask: torch.Tensor
 ) -> Dict[str, torch.Tensor]:
-    """The `TaskParameters` tensors of an encoded instruction [Bm, t, d] with its mask [Bm, t]."""
+    """The `TaskState` tensors of an encoded instruction [Bm, t, d] with its mask [Bm, t]."""
     return {INSTRUCTION_STATES: states, INSTRUCTION_MASK: mask}
 
 
-class TaskParameters:
+class TaskState:
     """
     A name -> tensor mapping (keys in the module docstring) with the operations the model needs:
     per-slot access for the layers that use them, and batch re-indexing.
@@ -67,7 +67,7 @@ class TaskParameters:
     def __init__(
         self,
         tensors: Dict[str, torch.Tensor],
-        gathered_from: Optional["TaskParameters"] = None,
+        gathered_from: Optional["TaskState"] = None,
         rows: Optional[torch.Tensor] = None,
     ) -> None:
         batch_sizes = {tensor.size(0) for tensor in tensors.values()}
@@ -111,7 +111,7 @@ class TaskParameters:
             return None
         return tuple(self.tensors[key][:, slot] for key in keys)
 
-    def distinct_instructions(self) -> Tuple["TaskParameters", Optional[torch.Tensor]]:
+    def distinct_instructions(self) -> Tuple["TaskState", Optional[torch.Tensor]]:
         """
         (the parameters these were gathered from, one row per distinct instruction; for each row
         here its row there [Bm], or None when these are those parameters themselves).
@@ -120,26 +120,26 @@ class TaskParameters:
             return self, None
         return self._gathered_from, self._rows
 
-    def map(self, function) -> "TaskParameters":
-        return TaskParameters({key: function(tensor) for key, tensor in self.tensors.items()})
+    def map(self, function) -> "TaskState":
+        return TaskState({key: function(tensor) for key, tensor in self.tensors.items()})
 
-    def index_select(self, index: torch.Tensor) -> "TaskParameters":
+    def index_select(self, index: torch.Tensor) -> "TaskState":
         """Rows `index` of every tensor: from one row per distinct task to one row per example."""
         distinct, rows = self.distinct_instructions()
-        return TaskParameters(
+        return TaskState(
             {key: tensor.index_select(0, index) for key, tensor in self.tensors.items()},
             gathered_from=distinct,
             rows=index if rows is None else rows.index_select(0, index),
         )
 
-    def repeat_interleave(self, repeats: int) -> "TaskParameters":
+    def repeat_interleave(self, repeats: int) -> "TaskState":
         """Each row `repeats` times in a row, as HF `generate` expands inputs for beam search."""
         if self.batch_size == 1 or repeats == 1:
             return self
         index = torch.arange(self.batch_size, device=next(iter(self.tensors.values())).device)
         return self.index_select(index.repeat_interleave(repeats))
 
-    def without_instruction_padding(self) -> "TaskParameters":
+    def without_instruction_padding(self) -> "TaskState":
         """
         Batch-size-1 parameters with the encoded instruction cut to its real length (for caching).
         """
@@ -150,10 +150,10 @@ class TaskParameters:
         for key in INSTRUCTION_LENGTH_KEYS:
             if key in trimmed:
                 trimmed[key] = trimmed[key][:, :length]
-        return TaskParameters(trimmed)
+        return TaskState(trimmed)
 
     @staticmethod
-    def concatenate(parts: "list[TaskParameters]") -> "TaskParameters":
+    def concatenate(parts: "list[TaskState]") -> "TaskState":
         """
         Stacks parameters along the batch; encoded instructions of different lengths are padded.
         """
@@ -164,12 +164,12 @@ class TaskParameters:
                 length = max(tensor.size(1) for tensor in tensors)
                 tensors = [_pad_dim1(tensor, length) for tensor in tensors]
             concatenated[key] = torch.cat(tensors)
-        return TaskParameters(concatenated)
+        return TaskState(concatenated)
 
 
-class ActiveTaskParameters:
+class ActiveTaskState:
     """
-    The `TaskParameters` the injected layers use in the forward pass under way, set by the model
+    The `TaskState` the injected layers use in the forward pass under way, set by the model
     with `use(...)`: `use(None)` runs the backbone with its generated modules off on purpose (plain
     T5, e.g. the hypernetwork encoding an instruction with the shared encoder). A layer that reads
     them outside any `use` (the backbone called on its own) is refused: it would silently run
@@ -177,23 +177,23 @@ class ActiveTaskParameters:
     """
 
     def __init__(self) -> None:
-        self._parameters: Optional[TaskParameters] = None
+        self._parameters: Optional[TaskState] = None
         self._depth = 0  # how many `use` blocks are open
 
     @property
-    def current(self) -> Optional[TaskParameters]:
+    def current(self) -> Optional[TaskState]:
         if self._depth == 0:
             raise RuntimeError(
                 "A layer with generated modules (adapters, prefixes, LoRA or instruction fusion) "
                 "ran outside its model's forward pass, so it has no modules to read: call the "
                 "model (its forward, generate or rank classification), or run the backbone inside "
-                "`model.active_parameters.use(parameters)` (`use(None)`: modules off, plain "
+                "`model.active_task_state.use(parameters)` (`use(None)`: modules off, plain "
                 "backbone)."
             )
         return self._parameters
 
     @contextmanager
-    def use(self, parameters: Optional[TaskParameters]) -> Iterator[None]:
+    def use(self, parameters: Optional[TaskState]) -> Iterator[None]:
         previous, self._parameters = self._parameters, parameters
         self._depth += 1
         try:

@@ -1,16 +1,16 @@
 import pytest
 import torch
 
-from hint_allennlp.modules.peft.task_parameters import TaskParameters
-from hint_allennlp.modules.serving.task_parameter_cache import TaskParameterCache, instruction_key
+from hint_allennlp.modules.inserted.task_state import TaskState
+from hint_allennlp.modules.serving.task_cache import TaskCache, instruction_key
 
 
-def modules(value: float) -> TaskParameters:
-    return TaskParameters({"adapter_up_bias": torch.full((1, 2, 4), value)})
+def modules(value: float) -> TaskState:
+    return TaskState({"adapter_up_bias": torch.full((1, 2, 4), value)})
 
 
 def test_least_recently_used_entry_is_evicted_first():
-    cache = TaskParameterCache(max_size=2)
+    cache = TaskCache(max_size=2)
     cache.put("a", modules(1.0))
     cache.put("b", modules(2.0))
     assert cache.get("a") is not None  # "a" is now the most recently used
@@ -21,7 +21,7 @@ def test_least_recently_used_entry_is_evicted_first():
 
 
 def test_put_of_a_known_key_refreshes_it_without_growing():
-    cache = TaskParameterCache(max_size=2)
+    cache = TaskCache(max_size=2)
     cache.put("a", modules(1.0))
     cache.put("b", modules(2.0))
     cache.put("a", modules(4.0))
@@ -31,7 +31,7 @@ def test_put_of_a_known_key_refreshes_it_without_growing():
 
 
 def test_pinned_entries_are_never_evicted_and_do_not_count_against_the_size():
-    cache = TaskParameterCache(max_size=1)
+    cache = TaskCache(max_size=1)
     cache.pin("compiled", modules(9.0))
     cache.put("a", modules(1.0))
     cache.put("b", modules(2.0))
@@ -40,7 +40,7 @@ def test_pinned_entries_are_never_evicted_and_do_not_count_against_the_size():
 
 
 def test_size_zero_stores_nothing_but_serves_pinned_entries():
-    cache = TaskParameterCache(max_size=0)
+    cache = TaskCache(max_size=0)
     assert not cache.enabled
     cache.put("a", modules(1.0))
     assert "a" not in cache
@@ -50,7 +50,7 @@ def test_size_zero_stores_nothing_but_serves_pinned_entries():
 
 def test_negative_size_is_refused():
     with pytest.raises(ValueError, match=">= 0"):
-        TaskParameterCache(max_size=-1)
+        TaskCache(max_size=-1)
 
 
 def test_instruction_key_depends_on_exact_ids_not_dtype():

@@ -4,7 +4,7 @@ from typing import Dict, Optional
 
 import torch
 
-from hint_allennlp.modules.peft.task_parameters import TaskParameters
+from hint_allennlp.modules.inserted.task_state import TaskState
 
 
 def instruction_key(instruction_ids: torch.Tensor) -> str:
@@ -12,7 +12,7 @@ def instruction_key(instruction_ids: torch.Tensor) -> str:
     return hashlib.sha256(instruction_ids.to(torch.int64).cpu().numpy().tobytes()).hexdigest()
 
 
-class TaskParameterCache:
+class TaskCache:
     """
     A bounded least-recently-used cache of what the hypernetwork produced for an instruction (the
     generated tensors and encoded instruction, batch size 1), keyed by `instruction_key`. The model
@@ -27,10 +27,10 @@ class TaskParameterCache:
 
     def __init__(self, max_size: int) -> None:
         if max_size < 0:
-            raise ValueError(f"The task-module cache size must be >= 0, got {max_size}")
+            raise ValueError(f"The task cache size must be >= 0, got {max_size}")
         self.max_size = max_size
-        self._entries: "OrderedDict[str, TaskParameters]" = OrderedDict()
-        self._pinned: Dict[str, TaskParameters] = {}
+        self._entries: "OrderedDict[str, TaskState]" = OrderedDict()
+        self._pinned: Dict[str, TaskState] = {}
 
     def __len__(self) -> int:
         return len(self._entries) + len(self._pinned)
@@ -42,10 +42,10 @@ class TaskParameterCache:
     def enabled(self) -> bool:
         return self.max_size > 0 or bool(self._pinned)
 
-    def pin(self, key: str, parameters: TaskParameters) -> None:
+    def pin(self, key: str, parameters: TaskState) -> None:
         self._pinned[key] = parameters
 
-    def get(self, key: str) -> Optional[TaskParameters]:
+    def get(self, key: str) -> Optional[TaskState]:
         if key in self._pinned:
             return self._pinned[key]
         parameters = self._entries.get(key)
@@ -53,7 +53,7 @@ class TaskParameterCache:
             self._entries.move_to_end(key)
         return parameters
 
-    def put(self, key: str, parameters: TaskParameters) -> None:
+    def put(self, key: str, parameters: TaskState) -> None:
         if self.max_size == 0:
             return
         self._entries[key] = parameters

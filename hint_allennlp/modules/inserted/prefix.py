@@ -20,12 +20,12 @@ from transformers import PreTrainedModel
 
 from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.backbones.t5 import attention_layers
-from hint_allennlp.modules.peft.module_kind import Component, ModuleKind, check_at_least_one
-from hint_allennlp.modules.peft.task_parameters import ActiveTaskParameters
-from hint_allennlp.modules.peft.task_vector_attention import TaskVectorT5Attention
+from hint_allennlp.modules.inserted.module_kind import Component, ModuleKind, check_at_least_one
+from hint_allennlp.modules.inserted.task_state import ActiveTaskState
+from hint_allennlp.modules.inserted.task_vector_attention import TaskVectorT5Attention
 
 if TYPE_CHECKING:
-    from hint_allennlp.modules.peft.peft_config import PeftConfig
+    from hint_allennlp.modules.inserted.inserted_modules_config import InsertedModulesConfig
 
 PREFIX_KEYS = ("prefix_key", "prefix_value")
 
@@ -33,7 +33,7 @@ PREFIX_KEYS = ("prefix_key", "prefix_value")
 @dataclass
 class PrefixConfig:
     """
-    The prefix fields of `PeftConfig`.
+    The prefix fields of `InsertedModulesConfig`.
 
     # Parameters
 
@@ -66,8 +66,8 @@ class Prefix(ModuleKind):
         self,
         model: PreTrainedModel,
         shape: BackboneShape,
-        config: "PeftConfig",
-        active: ActiveTaskParameters,
+        config: "InsertedModulesConfig",
+        active: ActiveTaskState,
     ) -> None:
         """
         With `start_as_plain_t5`, each prefix's share of the attention is gated, starting shut

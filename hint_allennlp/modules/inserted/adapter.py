@@ -24,9 +24,9 @@ from transformers.models.t5.modeling_t5 import T5LayerFF
 from hint_allennlp.modules.backbones.decoder_only import feed_forward_modules
 from hint_allennlp.modules.backbones.shape import BackboneShape
 from hint_allennlp.modules.backbones.t5 import ffn_layers
-from hint_allennlp.modules.peft.module_kind import Component, ModuleKind, check_at_least_one
-from hint_allennlp.modules.peft.task_parameters import (
-    ActiveTaskParameters,
+from hint_allennlp.modules.inserted.module_kind import Component, ModuleKind, check_at_least_one
+from hint_allennlp.modules.inserted.task_state import (
+    ActiveTaskState,
     per_example_bias,
     per_example_matmul,
 )
@@ -38,7 +38,7 @@ ADAPTER_KEYS = ("adapter_down", "adapter_down_bias", "adapter_up", "adapter_up_b
 @dataclass
 class AdapterConfig:
     """
-    The adapter fields of `PeftConfig`.
+    The adapter fields of `InsertedModulesConfig`.
 
     # Parameters
 
@@ -58,14 +58,14 @@ class AdapterT5LayerFF(T5LayerFF):
 
         x + FFN(LN(x)) + GELU(LN(x) W_down + b_down) W_up + b_up
 
-    with W_down, b_down, W_up, b_up taken from the active `TaskParameters` at this layer's slot
+    with W_down, b_down, W_up, b_up taken from the active `TaskState` at this layer's slot
     (decoder layers use the adapter generated for their self-attention slot). Without active
     parameters this is exactly `T5LayerFF`.
     """
 
     @classmethod
     def convert(
-        cls, layer: T5LayerFF, ffn_slot: int, active: ActiveTaskParameters
+        cls, layer: T5LayerFF, ffn_slot: int, active: ActiveTaskState
     ) -> "AdapterT5LayerFF":
         layer.__class__ = cls
         layer.ffn_slot = ffn_slot
@@ -81,11 +81,11 @@ class AdapterHook:
     """
     The forward hook that adds an adapter to a decoder-only block's feed-forward module:
     `MLP(x) + GELU(x W_down + b_down) W_up + b_up`, x being the module's (normed) input, the
-    weights those of `ffn_slot` in the active `TaskParameters`. Without active parameters the
+    weights those of `ffn_slot` in the active `TaskState`. Without active parameters the
     module's output is left as it is.
     """
 
-    def __init__(self, ffn_slot: int, active: ActiveTaskParameters) -> None:
+    def __init__(self, ffn_slot: int, active: ActiveTaskState) -> None:
         self.ffn_slot = ffn_slot
         self.active = active
 
@@ -96,7 +96,7 @@ class AdapterHook:
 
 
 def with_adapter(
-    output: torch.Tensor, normed: torch.Tensor, active: ActiveTaskParameters, ffn_slot: int
+    output: torch.Tensor, normed: torch.Tensor, active: ActiveTaskState, ffn_slot: int
 ) -> torch.Tensor:
     """`output` plus the adapter of `ffn_slot` in `active` on `normed` (output alone without it)."""
     parameters = active.current
@@ -136,7 +136,7 @@ class Adapter(ModuleKind):
         model: PreTrainedModel,
         shape: BackboneShape,
         config: AdapterConfig,
-        active: ActiveTaskParameters,
+        active: ActiveTaskState,
     ) -> None:
         if shape.encoder_decoder:
             for slot, layer in ffn_layers(model):
