@@ -10,7 +10,7 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
-from allennlp.common import Lazy
+from allennlp.common import Lazy, Params
 from allennlp.common.checks import ConfigurationError
 from allennlp.common.from_params import infer_method_params
 from allennlp.data import DatasetReader, TextFieldTensors, Vocabulary
@@ -25,6 +25,7 @@ from transformers import AutoConfig, PreTrainedModel
 
 from hint_allennlp.data.sequence_layout import check_batch_layout
 from hint_allennlp.metrics import InferenceFlops, RankClassificationAccuracy
+from hint_allennlp.models.renamed_keys import rename_deprecated_keys
 from hint_allennlp.modules.backbone import (
     config_source,
     load_backbone,
@@ -110,6 +111,12 @@ class InstructionModel(Model):
         self._metric = metric if metric is not None else Metric.by_name("instruction_metrics")()
         self._choice_accuracy = RankClassificationAccuracy()
         self._has_choices = False
+
+    @classmethod
+    def from_params(cls, params: Params, **extras) -> "InstructionModel":
+        # Old names of constructor arguments (`renamed_keys.py`), also in archives' config.json.
+        rename_deprecated_keys(params, cls.__name__)
+        return super().from_params(params, **extras)
 
     @classmethod
     def _load(cls, config, serialization_dir, weights_file=None, cuda_device=-1) -> "Model":
