@@ -1,13 +1,15 @@
 """
-Mixed precision of `hint_seq2seq`: bf16 autocast around the whole forward pass (training,
-evaluation, generation) on the model's device type, CPU or CUDA. The weights, their gradients and
-the optimizer state stay float32 (autocast casts per operation), and bf16 has float32's exponent
-range, so no loss scaling (GradScaler) is needed.
+Mixed precision of the instruction models (`hint_seq2seq`, `instruction_causal_lm`): bf16
+autocast around the whole forward pass (training, evaluation, generation) on the model's device
+type, CPU or CUDA. The weights, their gradients and the optimizer state stay float32 (autocast
+casts per operation), and bf16 has float32's exponent range, so no loss scaling (GradScaler) is
+needed.
 
-fp16 is refused: T5 v1.1 / LM-adapt (the paper's backbones) were trained in bf16 and their
-feed-forward activations exceed fp16's range (65504), which turns them into inf and the loss into
-NaN (a known problem of these checkpoints in HF transformers). AllenNLP's `use_amp` is fp16
-autocast, so it is refused too, when the model finds itself run under it.
+fp16 is refused on every backbone, bf16 being the one mixed precision supported: T5 v1.1 /
+LM-adapt (the paper's T5 backbones) were trained in bf16 and their feed-forward activations exceed
+fp16's range (65504), which turns them into inf and the loss into NaN (a known problem of these
+checkpoints in HF transformers). AllenNLP's `use_amp` is fp16 autocast, so it is refused too, when
+the model finds itself run under it.
 """
 
 import functools
@@ -20,8 +22,9 @@ from allennlp.common.checks import ConfigurationError
 MIXED_PRECISIONS = {"bf16": torch.bfloat16}
 
 FP16_REFUSAL = (
-    "fp16 on a T5 is refused: T5 v1.1 / LM-adapt checkpoints were trained in bf16 and their "
-    "feed-forward activations overflow fp16's range (max 65504) into inf, so the loss becomes NaN. "
+    "fp16 is refused on every backbone (bf16 is the mixed precision supported): T5 v1.1 / LM-adapt "
+    "checkpoints, the paper's T5 backbones, were trained in bf16 and their feed-forward "
+    "activations overflow fp16's range (max 65504) into inf, so the loss becomes NaN. "
     "Turn off the trainer's `use_amp` (AllenNLP's fp16 autocast) and set the model's "
     '`mixed_precision: "bf16"` instead.'
 )
@@ -35,7 +38,7 @@ def check_mixed_precision(mixed_precision: Optional[str]) -> None:
         raise ConfigurationError(FP16_REFUSAL)
     if mixed_precision is not None and mixed_precision not in MIXED_PRECISIONS:
         raise ConfigurationError(
-            f"hint_seq2seq.mixed_precision is {mixed_precision!r}; it takes null (float32) "
+            f"The model's mixed_precision is {mixed_precision!r}; it takes null (float32) "
             f"or one of {sorted(MIXED_PRECISIONS)}"
         )
 

@@ -2,14 +2,17 @@ import time
 
 import pytest
 import torch
+from allennlp.common import Params
 from allennlp.common.checks import ConfigurationError
+from allennlp.data import Vocabulary
+from allennlp.models import Model
 from allennlp.models.archival import load_archive
 
 from benchmark.inference import random_sequences, text_field
 from benchmark.models import build_checkpoint, build_model
 from benchmark.training import TrainingShape
 from hint_allennlp.testing.tiny_t5 import build_tiny_t5
-from tests import FIXTURES_ROOT
+from tests import FIXTURES_ROOT, TINY_CAUSAL_LMS
 from tests.modules.large_models.checkpointing_test import build
 
 # bf16 keeps 8 bits of mantissa (relative rounding 2^-9 = 0.2% per operation); through the trained
@@ -129,6 +132,10 @@ def test_fp16_is_refused_with_the_reason():
         build("hint", mixed_precision="fp16")
     with pytest.raises(ConfigurationError, match="null"):
         build("hint", mixed_precision="fp8")
+    # The decoder-only models too, and the message does not say they are T5s.
+    opt = {"type": "instruction_causal_lm", "model_name": str(TINY_CAUSAL_LMS["opt"])}
+    with pytest.raises(ConfigurationError, match="refused on every backbone"):
+        Model.from_params(vocab=Vocabulary(), params=Params({**opt, "mixed_precision": "fp16"}))
     # AllenNLP's use_amp: the trainer's fp16 autocast around the model.
     model, inputs = build("hint")
     with (
