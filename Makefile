@@ -1,4 +1,5 @@
-# `make demo` runs the main job, `make test` the tests; both create .venv on first use.
+# `make demo` runs the main job, `make test` the tests (`make test-fast` the fast subset); all
+# create .venv on first use.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,7 +9,7 @@ TINY_MT5 := fixtures/tiny-mt5/config.json
 TINY_CAUSAL_LMS := $(foreach family,gpt2 opt llama qwen2 mistral,fixtures/tiny-$(family)/config.json)
 TEMPLATES_STAMP := $(VENV)/.promptsource-templates
 
-.PHONY: demo test lint install templates
+.PHONY: demo test test-fast lint install templates
 
 install: $(STAMP)
 
@@ -52,6 +53,11 @@ lint: $(STAMP)
 
 test: lint $(TEMPLATES_STAMP) $(TINY_T5) $(TINY_MT5) $(TINY_CAUSAL_LMS)
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup tests
+
+# The fast loop while editing: the style check, then the tests not marked `slow` (those that
+# train, run an AllenNLP command or start processes). `make test` stays the full suite CI runs.
+test-fast: lint $(TEMPLATES_STAMP) $(TINY_T5) $(TINY_MT5) $(TINY_CAUSAL_LMS)
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not slow" tests
 
 demo: $(STAMP) $(TINY_T5) $(TINY_CAUSAL_LMS)
 	$(BIN)/python scripts/demo.py

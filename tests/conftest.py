@@ -69,6 +69,11 @@ def pytest_configure(config):
         "cuda: a GPU check (docs/training_large_models.md, docs/sharded_training.md); "
         "runs only with `-m cuda` and a CUDA device",
     )
+    config.addinivalue_line(
+        "markers",
+        "slow: trains a model, runs an AllenNLP command that loads or trains one, or starts "
+        "processes; `make test-fast` leaves these out (docs/development.md)",
+    )
 
 
 def pytest_collection_modifyitems(config, items):

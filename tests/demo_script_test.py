@@ -141,6 +141,7 @@ def test_training_progress_condenses_allennlp_s_log(scripts):
     ]
 
 
+@pytest.mark.slow
 def test_a_timed_prediction_runs_here_and_logs_to_its_file(
     tmp_path, monkeypatch, scripts, trained_archive, capsys
 ):

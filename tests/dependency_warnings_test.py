@@ -6,6 +6,11 @@ The dependencies' warnings that every command printed are gone from the CLI's ou
 import subprocess
 import sys
 
+import pytest
+
+# Every test here trains, runs an AllenNLP command or starts processes.
+pytestmark = pytest.mark.slow
+
 PKG_RESOURCES = "pkg_resources is deprecated as an API"
 AUTOCAST = "`torch.cuda.amp.autocast(args...)` is deprecated"
 

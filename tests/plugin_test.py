@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from allennlp.common import plugins
 
 from hint_allennlp.commands import note_how_subcommands_are_found
@@ -12,6 +13,7 @@ from tests import PROJECT_ROOT
 ALLENNLP = str(Path(sys.executable).parent / "allennlp")
 
 
+@pytest.mark.slow
 def test_allennlp_cli_loads_the_plugin_beside_allennlp_models():
     result = subprocess.run(
         [ALLENNLP, "test-install"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300
@@ -26,6 +28,7 @@ def test_allennlp_cli_loads_the_plugin_beside_allennlp_models():
     assert "[nltk_data]" not in log, log
 
 
+@pytest.mark.slow
 def test_registered_names_are_visible_to_the_cli():
     result = subprocess.run(
         [ALLENNLP, "hint-registered"], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300
@@ -35,6 +38,7 @@ def test_registered_names_are_visible_to_the_cli():
     assert "cross_attention" in result.stdout
 
 
+@pytest.mark.slow
 def test_the_documented_plugins_file_gives_the_subcommands_in_any_folder(tmp_path):
     """
     docs/installation.md's plugins-file line, written as documented in a `~/.allennlp/plugins` of a

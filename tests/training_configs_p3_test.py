@@ -67,6 +67,7 @@ def train(experiment: str, data: Path, directory: Path, monkeypatch) -> dict:
     return json.loads((directory / "run" / "metrics.json").read_text())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "experiment, shots",
     [

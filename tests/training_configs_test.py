@@ -71,6 +71,7 @@ def build_train_loop(config: dict, serialization_dir) -> TrainModel:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_runs_on_the_tiny_checkpoint(experiment, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the tiny setting names the fixtures from any directory
@@ -330,6 +331,7 @@ def test_sni_model_starts_from_pretrained_weights(tmp_path, monkeypatch):
         assert torch.equal(parameter, pretrained_weights[name]), name
 
 
+@pytest.mark.slow
 def test_p3_trains_on_tasks_with_and_without_answer_choices(tmp_path, monkeypatch):
     monkeypatch.chdir(PROJECT_ROOT)
     config = evaluate(

@@ -20,6 +20,7 @@ def run_command(monkeypatch, *arguments: str) -> None:
     main(["cost", *arguments])
 
 
+@pytest.mark.slow
 def test_cost_benchmarks_write_tables_figure_and_targets(tmp_path, monkeypatch):
     run_command(
         monkeypatch,
@@ -52,6 +53,7 @@ def test_cost_benchmarks_write_tables_figure_and_targets(tmp_path, monkeypatch):
     assert (tmp_path / "figure4_tiny.png").stat().st_size > 0
 
 
+@pytest.mark.slow
 def test_training_is_timed_on_mixed_and_task_grouped_batches(tmp_path, monkeypatch):
     run_command(
         monkeypatch,
@@ -116,6 +118,7 @@ def test_instruction_chunk_lengths_pack_the_shots_within_the_window():
     assert sum(instruction_chunk_lengths(shape, 64, 1024)) == shape.instruction_length(64)
 
 
+@pytest.mark.slow
 def test_generalisation_trains_and_evaluates_every_setting(tmp_path, monkeypatch):
     run_command(
         monkeypatch,

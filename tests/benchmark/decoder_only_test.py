@@ -5,6 +5,7 @@ no timing assertions: what it compares, its FLOPs and its memory check.
 
 import json
 
+import pytest
 import torch
 from transformers import GPT2LMHeadModel, T5ForConditionalGeneration
 
@@ -25,6 +26,7 @@ def test_the_gpt2_matches_the_t5s_parameter_count_to_a_layer():
     assert abs(ours - t5) <= per_layer / 2
 
 
+@pytest.mark.slow
 def test_one_tiny_run(tmp_path):
     main(
         [

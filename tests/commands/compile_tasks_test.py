@@ -48,6 +48,7 @@ def test_a_cuda_device_this_machine_lacks_is_refused_in_the_options_words(tmp_pa
         compile_tasks(NO_ARCHIVE, str(tasks), str(tmp_path / "compiled"), cuda_device=missing)
 
 
+@pytest.mark.slow
 def test_a_folder_is_compiled_whole_and_another_models_output_is_refused(
     trained_archive, tmp_path, monkeypatch, caplog
 ):

@@ -79,19 +79,23 @@ def check_trained(run: Path) -> None:
         assert torch.equal(tensor, weights[name]), name
 
 
+@pytest.mark.slow
 def test_gpt2_trains_is_evaluated_on_the_test_tasks_and_reloads(gpt2_run):
     check_trained(gpt2_run)
 
 
+@pytest.mark.slow
 def test_opt_trains_is_evaluated_on_the_test_tasks_and_reloads(tmp_path):
     check_trained(train(tmp_path, "opt"))
 
 
+@pytest.mark.slow
 def test_evaluate_compile_and_predict(gpt2_run, tmp_path):
     metrics = check_evaluate_compile_and_predict(gpt2_run / "model.tar.gz", tmp_path)
     assert 0 < metrics["relative_flops"] < 1  # the instruction's keys and values cached
 
 
+@pytest.mark.slow
 def test_two_cpu_workers_train_the_gpt2_config(tmp_path):
     experiment = write_experiment(
         tmp_path / "experiment.jsonnet",

@@ -123,6 +123,7 @@ def test_a_missing_cuda_device_is_refused_in_the_words_of_the_option(tmp_path, c
     assert "trainer.cuda_device" not in message
 
 
+@pytest.mark.slow
 def test_the_argument_checks_apply_to_the_real_command_line(tmp_path):
     """
     The `allennlp` program imports the plugin after parsing its arguments: the checks must still
@@ -159,6 +160,7 @@ def test_trainer_keys_that_the_trainer_would_ignore_are_refused():
     guards.refuse_unknown_trainer_keys({"type": "no_op", "anything": 1})
 
 
+@pytest.mark.slow
 def test_the_trainer_key_patch_is_needed_only_where_the_trainer_takes_any_key(monkeypatch):
     needed = guards.GUARDS.registered["refuse_trainer_keys_the_trainer_would_ignore"].needed
     monkeypatch.setattr(train, "train_model", train.train_model.__wrapped__)  # as if not applied
@@ -180,6 +182,7 @@ def instruction_lines(*inputs: str) -> str:
     )
 
 
+@pytest.mark.slow
 def test_predict_moves_its_output_into_place_only_once_complete(
     trained_archive, tmp_path, monkeypatch
 ):
@@ -243,6 +246,7 @@ def test_gradient_accumulation_below_one_is_refused_before_training(tmp_path, mo
     assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
+@pytest.mark.slow
 def test_evaluate_writes_readable_prediction_lines_by_default(trained_archive, tmp_path):
     """Without a serializer in the config, the predictions file used to hold token-id tensors."""
     predictions = tmp_path / "predictions.jsonl"

@@ -19,6 +19,9 @@ from tests import PROJECT_ROOT, TINY_CAUSAL_LMS, run_allennlp
 from tests.commands.causal_lm_archive import check_evaluate_compile_and_predict
 from tests.commands.train_test import epoch_losses, final_weights
 
+# Every test here trains, runs an AllenNLP command or starts processes.
+pytestmark = pytest.mark.slow
+
 CONFIGS = PROJECT_ROOT / "training_configs"
 # One epoch over 2 instances of each training task; the final model is evaluated on 2 instances
 # of each test task.

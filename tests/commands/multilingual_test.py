@@ -44,6 +44,7 @@ def test_the_reader_keeps_text_in_cyrillic_intact(tiny_mt5_checkpoint):
         assert tokenizer.decode(ids, skip_special_tokens=True) == " ".join(text.split())
 
 
+@pytest.mark.slow
 def test_mt5_trains_evaluates_and_predicts_through_the_cli(
     tiny_mt5_checkpoint, tmp_path, monkeypatch
 ):

@@ -21,7 +21,7 @@ from tests import PROJECT_ROOT
 
 # Several processes on the default port: the distributed tests run one after another, on one
 # test process (`pytest -n 2 --dist loadgroup`, the Makefile's test).
-pytestmark = pytest.mark.xdist_group("distributed")
+pytestmark = [pytest.mark.xdist_group("distributed"), pytest.mark.slow]
 
 ALLENNLP = str(Path(sys.executable).parent / "allennlp")
 HINT_EXPERIMENT = PROJECT_ROOT / "training_configs" / "sni" / "def_2pos" / "hint.jsonnet"

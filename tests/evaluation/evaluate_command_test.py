@@ -14,6 +14,9 @@ from allennlp.common.checks import ConfigurationError
 from hint_allennlp.data.file_reading import DataFormatError
 from tests import FIXTURES_ROOT, PROJECT_ROOT, run_allennlp
 
+# Every test here trains, runs an AllenNLP command or starts processes.
+pytestmark = pytest.mark.slow
+
 ALLENNLP = str(Path(sys.executable).parent / "allennlp")
 TEST_TASK = FIXTURES_ROOT / "sni" / "tasks" / "task1152_bard_analogical_reasoning_causation.json"
 

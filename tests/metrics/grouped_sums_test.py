@@ -135,6 +135,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_every_worker_reports_the_global_metrics(tmp_path):
     # Forked rather than spawned: the workers inherit the imported modules instead of importing
     # AllenNLP and transformers again, which took most of this test's time.

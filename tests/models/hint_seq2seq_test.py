@@ -69,6 +69,7 @@ class TestHintSeq2Seq(ModelTestCase):
         super().setup_method()
         self.set_up_model(EXPERIMENT, SNI_TEST_SPLIT)
 
+    @pytest.mark.slow
     @pytest.mark.parametrize("setting", list(SETTINGS))
     def test_can_train_save_and_load(self, setting):
         self.ensure_model_can_train_save_and_load(

@@ -81,6 +81,7 @@ class TestInstructionCausalLM(ModelTestCase):
         super().setup_method()
         self.set_up_model(EXPERIMENT, SNI_FIXTURES / "splits" / "test_tasks.txt")
 
+    @pytest.mark.slow
     @pytest.mark.parametrize("family", CHECKPOINTS)
     def test_can_train_save_and_load(self, family):
         self.ensure_model_can_train_save_and_load(EXPERIMENT, overrides=overrides(family))

@@ -10,6 +10,7 @@ instruction reaches the T5 through them. No-Instruct, trained the same way, can 
 
 import random
 
+import pytest
 import torch
 from allennlp.common import Lazy
 from allennlp.data import Batch, Vocabulary
@@ -21,6 +22,9 @@ from hint_allennlp.models import HintSeq2Seq
 from hint_allennlp.modules.hypernetwork.parameter_generators import ParameterGenerator
 from hint_allennlp.modules.inserted.inserted_modules_config import InsertedModulesConfig
 from tests import TINY_T5
+
+# Every test here trains, runs an AllenNLP command or starts processes.
+pytestmark = pytest.mark.slow
 
 CATEGORIES = {
     "animal": "cat dog fish bird horse cow".split(),

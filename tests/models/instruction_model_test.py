@@ -84,6 +84,7 @@ def test_pretrained_weights_of_another_model_are_refused_in_words(tmp_path):
     assert "HintSeq2Seq on" in message
 
 
+@pytest.mark.slow
 def test_an_archive_loaded_onto_a_backbone_of_another_shape_names_both_shapes(
     trained_archive, tmp_path
 ):

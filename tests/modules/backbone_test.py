@@ -29,6 +29,7 @@ from tests import FIXTURES_ROOT, TINY_GPT2, TINY_T5
 from tests.user_folder import PREDICT_INPUT, allennlp
 
 
+@pytest.mark.slow
 def test_an_archive_predicts_the_same_from_another_folder_once_its_t5_is_gone(
     run_in_a_user_folder, tmp_path
 ):
@@ -58,6 +59,7 @@ def test_an_archive_predicts_the_same_from_another_folder_once_its_t5_is_gone(
     assert len(predictions.splitlines()) == len(json.loads(PREDICT_INPUT.read_text())["Instances"])
 
 
+@pytest.mark.slow
 def test_loading_an_archive_reads_no_pretrained_weights(trained_archive, monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("from_pretrained was called")
@@ -90,6 +92,7 @@ def predictions(archive: Path) -> list:
     return predictor.predict_batch_json(json.loads(PREDICT_INPUT.read_text())["Instances"][:2])
 
 
+@pytest.mark.slow
 def test_a_decoder_only_archive_predicts_the_same_once_its_checkpoint_is_gone(
     tmp_path, monkeypatch
 ):
@@ -117,12 +120,14 @@ def test_a_decoder_only_archive_predicts_the_same_once_its_checkpoint_is_gone(
     assert predictions(archive) == before
 
 
+@pytest.mark.slow
 def test_an_old_archive_loads_its_t5_from_model_name(trained_archive, tmp_path, monkeypatch):
     old = without_backbone(trained_archive, tmp_path / "old.tar.gz")
     monkeypatch.chdir(tmp_path)
     assert predictions(old) == predictions(trained_archive)
 
 
+@pytest.mark.slow
 def test_a_missing_local_model_name_fails_at_once_naming_the_path_and_the_folder(
     trained_archive, tmp_path
 ):

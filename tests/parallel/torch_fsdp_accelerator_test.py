@@ -70,6 +70,7 @@ def recovered_fsdp_run(tmp_path_factory, tiny_t5_without_dropout):
     return serialization_dir, recovered_output
 
 
+@pytest.mark.slow
 def test_fsdp_trains_the_losses_and_weights_ddp_trains(
     recovered_fsdp_run, two_worker_ddp_run, tiny_t5_without_dropout
 ):
@@ -91,6 +92,7 @@ def test_fsdp_trains_the_losses_and_weights_ddp_trains(
     )
 
 
+@pytest.mark.slow
 def test_fsdp_checkpoints_are_per_worker_shards_and_recover_resumes_from_them(recovered_fsdp_run):
     serialization_dir, recovered_output = recovered_fsdp_run
     # Only the second epoch was trained after --recover, from the first epoch's checkpoints (the
@@ -116,6 +118,7 @@ def test_fsdp_checkpoints_are_per_worker_shards_and_recover_resumes_from_them(re
         assert optimizer_step_counts(serialization_dir, epochs_completed=2, worker=rank) == {6}
 
 
+@pytest.mark.slow
 def test_fsdp_archive_loads_in_one_process_and_predicts_what_the_ddp_archive_predicts(
     recovered_fsdp_run, two_worker_ddp_run
 ):

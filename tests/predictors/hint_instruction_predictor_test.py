@@ -18,6 +18,9 @@ from hint_allennlp.data.file_reading import DataFormatError
 from hint_allennlp.predictors.json_input import TOO_DEEP
 from tests import FIXTURES_ROOT, PROJECT_ROOT, run_allennlp
 
+# Every test here trains, runs an AllenNLP command or starts processes.
+pytestmark = pytest.mark.slow
+
 ALLENNLP = str(Path(sys.executable).parent / "allennlp")
 SNI_TASK = FIXTURES_ROOT / "sni" / "tasks" / "task1146_country_capital.json"
 JSONL_TASKS = FIXTURES_ROOT / "jsonl" / "tasks.jsonl"

@@ -18,6 +18,9 @@ from allennlp.common import Params
 from tests import FIXTURES_ROOT, PROJECT_ROOT, TINY_CAUSAL_LMS
 from tests.training.interrupt_callback import TrainingInterrupted
 
+# Every test here trains, runs an AllenNLP command or starts processes.
+pytestmark = pytest.mark.slow
+
 ALLENNLP = str(Path(sys.executable).parent / "allennlp")
 CONFIG = FIXTURES_ROOT / "configs" / "hint_seq2seq.jsonnet"
 # 8 tasks x 4 instances in batches of 8: 4 batches an epoch; a checkpoint every 2 batches and at

@@ -45,6 +45,7 @@ def optimizer_steps(serialization_dir: Path) -> set:
     return {parameter["step"] for parameter in state["optimizer"]["state"].values()}
 
 
+@pytest.mark.slow
 def test_finetuning_continues_the_pretraining_runs_adafactor_state(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     pretraining = train(tmp_path, "pretraining/hint_c4.jsonnet", "pretraining")

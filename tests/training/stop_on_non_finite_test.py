@@ -20,7 +20,7 @@ from tests.commands.train_test import (
 
 # Several processes on the default port: the distributed tests run one after another, on one
 # test process (`pytest -n 2 --dist loadgroup`, the Makefile's test).
-pytestmark = pytest.mark.xdist_group("distributed")
+pytestmark = [pytest.mark.xdist_group("distributed"), pytest.mark.slow]
 
 
 def test_a_run_whose_weights_diverge_stops_before_they_are_saved(tmp_path):

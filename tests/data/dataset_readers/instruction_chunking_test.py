@@ -94,6 +94,7 @@ def test_chunking_is_refused_outside_the_hint_format():
         make_reader(instruction_format="hint", instruction_chunking="chunked")
 
 
+@pytest.mark.slow
 def test_the_model_encodes_one_chunk_as_the_unchunked_instruction_and_trains_on_many():
     model = _fixture_model().eval()
     reader, unchunked = read(num_positive_examples=2)

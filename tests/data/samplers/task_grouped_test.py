@@ -142,6 +142,7 @@ def forked(function, args, nprocs, **kwargs):
     mp.start_processes(function, args=args, nprocs=nprocs, start_method="fork")
 
 
+@pytest.mark.slow
 def test_two_ddp_workers_train_on_disjoint_planned_shards_and_recover_their_batches(
     tmp_path, monkeypatch
 ):

@@ -39,6 +39,7 @@ def lm_head_outputs(model, inputs):
     return result, outputs
 
 
+@pytest.mark.slow
 def test_bf16_logits_of_a_trained_model_are_within_tolerance_of_float32(trained_archive):
     model = load_archive(trained_archive).model.eval()
     _, inputs = build("hint")  # a mixed-task batch of the same fixture experiment
@@ -123,6 +124,7 @@ def check_bf16_training_follows_float32(checkpoint, device="cpu"):
     assert sum(bf16[-10:]) / 10 == pytest.approx(sum(float32[-10:]) / 10, abs=TRAINING_LOSS_MARGIN)
 
 
+@pytest.mark.slow
 def test_200_bf16_training_steps_reach_the_loss_of_float32(small_vocabulary_t5):
     check_bf16_training_follows_float32(small_vocabulary_t5)
 
@@ -145,6 +147,7 @@ def test_fp16_is_refused_with_the_reason():
         model(**inputs)
 
 
+@pytest.mark.slow
 @pytest.mark.cuda
 def test_bf16_training_follows_float32_on_cuda(small_vocabulary_t5):
     check_bf16_training_follows_float32(small_vocabulary_t5, "cuda")
