@@ -18,8 +18,12 @@ import torch
 from allennlp.commands.train import TrainModel
 from allennlp.common import Params
 from allennlp.common.params import with_overrides
+from allennlp.confidence_checks.normalization_bias_verification import (
+    NormalizationBiasVerification,
+)
 from allennlp.data import DatasetReader, Vocabulary
 from allennlp.models import Model
+from allennlp.training.callbacks.confidence_checks import ConfidenceChecksCallback
 from allennlp.training.learning_rate_schedulers import LearningRateScheduler
 from transformers import OPTConfig, OPTForCausalLM
 
@@ -91,7 +95,11 @@ def test_experiment_runs_on_the_tiny_checkpoint(experiment, tmp_path, monkeypatc
     model = train_loop.model
 
     model.train()
-    loss = model(**next(iter(train_loop.trainer.data_loader)))["loss"]
+    batch = next(iter(train_loop.trainer.data_loader))
+    if any(isinstance(c, ConfidenceChecksCallback) for c in train_loop.trainer._callbacks):
+        # What the trainer checks on its first batch, where it would stop `allennlp train`.
+        assert NormalizationBiasVerification(model).check(batch), experiment
+    loss = model(**batch)["loss"]
     assert torch.isfinite(loss)
     loss.backward()
 

@@ -7,4 +7,4 @@ function(settings={}) hint.sni_decoder_only(
   positive_examples=2,
   settings=settings,
   model=hint.generated_modules('text_to_lora')
-)
+) + hint.text_to_lora_experiment

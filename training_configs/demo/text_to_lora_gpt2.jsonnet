@@ -5,4 +5,4 @@ local gpt2 = import 'gpt2.jsonnet';
 function(settings=null)
   (if settings == null then gpt2() else gpt2(settings)) {
     model+: hint.generated_modules('text_to_lora'),
-  }
+  } + hint.text_to_lora_experiment
