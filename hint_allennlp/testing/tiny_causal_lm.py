@@ -215,6 +215,19 @@ def save_opt(
     OPTForCausalLM(config).save_pretrained(output_dir)
 
 
+def llama_like_shape(vocab_size: int, hidden_size: int, layers: int, heads: int) -> Dict[str, int]:
+    """The config keywords Llama, Mistral and Qwen2 share (grouped-query attention)."""
+    return dict(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=TINY_KEY_VALUE_HEADS,
+        max_position_embeddings=2048,
+    )
+
+
 def save_llama(
     output_dir: Path,
     seed: int,
@@ -241,13 +254,7 @@ def save_llama(
         tokenizer_object=tokenizer, bos_token=LLAMA_BOS, eos_token=LLAMA_EOS, model_max_length=2048
     ).save_pretrained(output_dir)
     config = config_class(
-        vocab_size=tokenizer.get_vocab_size(),
-        hidden_size=hidden_size,
-        intermediate_size=2 * hidden_size,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=TINY_KEY_VALUE_HEADS,
-        max_position_embeddings=2048,
+        **llama_like_shape(tokenizer.get_vocab_size(), hidden_size, layers, heads),
         bos_token_id=bos,
         eos_token_id=eos,
         tie_word_embeddings=False,
@@ -272,13 +279,7 @@ def save_qwen2(
     tokenizer.model.save(str(output_dir))  # vocab.json, merges.txt, as the hub's Qwen2.5
     (output_dir / "special_tokens_map.json").unlink(missing_ok=True)
     config = Qwen2Config(
-        vocab_size=tokenizer.get_vocab_size(),
-        hidden_size=hidden_size,
-        intermediate_size=2 * hidden_size,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=TINY_KEY_VALUE_HEADS,
-        max_position_embeddings=2048,
+        **llama_like_shape(tokenizer.get_vocab_size(), hidden_size, layers, heads),
         bos_token_id=end_of_text,
         eos_token_id=end_of_text,
         tie_word_embeddings=True,
